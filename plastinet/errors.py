@@ -1,0 +1,113 @@
+"""The exception and warning hierarchy of plastinet.
+
+Every error raised by plastinet's public API derives from :class:`PlastinetError`. Input
+problems are :class:`ValidationError` (also a :class:`ValueError`, so generic handlers keep
+working); their messages name the object, the parameter, the value given and what is
+allowed. Problems that arise *during* a computation (a state that becomes non-finite) are
+:class:`NumericalError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "PlastinetError",
+    "ValidationError",
+    "ShapeError",
+    "DTypeError",
+    "NonFiniteError",
+    "RangeError",
+    "UnsupportedError",
+    "UnitError",
+    "NumericalError",
+    "PlastinetWarning",
+    "UnstableUpdateWarning",
+]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A compact, one-line ``repr`` of ``value`` for error messages."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(value, "size", 1) > 4:
+        return f"<array shape={tuple(shape)} dtype={getattr(value, 'dtype', '?')}>"
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class PlastinetError(Exception):
+    """Base class of every error plastinet raises on purpose."""
+
+
+class ValidationError(PlastinetError, ValueError):
+    """An input (argument, parameter, model-file entry) is not acceptable.
+
+    Parameters
+    ----------
+    obj : str
+        The object or function that rejected the input, e.g. ``"Delta"`` or ``"fwp.apply"``.
+    parameter : str
+        The name of the offending parameter or argument.
+    value : object
+        The value that was given (summarised for arrays).
+    allowed : str
+        What would have been accepted.
+    """
+
+    def __init__(self, obj: str, parameter: str, value: Any, allowed: str) -> None:
+        self.obj = obj
+        self.parameter = parameter
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{obj}: invalid {parameter}={_short(value)}; {allowed}")
+
+
+class ShapeError(ValidationError):
+    """An array has the wrong number of dimensions or a mismatched size."""
+
+
+class DTypeError(ValidationError, TypeError):
+    """An array has an unsupported dtype, or arrays that must agree in dtype do not."""
+
+
+class NonFiniteError(ValidationError):
+    """An input contains NaN or infinity."""
+
+
+class RangeError(ValidationError):
+    """A value lies outside the range its parameter allows."""
+
+
+class UnsupportedError(ValidationError):
+    """A valid option that this object cannot use (e.g. a form a rule does not have)."""
+
+
+class UnitError(ValidationError):
+    """A quantity has the wrong physical dimension or an unknown unit."""
+
+
+class NumericalError(PlastinetError, FloatingPointError):
+    """A computation produced a non-finite or runaway state.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    step : int or None
+        The (0-based) time step at which it was first detected.
+    where : str or None
+        Which head / population / variable was affected.
+    """
+
+    def __init__(self, message: str, *, step: int | None = None, where: str | None = None) -> None:
+        self.step = step
+        self.where = where
+        super().__init__(message)
+
+
+class PlastinetWarning(UserWarning):
+    """Base class of plastinet's warnings."""
+
+
+class UnstableUpdateWarning(PlastinetWarning):
+    """A parameter combination makes an update expanding (e.g. ``beta * ||k||^2 > 2``)."""

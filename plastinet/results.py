@@ -1,0 +1,80 @@
+"""Conventions shared by every result plastinet returns (DESIGN.md section 4).
+
+Results are :class:`xarray.Dataset` objects. Every data variable carries ``units`` (a
+UDUNITS string) and ``long_name`` attributes; the Dataset carries the global attributes
+``plastinet_version``, ``backend``, ``backend_version``, ``dt``, ``seed`` and
+``model_spec`` (a JSON string). netCDF attributes cannot hold ``None``, dicts or bools, so
+:func:`encode_attr` turns them into strings/ints before they are stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+import numpy as np
+import xarray as xr
+
+from plastinet._version import __version__
+
+__all__ = ["encode_attr", "finalize_dataset", "variable"]
+
+
+def encode_attr(value: Any) -> Any:
+    """Encode ``value`` so that it survives a netCDF round trip.
+
+    ``None`` becomes ``"none"``, a bool becomes the int 0/1, dicts and lists of mixed
+    content become JSON strings; numbers, strings and numeric arrays pass through.
+    """
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, float, str, np.integer, np.floating)):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def variable(dims: tuple[str, ...] | str, data: Any, units: str, long_name: str,
+             **attrs: Any) -> xr.Variable:
+    """An :class:`xarray.Variable` with the mandatory ``units`` and ``long_name`` attrs."""
+    return xr.Variable(dims, data, attrs={"units": units, "long_name": long_name,
+                                          **{k: encode_attr(v) for k, v in attrs.items()}})
+
+
+def finalize_dataset(ds: xr.Dataset, *, backend: str, backend_version: str, dt: float | None,
+                     seed: int | None, model_spec: Mapping[str, Any] | None,
+                     **extra: Any) -> xr.Dataset:
+    """Attach plastinet's global attributes to ``ds`` (in place) and return it.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The result.
+    backend, backend_version : str
+        Engine that produced it (``"numpy"``, ``"brian2"``) and that engine's version.
+    dt : float or None
+        Simulation time step in seconds (``None`` for step-indexed rate models).
+    seed : int or None
+        Seed of the run.
+    model_spec : mapping or None
+        JSON-able description of the model that produced the result.
+    **extra
+        Further global attributes (encoded with :func:`encode_attr`).
+    """
+    missing = [name for name, var in ds.variables.items()
+               if "units" not in var.attrs or "long_name" not in var.attrs]
+    if missing:
+        raise AssertionError(f"result variables without units/long_name attrs: {missing}")
+    ds.attrs.update({
+        "plastinet_version": __version__,
+        "backend": backend,
+        "backend_version": backend_version,
+        "dt": encode_attr(dt),
+        "seed": encode_attr(seed),
+        "model_spec": json.dumps(model_spec or {}, sort_keys=True, default=str),
+    })
+    ds.attrs.update({k: encode_attr(v) for k, v in extra.items()})
+    return ds

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""One-command developer tasks for plastinet (standard library only).
+
+Each task bootstraps itself: it creates ``.venv`` beside this file on first use, installs
+plastinet into it in editable mode with the extras the task needs, and re-installs only
+when ``pyproject.toml`` changes.
+
+Usage::
+
+    python3 tasks.py demo        # install, then run the demo model and write results + PNG
+    python3 tasks.py test        # install, then run the default test suite
+    python3 tasks.py test-slow   # the slow reproductions and compiled-target runs
+    python3 tasks.py bench NAME  # run benchmarks/bench_NAME.py (e.g. fwp)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+TASK_EXTRAS = {"demo": "", "test": "test", "test-slow": "test", "bench": "test"}
+
+
+def _ensure_env(extras: str) -> None:
+    """Create the virtual environment and install plastinet with ``extras`` if needed."""
+    if not PYTHON.exists():
+        print(f"[plastinet] creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    spec = "." + (f"[{extras}]" if extras else "")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()[:16]
+    stamp = VENV / f".plastinet-installed-{digest}"
+    if stamp.exists():
+        return
+    print(f"[plastinet] installing plastinet{spec[1:]} (editable) into {VENV}", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "install", "-q"]
+    subprocess.run(pip + ["--upgrade", "pip"], check=True, cwd=ROOT)
+    subprocess.run(pip + ["-e", spec], check=True, cwd=ROOT)
+    for old in VENV.glob(".plastinet-installed-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def _run(args: list[str]) -> int:
+    env = dict(os.environ, MPLBACKEND=os.environ.get("MPLBACKEND", "Agg"))
+    return subprocess.run([str(PYTHON)] + args, cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in TASK_EXTRAS:
+        print(__doc__)
+        return 2
+    task, rest = argv[0], argv[1:]
+    _ensure_env(TASK_EXTRAS[task])
+    if task == "demo":
+        return _run(["-m", "plastinet", "demo", *rest])
+    if task == "test":
+        return _run(["-m", "pytest", "-m", "not slow", *rest])
+    if task == "test-slow":
+        return _run(["-m", "pytest", "-m", "slow", *rest])
+    if not rest:
+        print("usage: python3 tasks.py bench NAME   (NAME: " + ", ".join(
+            p.stem.removeprefix("bench_") for p in sorted((ROOT / "benchmarks").glob("bench_*.py"))) + ")")
+        return 2
+    return _run([str(ROOT / "benchmarks" / f"bench_{rest[0]}.py"), *rest[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
