@@ -115,7 +115,7 @@ class Parameter:
             raise ValidationError(owner, self.name, "<missing>", "this parameter is required; "
                                   + self.allowed())
         if value is None:
-            if self.allow_none:
+            if self.allow_none or (self.choices is not None and None in self.choices):
                 return None
             raise ValidationError(owner, self.name, value, self.allowed())
         if self.choices is not None:

@@ -1,0 +1,159 @@
+"""Feature maps ``phi`` applied to keys and queries before they reach the fast weights.
+
+A feature map is a small, exactly differentiable function from ``R^d`` to ``R^{d_phi}``
+applied along the last axis. Positive maps (ELU+1, ReLU, softmax, DPFP) give non-negative
+keys and queries: the firing rates of a spiking realisation, and the kernel view of linear
+attention. Optional normalisation divides by the sum (positive maps only) or the L2 norm.
+
+=============  ===========================================  ==========  ==============
+kind           phi(x)                                       d_phi       positive
+=============  ===========================================  ==========  ==============
+``identity``   ``x``                                        ``d``       no
+``elu+1``      ``elu(x) + 1`` (Katharopoulos et al. 2020)   ``d``       yes
+``relu``       ``max(x, 0)``                                ``d``       yes (>= 0)
+``softmax``    ``exp(x) / sum(exp(x))`` over the key axis   ``d``       yes
+``dpfp``       DPFP-nu (Schlag et al. 2021), see below      ``2 nu d``  yes (>= 0)
+=============  ===========================================  ==========  ==============
+
+DPFP-nu: with ``r = [relu(x), relu(-x)]`` (length ``2d``), the features are the products
+``r_i * r_{i-j}`` (indices modulo ``2d``) for ``j = 1..nu``, concatenated over ``j``.
+
+Normalisation (after the map): ``"sum"``: ``phi / (sum(phi) + eps)``; ``"l2"``:
+``phi / sqrt(||phi||^2 + eps)``. Both are smooth, so gradients are exact.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from plastinet.errors import UnsupportedError, ValidationError
+from plastinet.params import Parameter, Spec
+
+__all__ = ["FeatureMap", "as_feature_map"]
+
+_KINDS = ("identity", "elu+1", "relu", "softmax", "dpfp")
+_POSITIVE = {"elu+1", "relu", "softmax", "dpfp"}
+
+
+class FeatureMap(Spec):
+    """A feature map ``phi`` for keys and queries (dimensionless).
+
+    Parameters
+    ----------
+    kind : {"identity", "elu+1", "relu", "softmax", "dpfp"}
+        The map; see the module docstring for the equations.
+    nu : int
+        DPFP order (``>= 1``); the output has ``2 * nu * d`` features. Ignored by other kinds.
+    normalize : {None, "sum", "l2"}
+        Normalisation applied after the map. ``"sum"`` needs a positive map.
+    eps : float
+        Smoothing constant of the normalisation (``>= 0``, dimensionless).
+
+    Examples
+    --------
+    >>> phi = FeatureMap("dpfp", nu=2, normalize="sum")
+    >>> phi.out_dim(64)
+    256
+    """
+
+    key = "feature_map"
+    kind = Parameter("identity", choices=_KINDS, doc="the map")
+    nu = Parameter(1, low=1, integer=True, doc="DPFP order")
+    normalize = Parameter(None, choices=(None, "sum", "l2"), doc="normalisation after the map")
+    eps = Parameter(1e-12, low=0.0, doc="normalisation smoothing constant")
+
+    def _check(self) -> None:
+        if self.normalize == "sum" and self.kind not in _POSITIVE:
+            raise UnsupportedError("FeatureMap", "normalize", "sum",
+                                   f"sum-normalisation needs a positive map ({sorted(_POSITIVE)}), "
+                                   f"not kind={self.kind!r}; use normalize='l2'")
+
+    @property
+    def positive(self) -> bool:
+        """Whether the map's outputs are non-negative (usable as firing rates)."""
+        return self.kind in _POSITIVE
+
+    def out_dim(self, d: int) -> int:
+        """Number of features ``d_phi`` for inputs of size ``d``."""
+        return 2 * self.nu * d if self.kind == "dpfp" else d
+
+    # -- maths -----------------------------------------------------------------------------
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Apply the map along the last axis (same dtype out)."""
+        return self.forward(x)[0]
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """``phi(x)`` and the values the backward pass needs."""
+        kind = self.kind
+        if kind == "identity":
+            raw = x
+        elif kind == "elu+1":
+            raw = np.where(x > 0, x + 1, np.exp(np.minimum(x, 0)))
+        elif kind == "relu":
+            raw = np.maximum(x, 0)
+        elif kind == "softmax":
+            e = np.exp(x - x.max(axis=-1, keepdims=True))
+            raw = e / e.sum(axis=-1, keepdims=True)
+        else:
+            r = np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)], axis=-1)
+            raw = np.concatenate([r * np.roll(r, j, axis=-1) for j in range(1, self.nu + 1)], axis=-1)
+        if self.normalize is None:
+            return raw, (x, raw, None)
+        if self.normalize == "sum":
+            denom = raw.sum(axis=-1, keepdims=True) + self.eps
+        else:
+            denom = np.sqrt((raw * raw).sum(axis=-1, keepdims=True) + self.eps)
+        return raw / denom, (x, raw, denom)
+
+    def vjp(self, cache: tuple, g: np.ndarray) -> np.ndarray:
+        """Pull the cotangent ``g`` of ``phi(x)`` back to ``x`` (exact)."""
+        x, raw, denom = cache
+        if self.normalize == "sum":
+            out = raw / denom
+            g = (g - (g * out).sum(axis=-1, keepdims=True)) / denom
+        elif self.normalize == "l2":
+            out = raw / denom
+            g = (g - out * (g * out).sum(axis=-1, keepdims=True)) / denom
+        kind = self.kind
+        if kind == "identity":
+            return g
+        if kind == "elu+1":
+            return g * np.where(x > 0, 1.0, raw).astype(x.dtype, copy=False)
+        if kind == "relu":
+            return g * (x > 0)
+        if kind == "softmax":
+            return raw * (g - (g * raw).sum(axis=-1, keepdims=True))
+        d2 = 2 * x.shape[-1]
+        r = np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)], axis=-1)
+        gr = np.zeros_like(r)
+        for j in range(1, self.nu + 1):
+            gj = g[..., (j - 1) * d2: j * d2]
+            gr += gj * np.roll(r, j, axis=-1) + np.roll(gj * r, -j, axis=-1)
+        d = x.shape[-1]
+        return gr[..., :d] * (x > 0) - gr[..., d:] * (x < 0)
+
+
+_STRING_RE = re.compile(r"^(identity|elu\+1|relu|softmax|dpfp)(?:-(\d+))?$")
+
+
+def as_feature_map(value: Any) -> FeatureMap:
+    """Coerce a :class:`FeatureMap` or a string (``"elu+1"``, ``"dpfp-2"``) to a FeatureMap.
+
+    Raises
+    ------
+    ValidationError
+        For an unknown name.
+    """
+    if isinstance(value, FeatureMap):
+        return value
+    if isinstance(value, str):
+        match = _STRING_RE.match(value.strip().lower())
+        if match and (match.group(2) is None or match.group(1) == "dpfp"):
+            kind, nu = match.group(1), int(match.group(2) or 1)
+            return FeatureMap(kind, nu=nu)
+    raise ValidationError("rule", "feature_map", value,
+                          "expected a FeatureMap or one of 'identity', 'elu+1', 'relu', "
+                          "'softmax', 'dpfp', 'dpfp-<nu>'")

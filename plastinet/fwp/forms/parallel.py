@@ -1,0 +1,61 @@
+"""Parallel (attention) form: the whole sequence at once.
+
+Additive and decayed rules are causal linear attention,
+``y_t = sum_{tau <= t} beta_tau v_tau <k_tau, q_t> prod_{s=tau+1..t} alpha_s`` plus the
+decayed read-out of the initial state. The delta rule is attention over *pseudo-values*
+``u_t = beta_t (v_t - W_0 k_t - sum_{tau<t} u_tau <k_tau, k_t>)``, one unit-lower-triangular
+solve. Memory is O(T^2) per head; heads are processed one at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
+
+__all__ = ["hebbian", "decayed_hebbian", "delta"]
+
+
+def _t(x: np.ndarray) -> np.ndarray:
+    return np.swapaxes(x, -1, -2)
+
+
+def hebbian(q, k, v, beta, W0):
+    """Causal linear attention ``Y = (tril(Q K^T) diag(beta)) V + Q W_0^T``."""
+    y = np.empty(v.shape, dtype=v.dtype)
+    for n in range(q.shape[0]):
+        A = np.tril(q[n] @ k[n].T) * beta[n][None, :]
+        y[n] = A @ v[n] + q[n] @ W0[n].T
+    W = W0 + _t(beta[:, :, None] * v) @ k
+    return y, W
+
+
+def decayed_hebbian(q, k, v, beta, alpha, W0):
+    """Decayed causal attention with scalar or per-key gates, exact for gates equal to 0."""
+    L, Z = cumulative_log_decay(alpha)
+    y = np.empty(v.shape, dtype=v.dtype)
+    W = np.empty(W0.shape, dtype=W0.dtype)
+    for n in range(q.shape[0]):
+        A = decayed_scores(q[n], k[n], L[n], Z[n]) * beta[n][None, :]
+        from_start = np.where(Z[n] == 0, np.exp(L[n]), 0.0).astype(q.dtype)     # (T, 1|d)
+        y[n] = A @ v[n] + (q[n] * from_start) @ W0[n].T
+        to_end = decay_ratio(L[n, -1:], Z[n, -1:], L[n], Z[n]).astype(q.dtype)  # (T, 1|d)
+        W[n] = W0[n] * from_start[-1][None, :] + (beta[n][:, None] * v[n]).T @ (k[n] * to_end)
+    return y, W
+
+
+def delta(q, k, v, beta, W0):
+    """Delta rule as attention over pseudo-values (triangular solve)."""
+    y = np.empty(v.shape, dtype=v.dtype)
+    W = np.empty(W0.shape, dtype=W0.dtype)
+    for n in range(q.shape[0]):
+        b = beta[n][:, None]
+        system = np.tril(b * (k[n] @ k[n].T), -1)
+        system[np.diag_indices_from(system)] = 1.0
+        U = solve_triangular(system, b * (v[n] - k[n] @ W0[n].T), lower=True, unit_diagonal=True,
+                             check_finite=False)
+        U = U.astype(v.dtype, copy=False)
+        y[n] = q[n] @ W0[n].T + np.tril(q[n] @ k[n].T) @ U
+        W[n] = W0[n] + U.T @ k[n]
+    return y, W

@@ -1,0 +1,341 @@
+"""The functional core of the rate engine: :func:`apply`.
+
+``apply`` validates its inputs once, applies the rule's feature map to keys and queries,
+merges batch and head axes, and hands plain arrays to the engine of the requested form
+(:mod:`plastinet.fwp.forms`). It owns the read-out convention ``y_t = W_t phi(q_t)`` (the
+read-out includes step ``t``'s write), the defaults of the gates, the attention normaliser
+of the Hebbian rule, and the numerical guards.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from plastinet.errors import (NumericalError, RangeError, ShapeError, UnstableUpdateWarning,
+                              UnsupportedError, ValidationError)
+from plastinet.fwp.forms import chunkwise, parallel, recurrent
+from plastinet.fwp.rules import (RULES, DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule,
+                                 ThreeFactor, get_rule)
+from plastinet.validation import check_finite, check_range, check_shape, float_array, first_nonfinite
+
+__all__ = ["apply", "State", "FORMS", "prepare"]
+
+FORMS = ("recurrent", "parallel", "chunkwise")
+_OBJ = "fwp.apply"
+
+
+class State(NamedTuple):
+    """Full state of a rule: the fast weights and, where the rule has one, its auxiliary state.
+
+    Attributes
+    ----------
+    W : ndarray, shape (B, H, d_v, d_phi)
+        Fast weights (rows: post/value neurons; columns: pre/key features).
+    normalizer : ndarray, shape (B, H, d_phi), or None
+        Attention normaliser ``z`` of ``Hebbian(normalize=True)``.
+    eligibility : ndarray, shape (B, H, d_v, d_phi), or None
+        Eligibility trace ``E`` of :class:`~plastinet.fwp.ThreeFactor`.
+    """
+
+    W: np.ndarray
+    normalizer: np.ndarray | None = None
+    eligibility: np.ndarray | None = None
+
+
+class Prepared(NamedTuple):
+    """Validated inputs of :func:`apply`, batch and head merged (``N = B * H``)."""
+
+    rule: Rule
+    shape: tuple[int, int, int]       # B, H, T
+    q: np.ndarray                     # (N, T, d_phi), after phi
+    k: np.ndarray                     # (N, T, d_phi), after phi
+    v: np.ndarray                     # (N, T, d_v)
+    beta: np.ndarray                  # (N, T)
+    alpha: np.ndarray | None          # (N, T, 1) or (N, T, d_phi)
+    modulator: np.ndarray | None      # (N, T)
+    state: State                      # merged (N, ...)
+    q_cache: tuple
+    k_cache: tuple
+
+
+def _coerce_rule(rule: Any) -> Rule:
+    if isinstance(rule, Rule):
+        return rule
+    if isinstance(rule, str):
+        return get_rule(rule)
+    raise ValidationError(_OBJ, "rule", rule,
+                          "expected a rule object (Hebbian, DecayedHebbian, Delta, GatedDelta, Oja, "
+                          "ThreeFactor) or a rule name: " + ", ".join(RULES))
+
+
+def _gate(value: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], rule: Rule,
+          low: float, high: float, labels: tuple[str, ...], default: float | None,
+          per_key: int | None = None) -> np.ndarray:
+    """Validate a per-step gate (beta, alpha, modulator), or fill it with ``default``."""
+    if value is None:
+        return np.full(shape, default, dtype=dtype)
+    arr = float_array(value, _OBJ, name, dtype)
+    if per_key is not None and arr.ndim == 4:
+        check_shape(arr, shape + (per_key,), _OBJ, name, labels + ("d_phi",))
+    else:
+        check_shape(arr, shape, _OBJ, name, labels)
+    check_finite(arr, _OBJ, name)
+    if low > -np.inf or high < np.inf:
+        try:
+            check_range(arr, low, high, _OBJ, name)
+        except RangeError as err:
+            raise RangeError(_OBJ, name, arr, f"{type(rule).__name__} allows {name} in "
+                             f"[{low:g}, {high:g}]; {err.allowed.split('; ')[-1]}") from None
+    return arr
+
+
+def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any = None,
+            modulator: Any = None, initial_state: Any = None, form: str = "recurrent") -> Prepared:
+    """Validate the inputs of :func:`apply` and bring them to the engines' layout.
+
+    Used by :func:`apply` and by the gradient code, so that both accept exactly the same
+    inputs. See :func:`apply` for the parameters.
+    """
+    rule = _coerce_rule(rule)
+    if form not in FORMS:
+        raise UnsupportedError(_OBJ, "form", form, "allowed forms: " + ", ".join(FORMS))
+    if form not in rule.forms:
+        raise UnsupportedError(_OBJ, "form", form,
+                               f"{type(rule).__name__} has the forms {', '.join(rule.forms)}")
+    q = float_array(q, _OBJ, "q")
+    dtype = q.dtype
+    k = float_array(k, _OBJ, "k", dtype)
+    v = float_array(v, _OBJ, "v", dtype)
+    check_shape(q, (None, None, None, None), _OBJ, "q", ("B", "H", "T", "d_k"))
+    B, H, T, d_k = q.shape
+    check_shape(k, (B, H, T, d_k), _OBJ, "k", ("B", "H", "T", "d_k"))
+    check_shape(v, (B, H, T, None), _OBJ, "v", ("B", "H", "T", "d_v"))
+    d_v = v.shape[-1]
+    if min(B, H, T, d_k, d_v) == 0:
+        raise ShapeError(_OBJ, "q", q, f"all sizes must be >= 1, got q {q.shape} and v {v.shape}")
+    for name, arr in (("q", q), ("k", k), ("v", v)):
+        check_finite(arr, _OBJ, name)
+    phi = rule.phi
+    d_phi = phi.out_dim(d_k)
+    labels = ("B", "H", "T")
+
+    beta_arr = _gate(beta, "beta", dtype, (B, H, T), rule, *rule.beta_range, labels, 1.0)
+    if rule.uses_alpha:
+        decay = rule.decay
+        if alpha is None and decay is None:
+            raise ValidationError(_OBJ, "alpha", None, f"{type(rule).__name__} needs a decay gate: "
+                                  "pass alpha (B, H, T) or construct the rule with decay=...")
+        per_key = d_phi if isinstance(rule, DecayedHebbian) else None
+        alpha_arr = _gate(alpha, "alpha", dtype, (B, H, T), rule, 0.0, 1.0, labels,
+                          decay, per_key=per_key)
+        alpha_arr = alpha_arr.reshape(B * H, T, -1)
+    elif alpha is not None:
+        raise UnsupportedError(_OBJ, "alpha", alpha, f"{type(rule).__name__} has no decay gate; "
+                               "use DecayedHebbian or GatedDelta")
+    else:
+        alpha_arr = None
+    if rule.uses_modulator:
+        mod_arr = _gate(modulator, "modulator", dtype, (B, H, T), rule, -np.inf, np.inf, labels, 1.0)
+        mod_arr = mod_arr.reshape(B * H, T)
+    elif modulator is not None:
+        raise UnsupportedError(_OBJ, "modulator", modulator,
+                               f"{type(rule).__name__} has no neuromodulator; use ThreeFactor")
+    else:
+        mod_arr = None
+
+    state = _initial_state(rule, initial_state, dtype, B, H, d_v, d_phi)
+    qf, q_cache = phi.forward(q)
+    kf, k_cache = phi.forward(k)
+    N = B * H
+    merged = State(*(None if s is None else s.reshape((N,) + s.shape[2:]) for s in state))
+    return Prepared(rule, (B, H, T), qf.reshape(N, T, d_phi), kf.reshape(N, T, d_phi),
+                    v.reshape(N, T, d_v), beta_arr.reshape(N, T), alpha_arr, mod_arr, merged,
+                    q_cache, k_cache)
+
+
+def _initial_state(rule: Rule, value: Any, dtype: np.dtype, B: int, H: int, d_v: int,
+                   d_phi: int) -> State:
+    """Validate ``initial_state`` (an array ``W0`` or a :class:`State`) and fill defaults."""
+    needs_z = isinstance(rule, Hebbian) and rule.normalize
+    needs_e = isinstance(rule, ThreeFactor)
+    if value is None:
+        W0, z0, E0 = None, None, None
+    elif isinstance(value, State):
+        W0, z0, E0 = value
+    elif isinstance(value, tuple):
+        raise ValidationError(_OBJ, "initial_state", value,
+                              "expected an array W0 (B, H, d_v, d_phi) or a plastinet.fwp.State")
+    else:
+        W0, z0, E0 = value, None, None
+    shape_w = (B, H, d_v, d_phi)
+    labels_w = ("B", "H", "d_v", "d_phi")
+    if W0 is None:
+        W0 = np.zeros(shape_w, dtype=dtype)
+    else:
+        W0 = float_array(W0, _OBJ, "initial_state", dtype)
+        check_shape(W0, shape_w, _OBJ, "initial_state", labels_w)
+        check_finite(W0, _OBJ, "initial_state")
+    if needs_z:
+        if z0 is None:
+            z0 = np.zeros((B, H, d_phi), dtype=dtype)
+        else:
+            z0 = float_array(z0, _OBJ, "initial_state.normalizer", dtype)
+            check_shape(z0, (B, H, d_phi), _OBJ, "initial_state.normalizer", ("B", "H", "d_phi"))
+            check_finite(z0, _OBJ, "initial_state.normalizer")
+    elif z0 is not None:
+        raise UnsupportedError(_OBJ, "initial_state.normalizer", z0,
+                               "only Hebbian(normalize=True) has a normaliser state")
+    if needs_e:
+        if E0 is None:
+            E0 = np.zeros(shape_w, dtype=dtype)
+        else:
+            E0 = float_array(E0, _OBJ, "initial_state.eligibility", dtype)
+            check_shape(E0, shape_w, _OBJ, "initial_state.eligibility", labels_w)
+            check_finite(E0, _OBJ, "initial_state.eligibility")
+    elif E0 is not None:
+        raise UnsupportedError(_OBJ, "initial_state.eligibility", E0,
+                               "only ThreeFactor has an eligibility state")
+    return State(W0, z0, E0)
+
+
+def _warn_expanding(p: Prepared) -> None:
+    """Warn once if a delta update ``I - beta k k^T`` expands (``beta ||k||^2 > 2``)."""
+    gain = p.beta * np.einsum("ntd,ntd->nt", p.k, p.k)
+    worst = float(gain.max())
+    if worst > 2.0 * (1.0 + 1e-6):
+        n, t = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        b, h = divmod(int(n), p.shape[1])
+        warnings.warn(
+            f"{type(p.rule).__name__}: beta*||phi(k)||^2 reaches {worst:.4g} > 2 (first maximum at "
+            f"step {t}, batch {b}, head {h}): the delta update expands and the memory may diverge; "
+            "normalise keys (FeatureMap(..., normalize='l2')) or reduce beta",
+            UnstableUpdateWarning, stacklevel=3)
+
+
+def run_form(p: Prepared, form: str, chunk_size: int) -> tuple[np.ndarray, State]:
+    """Dispatch prepared inputs to an engine; returns merged ``y (N, T, d_v)`` and state."""
+    rule, q, k, v, beta, alpha = p.rule, p.q, p.k, p.v, p.beta, p.alpha
+    W0 = p.state.W
+    engine = {"recurrent": recurrent, "parallel": parallel, "chunkwise": chunkwise}[form]
+    extra = (chunk_size,) if form == "chunkwise" else ()
+    z = None
+    E = None
+    if isinstance(rule, Hebbian):
+        y, W = engine.hebbian(q, k, v, beta, W0, *extra)
+        if rule.normalize:
+            zs = p.state.normalizer[:, None, :] + np.cumsum(k, axis=1)
+            y = y / ((zs * q).sum(axis=-1, keepdims=True) + rule.eps)
+            z = zs[:, -1]
+    elif isinstance(rule, DecayedHebbian):
+        y, W = engine.decayed_hebbian(q, k, v, beta, alpha, W0, *extra)
+    elif isinstance(rule, Delta):
+        y, W = engine.delta(q, k, v, beta, W0, *extra)
+    elif isinstance(rule, GatedDelta):
+        y, W = engine.gated_delta(q, k, v, beta, alpha, W0, *extra)
+    elif isinstance(rule, Oja):
+        y, W = engine.oja(q, k, v, beta, W0)
+    elif isinstance(rule, ThreeFactor):
+        y, W, E = engine.three_factor(q, k, v, beta, p.modulator, rule.gamma, W0, p.state.eligibility)
+    else:  # pragma: no cover - every registered rule is handled above
+        raise UnsupportedError(_OBJ, "rule", rule, "no engine for this rule")
+    return y, State(W, z, E)
+
+
+def _check_output(p: Prepared, y: np.ndarray, state: State) -> None:
+    """Raise :class:`NumericalError` naming the first step and head whose state is non-finite."""
+    where = first_nonfinite(y)
+    if where is None:
+        where_w = first_nonfinite(state.W)
+        if where_w is None:
+            return
+        n, step = where_w[0], p.shape[2] - 1
+    else:
+        n, step = where[0], where[1]
+    b, h = divmod(int(n), p.shape[1])
+    raise NumericalError(
+        f"{type(p.rule).__name__}: the fast-weight state became non-finite at step {step} "
+        f"(batch {b}, head {h}); reduce beta, normalise keys, or check the inputs' scale",
+        step=int(step), where=f"batch {b}, head {h}")
+
+
+def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any = None,
+          modulator: Any = None, initial_state: Any = None, form: str = "recurrent",
+          chunk_size: int = 64, return_state: bool = False) -> tuple[np.ndarray, Any]:
+    """Run a fast-weight rule over a sequence: ``y_t = W_t phi(q_t)``.
+
+    Parameters
+    ----------
+    rule : Rule or str
+        A rule object (:class:`Hebbian`, :class:`DecayedHebbian`, :class:`Delta`,
+        :class:`GatedDelta`, :class:`Oja`, :class:`ThreeFactor`) or its registry key.
+        Its feature map ``phi`` is applied to ``q`` and ``k``.
+    q, k : ndarray, shape (B, H, T, d_k)
+        Queries and keys (before ``phi``); float32 or float64, all inputs one dtype.
+    v : ndarray, shape (B, H, T, d_v)
+        Values (the post-synaptic targets / teacher).
+    beta : ndarray, shape (B, H, T), optional
+        Learning rate per step (default 1). Delta and GatedDelta need ``[0, 2]``.
+    alpha : ndarray, shape (B, H, T) or (B, H, T, d_phi), optional
+        Decay gate in ``[0, 1]`` (DecayedHebbian: scalar or per key feature; GatedDelta:
+        scalar). Defaults to the rule's ``decay``.
+    modulator : ndarray, shape (B, H, T), optional
+        Neuromodulator ``m_t`` of ThreeFactor (default 1).
+    initial_state : ndarray (B, H, d_v, d_phi) or State, optional
+        Fast weights before step 0 (default zeros). Rules with auxiliary state
+        (normalised Hebbian, ThreeFactor) take a :class:`State` to resume exactly.
+    form : {"recurrent", "parallel", "chunkwise"}
+        Computational form. All rules have ``"recurrent"``; Hebbian, DecayedHebbian and
+        Delta have ``"parallel"``; Hebbian, DecayedHebbian, Delta and GatedDelta have
+        ``"chunkwise"``. The forms agree to rounding error.
+    chunk_size : int
+        Chunk length of the chunkwise form (any ``T`` works; the last chunk is padded).
+    return_state : bool
+        Return a :class:`State` instead of the bare final weights.
+
+    Returns
+    -------
+    y : ndarray, shape (B, H, T, d_v)
+        Read-outs ``y_t = W_t phi(q_t)`` (after step ``t``'s write), same dtype as ``q``.
+    W_final : ndarray, shape (B, H, d_v, d_phi), or State
+        Fast weights after the last step.
+
+    Raises
+    ------
+    ValidationError
+        (and its subclasses ShapeError, DTypeError, NonFiniteError, RangeError,
+        UnsupportedError) for bad inputs; the message names the argument.
+    NumericalError
+        If the state becomes non-finite; names the step and head.
+
+    Warns
+    -----
+    UnstableUpdateWarning
+        Once per call, if a (gated) delta update expands: ``beta ||phi(k)||^2 > 2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from plastinet.fwp import apply, Delta
+    >>> rng = np.random.default_rng(0)
+    >>> k = rng.normal(size=(1, 1, 5, 4)); k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    >>> v = rng.normal(size=(1, 1, 5, 3))
+    >>> y, W = apply(Delta(), k, k, v)              # query with the keys just written
+    >>> bool(np.allclose(y, v))                      # beta = 1 recalls the latest value
+    True
+    """
+    if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise RangeError(_OBJ, "chunk_size", chunk_size, "expected a positive integer")
+    p = prepare(rule, q, k, v, beta=beta, alpha=alpha, modulator=modulator,
+                initial_state=initial_state, form=form)
+    if isinstance(p.rule, (Delta, GatedDelta)):
+        _warn_expanding(p)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        y, state = run_form(p, form, int(chunk_size))
+    _check_output(p, y, state)
+    B, H, T = p.shape
+    y = y.reshape(B, H, T, -1)
+    full = State(*(None if s is None else s.reshape((B, H) + s.shape[1:]) for s in state))
+    return (y, full) if return_state else (y, full.W)

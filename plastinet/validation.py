@@ -1,0 +1,78 @@
+"""Input checks shared by plastinet's public entry points.
+
+Each helper raises the matching :mod:`plastinet.errors` class with a message that names
+the object, the parameter, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from plastinet.errors import DTypeError, NonFiniteError, RangeError, ShapeError
+
+__all__ = ["float_array", "check_shape", "check_finite", "check_range", "first_nonfinite"]
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_array(value: Any, obj: str, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """``value`` as a float32/float64 ndarray (no copy when it already is one).
+
+    Parameters
+    ----------
+    value : array_like
+        The input. Integer, boolean, complex and object data are rejected.
+    obj, name : str
+        Object and argument names for error messages.
+    dtype : numpy.dtype, optional
+        If given, the array must have exactly this dtype (mixed precision is an error).
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as err:  # ragged lists and the like
+        raise DTypeError(obj, name, value, f"expected a float32 or float64 array ({err})") from None
+    if arr.dtype not in FLOAT_DTYPES:
+        raise DTypeError(obj, name, value, f"expected a float32 or float64 array, got dtype {arr.dtype}")
+    if dtype is not None and arr.dtype != dtype:
+        raise DTypeError(obj, name, value,
+                         f"dtype {arr.dtype} does not match the other inputs ({np.dtype(dtype)}); "
+                         "pass all arrays in one precision")
+    return arr
+
+
+def check_shape(arr: np.ndarray, expected: Sequence[int | None], obj: str, name: str,
+                labels: Sequence[str]) -> None:
+    """Require ``arr.shape`` to match ``expected`` (``None`` matches any size)."""
+    ok = arr.ndim == len(expected) and all(e is None or s == e for s, e in zip(arr.shape, expected))
+    if not ok:
+        want = "(" + ", ".join(f"{lab}={e}" if e is not None else lab
+                               for lab, e in zip(labels, expected)) + ")"
+        raise ShapeError(obj, name, arr, f"got shape {arr.shape}, expected {want}")
+
+
+def first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first NaN/Inf entry of ``arr`` (C order), or ``None``."""
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
+
+
+def check_finite(arr: np.ndarray, obj: str, name: str) -> None:
+    """Reject arrays that contain NaN or infinity, naming the first bad index."""
+    where = first_nonfinite(arr)
+    if where is not None:
+        raise NonFiniteError(obj, name, arr,
+                             f"contains {arr[where]} at index {where}; all entries must be finite")
+
+
+def check_range(arr: np.ndarray, low: float, high: float, obj: str, name: str) -> None:
+    """Require every entry of ``arr`` to lie in ``[low, high]``."""
+    if arr.size == 0:
+        return
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < low or hi > high:
+        bad = lo if lo < low else hi
+        raise RangeError(obj, name, arr, f"entries must lie in [{low:g}, {high:g}]; found {bad:g}")
