@@ -20,6 +20,7 @@ __all__ = [
     "RangeError",
     "UnsupportedError",
     "UnitError",
+    "ModelFileError",
     "NumericalError",
     "PlastinetWarning",
     "UnstableUpdateWarning",
@@ -84,6 +85,30 @@ class UnsupportedError(ValidationError):
 
 class UnitError(ValidationError):
     """A quantity has the wrong physical dimension or an unknown unit."""
+
+
+class ModelFileError(ValidationError):
+    """A model file cannot be read or does not describe a valid model.
+
+    The message names the file and the line (syntax errors) or the dotted key (content
+    errors) and says what is allowed. Nothing from the file runs before it is validated.
+
+    Parameters
+    ----------
+    path : str
+        The model file.
+    key : str
+        Dotted key (``"rule.type"``) or ``"line N, column M"``.
+    value : object
+        The offending value.
+    allowed : str
+        What would have been accepted.
+    """
+
+    def __init__(self, path: str, key: str, value: Any, allowed: str) -> None:
+        self.path = path
+        self.key = key
+        super().__init__(str(path), key, value, allowed)
 
 
 class NumericalError(PlastinetError, FloatingPointError):
