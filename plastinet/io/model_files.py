@@ -1,0 +1,297 @@
+"""Model files: TOML descriptions of ready-to-run models, validated before anything runs.
+
+A model file is data only (read with :mod:`tomllib`; nothing in it is executed)::
+
+    schema_version = 1
+    name = "delta_fwp"
+    kind = "rate_fwp"            # which experiment family runs it (see plastinet.experiments)
+    description = "..."
+    source = "Schlag, Irie & Schmidhuber (2021), ICML"
+
+    [rule]                        # further tables depend on the kind
+    type = "delta"
+
+Values are SI numbers or unit strings (``"20 ms"``). Bundled models live in ``models/``
+of a development checkout and in ``plastinet/_bundled_models`` of an installed wheel;
+:func:`find_model` looks in both. Every problem is a
+:class:`~plastinet.errors.ModelFileError` naming the file, the line or dotted key, and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from plastinet.errors import ModelFileError, ValidationError
+from plastinet.params import REQUIRED, Parameter
+
+__all__ = ["Model", "Section", "find_model", "list_models", "load_model", "model_dirs",
+           "SCHEMA_VERSION", "parse_override"]
+
+SCHEMA_VERSION = 1
+
+
+def model_dirs() -> list[Path]:
+    """Directories searched for bundled models: the checkout's ``models/``, then the wheel's."""
+    pkg = Path(__file__).resolve().parent.parent
+    dirs = [pkg.parent / "models", pkg / "_bundled_models"]
+    return [d for d in dirs if d.is_dir()]
+
+
+def _bundled() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in model_dirs():
+        for path in sorted(d.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def find_model(name_or_path: str | Path) -> Path:
+    """Resolve a bundled model's name or a path to a TOML file.
+
+    Raises
+    ------
+    ModelFileError
+        If neither a bundled model of that name nor a file at that path exists.
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ModelFileError(str(path), "path", str(name_or_path), "no such model file")
+        return path
+    bundled = _bundled()
+    if str(name_or_path) in bundled:
+        return bundled[str(name_or_path)]
+    raise ModelFileError(str(name_or_path), "name", str(name_or_path),
+                         "not a bundled model or a file; bundled models: " + ", ".join(bundled))
+
+
+class Section:
+    """A validated view of one TOML table: every key is declared, checked and consumed.
+
+    Parameters
+    ----------
+    path : str
+        The model file (for error messages).
+    prefix : str
+        Dotted name of this table (``""`` for the top level).
+    data : dict
+        The table's contents.
+    """
+
+    def __init__(self, path: str, prefix: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise ModelFileError(path, prefix or "<top>", data, "expected a table")
+        self.path, self.prefix, self.data = path, prefix, data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        """Dotted key of ``name`` in this table."""
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def take(self, name: str, param: Parameter, default: Any = REQUIRED) -> Any:
+        """Read ``name``, validated by ``param`` (its default unless ``default`` is given)."""
+        self.used.add(name)
+        if name in self.data:
+            value = self.data[name]
+        else:
+            value = param.default if default is REQUIRED else default
+        if value is REQUIRED:
+            raise ModelFileError(self.path, self.key(name), "<missing>",
+                                 "this key is required; " + param.allowed())
+        try:
+            return param.validate(value, self.key(name))
+        except ValidationError as err:
+            raise ModelFileError(self.path, self.key(name), value, err.allowed) from None
+
+    def take_list(self, name: str, param: Parameter, default: Any = REQUIRED,
+                  min_len: int = 1) -> list[Any]:
+        """Read a list whose items are each validated by ``param``."""
+        self.used.add(name)
+        value = self.data.get(name, default)
+        if value is REQUIRED:
+            raise ModelFileError(self.path, self.key(name), "<missing>", "a list is required")
+        if not isinstance(value, list) or len(value) < min_len:
+            raise ModelFileError(self.path, self.key(name), value,
+                                 f"expected a list of at least {min_len} item(s); " + param.allowed())
+        out = []
+        for i, item in enumerate(value):
+            try:
+                out.append(param.validate(item, f"{self.key(name)}[{i}]"))
+            except ValidationError as err:
+                raise ModelFileError(self.path, f"{self.key(name)}[{i}]", item, err.allowed) from None
+        return out
+
+    def table(self, name: str, required: bool = True) -> "Section":
+        """A sub-table (an empty one if optional and absent)."""
+        self.used.add(name)
+        if name not in self.data:
+            if required:
+                raise ModelFileError(self.path, self.key(name), "<missing>", "this table is required")
+            return Section(self.path, self.key(name), {})
+        return Section(self.path, self.key(name), self.data[name])
+
+    def rest(self) -> dict[str, Any]:
+        """The keys not yet consumed (marked consumed), e.g. a rule's own parameters."""
+        out = {k: v for k, v in self.data.items() if k not in self.used}
+        self.used.update(out)
+        return out
+
+    def finish(self) -> None:
+        """Reject keys that no one consumed, listing the allowed ones."""
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ModelFileError(self.path, self.key(unknown[0]), self.data[unknown[0]],
+                                 "unknown key; allowed keys here: " + ", ".join(sorted(self.used)))
+
+    def build(self, factory: Any, name: str) -> Any:
+        """Build a spec object from the remaining keys, mapping its errors to this file."""
+        params = self.rest()
+        try:
+            return factory(**params)
+        except ValidationError as err:
+            key = self.key(err.parameter) if err.parameter in params else self.key(name)
+            raise ModelFileError(self.path, key, err.value, err.allowed) from None
+
+
+@dataclass
+class Model:
+    """A validated model file.
+
+    Attributes
+    ----------
+    name, kind, description, source : str
+        Header fields of the file.
+    path : str
+        Where it was read from.
+    config : dict
+        The file's contents with overrides applied (JSON-able; stored in results' attrs).
+    spec : object
+        The validated specification the kind's runner uses.
+    """
+
+    name: str
+    kind: str
+    description: str
+    source: str
+    path: str
+    config: dict[str, Any]
+    spec: Any = field(repr=False, default=None)
+
+    def run(self, backend: str = "numpy", *, progress: bool = True, **options: Any):
+        """Run the model and return its result Dataset (see :mod:`plastinet.experiments`)."""
+        from plastinet.experiments import get_kind
+
+        return get_kind(self.kind).run(self, backend=backend, progress=progress, **options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved model as a JSON-able dict (what results store in ``model_spec``)."""
+        return {"name": self.name, "kind": self.kind, "source": self.source, "config": self.config}
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``"rule.feature_map=elu+1"`` into ``(["rule", "feature_map"], "elu+1")``.
+
+    The value is read as a TOML value when it is one (numbers, booleans, lists, quoted
+    strings) and as a bare string otherwise.
+    """
+    if "=" not in text:
+        raise ValidationError("plastinet", "--set", text, "expected KEY=VALUE, e.g. experiment.trials=5")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ValidationError("plastinet", "--set", text, "expected a dotted KEY before '='")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def _apply_override(config: dict[str, Any], keys: list[str], value: Any, path: str) -> None:
+    node = config
+    for i, part in enumerate(keys[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ModelFileError(path, ".".join(keys[: i + 1]), child, "is not a table; cannot set a key in it")
+        node = child
+    node[keys[-1]] = value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ModelFileError(str(path), "path", str(path), f"cannot read the file ({err.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        where = f"line {getattr(err, 'lineno', '?')}, column {getattr(err, 'colno', '?')}"
+        raise ModelFileError(str(path), where, text.splitlines()[getattr(err, 'lineno', 1) - 1]
+                             if getattr(err, "lineno", None) else "", f"TOML syntax error: {err.msg if hasattr(err, 'msg') else err}") from None
+
+
+def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Model:
+    """Read, override and validate a model file.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A bundled model's name (see :func:`list_models`) or a path to a TOML file.
+    overrides : list of "key=value" strings, or dict of dotted key -> value, optional
+        Changes applied before validation (as ``plastinet run --set``).
+
+    Returns
+    -------
+    Model
+        The validated model; nothing has run yet.
+
+    Raises
+    ------
+    ModelFileError
+        Syntax errors (with line and column), unknown kinds/rules/keys, missing fields,
+        wrong units and out-of-range values (with the dotted key).
+    """
+    from plastinet.experiments import KINDS
+
+    path = find_model(name_or_path)
+    spath = str(path)
+    config = _read_toml(path)
+    items = overrides.items() if isinstance(overrides, dict) else (
+        parse_override(o) for o in (overrides or []))
+    for keys, value in items:
+        _apply_override(config, keys.split(".") if isinstance(keys, str) else keys, value, spath)
+    config = copy.deepcopy(config)
+    top = Section(spath, "", config)
+    version = top.take("schema_version", Parameter(REQUIRED, integer=True))
+    if version != SCHEMA_VERSION:
+        raise ModelFileError(spath, "schema_version", version, f"this plastinet reads schema_version = {SCHEMA_VERSION}")
+    name = top.take("name", Parameter(path.stem, convert=str))
+    kind = top.take("kind", Parameter(REQUIRED, choices=tuple(KINDS)))
+    description = top.take("description", Parameter(REQUIRED, convert=str))
+    source = top.take("source", Parameter(REQUIRED, convert=str))
+    model = Model(name=name, kind=kind, description=description, source=source, path=spath,
+                  config=config)
+    model.spec = KINDS[kind].validate(top)
+    top.finish()
+    return model
+
+
+def list_models() -> Iterator[tuple[str, str, str]]:
+    """Yield ``(name, kind, description)`` of every bundled model (read, not validated)."""
+    for name, path in _bundled().items():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            yield name, "?", "(unreadable model file)"
+            continue
+        yield name, str(data.get("kind", "?")), str(data.get("description", "")).strip()
