@@ -1,6 +1,6 @@
 """The ``plastinet`` command line.
 
-Subcommands: ``run`` a model, ``demo`` (the README's demo), ``models`` (list bundled models),
+Subcommands: ``run`` a model, ``sweep`` it over a grid, ``demo`` (the README's demo), ``models`` (list bundled models),
 ``info`` (versions, backends, compilers), ``plot`` a saved result, ``train`` a training model.
 MODEL is a bundled model's name or a path to a TOML file. Errors from bad input print one
 clear line (no traceback) and exit with status 2.
@@ -133,6 +133,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from plastinet.sweep import parse_grid, sweep
+
+    out = Path(args.out or Path("results") / f"sweep_{Path(args.model).stem}")
+    ds = sweep(args.model, parse_grid(args.grid), out=out, scheduler=args.scheduler,
+               n_workers=args.workers, backend=args.backend, overrides=args.set or [],
+               progress=not args.quiet)
+    print(f"[plastinet] {ds.attrs['points_computed']} point(s) computed, "
+          f"{ds.attrs['points_reused']} reused; wrote {(out / 'sweep.nc').resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``plastinet`` command."""
     parser = argparse.ArgumentParser(prog="plastinet", description=__doc__.split("\n")[0])
@@ -152,6 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help=f"run the demo model ({DEMO_MODEL}) on its embedded defaults")
     demo.add_argument("--out-dir", default="results")
     demo.set_defaults(func=_cmd_demo)
+
+    sw = sub.add_parser("sweep", help="run a model over a parameter grid on dask.distributed")
+    sw.add_argument("model", help="bundled model name or path to a TOML model file")
+    sw.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2,...",
+                    help="a swept parameter and its values (repeatable: the grid is their product)")
+    sw.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
+    sw.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster")
+    sw.add_argument("--backend", default="numpy", choices=("numpy", "brian2"))
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed override for every point")
+    sw.add_argument("--out", help="sweep directory (resumable); default results/sweep_<model>/")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(func=_cmd_sweep)
 
     models = sub.add_parser("models", help="list the bundled models")
     models.set_defaults(func=_cmd_models)

@@ -1,0 +1,105 @@
+"""Sweeps on dask.distributed: local cluster, separate scheduler, kill-and-resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+pytest.importorskip("distributed", reason="sweeps need the 'parallel' extra (dask.distributed)")
+
+from plastinet.errors import ModelFileError, ValidationError  # noqa: E402
+from plastinet.io import load_model  # noqa: E402
+from plastinet.sweep import parse_grid, sweep  # noqa: E402
+
+GRID = {"experiment.beta": [0.25, 0.5, 1.0, 1.5], "rule.type": ["hebbian", "delta"]}
+FIXED = ["experiment.trials=2", "experiment.n_items=[4, 16]"]
+BIN = Path(sys.executable).parent
+
+
+def test_parse_grid():
+    assert parse_grid(["a.b=1,2.5", "c=x,y"]) == {"a.b": [1, 2.5], "c": ["x", "y"]}
+    with pytest.raises(ValidationError, match="--grid"):
+        parse_grid(["a.b"])
+
+
+def test_local_cluster_sweep_of_8_points_combines_and_matches_single_runs(tmp_path):
+    ds = sweep("hebbian_fwp", GRID, out=tmp_path, overrides=FIXED, progress=False)
+    assert dict(ds.sizes)["beta"] == 4 and dict(ds.sizes)["rule_type"] == 2
+    assert ds.attrs["points_computed"] == 8
+    single = load_model("hebbian_fwp", FIXED + ["experiment.beta=0.5", "rule.type=delta"]).run(progress=False)
+    np.testing.assert_array_equal(ds["recall_error"].sel(beta=0.5, rule_type="delta").values,
+                                  single["recall_error"].values)
+    again = sweep("hebbian_fwp", GRID, out=tmp_path, overrides=FIXED, progress=False)
+    assert again.attrs["points_computed"] == 0 and again.attrs["points_reused"] == 8
+    xr.testing.assert_identical(again["recall_error"], ds["recall_error"])
+
+
+def test_invalid_point_fails_before_anything_runs(tmp_path):
+    with pytest.raises(ModelFileError, match="experiment.beta"):
+        sweep("hebbian_fwp", {"experiment.beta": [0.5, "fast"]}, out=tmp_path, overrides=FIXED)
+    assert not (tmp_path / "points").exists() or not list((tmp_path / "points").iterdir())
+
+
+def test_directory_of_another_sweep_is_refused(tmp_path):
+    sweep("hebbian_fwp", {"experiment.beta": [0.5]}, out=tmp_path, overrides=FIXED, n_workers=1, progress=False)
+    with pytest.raises(ValidationError, match="different sweep"):
+        sweep("hebbian_fwp", {"experiment.beta": [1.0]}, out=tmp_path, overrides=FIXED, progress=False)
+
+
+def test_sweep_on_a_separately_started_scheduler(tmp_path):
+    sched_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        assert sched_file.exists(), "dask scheduler did not start"
+        procs.append(subprocess.Popen([str(BIN / "dask"), "worker", "--scheduler-file", str(sched_file),
+                                       "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
+                                       "--host", "127.0.0.1"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        import json
+
+        address = json.loads(sched_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        ds = sweep("hebbian_fwp", GRID, out=tmp_path / "sw", scheduler=address, overrides=FIXED, progress=False)
+        assert ds.attrs["points_computed"] == 8 and ds["recall_error"].notnull().all()
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_killed_sweep_resumes_computing_only_missing_points(tmp_path):
+    out = tmp_path / "sw"
+    slow = ["experiment.trials=64", "experiment.n_items=[64, 256, 512]", "experiment.form=recurrent",
+            "experiment.d_key=64"]
+    cmd = [sys.executable, "-m", "plastinet", "sweep", "hebbian_fwp", "--quiet", "--out", str(out),
+           "--grid", "experiment.beta=0.25,0.5,1.0,1.5", "--grid", "rule.type=hebbian,delta"]
+    for s in slow:
+        cmd += ["--set", s]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    points = out / "points"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (points.exists() and list(points.glob("*.nc"))):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(points.glob("*.nc")))
+    assert 1 <= done < 8, f"the kill came too late or too early ({done} points written)"
+    ds = sweep("hebbian_fwp", {"experiment.beta": [0.25, 0.5, 1.0, 1.5], "rule.type": ["hebbian", "delta"]},
+               out=out, overrides=slow, progress=False)
+    assert ds.attrs["points_computed"] == 8 - done and ds.attrs["points_reused"] == done
+    ref = load_model("hebbian_fwp", slow + ["experiment.beta=1.5", "rule.type=delta"]).run(progress=False)
+    np.testing.assert_array_equal(ds["recall_error"].sel(beta=1.5, rule_type="delta").values,
+                                  ref["recall_error"].values)
