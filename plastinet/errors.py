@@ -22,6 +22,7 @@ __all__ = [
     "UnitError",
     "ModelFileError",
     "NumericalError",
+    "BackendError",
     "PlastinetWarning",
     "UnstableUpdateWarning",
 ]
@@ -128,6 +129,13 @@ class NumericalError(PlastinetError, FloatingPointError):
         self.step = step
         self.where = where
         super().__init__(message)
+
+
+class BackendError(PlastinetError, RuntimeError):
+    """A backend failed for a reason outside plastinet (e.g. Brian2 could not compile).
+
+    The message says what failed and how to fix or avoid it (e.g. ``target="numpy"``).
+    """
 
 
 class PlastinetWarning(UserWarning):

@@ -1,0 +1,100 @@
+"""Backends: the engines that run plastinet models, found by name.
+
+A backend is an object with a ``name``, a ``version``, a set of ``capabilities`` and the
+methods those capabilities promise (see :class:`Backend`). ``"numpy"`` (the reference) and
+``"brian2"`` ship with plastinet; third-party packages add their own through the
+``plastinet.backends`` entry-point group, as Nengo and xarray do::
+
+    [project.entry-points."plastinet.backends"]
+    mybackend = "mypackage.backend:MyBackend"
+
+The backend-compliance suite (:mod:`plastinet.testing`) runs the same checks against any
+backend and reports missing capabilities as skips with a reason.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from plastinet.errors import UnsupportedError
+
+__all__ = ["Backend", "get_backend", "available_backends", "BUILTIN"]
+
+#: Backends shipped with plastinet (also registered as entry points).
+BUILTIN = {
+    "numpy": "plastinet.backends.numpy_backend:NumpyBackend",
+    "brian2": "plastinet.backends.brian2:Brian2Backend",
+}
+
+
+class Backend(ABC):
+    """Interface of a plastinet backend.
+
+    Capabilities (strings in :attr:`capabilities`) and the method each one promises:
+
+    ``"rate_fwp"``
+        ``apply_fwp(rule, q, k, v, *, beta=None, alpha=None, modulator=None,
+        initial_state=None) -> (y, W_final)`` with the semantics and shapes of
+        :func:`plastinet.fwp.apply`; ``rate_rules`` lists the rule classes supported.
+    """
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    rate_rules: ClassVar[tuple[type, ...]] = ()
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """Version of the engine behind the backend."""
+
+    def supports(self, capability: str) -> bool:
+        """Whether the backend declares ``capability``."""
+        return capability in self.capabilities
+
+    def require(self, capability: str) -> None:
+        """Raise :class:`UnsupportedError` unless the backend declares ``capability``."""
+        if capability not in self.capabilities:
+            raise UnsupportedError(f"backend {self.name!r}", "capability", capability,
+                                   "this backend provides: " + ", ".join(sorted(self.capabilities)))
+
+    def __repr__(self) -> str:
+        return f"<plastinet backend {self.name!r}>"
+
+
+def _registered() -> dict[str, str]:
+    found = dict(BUILTIN)
+    for ep in entry_points(group="plastinet.backends"):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def available_backends() -> list[str]:
+    """Names of all registered backends (importable or not)."""
+    return sorted(_registered())
+
+
+def get_backend(name: str | Backend, **options: Any) -> Backend:
+    """The backend called ``name`` (a :class:`Backend` instance passes through).
+
+    Parameters
+    ----------
+    name : str or Backend
+        Registered backend name, e.g. ``"numpy"`` or ``"brian2"``.
+    **options
+        Passed to the backend's constructor (e.g. ``target="cython"`` for brian2).
+    """
+    if isinstance(name, Backend):
+        return name
+    registry = _registered()
+    if name not in registry:
+        raise UnsupportedError("plastinet", "backend", name, "registered backends: " + ", ".join(sorted(registry)))
+    module, _, attr = registry[name].partition(":")
+    try:
+        cls = getattr(import_module(module), attr)
+    except ImportError as err:
+        raise UnsupportedError("plastinet", "backend", name,
+                               f"the backend could not be imported ({err}); is its package installed?") from None
+    return cls(**options)

@@ -1,0 +1,37 @@
+"""The numpy reference backend: plastinet's own engines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from plastinet.backends import Backend
+from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, ThreeFactor, apply
+
+__all__ = ["NumpyBackend"]
+
+
+class NumpyBackend(Backend):
+    """The reference engines (:func:`plastinet.fwp.apply`, recurrent form by default).
+
+    Parameters
+    ----------
+    form : {"recurrent", "parallel", "chunkwise"}
+        Form used by :meth:`apply_fwp`.
+    """
+
+    name = "numpy"
+    capabilities = frozenset({"rate_fwp"})
+    rate_rules = (Hebbian, DecayedHebbian, Delta, GatedDelta, Oja, ThreeFactor)
+
+    def __init__(self, form: str = "recurrent") -> None:
+        self.form = form
+
+    @property
+    def version(self) -> str:
+        return np.__version__
+
+    def apply_fwp(self, rule: Any, q: Any, k: Any, v: Any, **gates: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Run a rate rule; same contract as :func:`plastinet.fwp.apply`."""
+        return apply(rule, q, k, v, form=self.form if self.form in rule.forms else "recurrent", **gates)
