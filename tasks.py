@@ -8,7 +8,7 @@ when ``pyproject.toml`` changes.
 Usage::
 
     python3 tasks.py demo        # install, then run the demo model and write results + PNG
-    python3 tasks.py test        # install, then run the default test suite
+    python3 tasks.py test        # install, then run the default test suite (and the notebooks)
     python3 tasks.py test-slow   # the slow reproductions and compiled-target runs
     python3 tasks.py bench NAME  # run benchmarks/bench_NAME.py (e.g. fwp)
 """
@@ -27,7 +27,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
-TASK_EXTRAS = {"demo": "", "test": "test", "test-slow": "test", "bench": "test"}
+TASK_EXTRAS = {"demo": "", "test": "test,notebooks", "test-slow": "test,notebooks", "bench": "test"}
+NOTEBOOK_BUILD = ROOT / "build" / "notebooks"
 
 
 def _ensure_env(extras: str) -> None:
@@ -54,6 +55,19 @@ def _run(args: list[str]) -> int:
     return subprocess.run([str(PYTHON)] + args, cwd=ROOT, env=env).returncode
 
 
+def _convert_notebooks() -> list[str]:
+    """Convert the jupytext sources ``notebooks/NN_*.py`` to ``build/notebooks/*.ipynb``."""
+    NOTEBOOK_BUILD.mkdir(parents=True, exist_ok=True)
+    for old in NOTEBOOK_BUILD.glob("*.ipynb"):
+        old.unlink()
+    sources = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+    for src in sources:
+        out = NOTEBOOK_BUILD / (src.stem + ".ipynb")
+        subprocess.run([str(BIN / "jupytext"), "--quiet", "--to", "ipynb", "-o", str(out), str(src)],
+                       check=True, cwd=ROOT)
+    return [str(NOTEBOOK_BUILD)] if sources else []
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in TASK_EXTRAS:
         print(__doc__)
@@ -62,10 +76,12 @@ def main(argv: list[str]) -> int:
     _ensure_env(TASK_EXTRAS[task])
     if task == "demo":
         return _run(["-m", "plastinet", "demo", *rest])
-    if task == "test":
-        return _run(["-m", "pytest", "-m", "not slow", *rest])
-    if task == "test-slow":
-        return _run(["-m", "pytest", "-m", "slow", *rest])
+    if task in ("test", "test-slow"):
+        os.environ.setdefault("PLASTINET_QUICK", "1" if task == "test" else "0")
+        notebooks = _convert_notebooks()
+        marker = "not slow" if task == "test" else "slow"
+        nbmake = ["--nbmake", "--nbmake-timeout=600"] if notebooks else []
+        return _run(["-m", "pytest", "-m", marker, *nbmake, "tests", "plastinet/testing", *notebooks, *rest])
     if not rest:
         print("usage: python3 tasks.py bench NAME   (NAME: " + ", ".join(
             p.stem.removeprefix("bench_") for p in sorted((ROOT / "benchmarks").glob("bench_*.py"))) + ")")
