@@ -22,7 +22,7 @@ from plastinet.params import REQUIRED, Parameter, Spec
 from plastinet.results import finalize_dataset, variable
 from plastinet.validation import check_finite, check_shape, float_array
 
-__all__ = ["FastWeightLayer", "LayerSpec", "LayerOutput", "RECORDABLE"]
+__all__ = ["FastWeightLayer", "LayerSpec", "LayerOutput", "LayerGradients", "RECORDABLE"]
 
 #: Variables :meth:`FastWeightLayer.run` can record besides ``y``.
 RECORDABLE = ("W", "k", "q", "v", "beta", "alpha", "mod", "u")
@@ -137,6 +137,14 @@ class LayerOutput(NamedTuple):
     y: np.ndarray
     y_query: np.ndarray | None
     cache: dict[str, Any]
+
+
+class LayerGradients(NamedTuple):
+    """Result of :meth:`FastWeightLayer.backward`: ``dL/dparams``, ``dL/dx``, ``dL/dquery``."""
+
+    params: dict[str, np.ndarray]
+    x: np.ndarray
+    query: np.ndarray | None
 
 
 class FastWeightLayer:
@@ -295,6 +303,51 @@ class FastWeightLayer:
         """``y (B, T, d_out)``, or ``(y, y_query)`` when ``query`` is given."""
         out = self.forward(x, query)
         return out.y if query is None else (out.y, out.y_query)
+
+    # -- gradients ---------------------------------------------------------------------------
+    def backward(self, out: LayerOutput, dy: Any, dy_query: Any = None) -> LayerGradients:
+        """Exact gradients of a scalar loss, given its cotangents of the outputs.
+
+        Linear/MLP programmers pull the rule back with :func:`plastinet.fwp.vjp`; the
+        recurrent programmer does backpropagation through time around one-step ``vjp``
+        calls; the self-referential programmer has its own backpropagation through time.
+
+        Parameters
+        ----------
+        out : LayerOutput
+            The result of :meth:`forward` with the current parameters.
+        dy : ndarray, shape (B, T, d_out)
+            ``dL/dy`` (zeros where the loss does not look).
+        dy_query : ndarray, shape (B, T_q, d_out), optional
+            ``dL/dy_query``, when ``forward`` was given a ``query``.
+
+        Returns
+        -------
+        LayerGradients
+            ``params`` (a dict with the keys and shapes of :attr:`params`), ``x``
+            ``(B, T, d_in)`` and ``query`` ``(B, T_q, d_in)`` or ``None``.
+        """
+        obj = "FastWeightLayer.backward"
+        B, T, d_out = out.y.shape
+        dy = float_array(dy, obj, "dy", self.dtype)
+        check_shape(dy, (B, T, d_out), obj, "dy", ("B", "T", "d_out"))
+        check_finite(dy, obj, "dy")
+        if (dy_query is None) != (out.y_query is None):
+            raise ValidationError(obj, "dy_query", dy_query,
+                                  "pass dy_query exactly when forward() was given a query")
+        if dy_query is not None:
+            dy_query = float_array(dy_query, obj, "dy_query", self.dtype)
+            check_shape(dy_query, out.y_query.shape, obj, "dy_query", ("B", "T_q", "d_out"))
+            check_finite(dy_query, obj, "dy_query")
+        c, P = self.config, self.params
+        dquery = None
+        if c.programmer in ("linear", "mlp"):
+            grads, dx, dquery = prog.feedforward_backward(c, P, out.cache, dy, dy_query)
+        elif c.programmer == "recurrent":
+            grads, dx = prog.recurrent_backward(c, P, out.cache, dy)
+        else:
+            grads, dx = prog.srwm_backward(c, P, out.cache, dy)
+        return LayerGradients(grads, dx, dquery)
 
     # -- results -----------------------------------------------------------------------------
     def run(self, x: Any, query: Any = None, *, sample_every: int = 1,

@@ -53,7 +53,8 @@ from plastinet.fwp.functional import State, apply
 from plastinet.fwp.rules import Delta, Hebbian, Rule
 
 __all__ = ["Config", "PROGRAMMERS", "param_shapes", "feedforward_forward", "recurrent_forward",
-           "srwm_forward", "read_query", "rule_supports"]
+           "srwm_forward", "read_query", "rule_supports",
+           "feedforward_backward", "recurrent_backward", "srwm_backward"]
 
 PROGRAMMERS = ("linear", "mlp", "recurrent", "srwm")
 
@@ -367,3 +368,229 @@ def rule_supports(c: Config) -> str | None:
         return "the self-referential programmer needs a size-preserving feature map (not DPFP)"
     return None
 
+
+
+# -- backward passes ------------------------------------------------------------------------
+def _zeros_like_params(P: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {n: np.zeros_like(p) for n, p in P.items()}
+
+
+def _gate_pre_grads(c: Config, gates: dict[str, np.ndarray],
+                    dgates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cotangents of the gate values to their pre-activations (same shapes)."""
+    out = {}
+    for g, d in dgates.items():
+        val = gates[g]
+        if g == "beta":
+            out[g] = d * val * (1.0 - val / c.beta_scale)
+        elif g == "alpha":
+            out[g] = d * val * (1.0 - val)
+        else:
+            out[g] = d
+    return out
+
+
+def _output_backward(c: Config, P: dict[str, np.ndarray], G: dict[str, np.ndarray],
+                     u: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Accumulate the output projection's gradients into ``G``; return ``du``."""
+    if c.output != "project":
+        return dy
+    G["W_out"] += np.einsum("bto,btu->ou", dy, u)
+    G["b_out"] += dy.sum(axis=(0, 1))
+    return dy @ P["W_out"]
+
+
+def _vjp_gates(c: Config, g: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The gate cotangents from a :func:`~plastinet.fwp.vjp` result, keyed like the gates."""
+    names = {"beta": "beta", "alpha": "alpha", "mod": "modulator"}
+    return {n: g[names[n]] for n in c.gates}
+
+
+def feedforward_backward(c: Config, P: dict[str, np.ndarray], cache: dict[str, Any],
+                         dy: np.ndarray, dy_query: np.ndarray | None
+                         ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """Gradients of the linear/MLP programmer, through :func:`plastinet.fwp.vjp`.
+
+    Parameters
+    ----------
+    cache : dict
+        From :func:`feedforward_forward` (with ``cache["query"]`` from :func:`read_query`
+        when ``dy_query`` is given).
+    dy : ndarray, shape (B, T, d_out)
+        Cotangent of the outputs.
+    dy_query : ndarray, shape (B, T_q, d_out), or None
+        Cotangent of the read-phase outputs.
+
+    Returns
+    -------
+    grads : dict of ndarray
+        Same keys and shapes as ``P``.
+    dx : ndarray, shape (B, T, d_in)
+    dquery : ndarray, shape (B, T_q, d_in), or None
+    """
+    from plastinet.fwp.gradients import vjp
+
+    G = _zeros_like_params(P)
+    H = c.heads
+    x = cache["x"]
+    dstate: Any = None
+    dquery = None
+    if dy_query is not None:
+        qc = cache["query"]
+        state: State = cache["state"]
+        du = _split_heads(_output_backward(c, P, G, qc["u"], dy_query), H)   # (B, H, Tq, d_v)
+        fq = qc["fq"]
+        dz_T = None
+        if qc["denom"] is not None:
+            den = qc["denom"]
+            dden = -(du * qc["u_heads"]).sum(-1, keepdims=True) / den
+            du = du / den
+            dz_T = np.einsum("bhtx,bhtp->bhp", dden, fq)
+            dfq = dden * state.normalizer[:, :, None, :]
+        else:
+            dfq = np.zeros_like(fq)
+        dW_T = np.einsum("bhtv,bhtp->bhvp", du, fq)
+        dfq = dfq + np.einsum("bhvp,bhtv->bhtp", state.W, du)
+        dq = _merge_heads(c.rule.phi.vjp(qc["q_cache"], dfq))
+        G["W_q"] += np.einsum("btk,btd->kd", dq, qc["hq"])
+        dhq = dq @ P["W_q"]
+        if c.programmer == "mlp":
+            da = dhq * (1.0 - qc["hq"] ** 2)
+            G["W_hidden"] += np.einsum("bth,btd->hd", da, qc["xq"])
+            G["b_hidden"] += da.sum(axis=(0, 1))
+            dquery = da @ P["W_hidden"]
+        else:
+            dquery = dhq
+        dstate = State(dW_T, dz_T, None) if dz_T is not None else dW_T
+    du = _split_heads(_output_backward(c, P, G, cache["u"], dy), H)
+    init = _initial_state(c, P, x.shape[0])
+    g = vjp(c.rule, cache["q"], cache["k"], cache["v"], du, initial_state=init, dW=dstate,
+            form=c.form, chunk_size=c.chunk_size, **_apply_kwargs(c, cache["gates"]))
+    if init is not None:
+        G["W_init"] += g["initial_state"].sum(axis=0)
+    h = cache.get("h", x)
+    dh = np.zeros_like(h)
+    dx = np.zeros_like(x)
+    for name in ("k", "q", "v"):
+        d = _merge_heads(g[name])
+        if name == "v" and c.values == "input":
+            dx[..., : c.d_value] += g["v"].sum(axis=1)
+            continue
+        G[f"W_{name}"] += np.einsum("btk,btd->kd", d, h)
+        dh += d @ P[f"W_{name}"]
+    dz = _gate_pre_grads(c, cache["gates"], _vjp_gates(c, g))
+    for name, d in dz.items():
+        d = d.transpose(0, 2, 1)                                          # (B, T, H)
+        G[f"W_{name}"] += np.einsum("bth,btd->hd", d, h)
+        G[f"b_{name}"] += d.sum(axis=(0, 1))
+        dh += d @ P[f"W_{name}"]
+    if c.programmer == "mlp":
+        da = dh * (1.0 - h ** 2)
+        G["W_hidden"] += np.einsum("bth,btd->hd", da, x)
+        G["b_hidden"] += da.sum(axis=(0, 1))
+        dx += da @ P["W_hidden"]
+    else:
+        dx += dh
+    return G, dx, dquery
+
+
+def recurrent_backward(c: Config, P: dict[str, np.ndarray], cache: dict[str, Any],
+                       dy: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Backpropagation through time of the recurrent programmer.
+
+    Each step's rule update is pulled back with :func:`plastinet.fwp.vjp` (one step, from the
+    stored entering state); the recurrence ``tanh(u_{t-1})`` is pulled back here.
+
+    Returns
+    -------
+    grads : dict of ndarray
+        Same keys and shapes as ``P``.
+    dx : ndarray, shape (B, T, d_in)
+    """
+    from plastinet.fwp.gradients import vjp
+
+    G = _zeros_like_params(P)
+    x, u, states = cache["x"], cache["u"], cache["states"]
+    B, T, _ = x.shape
+    H = c.heads
+    names = ("k", "q") + (("v",) if c.values == "project" else ())
+    du_ext = _output_backward(c, P, G, u, dy)
+    r = np.tanh(u)
+    dr = np.zeros((B, u.shape[-1]), dtype=x.dtype)
+    dS: Any = State(*(None if s is None else np.zeros_like(s) for s in states[T]))
+    dfeed = {n: np.zeros((B, T, P[f"W_{n}"].shape[0]), dtype=x.dtype) for n in names + c.gates}
+    dx = np.zeros_like(x)
+    for t in range(T - 1, -1, -1):
+        du_t = du_ext[:, t] + dr * (1.0 - r[:, t] ** 2)
+        sl = slice(t, t + 1)
+        gates = {g: cache["gates"][g][:, :, sl] for g in c.gates}
+        g = vjp(c.rule, cache["q"][:, :, sl], cache["k"][:, :, sl], cache["v"][:, :, sl],
+                du_t.reshape(B, H, 1, -1), initial_state=states[t], dW=dS, form="recurrent",
+                **_apply_kwargs(c, gates))
+        dS = g["initial_state"]
+        dpre = {n: g[n].reshape(B, -1) for n in names}
+        if c.values == "input":
+            dx[:, t, : c.d_value] += g["v"].sum(axis=(1, 2))
+        dpre.update({n: d[:, :, 0] for n, d in _gate_pre_grads(c, gates, _vjp_gates(c, g)).items()})
+        r_prev = r[:, t - 1] if t else np.zeros_like(dr)
+        dr = np.zeros_like(dr)
+        for n, d in dpre.items():
+            dfeed[n][:, t] = d
+            G[f"R_{n}"] += d.T @ r_prev
+            dr += d @ P[f"R_{n}"]
+    if c.learned_init:
+        G["W_init"] += dS.W.sum(axis=0)
+    for n, d in dfeed.items():
+        G[f"W_{n}"] += np.einsum("btk,btd->kd", d, x)
+        if n in c.gates:
+            G[f"b_{n}"] += d.sum(axis=(0, 1))
+        dx += d @ P[f"W_{n}"]
+    return G, dx
+
+
+def srwm_backward(c: Config, P: dict[str, np.ndarray], cache: dict[str, Any],
+                  dy: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Backpropagation through time of the self-referential weight matrix (exact).
+
+    Reverse of ``W_t = W_{t-1} + s_t (v_t - vbar_t) phi(k_t)^T`` with ``v_t = W_{t-1}
+    phi(k_t)``, ``vbar_t = W_{t-1} phi(q_t)``, ``[y_t, k_t, q_t, z_t] = W_{t-1} x_t``,
+    ``s_t = c sigmoid(z_t)``, from the stored matrices entering every step.
+
+    Returns
+    -------
+    grads : dict of ndarray
+        Same keys and shapes as ``P`` (``W0`` summed over the batch).
+    dx : ndarray, shape (B, T, d_in)
+    """
+    G = _zeros_like_params(P)
+    x, Ws = cache["x"], cache["Ws"]
+    B, T, _ = x.shape
+    H, dh, dv = c.heads, c.d_key, c.d_value
+    phi = c.rule.phi
+    xh = x.reshape(B, T, H, dh)
+    du = _output_backward(c, P, G, cache["u"], dy).reshape(B, T, H, dv)
+    beta = cache["gates"]["beta"]
+    gW = np.zeros_like(Ws[0])
+    dx = np.zeros((B, T, H, dh), dtype=x.dtype)
+    for t in range(T - 1, -1, -1):
+        W = Ws[t]
+        fk, fq = cache["fk"][:, :, t], cache["fq"][:, :, t]
+        diff = cache["v"][:, :, t] - cache["vbar"][:, :, t]                 # (B, H, rows)
+        s = beta[:, :, t]
+        g_diff = s[..., None] * np.einsum("bhrd,bhd->bhr", gW, fk)
+        dfk = s[..., None] * np.einsum("bhrd,bhr->bhd", gW, diff)
+        ds = np.einsum("bhrd,bhr,bhd->bh", gW, diff, fk)
+        # v = W fk, vbar = W fq (gW keeps the identity path W_t -> W_{t-1})
+        gW = gW + g_diff[..., :, None] * fk[..., None, :] - g_diff[..., :, None] * fq[..., None, :]
+        dfk = dfk + np.einsum("bhrd,bhr->bhd", W, g_diff)
+        dfq = -np.einsum("bhrd,bhr->bhd", W, g_diff)
+        _, k_cache = phi.forward(cache["k"][:, :, t])
+        _, q_cache = phi.forward(cache["q"][:, :, t])
+        dk = phi.vjp(k_cache, dfk)
+        dq = phi.vjp(q_cache, dfq)
+        dz = ds * s * (1.0 - s / c.beta_scale)
+        do = np.concatenate([du[:, t], dk, dq, dz[..., None]], axis=-1)     # (B, H, rows)
+        gW = gW + do[..., :, None] * xh[:, t][..., None, :]
+        dx[:, t] = np.einsum("bhrd,bhr->bhd", W, do)
+    G["W0"] += gW.sum(axis=0)
+    return G, dx.reshape(B, T, H * dh)
