@@ -163,6 +163,7 @@ def gated_delta(q, k, v, beta, alpha, W0, dy, dW, C):
     bb = b[..., None]
     if alpha is None:
         KKtD, QKtD, g, Dend = KKt, QKt, None, None
+        del QKt
         bK, Qg, Kend = bb * K, Q, K
     else:
         Al = _chunk(alpha, C, fill=1.0)
@@ -176,7 +177,9 @@ def gated_delta(q, k, v, beta, alpha, W0, dy, dW, C):
     Tinv = unit_lower_inverse(bb * KKtD)
     Wy = Tinv @ bK                                                    # (N, n, C, d_k)
     Uy = Tinv @ (bb * V)                                              # (N, n, C, d_v)
+    del bK
     attn = np.tril(QKtD)
+    del QKtD
     # forward scan: chunk-entry states
     S = np.empty((N, n) + W0.shape[1:], dtype=dt)
     state = W0
@@ -186,6 +189,7 @@ def gated_delta(q, k, v, beta, alpha, W0, dy, dW, C):
         state = _t(U) @ Kend[:, c] + (state if g is None else state * g[:, c, -1, :, None])
     # reverse scan: cotangents of the chunk-exit states and of the pseudo-values
     P = _t(attn) @ dY                                                 # (N, n, C, d_v)
+    del attn
     RQ = _t(dY) @ Qg                                                  # (N, n, d_v, d_k)
     dU = np.empty_like(Uy)
     dSexit = np.empty_like(S)

@@ -1,0 +1,82 @@
+"""Training-step benchmark of the delta rule: forward vs forward+backward (run on demand).
+
+Measures, for the chunkwise delta rule in float32 (B=1, H=4, d_k=d_v=64, chunk 64):
+
+* tokens/s (sequence positions per second, all 4 heads processed) of the forward pass (:func:`plastinet.fwp.apply`) and of a training step
+  (:func:`plastinet.fwp.vjp`, which recomputes the forward internally: forward+backward);
+* the ratio ``backward / forward``, where ``backward = step - forward`` (seconds);
+* peak traced memory (``tracemalloc``: every numpy buffer allocated during the call, minus
+  the memory already allocated before it; inputs excluded) of ``apply`` and of ``vjp``.
+
+Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+from plastinet.fwp import Delta, FeatureMap, apply, vjp
+
+
+def _inputs(T: int, H: int = 4, d: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    f32 = np.float32
+    return {"q": rng.normal(size=(1, H, T, d)).astype(f32),
+            "k": rng.normal(size=(1, H, T, d)).astype(f32),
+            "v": rng.normal(size=(1, H, T, d)).astype(f32),
+            "beta": rng.uniform(0.1, 0.9, size=(1, H, T)).astype(f32),
+            "dy": rng.normal(size=(1, H, T, d)).astype(f32)}
+
+
+def _best_time(fn, repeat: int) -> float:
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _peak(fn) -> int:
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--T", type=int, nargs="+", default=[2048, 8192])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rule = Delta(feature_map=FeatureMap("identity", normalize="l2"))
+    print(f"{'T':>6} {'fwd tok/s':>11} {'fwd+bwd tok/s':>14} {'bwd/fwd':>8} "
+          f"{'fwd peak MB':>12} {'step peak MB':>13} {'mem ratio':>10}")
+    for T in args.T:
+        x = _inputs(T)
+        kw = {"beta": x["beta"], "form": "chunkwise", "chunk_size": 64}
+
+        def fwd():
+            return apply(rule, x["q"], x["k"], x["v"], **kw)
+
+        def step():
+            return vjp(rule, x["q"], x["k"], x["v"], x["dy"], **kw)
+
+        fwd()
+        step()
+        t_f = _best_time(fwd, args.repeat)
+        t_s = _best_time(step, args.repeat)
+        m_f, m_s = _peak(fwd), _peak(step)
+        print(f"{T:>6} {T / t_f:>11.0f} {T / t_s:>14.0f} {(t_s - t_f) / t_f:>8.2f} "
+              f"{m_f / 2**20:>12.1f} {m_s / 2**20:>13.1f} {m_s / m_f:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
