@@ -11,8 +11,9 @@ from plastinet.analysis.biological import (BCM, BI_POO, BTSP, COVARIANCE, DOPAMI
                                            synthetic_trace)
 from plastinet.analysis.families import FAMILIES, Family
 from plastinet.analysis.fitting import FamilyFit, RuleFit, fit_rule
+from plastinet.analysis.trace import plasticity_trace
 
-__all__ = ["fit_rule", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
+__all__ = ["fit_rule", "plasticity_trace", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
            "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule", "PESRule", "DopamineSTDP", "BTSPRule",
            "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL", "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP",
            "BTSP", "synthetic_trace"]

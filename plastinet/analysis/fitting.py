@@ -14,7 +14,9 @@ Statistics (per family, see :mod:`plastinet.analysis.families` for the design ma
 * Gaussian information criteria with ``n`` samples and ``k`` parameters:
   ``AIC = n ln(RSS / n) + 2 k``, ``BIC = n ln(RSS / n) + k ln n``. Families are ranked by
   BIC (consistent: with enough data it selects the smallest family that contains the
-  truth); ``bic_weight`` is ``exp(-dBIC / 2)`` normalised over the families.
+  truth); ``bic_weight`` is ``exp(-dBIC / 2)`` normalised over the families. RSS is floored
+  at ``1e-12 sum dW^2`` (the rounding of the normal equations), so that exact fits of
+  noise-free data tie and the family with fewer parameters wins.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ _DIMS = {"dW": ("time", "post", "pre"), "pre": ("time", "pre"), "post": ("time",
 _NEEDED = ("dW (time, post, pre), pre (time, pre) and post (time, post); optionally "
            "W (time, post, pre) (weight before the change), modulator (time), error (time, post)")
 _N_GRID = 64
+#: Relative resolution of the residual sum of squares (rounding of the normal equations).
+_RSS_FLOOR = 1e-12
 _N_FINE = 33
 
 
@@ -182,7 +186,7 @@ def _fit_family(family: Family, v: Variables, counts: np.ndarray, names: tuple[s
                                 "equation": family.equation, "confidence": 0.95,
                                 "ci_method": f"percentile bootstrap over time steps ({counts.shape[0]} resamples)"})
     k = family.n_params(len(beta))
-    rss = max(rss, 1e-300)
+    rss = max(rss, _RSS_FLOOR * float(yy_t.sum()), 1e-300)   # exact fits tie; fewer parameters win
     ll = n * np.log(rss / n)
     return FamilyFit(family, coefs, rss, tss, n, k, 1.0 - rss / tss if tss > 0 else float("nan"),
                      float(ll + 2 * k), float(ll + k * np.log(n)), gamma)

@@ -1,0 +1,201 @@
+"""Plasticity traces: per-step weight changes with the local variables that drive them.
+
+:func:`plasticity_trace` turns a run into the Dataset :func:`~plastinet.analysis.fit_rule`
+reads. Two call forms:
+
+* ``plasticity_trace(rule, q, k, v, beta=..., ...)``: runs the rate engine
+  (:func:`plastinet.fwp.apply`, one step at a time, so that every recorded change is the
+  engine's own) and records, for one batch element and head:
+
+  ==================  ==============  ===================================================
+  variable            dims            meaning
+  ==================  ==============  ===================================================
+  ``dW``              time, post, pre ``W_t - W_{t-1}``
+  ``W``               time, post, pre ``W_{t-1}`` (before the change)
+  ``pre``             time, pre       ``phi(k_t)``
+  ``post``            time, post      ``v_t`` (the teacher drive of the post neurons); for
+                                      :class:`~plastinet.fwp.Oja` the rule's own output
+                                      ``u_t = W_{t-1} phi(k_t)``
+  ``prediction``      time, post      ``W_{t-1} phi(k_t)``
+  ``error``           time, post      ``v_t - W_{t-1} phi(k_t)``
+  ``modulator``       time            ``beta_t`` (``m_t`` for ThreeFactor, which also
+                                      records ``beta``)
+  ``alpha``           time            the scalar decay gate, for decayed/gated rules
+  ``y``               time, post      the read-out ``W_t phi(q_t)``
+  ==================  ==============  ===================================================
+
+* ``plasticity_trace(dataset)``: a recording with ``W (time, post, pre)`` (weights after
+  each recorded step) and the activities ``pre (time, pre)`` and ``post (time, post)``
+  (names changeable with ``pre=``, ``post=``); returns ``dW_t = W_t - W_{t-1}`` with
+  ``W_{t-1}`` and the activities at ``t`` (steps 1..T-1), plus any ``modulator`` and
+  ``error`` variables of the recording. This is how spiking runs with weight probes are
+  analysed (pass the filtered rates or traces as ``pre``/``post``).
+
+All rate quantities are dimensionless; time is the step index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from plastinet.errors import ShapeError, ValidationError
+from plastinet.fwp import apply
+from plastinet.fwp.functional import State, prepare
+from plastinet.fwp.rules import DecayedHebbian, GatedDelta, Oja, Rule, ThreeFactor
+
+__all__ = ["plasticity_trace"]
+
+_OBJ = "plasticity_trace"
+
+
+def _var(dims: tuple[str, ...], data: np.ndarray, long_name: str, units: str = "1") -> tuple:
+    return dims, np.asarray(data, dtype=np.float64), {"units": units, "long_name": long_name}
+
+
+def _as_bhtd(x: Any, name: str) -> Any:
+    """Promote ``(T, d)`` arrays to ``(1, 1, T, d)`` and ``(T,)`` gates to ``(1, 1, T)``."""
+    if x is None:
+        return None
+    arr = np.asarray(x)
+    if arr.ndim in (1, 2) and name in ("beta", "alpha", "modulator"):
+        return arr[None, None] if arr.ndim == 1 or name == "alpha" else arr
+    return arr[None, None] if arr.ndim == 2 else arr
+
+
+def _from_rule(rule: Rule | str, q: Any, k: Any, v: Any, beta: Any, alpha: Any, modulator: Any,
+               initial_state: Any, batch: int, head: int) -> xr.Dataset:
+    q, k, v = (_as_bhtd(a, n) for a, n in ((q, "q"), (k, "k"), (v, "v")))
+    gates = {n: _as_bhtd(g, n) for n, g in (("beta", beta), ("alpha", alpha), ("modulator", modulator))}
+    gates = {n: g for n, g in gates.items() if g is not None}
+    p = prepare(rule, q, k, v, initial_state=initial_state, **gates)   # validates everything once
+    rule = p.rule
+    B, H, T = p.shape
+    if not (0 <= batch < B and 0 <= head < H):
+        raise ValidationError(_OBJ, "batch/head", (batch, head), f"expected 0 <= batch < {B}, 0 <= head < {H}")
+    n = batch * H + head
+    state: Any = State(*(None if s is None else s.reshape((B, H) + s.shape[1:]) for s in p.state))
+    d_v, d_phi = p.state.W.shape[1:]
+    Ws = np.empty((T, d_v, d_phi))
+    dWs = np.empty((T, d_v, d_phi))
+    ys = np.empty((T, d_v))
+    for t in range(T):
+        step = {name: g[:, :, t: t + 1] for name, g in gates.items()}
+        y, new = apply(rule, q[:, :, t: t + 1], k[:, :, t: t + 1], v[:, :, t: t + 1],
+                       initial_state=state, return_state=True, **step)
+        Ws[t] = state.W[batch, head]
+        dWs[t] = new.W[batch, head] - state.W[batch, head]
+        ys[t] = y[batch, head, 0]
+        state = new
+    pre = p.k[n].astype(np.float64)
+    pred = np.einsum("tij,tj->ti", Ws, pre)
+    vals = p.v[n].astype(np.float64)
+    is_oja = isinstance(rule, Oja)
+    data = {
+        "dW": _var(("time", "post", "pre"), dWs, "weight change W_t - W_{t-1}"),
+        "W": _var(("time", "post", "pre"), Ws, "weight before the change W_{t-1}"),
+        "pre": _var(("time", "pre"), pre, "presynaptic activity phi(k_t)"),
+        "post": _var(("time", "post"), pred if is_oja else vals,
+                     "postsynaptic activity u_t = W_{t-1} phi(k_t)" if is_oja else "postsynaptic target v_t"),
+        "prediction": _var(("time", "post"), pred, "prediction W_{t-1} phi(k_t)"),
+        "error": _var(("time", "post"), vals - pred, "error v_t - W_{t-1} phi(k_t)"),
+        "y": _var(("time", "post"), ys, "read-out W_t phi(q_t)"),
+    }
+    if isinstance(rule, ThreeFactor):
+        data["modulator"] = _var(("time",), p.modulator[n], "neuromodulator m_t")
+        data["beta"] = _var(("time",), p.beta[n], "learning rate beta_t")
+    else:
+        data["modulator"] = _var(("time",), p.beta[n], "learning rate beta_t (third factor)")
+    if isinstance(rule, (DecayedHebbian, GatedDelta)) and p.alpha.shape[-1] == 1:
+        data["alpha"] = _var(("time",), p.alpha[n, :, 0], "decay gate alpha_t")
+    coords = {"time": ("time", np.arange(T), {"units": "1", "long_name": "step"})}
+    return xr.Dataset(data, coords=coords, attrs={"rule": type(rule).__name__, "equation": rule.equation,
+                                                  "batch": batch, "head": head, "source": "fwp.apply"})
+
+
+def _from_recording(ds: xr.Dataset, pre: str, post: str) -> xr.Dataset:
+    missing = [n for n in ("W", pre, post) if n not in ds.variables]
+    if missing:
+        raise ValidationError(_OBJ, "run", f"<Dataset with {sorted(map(str, ds.data_vars))}>",
+                              f"missing {', '.join(missing)}: a recording needs W (time, post, pre) and the "
+                              f"activities {pre!r} (time, pre) and {post!r} (time, post)")
+    W = ds["W"]
+    if set(W.dims) != {"time", "post", "pre"}:
+        raise ShapeError(_OBJ, "run['W']", W, f"expected dims (time, post, pre), got {W.dims}")
+    if W.sizes["time"] < 2:
+        raise ValidationError(_OBJ, "run", f"<Dataset with time={W.sizes['time']}>",
+                              "needs at least 2 recorded time points of W")
+    W = W.transpose("time", "post", "pre")
+    after, before = W.isel(time=slice(1, None)), W.isel(time=slice(None, -1))
+    out = xr.Dataset({"dW": (("time", "post", "pre"), after.values - before.values,
+                             {"units": W.attrs.get("units", "1"), "long_name": "weight change"}),
+                      "W": (("time", "post", "pre"), before.values,
+                            {"units": W.attrs.get("units", "1"), "long_name": "weight before the change"})},
+                     coords={"time": after["time"]} if "time" in W.coords else None)
+    for name, new, dims in ((pre, "pre", ("time", "pre")), (post, "post", ("time", "post")),
+                            ("modulator", "modulator", ("time",)), ("error", "error", ("time", "post"))):
+        if name not in ds.variables:
+            continue
+        da = ds[name]
+        if set(da.dims) != set(dims):
+            raise ShapeError(_OBJ, f"run[{name!r}]", da, f"expected dims {dims}, got {da.dims}")
+        out[new] = (dims, da.transpose(*dims).values[1:], dict(da.attrs))
+    out.attrs.update(ds.attrs)
+    return out
+
+
+def plasticity_trace(run: Any, q: Any = None, k: Any = None, v: Any = None, *, beta: Any = None,
+                     alpha: Any = None, modulator: Any = None, initial_state: Any = None,
+                     batch: int = 0, head: int = 0, pre: str = "pre", post: str = "post") -> xr.Dataset:
+    """Per-step weight changes and local variables of a run, for :func:`fit_rule`.
+
+    Parameters
+    ----------
+    run : Rule, str or xarray.Dataset
+        A rate rule (object or registry key), run on ``q, k, v`` with the rate engine; or a
+        recording with ``W (time, post, pre)`` and activities (see the module docstring).
+    q, k, v : ndarray, optional
+        Rate run inputs, ``(B, H, T, d)`` as for :func:`plastinet.fwp.apply`, or ``(T, d)``.
+    beta, alpha, modulator : ndarray, optional
+        Gates as for :func:`plastinet.fwp.apply` (``(T,)`` accepted for a single sequence).
+    initial_state : ndarray or State, optional
+        Fast weights before step 0.
+    batch, head : int
+        Which sequence and head to record.
+    pre, post : str
+        Names of the activity variables of a recording.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``dW``, ``W``, ``pre``, ``post`` and, where known, ``error``, ``modulator`` (see the
+        module docstring).
+
+    Raises
+    ------
+    ValidationError
+        For missing inputs (the message names them) and any input :func:`~plastinet.fwp.apply`
+        rejects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from plastinet.analysis import plasticity_trace
+    >>> rng = np.random.default_rng(0)
+    >>> k = rng.normal(size=(50, 4)); v = rng.normal(size=(50, 3))
+    >>> ds = plasticity_trace("delta", k, k, v, beta=rng.uniform(0.1, 1.0, 50))
+    >>> ds.dW.dims
+    ('time', 'post', 'pre')
+    """
+    if isinstance(run, xr.Dataset):
+        return _from_recording(run, pre, post)
+    if isinstance(run, (Rule, str)):
+        missing = [n for n, a in (("q", q), ("k", k), ("v", v)) if a is None]
+        if missing:
+            raise ValidationError(_OBJ, ", ".join(missing), None,
+                                  "a rate run needs q, k and v arrays ((B, H, T, d) or (T, d))")
+        return _from_rule(run, q, k, v, beta, alpha, modulator, initial_state, batch, head)
+    raise ValidationError(_OBJ, "run", run, "expected a rate rule (object or name) with q, k, v, "
+                                            "or an xarray.Dataset recording with W (time, post, pre)")
