@@ -1,0 +1,168 @@
+"""Issue 2, acceptance point 1: the three forms agree for every rule they cover.
+
+Tolerances: max abs difference <= 1e-10 in float64, norm-wise relative difference
+(``max|y - y_ref| / max|y_ref|``) <= 1e-4 in float32. The recurrent form (the definition)
+is the reference; outputs ``y`` and the full final state are compared.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fwp_helpers import (ALL_RULES, FAMILIES, L2, assert_close, budget, make_case, max_abs,
+                         rel_err, rule_for)
+from plastinet.errors import UnstableUpdateWarning
+from plastinet.fwp import (FORMS, DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, State,
+                           apply)
+
+pytestmark = pytest.mark.filterwarnings("error::plastinet.errors.UnstableUpdateWarning")
+
+
+def run_all_forms(rule, q, k, v, chunk_size, **kw):
+    """``{form: (y, State)}`` for every form of ``rule``."""
+    return {form: apply(rule, q, k, v, form=form, chunk_size=chunk_size, return_state=True, **kw)
+            for form in rule.forms}
+
+
+def check_agreement(results, dtype, label):
+    y_ref, s_ref = results["recurrent"]
+    errors = {}
+    for form, (y, s) in results.items():
+        assert y.dtype == np.dtype(dtype) and y.shape == y_ref.shape
+        assert s.W.dtype == np.dtype(dtype) and s.W.shape == s_ref.W.shape
+        if form == "recurrent":
+            continue
+        errors[form] = assert_close(y, y_ref, dtype, f"{label} {form} y")
+        assert_close(s.W, s_ref.W, dtype, f"{label} {form} W")
+        for name in ("normalizer", "eligibility"):
+            a, b = getattr(s, name), getattr(s_ref, name)
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert_close(a, b, dtype, f"{label} {form} {name}")
+    return errors
+
+
+@st.composite
+def cases(draw, family):
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    rule = rule_for(family, draw)
+    B, H = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    T = draw(st.one_of(st.integers(1, 12), st.integers(13, 200)))
+    d_k, d_v = draw(st.integers(1, 8)), draw(st.integers(1, 6))
+    chunk = draw(st.one_of(st.integers(1, 8), st.integers(9, 80)))
+    gate_mode = draw(st.sampled_from(["uniform", "endpoints", "near_high"]))
+    per_key = isinstance(rule, DecayedHebbian) and draw(st.booleans())
+    with_state = draw(st.booleans())
+    seed = draw(st.integers(0, 2**32 - 1))
+    args, kw = make_case(rule, B, H, T, d_k, d_v, dtype, seed, gate_mode=gate_mode,
+                         per_key=per_key, with_state=with_state)
+    return rule, dtype, chunk, args, kw
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=budget(60), deadline=None)
+@given(data=st.data())
+def test_forms_agree_property(family, data):
+    rule, dtype, chunk, (q, k, v), kw = data.draw(cases(family))
+    results = run_all_forms(rule, q, k, v, chunk, **kw)
+    assert set(results) == set(rule.forms) and len(rule.forms) >= 2
+    check_agreement(results, dtype, repr(rule))
+
+
+LONG = {
+    "hebbian": (Hebbian(), False),
+    "hebbian_normalized": (Hebbian(feature_map="elu+1", normalize=True), False),
+    "decayed_hebbian": (DecayedHebbian(), False),
+    "decayed_hebbian_per_key": (DecayedHebbian(feature_map="elu+1"), True),
+    "delta": (Delta(feature_map=L2), False),
+    "gated_delta": (GatedDelta(feature_map=L2), False),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(LONG))
+def test_forms_agree_long_sequence(name, dtype):
+    """T = 8192 (not a multiple of the chunk size 100), B=1, H=2, d=16, with initial states.
+
+    The parallel form costs O(T^2) time and memory per head: it runs on the first head
+    (and, for per-key decays, O(T^2 d), on the first 2048 steps).
+    """
+    rule, per_key = LONG[name]
+    (q, k, v), kw = make_case(rule, 1, 2, 8192, 16, 16, dtype, seed=8192, per_key=per_key,
+                              gate_mode="near_high")
+    results = {form: apply(rule, q, k, v, form=form, chunk_size=100, return_state=True, **kw)
+               for form in ("recurrent", "chunkwise")}
+    check_agreement(results, dtype, name)
+    if "parallel" not in rule.forms:
+        return
+    T = 2048 if per_key else 8192
+    head0 = (slice(None), slice(0, 1), slice(0, T))
+    q, k, v = q[head0], k[head0], v[head0]
+    state = kw.pop("initial_state")
+    kw = {key: val[head0] for key, val in kw.items()}
+    if isinstance(state, State):
+        kw["initial_state"] = State(*(None if part is None else part[:, :1] for part in state))
+    else:
+        kw["initial_state"] = state[:, :1]
+    check_agreement(run_all_forms(rule, q, k, v, 100, **kw), dtype, name + " (head 0)")
+
+
+# -- deterministic edge cases ---------------------------------------------------------------
+
+EDGE_SHAPES = [  # (T, chunk): T < C, T = C, T = C + 1, C = 1, T = 1
+    (5, 64), (16, 16), (17, 16), (9, 1), (1, 1), (1, 7), (130, 64),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T,chunk", EDGE_SHAPES)
+@pytest.mark.parametrize("name", ["hebbian", "hebbian_normalized", "decayed_hebbian", "delta",
+                                  "gated_delta"])
+def test_forms_agree_edge_shapes(name, T, chunk, dtype):
+    rule = ALL_RULES[name]()
+    (q, k, v), kw = make_case(rule, 2, 2, T, 3, 2, dtype, seed=T * 100 + chunk)
+    check_agreement(run_all_forms(rule, q, k, v, chunk, **kw), dtype, f"{name} T={T} C={chunk}")
+
+
+@pytest.mark.parametrize("name", ["decayed_hebbian", "gated_delta"])
+@pytest.mark.parametrize("pattern", ["all_zero", "all_one", "zero_at_chunk_edges", "single_zero"])
+def test_forms_agree_extreme_gates(name, pattern):
+    rule = ALL_RULES[name]()
+    T, C = 48, 8
+    (q, k, v), kw = make_case(rule, 1, 2, T, 4, 3, np.float64, seed=3)
+    alpha = kw["alpha"]
+    if pattern == "all_zero":
+        alpha[:] = 0.0
+    elif pattern == "all_one":
+        alpha[:] = 1.0
+    elif pattern == "zero_at_chunk_edges":
+        alpha[..., C - 1::C] = 0.0
+        alpha[..., 0::C] = 0.0
+    else:
+        alpha[..., 21] = 0.0
+    check_agreement(run_all_forms(rule, q, k, v, C, **kw), np.float64, f"{name} {pattern}")
+
+
+def test_long_gate_products_do_not_underflow_to_garbage():
+    """Products of many small gates underflow to 0 in every form alike (no NaN from 0/0)."""
+    rule = DecayedHebbian()
+    (q, k, v), kw = make_case(rule, 1, 1, 3000, 4, 3, np.float64, seed=5)
+    kw["alpha"][:] = 0.5                        # 0.5**3000 underflows
+    results = run_all_forms(rule, q, k, v, 64, **kw)
+    check_agreement(results, np.float64, "alpha=0.5, T=3000")
+
+
+def test_feature_maps_are_applied_identically_by_every_form():
+    """The forms see phi(q), phi(k): running with identity on pre-mapped inputs is the same."""
+    fm = FeatureMap("dpfp", nu=2, normalize="sum")
+    (q, k, v), kw = make_case(Delta(feature_map=fm), 1, 2, 40, 3, 2, np.float64, seed=9)
+    for form in Delta.forms:
+        y1, W1 = apply(Delta(feature_map=fm), q, k, v, form=form, chunk_size=8, **kw)
+        y2, W2 = apply(Delta(), fm(q), fm(k), v, form=form, chunk_size=8, **kw)
+        assert max_abs(y1, y2) == 0.0 and max_abs(W1, W2) == 0.0
+        assert W1.shape == (1, 2, 2, 12)
