@@ -43,7 +43,7 @@ def _write_outputs(model, ds, out: Path, plot: bool) -> list[Path]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from plastinet.io import load_model
 
-    model = load_model(args.model, args.set or [])
+    model = load_model(args.model, args.set or [], quick=args.quick)
     print(f"[plastinet] running {model.name} ({model.kind}) on backend {args.backend}", flush=True)
     ds = model.run(backend=args.backend, progress=not args.quiet)
     out = Path(args.out) if args.out else Path("results") / f"{model.name}.nc"
@@ -54,7 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
-    ns = argparse.Namespace(model=DEMO_MODEL, set=[], backend="numpy", quiet=False, no_plot=False,
+    ns = argparse.Namespace(model=DEMO_MODEL, set=[], backend="numpy", quiet=False, no_plot=False, quick=False,
                             out=str(out_dir / f"{DEMO_MODEL}.nc"))
     return _cmd_run(ns)
 
@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a model-file value, e.g. --set experiment.trials=4 (repeatable)")
     run.add_argument("--out", help="result file (.nc); default results/<model>.nc")
     run.add_argument("--no-plot", action="store_true", help="do not write the PNG figure")
+    run.add_argument("--quick", action="store_true",
+                     help="apply the model file's [quick] settings (a small, fast version)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 

@@ -181,6 +181,7 @@ class Model:
     source: str
     path: str
     config: dict[str, Any]
+    quick: bool = False
     spec: Any = field(repr=False, default=None)
 
     def run(self, backend: str = "numpy", *, progress: bool = True, **options: Any):
@@ -191,7 +192,8 @@ class Model:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved model as a JSON-able dict (what results store in ``model_spec``)."""
-        return {"name": self.name, "kind": self.kind, "source": self.source, "config": self.config}
+        return {"name": self.name, "kind": self.kind, "source": self.source, "config": self.config,
+                "quick": self.quick}
 
     def to_json(self) -> str:
         """:meth:`to_dict` as a JSON string."""
@@ -240,7 +242,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
                              if getattr(err, "lineno", None) else "", f"TOML syntax error: {err.msg if hasattr(err, 'msg') else err}") from None
 
 
-def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Model:
+def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None,
+               *, quick: bool = False) -> Model:
     """Read, override and validate a model file.
 
     Parameters
@@ -249,6 +252,9 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
         A bundled model's name (see :func:`list_models`) or a path to a TOML file.
     overrides : list of "key=value" strings, or dict of dotted key -> value, optional
         Changes applied before validation (as ``plastinet run --set``).
+    quick : bool
+        Apply the file's optional ``[quick]`` table first: dotted-key overrides that shrink
+        the model for a fast check (used by the test suite and ``plastinet run --quick``).
 
     Returns
     -------
@@ -266,6 +272,12 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     path = find_model(name_or_path)
     spath = str(path)
     config = _read_toml(path)
+    quick_table = config.pop("quick", {})
+    if not isinstance(quick_table, dict):
+        raise ModelFileError(spath, "quick", quick_table, "expected a table of dotted keys, e.g. \"experiment.trials\" = 2")
+    if quick:
+        for key, value in quick_table.items():
+            _apply_override(config, key.split("."), value, spath)
     items = overrides.items() if isinstance(overrides, dict) else (
         parse_override(o) for o in (overrides or []))
     for keys, value in items:
@@ -280,7 +292,7 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     description = top.take("description", Parameter(REQUIRED, convert=str))
     source = top.take("source", Parameter(REQUIRED, convert=str))
     model = Model(name=name, kind=kind, description=description, source=source, path=spath,
-                  config=config)
+                  config=config, quick=quick)
     model.spec = KINDS[kind].validate(top)
     top.finish()
     return model
