@@ -1,6 +1,6 @@
 """Training-step benchmark of the delta rule: forward vs forward+backward (run on demand).
 
-Measures, for the chunkwise delta rule in float32 (B=1, H=4, d_k=d_v=64, chunk 64):
+Measures, for the chunkwise delta rule (``--rule`` picks another chunkwise rule) in float32 (B=1, H=4, d_k=d_v=64, chunk 64):
 
 * tokens/s (sequence positions per second, all 4 heads processed) of the forward pass (:func:`plastinet.fwp.apply`) and of a training step
   (:func:`plastinet.fwp.vjp`, which recomputes the forward internally: forward+backward);
@@ -8,7 +8,7 @@ Measures, for the chunkwise delta rule in float32 (B=1, H=4, d_k=d_v=64, chunk 6
 * peak traced memory (``tracemalloc``: every numpy buffer allocated during the call, minus
   the memory already allocated before it; inputs excluded) of ``apply`` and of ``vjp``.
 
-Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 3]``.
+Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 3] [--rule delta]``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ import tracemalloc
 
 import numpy as np
 
-from plastinet.fwp import Delta, FeatureMap, apply, vjp
+from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, apply, vjp
+
+_KEYS = FeatureMap("identity", normalize="l2")
+RULES = {"delta": Delta(feature_map=_KEYS), "gated_delta": GatedDelta(feature_map=_KEYS, decay=0.99),
+         "decayed_hebbian": DecayedHebbian(feature_map=_KEYS, decay=0.99),
+         "hebbian": Hebbian(feature_map=_KEYS)}
 
 
 def _inputs(T: int, H: int = 4, d: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
@@ -55,8 +60,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--T", type=int, nargs="+", default=[2048, 8192])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rule", choices=sorted(RULES), default="delta")
     args = parser.parse_args()
-    rule = Delta(feature_map=FeatureMap("identity", normalize="l2"))
+    rule = RULES[args.rule]
+    print(f"{args.rule}, chunkwise, float32, B=1, H=4, d_k=d_v=64, chunk 64")
     print(f"{'T':>6} {'fwd tok/s':>11} {'fwd+bwd tok/s':>14} {'bwd/fwd':>8} "
           f"{'fwd peak MB':>12} {'step peak MB':>13} {'mem ratio':>10}")
     for T in args.T:

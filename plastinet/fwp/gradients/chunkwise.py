@@ -43,6 +43,7 @@ def _chunk(x: np.ndarray, C: int, fill: float = 0.0) -> np.ndarray:
 
 
 def _unchunk(x: np.ndarray, T: int) -> np.ndarray:
+    """Inverse of :func:`_chunk`: merge ``(n_chunks, C)`` back into ``T`` steps."""
     N, n, C = x.shape[:3]
     return x.reshape((N, n * C) + x.shape[3:])[:, :T]
 
@@ -51,7 +52,8 @@ def _reverse_cumsum(x: np.ndarray, axis: int) -> np.ndarray:
     return np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
 
 
-def hebbian(q, k, v, beta, W0, dy, dW, C):
+def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: np.ndarray,
+            dy: np.ndarray, dW: np.ndarray, C: int) -> dict[str, np.ndarray]:
     """Backward of chunkwise linear attention.
 
     Parameters
@@ -94,12 +96,15 @@ def hebbian(q, k, v, beta, W0, dy, dW, C):
             "beta": _unchunk((dbV * V).sum(-1), T), "W0": dW + R.sum(axis=1)}
 
 
-def decayed_hebbian(q, k, v, beta, alpha, W0, dy, dW, C):
+def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
+                    alpha: np.ndarray, W0: np.ndarray, dy: np.ndarray, dW: np.ndarray,
+                    C: int) -> dict[str, np.ndarray]:
     """Backward of chunkwise decayed linear attention (scalar or per-key gates > 0).
 
     Parameters as :func:`hebbian`, plus ``alpha`` of shape ``(N, T, 1)`` or ``(N, T, d_k)``.
-    Chunks are processed one at a time with the dense ratio tensor
-    ``R[t, tau, j] = prod_{s in (tau, t]} alpha_sj`` (memory ``N C^2 (1 | d_k)``).
+    Scalar gates: batched over chunks with ``C x C`` decay matrices (as the forward).
+    Per-key gates: one chunk at a time with the dense ratio tensor
+    ``R[t, tau, j] = prod_{s in (tau, t]} alpha_sj`` (memory ``N C^2 d_k``).
     """
     N, T, _ = q.shape
     dt = q.dtype
@@ -107,48 +112,69 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, dy, dW, C):
     Al = _chunk(alpha, C, fill=1.0)
     L, Z = cumulative_log_decay(Al, axis=2)                           # (N, n, C, e)
     g = np.exp(L).astype(dt)                                          # from the chunk start
-    Dend = np.exp(L[:, :, -1:] - L).astype(dt)                        # to the chunk end
+    Dend = np.exp(L[:, :, -1:] - L).astype(dt)                        # decay to the chunk end
+    Kend = K * Dend
+    total = g[:, :, -1][:, :, None, :]                                # (N, n, 1, e)
     n = Q.shape[1]
     bV = b[..., None] * V
-    causal = np.tril(np.ones((C, C), dtype=bool))
+    # forward scan (chunk-entry states) and reverse scan (cotangents of chunk-exit states)
     S = np.empty((N, n) + W0.shape[1:], dtype=dt)
     state = W0
     for c in range(n):
         S[:, c] = state
-        state = state * g[:, c, -1][:, None, :] + _t(bV[:, c]) @ (K[:, c] * Dend[:, c])
-    dQ, dK, dbV = np.empty_like(Q), np.empty_like(K), np.empty_like(V)
-    dL = np.empty(L.shape, dtype=dt)
-    per_key = L.shape[-1] > 1
-
-    def red(a: np.ndarray) -> np.ndarray:
-        return a if per_key else a.sum(-1, keepdims=True)
-
+        state = state * total[:, c] + _t(bV[:, c]) @ Kend[:, c]
+    Qg = Q * g
+    RQ = _t(dY) @ Qg                                                  # (N, n, d_v, d_k)
+    dSexit = np.empty_like(S)
     dS = dW
     for c in reversed(range(n)):
-        Qc, Kc, dYc, Sc, gc, De = Q[:, c], K[:, c], dY[:, c], S[:, c], g[:, c], Dend[:, c]
-        Rt = np.where(causal[..., None], decay_ratio(L[:, c, :, None], Z[:, c, :, None],
-                                                     L[:, c, None, :], Z[:, c, None, :]), 0.0)
-        Rt = Rt.astype(dt)                                            # (N, C, C, e)
-        A = (Qc[:, :, None, :] * Rt * Kc[:, None, :, :]).sum(-1)
-        dA = np.tril(dYc @ _t(bV[:, c]))
-        dAR = dA[..., None] * Rt                                      # (N, C, C, e)
-        YS = dYc @ Sc                                                 # (N, C, d_k)
-        KdS = bV[:, c] @ dS                                           # (N, C, d_k)
-        dbV[:, c] = _t(A) @ dYc + (Kc * De) @ _t(dS)
-        dQ[:, c] = (dAR * Kc[:, None, :, :]).sum(2) + gc * YS
-        dK[:, c] = (dAR * Qc[:, :, None, :]).sum(1) + De * KdS
-        M = dAR * Qc[:, :, None, :] * Kc[:, None, :, :]               # d/dlog R, (N, C, C, d)
-        X = De * Kc * KdS
-        dLc = red(M.sum(axis=2) - M.sum(axis=1) + gc * Qc * YS - X)
-        dLc[:, -1] += red(X.sum(axis=1) + gc[:, -1] * (dS * Sc).sum(axis=1))
-        dL[:, c] = dLc
-        dS = dS * gc[:, -1][:, None, :] + _t(dYc) @ (Qc * gc)
+        dSexit[:, c] = dS
+        dS = dS * total[:, c] + RQ[:, c]
+    del RQ
+    YS = dY @ S                                                       # (N, n, C, d_k)
+    KdS = bV @ dSexit                                                 # d Kend, (N, n, C, d_k)
+    dbV = Kend @ _t(dSexit)
+    dA = np.tril(dY @ _t(bV))
+    dQ = g * YS
+    X = Kend * KdS                                                    # d/dlog of the end decay
+    dLj = Qg * YS - X                                                 # per key feature
+    causal = np.tril(np.ones((C, C), dtype=bool))
+    if L.shape[-1] == 1:
+        D = np.where(causal, decay_ratio(L[..., :, None, 0], Z[..., :, None, 0],
+                                         L[..., None, :, 0], Z[..., None, :, 0]), 0.0).astype(dt)
+        QK = Q @ _t(K)
+        dbV += _t(QK * D) @ dY
+        dAD = dA * D
+        dQ += dAD @ K
+        dK = _t(dAD) @ Q
+        M = dAD * QK                                                  # d/dlog D, (N, n, C, C)
+        dL = (M.sum(-1) - M.sum(-2) + dLj.sum(-1))[..., None]
+        del D, QK, dAD, M
+    else:
+        dK = np.empty_like(K)
+        dL = dLj
+        for c in range(n):
+            Rt = np.where(causal[..., None], decay_ratio(L[:, c, :, None], Z[:, c, :, None],
+                                                         L[:, c, None, :], Z[:, c, None, :]), 0.0)
+            Rt = Rt.astype(dt)                                        # (N, C, C, d_k)
+            QR = Q[:, c, :, None, :] * Rt
+            dbV[:, c] += _t((QR * K[:, c, None, :, :]).sum(-1)) @ dY[:, c]
+            dAR = dA[:, c, :, :, None] * Rt
+            dQ[:, c] += (dAR * K[:, c, None, :, :]).sum(2)
+            dK[:, c] = (dAR * Q[:, c, :, None, :]).sum(1)
+            M = dAR * Q[:, c, :, None, :] * K[:, c, None, :, :]           # d/dlog R
+            dL[:, c] += M.sum(axis=2) - M.sum(axis=1)
+    dK += Dend * KdS
+    end = X.sum(axis=2) + total[:, :, 0] * (dSexit * S).sum(axis=2)   # (N, n, d_k)
+    dL[:, :, -1] += end if L.shape[-1] > 1 else end.sum(-1, keepdims=True)
     dalpha = _reverse_cumsum(dL, axis=2) / Al
     return {"q": _unchunk(dQ, T), "k": _unchunk(dK, T), "v": _unchunk(b[..., None] * dbV, T),
             "beta": _unchunk((dbV * V).sum(-1), T), "alpha": _unchunk(dalpha, T), "W0": dS}
 
 
-def gated_delta(q, k, v, beta, alpha, W0, dy, dW, C):
+def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
+                alpha: np.ndarray | None, W0: np.ndarray, dy: np.ndarray, dW: np.ndarray,
+                C: int) -> dict[str, np.ndarray]:
     """Backward of the chunkwise (gated) delta rule in the WY/UT representation.
 
     Parameters as :func:`hebbian`, plus ``alpha`` of shape ``(N, T, 1)`` (gates > 0) or
