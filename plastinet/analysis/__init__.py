@@ -9,11 +9,17 @@ from plastinet.analysis.biological import (BCM, BI_POO, BTSP, COVARIANCE, DOPAMI
                                            SONG_ABBOTT, TRIPLET_VISUAL, BCMRule, BTSPRule, CovarianceRule,
                                            DopamineSTDP, LibraryRule, OjaRule, PairSTDP, PESRule, TripletSTDP,
                                            synthetic_trace)
+from plastinet.analysis.dual import attention_weights
 from plastinet.analysis.families import FAMILIES, Family
 from plastinet.analysis.fitting import FamilyFit, RuleFit, fit_rule
+from plastinet.analysis.memory import capacity_curves, forgetting_curve, transition_spectrum
+from plastinet.analysis.scaling import fit_power_law
+from plastinet.analysis.stdp import fit_frequency_dependence, fit_rate_dependence, fit_stdp_window
 from plastinet.analysis.trace import plasticity_trace
 
-__all__ = ["fit_rule", "plasticity_trace", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
+__all__ = ["fit_rule", "plasticity_trace", "fit_stdp_window", "fit_rate_dependence",
+           "fit_frequency_dependence", "capacity_curves", "forgetting_curve", "transition_spectrum",
+           "attention_weights", "fit_power_law", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
            "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule", "PESRule", "DopamineSTDP", "BTSPRule",
            "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL", "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP",
            "BTSP", "synthetic_trace"]

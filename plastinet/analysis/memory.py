@@ -1,0 +1,250 @@
+"""Memory analyses of rate fast-weight rules: capacity, forgetting, transition spectra.
+
+Protocol (shared with :func:`plastinet.experiments.rate_memory.kv_memory`): write ``n``
+random key/value pairs (unit vectors), then query every stored key with plasticity off.
+The recall error of item ``i`` is ``||y_i - v_i||^2 / ||v_i||^2``. Analytic references
+(identity feature map, independent random unit keys in ``R^d``, unit values):
+
+* additive rule, ``beta = 1``: crosstalk ``E err = (n - 1) / d`` (each other item leaks
+  with squared overlap ``E <k_i, k_j>^2 = 1 / d``);
+* any single-matrix memory: ``err >= (n - d_phi) / n`` once ``n > d_phi`` (rank bound);
+* decayed rule ``W_t = alpha W_{t-1} + beta v_t k_t^T``: the item written ``m`` steps before
+  the last write is recalled with error
+  ``(1 - beta alpha^m)^2 + (beta^2 / d) sum_{j != i} alpha^(2 m_j)``
+  (signal shrunk by ``alpha^m``, crosstalk of the other items weighted by their decay).
+
+The delta and gated-delta transitions ``A_t = alpha_t (I - beta_t k_t k_t^T)`` have the
+eigenvalue ``alpha_t (1 - beta_t ||k_t||^2)`` along ``k_t`` and ``alpha_t`` elsewhere
+(:func:`transition_spectrum`): contractive for ``0 < beta ||k||^2 < 2`` (reflecting, i.e.
+negative, for ``beta ||k||^2 > 1``), expanding beyond 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from plastinet.errors import UnsupportedError, ValidationError
+from plastinet.experiments.rate_memory import KVMemory, kv_memory
+from plastinet.fwp import apply
+from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian, Rule, ThreeFactor
+
+__all__ = ["capacity_curves", "forgetting_curve", "transition_spectrum"]
+
+
+def _rules(rules: Rule | Sequence[Rule] | Mapping[str, Rule]) -> dict[str, Rule]:
+    if isinstance(rules, Rule):
+        rules = [rules]
+    if isinstance(rules, Mapping):
+        out = dict(rules)
+    else:
+        out = {}
+        for r in rules:
+            label = type(r).__name__ + ("" if r.phi.kind == "identity" else f"[{r.phi.kind}]")
+            out[label] = r
+    if not out or not all(isinstance(r, Rule) for r in out.values()):
+        raise ValidationError("capacity_curves", "rules", rules,
+                              "expected a rate rule, a list of rules or a dict label -> rule")
+    return out
+
+
+def capacity_curves(rules: Rule | Sequence[Rule] | Mapping[str, Rule], n_items: Sequence[int], *,
+                    d_key: int = 32, d_value: int = 16, trials: int = 16,
+                    key_distribution: str | Sequence[str] = "gaussian",
+                    beta: float | Sequence[float] = 1.0, alpha: float = 1.0, seed: int = 0) -> xr.Dataset:
+    """Recall error against the number of stored items, by rule, key distribution and beta.
+
+    Parameters
+    ----------
+    rules : Rule, list of Rule or dict of str to Rule
+        Rules to compare (feature maps are part of the rules); a dict gives the labels.
+    n_items : sequence of int
+        Numbers of stored items.
+    d_key, d_value : int
+        Key and value sizes (before the feature map).
+    trials : int
+        Independent trials per point.
+    key_distribution : str or sequence of str
+        ``"gaussian"`` (random unit), ``"orthonormal"`` or ``"binary"`` keys.
+    beta : float or sequence of float
+        Learning rates of the write phase (dimensionless).
+    alpha : float
+        Decay per write step of decayed/gated rules.
+    seed : int
+        Seed (the same keys and values for every rule).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``recall_error (rule, key_distribution, beta, n_items, trial)``,
+        ``crosstalk_reference (n_items)`` = ``(n - 1) / d_key`` (additive rule, identity map,
+        gaussian keys, beta = 1) and ``rank_bound (rule, n_items)`` = ``(n - d_phi) / n``.
+
+    Raises
+    ------
+    ValidationError
+        For bad rules or protocol parameters (see :class:`plastinet.experiments.rate_memory.KVMemory`).
+    """
+    table = _rules(rules)
+    dists = [key_distribution] if isinstance(key_distribution, str) else list(key_distribution)
+    betas = list(np.atleast_1d(np.asarray(beta, dtype=float)))
+    errors, bounds = [], []
+    cross = None
+    for label, rule in table.items():
+        form = "chunkwise" if "chunkwise" in rule.forms else "recurrent"
+        per_rule = []
+        for dist in dists:
+            per_dist = []
+            for b in betas:
+                ds = kv_memory(rule, KVMemory(d_key=d_key, d_value=d_value, n_items=list(n_items), trials=trials,
+                                              key_distribution=dist, beta=float(b), alpha=alpha, form=form,
+                                              seed=seed))
+                per_dist.append(ds["recall_error"].values)
+                cross = ds["crosstalk_reference"]
+                bound = ds["rank_bound"].values
+            per_rule.append(per_dist)
+        errors.append(per_rule)
+        bounds.append(bound)
+    n = cross["n_items"]
+    return xr.Dataset(
+        {"recall_error": (("rule", "key_distribution", "beta", "n_items", "trial"), np.asarray(errors),
+                          {"units": "1", "long_name": "mean squared recall error relative to ||v||^2"}),
+         "crosstalk_reference": cross.drop_vars("n_items").assign_attrs(units="1"),
+         "rank_bound": (("rule", "n_items"), np.asarray(bounds),
+                        {"units": "1", "long_name": "rank bound (n - d_phi) / n"})},
+        coords={"rule": ("rule", list(table), {"units": "1", "long_name": "rule"}),
+                "key_distribution": ("key_distribution", dists, {"units": "1", "long_name": "key distribution"}),
+                "beta": ("beta", betas, {"units": "1", "long_name": "learning rate"}),
+                "n_items": n, "trial": ("trial", np.arange(trials), {"units": "1", "long_name": "trial"})},
+        attrs={"d_key": d_key, "d_value": d_value, "alpha": alpha, "seed": seed})
+
+
+def _unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    x = rng.normal(size=shape)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def forgetting_curve(rule: Rule, n_items: int, *, d_key: int = 32, d_value: int = 16, trials: int = 32,
+                     beta: float = 1.0, alpha: float = 1.0, seed: int = 0) -> xr.Dataset:
+    """Recall error of each stored item against its age (writes since it was stored).
+
+    Parameters
+    ----------
+    rule : Rule
+        A rate rule. ``alpha`` is its decay per write (DecayedHebbian, GatedDelta).
+    n_items : int
+        Items written (random unit keys and values).
+    d_key, d_value : int
+        Key and value sizes.
+    trials : int
+        Independent trials.
+    beta, alpha : float
+        Learning rate and decay per write step.
+    seed : int
+        Seed.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``recall_error (age, trial)`` where ``age = n - 1 - i`` for item ``i``, and, for the
+        additive and decayed rules with the identity map, ``reference (age)``: the analytic
+        expectation (module docstring).
+
+    Raises
+    ------
+    ValidationError
+        For ``n_items < 1`` or a bad rule.
+    """
+    if not isinstance(rule, Rule):
+        raise ValidationError("forgetting_curve", "rule", rule, "expected a rate rule object")
+    if not isinstance(n_items, (int, np.integer)) or n_items < 1:
+        raise ValidationError("forgetting_curve", "n_items", n_items, "expected a positive integer")
+    rng = np.random.default_rng(seed)
+    n = int(n_items)
+    keys = _unit(rng, (trials, n, d_key))
+    vals = _unit(rng, (trials, n, d_value))
+    write = np.concatenate([np.ones(n), np.zeros(n)])
+    gates: dict[str, np.ndarray] = {"beta": np.broadcast_to(beta * write, (trials, 1, 2 * n)).copy()}
+    if isinstance(rule, (DecayedHebbian, GatedDelta)):
+        gates["alpha"] = np.broadcast_to(np.where(write > 0, alpha, 1.0), (trials, 1, 2 * n)).copy()
+    if isinstance(rule, ThreeFactor):
+        gates["modulator"] = np.broadcast_to(write, (trials, 1, 2 * n)).copy()
+    k = np.concatenate([keys, keys], axis=1)[:, None]
+    v = np.concatenate([vals, np.zeros_like(vals)], axis=1)[:, None]
+    y, _ = apply(rule, k, k, v, **gates)
+    err = ((y[:, 0, n:] - vals) ** 2).sum(-1)                      # (trial, item)
+    age = np.arange(n)                                             # item n - 1 - age
+    data = {"recall_error": (("age", "trial"), err.T[::-1],
+                             {"units": "1", "long_name": "recall error ||y - v||^2 / ||v||^2"})}
+    decays = isinstance(rule, DecayedHebbian) or (isinstance(rule, Hebbian) and not rule.normalize)
+    if decays and rule.phi.kind == "identity" and rule.phi.normalize is None:
+        a = alpha if isinstance(rule, DecayedHebbian) else 1.0
+        total = (a ** (2 * age)).sum()
+        ref = (1 - beta * a ** age) ** 2 + beta ** 2 / d_key * (total - a ** (2 * age))
+        data["reference"] = (("age",), ref, {"units": "1", "long_name": "analytic expectation"})
+    return xr.Dataset(data, coords={"age": ("age", age, {"units": "1", "long_name": "writes since storage"}),
+                                    "trial": ("trial", np.arange(trials), {"units": "1", "long_name": "trial"})},
+                      attrs={"rule": type(rule).__name__, "beta": beta, "alpha": alpha, "d_key": d_key})
+
+
+def transition_spectrum(rule: Rule, k: Any, *, beta: Any = None, alpha: Any = None) -> xr.Dataset:
+    """Eigen-spectrum of the delta / gated-delta transitions over a run.
+
+    The transition of step ``t`` is ``A_t = alpha_t (I - beta_t k_t k_t^T)`` (``k_t`` after
+    the rule's feature map; ``W_t = W_{t-1} A_t + beta_t v_t k_t^T``).
+
+    Parameters
+    ----------
+    rule : Delta or GatedDelta
+        The rule (its feature map is applied to ``k``).
+    k : ndarray, shape (T, d_k)
+        Keys of the run.
+    beta : ndarray, shape (T,), optional
+        Learning rates (default 1).
+    alpha : ndarray, shape (T,), optional
+        Decays of GatedDelta (default: the rule's ``decay``, else 1).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``eig_key (time)`` = ``alpha (1 - beta ||k||^2)``, ``eig_other (time)`` = ``alpha``,
+        ``regime (time)`` in ``{"identity", "contractive", "reflecting", "expanding"}`` (of
+        the key direction), and ``singular_values (time, mode)`` of the cumulative transition
+        ``A_1 ... A_t`` (how much of the initial memory survives, per direction).
+
+    Raises
+    ------
+    UnsupportedError
+        For rules other than Delta and GatedDelta.
+    """
+    if not isinstance(rule, (Delta, GatedDelta)):
+        raise UnsupportedError("transition_spectrum", "rule", rule,
+                               "needs a Delta or GatedDelta rule (their transitions are I - beta k k^T)")
+    kf = rule.phi(np.asarray(k, dtype=np.float64))
+    if kf.ndim != 2:
+        raise ValidationError("transition_spectrum", "k", k, "expected keys of shape (T, d_k)")
+    T, d = kf.shape
+    b = np.ones(T) if beta is None else np.broadcast_to(np.asarray(beta, float), (T,))
+    default = rule.decay if isinstance(rule, GatedDelta) and rule.decay is not None else 1.0
+    a = np.full(T, default) if alpha is None or isinstance(rule, Delta) else np.broadcast_to(np.asarray(alpha, float), (T,))
+    gain = b * (kf * kf).sum(-1)
+    eig_key = a * (1 - gain)
+    regime = np.where(np.isclose(eig_key, a) & np.isclose(a, 1.0), "identity",
+                      np.where(np.abs(eig_key) > 1 + 1e-12, "expanding",
+                               np.where(eig_key < 0, "reflecting", "contractive")))
+    P = np.eye(d)
+    sv = np.empty((T, d))
+    for t in range(T):
+        P = P @ (a[t] * (np.eye(d) - b[t] * np.outer(kf[t], kf[t])))
+        sv[t] = np.linalg.svd(P, compute_uv=False)
+    return xr.Dataset(
+        {"eig_key": ("time", eig_key, {"units": "1", "long_name": "eigenvalue along k_t"}),
+         "eig_other": ("time", a.copy(), {"units": "1", "long_name": "eigenvalue orthogonal to k_t"}),
+         "regime": ("time", regime.astype(str), {"units": "1", "long_name": "regime of the key direction"}),
+         "singular_values": (("time", "mode"), sv, {"units": "1",
+                                                    "long_name": "singular values of A_1 ... A_t"})},
+        coords={"time": ("time", np.arange(T), {"units": "1", "long_name": "step"}),
+                "mode": ("mode", np.arange(d), {"units": "1", "long_name": "singular mode"})},
+        attrs={"rule": type(rule).__name__})
