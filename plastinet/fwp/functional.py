@@ -115,7 +115,8 @@ def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any =
     check_shape(v, (B, H, T, None), _OBJ, "v", ("B", "H", "T", "d_v"))
     d_v = v.shape[-1]
     if min(B, H, T, d_k, d_v) == 0:
-        raise ShapeError(_OBJ, "q", q, f"all sizes must be >= 1, got q {q.shape} and v {v.shape}")
+        name, arr = ("v", v) if min(B, H, T, d_k) > 0 else ("q", q)
+        raise ShapeError(_OBJ, name, arr, f"all sizes must be >= 1, got q {q.shape} and v {v.shape}")
     for name, arr in (("q", q), ("k", k), ("v", v)):
         check_finite(arr, _OBJ, name)
     phi = rule.phi
@@ -204,14 +205,15 @@ def _initial_state(rule: Rule, value: Any, dtype: np.dtype, B: int, H: int, d_v:
 def _warn_expanding(p: Prepared) -> None:
     """Warn once if a delta update ``I - beta k k^T`` expands (``beta ||k||^2 > 2``)."""
     gain = p.beta * np.einsum("ntd,ntd->nt", p.k, p.k)
-    worst = float(gain.max())
-    if worst > 2.0 * (1.0 + 1e-6):
-        n, t = np.unravel_index(int(np.argmax(gain)), gain.shape)
-        b, h = divmod(int(n), p.shape[1])
+    expanding = gain > 2.0 * (1.0 + 1e-6)
+    if expanding.any():
+        t = int(np.argmax(expanding.any(axis=0)))        # the first step that expands, ...
+        n = int(np.argmax(expanding[:, t]))              # ... in the first head where it does
+        b, h = divmod(n, p.shape[1])
         warnings.warn(
-            f"{type(p.rule).__name__}: beta*||phi(k)||^2 reaches {worst:.4g} > 2 (first maximum at "
-            f"step {t}, batch {b}, head {h}): the delta update expands and the memory may diverge; "
-            "normalise keys (FeatureMap(..., normalize='l2')) or reduce beta",
+            f"{type(p.rule).__name__}: beta*||phi(k)||^2 reaches {float(gain.max()):.4g} > 2 (first "
+            f"at step {t}, batch {b}, head {h}): the delta update expands and the memory may "
+            "diverge; normalise keys (FeatureMap(..., normalize='l2')) or reduce beta",
             UnstableUpdateWarning, stacklevel=3)
 
 
@@ -244,16 +246,29 @@ def run_form(p: Prepared, form: str, chunk_size: int) -> tuple[np.ndarray, State
     return y, State(W, z, E)
 
 
-def _check_output(p: Prepared, y: np.ndarray, state: State) -> None:
-    """Raise :class:`NumericalError` naming the first step and head whose state is non-finite."""
+def _nonfinite_at(p: Prepared, y: np.ndarray, state: State) -> tuple[int, int] | None:
+    """``(head index n, step)`` of the first non-finite read-out (or final state), or None."""
     where = first_nonfinite(y)
+    if where is not None:
+        return where[0], where[1]
+    where_w = first_nonfinite(state.W)
+    return None if where_w is None else (where_w[0], p.shape[2] - 1)
+
+
+def _check_output(p: Prepared, y: np.ndarray, state: State, form: str = "recurrent") -> None:
+    """Raise :class:`NumericalError` naming the first step and head whose state is non-finite.
+
+    The parallel and chunkwise forms mix steps (a product ``0 * inf`` in a masked matrix
+    product spreads a later overflow to earlier read-outs), so on failure the step is
+    located with the recurrent form, the rule's definition, when it fails too.
+    """
+    where = _nonfinite_at(p, y, state)
     if where is None:
-        where_w = first_nonfinite(state.W)
-        if where_w is None:
-            return
-        n, step = where_w[0], p.shape[2] - 1
-    else:
-        n, step = where[0], where[1]
+        return
+    if form != "recurrent":
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            where = _nonfinite_at(p, *run_form(p, "recurrent", 1)) or where
+    n, step = where
     b, h = divmod(int(n), p.shape[1])
     raise NumericalError(
         f"{type(p.rule).__name__}: the fast-weight state became non-finite at step {step} "
@@ -334,7 +349,7 @@ def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: 
         _warn_expanding(p)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         y, state = run_form(p, form, int(chunk_size))
-    _check_output(p, y, state)
+    _check_output(p, y, state, form)
     B, H, T = p.shape
     y = y.reshape(B, H, T, -1)
     full = State(*(None if s is None else s.reshape((B, H) + s.shape[1:]) for s in state))
