@@ -71,6 +71,19 @@ class FeatureMap(Spec):
                                    f"sum-normalisation needs a positive map ({sorted(_POSITIVE)}), "
                                    f"not kind={self.kind!r}; use normalize='l2'")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Validate on set, including the cross-parameter check (restored on failure)."""
+        params = self.__dict__["_params"]
+        complete = len(params) == len(self.parameters())   # False while __init__ runs
+        old = params.get(name)
+        super().__setattr__(name, value)
+        if complete:
+            try:
+                self._check()
+            except Exception:
+                params[name] = old
+                raise
+
     @property
     def positive(self) -> bool:
         """Whether the map's outputs are non-negative (usable as firing rates)."""
