@@ -1,10 +1,12 @@
 """Chunkwise backward pass: matrix form inside chunks, a reverse scan across chunks.
 
-The forward intermediates that do not depend on the carried state (scores, the WY/UT
-factors) are recomputed for all chunks at once; the chunk-entry states ``S_c`` are
-recomputed by the forward scan and kept (``ceil(T / C)`` states, never ``T``). A short
-reverse loop over chunks carries the state cotangent ``dS`` from the end to the start;
-everything else is batched matrix products. See ``docs/gradients.md`` for the derivations.
+A forward sweep recomputes the chunk-entry states ``S_c`` and keeps only them
+(``ceil(T / C)`` states, never ``T``). A reverse sweep carries the state cotangent ``dS``
+from the end to the start, one short matrix update per chunk; everything else is batched
+matrix products over chunks. The state-independent matrices (scores, WY/UT factors) are
+recomputed: for the (gated) delta rule one segment of :data:`SEGMENT` steps at a time, so
+that their memory does not grow with ``T``; for the Hebbian rules for all chunks at once
+(as the forward does). See ``docs/gradients.md`` for the derivations.
 
 Decay gates enter through their within-chunk cumulative logarithm ``L_t``: the gradient is
 first formed with respect to ``L_t`` (``dL``), then ``d log alpha_s = sum_{t >= s} dL_t``
@@ -16,12 +18,14 @@ Shapes as in :mod:`plastinet.fwp.forms` (batch and head merged into ``N``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio
 
-__all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE"]
+__all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE", "SEGMENT"]
 
 #: Smallest decay gate the chunkwise backward accepts (smaller gates lose relative accuracy
 #: in ``d log alpha / alpha``); below it :func:`plastinet.fwp.vjp` uses the recurrent pass.
@@ -172,88 +176,141 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
             "beta": _unchunk((dbV * V).sum(-1), T), "alpha": _unchunk(dalpha, T), "W0": dS}
 
 
+#: Steps per segment of the (gated) delta backward: the state-independent matrices are
+#: recomputed one segment of chunks at a time, so their memory does not grow with T.
+SEGMENT = 512
+
+
+class _Factors(NamedTuple):
+    """State-independent matrices of a group of ``m`` chunks, shapes ``(N, m, C, ...)``."""
+
+    KKt: np.ndarray             # K K^T
+    QKt: np.ndarray             # Q K^T
+    D: np.ndarray | None        # decay ratios prod_{(tau, t]} alpha (None: no gate)
+    g: np.ndarray | None        # decay from the chunk start, (N, m, C, 1)
+    Dend: np.ndarray | None     # decay to the chunk end, (N, m, C, 1)
+    Tinv: np.ndarray            # (I + strict_tril(diag(beta) K K^T * D))^-1
+    Wy: np.ndarray              # Tinv diag(beta g) K
+    Uy: np.ndarray              # Tinv diag(beta) V
+    Qg: np.ndarray              # diag(g) Q
+    Kend: np.ndarray            # diag(Dend) K
+
+
+def _factors(Q: np.ndarray, K: np.ndarray, V: np.ndarray, b: np.ndarray, L: np.ndarray | None,
+             Z: np.ndarray | None) -> _Factors:
+    """The WY/UT factors of the chunkwise (gated) delta rule for a group of chunks."""
+    dt = Q.dtype
+    bb = b[..., None]
+    KKt = K @ _t(K)
+    QKt = Q @ _t(K)
+    if L is None:
+        D = g = Dend = None
+        A, bK, Qg, Kend = bb * KKt, bb * K, Q, K
+    else:
+        D = decay_ratio(L[..., :, None, 0], Z[..., :, None, 0],
+                        L[..., None, :, 0], Z[..., None, :, 0]).astype(dt)
+        g = np.exp(L).astype(dt)
+        Dend = np.exp(L[:, :, -1:] - L).astype(dt)
+        A, bK, Qg, Kend = (bb * KKt) * D, (bb * g) * K, Q * g, K * Dend
+    Tinv = unit_lower_inverse(A)
+    return _Factors(KKt, QKt, D, g, Dend, Tinv, Tinv @ bK, Tinv @ (bb * V), Qg, Kend)
+
+
 def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
                 alpha: np.ndarray | None, W0: np.ndarray, dy: np.ndarray, dW: np.ndarray,
                 C: int) -> dict[str, np.ndarray]:
     """Backward of the chunkwise (gated) delta rule in the WY/UT representation.
 
     Parameters as :func:`hebbian`, plus ``alpha`` of shape ``(N, T, 1)`` (gates > 0) or
-    ``None`` for the plain delta rule.
+    ``None`` for the plain delta rule. Chunks are handled in segments of about
+    :data:`SEGMENT` steps: a forward sweep keeps the chunk-entry states, a reverse sweep
+    recomputes each segment's factors and pulls the cotangents through it.
     """
     N, T, _ = q.shape
     dt = q.dtype
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
     n = Q.shape[1]
-    KKt = K @ _t(K)
-    QKt = Q @ _t(K)
-    bb = b[..., None]
+    G = max(1, SEGMENT // C)
     if alpha is None:
-        KKtD, QKtD, g, Dend = KKt, QKt, None, None
-        del QKt
-        bK, Qg, Kend = bb * K, Q, K
+        Al = L = Z = None
     else:
         Al = _chunk(alpha, C, fill=1.0)
         L, Z = cumulative_log_decay(Al, axis=2)                       # (N, n, C, 1)
-        D = decay_ratio(L[..., :, None, 0], Z[..., :, None, 0],
-                        L[..., None, :, 0], Z[..., None, :, 0]).astype(dt)
-        KKtD, QKtD = KKt * D, QKt * D
-        g = np.exp(L).astype(dt)                                      # (N, n, C, 1)
-        Dend = np.exp(L[:, :, -1:] - L).astype(dt)
-        bK, Qg, Kend = (bb * g) * K, Q * g, K * Dend
-    Tinv = unit_lower_inverse(bb * KKtD)
-    Wy = Tinv @ bK                                                    # (N, n, C, d_k)
-    Uy = Tinv @ (bb * V)                                              # (N, n, C, d_v)
-    del bK
-    attn = np.tril(QKtD)
-    del QKtD
-    # forward scan: chunk-entry states
+
+    def factors(s: int, e: int) -> _Factors:
+        return _factors(Q[:, s:e], K[:, s:e], V[:, s:e], b[:, s:e],
+                        None if L is None else L[:, s:e], None if Z is None else Z[:, s:e])
+
+    # forward sweep: chunk-entry states
     S = np.empty((N, n) + W0.shape[1:], dtype=dt)
     state = W0
-    for c in range(n):
-        S[:, c] = state
-        U = Uy[:, c] - Wy[:, c] @ _t(state)
-        state = _t(U) @ Kend[:, c] + (state if g is None else state * g[:, c, -1, :, None])
-    # reverse scan: cotangents of the chunk-exit states and of the pseudo-values
-    P = _t(attn) @ dY                                                 # (N, n, C, d_v)
-    del attn
-    RQ = _t(dY) @ Qg                                                  # (N, n, d_v, d_k)
-    dU = np.empty_like(Uy)
-    dSexit = np.empty_like(S)
+    for s in range(0, n, G):
+        f = factors(s, min(s + G, n))
+        for i in range(f.Wy.shape[1]):
+            S[:, s + i] = state
+            U = f.Uy[:, i] - f.Wy[:, i] @ _t(state)
+            carry = state if f.g is None else state * f.g[:, i, -1, :, None]
+            state = carry + _t(U) @ f.Kend[:, i]
+    # reverse sweep
+    dQ, dK, dV = np.empty_like(Q), np.empty_like(K), np.empty_like(V)
+    dbeta = np.empty_like(b)
+    dL = None if L is None else np.empty(b.shape, dtype=dt)
+    tril = np.tril(np.ones((C, C), dtype=dt))
+    strict = np.tril(np.ones((C, C), dtype=dt), -1)
     dS = dW
-    for c in reversed(range(n)):
-        dSexit[:, c] = dS
-        dU[:, c] = P[:, c] + Kend[:, c] @ _t(dS)
-        carry = dS if g is None else dS * g[:, c, -1, :, None]
-        dS = carry + RQ[:, c] - _t(dU[:, c]) @ Wy[:, c]
-    del P, RQ
-    U = Uy - Wy @ _t(S)
-    dattn = np.tril(dY @ _t(U))
-    dQg = dY @ S                                                      # (N, n, C, d_k)
-    dKend = U @ dSexit                                                # (N, n, C, d_k)
-    drhs_v = _t(Tinv) @ dU                                            # d(beta V)
-    drhs_k = -(_t(Tinv) @ (dU @ S))                                   # d(beta g K)
-    dM = np.tril(-(drhs_v @ _t(Uy) + drhs_k @ _t(Wy)), -1)            # d(strict lower part)
-    del Tinv, dU, U
-    dKKtD = bb * dM
-    dbeta = (dM * KKtD).sum(-1) + (drhs_v * V).sum(-1)
-    dV = bb * drhs_v
-    if g is None:
-        dKK, dQK = dKKtD, dattn
-        dQ = dQK @ K + dQg
-        dK = (dKK + _t(dKK)) @ K + _t(dQK) @ Q + bb * drhs_k + dKend
-        dbeta += (drhs_k * K).sum(-1)
-        out = {}
-    else:
-        dKK, dQK = dKKtD * D, dattn * D
-        dQ = dQK @ K + g * dQg
-        dK = (dKK + _t(dKK)) @ K + _t(dQK) @ Q + (bb * g) * drhs_k + Dend * dKend
-        gk = g[..., 0] * (drhs_k * K).sum(-1)                         # d/dg through beta g K
-        dbeta += gk
-        E = dKK * KKt + dQK * QKt                                     # d/dlog D
-        X = (Kend * dKend).sum(-1)
-        dL = E.sum(-1) - E.sum(-2) + b * gk + (Qg * dQg).sum(-1) - X
-        dL[..., -1] += X.sum(-1) + g[:, :, -1, 0] * (dSexit * S).sum(axis=(-1, -2))
-        out = {"alpha": _unchunk((_reverse_cumsum(dL, axis=2) / Al[..., 0])[..., None], T)}
-    out.update({"q": _unchunk(dQ, T), "k": _unchunk(dK, T), "v": _unchunk(dV, T),
-                "beta": _unchunk(dbeta, T), "W0": dS})
+    for s in reversed(range(0, n, G)):
+        e = min(s + G, n)
+        f = factors(s, e)
+        dYs, Ss, Ks, bs = dY[:, s:e], S[:, s:e], K[:, s:e], b[:, s:e, :, None]
+        attn = f.QKt * tril if f.D is None else f.QKt * f.D * tril
+        P = _t(attn) @ dYs                                            # (N, m, C, d_v)
+        RQ = _t(dYs) @ f.Qg                                           # (N, m, d_v, d_k)
+        dU = np.empty_like(f.Uy)
+        dSexit = np.empty_like(Ss)
+        for i in reversed(range(e - s)):
+            dSexit[:, i] = dS
+            dU[:, i] = P[:, i] + f.Kend[:, i] @ _t(dS)
+            carry = dS if f.g is None else dS * f.g[:, i, -1, :, None]
+            dS = carry + RQ[:, i] - _t(dU[:, i]) @ f.Wy[:, i]
+        del P, RQ
+        # through the read-out Y = attn U + Qg S^T and the write S' = total S + U^T Kend
+        U = f.Uy - f.Wy @ _t(Ss)                                      # pseudo-values
+        dattn = (dYs @ _t(U)) * tril
+        dKend = U @ dSexit                                            # (N, m, C, d_k)
+        dQg = dYs @ Ss                                                # (N, m, C, d_k)
+        if f.D is not None:
+            dattn *= f.D
+            E = dattn * f.QKt                                         # d/dlog D (read-out part)
+            dLs = E.sum(-1) - E.sum(-2) + (f.Qg * dQg).sum(-1)
+            dQg *= f.g
+            X = (f.Kend * dKend).sum(-1)                              # d/dlog of the end decay
+            dLs -= X
+            dLs[..., -1] += X.sum(-1) + f.g[:, :, -1, 0] * (dSexit * Ss).sum(axis=(-1, -2))
+            dKend *= f.Dend
+        dQ[:, s:e] = dattn @ Ks + dQg
+        dKs = _t(dattn) @ Q[:, s:e] + dKend
+        # through the solves Tinv^-1 Uy = diag(beta) V and Tinv^-1 Wy = diag(beta g) K
+        drhs_v = _t(f.Tinv) @ dU                                      # d(beta V)
+        drhs_k = -(_t(f.Tinv) @ (dU @ Ss))                            # d(beta g K)
+        dM = (drhs_v @ _t(f.Uy) + drhs_k @ _t(f.Wy)) * -strict        # d(strict lower part)
+        dbs = (drhs_v * V[:, s:e]).sum(-1)
+        dV[:, s:e] = bs * drhs_v
+        hk = (drhs_k * Ks).sum(-1)                                    # d/d(beta g) through K
+        if f.D is None:
+            dbs += (dM * f.KKt).sum(-1) + hk
+            dKK = bs * dM
+            dKs += bs * drhs_k
+        else:
+            dKK = (bs * dM) * f.D
+            dbs += (dM * f.KKt * f.D).sum(-1) + f.g[..., 0] * hk
+            dKs += (bs * f.g) * drhs_k
+            E = dKK * f.KKt                                           # d/dlog D (solve part)
+            dLs += E.sum(-1) - E.sum(-2) + b[:, s:e] * f.g[..., 0] * hk
+            dL[:, s:e] = dLs
+        dK[:, s:e] = dKs + (dKK + _t(dKK)) @ Ks
+        dbeta[:, s:e] = dbs
+    out = {"q": _unchunk(dQ, T), "k": _unchunk(dK, T), "v": _unchunk(dV, T),
+           "beta": _unchunk(dbeta, T), "W0": dS}
+    if dL is not None:
+        out["alpha"] = _unchunk((_reverse_cumsum(dL, axis=2) / Al[..., 0])[..., None], T)
     return out
