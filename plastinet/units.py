@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 from plastinet.errors import UnitError
@@ -85,7 +86,8 @@ def parse_quantity(text: str) -> tuple[float, str]:
                         f"unknown unit {match.group(2)!r}; known base units: "
                         + ", ".join(u for u in BASE_UNITS if u != "1")
                         + " with prefixes k, M, G, m, u, n, p, f") from None
-    return float(match.group(1)) * factor, base
+    # scale in decimal, round once: "5 us" gives exactly 5e-06 (5 * 1e-6 would not)
+    return float(Decimal(match.group(1)) * Decimal(repr(factor))), base
 
 
 def to_si(value: Any, unit: str, *, name: str = "value", owner: str = "plastinet") -> float:
