@@ -1,0 +1,45 @@
+"""Every plotting companion draws into a given Axes and labels its axes with units."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from plastinet.analysis import (BI_POO, attention_weights, capacity_curves, fit_power_law,  # noqa: E402
+                                fit_rate_dependence, fit_rule, fit_stdp_window, forgetting_curve,
+                                synthetic_trace, transition_spectrum)
+from plastinet.fwp import DecayedHebbian, Delta, Hebbian  # noqa: E402
+from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting, plot_rate_dependence,  # noqa: E402
+                                plot_rule_fit, plot_scaling, plot_spectrum, plot_stdp_window)
+
+
+def _check(ax):
+    assert "(" in ax.get_xlabel() and "(" in ax.get_ylabel()
+
+
+def test_plots_draw_with_units():
+    fig, axes = plt.subplots(3, 3)
+    axes = axes.ravel()
+    fit = fit_rule(synthetic_trace(BI_POO, T=60, seed=0), families=["hebbian", "bcm"])
+    assert fit.plot(ax=axes[0]) is axes[0]
+    _check(axes[0])
+    _check(plot_rule_fit(fit, ax=axes[1], kind="scatter"))
+    lags = np.concatenate([-np.geomspace(1e-3, 0.1, 8), np.geomspace(1e-3, 0.1, 8)])
+    w = BI_POO.window(lags)
+    _check(plot_stdp_window(w, fit_stdp_window(w), ax=axes[2]))
+    r = np.array([2.0, 5, 10, 20])
+    drift = xr.DataArray(BI_POO.drift(r[:, None], r[None, :]), dims=("r_pre", "r_post"),
+                         coords={"r_pre": r, "r_post": r}, attrs={"units": "1/s", "long_name": "drift"})
+    _check(plot_rate_dependence(drift, fit_rate_dependence(drift), ax=axes[3]))
+    _check(plot_capacity(capacity_curves(Hebbian(), [4, 8], d_key=8, trials=2), ax=axes[4]))
+    _check(plot_forgetting(forgetting_curve(DecayedHebbian(), 8, alpha=0.9, trials=4), ax=axes[5]))
+    k = np.random.default_rng(0).normal(size=(10, 4))
+    _check(plot_spectrum(transition_spectrum(Delta(), k / 2), ax=axes[6]))
+    _check(plot_attention(attention_weights(Delta(), k, k, causal=True), ax=axes[7]))
+    err = xr.DataArray([1.0, 0.5, 0.26, 0.12], dims="neurons", coords={"neurons": [1, 2, 4, 8]},
+                       attrs={"units": "1", "long_name": "error"})
+    _check(plot_scaling(err, fit_power_law(err, combine=True), ax=axes[8]))
+    plt.close(fig)

@@ -1,0 +1,66 @@
+"""STDP window, drift and frequency-dependence fits on windows of the library rules."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from plastinet.analysis import (BI_POO, BTSP, SONG_ABBOTT, TRIPLET_VISUAL, fit_frequency_dependence,
+                                fit_rate_dependence, fit_stdp_window)
+from plastinet.errors import ValidationError
+
+
+@pytest.mark.parametrize("rule", [BI_POO, SONG_ABBOTT])
+def test_window_fit_recovers_time_constants(rule):
+    lags = np.concatenate([np.arange(-120, 0, 4), np.arange(4, 124, 4)]) * 1e-3   # s; 60 lags
+    clean = rule.window(lags)
+    rng = np.random.default_rng(0)
+    noise = xr.DataArray(rng.standard_normal((10, lags.size)), dims=("trial", "delta_t"))
+    fit = fit_stdp_window(clean + 0.03 * float(np.abs(clean).max()) * noise)
+    for name, true in (("tau_plus", rule.tau_plus), ("tau_minus", rule.tau_minus),
+                       ("A_plus", rule.A_plus), ("A_minus", rule.A_minus)):
+        est = float(fit.sel(coefficient=name))
+        assert abs(est - true) / true < 0.05, (name, est, true)
+        assert float(fit.ci_low.sel(coefficient=name)) <= true <= float(fit.ci_high.sel(coefficient=name))
+
+
+def test_btsp_window_is_seconds_long_and_asymmetric():
+    lags = np.linspace(-4, 4, 41)
+    fit = fit_stdp_window(BTSP.window(lags))
+    assert float(fit.sel(coefficient="tau_plus")) == pytest.approx(BTSP.tau_et, rel=1e-6)
+    assert float(fit.sel(coefficient="tau_minus")) == pytest.approx(BTSP.tau_is, rel=1e-6)
+    assert float(fit.sel(coefficient="A_minus")) < 0          # potentiation on both sides
+
+
+def test_rate_dependence_recovers_kempter_and_bcm():
+    r = np.array([2.0, 5, 10, 20, 40])
+    grid = dict(r_pre=r, r_post=r)
+    pair = xr.DataArray(BI_POO.drift(r[:, None], r[None, :]), dims=("r_pre", "r_post"), coords=grid)
+    fit = fit_rate_dependence(pair)
+    assert float(fit.coefficient.sel(term="x*y")) == pytest.approx(BI_POO.integral, rel=1e-8)
+    assert fit.attrs["classification"].startswith("Hebbian")
+    trip = xr.DataArray(TRIPLET_VISUAL.drift(r[:, None], r[None, :]), dims=("r_pre", "r_post"), coords=grid)
+    fit = fit_rate_dependence(trip)
+    assert fit.attrs["threshold"] == pytest.approx(TRIPLET_VISUAL.threshold, rel=1e-8)
+    assert fit.attrs["classification"].startswith("BCM-like")
+
+
+def test_frequency_crossover():
+    f = np.array([0.1, 10, 20, 40, 50])
+    # Sjöström et al. 2001 means (parameters.md): +10 ms crosses between 0.1 and 10 Hz, -10 ms between 20 and 40 Hz
+    data = np.array([[-0.04, -0.29], [0.14, -0.41], [0.29, -0.34], [0.53, 0.56], [0.56, 0.75]])
+    da = xr.DataArray(data, dims=("frequency", "delta_t"), coords={"frequency": f, "delta_t": [0.01, -0.01]})
+    out = fit_frequency_dependence(da)
+    c = out.crossover.values
+    assert 0.1 < c[0] < 10 and 20 < c[1] < 40
+
+
+def test_stdp_inputs_are_checked():
+    with pytest.raises(ValidationError, match="needs at least 3 distinct lags with delta_t < 0"):
+        fit_stdp_window(BI_POO.window([0.001, 0.002, 0.005, -0.01]))
+    with pytest.raises(ValidationError, match="dim 'delta_t'"):
+        fit_stdp_window(xr.DataArray(np.ones(5), dims="lag"))
+    with pytest.raises(ValidationError, match="dims r_pre and r_post"):
+        fit_rate_dependence(xr.DataArray(np.ones(5), dims="r_pre"))
+    with pytest.raises(ValidationError, match="at least 6"):
+        fit_rate_dependence(xr.DataArray(np.ones((2, 2)), dims=("r_pre", "r_post"),
+                                         coords={"r_pre": [1.0, 2], "r_post": [1.0, 2]}))
