@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from plastinet.fwp.forms._blas import map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 
 __all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse"]
@@ -46,25 +47,42 @@ def _unchunk(y: np.ndarray, T: int) -> np.ndarray:
     return y.reshape((N, n * C) + y.shape[3:])[:, :T]
 
 
-def unit_lower_inverse(A: np.ndarray) -> np.ndarray:
-    """Inverse of a batch of unit-lower-triangular matrices by block doubling.
+def _diag_blocks(x: np.ndarray, s: int) -> np.ndarray:
+    """Writable view ``(..., P // s, s, s)`` of the diagonal ``s``-blocks of contiguous ``x``."""
+    P = x.shape[-1]
+    st = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x, shape=x.shape[:-2] + (P // s, s, s),
+        strides=st[:-2] + (s * (st[-2] + st[-1]), st[-2], st[-1]))
 
-    Blocks of size ``b`` are merged into blocks of size ``2b`` with
-    ``[[P, 0], [R, Q]]^{-1} = [[P^-1, 0], [-Q^-1 R P^-1, Q^-1]]``; every level is a pair of
-    matrix products, so the cost is dominated by BLAS-3 calls. Only the strictly lower part
-    of ``A`` is read.
+
+def unit_lower_inverse(A: np.ndarray) -> np.ndarray:
+    """Inverse of a batch of unit-lower-triangular matrices ``I + strict_tril(A)``.
+
+    Only the strictly lower part of ``A`` is read. Block doubling: diagonal blocks of size
+    ``b`` are merged into blocks of size ``2b`` with
+    ``[[P, 0], [R, Q]]^{-1} = [[P^-1, 0], [-Q^-1 R P^-1, Q^-1]]``, all blocks of a level (and
+    of the batch) in one pair of batched matrix products. Sizes that are not a power of two
+    are padded with an identity.
     """
     C = A.shape[-1]
-    inv = np.zeros_like(A)
-    idx = np.arange(C)
+    P = 1 << max(0, (C - 1).bit_length())
+    if P == C:
+        L = A                                   # only strictly lower blocks are read below
+    else:
+        L = np.zeros(A.shape[:-2] + (P, P), dtype=A.dtype)
+        L[..., :C, :C] = A
+    inv = np.zeros_like(L)
+    idx = np.arange(P)
     inv[..., idx, idx] = 1.0
-    b = 1
-    while b < C:
-        for s in range(0, C - b, 2 * b):
-            m, e = s + b, min(s + 2 * b, C)
-            inv[..., m:e, s:m] = -(inv[..., m:e, m:e] @ A[..., m:e, s:m]) @ inv[..., s:m, s:m]
+    if P >= 2:
+        _diag_blocks(inv, 2)[..., 1, 0] = -_diag_blocks(L, 2)[..., 1, 0]
+    b = 2
+    while b < P:
+        blk, Lblk = _diag_blocks(inv, 2 * b), _diag_blocks(L, 2 * b)
+        blk[..., b:, :b] = -((blk[..., b:, b:] @ Lblk[..., b:, :b]) @ blk[..., :b, :b])
         b *= 2
-    return inv
+    return inv if P == C else np.ascontiguousarray(inv[..., :C, :C])
 
 
 def hebbian(q, k, v, beta, W0, C):
@@ -103,46 +121,87 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C):
     return _unchunk(y, T), state
 
 
-def gated_delta(q, k, v, beta, alpha, W0, C):
-    """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate."""
-    T = q.shape[1]
+#: Steps per segment of the (gated) delta engine: the state-independent matrices of a
+#: segment are formed just before the loop over its chunks, so that they are still in cache.
+SEGMENT = 256
+
+
+def _gated_delta_engine(q, k, v, beta, alpha, W0, C):
+    """The (gated) delta rule on one group of heads; see :func:`gated_delta`."""
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
     dt = q.dtype
-    Q, K, V, b = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
-    KKt = K @ _t(K)
-    QKt = Q @ _t(K)
-    if alpha is None:
-        bK = b[..., None] * K
-        Qg = Q
-        Kend = K
-        total = None
-    else:
-        L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0), axis=2)   # (N, n, C, 1)
-        D = decay_ratio(L[..., :, None, 0], Z[..., :, None, 0],
-                        L[..., None, :, 0], Z[..., None, :, 0]).astype(dt)
-        KKt *= D
-        QKt *= D
-        g = np.where(Z == 0, np.exp(L), 0.0).astype(dt)                   # (N, n, C, 1)
-        bK = (b[..., None] * g) * K
-        Qg = Q * g
-        Kend = K * decay_ratio(L[:, :, -1:], Z[:, :, -1:], L, Z).astype(dt)
-        total = g[:, :, -1][:, :, None, :]                                # (N, n, 1, 1)
-    Tinv = unit_lower_inverse(b[..., :, None] * KKt)
-    Wy = Tinv @ bK                                                        # (N, n, C, d_k)
-    Uy = Tinv @ (b[..., None] * V)                                        # (N, n, C, d_v)
-    attn = np.tril(QKt)
-    Qeff = Qg - attn @ Wy
-    intra = attn @ Uy
-    S = np.empty((q.shape[0], Q.shape[1]) + W0.shape[1:], dtype=dt)
-    state = W0.copy()
-    for c in range(Q.shape[1]):
-        S[:, c] = state
-        U = Uy[:, c] - Wy[:, c] @ _t(state)
-        if total is None:
-            state = state + _t(U) @ Kend[:, c]
+    Q, K, V, bb = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
+    n = Q.shape[1]
+    if alpha is not None:
+        Lall, Zall = cumulative_log_decay(_chunk(alpha, C, fill=1.0)[..., 0], axis=2)  # (N, n, C)
+    G = max(1, min(n, SEGMENT // C))
+    causal = _causal(C, dt)
+    # Per chunk: WQ = [K, then W_y; Q g] and M = [attn; K_end^T], so that the loop needs one
+    # product with the state and one with the pseudo-values; KQK = [K K^T; Q K^T].
+    WQ = np.empty((N, G, 2 * C, d_k), dtype=dt)
+    KQK = np.empty((N, G, 2 * C, C), dtype=dt)
+    M = np.empty((N, G, C + d_k, C), dtype=dt)
+    Uy = np.empty((N, G, C, d_v), dtype=dt)
+    y = np.empty((N, n, C, d_v), dtype=dt)
+    ST = np.array(_t(W0), dtype=dt, order="C")                               # state^T (d_k, d_v)
+    Pq = np.empty((N, 2 * C, d_v), dtype=dt)
+    R = np.empty((N, C + d_k, d_v), dtype=dt)
+    U = np.empty((N, C, d_v), dtype=dt)
+    for s in range(0, n, G):
+        e = min(s + G, n)
+        m = e - s
+        wq, kqk, mm, uy = WQ[:, :m], KQK[:, :m], M[:, :m], Uy[:, :m]
+        Kc, Qc, bcol = K[:, s:e], Q[:, s:e], bb[:, s:e, :, None]
+        wq[:, :, :C] = Kc
+        wq[:, :, C:] = Qc
+        np.matmul(wq, _t(Kc), out=kqk)
+        A = kqk[:, :, :C]
+        if alpha is None:
+            np.multiply(kqk[:, :, C:], causal, out=mm[:, :, :C])
+            mm[:, :, C:] = _t(Kc)
+            A *= bcol
+            bK = Kc * bcol
+            total = None
         else:
-            state = state * total[:, c] + _t(U) @ Kend[:, c]
-    y = intra + Qeff @ _t(S)
-    return _unchunk(y, T), state
+            L, Z = Lall[:, s:e], Zall[:, s:e]
+            D = decay_ratio(L[..., :, None], Z[..., :, None], L[..., None, :], Z[..., None, :])
+            D = D.astype(dt) * causal
+            np.multiply(kqk[:, :, C:], D, out=mm[:, :, :C])
+            g = np.where(Z == 0, np.exp(L), 0.0).astype(dt)[..., None]         # (N, m, C, 1)
+            to_end = decay_ratio(L[..., -1:], Z[..., -1:], L, Z).astype(dt)[..., None]
+            np.multiply(_t(Kc), _t(to_end), out=mm[:, :, C:])
+            np.multiply(Qc, g, out=wq[:, :, C:])
+            A *= D
+            A *= bcol
+            bK = Kc * (bcol * g)
+            total = g[:, :, -1]                                               # (N, m, 1)
+        Tinv = unit_lower_inverse(A)
+        np.matmul(Tinv, bK, out=wq[:, :, :C])                                # W_y
+        np.matmul(Tinv, V[:, s:e] * bcol, out=uy)                            # T diag(beta) V
+        for j in range(m):
+            np.matmul(wq[:, j], ST, out=Pq)                   # [W_y S^T; Q g S^T]
+            np.subtract(uy[:, j], Pq[:, :C], out=U)           # pseudo-values of the chunk
+            np.matmul(mm[:, j], U, out=R)                     # [attn U; K_end^T U]
+            np.add(Pq[:, C:], R[:, :C], out=y[:, s + j])
+            if total is not None:
+                ST *= total[:, j, :, None]
+            ST += R[:, C:]
+    return _unchunk(y, T), np.ascontiguousarray(_t(ST))
+
+
+def _causal(C: int, dtype) -> np.ndarray:
+    return np.tril(np.ones((C, C), dtype=dtype))
+
+
+def gated_delta(q, k, v, beta, alpha, W0, C):
+    """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate.
+
+    Heads are spread over threads (each with single-threaded BLAS), see :mod:`._blas`.
+    """
+    N, T, d_k = q.shape
+    work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
+    return map_heads(_gated_delta_engine, (q, k, v, beta, alpha, W0), C, work=work)
 
 
 def delta(q, k, v, beta, W0, C):

@@ -4,7 +4,8 @@ Additive and decayed rules are causal linear attention,
 ``y_t = sum_{tau <= t} beta_tau v_tau <k_tau, q_t> prod_{s=tau+1..t} alpha_s`` plus the
 decayed read-out of the initial state. The delta rule is attention over *pseudo-values*
 ``u_t = beta_t (v_t - W_0 k_t - sum_{tau<t} u_tau <k_tau, k_t>)``, one unit-lower-triangular
-solve. Memory is O(T^2) per head; heads are processed one at a time.
+solve. Memory is O(T^2) per head; heads are processed one at a time within a thread, and
+groups of heads are spread over threads (:mod:`._blas`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from plastinet.fwp.forms._blas import map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 
 __all__ = ["hebbian", "decayed_hebbian", "delta"]
@@ -21,7 +23,7 @@ def _t(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
 
-def hebbian(q, k, v, beta, W0):
+def _hebbian(q, k, v, beta, W0):
     """Causal linear attention ``Y = (tril(Q K^T) diag(beta)) V + Q W_0^T``."""
     y = np.empty(v.shape, dtype=v.dtype)
     for n in range(q.shape[0]):
@@ -31,7 +33,7 @@ def hebbian(q, k, v, beta, W0):
     return y, W
 
 
-def decayed_hebbian(q, k, v, beta, alpha, W0):
+def _decayed_hebbian(q, k, v, beta, alpha, W0):
     """Decayed causal attention with scalar or per-key gates, exact for gates equal to 0."""
     L, Z = cumulative_log_decay(alpha)
     y = np.empty(v.shape, dtype=v.dtype)
@@ -45,7 +47,7 @@ def decayed_hebbian(q, k, v, beta, alpha, W0):
     return y, W
 
 
-def delta(q, k, v, beta, W0):
+def _delta(q, k, v, beta, W0):
     """Delta rule as attention over pseudo-values (triangular solve)."""
     y = np.empty(v.shape, dtype=v.dtype)
     W = np.empty(W0.shape, dtype=W0.dtype)
@@ -59,3 +61,23 @@ def delta(q, k, v, beta, W0):
         y[n] = q[n] @ W0[n].T + np.tril(q[n] @ k[n].T) @ U
         W[n] = W0[n] + U.T @ k[n]
     return y, W
+
+
+def _work(q, v) -> float:
+    N, T, d_k = q.shape
+    return 2.0 * N * T * T * (d_k + v.shape[-1])
+
+
+def hebbian(q, k, v, beta, W0):
+    """Causal linear attention ``Y = (tril(Q K^T) diag(beta)) V + Q W_0^T``."""
+    return map_heads(_hebbian, (q, k, v, beta, W0), work=_work(q, v))
+
+
+def decayed_hebbian(q, k, v, beta, alpha, W0):
+    """Decayed causal attention with scalar or per-key gates, exact for gates equal to 0."""
+    return map_heads(_decayed_hebbian, (q, k, v, beta, alpha, W0), work=_work(q, v))
+
+
+def delta(q, k, v, beta, W0):
+    """Delta rule as attention over pseudo-values (triangular solve)."""
+    return map_heads(_delta, (q, k, v, beta, W0), work=_work(q, v))

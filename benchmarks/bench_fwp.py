@@ -1,0 +1,208 @@
+"""Throughput of the rate engine's forms for the delta rule (run on demand, not a test).
+
+    .venv/bin/python benchmarks/bench_fwp.py            # full table, about 2-3 minutes
+    .venv/bin/python benchmarks/bench_fwp.py --quick    # T <= 2048 only
+
+For the delta rule at B=1, H=4, d_k = d_v = d in {64, 128}, T in {512, 2048, 8192}, float32,
+prints tokens/s (``B*T / seconds``: one token carries all H heads) of every form of
+:func:`plastinet.fwp.apply`, the machine's float32 GEMM rate measured in the same run, and
+the fraction of that rate each form reaches.
+
+Useful FLOPs per token (the yardstick of the fraction), per head, ``d_k = d_v = d``, chunk
+size ``C``, counting a multiply-add as 2 and triangular products at their triangular cost:
+
+* chunkwise: ``6 d^2 + 5 C d + C^2 / 3`` --
+  ``W_y S^T``, ``Q S^T``, ``K^T U`` (``2 C d^2`` each); strictly lower ``K K^T``, lower
+  ``Q K^T``, ``T (beta K)``, ``T (beta V)``, ``tril(Q K^T) U`` (``C^2 d`` each); inverse of
+  the unit-lower-triangular ``C x C`` system (``C^3 / 3``); all per chunk of ``C`` tokens.
+* recurrent and parallel: ``6 d^2`` (read ``W k``, rank-1 update, read ``W q``), the work
+  every form must do; the parallel form does more (``O(T d)`` per token), so its fraction
+  is a lower bound of its arithmetic rate.
+
+The GEMM rate is the best of several ``2048 x 2048`` float32 matrix products with numpy's
+default BLAS threads, i.e. the whole machine. Where ``torch`` and ``fla-core``
+(flash-linear-attention) are importable, the pure-torch reference
+``fla.ops.delta_rule.naive.delta_rule_chunkwise`` runs on the same inputs (after checking
+that its output agrees with ours); it is the best public CPU reference of this algorithm
+and is NOT a dependency of plastinet.
+
+Every time is the best of several repeats (the machine may be shared; the load average is
+printed). Columns: ``rec``, ``par``, ``chunk C=..`` tokens/s; ``%gemm`` fractions;
+``fla C=..`` the fla reference's tokens/s and ours/theirs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+
+from plastinet.fwp import Delta, apply
+
+B, H = 1, 4
+DS = (64, 128)
+TS = (512, 2048, 8192)
+CHUNKS = (32, 64)
+FLA_CHUNKS = (32, 64)
+
+
+def chunk_flops(d: int, C: int) -> float:
+    """Useful FLOPs per token of the chunkwise delta rule (all H heads)."""
+    return H * (6.0 * d * d + 5.0 * C * d + C * C / 3.0)
+
+
+def state_flops(d: int) -> float:
+    """The ``6 d^2`` per head-token every form must do (all H heads)."""
+    return H * 6.0 * d * d
+
+
+def best_time(fn, repeats: int, budget: float = 6.0) -> float:
+    """Best wall time of ``repeats`` calls (fewer if ``budget`` seconds are used up)."""
+    best = np.inf
+    start = time.perf_counter()
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+        if time.perf_counter() - start > budget:
+            break
+    return best
+
+
+def gemm_rate(n: int = 2048, repeats: int = 7) -> float:
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    a @ b
+    return 2.0 * n ** 3 / best_time(lambda: a @ b, repeats, budget=10.0)
+
+
+def inputs(d: int, T: int):
+    rng = np.random.default_rng(d * 100003 + T)
+    k = rng.standard_normal((B, H, T, d), dtype=np.float32)
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    q = rng.standard_normal((B, H, T, d), dtype=np.float32) * np.float32(d ** -0.5)
+    v = rng.standard_normal((B, H, T, d), dtype=np.float32)
+    beta = rng.uniform(0.0, 1.0, (B, H, T)).astype(np.float32)
+    return q, k, v, beta
+
+
+def load_fla():
+    """fla's pure-torch chunkwise delta rule, or None (with the reason).
+
+    ``fla/__init__`` imports triton kernels; the reference ``ops/delta_rule/naive.py`` needs
+    only torch and einops, so it is loaded from its file without importing the package.
+    """
+    try:
+        import importlib.util
+
+        import torch
+        spec = importlib.util.find_spec("fla")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("fla-core is not installed")
+        path = os.path.join(list(spec.submodule_search_locations)[0], "ops", "delta_rule", "naive.py")
+        mod_spec = importlib.util.spec_from_file_location("_fla_delta_naive", path)
+        mod = importlib.util.module_from_spec(mod_spec)
+        mod_spec.loader.exec_module(mod)
+        from importlib.metadata import version
+        fla_version = version("fla-core")
+    except Exception as err:  # noqa: BLE001 - optional comparison only
+        return None, f"fla reference not available ({type(err).__name__}: {err})"
+    return ((torch, mod.delta_rule_chunkwise),
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), fla-core {fla_version} "
+            "ops/delta_rule/naive.py:delta_rule_chunkwise")
+
+
+def fla_runner(fla, q, k, v, beta, C):
+    """A closure running fla's reference on our inputs; fla scales q by d^-1/2 itself."""
+    torch, fn = fla
+    d = q.shape[-1]
+    tq = torch.from_numpy(np.ascontiguousarray(q * np.float32(d ** 0.5)))
+    tk, tv, tb = (torch.from_numpy(np.ascontiguousarray(x)) for x in (k, v, beta))
+
+    def run():
+        with torch.no_grad():
+            return fn(tq, tk, tv, tb, chunk_size=C)
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="T <= 2048 only")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    Ts = tuple(t for t in TS if not args.quick or t <= 2048)
+    fla, fla_note = load_fla()
+    print(f"plastinet fwp benchmark: delta rule, B={B}, H={H}, float32; {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (machine may be shared)")
+    print(f"numpy {np.__version__}; {fla_note}")
+    gemm = gemm_rate()
+    print(f"float32 GEMM (2048^3, best of 7, default threads): {gemm / 1e9:.1f} GFLOP/s")
+    print("useful FLOPs/token: chunkwise H(6d^2 + 5Cd + C^2/3); recurrent/parallel H*6d^2\n")
+    head = (f"{'d':>4} {'T':>5} | {'rec':>8} {'par':>8} " + " ".join(f"{'chunk C=' + str(C):>11}" for C in CHUNKS)
+            + " | %gemm rec  par " + " ".join(f" C={C:<3}" for C in CHUNKS)
+            + " | best/rec | " + " ".join(f"{'fla C=' + str(C):>9}" for C in FLA_CHUNKS) + " ours/fla")
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for d in DS:
+        for T in Ts:
+            q, k, v, beta = inputs(d, T)
+            tok = B * T
+            rate = {}
+            rate["rec"] = tok / best_time(lambda: apply(Delta(), q, k, v, beta=beta, form="recurrent"),
+                                          max(1, args.repeats // 2))
+            rate["par"] = tok / best_time(lambda: apply(Delta(), q, k, v, beta=beta, form="parallel"),
+                                          max(1, args.repeats // 2))
+            ref = apply(Delta(), q, k, v, beta=beta, form="recurrent")[0]
+            for C in CHUNKS:
+                run = lambda: apply(Delta(), q, k, v, beta=beta, form="chunkwise", chunk_size=C)  # noqa: E731
+                y = run()[0]
+                err = np.abs(y - ref).max() / np.abs(ref).max()
+                assert err < 1e-4, f"chunkwise C={C} disagrees with recurrent: {err:.2e}"
+                rate[C] = tok / best_time(run, args.repeats)
+            frac = {"rec": rate["rec"] * state_flops(d) / gemm, "par": rate["par"] * state_flops(d) / gemm}
+            for C in CHUNKS:
+                frac[C] = rate[C] * chunk_flops(d, C) / gemm
+            best = max(rate[C] for C in CHUNKS)
+            fla_rate = {}
+            if fla is not None:
+                for C in FLA_CHUNKS:
+                    run = fla_runner(fla, q, k, v, beta, C)
+                    o = run()[0].numpy()
+                    err = np.abs(o - ref).max() / np.abs(ref).max()
+                    assert err < 1e-4, f"fla C={C} disagrees with our recurrent form: {err:.2e}"
+                    fla_rate[C] = tok / best_time(run, max(1, args.repeats // 2))
+            fla_best = max(fla_rate.values()) if fla_rate else np.nan
+            line = (f"{d:>4} {T:>5} | {rate['rec']:>8.3g} {rate['par']:>8.3g} "
+                    + " ".join(f"{rate[C]:>11.3g}" for C in CHUNKS)
+                    + f" | {100 * frac['rec']:>8.1f} {100 * frac['par']:>4.1f} "
+                    + " ".join(f"{100 * frac[C]:>5.1f}" for C in CHUNKS)
+                    + f" | {best / rate['rec']:>8.2f} | "
+                    + " ".join(f"{fla_rate.get(C, np.nan):>9.3g}" for C in FLA_CHUNKS)
+                    + f" {best / fla_best:>8.2f}")
+            print(line, flush=True)
+            rows.append((d, T, rate, frac, fla_rate))
+    print("\ntargets:")
+    for d, T, rate, frac, fla_rate in rows:
+        best = max(rate[C] for C in CHUNKS)
+        cbest = max(CHUNKS, key=lambda C: rate[C])
+        notes = []
+        if d == 64:
+            notes.append(f"chunkwise/recurrent {best / rate['rec']:.2f} (>= 2.5: {'met' if best >= 2.5 * rate['rec'] else 'NOT met'})")
+        if d == 128:
+            f = max(frac[C] for C in CHUNKS)
+            notes.append(f"GEMM fraction {100 * f:.1f}% (>= 40%: {'met' if f >= 0.4 else 'NOT met'})")
+        if fla_rate:
+            r = best / max(fla_rate.values())
+            notes.append(f"ours/fla {r:.2f} (>= 1.5: {'met' if r >= 1.5 else 'NOT met'})")
+        print(f"  d={d:<3} T={T:<5} best chunk C={cbest}: " + "; ".join(notes))
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Thread use of the numpy engines: single-threaded BLAS calls, heads spread over threads.
+
+The chunkwise and parallel engines issue many small matrix products (one chunk of one head
+at a time). OpenBLAS splits even those over its thread pool, and the synchronisation costs
+more than the product, badly so when another process occupies a core. The engines therefore
+run their products with one BLAS thread (:func:`single_threaded_blas`) and spread groups of
+heads over a small pool of Python threads instead (:func:`map_heads`; numpy releases the GIL
+inside matrix products). Both are pure performance measures: results do not depend on them.
+
+The BLAS thread count is changed through the OpenBLAS library that numpy (and scipy) load;
+if no OpenBLAS is found (another BLAS), :func:`single_threaded_blas` does nothing. The count
+is process-wide, so it is set on entry of the outermost engine call and restored on exit of
+the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["single_threaded_blas", "map_heads", "n_workers"]
+
+_PREFIXES = ("scipy_openblas_{}64_", "scipy_openblas_{}", "openblas_{}64_", "openblas_{}")
+_controls: list[tuple[Callable[[int], None], Callable[[], int]]] | None = None
+_lock = threading.Lock()
+_depth = 0
+_saved: list[tuple[Callable[[int], None], int]] = []
+_pool: ThreadPoolExecutor | None = None
+
+
+def _loaded_openblas() -> list[str]:
+    """Paths of the OpenBLAS libraries mapped into this process (Linux), else numpy's copy."""
+    paths: list[str] = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1] if len(line.split()) >= 6 else ""
+                if "openblas" in os.path.basename(path).lower() and path not in paths:
+                    paths.append(path)
+    except OSError:
+        pass
+    if not paths:
+        import glob
+        base = os.path.dirname(np.__file__)
+        for pattern in (os.path.join(base, os.pardir, "numpy.libs", "*openblas*"),
+                        os.path.join(base, ".dylibs", "*openblas*")):
+            paths.extend(glob.glob(pattern))
+    return paths
+
+
+def _find_controls() -> list[tuple[Callable[[int], None], Callable[[], int]]]:
+    found = []
+    for path in _loaded_openblas():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in _PREFIXES:
+            try:
+                setter = getattr(lib, prefix.format("set_num_threads"))
+                getter = getattr(lib, prefix.format("get_num_threads"))
+            except AttributeError:
+                continue
+            setter.argtypes, setter.restype = [ctypes.c_int], None
+            getter.argtypes, getter.restype = [], ctypes.c_int
+            found.append((setter, getter))
+            break
+    return found
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the enclosed numpy products with one OpenBLAS thread (re-entrant, thread-safe)."""
+    global _controls, _depth, _saved
+    with _lock:
+        if _controls is None:
+            try:
+                _controls = _find_controls()
+            except Exception:  # pragma: no cover - exotic platforms: leave BLAS alone
+                _controls = []
+        if _depth == 0:
+            _saved = [(setter, int(getter())) for setter, getter in _controls]
+            for setter, n in _saved:
+                if n != 1:
+                    setter(1)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                for setter, n in _saved:
+                    if n != 1:
+                        setter(n)
+                _saved = []
+
+
+def n_workers() -> int:
+    """Number of Python threads the engines spread heads over (the usable cores, at most 8)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+def _get_pool(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None or _pool._max_workers < workers:  # noqa: SLF001 - sizing only
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plastinet-fwp")
+        return _pool
+
+
+def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *extra,
+              work: float) -> tuple:
+    """``fn(*arrays, *extra)`` with the arrays' leading (head) axis split over threads.
+
+    ``fn`` returns a tuple of arrays whose leading axis is the head axis; the pieces are
+    concatenated. ``None`` entries of ``arrays`` are passed through. ``work`` (about the
+    flops of the call) decides whether threads pay off.
+    """
+    N = next(a for a in arrays if a is not None).shape[0]
+    groups = min(n_workers(), N) if work >= 2e7 else 1
+    if groups <= 1:
+        with single_threaded_blas():
+            return fn(*arrays, *extra)
+    bounds = np.linspace(0, N, groups + 1).round().astype(int)
+    parts = [[None if a is None else a[s:e] for a in arrays] for s, e in zip(bounds[:-1], bounds[1:])]
+    with single_threaded_blas():
+        pool = _get_pool(groups - 1)
+        futures = [pool.submit(fn, *p, *extra) for p in parts[1:]]
+        first = fn(*parts[0], *extra)
+        rest = [f.result() for f in futures]
+    return tuple(np.concatenate(pieces, axis=0) for pieces in zip(first, *rest))
