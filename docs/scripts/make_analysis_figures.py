@@ -1,0 +1,120 @@
+"""Generate the figures of docs/analysis.md (PNG, < 200 kB each) into docs/figures/.
+
+Run: ``.venv/bin/python docs/scripts/make_analysis_figures.py`` (about 20 s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from plastinet.analysis import (BI_POO, BTSP, LIBRARY, TRIPLET_VISUAL, attention_weights,  # noqa: E402
+                                capacity_curves, fit_power_law, fit_rate_dependence, fit_rule,
+                                fit_stdp_window, forgetting_curve, plasticity_trace, synthetic_trace,
+                                transition_spectrum)
+from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian  # noqa: E402
+from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting, plot_rate_dependence,  # noqa: E402
+                                plot_rule_fit, plot_scaling, plot_spectrum, plot_stdp_window)
+
+OUT = Path(__file__).resolve().parents[1] / "figures"
+
+
+def save(fig, name: str) -> None:
+    path = OUT / name
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    size = path.stat().st_size
+    assert size < 200_000, f"{name} is {size} bytes"
+    print(f"{path.name}: {size / 1000:.0f} kB")
+
+
+def rule_fit() -> None:
+    rng = np.random.default_rng(0)
+    T = 200
+    k = rng.normal(size=(T, 6))
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    v = rng.normal(size=(T, 4))
+    fit = fit_rule(plasticity_trace("delta", k, k, v, beta=rng.uniform(0.1, 1.0, T)))
+    oja = fit_rule(synthetic_trace(LIBRARY["oja"], seed=1))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+    plot_rule_fit(fit, ax=axes[0])
+    axes[0].set_title("Delta FWP run: " + fit.best, fontsize=9)
+    plot_rule_fit(fit, ax=axes[1], kind="scatter")
+    plot_rule_fit(oja, ax=axes[2])
+    axes[2].set_title("planted Oja rule (noise 20 %): " + oja.best, fontsize=9)
+    save(fig, "analysis_rule_fit.png")
+
+
+def stdp() -> None:
+    lags = np.concatenate([np.arange(-120, 0, 4), np.arange(4, 124, 4)]) * 1e-3
+    rng = np.random.default_rng(0)
+    noise = xr.DataArray(rng.standard_normal((10, lags.size)), dims=("trial", "delta_t"))
+    w = BI_POO.window(lags) + 0.03 * noise
+    w.attrs.update(units="1", long_name="relative weight change per 60 pairings")
+    w.name = "Bi & Poo window + noise"
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+    plot_stdp_window(w, fit_stdp_window(w), ax=axes[0])
+    bl = np.linspace(-4, 4, 41)
+    bw = BTSP.window(bl)
+    bw.name = "BTSP (Milstein et al. 2021 time constants)"
+    plot_stdp_window(bw, fit_stdp_window(bw), ax=axes[1])
+    r = np.array([2.0, 5, 10, 20, 40])
+    drift = xr.DataArray(TRIPLET_VISUAL.drift(r[:, None], r[None, :]), dims=("r_pre", "r_post"),
+                         coords={"r_pre": r, "r_post": r},
+                         attrs={"units": "1/s", "long_name": "drift <dw/dt>"})
+    plot_rate_dependence(drift.sel(r_pre=[5.0, 10, 20]), fit_rate_dependence(drift), ax=axes[2])
+    axes[2].set_title("minimal triplet rule: BCM-like drift", fontsize=9)
+    save(fig, "analysis_stdp.png")
+
+
+def memory() -> None:
+    rules = {"Hebbian": Hebbian(), "Delta": Delta(), "Delta, DPFP-2": Delta(feature_map=FeatureMap("dpfp", nu=2, normalize="l2"))}
+    cap = capacity_curves(rules, [4, 8, 16, 24, 32, 48, 64, 96], d_key=32, trials=16)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+    plot_capacity(cap, ax=axes[0])
+    axes[0].set_title("capacity (d_k = 32, gaussian unit keys, β = 1)", fontsize=9)
+    for rule, alpha in ((DecayedHebbian(), 0.9), (DecayedHebbian(), 0.97)):
+        plot_forgetting(forgetting_curve(rule, 60, d_key=32, trials=200, alpha=alpha), ax=axes[1])
+    axes[1].set_title("forgetting of the decayed rule", fontsize=9)
+    k = np.random.default_rng(1).normal(size=(60, 8))
+    k /= np.linalg.norm(k, axis=1, keepdims=True)
+    plot_spectrum(transition_spectrum(GatedDelta(), k, beta=np.linspace(0, 2.2, 60), alpha=np.full(60, 0.97)),
+                  ax=axes[2])
+    axes[2].set_title("gated delta: β from 0 to 2.2, α = 0.97", fontsize=9)
+    save(fig, "analysis_memory.png")
+
+
+def dual_and_scaling() -> None:
+    rng = np.random.default_rng(2)
+    T = 16
+    keys = rng.normal(size=(8, 8))
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    k = keys[rng.integers(0, 8, T)]                           # keys repeat: overwriting matters
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4), layout="constrained")
+    for ax, (rule, gates) in zip(axes[:3], ((Hebbian(), {}), (DecayedHebbian(), {"alpha": np.full(T, 0.8)}),
+                                            (Delta(), {}))):
+        plot_attention(attention_weights(rule, k, keys, **gates), ax=ax)   # query each key after 16 writes
+        ax.set_ylabel("queried key (1)")
+    N, rate, D = np.array([10, 20, 40, 80]), np.array([5.0, 10, 20]), np.array([0.5, 1, 2])
+    err = 3 / (N[:, None, None] * rate[None, :, None] * D[None, None, :]) * np.exp(0.1 * rng.standard_normal((4, 3, 3)))
+    da = xr.DataArray(err, dims=("neurons", "rate", "duration"),
+                      coords={"neurons": ("neurons", N, {"units": "1"}), "rate": ("rate", rate, {"units": "Hz"}),
+                              "duration": ("duration", D, {"units": "s"})},
+                      attrs={"units": "1", "long_name": "illustrative shot-noise error"})
+    plot_scaling(da, fit_power_law(da, combine=True), ax=axes[3])
+    save(fig, "analysis_dual_scaling.png")
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    rule_fit()
+    stdp()
+    memory()
+    dual_and_scaling()
