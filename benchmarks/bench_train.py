@@ -8,7 +8,7 @@ Measures, for the chunkwise delta rule (``--rule`` picks another chunkwise rule)
 * peak traced memory (``tracemalloc``: every numpy buffer allocated during the call, minus
   the memory already allocated before it; inputs excluded) of ``apply`` and of ``vjp``.
 
-Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 3] [--rule delta]``.
+Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 5] [--rule delta]``.
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ def _inputs(T: int, H: int = 4, d: int = 64, seed: int = 0) -> dict[str, np.ndar
             "dy": rng.normal(size=(1, H, T, d)).astype(f32)}
 
 
-def _best_time(fn, repeat: int) -> float:
-    best = np.inf
+def _best_times(fns, repeat: int) -> list[float]:
+    """Best wall time of each function; runs are interleaved so that load changes hit all."""
+    best = [np.inf] * len(fns)
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
@@ -59,7 +61,7 @@ def _peak(fn) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--T", type=int, nargs="+", default=[2048, 8192])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rule", choices=sorted(RULES), default="delta")
     args = parser.parse_args()
     rule = RULES[args.rule]
@@ -78,8 +80,7 @@ def main() -> None:
 
         fwd()
         step()
-        t_f = _best_time(fwd, args.repeat)
-        t_s = _best_time(step, args.repeat)
+        t_f, t_s = _best_times([fwd, step], args.repeat)
         m_f, m_s = _peak(fwd), _peak(step)
         print(f"{T:>6} {T / t_f:>11.0f} {T / t_s:>14.0f} {(t_s - t_f) / t_f:>8.2f} "
               f"{m_f / 2**20:>12.1f} {m_s / 2**20:>13.1f} {m_s / m_f:>10.2f}")

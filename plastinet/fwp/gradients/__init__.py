@@ -205,16 +205,15 @@ def vjp(rule: Any, q: Any, k: Any, v: Any, dy: Any, *, beta: Any = None, alpha: 
             g = _normalised_hebbian(p, dy_m, dstate, engine, int(chunk_size))
         else:
             g = _core(p, dy_m, dstate, engine, int(chunk_size))
+    rule, dtype, q_cache, k_cache = p.rule, p.q.dtype, p.q_cache, p.k_cache
+    del p, dy_m                                   # the mapped q, k are no longer needed
     for name, arr in g.items():
         if arr is not None and first_nonfinite(arr) is not None:
-            raise NumericalError(f"{type(p.rule).__name__}: the gradient of {name} became non-finite; "
+            raise NumericalError(f"{type(rule).__name__}: the gradient of {name} became non-finite; "
                                  "reduce beta, normalise keys, or check the inputs' scale")
-    phi = p.rule.phi
-    out: dict[str, Any] = {
-        "q": phi.vjp(p.q_cache, g["q"].reshape(B, H, T, d_phi)),
-        "k": phi.vjp(p.k_cache, g["k"].reshape(B, H, T, d_phi)),
-        "v": g["v"].reshape(B, H, T, d_v),
-    }
+    out: dict[str, Any] = {"v": g.pop("v").reshape(B, H, T, d_v)}
+    out["q"] = rule.phi.vjp(q_cache, g.pop("q").reshape(B, H, T, d_phi))
+    out["k"] = rule.phi.vjp(k_cache, g.pop("k").reshape(B, H, T, d_phi))
     if beta is not None:
         out["beta"] = g["beta"].reshape(B, H, T)
     if alpha is not None:
@@ -229,5 +228,5 @@ def vjp(rule: Any, q: Any, k: Any, v: Any, dy: Any, *, beta: Any = None, alpha: 
             out["initial_state"] = State(dW0, z0, E0)
         else:
             out["initial_state"] = dW0
-    return {name: np.asarray(arr, dtype=p.q.dtype) if not isinstance(arr, State) else arr
-            for name, arr in out.items()}
+    return {name: np.asarray(out[name], dtype=dtype) if not isinstance(out[name], State) else out[name]
+            for name in ("q", "k", "v", "beta", "alpha", "modulator", "initial_state") if name in out}

@@ -36,6 +36,11 @@ def _t(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
 
+def _mt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b^T`` (batched); a contiguous ``b^T`` keeps numpy's matmul on its BLAS path."""
+    return a @ np.ascontiguousarray(_t(b))
+
+
 def _chunk(x: np.ndarray, C: int, fill: float = 0.0) -> np.ndarray:
     """Time axis (axis 1) of ``x`` reshaped to ``(n_chunks, C)``, padded with ``fill``."""
     N, T = x.shape[:2]
@@ -83,7 +88,7 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
     T = q.shape[1]
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
     bV = b[..., None] * V
-    A = np.tril(Q @ _t(K))
+    A = np.tril(_mt(Q, K))
     dS = _t(bV) @ K                                                   # state increments
     S = np.cumsum(dS, axis=1)
     S -= dS
@@ -92,8 +97,8 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
     dSexit = _reverse_cumsum(R, axis=1)
     dSexit -= R
     dSexit += dW[:, None]                                             # cotangent of exit states
-    dA = np.tril(dY @ _t(bV))
-    dbV = _t(A) @ dY + K @ _t(dSexit)
+    dA = np.tril(_mt(dY, bV))
+    dbV = _t(A) @ dY + _mt(K, dSexit)
     dQ = dA @ K + dY @ S
     dK = _t(dA) @ Q + bV @ dSexit
     return {"q": _unchunk(dQ, T), "k": _unchunk(dK, T), "v": _unchunk(b[..., None] * dbV, T),
@@ -137,8 +142,8 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
     del RQ
     YS = dY @ S                                                       # (N, n, C, d_k)
     KdS = bV @ dSexit                                                 # d Kend, (N, n, C, d_k)
-    dbV = Kend @ _t(dSexit)
-    dA = np.tril(dY @ _t(bV))
+    dbV = _mt(Kend, dSexit)
+    dA = np.tril(_mt(dY, bV))
     dQ = g * YS
     X = Kend * KdS                                                    # d/dlog of the end decay
     dLj = Qg * YS - X                                                 # per key feature
@@ -146,7 +151,7 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
     if L.shape[-1] == 1:
         D = np.where(causal, decay_ratio(L[..., :, None, 0], Z[..., :, None, 0],
                                          L[..., None, :, 0], Z[..., None, :, 0]), 0.0).astype(dt)
-        QK = Q @ _t(K)
+        QK = _mt(Q, K)
         dbV += _t(QK * D) @ dY
         dAD = dA * D
         dQ += dAD @ K
@@ -178,7 +183,7 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
 
 #: Steps per segment of the (gated) delta backward: the state-independent matrices are
 #: recomputed one segment of chunks at a time, so their memory does not grow with T.
-SEGMENT = 512
+SEGMENT = 256
 
 
 class _Factors(NamedTuple):
@@ -201,8 +206,8 @@ def _factors(Q: np.ndarray, K: np.ndarray, V: np.ndarray, b: np.ndarray, L: np.n
     """The WY/UT factors of the chunkwise (gated) delta rule for a group of chunks."""
     dt = Q.dtype
     bb = b[..., None]
-    KKt = K @ _t(K)
-    QKt = Q @ _t(K)
+    KKt = _mt(K, K)
+    QKt = _mt(Q, K)
     if L is None:
         D = g = Dend = None
         A, bK, Qg, Kend = bb * KKt, bb * K, Q, K
@@ -248,7 +253,7 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
         f = factors(s, min(s + G, n))
         for i in range(f.Wy.shape[1]):
             S[:, s + i] = state
-            U = f.Uy[:, i] - f.Wy[:, i] @ _t(state)
+            U = f.Uy[:, i] - _mt(f.Wy[:, i], state)
             carry = state if f.g is None else state * f.g[:, i, -1, :, None]
             state = carry + _t(U) @ f.Kend[:, i]
     # reverse sweep
@@ -269,13 +274,13 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
         dSexit = np.empty_like(Ss)
         for i in reversed(range(e - s)):
             dSexit[:, i] = dS
-            dU[:, i] = P[:, i] + f.Kend[:, i] @ _t(dS)
+            dU[:, i] = P[:, i] + _mt(f.Kend[:, i], dS)
             carry = dS if f.g is None else dS * f.g[:, i, -1, :, None]
             dS = carry + RQ[:, i] - _t(dU[:, i]) @ f.Wy[:, i]
         del P, RQ
         # through the read-out Y = attn U + Qg S^T and the write S' = total S + U^T Kend
-        U = f.Uy - f.Wy @ _t(Ss)                                      # pseudo-values
-        dattn = (dYs @ _t(U)) * tril
+        U = f.Uy - _mt(f.Wy, Ss)                                      # pseudo-values
+        dattn = _mt(dYs, U) * tril
         dKend = U @ dSexit                                            # (N, m, C, d_k)
         dQg = dYs @ Ss                                                # (N, m, C, d_k)
         if f.D is not None:
@@ -292,7 +297,7 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
         # through the solves Tinv^-1 Uy = diag(beta) V and Tinv^-1 Wy = diag(beta g) K
         drhs_v = _t(f.Tinv) @ dU                                      # d(beta V)
         drhs_k = -(_t(f.Tinv) @ (dU @ Ss))                            # d(beta g K)
-        dM = (drhs_v @ _t(f.Uy) + drhs_k @ _t(f.Wy)) * -strict        # d(strict lower part)
+        dM = (_mt(drhs_v, f.Uy) + _mt(drhs_k, f.Wy)) * -strict        # d(strict lower part)
         dbs = (drhs_v * V[:, s:e]).sum(-1)
         dV[:, s:e] = bs * drhs_v
         hk = (drhs_k * Ks).sum(-1)                                    # d/d(beta g) through K
