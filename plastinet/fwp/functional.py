@@ -205,7 +205,9 @@ def _initial_state(rule: Rule, value: Any, dtype: np.dtype, B: int, H: int, d_v:
 def _warn_expanding(p: Prepared) -> None:
     """Warn once if a delta update ``I - beta k k^T`` expands (``beta ||k||^2 > 2``)."""
     gain = p.beta * np.einsum("ntd,ntd->nt", p.k, p.k)
-    expanding = gain > 2.0 * (1.0 + 1e-6)
+    # slack for the rounding of ||k||^2, a length-d_phi sum (float32 unit keys exceed 1 by ~1e-6)
+    slack = max(1e-6, 4.0 * np.sqrt(p.k.shape[-1]) * float(np.finfo(p.k.dtype).eps))
+    expanding = gain > 2.0 * (1.0 + slack)
     if expanding.any():
         t = int(np.argmax(expanding.any(axis=0)))        # the first step that expands, ...
         n = int(np.argmax(expanding[:, t]))              # ... in the first head where it does
@@ -348,7 +350,7 @@ def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: 
     if isinstance(p.rule, (Delta, GatedDelta)):
         _warn_expanding(p)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        y, state = run_form(p, form, int(chunk_size))
+        y, state = run_form(p, form, min(int(chunk_size), p.shape[2]))   # no padding beyond T
     _check_output(p, y, state, form)
     B, H, T = p.shape
     y = y.reshape(B, H, T, -1)

@@ -166,3 +166,13 @@ def test_feature_maps_are_applied_identically_by_every_form():
         y2, W2 = apply(Delta(), fm(q), fm(k), v, form=form, chunk_size=8, **kw)
         assert max_abs(y1, y2) == 0.0 and max_abs(W1, W2) == 0.0
         assert W1.shape == (1, 2, 2, 12)
+
+
+@pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian", "delta", "gated_delta"])
+def test_chunk_longer_than_the_sequence_costs_nothing_extra(name):
+    """chunk_size >> T acts as one chunk of T steps (no O(C^2) padding: this would need TBs)."""
+    rule = ALL_RULES[name]()
+    (q, k, v), kw = make_case(rule, 1, 2, 5, 3, 2, np.float64, seed=17)
+    y_ref, W_ref = apply(rule, q, k, v, **kw)
+    y, W = apply(rule, q, k, v, form="chunkwise", chunk_size=10**7, **kw)
+    assert max_abs(y, y_ref) <= 1e-10 and max_abs(W, W_ref) <= 1e-10

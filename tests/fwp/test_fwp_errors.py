@@ -383,6 +383,21 @@ def test_no_warning_at_the_stability_limit(dtype, recwarn):
     assert count(recwarn.list) == 0
 
 
+def test_no_warning_for_rounding_of_wide_float32_unit_keys(recwarn):
+    """L2-normalised float32 keys with d = 16384: ||k||^2 rounds to 1 + 1.4e-6 > 1 + 1e-6."""
+    rng = np.random.default_rng(0)
+    T = 500
+    x = rng.normal(size=(1, 1, T, 16384)).astype(np.float32)
+    v = np.zeros((1, 1, T, 1), np.float32)
+    beta = np.full((1, 1, T), 2.0, np.float32)
+    apply(Delta(feature_map=L2), x, x, v, beta=beta)
+    assert count(recwarn.list) == 0
+    k = L2(x)
+    assert float(np.einsum("...d,...d->...", k, k).max()) > 1 + 1e-6     # the rounding is real
+    with pytest.warns(UnstableUpdateWarning):                            # 0.1 % too much warns
+        apply(Delta(), k, 1.0005 * k, v, beta=beta)
+
+
 def test_no_warning_for_rules_without_the_delta_update(recwarn):
     q = np.full((1, 1, 5, 3), 10.0)
     for rule in (Hebbian(), DecayedHebbian(decay=0.5), Oja(), ThreeFactor()):
