@@ -1,9 +1,11 @@
 """Training-step benchmark of the delta rule: forward vs forward+backward (run on demand).
 
-Measures, for the chunkwise delta rule (``--rule`` picks another chunkwise rule) in float32 (B=1, H=4, d_k=d_v=64, chunk 64):
+Measures, for the chunkwise delta rule (``--rule`` picks another chunkwise rule) in float32
+(B=1, H=4, d_k=d_v=64, chunk 64, L2-normalised keys and queries):
 
-* tokens/s (sequence positions per second, all 4 heads processed) of the forward pass (:func:`plastinet.fwp.apply`) and of a training step
-  (:func:`plastinet.fwp.vjp`, which recomputes the forward internally: forward+backward);
+* tokens/s (sequence positions per second, all 4 heads processed) of the forward pass
+  (:func:`plastinet.fwp.apply`) and of a training step (:func:`plastinet.fwp.vjp`, which
+  recomputes the forward internally: forward+backward);
 * the ratio ``backward / forward``, where ``backward = step - forward`` (seconds);
 * peak traced memory (``tracemalloc``: every numpy buffer allocated during the call, minus
   the memory already allocated before it; inputs excluded) of ``apply`` and of ``vjp``.

@@ -25,7 +25,7 @@ from plastinet.fwp.forms import chunkwise as chunkwise_forward
 from plastinet.fwp.forms import recurrent as recurrent_forward
 from plastinet.fwp.functional import Prepared, State, _warn_expanding, prepare
 from plastinet.fwp.gradients import chunkwise, recurrent
-from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian, ThreeFactor
+from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian
 from plastinet.validation import check_finite, check_shape, first_nonfinite, float_array
 
 __all__ = ["vjp"]
@@ -200,11 +200,12 @@ def vjp(rule: Any, q: Any, k: Any, v: Any, dy: Any, *, beta: Any = None, alpha: 
     dstate = _state_cotangent(p, dW, d_v, d_phi)
     engine = _engine(p, form)
     dy_m = dy_arr.reshape(N, T, d_v)
+    C = min(int(chunk_size), T)                   # as apply: no padding beyond T
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         if isinstance(p.rule, Hebbian) and p.rule.normalize:
-            g = _normalised_hebbian(p, dy_m, dstate, engine, int(chunk_size))
+            g = _normalised_hebbian(p, dy_m, dstate, engine, C)
         else:
-            g = _core(p, dy_m, dstate, engine, int(chunk_size))
+            g = _core(p, dy_m, dstate, engine, C)
     rule, dtype, q_cache, k_cache = p.rule, p.q.dtype, p.q_cache, p.k_cache
     del p, dy_m                                   # the mapped q, k are no longer needed
     for name, arr in g.items():
