@@ -24,6 +24,25 @@ from plastinet.units import to_si
 __all__ = ["Parameter", "Spec", "REQUIRED"]
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equality that also works for numpy arrays (array parameters of spiking specs)."""
+    if hasattr(a, "shape") or hasattr(b, "shape"):
+        import numpy as np
+        try:
+            return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+        except Exception:
+            return False
+    return bool(a == b)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Spec):
+        return value.to_dict()
+    if hasattr(value, "tolist") and hasattr(value, "shape"):
+        return value.tolist()
+    return value
+
+
 class _Required:
     def __repr__(self) -> str:
         return "REQUIRED"
@@ -187,7 +206,7 @@ class Spec:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description: ``{"type": key, **params}`` (nested specs as dicts)."""
-        params = {k: (v.to_dict() if isinstance(v, Spec) else v) for k, v in self.get_params().items()}
+        params = {k: _jsonable(v) for k, v in self.get_params().items()}
         return {"type": self.key or type(self).__name__, **params}
 
     def replace(self, **changes: Any) -> "Spec":
@@ -200,7 +219,10 @@ class Spec:
         object.__setattr__(self, name, value)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.get_params() == self.get_params()  # type: ignore[union-attr]
+        if type(other) is not type(self):
+            return False
+        mine, theirs = self.get_params(), other.get_params()  # type: ignore[union-attr]
+        return mine.keys() == theirs.keys() and all(_same(mine[k], theirs[k]) for k in mine)
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, repr(self)))
@@ -208,5 +230,5 @@ class Spec:
     def __repr__(self) -> str:
         defaults = self.parameters()
         shown = [f"{k}={v!r}" for k, v in self.get_params().items()
-                 if defaults[k].default is REQUIRED or v != defaults[k].default]
+                 if defaults[k].default is REQUIRED or not _same(v, defaults[k].default)]
         return f"{type(self).__name__}({', '.join(shown)})"

@@ -1,0 +1,265 @@
+"""State and integrators of the dynamic populations of the numpy engine.
+
+Each class advances its population by one step (``update``: Brian2's ``groups`` slot),
+finds spiking neurons (``threshold``), takes synaptic input (``receive``: ``synapses``
+slot) and resets (``reset``: ``resets`` slot). Linear sub-threshold dynamics use exact
+propagators; the conductance LIF uses Euler (as Brian2's ``method='euler'``) or
+exponential Euler.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.signal import lfilter
+
+from plastinet.errors import RangeError
+from plastinet.spiking.network import LIF, ConductanceLIF, Population, RateUnits
+
+
+def check_tau(owner: str, name: str, tau: float, dt: float, factor: float = 1.0) -> None:
+    """Raise a RangeError when ``dt`` is too large for time constant ``tau``."""
+    if dt * factor > tau:
+        raise RangeError(owner, name, tau,
+                         f"time constant must be >= {factor:g} * dt = {dt * factor:g} s (dt={dt:g} s)")
+
+
+class LIFState:
+    """Current-based LIF with exact integration."""
+
+    spiking = True
+
+    def __init__(self, pop: LIF, dt: float) -> None:
+        for name in ("tau_m", "tau_e", "tau_i"):
+            check_tau(f"LIF {pop.name!r}", name, getattr(pop, name), dt)
+        n = pop.n
+        self.v = np.full(n, pop.v_rest if pop.v_init is None else pop.v_init)
+        self.I_e, self.I_i = np.zeros(n), np.zeros(n)
+        self.ref = np.zeros(n, dtype=np.int64)
+        self.ref_steps = int(round(pop.t_ref / dt))
+        self.pm = math.exp(-dt / pop.tau_m)
+        self.v_inf = pop.v_rest + pop.r_m * pop.i_ext
+        self.v_th, self.v_reset = pop.v_thresh, pop.v_reset
+        self.pe, self.pi = math.exp(-dt / pop.tau_e), math.exp(-dt / pop.tau_i)
+        self.pve = self._coupling(pop.r_m, pop.tau_m, pop.tau_e, self.pe, dt)
+        self.pvi = self._coupling(pop.r_m, pop.tau_m, pop.tau_i, self.pi, dt)
+        self._hold: np.ndarray | None = None
+
+    def _coupling(self, r: float, tm: float, ts: float, ps: float, dt: float) -> float:
+        if abs(ts - tm) < 1e-12 * tm:
+            return r * dt / tm * self.pm
+        return r * ts / (ts - tm) * (ps - self.pm)
+
+    def update(self) -> None:
+        v_new = self.v_inf + (self.v - self.v_inf) * self.pm + self.pve * self.I_e + self.pvi * self.I_i
+        if self.ref_steps:
+            hold = self.ref > 0
+            self._hold = hold
+            if hold.any():
+                v_new[hold] = self.v[hold]
+                self.ref[hold] -= 1
+        self.v = v_new
+        self.I_e *= self.pe
+        self.I_i *= self.pi
+
+    def threshold(self) -> np.ndarray:
+        above = self.v > self.v_th
+        if self._hold is not None:
+            above &= ~self._hold
+        return np.flatnonzero(above)
+
+    def receive(self, target: str, values: np.ndarray) -> None:
+        getattr(self, target).__iadd__(values)
+
+    def reset(self, idx: np.ndarray) -> None:
+        self.v[idx] = self.v_reset
+        if self.ref_steps:
+            self.ref[idx] = self.ref_steps
+
+    def get(self, var: str) -> np.ndarray:
+        return getattr(self, var)
+
+    def fast_chunk(self, K: int, incs: dict[str, np.ndarray]) -> int:
+        """Single-neuron chunk in Python floats (same arithmetic as ``update``); returns k*."""
+        ie_b = _before(self.I_e[0], self.pe, incs.get("I_e"), K)
+        ii_b = _before(self.I_i[0], self.pi, incs.get("I_i"), K)
+        v, v_inf, pm, pve, pvi, vth = float(self.v[0]), self.v_inf, self.pm, self.pve, self.pvi, self.v_th
+        ref = int(self.ref[0])
+        hold = False
+        k = 0
+        for k in range(K):
+            hold = ref > 0
+            if hold:
+                ref -= 1
+            else:
+                v = v_inf + (v - v_inf) * pm + pve * ie_b[k] + pvi * ii_b[k]
+                if v > vth:
+                    break
+        self.v[0], self.ref[0] = v, ref
+        self.I_e[0], self.I_i[0] = ie_b[k] * self.pe, ii_b[k] * self.pi
+        if self.ref_steps:
+            self._hold = np.array([hold])
+        return k
+
+
+def _before(x0: float, c: float, inc: np.ndarray | None, K: int) -> list[float]:
+    """Values of ``x`` entering the update of each of K steps: x_k = c x_{k-1} + inc_k."""
+    if inc is None:
+        out = [float(x0)]
+        for _ in range(K - 1):
+            out.append(out[-1] * c)
+        return out
+    after = lfilter([1.0], [1.0, -c], inc[:, 0], zi=[c * float(x0)])[0]
+    return [float(x0)] + after[:-1].tolist()
+
+
+class ConductanceLIFState:
+    """Conductance-based LIF (Euler or exponential Euler)."""
+
+    spiking = True
+
+    def __init__(self, pop: ConductanceLIF, dt: float) -> None:
+        factor = 2.0 if pop.method == "euler" else 1.0
+        for name in ("tau_m", "tau_e", "tau_i"):
+            check_tau(f"ConductanceLIF {pop.name!r}", name, getattr(pop, name), dt, factor)
+        n = pop.n
+        self.euler = pop.method == "euler"
+        self.v = np.full(n, pop.E_l if pop.v_init is None else pop.v_init)
+        self.g_e, self.g_i = np.zeros(n), np.zeros(n)
+        self.ref = np.zeros(n, dtype=np.int64)
+        self.ref_steps = int(round(pop.t_ref / dt))
+        self.dt, self.tau_m = dt, pop.tau_m
+        self.E_l, self.E_e, self.E_i = pop.E_l, pop.E_e, pop.E_i
+        self.v_th, self.v_reset = pop.v_thresh, pop.v_reset
+        if self.euler:
+            self.ce, self.ci = 1.0 - dt / pop.tau_e, 1.0 - dt / pop.tau_i
+        else:
+            self.ce, self.ci = math.exp(-dt / pop.tau_e), math.exp(-dt / pop.tau_i)
+        self.k = dt / pop.tau_m
+        self._hold: np.ndarray | None = None
+        self._use_gi = False
+
+    def update(self) -> None:
+        v, ge = self.v, self.g_e
+        if self.euler:
+            if self._use_gi:
+                gi = self.g_i
+                v_new = v + self.k * (ge * (self.E_e - v) + gi * (self.E_i - v) + self.E_l - v)
+            else:
+                v_new = v + self.k * (ge * (self.E_e - v) + self.E_l - v)
+        else:
+            gi = self.g_i
+            a = 1.0 + ge + gi
+            v_inf = (ge * self.E_e + gi * self.E_i + self.E_l) / a
+            v_new = v_inf + (v - v_inf) * np.exp(-self.k * a)
+        if self.ref_steps:
+            hold = self.ref > 0
+            self._hold = hold
+            if hold.any():
+                v_new[hold] = v[hold]
+                self.ref[hold] -= 1
+        self.v = v_new
+        ge *= self.ce
+        if self._use_gi:
+            self.g_i *= self.ci
+
+    def threshold(self) -> np.ndarray:
+        above = self.v > self.v_th
+        if self._hold is not None:
+            above &= ~self._hold
+        return np.flatnonzero(above)
+
+    def receive(self, target: str, values: np.ndarray) -> None:
+        if target == "g_i":
+            self._use_gi = True
+        getattr(self, target).__iadd__(values)
+
+    def reset(self, idx: np.ndarray) -> None:
+        self.v[idx] = self.v_reset
+        if self.ref_steps:
+            self.ref[idx] = self.ref_steps
+
+    def get(self, var: str) -> np.ndarray:
+        return getattr(self, var)
+
+    def fast_chunk(self, K: int, incs: dict[str, np.ndarray]) -> int:
+        """Single-neuron chunk in Python floats (same arithmetic as ``update``); returns k*."""
+        gi_inc = incs.get("g_i")
+        if gi_inc is not None:
+            self._use_gi = True
+        ge_b = _before(self.g_e[0], self.ce, incs.get("g_e"), K)
+        use_gi = self._use_gi or not self.euler
+        gi_b = _before(self.g_i[0], self.ci, gi_inc, K) if use_gi else None
+        v, kk, El, Ee, Ei, vth = float(self.v[0]), self.k, self.E_l, self.E_e, self.E_i, self.v_th
+        ref = int(self.ref[0])
+        hold = False
+        euler = self.euler
+        k = 0
+        for k in range(K):
+            hold = ref > 0
+            if hold:
+                ref -= 1
+                continue
+            ge = ge_b[k]
+            if euler:
+                if use_gi:
+                    gi = gi_b[k]
+                    v = v + kk * (ge * (Ee - v) + gi * (Ei - v) + El - v)
+                else:
+                    v = v + kk * (ge * (Ee - v) + El - v)
+            else:
+                gi = gi_b[k]
+                a = 1.0 + ge + gi
+                vi = (ge * Ee + gi * Ei + El) / a
+                v = vi + (v - vi) * float(np.exp(-kk * a))
+            if v > vth:
+                break
+        self.v[0], self.ref[0] = v, ref
+        self.g_e[0] = ge_b[k] * self.ce
+        if use_gi:
+            self.g_i[0] = gi_b[k] * self.ci
+        if self.ref_steps:
+            self._hold = np.array([hold])
+        return k
+
+
+class RateUnitsState:
+    """Linear units: each input decays exactly with ``tau``; activity is their sum."""
+
+    spiking = False
+
+    def __init__(self, pop: RateUnits, dt: float) -> None:
+        check_tau(f"RateUnits {pop.name!r}", "tau", pop.tau, dt)
+        self.x = {t: np.zeros(pop.n) for t in pop.inputs}
+        self.p = math.exp(-dt / pop.tau)
+        self.tau = pop.tau
+
+    def update(self) -> None:
+        for arr in self.x.values():
+            arr *= self.p
+
+    def threshold(self) -> np.ndarray:
+        return np.zeros(0, dtype=np.int64)
+
+    def receive(self, target: str, values: np.ndarray) -> None:
+        self.x[target] += values
+
+    def reset(self, idx: np.ndarray) -> None:
+        pass
+
+    def get(self, var: str) -> np.ndarray:
+        if var == "rate":
+            return sum(self.x.values())  # type: ignore[return-value]
+        return self.x[var]
+
+
+def make_state(pop: Population, dt: float):
+    """The engine state of a dynamic population."""
+    if isinstance(pop, LIF):
+        return LIFState(pop, dt)
+    if isinstance(pop, ConductanceLIF):
+        return ConductanceLIFState(pop, dt)
+    if isinstance(pop, RateUnits):
+        return RateUnitsState(pop, dt)
+    raise TypeError(type(pop).__name__)

@@ -1,0 +1,247 @@
+"""Classic plasticity experiments as functions that build a network, run it and return a Dataset.
+
+* :func:`pairing_window` - the STDP window: ``n_pairings`` pre/post pairs per ``delta_t``.
+* :func:`sjostrom` - Sjostrom et al. 2001 frequency dependence (+-10 ms, 60 pairings).
+* :func:`poisson_drift` - Kempter et al. 1999 drift of pair STDP under Poisson firing.
+* :func:`song2000` - Song, Miller & Abbott 2000 competitive STDP (Brian2's STDP example).
+* :func:`izhikevich2007` - Izhikevich 2007 distal reward, reduced to one neuron.
+
+Every condition of a sweep is a separate pre/post neuron pair (explicit one-to-one
+connectivity) inside one network, so a sweep is one run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from plastinet.errors import RangeError
+from plastinet.results import variable
+from plastinet.spiking.engine import run
+from plastinet.spiking.network import (CoincidenceReward, ConductanceLIF, ModulatorProbe, Network,
+                                       PoissonGroup, Projection, SpikeGenerator, SpikeProbe,
+                                       SpikeSignal, WeightProbe)
+from plastinet.spiking.rules import DopamineSTDP, PairSTDP, SpikeRule
+
+__all__ = ["pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007",
+           "SJOSTROM_DATA"]
+
+#: Sjostrom et al. 2001 relative weight change (mean, s.e.m.) by frequency (Hz) for +10/-10 ms.
+SJOSTROM_DATA = {"frequency": [0.1, 10, 20, 40, 50],
+                 "plus10": [(-0.04, 0.05), (0.14, 0.10), (0.29, 0.14), (0.53, 0.11), (0.56, 0.26)],
+                 "minus10": [(-0.29, 0.08), (-0.41, 0.11), (-0.34, 0.10), (0.56, 0.32), (0.75, 0.19)]}
+
+
+def _paired_run(rule: SpikeRule, pre_t: list[np.ndarray], post_t: list[np.ndarray], w0: float,
+                dt: float, w_min: float, w_max: float, tail: float = 1.0) -> np.ndarray:
+    """Run one pre->post synapse per condition; returns the final weights."""
+    C = len(pre_t)
+    idx_pre = np.concatenate([np.full(len(t), c) for c, t in enumerate(pre_t)])
+    idx_post = np.concatenate([np.full(len(t), c) for c, t in enumerate(post_t)])
+    tp, tq = np.concatenate(pre_t), np.concatenate(post_t)
+    net = Network()
+    pre = net.add(SpikeGenerator(name="pre", n=C, indices=idx_pre, times=tp))
+    post = net.add(SpikeGenerator(name="post", n=C, indices=idx_post, times=tq))
+    net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=w0,
+                       connectivity=(np.arange(C), np.arange(C)), w_min=w_min, w_max=w_max, rule=rule))
+    duration = float(max(tp.max(initial=0), tq.max(initial=0))) + tail
+    ds = run(net, duration, dt=dt, seed=0, chunk_steps=8192)
+    return ds["w_syn"].values
+
+
+def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 1,
+                   frequency: float = 1.0, w0: float = 0.0, w_min: float = -np.inf,
+                   w_max: float = np.inf, dt: float = 1e-4, t0: float = 0.1) -> xr.Dataset:
+    """STDP window: weight change after ``n_pairings`` pairs at each ``delta_t = t_post - t_pre``.
+
+    Parameters
+    ----------
+    rule : SpikeRule
+        PairSTDP or TripletSTDP (any rule with pre/post pathways).
+    delta_t : sequence of float
+        Spike-timing differences (s).
+    n_pairings : int
+        Pairs per condition, repeated at ``frequency`` (Hz).
+    w0, w_min, w_max : float
+        Initial weight and bounds (weight units).
+    dt : float
+        Time step (s); ``delta_t`` and ``1/frequency`` are rounded to it.
+    t0 : float
+        Time of the first pre spike (s); ``t0 + min(delta_t)`` must be >= 0.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``dw(delta_t)`` (weight units).
+    """
+    dts = np.asarray(delta_t, dtype=np.float64)
+    if frequency <= 0:
+        raise RangeError("pairing_window", "frequency", frequency, "expected a frequency > 0 Hz")
+    if t0 + dts.min(initial=0) < 0:
+        raise RangeError("pairing_window", "t0", t0, "t0 + min(delta_t) must be >= 0")
+    k = np.arange(n_pairings) / frequency
+    pre_t = [t0 + k for _ in dts]
+    post_t = [t0 + d + k for d in dts]
+    w = _paired_run(rule, pre_t, post_t, w0, dt, w_min, w_max)
+    return xr.Dataset({"dw": variable("delta_t", w - w0, "1", "weight change")},
+                      coords={"delta_t": variable("delta_t", dts, "s", "t_post - t_pre")},
+                      attrs={"n_pairings": n_pairings, "frequency": frequency, "rule": repr(rule)})
+
+
+def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 50),
+             delta_t: Sequence[float] = (0.01, -0.01), n_pairings: int = 60, w0: float = 1.0,
+             dt: float = 1e-4) -> xr.Dataset:
+    """Sjostrom et al. 2001 protocol: ``n_pairings`` pairs at each frequency and timing.
+
+    Pairs are regular (period ``1/rho``), as in Pfister & Gerstner 2006's description
+    (not Clopath's 15 bursts of 5). The relative change is ``dw / w0``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``dw_rel(delta_t, frequency)`` and the data ``data_mean``, ``data_sem``.
+    """
+    fr = np.asarray(frequencies, dtype=np.float64)
+    dts = np.asarray(delta_t, dtype=np.float64)
+    pre_t, post_t = [], []
+    t0 = 0.1
+    for d in dts:
+        for f in fr:
+            k = np.arange(n_pairings) / f
+            pre_t.append(t0 + k)
+            post_t.append(t0 + d + k)
+    w = _paired_run(rule, pre_t, post_t, w0, dt, -np.inf, np.inf)
+    dw_rel = ((w - w0) / w0).reshape(dts.size, fr.size)
+    ds = xr.Dataset({"dw_rel": variable(("delta_t", "frequency"), dw_rel, "1", "relative weight change")},
+                    coords={"delta_t": variable("delta_t", dts, "s", "t_post - t_pre"),
+                            "frequency": variable("frequency", fr, "Hz", "pairing frequency")},
+                    attrs={"n_pairings": n_pairings, "rule": repr(rule)})
+    if set(np.round(fr, 6)) == set(SJOSTROM_DATA["frequency"]) and set(np.round(dts, 6)) <= {0.01, -0.01}:
+        mean = np.zeros_like(dw_rel)
+        sem = np.zeros_like(dw_rel)
+        for a, d in enumerate(dts):
+            rows = SJOSTROM_DATA["plus10" if d > 0 else "minus10"]
+            for b, f in enumerate(fr):
+                m, s = rows[SJOSTROM_DATA["frequency"].index(float(f) if f != int(f) else int(f))]
+                mean[a, b], sem[a, b] = m, s
+        ds["data_mean"] = variable(("delta_t", "frequency"), mean, "1", "Sjostrom et al. 2001 mean")
+        ds["data_sem"] = variable(("delta_t", "frequency"), sem, "1", "Sjostrom et al. 2001 s.e.m.")
+    return ds
+
+
+def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_pre: int = 200,
+                  n_post: int = 10, duration: float = 10.0, dt: float = 1e-4, seed: int = 0) -> xr.Dataset:
+    """Mean drift of unbounded pair STDP between independent Poisson neurons (Kempter 1999).
+
+    Returns
+    -------
+    xarray.Dataset
+        Scalars ``drift`` (measured mean dw/dt, 1/s), ``predicted``
+        ``= r_pre r_post (A_plus tau_plus - A_minus tau_minus)`` with the nominal rates, and
+        ``predicted_realised`` with the realised rates.
+    """
+    net = Network()
+    pre = net.add(PoissonGroup(name="pre", n=n_pre, rate=r_pre))
+    post = net.add(PoissonGroup(name="post", n=n_post, rate=r_post))
+    net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=0.0, rule=rule))
+    net.add(SpikeProbe(name="sp_pre", population="pre"))
+    net.add(SpikeProbe(name="sp_post", population="post"))
+    ds = run(net, duration, dt=dt, seed=seed)
+    T = duration
+    drift = float(ds["w_syn"].values.mean() / T)
+    k = rule.A_plus * rule.tau_plus - rule.A_minus * rule.tau_minus
+    pops = ds["spike_population"].values
+    rp, rq = np.sum(pops == "pre") / (n_pre * T), np.sum(pops == "post") / (n_post * T)
+    return xr.Dataset({"drift": variable((), drift, "s-1", "measured mean dw/dt"),
+                       "predicted": variable((), r_pre * r_post * k, "s-1", "Kempter drift, nominal rates"),
+                       "predicted_realised": variable((), rp * rq * k, "s-1", "Kempter drift, realised rates")})
+
+
+def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, g_max: float = 0.01,
+             dt: float = 1e-4, seed: int = 0, sample_every: float | None = None,
+             progress: bool = False, chunk_steps: int = 256) -> xr.Dataset:
+    """Song, Miller & Abbott 2000 competitive STDP, as Brian2's ``examples/synapses/STDP.py``.
+
+    ``n_inputs`` Poisson inputs at ``rate`` onto one conductance LIF (Euler, tau_m = 10 ms,
+    E_l = -74 mV, threshold -54 mV, reset -60 mV, E_e = 0, tau_e = 5 ms), additive
+    all-to-all pair STDP with tau = 20 ms, ``A_plus = 0.01 g_max``,
+    ``A_minus = 1.05 A_plus``, weights uniform in ``[0, g_max]`` and clipped to it.
+
+    Returns
+    -------
+    xarray.Dataset
+        Final weights ``w_syn``, the post spike table, optionally weight samples ``W``.
+    """
+    dA = 0.01 * g_max
+    net = Network()
+    inp = net.add(PoissonGroup(name="inputs", n=n_inputs, rate=rate))
+    post = net.add(ConductanceLIF(name="post", n=1, tau_m=0.01, E_l=-0.074, v_thresh=-0.054,
+                                  v_reset=-0.060, E_e=0.0, tau_e=0.005, method="euler"))
+    net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=("uniform", 0.0, g_max),
+                       w_min=0.0, w_max=g_max,
+                       rule=PairSTDP(A_plus=dA, A_minus=1.05 * dA, tau_plus=0.02, tau_minus=0.02)))
+    net.add(SpikeProbe(name="post_spikes", population="post"))
+    if sample_every:
+        net.add(WeightProbe(name="W", projection="syn", sample_every=sample_every))
+    ds = run(net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps)
+    w = ds["w_syn"].values / g_max
+    ds.attrs.update({"frac_low": float(np.mean(w < 0.1)), "frac_high": float(np.mean(w > 0.9)),
+                     "post_rate": float(ds.sizes["spike"] / duration), "g_max": g_max})
+    return ds
+
+
+def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1.0,
+                   g_unit: float = 0.03, n_background: int = 200, background_rate: float = 10.0,
+                   g_background: float = 0.025, dt: float = 5e-4, seed: int = 0,
+                   sample_every: float = 1.0, progress: bool = False) -> xr.Dataset:
+    """Izhikevich 2007 distal reward, reduced: ``n_inputs`` Poisson inputs onto one neuron.
+
+    Reduction (documented in ``docs/spiking.md``): instead of 1000 recurrently coupled
+    Izhikevich neurons, one conductance LIF (Song 2000 parameters, exponential Euler)
+    receives ``n_inputs`` plastic excitatory synapses from Poisson neurons at ``rate``
+    and ``n_background`` static ones (conductance ``g_background``) from Poisson neurons
+    at ``background_rate``, which stand in for the recurrent drive and set the post rate.
+    Synapse 0 is the rewarded one: when the post neuron fires within 20 ms after input 0,
+    dopamine ``+0.5`` is delivered after a uniform 1-3 s delay. Synaptic strengths
+    ``s`` follow Izhikevich's values (start 1, bounds [0, 4], STDP A+ = 0.1, A- = 0.15,
+    tau = 20 ms, tau_c = 1 s, tau_d = 0.2 s, tonic dopamine 0.002); the conductance is
+    ``g_unit * s``. His update "every 10 ms: s += (0.002 + d) c" is the continuous
+    ``ds/dt = c (d + 0.002) / 10 ms``, i.e. NEST's ``stdp_dopamine_synapse`` with
+    ``n = d / 10 ms`` (increment 50 /s per reward) and ``b = -0.2 /s``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``W(time, W_post, W_pre)`` in units of ``s`` (divided by ``g_unit``), ``dopamine``,
+        final weights, spikes; attrs ``n_rewards``, ``rewarded_final``, ``others_mean``.
+    """
+    net = Network()
+    inp = net.add(PoissonGroup(name="inputs", n=n_inputs, rate=rate))
+    post = net.add(ConductanceLIF(name="post", n=1, tau_m=0.01, E_l=-0.074, v_thresh=-0.054,
+                                  v_reset=-0.060, E_e=0.0, tau_e=0.005, t_ref=0.002,
+                                  method="exponential_euler"))
+    bg = net.add(PoissonGroup(name="background", n=n_background, rate=background_rate))
+    net.add(Projection(name="bg", pre=bg, post=post, target="g_e", weight=g_background))
+    net.add(SpikeSignal(name="dopamine", tau=0.2, increment=0.0))
+    net.add(CoincidenceReward(name="reward", modulator="dopamine", pre="inputs", post="post",
+                              pre_neuron=0, post_neuron=0, window=0.02, delay_min=1.0,
+                              delay_max=3.0, amount=0.5 / 0.01))
+    rule = DopamineSTDP(A_plus=0.1 * g_unit, A_minus=0.15 * g_unit, tau_plus=0.02, tau_minus=0.02,
+                        tau_c=1.0, b=-0.002 / 0.01, modulator="dopamine")
+    net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=g_unit, w_min=0.0,
+                       w_max=4 * g_unit, rule=rule))
+    net.add(SpikeProbe(name="spikes", population="post"))
+    net.add(SpikeProbe(name="in0", population="inputs"))
+    net.add(WeightProbe(name="W", projection="syn", sample_every=sample_every))
+    net.add(ModulatorProbe(name="dopamine_level", modulator="dopamine", sample_every=sample_every))
+    ds = run(net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=1024)
+    ds["W"] = ds["W"] / g_unit
+    ds["W"].attrs.update(units="1", long_name="synaptic strength s (Izhikevich units)")
+    w = ds["w_syn"].values / g_unit
+    pops = ds["spike_population"].values
+    ds.attrs.update({"rewarded_final": float(w[0]), "others_mean": float(w[1:].mean()),
+                     "others_max": float(w[1:].max()),
+                     "post_rate": float(np.sum(pops == "post") / duration), "g_unit": g_unit})
+    return ds
