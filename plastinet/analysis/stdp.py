@@ -14,20 +14,25 @@
 * :func:`fit_frequency_dependence`: the weight change after a pairing protocol against the
   pairing frequency, per lag, summarised by the crossover frequency at which it changes sign.
 
-The measurements themselves (pairing protocols, Poisson drift runs) need a spike engine;
-these functions take their results as DataArrays, so they work for any backend.
+These functions take measurements as DataArrays, so they work for any backend.
+:func:`measure_stdp_window` and :func:`measure_rate_dependence` run the numpy spiking
+engine's protocols (:mod:`plastinet.spiking.protocols`: ``pairing_window``,
+``poisson_drift``) and fit the results.
 """
 
 from __future__ import annotations
+
+from typing import Any, Sequence
 
 import numpy as np
 import xarray as xr
 from scipy import stats
 from scipy.optimize import curve_fit
 
-from plastinet.errors import ShapeError, ValidationError
+from plastinet.errors import ShapeError, UnsupportedError, ValidationError
 
-__all__ = ["fit_stdp_window", "fit_rate_dependence", "fit_frequency_dependence"]
+__all__ = ["fit_stdp_window", "fit_rate_dependence", "fit_frequency_dependence", "measure_stdp_window",
+           "measure_rate_dependence"]
 
 _Z95 = float(stats.norm.ppf(0.975))
 
@@ -206,3 +211,117 @@ def fit_frequency_dependence(dw: xr.DataArray) -> xr.Dataset:
     return xr.Dataset({"dw": mean.assign_attrs(units=dw.attrs.get("units", "1"), long_name="mean weight change"),
                        "crossover": ("delta_t", np.asarray(cross),
                                      {"units": "Hz", "long_name": "pairing frequency where dw changes sign"})})
+
+
+def _nominal_window(rule: Any) -> dict[str, float] | None:
+    """The analytic single-pair window of a spike rule, if it has one."""
+    from plastinet.spiking.rules import PairSTDP, TripletSTDP
+
+    if isinstance(rule, PairSTDP):
+        return {"A_plus": rule.A_plus, "tau_plus": rule.tau_plus, "A_minus": rule.A_minus,
+                "tau_minus": rule.tau_minus}
+    if isinstance(rule, TripletSTDP):   # one isolated pair: the triplet terms see empty traces
+        return {"A_plus": rule.A2_plus, "tau_plus": rule.tau_plus, "A_minus": rule.A2_minus,
+                "tau_minus": rule.tau_minus}
+    return None
+
+
+def measure_stdp_window(rule: Any, delta_t: Sequence[float] | None = None, *, n_pairings: int = 1,
+                        frequency: float = 1.0, dt: float = 1e-4) -> xr.Dataset:
+    """Measure a spike rule's STDP window with the spiking engine and fit it.
+
+    Runs :func:`plastinet.spiking.protocols.pairing_window` (one synapse per lag,
+    ``n_pairings`` pairs at ``frequency``), divides by ``n_pairings`` and applies
+    :func:`fit_stdp_window`.
+
+    Parameters
+    ----------
+    rule : plastinet.spiking.SpikeRule
+        A rule with pre/post pathways (PairSTDP, TripletSTDP).
+    delta_t : sequence of float, optional
+        Lags ``t_post - t_pre`` (s); default -100..100 ms in 5 ms steps without 0.
+    n_pairings : int
+        Pairs per lag.
+    frequency : float
+        Pairing frequency (Hz).
+    dt : float
+        Engine time step (s).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``window (delta_t)`` (weight change per pairing), ``fit (coefficient)`` with
+        ``ci_low``/``ci_high``, and for PairSTDP/TripletSTDP ``analytic (coefficient)`` (the
+        rule's single-pair window) and ``relative_error (coefficient)``.
+    """
+    from plastinet.spiking.protocols import pairing_window
+
+    lags = (np.concatenate([np.arange(-100, 0, 5), np.arange(5, 105, 5)]) * 1e-3 if delta_t is None
+            else np.asarray(delta_t, dtype=float))
+    ds = pairing_window(rule, lags, n_pairings=n_pairings, frequency=frequency, dt=dt)
+    window = (ds["dw"] / n_pairings).assign_attrs(units=ds["dw"].attrs.get("units", "1"),
+                                                    long_name="weight change per pairing")
+    fit = fit_stdp_window(window)
+    out = xr.Dataset({"window": window, "fit": fit.assign_attrs(units="see units coord")},
+                     attrs={"rule": type(rule).__name__, "n_pairings": n_pairings, "frequency": frequency,
+                            "dt": dt})
+    nominal = _nominal_window(rule)
+    if nominal is not None:
+        ref = np.array([nominal[c] for c in fit.coefficient.values])
+        out["analytic"] = ("coefficient", ref, {"units": "see units coord", "long_name": "analytic window"})
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["relative_error"] = ("coefficient", fit.values / ref - 1,
+                                     {"units": "1", "long_name": "fit / analytic - 1"})
+    return out
+
+
+def measure_rate_dependence(rule: Any, r_pre: Sequence[float] = (5.0, 10.0, 20.0),
+                            r_post: Sequence[float] = (5.0, 10.0, 20.0), *, duration: float = 5.0,
+                            n_pre: int = 50, n_post: int = 10, dt: float = 1e-4, seed: int = 0) -> xr.Dataset:
+    """Effective rate rule of pair STDP: drift on a grid of Poisson rates, then its fit.
+
+    Runs :func:`plastinet.spiking.protocols.poisson_drift` at every ``(r_pre, r_post)``.
+
+    Parameters
+    ----------
+    rule : plastinet.spiking.PairSTDP
+        The spike rule.
+    r_pre, r_post : sequence of float
+        Rates (Hz); at least 6 pairs in total.
+    duration : float
+        Run length per point (s).
+    n_pre, n_post : int
+        Neurons per point (``n_pre * n_post`` synapses are averaged).
+    dt : float
+        Engine time step (s).
+    seed : int
+        Seed (point ``i`` uses ``seed + i``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``drift (r_pre, r_post)`` (1/s), ``predicted`` (Kempter, nominal rates) and the
+        variables of :func:`fit_rate_dependence`.
+    """
+    from plastinet.spiking.protocols import poisson_drift
+    from plastinet.spiking.rules import PairSTDP
+
+    if not isinstance(rule, PairSTDP):
+        raise UnsupportedError("measure_rate_dependence", "rule", rule,
+                               "the engine's Poisson drift protocol supports PairSTDP")
+    x, y = np.asarray(r_pre, float), np.asarray(r_post, float)
+    drift = np.empty((x.size, y.size))
+    pred = np.empty((x.size, y.size))
+    for i, a in enumerate(x):
+        for j, b in enumerate(y):
+            d = poisson_drift(rule, r_pre=float(a), r_post=float(b), n_pre=n_pre, n_post=n_post,
+                              duration=duration, dt=dt, seed=seed + i * y.size + j)
+            drift[i, j], pred[i, j] = float(d["drift"]), float(d["predicted"])
+    coords = {"r_pre": ("r_pre", x, {"units": "Hz", "long_name": "presynaptic rate"}),
+              "r_post": ("r_post", y, {"units": "Hz", "long_name": "postsynaptic rate"})}
+    da = xr.DataArray(drift, dims=("r_pre", "r_post"), coords=coords, name="drift",
+                      attrs={"units": "1/s", "long_name": "measured drift <dw/dt>"})
+    fit = fit_rate_dependence(da)
+    fit["drift"] = da
+    fit["predicted"] = (("r_pre", "r_post"), pred, {"units": "1/s", "long_name": "Kempter drift"})
+    return fit

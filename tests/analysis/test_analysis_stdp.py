@@ -64,3 +64,28 @@ def test_stdp_inputs_are_checked():
     with pytest.raises(ValidationError, match="at least 6"):
         fit_rate_dependence(xr.DataArray(np.ones((2, 2)), dims=("r_pre", "r_post"),
                                          coords={"r_pre": [1.0, 2], "r_post": [1.0, 2]}))
+
+
+def test_spike_rules_measured_windows_match_analytic():
+    """Acceptance: pairing protocol on the spiking engine, fitted tau within 5 % of the rule's."""
+    spiking = pytest.importorskip("plastinet.spiking.rules")
+    from plastinet.analysis import measure_stdp_window
+
+    for rule in (spiking.PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.0168, tau_minus=0.0337),
+                 spiking.PairSTDP(pairing="nearest"), spiking.TripletSTDP.hippocampal_full()):
+        out = measure_stdp_window(rule)
+        err = out.relative_error.sel(coefficient=["tau_plus", "tau_minus"]).values
+        assert np.all(np.abs(err) < 0.05), (rule, out.fit.values)
+
+
+def test_pair_stdp_effective_rate_rule_is_kempter():
+    spiking = pytest.importorskip("plastinet.spiking.rules")
+    from plastinet.analysis import measure_rate_dependence
+
+    rule = spiking.PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.0168, tau_minus=0.0337)
+    out = measure_rate_dependence(rule, r_pre=(5.0, 20.0), r_post=(5.0, 10.0, 20.0), duration=2.0,
+                                  n_pre=40, n_post=10)
+    c_xy = float(out.coefficient.sel(term="x*y"))
+    integral = rule.A_plus * rule.tau_plus - rule.A_minus * rule.tau_minus
+    assert float(out.ci_low.sel(term="x*y")) <= integral <= float(out.ci_high.sel(term="x*y"))
+    assert c_xy == pytest.approx(integral, rel=0.25)
