@@ -16,7 +16,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("plastinet")
     group.addoption("--backend", action="append", default=None,
                     help="run plastinet's compliance suite against this backend (repeatable; "
-                         "default: every registered backend)")
+                         "NAME or NAME:TARGET, e.g. brian2:cython; default: every registered backend)")
 
 
 def _selected(config: pytest.Config) -> list[str]:
@@ -31,8 +31,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def backend(backend_name: str):
     """The backend under test (skipped with the reason if it cannot be imported)."""
+    name, _, target = backend_name.partition(":")
     try:
-        return get_backend(backend_name)
+        return get_backend(name, **({"target": target} if target else {}))
     except UnsupportedError as err:
         pytest.skip(str(err))
 

@@ -21,6 +21,22 @@ def check_target(target: str) -> str:
     return target
 
 
+_BUILD_WORDS = ("compil", "cython", "gcc", "g++", "cc1", "linker", "ld returned", "no such file",
+                "make", "distutils", "setuptools", "permission denied")
+
+
+def _looks_like_build_failure(err: BaseException) -> bool:
+    """Whether ``err`` (or an exception it wraps) comes from compiling generated code."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        text = f"{type(err).__module__}.{type(err).__name__}: {err}".lower()
+        if any(word in text for word in _BUILD_WORDS):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 @contextlib.contextmanager
 def brian2_run(target: str) -> Iterator[Any]:
     """Context for one Brian2 run on ``target``; yields the ``brian2`` module.
@@ -42,10 +58,9 @@ def brian2_run(target: str) -> Iterator[Any]:
             brian2.prefs.codegen.target = target
         try:
             yield brian2
-        except (brian2.core.base.BrianObjectException, ImportError, OSError, RuntimeError) as err:
+        except Exception as err:
             text = f"{type(err).__name__}: {err}"
-            if target != "numpy" and any(s in text.lower() for s in ("compil", "cython", "gcc", "cc1",
-                                                                      "linker", "no such file", "make")):
+            if target != "numpy" and _looks_like_build_failure(err):
                 raise BackendError(
                     f"Brian2 could not compile the network for target={target!r} ({text.splitlines()[0][:200]}). "
                     "Fix: install a C/C++ compiler (and Cython for target='cython'), clear Brian2's cache "
