@@ -36,12 +36,13 @@ All rate quantities are dimensionless; time is the step index.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import ShapeError, ValidationError
+from plastinet.errors import ShapeError, UnstableUpdateWarning, ValidationError
 from plastinet.fwp import apply
 from plastinet.fwp.functional import State, prepare
 from plastinet.fwp.rules import DecayedHebbian, GatedDelta, Oja, Rule, ThreeFactor
@@ -81,14 +82,19 @@ def _from_rule(rule: Rule | str, q: Any, k: Any, v: Any, beta: Any, alpha: Any, 
     Ws = np.empty((T, d_v, d_phi))
     dWs = np.empty((T, d_v, d_phi))
     ys = np.empty((T, d_v))
-    for t in range(T):
-        step = {name: g[:, :, t: t + 1] for name, g in gates.items()}
-        y, new = apply(rule, q[:, :, t: t + 1], k[:, :, t: t + 1], v[:, :, t: t + 1],
-                       initial_state=state, return_state=True, **step)
-        Ws[t] = state.W[batch, head]
-        dWs[t] = new.W[batch, head] - state.W[batch, head]
-        ys[t] = y[batch, head, 0]
-        state = new
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for t in range(T):
+            step = {name: g[:, :, t: t + 1] for name, g in gates.items()}
+            y, new = apply(rule, q[:, :, t: t + 1], k[:, :, t: t + 1], v[:, :, t: t + 1],
+                           initial_state=state, return_state=True, **step)
+            Ws[t] = state.W[batch, head]
+            dWs[t] = new.W[batch, head] - state.W[batch, head]
+            ys[t] = y[batch, head, 0]
+            state = new
+    unstable = [w for w in caught if issubclass(w.category, UnstableUpdateWarning)]
+    for w in unstable[:1] + [w for w in caught if not issubclass(w.category, UnstableUpdateWarning)]:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)   # the engine warns per step
     pre = p.k[n].astype(np.float64)
     pred = np.einsum("tij,tj->ti", Ws, pre)
     vals = p.v[n].astype(np.float64)
@@ -185,6 +191,7 @@ def plasticity_trace(run: Any, q: Any = None, k: Any = None, v: Any = None, *, b
     >>> from plastinet.analysis import plasticity_trace
     >>> rng = np.random.default_rng(0)
     >>> k = rng.normal(size=(50, 4)); v = rng.normal(size=(50, 3))
+    >>> k /= np.linalg.norm(k, axis=1, keepdims=True)
     >>> ds = plasticity_trace("delta", k, k, v, beta=rng.uniform(0.1, 1.0, 50))
     >>> ds.dW.dims
     ('time', 'post', 'pre')

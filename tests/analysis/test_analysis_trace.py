@@ -69,3 +69,12 @@ def test_recording_form_and_errors():
         plasticity_trace("delta", k=k)
     with pytest.raises(ValidationError, match="expected a rate rule"):
         plasticity_trace(42)
+
+
+def test_expanding_run_warns_once():
+    from plastinet.errors import UnstableUpdateWarning
+
+    _, k, v = _inputs(T=20)
+    with pytest.warns(UnstableUpdateWarning) as record:
+        plasticity_trace("delta", 2 * k, 2 * k, v)
+    assert sum(issubclass(w.category, UnstableUpdateWarning) for w in record) == 1
