@@ -183,7 +183,7 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
 
 #: Steps per segment of the (gated) delta backward: the state-independent matrices are
 #: recomputed one segment of chunks at a time, so their memory does not grow with T.
-SEGMENT = 256
+SEGMENT = 128
 
 
 class _Factors(NamedTuple):
