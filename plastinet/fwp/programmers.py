@@ -190,7 +190,7 @@ def feedforward_forward(c: Config, P: dict[str, np.ndarray], x: np.ndarray,
         Slow parameters.
     x : ndarray, shape (B, T, d_in)
     segment : int, optional
-        Run ``apply`` on segments of this many steps, carrying the state, and keep the fast
+        Run ``apply`` (chunk length at most the sequence or segment length) on segments of this many steps, carrying the state, and keep the fast
         weights after each full segment (for weight probes).
 
     Returns
@@ -215,7 +215,7 @@ def feedforward_forward(c: Config, P: dict[str, np.ndarray], x: np.ndarray,
     kw = _apply_kwargs(c, gates)
     T = x.shape[1]
     if segment is None:
-        y_fw, state = apply(c.rule, q, k, v, form=c.form, chunk_size=c.chunk_size,
+        y_fw, state = apply(c.rule, q, k, v, form=c.form, chunk_size=min(c.chunk_size, T),
                             return_state=True, initial_state=_initial_state(c, P, x.shape[0]), **kw)
         samples: list[np.ndarray] = []
     else:
@@ -223,7 +223,7 @@ def feedforward_forward(c: Config, P: dict[str, np.ndarray], x: np.ndarray,
         for s in range(0, T, segment):
             sl = slice(s, s + segment)
             y_s, state = apply(c.rule, q[:, :, sl], k[:, :, sl], v[:, :, sl], form=c.form,
-                               chunk_size=c.chunk_size, return_state=True, initial_state=state,
+                               chunk_size=min(c.chunk_size, segment), return_state=True, initial_state=state,
                                **{n: a[:, :, sl] for n, a in kw.items()})
             ys.append(y_s)
             if s + segment <= T:
@@ -465,7 +465,7 @@ def feedforward_backward(c: Config, P: dict[str, np.ndarray], cache: dict[str, A
     du = _split_heads(_output_backward(c, P, G, cache["u"], dy), H)
     init = _initial_state(c, P, x.shape[0])
     g = vjp(c.rule, cache["q"], cache["k"], cache["v"], du, initial_state=init, dW=dstate,
-            form=c.form, chunk_size=c.chunk_size, **_apply_kwargs(c, cache["gates"]))
+            form=c.form, chunk_size=min(c.chunk_size, x.shape[1]), **_apply_kwargs(c, cache["gates"]))
     if init is not None:
         G["W_init"] += g["initial_state"].sum(axis=0)
     h = cache.get("h", x)
