@@ -176,3 +176,42 @@ def test_chunk_longer_than_the_sequence_costs_nothing_extra(name):
     y_ref, W_ref = apply(rule, q, k, v, **kw)
     y, W = apply(rule, q, k, v, form="chunkwise", chunk_size=10**7, **kw)
     assert max_abs(y, y_ref) <= 1e-10 and max_abs(W, W_ref) <= 1e-10
+
+
+@pytest.mark.parametrize("name", list(ALL_RULES))
+def test_inputs_are_read_only_and_never_modified(name):
+    """Read-only, non-contiguous and broadcast inputs work; no form writes to its inputs."""
+    rule = ALL_RULES[name]()
+    (q, k, v), kw = make_case(rule, 2, 2, 19, 3, 2, np.float64, seed=18)
+    if name == "oja":
+        kw["beta"] = 0.1 * np.abs(kw["beta"])
+    arrays = {"q": q, "k": k, "v": v, **kw}
+    originals = {key: (State(*(None if p is None else p.copy() for p in val))
+                       if isinstance(val, State) else val.copy()) for key, val in arrays.items()}
+
+    def frozen(x):
+        if isinstance(x, State):
+            return State(*(None if p is None else frozen(p) for p in x))
+        x = np.asfortranarray(x)                 # non-contiguous in C order
+        x.setflags(write=False)
+        return x
+
+    results = {}
+    for form in rule.forms:
+        inputs = {key: frozen(val) for key, val in arrays.items()}
+        results[form] = apply(rule, inputs.pop("q"), inputs.pop("k"), inputs.pop("v"), form=form,
+                              chunk_size=4, **inputs)
+        for key, val in arrays.items():
+            for a, b in zip(val if isinstance(val, State) else [val],
+                            originals[key] if isinstance(val, State) else [originals[key]]):
+                assert a is None or np.array_equal(a, b), f"{form} modified {key}"
+    y_ref = apply(rule, q, k, v, chunk_size=4, **kw)[0]
+    for form, (y, _) in results.items():
+        assert max_abs(y, y_ref) <= 1e-10
+    # zero-stride (broadcast) keys and gates
+    kb = np.broadcast_to(k[:, :, :1], k.shape)
+    gates = {key: (np.broadcast_to(val[..., :1], val.shape) if key in ("beta", "modulator") else val)
+             for key, val in kw.items()}
+    y_b = {form: apply(rule, q, kb, v, form=form, chunk_size=4, **gates)[0] for form in rule.forms}
+    for y in y_b.values():
+        assert max_abs(y, y_b["recurrent"]) <= 1e-10
