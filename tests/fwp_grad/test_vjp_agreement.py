@@ -47,6 +47,16 @@ def test_chunkwise_matches_recurrent(rule_name, chunk_size):
         assert _max_rel(_vjp(rule, inputs, dy, dW, form, chunk_size), ref) < 1e-10, form
 
 
+@pytest.mark.parametrize("rule_name", ["decayed", "decayed-per-key", "gated_delta", "delta"])
+def test_long_chunks_match_recurrent(rule_name):
+    """Chunks longer than the 16-step score blocks (per-key decay: off-diagonal blocks)."""
+    make, per_key = RULE_CASES[rule_name]
+    rule = make(MAPS["identity/l2"])
+    inputs, dy, dW = make_case(rule, per_key, T=50, d_k=4, d_v=3, seed=21)
+    ref = _vjp(rule, inputs, dy, dW, "recurrent")
+    assert _max_rel(_vjp(rule, inputs, dy, dW, "chunkwise", 37), ref) < 1e-10
+
+
 @settings(max_examples=max(5, settings().max_examples // 2))
 @given(T=st.integers(1, 13), chunk_size=st.integers(1, 8), seed=st.integers(0, 2**16),
        rule_name=st.sampled_from(["delta", "gated_delta", "decayed", "hebbian"]))

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
-from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio
+from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 
 __all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE", "SEGMENT"]
 
@@ -105,15 +105,51 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
             "beta": _unchunk((dbV * V).sum(-1), T), "W0": dW + R.sum(axis=1)}
 
 
+#: Row-block size of the per-key decayed scores (memory ``block**2 d`` per chunk).
+_BLOCK = 16
+
+
+def _decayed_scores_vjp(dA: np.ndarray, Q: np.ndarray, K: np.ndarray, L: np.ndarray,
+                        Z: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pull ``dA`` back through :func:`~plastinet.fwp.forms.decay.decayed_scores` (per key).
+
+    ``A[t, tau] = sum_j Q_tj K_tauj R_{t tau j}`` with ``R`` the per-feature decay over
+    ``(tau, t]``; returns ``dQ_tj = sum_tau dA_{t tau} K_tauj R_{t tau j}`` and
+    ``dK_tauj = sum_t dA_{t tau} Q_tj R_{t tau j}``, with the block structure of the forward:
+    dense ratios on diagonal blocks, and earlier columns factored through the step before
+    the block (both factors <= 1). ``dA`` must be lower triangular.
+    """
+    C = Q.shape[-2]
+    dt = Q.dtype
+    causal = np.tril(np.ones((block, block), dtype=bool))[..., None]
+    dQ = np.zeros_like(Q)
+    dK = np.zeros_like(K)
+    for s in range(0, C, block):
+        e = min(s + block, C)
+        r = decay_ratio(L[..., s:e, None, :], Z[..., s:e, None, :], L[..., None, s:e, :], Z[..., None, s:e, :])
+        r = np.where(causal[: e - s, : e - s], r, 0.0).astype(dt) * dA[..., s:e, s:e, None]
+        dQ[..., s:e, :] += (r * K[..., None, s:e, :]).sum(-2)
+        dK[..., s:e, :] += (r * Q[..., s:e, None, :]).sum(-3)
+        if s == 0:
+            continue
+        Lr, Zr = L[..., s - 1: s, :], Z[..., s - 1: s, :]
+        rq = decay_ratio(L[..., s:e, :], Z[..., s:e, :], Lr, Zr).astype(dt)   # (..., b, d)
+        rk = decay_ratio(Lr, Zr, L[..., :s, :], Z[..., :s, :]).astype(dt)     # (..., s, d)
+        dA_off = dA[..., s:e, :s]
+        dQ[..., s:e, :] += rq * (dA_off @ (K[..., :s, :] * rk))
+        dK[..., :s, :] += rk * (_t(dA_off) @ (Q[..., s:e, :] * rq))
+    return dQ, dK
+
+
 def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
                     alpha: np.ndarray, W0: np.ndarray, dy: np.ndarray, dW: np.ndarray,
                     C: int) -> dict[str, np.ndarray]:
     """Backward of chunkwise decayed linear attention (scalar or per-key gates > 0).
 
     Parameters as :func:`hebbian`, plus ``alpha`` of shape ``(N, T, 1)`` or ``(N, T, d_k)``.
-    Scalar gates: batched over chunks with ``C x C`` decay matrices (as the forward).
-    Per-key gates: one chunk at a time with the dense ratio tensor
-    ``R[t, tau, j] = prod_{s in (tau, t]} alpha_sj`` (memory ``N C^2 d_k``).
+    Scalar gates: ``C x C`` decay matrices. Per-key gates: the blocked decayed scores of
+    the forward (:func:`~plastinet.fwp.forms.decay.decayed_scores`) and their pull-back.
+    Both batched over all chunks, as the forward.
     """
     N, T, _ = q.shape
     dt = q.dtype
@@ -160,19 +196,10 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
         dL = (M.sum(-1) - M.sum(-2) + dLj.sum(-1))[..., None]
         del D, QK, dAD, M
     else:
-        dK = np.empty_like(K)
-        dL = dLj
-        for c in range(n):
-            Rt = np.where(causal[..., None], decay_ratio(L[:, c, :, None], Z[:, c, :, None],
-                                                         L[:, c, None, :], Z[:, c, None, :]), 0.0)
-            Rt = Rt.astype(dt)                                        # (N, C, C, d_k)
-            QR = Q[:, c, :, None, :] * Rt
-            dbV[:, c] += _t((QR * K[:, c, None, :, :]).sum(-1)) @ dY[:, c]
-            dAR = dA[:, c, :, :, None] * Rt
-            dQ[:, c] += (dAR * K[:, c, None, :, :]).sum(2)
-            dK[:, c] = (dAR * Q[:, c, :, None, :]).sum(1)
-            M = dAR * Q[:, c, :, None, :] * K[:, c, None, :, :]           # d/dlog R
-            dL[:, c] += M.sum(axis=2) - M.sum(axis=1)
+        dbV += _t(decayed_scores(Q, K, L, Z, block=_BLOCK)) @ dY
+        dQA, dK = _decayed_scores_vjp(dA, Q, K, L, Z, _BLOCK)
+        dQ += dQA
+        dL = dLj + Q * dQA - K * dK                                   # d/dlog D, row - column sums
     dK += Dend * KdS
     end = X.sum(axis=2) + total[:, :, 0] * (dSexit * S).sum(axis=2)   # (N, n, d_k)
     dL[:, :, -1] += end if L.shape[-1] > 1 else end.sum(-1, keepdims=True)
