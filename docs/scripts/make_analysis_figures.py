@@ -1,6 +1,6 @@
 """Generate the figures of docs/analysis.md (PNG, < 200 kB each) into docs/figures/.
 
-Run: ``.venv/bin/python docs/scripts/make_analysis_figures.py`` (about 20 s).
+Run: ``.venv/bin/python docs/scripts/make_analysis_figures.py`` (about 30 s).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from plastinet.analysis import (BI_POO, BTSP, LIBRARY, TRIPLET_VISUAL, attention_weights,  # noqa: E402
-                                capacity_curves, fit_power_law, fit_rate_dependence, fit_rule,
-                                fit_stdp_window, forgetting_curve, plasticity_trace, synthetic_trace,
-                                transition_spectrum)
+                                capacity_curves, fit_rate_dependence, fit_rule,
+                                fit_stdp_window, forgetting_curve, plasticity_trace, rate_spike_scaling,
+                                synthetic_trace, transition_spectrum)
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian  # noqa: E402
 from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting, plot_rate_dependence,  # noqa: E402
                                 plot_rule_fit, plot_scaling, plot_spectrum, plot_stdp_window)
@@ -102,13 +102,11 @@ def dual_and_scaling() -> None:
                                             (Delta(), {}))):
         plot_attention(attention_weights(rule, k, keys, **gates), ax=ax)   # query each key after 16 writes
         ax.set_ylabel("queried key (1)")
-    N, rate, D = np.array([10, 20, 40, 80]), np.array([5.0, 10, 20]), np.array([0.5, 1, 2])
-    err = 3 / (N[:, None, None] * rate[None, :, None] * D[None, None, :]) * np.exp(0.1 * rng.standard_normal((4, 3, 3)))
-    da = xr.DataArray(err, dims=("neurons", "rate", "duration"),
-                      coords={"neurons": ("neurons", N, {"units": "1"}), "rate": ("rate", rate, {"units": "Hz"}),
-                              "duration": ("duration", D, {"units": "s"})},
-                      attrs={"units": "1", "long_name": "illustrative shot-noise error"})
-    plot_scaling(da, fit_power_law(da, combine=True), ax=axes[3])
+    kk, vv = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    out = rate_spike_scaling(Hebbian(feature_map="elu+1"), kk, kk, vv, neurons=(5, 20, 80),
+                             rates=(25.0, 100.0, 400.0), phases=(0.2, 0.8), seeds=(0, 1))
+    plot_scaling(out.error, out, ax=axes[3])
+    axes[3].set_title("spiking vs rate FWP read-out (Hebbian, ELU+1)", fontsize=9)
     save(fig, "analysis_dual_scaling.png")
 
 

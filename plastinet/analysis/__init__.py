@@ -13,14 +13,14 @@ from plastinet.analysis.dual import attention_weights
 from plastinet.analysis.families import FAMILIES, Family
 from plastinet.analysis.fitting import FamilyFit, RuleFit, fit_rule
 from plastinet.analysis.memory import capacity_curves, forgetting_curve, transition_spectrum
-from plastinet.analysis.scaling import fit_power_law
+from plastinet.analysis.scaling import fit_power_law, rate_spike_scaling
 from plastinet.analysis.stdp import (fit_frequency_dependence, fit_rate_dependence, fit_stdp_window,
                                      measure_rate_dependence, measure_stdp_window)
 from plastinet.analysis.trace import plasticity_trace
 
 __all__ = ["fit_rule", "plasticity_trace", "fit_stdp_window", "fit_rate_dependence",
            "fit_frequency_dependence", "measure_stdp_window", "measure_rate_dependence", "capacity_curves", "forgetting_curve", "transition_spectrum",
-           "attention_weights", "fit_power_law", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
+           "attention_weights", "fit_power_law", "rate_spike_scaling", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
            "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule", "PESRule", "DopamineSTDP", "BTSPRule",
            "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL", "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP",
            "BTSP", "synthetic_trace"]

@@ -37,3 +37,17 @@ def test_bad_inputs():
         fit_power_law(-_planted())
     with pytest.raises(ValidationError, match="needs numeric coordinates"):
         fit_power_law(xr.DataArray(np.ones(4), dims="neurons"))
+
+
+def test_spiking_readout_error_falls_with_spike_count():
+    pytest.importorskip("plastinet.spiking.fwp_bridge")
+    from plastinet.analysis import rate_spike_scaling
+    from plastinet.fwp import Hebbian
+
+    rng = np.random.default_rng(0)
+    k, v = rng.normal(size=(3, 3)), rng.normal(size=(3, 2))
+    out = rate_spike_scaling(Hebbian(feature_map="elu+1"), k, k, v, neurons=(5, 40), rates=(25.0, 200.0),
+                             phases=(0.2,), seeds=(0, 1))
+    assert out.error.dims == ("neurons", "rate", "phase", "seed")
+    assert out.setting.values[0] == "neurons*rate*phase"
+    assert float(out.ci_high[0]) < 0       # more spikes, smaller error
