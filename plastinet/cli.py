@@ -111,25 +111,17 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from plastinet.errors import UnsupportedError
-    from plastinet.io.model_files import _read_toml, find_model, parse_override, _apply_override
+    from plastinet.io import load_model
 
-    path = find_model(args.model)
-    cfg = _read_toml(path)
-    for text in args.set or []:
-        keys, value = parse_override(text)
-        _apply_override(cfg, keys, value, str(path))
-    try:
-        from plastinet.training import train_config
-    except ImportError:  # pragma: no cover - the training toolkit ships with plastinet
-        raise UnsupportedError("plastinet train", "MODEL", str(path), "the training toolkit is not installed")
-    out_dir = Path(args.out_dir or Path("results") / path.stem)
-    history = train_config(cfg, out_dir=out_dir, progress=not args.quiet)
-    if isinstance(history, tuple):
-        history = history[0]
-    from plastinet.io import save_result
-
-    written = save_result(history, out_dir / "history.nc")
-    print(f"[plastinet] wrote {written.resolve()}")
+    model = load_model(args.model, args.set or [], quick=args.quick)
+    if model.kind != "training":
+        raise UnsupportedError("plastinet train", "MODEL", args.model,
+                               f"is a {model.kind!r} model; use 'plastinet run' (train takes kind = \"training\")")
+    out_dir = Path(args.out_dir or Path("results") / model.name)
+    print(f"[plastinet] training {model.name}; checkpoints in {out_dir.resolve()}", flush=True)
+    history = model.run(progress=not args.quiet, out_dir=out_dir)
+    for path in _write_outputs(model, history, out_dir / "history.nc", True):
+        print(f"[plastinet] wrote {path.resolve()}")
     return 0
 
 
@@ -193,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a programmer from a training model file")
     train.add_argument("model", help="bundled model name or path to a TOML model file")
     train.add_argument("--set", action="append", metavar="KEY=VALUE")
-    train.add_argument("--out-dir", help="checkpoints and history; default results/<model>/")
+    train.add_argument("--out-dir", help="checkpoints and history; default results/<model>/ (resumed if present)")
+    train.add_argument("--quick", action="store_true", help="apply the model file's [quick] settings")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=_cmd_train)
     return parser

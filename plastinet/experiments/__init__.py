@@ -53,7 +53,8 @@ def check_backend(kind_name: str, kind: Kind, backend: str) -> None:
                                "this model runs on: " + ", ".join(kind.backends))
 
 
-from plastinet.experiments import rate_memory as _rate_memory  # noqa: E402  (registers itself)
+from plastinet.experiments import rate_memory as _rate_memory  # noqa: E402  (kinds register themselves)
+from plastinet.experiments import training_kind as _training_kind  # noqa: E402
 
 __all__ += ["check_backend"]
-del _rate_memory
+del _rate_memory, _training_kind
