@@ -190,8 +190,9 @@ def feedforward_forward(c: Config, P: dict[str, np.ndarray], x: np.ndarray,
         Slow parameters.
     x : ndarray, shape (B, T, d_in)
     segment : int, optional
-        Run ``apply`` (chunk length at most the sequence or segment length) on segments of this many steps, carrying the state, and keep the fast
-        weights after each full segment (for weight probes).
+        Run ``apply`` on segments of this many steps, carrying the state, and keep the
+        fast weights after each full segment (for weight probes). The chunk length of
+        the chunkwise form is capped at the sequence (or segment) length.
 
     Returns
     -------
