@@ -183,8 +183,8 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
     dQ = g * YS
     X = Kend * KdS                                                    # d/dlog of the end decay
     dLj = Qg * YS - X                                                 # per key feature
-    causal = np.tril(np.ones((C, C), dtype=bool))
     if L.shape[-1] == 1:
+        causal = np.tril(np.ones((C, C), dtype=bool))
         D = np.where(causal, decay_ratio(L[..., :, None, 0], Z[..., :, None, 0],
                                          L[..., None, :, 0], Z[..., None, :, 0]), 0.0).astype(dt)
         QK = _mt(Q, K)
