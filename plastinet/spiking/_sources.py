@@ -26,8 +26,8 @@ def _steps(duration: float, dt: float, owner: str, name: str) -> int:
 class PoissonSource:
     """Bernoulli-per-step spikes with probability ``rate * dt`` (exact, event-cost)."""
 
-    def __init__(self, pop: PoissonGroup, dt: float, rng: np.random.Generator) -> None:
-        self.pop, self.n, self.rng = pop, pop.n, rng
+    def __init__(self, pop: PoissonGroup, dt: float, seed_seq: np.random.SeedSequence) -> None:
+        self.pop, self.n, self.ss = pop, pop.n, seed_seq
         sched = pop.rate_schedule() * dt
         if sched.size and sched.max() > 1.0:
             raise RangeError("PoissonGroup", "rate", float(pop.rate_schedule().max()),
@@ -39,8 +39,12 @@ class PoissonSource:
     def _block(self, b: int) -> tuple[np.ndarray, np.ndarray]:
         if b in self._cache:
             return self._cache[b]
-        if len(self._cache) > 3:
-            self._cache.clear()
+        for old in [k for k in self._cache if k < b - 1]:
+            del self._cache[old]
+        # each block has its own stream (derived from the population's), so a block drawn
+        # twice is identical and the spikes do not depend on how the engine chunks time
+        self.rng = np.random.default_rng(np.random.SeedSequence(self.ss.entropy,
+                                                                spawn_key=(*self.ss.spawn_key, b)))
         n0 = b * BLOCK
         S = self.p.shape[0]
         if S == 1:

@@ -117,13 +117,14 @@ class Simulator:
         ss = np.random.SeedSequence(seed)
         self.seed = seed if seed is not None else int(ss.entropy % (2 ** 63))
         n_streams = len(network.populations) + len(network.projections) + len(network.rewards)
-        streams = iter(np.random.default_rng(s) for s in ss.spawn(n_streams))
+        seqs = iter(ss.spawn(n_streams))
+        streams = (np.random.default_rng(q) for q in seqs)
         self.sources: dict[str, Any] = {}
         self.dyn: dict[str, Any] = {}
         for name, pop in network.populations.items():
-            rng = next(streams)
+            seq = next(seqs)
             if isinstance(pop, PoissonGroup):
-                self.sources[name] = PoissonSource(pop, dt, rng)
+                self.sources[name] = PoissonSource(pop, dt, seq)
             elif pop.source:
                 self.sources[name] = GeneratorSource(pop, dt)
             else:
@@ -288,22 +289,26 @@ class Simulator:
             rounds = [np.flatnonzero(occ == r) for r in range(n_rounds)] if n_rounds > 1 else [None]
             for p in self.out_of[src]:
                 post_name = p.proj.post.name
+                parts = []
                 for sel in rounds:
                     st = steps if sel is None else steps[sel]
                     js = neurons if sel is None else neurons[sel]
                     out = p.pre_round(st, js)
-                    if out is None or K is None and post_name not in self.dyn:
-                        continue
-                    if K is None:
-                        continue
-                    if post_name not in self.dyn:
-                        continue
-                    rep, post_idx, val = out
-                    key = (post_name, p.target)
-                    arr = incs.get(key)
-                    if arr is None:
-                        arr = incs[key] = np.zeros((K, p.n_post))
-                    np.add.at(arr, ((st[rep] if st.ndim else st) - n0, post_idx), val)
+                    if out is not None and K is not None and post_name in self.dyn:
+                        rep, post_idx, val = out
+                        parts.append((st[rep], js[rep], post_idx, val))
+                if not parts:
+                    continue
+                # canonical summation order (step, pre neuron, synapse), as in one-step mode
+                st_a, pre_a, post_a, val_a = (np.concatenate(x) for x in zip(*parts))
+                if len(parts) > 1:
+                    o = np.lexsort((pre_a, st_a))
+                    st_a, post_a, val_a = st_a[o], post_a[o], val_a[o]
+                key = (post_name, p.target)
+                arr = incs.get(key)
+                if arr is None:
+                    arr = incs[key] = np.zeros((K, p.n_post))
+                np.add.at(arr, (st_a - n0, post_a), val_a)
         return incs
 
     def _integrate(self, K: int, incs: dict) -> tuple[int, dict[str, np.ndarray]]:
@@ -362,16 +367,20 @@ class Simulator:
                     p.integrate_dopamine(slice(None), s)
             self.mods[m].jump(s, amount)
         # (-1) pre pathways, by projection name
+        acc: dict[tuple[str, str], np.ndarray] = {}
         for p in self.projs.values():
             idx = spk.get(p.proj.pre.name)
             if idx is None:
                 continue
             out = p.pre_round(s, idx)
-            if out is not None:
-                d = self.dyn.get(p.proj.post.name)
-                if d is not None:
-                    _, post_idx, val = out
-                    d.receive(p.target, np.bincount(post_idx, weights=val, minlength=p.n_post))
+            if out is not None and p.proj.post.name in self.dyn:
+                _, post_idx, val = out
+                key = (p.proj.post.name, p.target)
+                if key not in acc:
+                    acc[key] = np.zeros(p.n_post)
+                np.add.at(acc[key], post_idx, val)
+        for (pop, target), arr in acc.items():
+            self.dyn[pop].receive(target, arr)
         # (0) per-step rules
         for p in self.continuous:
             m = self.mods[p.rule.modulator].value(s)

@@ -1,0 +1,118 @@
+"""Engine properties: reproducibility, chunking invariance, Song 2000, errors, spiking FWP, Izhikevich."""
+
+import numpy as np
+import pytest
+
+from plastinet.errors import RangeError, ShapeError, ValidationError
+from plastinet.spiking import (LIF, ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection,
+                               SpikeProbe, StateProbe, WeightProbe, run)
+from plastinet.spiking import protocols as P
+
+
+def _song_net(N=200, gmax=0.05):
+    net = Network()
+    inp = net.add(PoissonGroup(name="inputs", n=N, rate=15.0))
+    post = net.add(ConductanceLIF(name="post", n=2, method="euler", t_ref=0.002))
+    net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=("uniform", 0, gmax),
+                       w_min=0, w_max=gmax, rule=PairSTDP(A_plus=1e-3, A_minus=1.05e-3)))
+    net.add(SpikeProbe(name="sp", population="post"))
+    net.add(WeightProbe(name="W", projection="syn", sample_every=0.1))
+    return net
+
+
+def test_seed_reproducible_bit_for_bit_and_seed_matters():
+    a = run(_song_net(), 1.0, seed=3)
+    b = run(_song_net(), 1.0, seed=3)
+    c = run(_song_net(), 1.0, seed=4)
+    assert a.sizes["spike"] > 10
+    assert np.array_equal(a.w_syn.values, b.w_syn.values)
+    assert np.array_equal(a.spike_time.values, b.spike_time.values)
+    assert not np.array_equal(a.w_syn.values, c.w_syn.values)
+
+
+def test_chunking_does_not_change_results():
+    a = run(_song_net(), 1.0, seed=5, chunk_steps=1)
+    b = run(_song_net(), 1.0, seed=5, chunk_steps=500)
+    assert np.array_equal(a.w_syn.values, b.w_syn.values)
+    assert np.array_equal(a.W.values, b.W.values)
+    assert np.array_equal(a.spike_time.values, b.spike_time.values)
+
+
+def test_chunking_invariance_single_neuron_fast_path():
+    a = P.song2000(n_inputs=300, duration=1.0, g_max=0.03, chunk_steps=1, seed=2)
+    b = P.song2000(n_inputs=300, duration=1.0, g_max=0.03, chunk_steps=256, seed=2)
+    assert a.sizes["spike"] > 5
+    assert np.array_equal(a.w_syn.values, b.w_syn.values)
+    assert np.array_equal(a.spike_time.values, b.spike_time.values)
+
+
+def test_dataset_layout():
+    ds = run(_song_net(), 0.3, seed=1)
+    assert set(ds.spike_population.values) <= {"post"}
+    assert ds.W.dims == ("time", "W_post", "W_pre") and ds.W.shape == (3, 2, 200)
+    for name in ds.variables:
+        assert "units" in ds[name].attrs and "long_name" in ds[name].attrs
+    assert ds.attrs["backend"] == "numpy" and ds.attrs["dt"] == 1e-4
+
+
+def test_poisson_rate():
+    net = Network(PoissonGroup(name="p", n=500, rate=20.0), SpikeProbe(name="s", population="p"))
+    ds = run(net, 2.0, seed=0)
+    assert ds.sizes["spike"] / (500 * 2.0) == pytest.approx(20.0, rel=0.03)
+
+
+def test_lif_constant_current_rate_exact():
+    # tau_m dv/dt = v_rest - v + R I: period = t_ref + tau_m ln((v_inf - v_reset) / (v_inf - v_th))
+    pop = LIF(name="n", n=1, tau_m=0.02, v_rest=-0.07, v_thresh=-0.05, v_reset=-0.06, r_m=1e8,
+              i_ext=3e-10, t_ref=0.0)
+    ds = run(Network(pop, SpikeProbe(name="s", population="n")), 1.0, dt=1e-5)
+    isi = np.diff(ds.spike_time.values)
+    period = 0.02 * np.log((-0.04 + 0.06) / (-0.04 + 0.05))
+    assert np.all(np.abs(isi - period) <= 1.01e-5)
+
+
+@pytest.mark.slow
+def test_song2000_bimodal_100s():
+    ds = P.song2000(n_inputs=1000, duration=100.0, seed=0)
+    hist = np.histogram(ds.w_syn.values / 0.01, bins=10, range=(0, 1))[0]
+    mid = np.median(hist[2:8])
+    assert hist[0] > 2.5 * mid and hist[-1] > 2 * mid          # U-shaped (measured 239, 188 vs ~66)
+    assert ds.attrs["frac_low"] > 0.2 and ds.attrs["frac_high"] > 0.15
+    assert 5.0 < ds.attrs["post_rate"] < 40.0
+
+
+def test_song2000_becomes_bimodal_fast():
+    # 30 s with 1000 inputs: weights already leave the middle (uniform would give 0.1 / 0.1)
+    ds = P.song2000(n_inputs=1000, duration=30.0, seed=0)
+    hist = np.histogram(ds.w_syn.values / 0.01, bins=10, range=(0, 1))[0]
+    mid = np.median(hist[2:8])
+    assert hist[0] > 1.5 * mid and hist[-1] > 1.3 * mid         # measured 168, 143 vs ~88
+    assert 5.0 < ds.attrs["post_rate"] < 60.0
+
+
+def test_errors_name_object_and_parameter():
+    with pytest.raises(RangeError, match="PoissonGroup.*rate"):
+        PoissonGroup(name="p", n=3, rate=-1.0)
+    with pytest.raises(RangeError, match="LIF.*tau_m"):
+        LIF(name="n", tau_m=-0.01)
+    with pytest.raises(ShapeError, match="PoissonGroup.*rate"):
+        PoissonGroup(name="p", n=3, rate=[1.0, 2.0])
+    pre, post = PoissonGroup(name="a", n=3, rate=1.0), LIF(name="b", n=2)
+    with pytest.raises(RangeError, match="Projection.*weight"):
+        Projection(name="s", pre=pre, post=post, target="I_e", weight=2.0, w_min=0, w_max=1)
+    with pytest.raises(ShapeError, match="Projection.*weight"):
+        Projection(name="s", pre=pre, post=post, target="I_e", weight=np.zeros((3, 2)))
+    with pytest.raises(ValidationError, match="Projection.*target"):
+        Projection(name="s", pre=pre, post=post, target="g_e")
+    with pytest.raises(RangeError, match="connectivity"):
+        Projection(name="s", pre=pre, post=post, target="I_e", connectivity=([0, 5], [0, 1]))
+    with pytest.raises(RangeError, match="tau_e"):
+        run(Network(LIF(name="n", tau_e=5e-5)), 0.01, dt=1e-4)
+    with pytest.raises(RangeError, match="rate"):
+        run(Network(PoissonGroup(name="p", n=1, rate=2000.0)), 0.01, dt=1e-3)
+    with pytest.raises(RangeError, match="tau_plus"):
+        net = Network(pre, post)
+        net.add(Projection(name="s", pre=pre, post=post, target="I_e", rule=PairSTDP(tau_plus=1e-5)))
+        run(net, 0.01, dt=1e-4)
+    with pytest.raises(ValidationError, match="StateProbe.*variable"):
+        run(Network(LIF(name="n"), StateProbe(name="x", population="n", variable="g_e")), 0.01)
