@@ -26,7 +26,7 @@ default BLAS threads, i.e. the whole machine. Where ``torch`` and ``fla-core``
 that its output agrees with ours); it is the best public CPU reference of this algorithm
 and is NOT a dependency of plastinet.
 
-Every time is the best of several repeats (the machine may be shared; the load average is
+Every time is the best of several interleaved repeats (the machine may be shared; the load average is
 printed). Columns: ``rec``, ``par``, ``chunk C=..`` tokens/s; ``%gemm`` fractions;
 ``fla C=..`` the fla reference's tokens/s and ours/theirs.
 """
@@ -48,6 +48,7 @@ DS = (64, 128)
 TS = (512, 2048, 8192)
 CHUNKS = (32, 64)
 FLA_CHUNKS = (32, 64)
+FLA_THREADS = (1, None)          # torch threads for fla: 1 and torch's default; best is kept
 
 
 def chunk_flops(d: int, C: int) -> float:
@@ -60,24 +61,30 @@ def state_flops(d: int) -> float:
     return H * 6.0 * d * d
 
 
-def best_time(fn, repeats: int, budget: float = 6.0) -> float:
-    """Best wall time of ``repeats`` calls (fewer if ``budget`` seconds are used up)."""
-    best = np.inf
-    start = time.perf_counter()
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-        if time.perf_counter() - start > budget:
-            break
-    return best
-
-
-def gemm_rate(n: int = 2048, repeats: int = 7) -> float:
+def gemm_runner(n: int = 2048):
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
-    a @ b
-    return 2.0 * n ** 3 / best_time(lambda: a @ b, repeats, budget=10.0)
+    return lambda: a @ b, 2.0 * n ** 3
+
+
+def interleaved_best(runners: dict, rounds: int, budget: float) -> dict:
+    """Best wall time of each runner over ``rounds`` round-robin rounds.
+
+    Interleaving makes every runner see the same load of a shared machine; a runner stops
+    repeating once it has used ``budget`` seconds (it always runs at least once).
+    """
+    best = {name: np.inf for name in runners}
+    used = {name: 0.0 for name in runners}
+    for _ in range(rounds):
+        for name, fn in runners.items():
+            if used[name] > budget:
+                continue
+            t = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t
+            used[name] += dt
+            best[name] = min(best[name], dt)
+    return best
 
 
 def inputs(d: int, T: int):
@@ -116,17 +123,56 @@ def load_fla():
             "ops/delta_rule/naive.py:delta_rule_chunkwise")
 
 
-def fla_runner(fla, q, k, v, beta, C):
-    """A closure running fla's reference on our inputs; fla scales q by d^-1/2 itself."""
+def fla_runner(fla, q, k, v, beta, C, threads=None):
+    """A closure running fla's reference on our inputs; fla scales q by d^-1/2 itself.
+
+    ``threads``: torch intra-op threads for the call (None: torch's default).
+    """
     torch, fn = fla
+    default_threads = torch.get_num_threads()
     d = q.shape[-1]
     tq = torch.from_numpy(np.ascontiguousarray(q * np.float32(d ** 0.5)))
     tk, tv, tb = (torch.from_numpy(np.ascontiguousarray(x)) for x in (k, v, beta))
 
     def run():
-        with torch.no_grad():
-            return fn(tq, tk, tv, tb, chunk_size=C)
+        torch.set_num_threads(threads or default_threads)
+        try:
+            with torch.no_grad():
+                return fn(tq, tk, tv, tb, chunk_size=C)
+        finally:
+            torch.set_num_threads(default_threads)
     return run
+
+
+def fla_best_of_threads(rate: dict) -> dict:
+    """Merge the fla runs of one chunk size over thread settings (keep the fastest)."""
+    out = {name: r for name, r in rate.items() if not str(name).startswith("fla")}
+    for C in FLA_CHUNKS:
+        runs = [r for name, r in rate.items() if str(name).startswith(f"fla{C}t")]
+        if runs:
+            out[f"fla{C}"] = max(runs)
+    return out
+
+
+def fractions(d: int, rate: dict, gemm: float) -> dict:
+    frac = {"rec": rate["rec"] * state_flops(d) / gemm, "par": rate["par"] * state_flops(d) / gemm}
+    for C in CHUNKS:
+        frac[C] = rate[C] * chunk_flops(d, C) / gemm
+    return frac
+
+
+def format_row(d: int, T: int, rate: dict, gemm: float) -> str:
+    frac = fractions(d, rate, gemm)
+    best = max(rate[C] for C in CHUNKS)
+    fla = [rate.get(f"fla{C}", np.nan) for C in FLA_CHUNKS]
+    fla_best = np.nanmax(fla) if not np.all(np.isnan(fla)) else np.nan
+    return (f"{d:>4} {T:>5} | {rate['rec']:>8.3g} {rate['par']:>8.3g} "
+            + " ".join(f"{rate[C]:>11.3g}" for C in CHUNKS)
+            + f" | {100 * frac['rec']:>8.1f} {100 * frac['par']:>4.1f} "
+            + " ".join(f"{100 * frac[C]:>5.1f}" for C in CHUNKS)
+            + f" | {best / rate['rec']:>8.2f} | "
+            + " ".join(f"{x:>9.3g}" for x in fla)
+            + f" {best / fla_best:>8.2f}")
 
 
 def main() -> None:
@@ -140,53 +186,58 @@ def main() -> None:
     print(f"plastinet fwp benchmark: delta rule, B={B}, H={H}, float32; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (machine may be shared)")
     print(f"numpy {np.__version__}; {fla_note}")
-    gemm = gemm_rate()
-    print(f"float32 GEMM (2048^3, best of 7, default threads): {gemm / 1e9:.1f} GFLOP/s")
+    gemm_fn, gemm_flops = gemm_runner()
+    gemm_fn()
+    gemm_best = interleaved_best({"gemm": gemm_fn}, 7, 10.0)["gemm"]
     print("useful FLOPs/token: chunkwise H(6d^2 + 5Cd + C^2/3); recurrent/parallel H*6d^2\n")
     head = (f"{'d':>4} {'T':>5} | {'rec':>8} {'par':>8} " + " ".join(f"{'chunk C=' + str(C):>11}" for C in CHUNKS)
             + " | %gemm rec  par " + " ".join(f" C={C:<3}" for C in CHUNKS)
             + " | best/rec | " + " ".join(f"{'fla C=' + str(C):>9}" for C in FLA_CHUNKS) + " ours/fla")
     print(head)
     print("-" * len(head))
-    rows = []
+    measured = []
     for d in DS:
         for T in Ts:
             q, k, v, beta = inputs(d, T)
-            tok = B * T
-            rate = {}
-            rate["rec"] = tok / best_time(lambda: apply(Delta(), q, k, v, beta=beta, form="recurrent"),
-                                          max(1, args.repeats // 2))
-            rate["par"] = tok / best_time(lambda: apply(Delta(), q, k, v, beta=beta, form="parallel"),
-                                          max(1, args.repeats // 2))
-            ref = apply(Delta(), q, k, v, beta=beta, form="recurrent")[0]
+            ref, W_ref = apply(Delta(), q, k, v, beta=beta, form="recurrent")
+            scale = np.abs(ref).max()
+            runners = {"gemm": gemm_fn,
+                       "rec": lambda: apply(Delta(), q, k, v, beta=beta, form="recurrent"),
+                       "par": lambda: apply(Delta(), q, k, v, beta=beta, form="parallel")}
             for C in CHUNKS:
-                run = lambda: apply(Delta(), q, k, v, beta=beta, form="chunkwise", chunk_size=C)  # noqa: E731
-                y = run()[0]
-                err = np.abs(y - ref).max() / np.abs(ref).max()
-                assert err < 1e-4, f"chunkwise C={C} disagrees with recurrent: {err:.2e}"
-                rate[C] = tok / best_time(run, args.repeats)
-            frac = {"rec": rate["rec"] * state_flops(d) / gemm, "par": rate["par"] * state_flops(d) / gemm}
-            for C in CHUNKS:
-                frac[C] = rate[C] * chunk_flops(d, C) / gemm
-            best = max(rate[C] for C in CHUNKS)
-            fla_rate = {}
+                runners[C] = (lambda C=C: apply(Delta(), q, k, v, beta=beta, form="chunkwise", chunk_size=C))
+            for name in ["par", *CHUNKS]:
+                y, W = runners[name]()
+                err = max(np.abs(y - ref).max() / scale, np.abs(W - W_ref).max() / np.abs(W_ref).max())
+                assert err < 1e-4, f"{name} disagrees with the recurrent form: {err:.2e}"
             if fla is not None:
                 for C in FLA_CHUNKS:
                     run = fla_runner(fla, q, k, v, beta, C)
-                    o = run()[0].numpy()
-                    err = np.abs(o - ref).max() / np.abs(ref).max()
+                    o, S = run()
+                    err = max(np.abs(o.numpy() - ref).max() / scale,
+                              np.abs(S.numpy().swapaxes(-1, -2) - W_ref).max() / np.abs(W_ref).max())
                     assert err < 1e-4, f"fla C={C} disagrees with our recurrent form: {err:.2e}"
-                    fla_rate[C] = tok / best_time(run, max(1, args.repeats // 2))
-            fla_best = max(fla_rate.values()) if fla_rate else np.nan
-            line = (f"{d:>4} {T:>5} | {rate['rec']:>8.3g} {rate['par']:>8.3g} "
-                    + " ".join(f"{rate[C]:>11.3g}" for C in CHUNKS)
-                    + f" | {100 * frac['rec']:>8.1f} {100 * frac['par']:>4.1f} "
-                    + " ".join(f"{100 * frac[C]:>5.1f}" for C in CHUNKS)
-                    + f" | {best / rate['rec']:>8.2f} | "
-                    + " ".join(f"{fla_rate.get(C, np.nan):>9.3g}" for C in FLA_CHUNKS)
-                    + f" {best / fla_best:>8.2f}")
+                    for th in FLA_THREADS:
+                        runners[f"fla{C}t{th}"] = fla_runner(fla, q, k, v, beta, C, th)
+            best_t = interleaved_best(runners, args.repeats, budget=3.0)
+            gemm_best = min(gemm_best, best_t.pop("gemm"))
+            measured.append((d, T, best_t))
+            tok = B * T
+            rate = fla_best_of_threads({name: tok / t for name, t in best_t.items()})
+            gemm = gemm_flops / gemm_best                  # best GEMM so far
+            line = format_row(d, T, rate, gemm)
             print(line, flush=True)
-            rows.append((d, T, rate, frac, fla_rate))
+    gemm = gemm_flops / gemm_best
+    print(f"\nfloat32 GEMM (2048^3, numpy default threads, best of {7 + len(measured) * args.repeats} "
+          f"interleaved runs): {gemm / 1e9:.1f} GFLOP/s; final table with this rate:\n")
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for d, T, best_t in measured:
+        rate = fla_best_of_threads({name: B * T / t for name, t in best_t.items()})
+        print(format_row(d, T, rate, gemm))
+        rows.append((d, T, rate, fractions(d, rate, gemm),
+                     {C: rate[f"fla{C}"] for C in FLA_CHUNKS if f"fla{C}" in rate}))
     print("\ntargets:")
     for d, T, rate, frac, fla_rate in rows:
         best = max(rate[C] for C in CHUNKS)

@@ -133,14 +133,28 @@ def _gated_delta_engine(q, k, v, beta, alpha, W0, C):
     dt = q.dtype
     Q, K, V, bb = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     n = Q.shape[1]
-    if alpha is not None:
-        Lall, Zall = cumulative_log_decay(_chunk(alpha, C, fill=1.0)[..., 0], axis=2)  # (N, n, C)
-    G = max(1, min(n, SEGMENT // C))
     causal = _causal(C, dt)
-    # Per chunk: WQ = [K, then W_y; Q g] and M = [attn; K_end^T], so that the loop needs one
-    # product with the state and one with the pseudo-values; KQK = [K K^T; Q K^T].
+    bcol_all = bb[..., None]                                                 # (N, n, C, 1)
+    # The UT transform of every chunk at once (small C x C matrices, few calls).
+    A = K @ _t(K)
+    if alpha is None:
+        D = None
+        g_all = None
+    else:
+        L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0)[..., 0], axis=2)   # (N, n, C)
+        D = decay_ratio(L[..., :, None], Z[..., :, None], L[..., None, :], Z[..., None, :])
+        D = D.astype(dt) * causal                                            # (N, n, C, C)
+        g_all = np.where(Z == 0, np.exp(L), 0.0).astype(dt)[..., None]         # (N, n, C, 1)
+        to_end_all = decay_ratio(L[..., -1:], Z[..., -1:], L, Z).astype(dt)[..., None]
+        A *= D
+    A *= bcol_all
+    Tinv = unit_lower_inverse(A)
+    del A
+    # Per segment of G chunks (still in cache when the loop reads them): WQ = [W_y; Q g] and
+    # M = [attn; K_end^T], so that each chunk needs one product with the state and one with
+    # its pseudo-values.
+    G = max(1, min(n, SEGMENT // C))
     WQ = np.empty((N, G, 2 * C, d_k), dtype=dt)
-    KQK = np.empty((N, G, 2 * C, C), dtype=dt)
     M = np.empty((N, G, C + d_k, C), dtype=dt)
     Uy = np.empty((N, G, C, d_v), dtype=dt)
     y = np.empty((N, n, C, d_v), dtype=dt)
@@ -151,34 +165,25 @@ def _gated_delta_engine(q, k, v, beta, alpha, W0, C):
     for s in range(0, n, G):
         e = min(s + G, n)
         m = e - s
-        wq, kqk, mm, uy = WQ[:, :m], KQK[:, :m], M[:, :m], Uy[:, :m]
-        Kc, Qc, bcol = K[:, s:e], Q[:, s:e], bb[:, s:e, :, None]
-        wq[:, :, :C] = Kc
-        wq[:, :, C:] = Qc
-        np.matmul(wq, _t(Kc), out=kqk)
-        A = kqk[:, :, :C]
+        wq, mm, uy = WQ[:, :m], M[:, :m], Uy[:, :m]
+        Kc, Qc, bcol, Ti = K[:, s:e], Q[:, s:e], bcol_all[:, s:e], Tinv[:, s:e]
+        attn = mm[:, :, :C]
+        np.matmul(Qc, _t(Kc), out=attn)
         if alpha is None:
-            np.multiply(kqk[:, :, C:], causal, out=mm[:, :, :C])
+            attn *= causal
             mm[:, :, C:] = _t(Kc)
-            A *= bcol
+            wq[:, :, C:] = Qc
             bK = Kc * bcol
             total = None
         else:
-            L, Z = Lall[:, s:e], Zall[:, s:e]
-            D = decay_ratio(L[..., :, None], Z[..., :, None], L[..., None, :], Z[..., None, :])
-            D = D.astype(dt) * causal
-            np.multiply(kqk[:, :, C:], D, out=mm[:, :, :C])
-            g = np.where(Z == 0, np.exp(L), 0.0).astype(dt)[..., None]         # (N, m, C, 1)
-            to_end = decay_ratio(L[..., -1:], Z[..., -1:], L, Z).astype(dt)[..., None]
-            np.multiply(_t(Kc), _t(to_end), out=mm[:, :, C:])
+            attn *= D[:, s:e]
+            g = g_all[:, s:e]
+            np.multiply(_t(Kc), _t(to_end_all[:, s:e]), out=mm[:, :, C:])
             np.multiply(Qc, g, out=wq[:, :, C:])
-            A *= D
-            A *= bcol
             bK = Kc * (bcol * g)
             total = g[:, :, -1]                                               # (N, m, 1)
-        Tinv = unit_lower_inverse(A)
-        np.matmul(Tinv, bK, out=wq[:, :, :C])                                # W_y
-        np.matmul(Tinv, V[:, s:e] * bcol, out=uy)                            # T diag(beta) V
+        np.matmul(Ti, bK, out=wq[:, :, :C])                                  # W_y
+        np.matmul(Ti, V[:, s:e] * bcol, out=uy)                              # T diag(beta) V
         for j in range(m):
             np.matmul(wq[:, j], ST, out=Pq)                   # [W_y S^T; Q g S^T]
             np.subtract(uy[:, j], Pq[:, :C], out=U)           # pseudo-values of the chunk
