@@ -84,8 +84,8 @@ def test_pair_stdp_effective_rate_rule_is_kempter():
 
     rule = spiking.PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.0168, tau_minus=0.0337)
     out = measure_rate_dependence(rule, r_pre=(5.0, 20.0), r_post=(5.0, 10.0, 20.0), duration=2.0,
-                                  n_pre=40, n_post=10)
+                                  n_pre=100, n_post=10)
     c_xy = float(out.coefficient.sel(term="x*y"))
     integral = rule.A_plus * rule.tau_plus - rule.A_minus * rule.tau_minus
-    assert float(out.ci_low.sel(term="x*y")) <= integral <= float(out.ci_high.sel(term="x*y"))
-    assert c_xy == pytest.approx(integral, rel=0.25)
+    assert c_xy == pytest.approx(integral, rel=0.15)
+    assert np.all(np.abs(out.drift / out.predicted - 1) < 0.25)
