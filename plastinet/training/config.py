@@ -22,6 +22,9 @@ Schema (TOML, ``schema_version = 1``)::
     [training]              # TrainingSpec: optimizer, lr, momentum, batch_size, max_steps,
     optimizer = "adam"      # eval_every, eval_size, patience, target_loss, clip_norm,
     lr = 1e-3               # diverge_factor, seed
+
+    [quick]                 # optional dotted-key overrides for a fast check, applied by the
+    "training.max_steps" = 20   # model-file loader (``--quick``); train_config ignores it
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from plastinet.training.trainer import TrainingSpec, train
 
 __all__ = ["train_config", "TrainResult"]
 
-_TOP = ("schema_version", "name", "kind", "description", "source", "task", "layer", "training")
+_TOP = ("schema_version", "name", "kind", "description", "source", "task", "layer", "training",
+        "quick")
 
 
 class TrainResult(NamedTuple):
