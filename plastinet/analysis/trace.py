@@ -24,6 +24,13 @@ reads. Two call forms:
   ``y``               time, post      the read-out ``W_t phi(q_t)``
   ==================  ==============  ===================================================
 
+* ``plasticity_trace(layer, x)``: a :class:`~plastinet.fwp.FastWeightLayer` (trained or
+  not) run on inputs ``x (B, T, d_in)``. The programmer's outputs ``q, k, v`` and gates
+  are recorded with :meth:`FastWeightLayer.run` and replayed through the rate engine as
+  above (one ``trial`` and ``head``). Linear, MLP and recurrent programmers are supported
+  (the fast-weight update depends only on ``k, v`` and the gates); the self-referential
+  programmer is not.
+
 * ``plasticity_trace(dataset)``: a recording with ``W (time, post, pre)`` (weights after
   each recorded step) and the activities ``pre (time, pre)`` and ``post (time, post)``
   (names changeable with ``pre=``, ``post=``); returns ``dW_t = W_t - W_{t-1}`` with
@@ -42,7 +49,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import ShapeError, UnstableUpdateWarning, ValidationError
+from plastinet.errors import ShapeError, UnstableUpdateWarning, UnsupportedError, ValidationError
 from plastinet.fwp import apply
 from plastinet.fwp.functional import State, prepare
 from plastinet.fwp.rules import DecayedHebbian, GatedDelta, Oja, Rule, ThreeFactor
@@ -121,6 +128,25 @@ def _from_rule(rule: Rule | str, q: Any, k: Any, v: Any, beta: Any, alpha: Any, 
                                                   "batch": batch, "head": head, "source": "fwp.apply"})
 
 
+def _from_layer(layer: Any, x: Any, trial: int, head: int) -> xr.Dataset:
+    if x is None:
+        raise ValidationError(_OBJ, "x", None, "a FastWeightLayer needs its inputs x (B, T, d_in)")
+    c = layer.config
+    if c.programmer == "srwm":
+        raise UnsupportedError(_OBJ, "run", layer, "the self-referential programmer reprograms its own "
+                                                   "matrix; use a linear, MLP or recurrent programmer")
+    gates = tuple(g for g in ("beta", "alpha", "mod") if g in c.gates)
+    rec = layer.run(x, record=("q", "k", "v") + gates)
+    if not (0 <= trial < rec.sizes["trial"] and 0 <= head < rec.sizes["head"]):
+        raise ValidationError(_OBJ, "trial/head", (trial, head),
+                              f"expected 0 <= trial < {rec.sizes['trial']}, 0 <= head < {rec.sizes['head']}")
+    pick = {n: rec[n].isel(trial=trial, head=head).values for n in ("q", "k", "v") + gates}
+    out = _from_rule(layer.rule, pick["q"], pick["k"], pick["v"], pick.get("beta"), pick.get("alpha"),
+                     pick.get("mod"), None, 0, 0)
+    out.attrs.update({"source": "FastWeightLayer", "programmer": c.programmer, "trial": trial, "head": head})
+    return out
+
+
 def _from_recording(ds: xr.Dataset, pre: str, post: str) -> xr.Dataset:
     missing = [n for n in ("W", pre, post) if n not in ds.variables]
     if missing:
@@ -152,24 +178,27 @@ def _from_recording(ds: xr.Dataset, pre: str, post: str) -> xr.Dataset:
     return out
 
 
-def plasticity_trace(run: Any, q: Any = None, k: Any = None, v: Any = None, *, beta: Any = None,
-                     alpha: Any = None, modulator: Any = None, initial_state: Any = None,
+def plasticity_trace(run: Any, q: Any = None, k: Any = None, v: Any = None, *, x: Any = None,
+                     beta: Any = None, alpha: Any = None, modulator: Any = None, initial_state: Any = None,
                      batch: int = 0, head: int = 0, pre: str = "pre", post: str = "post") -> xr.Dataset:
     """Per-step weight changes and local variables of a run, for :func:`fit_rule`.
 
     Parameters
     ----------
-    run : Rule, str or xarray.Dataset
-        A rate rule (object or registry key), run on ``q, k, v`` with the rate engine; or a
-        recording with ``W (time, post, pre)`` and activities (see the module docstring).
+    run : Rule, str, FastWeightLayer or xarray.Dataset
+        A rate rule (object or registry key), run on ``q, k, v`` with the rate engine; a
+        fast-weight layer, run on ``x``; or a recording with ``W (time, post, pre)`` and
+        activities (see the module docstring).
     q, k, v : ndarray, optional
         Rate run inputs, ``(B, H, T, d)`` as for :func:`plastinet.fwp.apply`, or ``(T, d)``.
+    x : ndarray, shape (B, T, d_in), optional
+        Inputs of a FastWeightLayer (also accepted as the second positional argument).
     beta, alpha, modulator : ndarray, optional
         Gates as for :func:`plastinet.fwp.apply` (``(T,)`` accepted for a single sequence).
     initial_state : ndarray or State, optional
         Fast weights before step 0.
     batch, head : int
-        Which sequence and head to record.
+        Which sequence (trial of a layer) and head to record.
     pre, post : str
         Names of the activity variables of a recording.
 
@@ -198,11 +227,16 @@ def plasticity_trace(run: Any, q: Any = None, k: Any = None, v: Any = None, *, b
     """
     if isinstance(run, xr.Dataset):
         return _from_recording(run, pre, post)
+    from plastinet.fwp.layer import FastWeightLayer
+
+    if isinstance(run, FastWeightLayer):
+        return _from_layer(run, x if x is not None else q, batch, head)
     if isinstance(run, (Rule, str)):
         missing = [n for n, a in (("q", q), ("k", k), ("v", v)) if a is None]
         if missing:
             raise ValidationError(_OBJ, ", ".join(missing), None,
                                   "a rate run needs q, k and v arrays ((B, H, T, d) or (T, d))")
         return _from_rule(run, q, k, v, beta, alpha, modulator, initial_state, batch, head)
-    raise ValidationError(_OBJ, "run", run, "expected a rate rule (object or name) with q, k, v, "
-                                            "or an xarray.Dataset recording with W (time, post, pre)")
+    raise ValidationError(_OBJ, "run", run, "expected a rate rule (object or name) with q, k, v, a "
+                                            "FastWeightLayer with x, or an xarray.Dataset recording "
+                                            "with W (time, post, pre)")
