@@ -54,7 +54,8 @@ def check_backend(kind_name: str, kind: Kind, backend: str) -> None:
 
 
 from plastinet.experiments import rate_memory as _rate_memory  # noqa: E402  (kinds register themselves)
+from plastinet.experiments import spiking_protocols as _spiking_protocols  # noqa: E402
 from plastinet.experiments import training_kind as _training_kind  # noqa: E402
 
 __all__ += ["check_backend"]
-del _rate_memory, _training_kind
+del _rate_memory, _spiking_protocols, _training_kind

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from plastinet.cli import main
-from plastinet.io import load_result
+from plastinet.io import list_models, load_result
 
 
 def test_demo_writes_a_result_and_a_figure(tmp_path, capsys):
@@ -23,12 +23,21 @@ def test_demo_writes_a_result_and_a_figure(tmp_path, capsys):
     assert ds.attrs["model_kind"] == "rate_fwp" and '"delta"' in ds.attrs["model_spec"]
 
 
-@pytest.mark.parametrize("model", ["hebbian_fwp", "delta_fwp", "gated_delta_fwp"])
-def test_every_rate_model_runs_and_plots(tmp_path, model):
+@pytest.mark.parametrize("model", [name for name, _, _ in list_models()])
+def test_every_bundled_model_runs_and_plots(tmp_path, model):
     out = tmp_path / f"{model}.nc"
-    assert main(["run", model, "--quiet", "--no-plot", "--set", "experiment.trials=2", "--out", str(out)]) == 0
+    assert main(["run", model, "--quick", "--quiet", "--no-plot", "--out", str(out)]) == 0
+    ds = load_result(out)
+    assert ds.attrs["model_kind"] in ("rate_fwp", "training", "spiking_protocol")
     assert main(["plot", str(out)]) == 0
-    assert out.with_suffix(".png").exists()
+    assert out.with_suffix(".png").stat().st_size > 5_000
+
+
+def test_models_cover_the_required_list():
+    names = {name for name, _, _ in list_models()}
+    required = {"hebbian_fwp", "delta_fwp", "gated_delta_fwp", "spiking_fwp", "stdp_pairing",
+                "triplet_sjostrom2001", "song2000", "izhikevich2007_distal_reward", "pes_delta", "assoc_retrieval"}
+    assert required <= names, required - names
 
 
 def test_models_and_info_list_what_is_there(capsys):
