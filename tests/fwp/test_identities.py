@@ -125,6 +125,21 @@ def test_delta_beta_one_recalls_latest_value_beyond_capacity(rule, form):
     assert max_abs(read(rule, W, k[:, :, -1:], form), v[:, :, -1:]) <= TOL
 
 
+@settings(max_examples=budget(30), deadline=None)
+@given(gated=st.booleans(), T=st.integers(1, 80), d_k=st.integers(1, 8), d_v=st.integers(1, 4),
+       chunk=st.integers(1, 20), seed=st.integers(0, 2**31))
+def test_delta_beta_one_recall_property(gated, T, d_k, d_v, chunk, seed):
+    rng = np.random.default_rng(seed)
+    rule = GatedDelta() if gated else Delta()
+    k = unit_rows(rng.normal(size=(1, 2, T, d_k)))
+    v = rng.normal(size=(1, 2, T, d_v))
+    kw = {"alpha": rng.choice([0.0, 0.5, 1.0], size=(1, 2, T))} if gated else {}
+    for form in rule.forms:
+        y, _ = apply(rule, k, k, v, beta=np.ones((1, 2, T)), initial_state=rng.normal(size=(1, 2, d_v, d_k)),
+                     form=form, chunk_size=chunk, **kw)
+        assert max_abs(y, v) <= TOL
+
+
 @pytest.mark.parametrize("rule,form", forms_of(Hebbian(), Delta()))
 def test_rewriting_a_key(rule, form):
     """Write (k, v1), unrelated orthogonal items, then (k, v2): additive -> v1 + v2; delta -> v2."""
