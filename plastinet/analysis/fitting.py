@@ -3,7 +3,8 @@
 Statistics (per family, see :mod:`plastinet.analysis.families` for the design matrices):
 
 * ordinary least squares of ``dW`` on the family's terms, pooled over time steps and
-  synapses (at most ``max_synapses`` synapses, drawn at random with ``seed``);
+  synapses (at most ``max_synapses`` synapses, and at most ``2e5 / T`` (but at least 16),
+  drawn at random with ``seed``);
 * a trace decay ``gamma`` is profiled: least squares on a grid of time constants
   ``tau = -1 / ln(gamma)`` (0.05 to ``3 T`` steps, log-spaced), then refined by a bounded
   scalar search;
@@ -41,6 +42,8 @@ _DIMS = {"dW": ("time", "post", "pre"), "pre": ("time", "pre"), "post": ("time",
 _NEEDED = ("dW (time, post, pre), pre (time, pre) and post (time, post); optionally "
            "W (time, post, pre) (weight before the change), modulator (time), error (time, post)")
 _N_GRID = 64
+#: At most this many samples (time steps x synapses) enter a fit; more synapses are subsampled.
+_MAX_SAMPLES = 200_000
 #: Relative resolution of the residual sum of squares (rounding of the normal equations).
 _RSS_FLOOR = 1e-12
 _N_FINE = 33
@@ -292,7 +295,8 @@ class RuleFit:
         least-squares factor by which step ``t``'s weight change scales the fitted rule."""
         fit = self.fits[family or self.best]
         v = self._v.without_modulator()
-        X = _design(fit.family, v, fit.gamma or 0.0) @ fit.coefficients.values[: len(fit.family.build(v, 0.0))]
+        X = _design(fit.family, v, fit.gamma or 0.0)
+        X = X @ fit.coefficients.values[: X.shape[-1]]
         den = np.einsum("ts,ts->t", X, X)
         g = np.einsum("ts,ts->t", X, v.dW) / np.where(den > 0, den, np.nan)
         return xr.DataArray(g, dims="time", name="gate",
@@ -375,7 +379,8 @@ def rule_variables(data: xr.Dataset, max_synapses: int, seed: int) -> tuple[Vari
         raise ValidationError(_OBJ, "data['dW']", arrs["dW"], "dW is zero everywhere: nothing to fit")
     rng = np.random.default_rng(seed)
     n_syn = n_post * n_pre
-    flat = np.arange(n_syn) if n_syn <= max_synapses else np.sort(rng.choice(n_syn, max_synapses, replace=False))
+    keep = min(max_synapses, max(16, _MAX_SAMPLES // T))      # bounds the design's memory
+    flat = np.arange(n_syn) if n_syn <= keep else np.sort(rng.choice(n_syn, keep, replace=False))
     i, j = np.divmod(flat, n_pre)
     units = {"dW": data["dW"].attrs.get("units", "1"), "x": data["pre"].attrs.get("units", "1"),
              "y": data["post"].attrs.get("units", "1")}
@@ -415,7 +420,8 @@ def fit_rule(data: xr.Dataset, families: Iterable[str] | None = None, seed: int 
     n_boot : int
         Bootstrap resamples (over time steps).
     max_synapses : int
-        At most this many synapses (drawn at random) enter the fit.
+        At most this many synapses (drawn at random) enter the fit; long runs keep at most
+        ``max(16, 200000 // T)`` so that the design matrices stay small.
 
     Returns
     -------
