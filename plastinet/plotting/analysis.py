@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["plot_rule_fit", "plot_stdp_window", "plot_rate_dependence", "plot_capacity", "plot_forgetting",
-           "plot_spectrum", "plot_attention", "plot_scaling"]
+__all__ = ["plot_rule_fit", "plot_plasticity_trace", "plot_stdp_window", "plot_rate_dependence",
+           "plot_frequency_dependence", "plot_capacity", "plot_forgetting", "plot_spectrum", "plot_attention",
+           "plot_scaling"]
 
 
 def _ax(ax: Any, size: tuple[float, float] = (5.0, 3.6)) -> Any:
@@ -62,6 +63,30 @@ def plot_rule_fit(fit: Any, ax: Any = None, kind: str = "ranking") -> Any:
     ax.set_ylabel("rule family (R², 1)")
     ax.set_title(fit.classification if len(fit.classification) < 60 else fit.classification[:57] + "...",
                  fontsize=8)
+    return ax
+
+
+def plot_plasticity_trace(trace: xr.Dataset, ax: Any = None, n_synapses: int = 5) -> Any:
+    """Weight change per step of a few synapses over time.
+
+    Parameters
+    ----------
+    trace : xarray.Dataset
+        Output of :func:`~plastinet.analysis.plasticity_trace` (or any Dataset with
+        ``dW (time, post, pre)``).
+    ax : matplotlib.axes.Axes, optional
+    n_synapses : int
+        Synapses drawn (the first ``post`` row, the first ``n_synapses`` ``pre`` columns).
+    """
+    ax = _ax(ax)
+    dW = trace["dW"].transpose("time", "post", "pre")
+    t = trace["time"].values if "time" in trace.coords else np.arange(dW.sizes["time"])
+    for j in range(min(n_synapses, dW.sizes["pre"])):
+        ax.plot(t, dW.values[:, 0, j], lw=0.8, label=f"post 0, pre {j}")
+    t_units = trace["time"].attrs.get("units", "step") if "time" in trace.coords else "step"
+    ax.set_xlabel(f"time ({t_units})")
+    ax.set_ylabel(_label(dW, "weight change per step"))
+    ax.legend(fontsize=7)
     return ax
 
 
@@ -121,6 +146,29 @@ def plot_rate_dependence(drift: xr.DataArray, fit: xr.Dataset | None = None, ax:
     ax.axhline(0, color="0.7", lw=0.6)
     ax.set_xlabel("postsynaptic rate r_post (Hz)")
     ax.set_ylabel(_label(drift, "weight drift <dw/dt>"))
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_frequency_dependence(result: xr.Dataset, ax: Any = None) -> Any:
+    """Weight change against pairing frequency, one line per lag, crossovers marked.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        Output of :func:`~plastinet.analysis.fit_frequency_dependence`.
+    ax : matplotlib.axes.Axes, optional
+    """
+    ax = _ax(ax)
+    f = result["frequency"].values
+    for j, lag in enumerate(result["delta_t"].values):
+        line, = ax.plot(f, result["dw"].values[:, j], "o-", ms=3, label=f"Δt = {lag * 1e3:+.0f} ms")
+        c = float(result["crossover"].values[j])
+        if np.isfinite(c):
+            ax.axvline(c, color=line.get_color(), lw=0.7, ls=":")
+    ax.axhline(0, color="0.7", lw=0.6)
+    ax.set_xlabel("pairing frequency (Hz)")
+    ax.set_ylabel(_label(result["dw"], "weight change"))
     ax.legend(fontsize=7)
     return ax
 

@@ -8,12 +8,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from plastinet.analysis import (BI_POO, attention_weights, capacity_curves, fit_power_law,  # noqa: E402
-                                fit_rate_dependence, fit_rule, fit_stdp_window, forgetting_curve,
+from plastinet.analysis import (BI_POO, attention_weights, capacity_curves, fit_frequency_dependence,  # noqa: E402
+                                fit_power_law, fit_rate_dependence, fit_rule, fit_stdp_window, forgetting_curve,
                                 synthetic_trace, transition_spectrum)
 from plastinet.fwp import DecayedHebbian, Delta, Hebbian  # noqa: E402
-from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting, plot_rate_dependence,  # noqa: E402
-                                plot_rule_fit, plot_scaling, plot_spectrum, plot_stdp_window)
+from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting,  # noqa: E402
+                                plot_frequency_dependence, plot_plasticity_trace, plot_rate_dependence, plot_rule_fit, plot_scaling, plot_spectrum, plot_stdp_window)
 
 
 def _check(ax):
@@ -42,4 +42,13 @@ def test_plots_draw_with_units():
     err = xr.DataArray([1.0, 0.5, 0.26, 0.12], dims="neurons", coords={"neurons": [1, 2, 4, 8]},
                        attrs={"units": "1", "long_name": "error"})
     _check(plot_scaling(err, fit_power_law(err, combine=True), ax=axes[8]))
+    plt.close(fig)
+
+
+def test_trace_and_frequency_plots():
+    fig, axes = plt.subplots(1, 2)
+    _check(plot_plasticity_trace(synthetic_trace(BI_POO, T=20, seed=0), ax=axes[0]))
+    dw = xr.DataArray([[-0.04, -0.29], [0.14, -0.41], [0.53, 0.56]], dims=("frequency", "delta_t"),
+                      coords={"frequency": [0.1, 10, 40], "delta_t": [0.01, -0.01]})
+    _check(plot_frequency_dependence(fit_frequency_dependence(dw), ax=axes[1]))
     plt.close(fig)
