@@ -92,7 +92,7 @@ def test_normalisation_and_dtype(fm, d, seed, dtype):
         s = raw.sum(-1)
         live = s > 1e-3
         assert np.allclose(out.sum(-1)[live], 1.0, atol=tol)
-        assert np.allclose(out[~live] * 0, 0)
+        assert (out.astype(np.float64).sum(-1) <= 1.0 + tol).all()     # eps only shrinks
     elif fm.normalize == "l2":
         n = np.linalg.norm(raw, axis=-1)
         live = n > 1e-3
