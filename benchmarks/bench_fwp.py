@@ -26,9 +26,10 @@ default BLAS threads, i.e. the whole machine. Where ``torch`` and ``fla-core``
 that its output agrees with ours); it is the best public CPU reference of this algorithm
 and is NOT a dependency of plastinet.
 
-Every time is the best of several interleaved repeats (the machine may be shared; the load average is
-printed). Columns: ``rec``, ``par``, ``chunk C=..`` tokens/s; ``%gemm`` fractions;
-``fla C=..`` the fla reference's tokens/s and ours/theirs.
+Every time is the best of several repeats, interleaved round-robin over the forms (the
+machine may be shared; the load average is printed). Columns: ``rec``, ``par``,
+``chunk C=..`` tokens/s; ``%gemm`` fractions; ``fla C=..`` the fla reference's tokens/s
+(best of torch threads 1 and default); ``ours/fla`` our best chunk size over fla's best.
 """
 
 from __future__ import annotations

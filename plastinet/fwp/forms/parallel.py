@@ -47,18 +47,30 @@ def _decayed_hebbian(q, k, v, beta, alpha, W0):
     return y, W
 
 
-def _delta(q, k, v, beta, W0):
-    """Delta rule as attention over pseudo-values (triangular solve)."""
+def _delta(q, k, v, beta, W0, block: int = 1024):
+    """Delta rule as attention over pseudo-values (triangular solve).
+
+    The solve reads only the strictly lower part of ``diag(beta) K K^T`` (unit diagonal),
+    so no triangle is masked or copied; the read-out ``tril(Q K^T) U`` is formed in row
+    blocks of ``block`` steps, only up to the diagonal.
+    """
+    T = q.shape[1]
     y = np.empty(v.shape, dtype=v.dtype)
     W = np.empty(W0.shape, dtype=W0.dtype)
     for n in range(q.shape[0]):
         b = beta[n][:, None]
-        system = np.tril(b * (k[n] @ k[n].T), -1)
-        system[np.diag_indices_from(system)] = 1.0
+        system = k[n] @ k[n].T
+        system *= b
         U = solve_triangular(system, b * (v[n] - k[n] @ W0[n].T), lower=True, unit_diagonal=True,
-                             check_finite=False)
+                             check_finite=False, overwrite_b=True)
+        del system
         U = U.astype(v.dtype, copy=False)
-        y[n] = q[n] @ W0[n].T + np.tril(q[n] @ k[n].T) @ U
+        y[n] = q[n] @ W0[n].T
+        for s in range(0, T, block):
+            e = min(s + block, T)
+            A = q[n, s:e] @ k[n, :e].T
+            A[:, s:] *= np.tri(e - s, dtype=A.dtype)
+            y[n, s:e] += A @ U[:e]
         W[n] = W0[n] + U.T @ k[n]
     return y, W
 
