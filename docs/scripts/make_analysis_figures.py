@@ -17,10 +17,13 @@ import xarray as xr  # noqa: E402
 
 from plastinet.analysis import (BI_POO, BTSP, LIBRARY, TRIPLET_VISUAL, attention_weights,  # noqa: E402
                                 capacity_curves, fit_rate_dependence, fit_rule,
-                                fit_stdp_window, forgetting_curve, plasticity_trace, rate_spike_scaling,
+                                fit_stdp_window, forgetting_curve, measure_frequency_dependence, plasticity_trace,
+                                rate_spike_scaling,
                                 synthetic_trace, transition_spectrum)
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian  # noqa: E402
-from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting, plot_rate_dependence,  # noqa: E402
+from plastinet.spiking import TripletSTDP  # noqa: E402
+from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting,  # noqa: E402
+                                plot_frequency_dependence, plot_rate_dependence,
                                 plot_rule_fit, plot_scaling, plot_spectrum, plot_stdp_window)
 
 OUT = Path(__file__).resolve().parents[1] / "figures"
@@ -59,7 +62,7 @@ def stdp() -> None:
     w = BI_POO.window(lags) + 0.03 * noise
     w.attrs.update(units="1", long_name="relative weight change per 60 pairings")
     w.name = "Bi & Poo window + noise"
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6), layout="constrained")
     plot_stdp_window(w, fit_stdp_window(w), ax=axes[0])
     bl = np.linspace(-4, 4, 41)
     bw = BTSP.window(bl)
@@ -71,6 +74,9 @@ def stdp() -> None:
                          attrs={"units": "1/s", "long_name": "drift <dw/dt>"})
     plot_rate_dependence(drift.sel(r_pre=[5.0, 10, 20]), fit_rate_dependence(drift), ax=axes[2])
     axes[2].set_title("minimal triplet rule: BCM-like drift", fontsize=9)
+    freq = measure_frequency_dependence(TripletSTDP.visual_cortex_minimal())
+    plot_frequency_dependence(freq, ax=axes[3])
+    axes[3].set_title("spiking engine, minimal triplet rule, 60 pairings", fontsize=9)
     save(fig, "analysis_stdp.png")
 
 

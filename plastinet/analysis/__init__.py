@@ -15,11 +15,13 @@ from plastinet.analysis.fitting import FamilyFit, RuleFit, fit_rule
 from plastinet.analysis.memory import capacity_curves, forgetting_curve, transition_spectrum
 from plastinet.analysis.scaling import fit_power_law, rate_spike_scaling
 from plastinet.analysis.stdp import (fit_frequency_dependence, fit_rate_dependence, fit_stdp_window,
-                                     measure_rate_dependence, measure_stdp_window)
+                                     measure_frequency_dependence, measure_rate_dependence,
+                                     measure_stdp_window)
 from plastinet.analysis.trace import plasticity_trace
 
 __all__ = ["fit_rule", "plasticity_trace", "fit_stdp_window", "fit_rate_dependence",
-           "fit_frequency_dependence", "measure_stdp_window", "measure_rate_dependence", "capacity_curves", "forgetting_curve", "transition_spectrum",
+           "fit_frequency_dependence", "measure_stdp_window", "measure_rate_dependence",
+           "measure_frequency_dependence", "capacity_curves", "forgetting_curve", "transition_spectrum",
            "attention_weights", "fit_power_law", "rate_spike_scaling", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
            "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule", "PESRule", "DopamineSTDP", "BTSPRule",
            "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL", "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP",

@@ -156,7 +156,9 @@ def plot_frequency_dependence(result: xr.Dataset, ax: Any = None) -> Any:
     Parameters
     ----------
     result : xarray.Dataset
-        Output of :func:`~plastinet.analysis.fit_frequency_dependence`.
+        Output of :func:`~plastinet.analysis.fit_frequency_dependence` or
+        :func:`~plastinet.analysis.measure_frequency_dependence` (whose data, if present,
+        are drawn as open squares with s.e.m.).
     ax : matplotlib.axes.Axes, optional
     """
     ax = _ax(ax)
@@ -166,6 +168,10 @@ def plot_frequency_dependence(result: xr.Dataset, ax: Any = None) -> Any:
         c = float(result["crossover"].values[j])
         if np.isfinite(c):
             ax.axvline(c, color=line.get_color(), lw=0.7, ls=":")
+        if "data_mean" in result:
+            ax.errorbar(f, result["data_mean"].values[:, j], yerr=result["data_sem"].values[:, j], fmt="s",
+                        mfc="none", ms=4, capsize=2, color=line.get_color(),
+                        label="Sjöström et al. 2001" if j == 0 else None)
     ax.axhline(0, color="0.7", lw=0.6)
     ax.set_xlabel("pairing frequency (Hz)")
     ax.set_ylabel(_label(result["dw"], "weight change"))

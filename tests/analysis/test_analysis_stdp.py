@@ -89,3 +89,16 @@ def test_pair_stdp_effective_rate_rule_is_kempter():
     integral = rule.A_plus * rule.tau_plus - rule.A_minus * rule.tau_minus
     assert c_xy == pytest.approx(integral, rel=0.15)
     assert np.all(np.abs(out.drift / out.predicted - 1) < 0.25)
+
+
+def test_triplet_rule_reproduces_sjostrom_frequency_dependence():
+    spiking = pytest.importorskip("plastinet.spiking.rules")
+    from plastinet.analysis import measure_frequency_dependence
+
+    triplet = measure_frequency_dependence(spiking.TripletSTDP.visual_cortex_minimal())
+    plus = triplet.dw.sel(delta_t=0.01).values
+    assert np.all(np.diff(plus) > 0)                          # LTP grows with pairing frequency
+    assert 20 < float(triplet.crossover.sel(delta_t=-0.01)) < 40   # -10 ms: LTD turns to LTP (data: 20-40 Hz)
+    pair = measure_frequency_dependence(spiking.PairSTDP(A_plus=0.0066, A_minus=0.00175, tau_plus=0.0168,
+                                                         tau_minus=0.0337))
+    assert triplet.attrs["rmse_vs_data"] < pair.attrs["rmse_vs_data"]
