@@ -1,0 +1,199 @@
+"""Brian2 code strings of the spiking lowering (populations, rules, short-term plasticity).
+
+Everything here is plain abstract code for Brian2; values are SI floats taken from the
+namespace of each object (``DT`` is the time step in s as a float; ``t_in_timesteps`` is
+the integer step counter of the object's clock). Traces keep their value at their last
+jump and the integer step of that jump, and are evaluated exactly as the numpy engine
+does: ``value * exp(-((t_in_timesteps - last) * DT) / tau)``. Selections without branches
+use 0/1 factors (``h * a + (1 - h) * b`` is exactly ``a`` or ``b``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plastinet.spiking.network import LIF, ConductanceLIF, RateUnits
+from plastinet.spiking.rules import PES, DopamineSTDP, ModulatedHebbian, PairSTDP, TripletSTDP
+
+NEVER = -(2 ** 30)        #: "never spiked" step of traces (int32 safe)
+BIG = 1.7976931348623157e308
+
+
+def decay(var: str, last: str, tau: str) -> str:
+    """Exact value of trace ``var`` now (the engine's ``Trace.at``)."""
+    return f"{var} * exp(-((t_in_timesteps - {last}) * DT) / {tau})"
+
+
+# --------------------------------------------------------------------------------------
+# populations
+# --------------------------------------------------------------------------------------
+
+def population_code(pop: Any, uses_gi: bool) -> dict[str, Any]:
+    """Model, groups-slot update, threshold and reset of a dynamic population."""
+    if isinstance(pop, LIF):
+        model = "v : 1\nI_e : 1\nI_i : 1\nref : integer\nhold : integer"
+        update = ("hold = int(ref > 0)\n"
+                  "v = hold * v + (1 - hold) * (v_inf + (v - v_inf) * pm + pve * I_e + pvi * I_i)\n"
+                  "ref = ref - hold\nI_e = I_e * pe\nI_i = I_i * pi_")
+        return {"model": model, "update": update, "threshold": "v > v_th and hold == 0",
+                "reset": "v = v_reset\nref = ref_steps"}
+    if isinstance(pop, ConductanceLIF):
+        model = "v : 1\ng_e : 1\ng_i : 1\nref : integer\nhold : integer"
+        if pop.method == "euler":
+            drive = "g_e * (E_e - v) + g_i * (E_i - v) + E_l - v" if uses_gi else "g_e * (E_e - v) + E_l - v"
+            new = f"v + kk * ({drive})"
+            pre = ""
+        else:
+            pre = "aa = 1.0 + g_e + g_i\nvi = (g_e * E_e + g_i * E_i + E_l) / aa\n"
+            new = "vi + (v - vi) * exp(-kk * aa)"
+        update = (f"hold = int(ref > 0)\n{pre}v = hold * v + (1 - hold) * ({new})\n"
+                  "ref = ref - hold\ng_e = g_e * ce" + ("\ng_i = g_i * ci" if uses_gi else ""))
+        return {"model": model, "update": update, "threshold": "v > v_th and hold == 0",
+                "reset": "v = v_reset\nref = ref_steps"}
+    if isinstance(pop, RateUnits):
+        model = "\n".join(f"{x} : 1" for x in pop.inputs)
+        model += "\nrate = " + " + ".join(pop.inputs) + " : 1"
+        update = "\n".join(f"{x} = {x} * pp" for x in pop.inputs)
+        return {"model": model, "update": update, "threshold": None, "reset": None}
+    raise TypeError(type(pop).__name__)
+
+
+def population_namespace(pop: Any, state: Any) -> dict[str, float]:
+    """Constants of a dynamic population, taken from the numpy engine's state object."""
+    if isinstance(pop, LIF):
+        return {"v_inf": state.v_inf, "pm": state.pm, "pve": state.pve, "pvi": state.pvi,
+                "pe": state.pe, "pi_": state.pi, "v_th": state.v_th, "v_reset": state.v_reset,
+                "ref_steps": state.ref_steps}
+    if isinstance(pop, ConductanceLIF):
+        return {"kk": state.k, "E_l": state.E_l, "E_e": state.E_e, "E_i": state.E_i,
+                "ce": state.ce, "ci": state.ci, "v_th": state.v_th, "v_reset": state.v_reset,
+                "ref_steps": state.ref_steps}
+    if isinstance(pop, RateUnits):
+        return {"pp": state.p}
+    raise TypeError(type(pop).__name__)
+
+
+# --------------------------------------------------------------------------------------
+# projections
+# --------------------------------------------------------------------------------------
+
+def _clip(expr: str, bounded: bool) -> str:
+    return f"clip({expr}, w_lo, w_hi)" if bounded else expr
+
+
+def projection_code(p: Any) -> dict[str, Any]:
+    """Synapse model, on_pre, on_post, per-step code and namespace of a projection.
+
+    ``p`` is the numpy engine's ProjectionState (connectivity and constants).
+    """
+    proj, rule = p.proj, p.rule
+    bounded = p.bounded
+    ns: dict[str, float] = {"w_lo": p.w_min if p.w_min > -BIG else -BIG,
+                            "w_hi": p.w_max if p.w_max < BIG else BIG}
+    model = ["w : 1"]
+    pre: list[str] = []
+    post: list[str] = []
+    cont = ""
+    # short-term plasticity first: the delivered factor
+    fac = None
+    if p.stp is not None:
+        stp = p.stp
+        model += ["u_s : 1", "R_s : 1", "l_s : integer"]
+        ns.update(U=stp.U, tau_rec=stp.tau_rec)
+        pre.append("gap = (t_in_timesteps - l_s) * DT")
+        if stp.tau_facil > 0:
+            ns["tau_facil"] = stp.tau_facil
+            pre += ["u_s = u_s * exp(-gap / tau_facil)", "u_s = u_s + U * (1.0 - u_s)"]
+        else:
+            pre.append("u_s = U")
+        pre += ["R_s = 1.0 + (R_s - 1.0) * exp(-gap / tau_rec)", "fac = u_s * R_s",
+                "R_s = R_s - u_s * R_s", "l_s = t_in_timesteps"]
+        fac = "fac"
+    delivered = "w"
+    if fac:
+        delivered = f"{delivered} * {fac}"
+    if p.scale != 1.0:
+        ns["scale"] = p.scale
+        delivered = f"{delivered} * scale"
+    deliver = [f"{proj.target}_post += {delivered}"] if p.transmits else []
+    kind = p.kind
+    if kind is None:
+        pre += deliver
+    elif isinstance(rule, PairSTDP):
+        model += ["x : 1", "y : 1", "lx : integer", "ly : integer"]
+        ns.update(A_plus=rule.A_plus, A_minus=rule.A_minus, tau_plus=rule.tau_plus, tau_minus=rule.tau_minus)
+        near = rule.pairing == "nearest"
+        pre += deliver
+        pre += ["x = 1.0" if near else f"x = {decay('x', 'lx', 'tau_plus')} + 1.0", "lx = t_in_timesteps",
+                f"yv = {decay('y', 'ly', 'tau_minus')}"]
+        post += ["y = 1.0" if near else f"y = {decay('y', 'ly', 'tau_minus')} + 1.0", "ly = t_in_timesteps",
+                 f"xv = {decay('x', 'lx', 'tau_plus')}"]
+        if rule.bound == "additive":
+            pre.append("w = " + _clip("w - A_minus * yv", bounded))
+            post.append("w = " + _clip("w + A_plus * xv", bounded))
+        else:
+            ns.update(w_min=p.w_min, w_max=p.w_max)
+            pre.append("w = " + _clip("w - A_minus * (w - w_min) * yv", bounded))
+            post.append("w = " + _clip("w + A_plus * (w_max - w) * xv", bounded))
+    elif isinstance(rule, TripletSTDP):
+        model += ["r1 : 1", "r2 : 1", "o1 : 1", "o2 : 1", "lr : integer", "lo : integer"]
+        ns.update(A2_plus=rule.A2_plus, A3_plus=rule.A3_plus, A2_minus=rule.A2_minus,
+                  A3_minus=rule.A3_minus, tau_plus=rule.tau_plus, tau_minus=rule.tau_minus,
+                  tau_x=rule.tau_x, tau_y=rule.tau_y)
+        near = rule.pairing == "nearest"
+        pre += deliver
+        pre += [f"r2o = {decay('r2', 'lr', 'tau_x')}",
+                "r1 = 1.0" if near else f"r1 = {decay('r1', 'lr', 'tau_plus')} + 1.0",
+                "r2 = 1.0" if near else "r2 = r2o + 1.0", "lr = t_in_timesteps",
+                f"o1v = {decay('o1', 'lo', 'tau_minus')}",
+                "w = " + _clip("w - o1v * (A2_minus + A3_minus * r2o)", bounded)]
+        post += [f"o2o = {decay('o2', 'lo', 'tau_y')}",
+                 "o1 = 1.0" if near else f"o1 = {decay('o1', 'lo', 'tau_minus')} + 1.0",
+                 "o2 = 1.0" if near else "o2 = o2o + 1.0", "lo = t_in_timesteps",
+                 f"r1v = {decay('r1', 'lr', 'tau_plus')}",
+                 "w = " + _clip("w + r1v * (A2_plus + A3_plus * o2o)", bounded)]
+    elif isinstance(rule, DopamineSTDP):
+        model += ["c : 1", "tl : integer", "Kp : 1", "Km : 1", "lkp : integer", "lkm : integer",
+                  "midx : integer (constant)", "mval : 1 (linked)", "mlast : integer (linked)",
+                  "mnev : 1 (linked)",
+                  "w_now = " + _clip("w + c * (mval * exp(-((tl - mlast) * DT) / tau_n) * tau_s * "
+                                     "-expm1(-((t_in_timesteps - tl) * DT) / tau_s) - b * tau_c * "
+                                     "-expm1(-((t_in_timesteps - tl) * DT) / tau_c))", bounded) + " : 1"]
+        ns.update(A_plus=rule.A_plus, A_minus=rule.A_minus, tau_plus=rule.tau_plus,
+                  tau_minus=rule.tau_minus, tau_c=rule.tau_c, b=rule.b, tau_n=p.mod.tau, tau_s=p.tau_s)
+        integ = ["dl = (t_in_timesteps - tl) * DT",
+                 "n0 = mval * exp(-((tl - mlast) * DT) / tau_n)",
+                 "wn = " + _clip("w + c * (n0 * tau_s * -expm1(-dl / tau_s) - b * tau_c * -expm1(-dl / tau_c))",
+                                 bounded),
+                 "cn = c * exp(-dl / tau_c)"]
+        commit = ["w = wn", "c = cn", "tl = t_in_timesteps"]
+        pre += integ + commit + deliver + [f"kmv = {decay('Km', 'lkm', 'tau_minus')}", "c = c - A_minus * kmv",
+                                           f"Kp = {decay('Kp', 'lkp', 'tau_plus')} + 1.0", "lkp = t_in_timesteps"]
+        post += integ + commit + [f"kpv = {decay('Kp', 'lkp', 'tau_plus')}", "c = c + A_plus * kpv",
+                                  f"Km = {decay('Km', 'lkm', 'tau_minus')} + 1.0", "lkm = t_in_timesteps"]
+        # integrate every synapse up to now when the modulator jumps in this step
+        cont = "\n".join(["ev = int(mnev > 0)"] + integ +
+                         ["w = ev * wn + (1 - ev) * w", "c = ev * cn + (1 - ev) * c",
+                          "tl = ev * t_in_timesteps + (1 - ev) * tl"])
+    elif isinstance(rule, (ModulatedHebbian, PES)):
+        model += ["x : 1", "lx : integer", "midx : integer (constant)", "m : 1 (linked)"]
+        ns.update(eta=rule.eta, tau_pre=rule.tau_pre, AMP=1.0 / rule.tau_pre)
+        pre += deliver + [f"x = {decay('x', 'lx', 'tau_pre')} + AMP", "lx = t_in_timesteps"]
+        if isinstance(rule, PES):
+            a = f"({rule.target_variable}_post - {rule.prediction_variable}_post)"
+        elif p.post_trace is not None:
+            model += ["y : 1", "ly : integer"]
+            post += [f"y = {decay('y', 'ly', 'tau_pre')} + AMP", "ly = t_in_timesteps"]
+            a = "yv"
+        else:
+            a = f"{rule.post_variable}_post"
+        lines = [f"xv = {decay('x', 'lx', 'tau_pre')}", "g = eta * m * DT"]
+        if a == "yv":
+            lines.insert(0, f"yv = {decay('y', 'ly', 'tau_pre')}")
+        dw = f"xv * g * {a}" if p.dense else f"g * {a} * xv"
+        lines.append("w = " + _clip(f"w + {dw}", bounded))
+        cont = "\n".join(lines)
+    else:  # pragma: no cover - every rule of the engine is handled above
+        raise TypeError(kind)
+    return {"model": "\n".join(model), "on_pre": "\n".join(pre), "on_post": "\n".join(post),
+            "continuous": cont, "namespace": ns}
