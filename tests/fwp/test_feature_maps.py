@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -173,6 +176,7 @@ def test_cross_checks_also_apply_on_set():
     fm.normalize = "l2"
     fm.kind = "identity"                                 # valid combinations still work
     assert fm == FeatureMap("identity", normalize="l2")
+    assert pickle.loads(pickle.dumps(fm)) == fm and copy.deepcopy(fm) == fm
 
 
 def test_rules_take_feature_maps_by_name_or_object():
