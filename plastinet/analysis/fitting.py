@@ -127,37 +127,42 @@ def _fit_family(family: Family, v: Variables, counts: np.ndarray, names: tuple[s
     tss = float(((y - y.mean()) ** 2).sum())
     yy_b = counts @ yy_t
 
-    def boot(gamma: float) -> tuple[np.ndarray, np.ndarray]:
-        G, b = _stats(_design(family, v, gamma), y)
+    def stats(gamma: float) -> tuple[np.ndarray, np.ndarray]:
+        return _stats(_design(family, v, gamma), y)
+
+    def boot(st: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        G, b = st
         p = b.shape[1]
         Gb = (counts @ G.reshape(T, -1)).reshape(-1, p, p)
         return _solve(Gb, counts @ b, yy_b, family.sign)
 
-    def total(gamma: float) -> tuple[np.ndarray, float]:
-        G, b = _stats(_design(family, v, gamma), y)
-        beta, rss = _solve(G.sum(0), b.sum(0), yy_t.sum(), family.sign)
+    def total(st: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, float]:
+        beta, rss = _solve(st[0].sum(0), st[1].sum(0), yy_t.sum(), family.sign)
         return beta, float(rss)
 
     if not family.has_gamma:
-        beta, rss = total(0.0)
-        beta_b, _ = boot(0.0)
+        st = stats(0.0)
+        beta, rss = total(st)
+        beta_b, _ = boot(st)
         gamma, gamma_b = None, None
     else:
         u = np.linspace(np.log(0.05), np.log(3.0 * T), _N_GRID)
-        grid_rss = np.array([total(float(_gamma(ui)))[1] for ui in u])
+        grid = [stats(float(_gamma(ui))) for ui in u]
+        grid_rss = np.array([total(st)[1] for st in grid])
         i = int(np.argmin(grid_rss))
-        res = minimize_scalar(lambda ui: total(float(_gamma(ui)))[1], method="bounded",
+        res = minimize_scalar(lambda ui: total(stats(float(_gamma(ui))))[1], method="bounded",
                               bounds=(u[max(i - 1, 0)], u[min(i + 1, _N_GRID - 1)]),
                               options={"xatol": 1e-5})
         u_hat = float(res.x) if res.fun <= grid_rss[i] else float(u[i])
         gamma = float(_gamma(u_hat))
-        beta, rss = total(gamma)
+        beta, rss = total(stats(gamma))
         # bootstrap: coarse grid to find the spread, then a fine grid across it
-        coarse = np.stack([boot(float(_gamma(ui)))[1] for ui in u], axis=1)
+        coarse = np.stack([boot(st)[1] for st in grid], axis=1)
+        del grid
         ub, _ = _parabolic(coarse, u)
         step = u[1] - u[0]
         fine = np.linspace(min(ub.min(), u_hat) - step, max(ub.max(), u_hat) + step, _N_FINE)
-        fits = [boot(float(_gamma(ui))) for ui in fine]
+        fits = [boot(stats(float(_gamma(ui)))) for ui in fine]
         fine_rss = np.stack([f[1] for f in fits], axis=1)
         ub, idx = _parabolic(fine_rss, fine)
         beta_b = np.stack([f[0] for f in fits], axis=1)[np.arange(len(idx)), idx]
