@@ -7,18 +7,13 @@ is the reference; outputs ``y`` and the full final state are compared.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fwp_helpers import (ALL_RULES, FAMILIES, L2, assert_close, budget, make_case, max_abs,
-                         rel_err, rule_for)
-from plastinet.errors import UnstableUpdateWarning
-from plastinet.fwp import (FORMS, DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, State,
-                           apply)
+from fwp_helpers import ALL_RULES, FAMILIES, L2, assert_close, budget, make_case, max_abs, rule_for
+from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, State, apply
 
 pytestmark = pytest.mark.filterwarnings("error::plastinet.errors.UnstableUpdateWarning")
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fwp_helpers import ALL_RULES, L2, budget, make_case, max_abs, unit_rows
-from plastinet.fwp import (DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, Oja, State,
-                           ThreeFactor, apply)
+from plastinet.fwp import (DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, State, ThreeFactor,
+                           apply)
 
 TOL = 1e-10
 pytestmark = pytest.mark.filterwarnings("error::plastinet.errors.UnstableUpdateWarning")
@@ -210,11 +210,11 @@ def test_parity_by_programmed_beta(form):
 
 # -- relations between rules ---------------------------------------------------------------
 
-@pytest.mark.parametrize("gamma_form", Hebbian.forms)
-def test_three_factor_with_gamma_zero_is_hebbian(gamma_form):
+@pytest.mark.parametrize("form", Hebbian.forms)
+def test_three_factor_with_gamma_zero_is_hebbian(form):
     rng = np.random.default_rng(9)
     (q, k, v), kw = make_case(Hebbian(), 2, 2, 25, 3, 4, np.float64, seed=10)
-    y_h, W_h = apply(Hebbian(feature_map="elu+1"), q, k, v, form=gamma_form, chunk_size=7, **kw)
+    y_h, W_h = apply(Hebbian(feature_map="elu+1"), q, k, v, form=form, chunk_size=7, **kw)
     y_3, s_3 = apply(ThreeFactor(gamma=0.0, feature_map="elu+1"), q, k, v, modulator=kw["beta"],
                      initial_state=kw["initial_state"], return_state=True)
     assert max_abs(y_3, y_h) <= TOL and max_abs(s_3.W, W_h) <= TOL
@@ -223,7 +223,7 @@ def test_three_factor_with_gamma_zero_is_hebbian(gamma_form):
     y_3b, _ = apply(ThreeFactor(gamma=0.0, feature_map="elu+1"), q, k, v, beta=kw["beta"] / 2,
                     modulator=2 * m, initial_state=kw["initial_state"])
     y_hb, _ = apply(Hebbian(feature_map="elu+1"), q, k, v, beta=kw["beta"] * m,
-                    initial_state=kw["initial_state"], form=gamma_form)
+                    initial_state=kw["initial_state"], form=form)
     assert max_abs(y_3b, y_hb) <= TOL
 
 
