@@ -39,6 +39,13 @@ class Backend(ABC):
         ``apply_fwp(rule, q, k, v, *, beta=None, alpha=None, modulator=None,
         initial_state=None) -> (y, W_final)`` with the semantics and shapes of
         :func:`plastinet.fwp.apply`; ``rate_rules`` lists the rule classes supported.
+    ``"spiking"``
+        ``simulate(network, duration, *, dt=1e-4, seed=None, progress=False) -> Dataset``:
+        run a :class:`plastinet.spiking.Network` and return the Dataset layout of the numpy
+        engine (:mod:`plastinet.spiking.results`), with the global attrs ``backend``,
+        ``backend_version``, ``dt`` and ``seed``. A backend may also define
+        ``unsupported(network) -> str | None`` naming a feature it cannot lower (the
+        compliance suite then skips with that reason).
     """
 
     name: ClassVar[str] = ""

@@ -22,7 +22,7 @@ class NumpyBackend(Backend):
     """
 
     name = "numpy"
-    capabilities = frozenset({"rate_fwp"})
+    capabilities = frozenset({"rate_fwp", "spiking"})
     rate_rules = (Hebbian, DecayedHebbian, Delta, GatedDelta, Oja, ThreeFactor)
 
     def __init__(self, form: str = "recurrent") -> None:
@@ -35,3 +35,10 @@ class NumpyBackend(Backend):
     def apply_fwp(self, rule: Any, q: Any, k: Any, v: Any, **gates: Any) -> tuple[np.ndarray, np.ndarray]:
         """Run a rate rule; same contract as :func:`plastinet.fwp.apply`."""
         return apply(rule, q, k, v, form=self.form if self.form in rule.forms else "recurrent", **gates)
+
+    def simulate(self, network: Any, duration: Any, *, dt: Any = 1e-4, seed: int | None = None,
+                 progress: bool = False) -> Any:
+        """Simulate a spiking network with the numpy engine (:class:`plastinet.spiking.Simulator`)."""
+        from plastinet.spiking.engine import Simulator
+
+        return Simulator(network, dt=dt, seed=seed, progress=progress).run(duration)

@@ -26,14 +26,25 @@ class Brian2Backend(Backend):
     ----------
     target : {"numpy", "cython", "cpp_standalone"}
         Brian2 code-generation target.
+    poisson : {"replay", "brian2"}
+        How :class:`~plastinet.spiking.PoissonGroup` populations are lowered by
+        :meth:`simulate`: ``"replay"`` feeds the numpy engine's Poisson spikes for the same
+        seed through a ``SpikeGeneratorGroup`` (identical inputs on both backends);
+        ``"brian2"`` uses Brian2's ``PoissonGroup`` (same statistics, other spikes).
     """
 
     name = "brian2"
-    capabilities = frozenset({"rate_fwp"})
+    capabilities = frozenset({"rate_fwp", "spiking"})
     rate_rules = (Hebbian, DecayedHebbian, Delta, GatedDelta, Oja, ThreeFactor)
 
-    def __init__(self, target: str = "numpy") -> None:
+    def __init__(self, target: str = "numpy", poisson: str = "replay") -> None:
+        from plastinet.backends.brian2.spiking import POISSON_MODES
+        from plastinet.errors import UnsupportedError
+
         self.target = check_target(target)
+        if poisson not in POISSON_MODES:
+            raise UnsupportedError("brian2 backend", "poisson", poisson, "allowed: " + ", ".join(POISSON_MODES))
+        self.poisson = poisson
 
     @property
     def version(self) -> str:
@@ -46,3 +57,21 @@ class Brian2Backend(Backend):
         from plastinet.backends.brian2.rate import apply_fwp
 
         return apply_fwp(rule, q, k, v, target=self.target, **gates)
+
+    def simulate(self, network: Any, duration: Any, *, dt: Any = 1e-4, seed: int | None = None,
+                 progress: bool = False) -> Any:
+        """Simulate a spiking network as a Brian2 network (Dataset layout of the numpy engine).
+
+        See :func:`plastinet.backends.brian2.spiking.simulate`; the target used is recorded
+        in the ``brian2_target`` attr.
+        """
+        from plastinet.backends.brian2.spiking import simulate
+
+        return simulate(network, duration, dt=dt, seed=seed, target=self.target, progress=progress,
+                        poisson=self.poisson)
+
+    def unsupported(self, network: Any) -> str | None:
+        """Why ``network`` cannot run on this backend's target (None when it can)."""
+        from plastinet.backends.brian2.spiking import unsupported_reason
+
+        return unsupported_reason(network, self.target)

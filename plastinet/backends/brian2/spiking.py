@@ -166,9 +166,13 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
             src_order[m].append(src)
     for rank, (name, mod) in enumerate(net.modulators.items()):
         if isinstance(mod, ProgrammedSignal):
-            ta = b2.TimedArray(np.r_[mod.values, 0.0], dt=mod.interval * b2.second)
-            g = b2.NeuronGroup(1, "m : 1", dt=DT, namespace={"prog": ta}, name=f"mod_{name}")
-            g.run_regularly("m = prog(t)", when="synapses", order=_MVAL + rank, dt=DT, name=f"mod_{name}_value")
+            # segment k = step // SEG, looked up at the exact time k seconds of a 1 s TimedArray
+            ta = b2.TimedArray(np.r_[mod.values, 0.0], dt=b2.second)
+            g = b2.NeuronGroup(1, "m : 1", dt=DT, namespace={"prog": ta, "SEG": ref.mods[name].seg,
+                                                             "one_second": b2.second},
+                               name=f"mod_{name}")
+            g.run_regularly("m = prog((t_in_timesteps // SEG) * one_second)", when="synapses",
+                            order=_MVAL + rank, dt=DT, name=f"mod_{name}_value")
         else:
             srcs = src_order[name]
             model = ["mval : 1", "mlast : integer", "mpend : 1", "mnev : 1", "m : 1"]
@@ -196,6 +200,8 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
     for rank, (name, p) in enumerate(ref.projs.items()):
         code = projection_code(p)
         ns = {**code["namespace"], "DT": dt}
+        if p.kind == "DopamineSTDP":
+            ns["em1"] = _expm1(b2)
         kw: dict[str, Any] = {}
         if code["on_pre"]:
             kw["on_pre"] = code["on_pre"]
@@ -245,7 +251,11 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
                                   dt=mdt, name=f"probe_{probe.name}")
         elif isinstance(probe, WeightProbe):
             p = ref.projs[probe.projection]
-            var = "w_now" if p.kind == "DopamineSTDP" else "w"
+            var = "w"
+            if p.kind == "DopamineSTDP":
+                var = "w_now"
+                objects.append(syns[probe.projection].run_regularly(
+                    projection_code(p)["w_now"], when="end", order=-10, dt=mdt, name=f"probe_{probe.name}_now"))
             mon = b2.StateMonitor(syns[probe.projection], var, record=True, when="end", dt=mdt,
                                   name=f"probe_{probe.name}")
         else:
@@ -299,6 +309,15 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
                            _sample_times=times, projs=ref.projs, final_w=final_w)
 
 
+def _expm1(b2: Any) -> Any:
+    """``expm1`` without Brian2's per-call unit check (which formats the array: slow on numpy)."""
+    f = b2.Function(np.expm1, arg_units=[1], return_unit=1, arg_names=["x"])
+    f.implementations.add_implementation("numpy", code=np.expm1)
+    f.implementations.add_implementation("cython", code="", name="expm1")
+    f.implementations.add_implementation("cpp", code="", name="expm1")
+    return f
+
+
 def _reward_operations(b2: Any, ref: Any, net: Network, groups: dict, mgroups: dict, dt: float) -> list:
     """CoincidenceReward as two network operations (delivery in ``synapses``, detection in ``end``)."""
     queue: list[tuple[int, int, str, float]] = []
@@ -308,7 +327,7 @@ def _reward_operations(b2: Any, ref: Any, net: Network, groups: dict, mgroups: d
     clock = b2.Clock(dt * b2.second, name="reward_clock")
 
     def step_now() -> int:
-        return int(round(float(clock.t_) / dt))
+        return int(clock.timestep[:])
 
     @b2.network_operation(clock=clock, when="synapses", order=_REWARD, name="rewards_deliver")
     def deliver() -> None:

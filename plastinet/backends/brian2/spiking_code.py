@@ -155,15 +155,12 @@ def projection_code(p: Any) -> dict[str, Any]:
     elif isinstance(rule, DopamineSTDP):
         model += ["c : 1", "tl : integer", "Kp : 1", "Km : 1", "lkp : integer", "lkm : integer",
                   "midx : integer (constant)", "mval : 1 (linked)", "mlast : integer (linked)",
-                  "mnev : 1 (linked)",
-                  "w_now = " + _clip("w + c * (mval * exp(-((tl - mlast) * DT) / tau_n) * tau_s * "
-                                     "-expm1(-((t_in_timesteps - tl) * DT) / tau_s) - b * tau_c * "
-                                     "-expm1(-((t_in_timesteps - tl) * DT) / tau_c))", bounded) + " : 1"]
+                  "mnev : 1 (linked)", "w_now : 1"]
         ns.update(A_plus=rule.A_plus, A_minus=rule.A_minus, tau_plus=rule.tau_plus,
                   tau_minus=rule.tau_minus, tau_c=rule.tau_c, b=rule.b, tau_n=p.mod.tau, tau_s=p.tau_s)
         integ = ["dl = (t_in_timesteps - tl) * DT",
                  "n0 = mval * exp(-((tl - mlast) * DT) / tau_n)",
-                 "wn = " + _clip("w + c * (n0 * tau_s * -expm1(-dl / tau_s) - b * tau_c * -expm1(-dl / tau_c))",
+                 "wn = " + _clip("w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -em1(-dl / tau_c))",
                                  bounded),
                  "cn = c * exp(-dl / tau_c)"]
         commit = ["w = wn", "c = cn", "tl = t_in_timesteps"]
@@ -195,5 +192,8 @@ def projection_code(p: Any) -> dict[str, Any]:
         cont = "\n".join(lines)
     else:  # pragma: no cover - every rule of the engine is handled above
         raise TypeError(kind)
+    now = ""
+    if isinstance(rule, DopamineSTDP):   # weights integrated to now without committing (probes)
+        now = "\n".join(integ + ["w_now = wn"])
     return {"model": "\n".join(model), "on_pre": "\n".join(pre), "on_post": "\n".join(post),
-            "continuous": cont, "namespace": ns}
+            "continuous": cont, "namespace": ns, "w_now": now}
