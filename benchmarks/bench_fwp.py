@@ -1,6 +1,6 @@
 """Throughput of the rate engine's forms for the delta rule (run on demand, not a test).
 
-    .venv/bin/python benchmarks/bench_fwp.py            # full table, about 2-3 minutes
+    .venv/bin/python benchmarks/bench_fwp.py            # full tables, 2-5 minutes (load-dependent)
     .venv/bin/python benchmarks/bench_fwp.py --quick    # T <= 2048 only
 
 For the delta rule at B=1, H=4, d_k = d_v = d in {64, 128}, T in {512, 2048, 8192}, float32,
@@ -176,10 +176,69 @@ def format_row(d: int, T: int, rate: dict, gemm: float) -> str:
             + f" {best / fla_best:>8.2f}")
 
 
+def cpu_table(fla, Ts, repeats: int) -> None:
+    """Load-insensitive companion: CPU seconds of one thread (process time, one BLAS thread).
+
+    On a shared machine wall times depend on the other processes; the CPU time of a single
+    thread much less. Compares our chunkwise engine, the recurrent form and fla (torch with
+    one thread) per CPU-second, and the chunkwise rate with a single-threaded GEMM.
+    """
+    from plastinet.fwp.forms._blas import single_threaded_blas
+
+    def cpu_best(fn, n):
+        best = np.inf
+        for _ in range(n):
+            t = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t)
+        return best
+
+    with single_threaded_blas():
+        gemm_fn, gemm_flops = gemm_runner(1024)
+        gemm_fn()
+        gemm1 = gemm_flops / cpu_best(gemm_fn, 10)
+        torch_threads = fla[0].get_num_threads() if fla is not None else None
+        if fla is not None:
+            fla[0].set_num_threads(1)
+        print(f"\nsingle thread, CPU time (process_time; one BLAS / torch thread): GEMM 1024^3 "
+              f"{gemm1 / 1e9:.1f} GFLOP/s")
+        head = (f"{'d':>4} {'T':>5} | {'rec':>8} " + " ".join(f"{'chunk C=' + str(C):>11}" for C in CHUNKS)
+                + " | %gemm1 " + " ".join(f" C={C:<3}" for C in CHUNKS) + " | best/rec | "
+                + " ".join(f"{'fla C=' + str(C):>9}" for C in FLA_CHUNKS) + " ours/fla   (tokens per CPU-second)")
+        print(head)
+        print("-" * len(head))
+        try:
+            for d in DS:
+                for T in Ts:
+                    q, k, v, beta = inputs(d, T)
+                    rate = {"rec": B * T / cpu_best(lambda: apply(Delta(), q, k, v, beta=beta), 1)}
+                    for C in CHUNKS:
+                        run = (lambda C=C: apply(Delta(), q, k, v, beta=beta, form="chunkwise", chunk_size=C))
+                        run()
+                        rate[C] = B * T / cpu_best(run, repeats)
+                    fla_rate = {}
+                    if fla is not None:
+                        for C in FLA_CHUNKS:
+                            run = fla_runner(fla, q, k, v, beta, C, 1)
+                            run()
+                            fla_rate[C] = B * T / cpu_best(run, max(1, repeats // 2))
+                    best = max(rate[C] for C in CHUNKS)
+                    fla_best = max(fla_rate.values()) if fla_rate else np.nan
+                    print(f"{d:>4} {T:>5} | {rate['rec']:>8.3g} " + " ".join(f"{rate[C]:>11.3g}" for C in CHUNKS)
+                          + " | " + " ".join(f"{100 * rate[C] * chunk_flops(d, C) / gemm1:>5.1f}" for C in CHUNKS)
+                          + f"       | {best / rate['rec']:>8.2f} | "
+                          + " ".join(f"{fla_rate.get(C, np.nan):>9.3g}" for C in FLA_CHUNKS)
+                          + f" {best / fla_best:>8.2f}", flush=True)
+        finally:
+            if fla is not None:
+                fla[0].set_num_threads(torch_threads)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="T <= 2048 only")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-cpu", action="store_true", help="skip the single-thread CPU-time table")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     Ts = tuple(t for t in TS if not args.quick or t <= 2048)
@@ -220,7 +279,7 @@ def main() -> None:
                     assert err < 1e-4, f"fla C={C} disagrees with our recurrent form: {err:.2e}"
                     for th in FLA_THREADS:
                         runners[f"fla{C}t{th}"] = fla_runner(fla, q, k, v, beta, C, th)
-            best_t = interleaved_best(runners, args.repeats, budget=3.0)
+            best_t = interleaved_best(runners, args.repeats, budget=2.0)
             gemm_best = min(gemm_best, best_t.pop("gemm"))
             measured.append((d, T, best_t))
             tok = B * T
@@ -248,11 +307,14 @@ def main() -> None:
             notes.append(f"chunkwise/recurrent {best / rate['rec']:.2f} (>= 2.5: {'met' if best >= 2.5 * rate['rec'] else 'NOT met'})")
         if d == 128:
             f = max(frac[C] for C in CHUNKS)
-            notes.append(f"GEMM fraction {100 * f:.1f}% (>= 40%: {'met' if f >= 0.4 else 'NOT met'})")
+            notes.append("GEMM fraction " + ", ".join(f"C={C} {100 * frac[C]:.1f}%" for C in CHUNKS)
+                         + f" (>= 40%: {'met' if f >= 0.4 else 'NOT met'})")
         if fla_rate:
             r = best / max(fla_rate.values())
             notes.append(f"ours/fla {r:.2f} (>= 1.5: {'met' if r >= 1.5 else 'NOT met'})")
         print(f"  d={d:<3} T={T:<5} best chunk C={cbest}: " + "; ".join(notes))
+    if not args.no_cpu:
+        cpu_table(fla, Ts, args.repeats)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
