@@ -1,0 +1,169 @@
+"""The brian2 backend for plastic spiking networks: agreement with the numpy engine."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+from unittest import mock
+
+import numpy as np
+import pytest
+
+brian2 = pytest.importorskip("brian2")
+
+import plastinet  # noqa: E402
+import plastinet.spiking.protocols as P  # noqa: E402
+from plastinet.backends import get_backend  # noqa: E402
+from plastinet.errors import UnsupportedError  # noqa: E402
+from plastinet.spiking import run  # noqa: E402
+from plastinet.testing.checks import (CapabilityMissing, check_spiking_matches_reference,  # noqa: E402
+                                      compare_spiking, spiking_cases)
+
+
+@contextlib.contextmanager
+def protocols_on(target="numpy", poisson="replay"):
+    """Run plastinet.spiking.protocols' experiments on the brian2 backend (same networks)."""
+    be = get_backend("brian2", target=target, poisson=poisson)
+
+    def b2_run(net, duration, dt=1e-4, seed=None, progress=False, chunk_steps=None):
+        return be.simulate(net, duration, dt=dt, seed=seed, progress=progress)
+
+    with mock.patch.object(P, "run", b2_run):
+        yield
+
+
+def test_song2000_replayed_inputs_identical_to_numpy():
+    ref = P.song2000(n_inputs=1000, duration=2.0, seed=0)
+    with protocols_on():
+        got = P.song2000(n_inputs=1000, duration=2.0, seed=0)
+    assert got.attrs["backend"] == "brian2" and got.attrs["brian2_target"] == "numpy"
+    assert ref.sizes["spike"] > 20
+    compare_spiking(ref, got, "song2000")
+    for key in ("frac_low", "frac_high", "post_rate"):
+        assert got.attrs[key] == ref.attrs[key]
+
+
+def test_izhikevich2007_replayed_inputs_identical_to_numpy():
+    # short: the reward machinery (coincidences, delays, dopamine jumps) must already act
+    ref = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5)
+    with protocols_on():
+        got = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5)
+    assert np.max(ref["dopamine_level"].values) > 0, "no reward was delivered: the test lost its point"
+    compare_spiking(ref, got, "izhikevich2007")
+    assert got.attrs["rewarded_final"] == pytest.approx(ref.attrs["rewarded_final"], rel=1e-9)
+
+
+def test_song2000_native_poisson_same_statistics_short():
+    ref = P.song2000(n_inputs=500, duration=3.0, seed=0, g_max=0.02)
+    with protocols_on(poisson="brian2"):
+        got = P.song2000(n_inputs=500, duration=3.0, seed=0, g_max=0.02)
+    assert got.attrs["poisson"] == "brian2"
+    assert got.attrs["post_rate"] == pytest.approx(ref.attrs["post_rate"], rel=0.25)
+    w_ref, w = ref.w_syn.values / 0.02, got.w_syn.values / 0.02
+    assert abs(w.mean() - w_ref.mean()) < 0.05
+
+
+def test_front_door_and_attrs():
+    net = spiking_cases()["pair_all_additive"]()
+    a = plastinet.simulate(net, 0.2, seed=2)
+    b = plastinet.simulate(net, 0.2, backend="brian2", target="numpy", seed=2)
+    assert a.attrs["backend"] == "numpy" and b.attrs["backend"] == "brian2"
+    assert b.attrs["brian2_target"] == "numpy" and b.attrs["backend_version"] == brian2.__version__
+    assert b.attrs["dt"] == 1e-4 and b.attrs["seed"] == 2
+    compare_spiking(a, b)
+
+
+def test_preferences_and_global_random_state_restored():
+    before = brian2.prefs.codegen.target
+    state = np.random.get_state()[1].copy()
+    net = spiking_cases()["tsodyks_markram"]()
+    get_backend("brian2", poisson="brian2").simulate(net, 0.05, seed=0)
+    with pytest.raises(Exception):
+        get_backend("brian2").simulate(net, -1.0)
+    assert brian2.prefs.codegen.target == before
+    assert np.array_equal(np.random.get_state()[1], state)
+    assert brian2.get_device().__class__.__name__ == "RuntimeDevice"
+
+
+def test_rewards_are_declared_unsupported_on_cpp_standalone():
+    net = spiking_cases()["dopamine_stdp_reward"]()
+    be = get_backend("brian2", target="cpp_standalone")
+    with pytest.raises(UnsupportedError, match="CoincidenceReward"):
+        be.simulate(net, 0.1)
+    with pytest.raises(CapabilityMissing, match="CoincidenceReward"):
+        check_spiking_matches_reference(be, "dopamine_stdp_reward")
+
+
+def test_bad_options_rejected():
+    with pytest.raises(UnsupportedError, match="replay"):
+        get_backend("brian2", poisson="nest")
+    with pytest.raises(UnsupportedError, match="target"):
+        plastinet.simulate(spiking_cases()["pes"](), 0.1, backend="brian2", target="gpu")
+
+
+def test_numpy_backend_wraps_the_engine():
+    net = spiking_cases()["pes"]()
+    a = get_backend("numpy").simulate(net, 0.3, seed=4)
+    b = run(net, 0.3, seed=4)
+    compare_spiking(b, a)
+
+
+# ------------------------------------------------------------------------------ slow
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["cython", "cpp_standalone"])
+def test_compiled_targets_pass_the_spiking_checks(target):
+    be = get_backend("brian2", target=target)
+    ran, skipped = 0, []
+    for case in spiking_cases():
+        try:
+            check_spiking_matches_reference(be, case)
+            ran += 1
+        except CapabilityMissing as reason:
+            skipped.append((case, str(reason)))
+    assert ran >= len(spiking_cases()) - 1
+    if target == "cpp_standalone":
+        assert [c for c, _ in skipped] == ["dopamine_stdp_reward"]
+
+
+def _standalone_job(seed):
+    net = spiking_cases()["pair_all_additive"]()
+    ds = get_backend("brian2", target="cpp_standalone").simulate(net, 0.5, seed=seed)
+    return float(ds.w_syn.values.sum()), int(ds.sizes["spike"])
+
+
+@pytest.mark.slow
+def test_cpp_standalone_runs_in_parallel_processes():
+    with mp.get_context("spawn").Pool(2) as pool:
+        out = pool.map(_standalone_job, [0, 1])
+    for seed, (wsum, nspk) in zip([0, 1], out):
+        ref = run(spiking_cases()["pair_all_additive"](), 0.5, seed=seed)
+        assert wsum == pytest.approx(float(ref.w_syn.values.sum()), rel=1e-9)
+        assert nspk == ref.sizes["spike"]
+
+
+@pytest.mark.slow
+def test_song2000_statistics_agree_100s():
+    ref = P.song2000(n_inputs=1000, duration=100.0, seed=0)
+    with protocols_on(target="cython", poisson="brian2"):
+        got = P.song2000(n_inputs=1000, duration=100.0, seed=0)
+    for key in ("frac_low", "frac_high"):
+        assert abs(got.attrs[key] - ref.attrs[key]) < 0.05, (key, got.attrs[key], ref.attrs[key])
+    assert got.attrs["frac_low"] + got.attrs["frac_high"] > 0.5          # bimodal on both
+    assert got.attrs["post_rate"] == pytest.approx(ref.attrs["post_rate"], rel=0.2)
+    with protocols_on(target="cython"):
+        same = P.song2000(n_inputs=1000, duration=100.0, seed=0)
+    assert np.array_equal(same.spike_time.values, ref.spike_time.values)
+    np.testing.assert_allclose(same.w_syn.values, ref.w_syn.values, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_izhikevich2007_same_outcome_400s():
+    ref = P.izhikevich2007(duration=400.0, seed=0)
+    with protocols_on(target="cython", poisson="brian2"):
+        got = P.izhikevich2007(duration=400.0, seed=0)
+    for ds in (ref, got):
+        assert ds.attrs["rewarded_final"] > 3.6
+        assert 0.7 < ds.attrs["others_mean"] < 1.4
+    with protocols_on(target="cython"):
+        same = P.izhikevich2007(duration=400.0, seed=0)
+    assert same.attrs["rewarded_final"] == pytest.approx(ref.attrs["rewarded_final"], rel=1e-9)
