@@ -230,5 +230,5 @@ class Spec:
     def __repr__(self) -> str:
         defaults = self.parameters()
         shown = [f"{k}={v!r}" for k, v in self.get_params().items()
-                 if defaults[k].default is REQUIRED or not _same(v, defaults[k].default)]
+                 if defaults[k].default is REQUIRED or not _same(v, defaults[k].validate(defaults[k].default))]
         return f"{type(self).__name__}({', '.join(shown)})"
