@@ -27,7 +27,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
-TASK_EXTRAS = {"demo": "", "test": "test,notebooks", "test-slow": "test,notebooks", "bench": "test"}
+TASK_EXTRAS = {"demo": "", "test": "test,notebooks,docs", "test-slow": "test,notebooks,docs", "bench": "test"}
 NOTEBOOK_BUILD = ROOT / "build" / "notebooks"
 
 
