@@ -29,10 +29,15 @@ from plastinet.fwp import as_feature_map
 from plastinet.training import train_config
 
 PRESETS: dict[str, dict[str, Any]] = {
+    # init_scale 0.577: std 1/sqrt(3 fan_in), PyTorch's default nn.Linear initialisation.
     "paper": {"d_key": 64, "grid_step": 20, "batch_size": 32, "lr": 1e-3, "max_steps": 100_000,
-              "eval_every": 100, "eval_size": 20, "patience": 10, "setting2_n": [20, 40, 60]},
+              "eval_every": 100, "eval_size": 20, "patience": 10, "init_scale": 0.577,
+              "setting2_n": [20, 40, 60]},
+    # With d_key = 8, large initial keys leave DPFP features of some keys dead (products of
+    # ReLUs that stay zero): a smaller initialisation avoids those stuck queries.
     "small": {"d_key": 8, "grid_step": 4, "batch_size": 32, "lr": 3e-3, "max_steps": 3000,
-              "eval_every": 100, "eval_size": 20, "patience": 5, "setting2_n": [8, 12, 16]},
+              "eval_every": 100, "eval_size": 20, "patience": 5, "init_scale": 0.3,
+              "setting2_n": [8, 12, 16]},
 }
 FAIL_LOSS = 3e-3
 STOP_LOSS = 1e-3
@@ -45,7 +50,8 @@ def run_point(feature_map: str, n_keys: int, setting: int, rule: str, p: dict[st
         "schema_version": 1, "name": f"capacity-{feature_map}-{n_keys}", "kind": "training",
         "task": {"type": "assoc_retrieval", "setting": setting, "n_keys": n_keys},
         "layer": {"rule": rule, "feature_map": feature_map, "feature_normalize": "sum",
-                  "d_key": p["d_key"], "beta_scale": 1.0, "chunk_size": 32, "seed": seed},
+                  "d_key": p["d_key"], "beta_scale": 1.0, "chunk_size": 32,
+                  "init_scale": p["init_scale"], "seed": seed},
         "training": {"optimizer": "adam", "lr": p["lr"], "batch_size": p["batch_size"],
                      "max_steps": p["max_steps"], "eval_every": p["eval_every"],
                      "eval_size": p["eval_size"], "patience": p["patience"],
@@ -85,8 +91,13 @@ def setting2(p: dict[str, Any], feature_map: str = "dpfp-1", log=print) -> list[
     return rows
 
 
-def check(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], step: int) -> list[str]:
-    """The acceptance criteria; returns the failures (empty when all hold)."""
+def check(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], step: int,
+          bound_tol: float = 0.05) -> list[str]:
+    """The acceptance criteria; returns the failures (empty when all hold).
+
+    ``bound_tol`` is the allowed distance of the final loss from the rank bound for
+    ``N > d_phi`` (0.05 in the acceptance criteria).
+    """
     failures = []
     for fm in dict.fromkeys(r["feature_map"] for r in rows1):
         rows = [r for r in rows1 if r["feature_map"] == fm]
@@ -96,7 +107,7 @@ def check(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], step: int) -
         if abs(first - d_phi) > step:
             failures.append(f"{fm}: first failing N = {first}, d_phi = {d_phi}")
         for r in rows:
-            if r["n_keys"] > d_phi and abs(r["loss"] - r["bound"]) > 0.05:
+            if r["n_keys"] > d_phi and abs(r["loss"] - r["bound"]) > bound_tol:
                 failures.append(f"{fm}: N = {r['n_keys']} loss {r['loss']:.4f} vs bound {r['bound']:.4f}")
     for n in dict.fromkeys(r["n_keys"] for r in rows2):
         loss = {r["rule"]: r["loss"] for r in rows2 if r["n_keys"] == n}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -109,16 +110,19 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
             raise ValidationError("StateProbe", "population", probe.population,
                                   "state can only be recorded from LIF, ConductanceLIF or RateUnits")
     rng_state = np.random.get_state()
+    t0 = time.perf_counter()
     try:
         with brian2_run(target) as b2:
             rec = _build_and_run(b2, ref, network, n_steps, dt, seed, target, progress, poisson)
             version = b2.__version__
     finally:
         np.random.set_state(rng_state)
+    wall = time.perf_counter() - t0
     ds = build_dataset(rec, rec.final_w)
     return finalize_dataset(ds, backend="brian2", backend_version=version, dt=dt, seed=ref.seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
-                            step_order=STEP_ORDER, brian2_target=target, poisson=poisson)
+                            step_order=STEP_ORDER, brian2_target=target, poisson=poisson,
+                            wall_time=wall, run_loop_time=rec.loop_time)
 
 
 # --------------------------------------------------------------------------------------
@@ -265,6 +269,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
         objects.append(mon)
     network = b2.Network(*objects)
     network.run(n_steps * DT, namespace={}, report="text" if progress else None)
+    loop_time = float(getattr(b2.get_device(), "_last_run_time", float("nan")))   # the time-step loop
     # ---- read back
     spikes: dict[str, list] = {}
     for pop, mon in spike_mons.items():
@@ -306,7 +311,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
                 np.clip(w, p.w_min, p.w_max, out=w)
         final_w[name] = w
     return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=ref.sampled, _samples=samples,
-                           _sample_times=times, projs=ref.projs, final_w=final_w)
+                           _sample_times=times, projs=ref.projs, final_w=final_w, loop_time=loop_time)
 
 
 def _expm1(b2: Any) -> Any:
