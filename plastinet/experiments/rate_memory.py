@@ -92,7 +92,7 @@ def _keys(rng: np.random.Generator, trials: int, n: int, d: int, kind: str) -> n
     return k / np.linalg.norm(k, axis=-1, keepdims=True)
 
 
-def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False) -> xr.Dataset:
+def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend: Any = "numpy") -> xr.Dataset:
     """Store ``n`` random key/value pairs with ``rule`` and recall them, for each ``n``.
 
     Parameters
@@ -103,6 +103,9 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False) -> xr.D
         The protocol's parameters.
     progress : bool
         Show a progress bar over the values of ``n``.
+    backend : str or Backend
+        ``"numpy"`` (:func:`plastinet.fwp.apply` in ``protocol.form``) or any backend with
+        the ``"rate_fwp"`` capability, e.g. ``"brian2"`` (which computes the recurrent form).
 
     Returns
     -------
@@ -118,6 +121,18 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False) -> xr.D
         raise ValidationError("kv_memory", "form", p.form,
                               f"{type(rule).__name__} has the forms {', '.join(rule.forms)}")
     dtype = np.dtype(p.dtype)
+    run_rule = lambda *args, **gates: apply(rule, *args, form=p.form, **gates)   # noqa: E731
+    if not (isinstance(backend, str) and backend == "numpy"):
+        from plastinet.backends import get_backend
+
+        be = get_backend(backend)
+        be.require("rate_fwp")
+        if not isinstance(rule, be.rate_rules):
+            from plastinet.errors import UnsupportedError
+
+            raise UnsupportedError("kv_memory", "rule", type(rule).__name__,
+                                   f"backend {be.name!r} runs: " + ", ".join(c.__name__ for c in be.rate_rules))
+        run_rule = lambda *args, **gates: be.apply_fwp(rule, *args, **gates)   # noqa: E731
     rng = np.random.default_rng(p.seed)
     errors = np.empty((len(p.n_items), p.trials))
     W_example = None
@@ -134,7 +149,7 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False) -> xr.D
             gates["alpha"] = np.broadcast_to(np.where(write > 0, p.alpha, 1.0), (p.trials, 1, 2 * n)).astype(dtype)
         if isinstance(rule, ThreeFactor):
             gates["modulator"] = np.broadcast_to(write, (p.trials, 1, 2 * n)).astype(dtype)
-        y, W = apply(rule, k, k, v, form=p.form, **gates)
+        y, W = run_rule(k, k, v, **gates)
         recall = y[:, 0, n:].astype(np.float64)
         errors[i] = ((recall - vals) ** 2).sum(axis=-1).mean(axis=-1)
         W_example = W[0, 0]
@@ -206,7 +221,7 @@ class RateFWPKind:
     """Model-file kind ``rate_fwp``: tables ``[rule]`` (``type`` + rule parameters) and
     ``[experiment]`` (``type = "kv_memory"`` + :class:`KVMemory` parameters)."""
 
-    backends = ("numpy",)
+    backends = ("numpy", "brian2")
 
     def validate(self, top: Any) -> tuple[Rule, KVMemory]:
         from plastinet.params import Parameter as P
@@ -226,15 +241,18 @@ class RateFWPKind:
                                  f"rule {rule_key!r} has the forms {', '.join(rule.forms)}")
         return rule, protocol
 
-    def run(self, model: Any, *, backend: str = "numpy", progress: bool = True, **options: Any) -> xr.Dataset:
-        from plastinet.experiments import check_backend
+    def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, target: str | None = None,
+            **options: Any) -> xr.Dataset:
+        """Run the memory protocol on ``backend`` (``"numpy"`` or ``"brian2"``; brian2 ``target`` optional)."""
+        from plastinet.experiments import resolve_backend
 
-        check_backend(model.name, self, backend)
+        be, attrs = resolve_backend(model.name, self, backend, target)
         rule, protocol = model.spec
-        ds = kv_memory(rule, protocol, progress=progress)
-        return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=None,
+        ds = kv_memory(rule, protocol, progress=progress, backend="numpy" if be.name == "numpy" else be)
+        extra = {k: v for k, v in attrs.items() if k not in ("backend", "backend_version")}
+        return finalize_dataset(ds, backend=attrs["backend"], backend_version=attrs["backend_version"], dt=None,
                                 seed=protocol.seed, model_spec=model.to_dict(),
-                                model_kind="rate_fwp", model_name=model.name)
+                                model_kind="rate_fwp", model_name=model.name, **extra)
 
     def plot(self, result: xr.Dataset, fig: Any = None) -> Any:
         return plot_kv_memory(result, fig)

@@ -31,14 +31,14 @@ __all__ = ["SpikingProtocolKind", "PROTOCOLS", "pes_learning", "spiking_fwp_sequ
 UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": "s", "phase": "s",
          "tau": "s", "segment": "s", "rate": "Hz", "frequency": "Hz", "frequencies": "Hz", "r_pre": "Hz",
          "r_post": "Hz", "background_rate": "Hz"}
-_SKIP = ("progress", "chunk_steps", "rule")
+_SKIP = ("progress", "chunk_steps", "rule", "backend")
 #: Protocol arguments that are lists.
 LISTS = ("delta_t", "frequencies")
 
 
 def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: float = 0.2,
                  n_segments: int = 40, eta: float = 2e-3, tau: float = 0.01, dt: float = 1e-3,
-                 seed: int = 0, progress: bool = False) -> xr.Dataset:
+                 seed: int = 0, progress: bool = False, backend: Any = "numpy") -> xr.Dataset:
     """Error-modulated (PES) learning of a linear map by a spiking network.
 
     ``n_pre`` Poisson inputs fire at ``rate * u_j`` with a new random pattern
@@ -46,7 +46,8 @@ def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: 
     drives the ``soma`` input of ``n_post`` rate units; a plastic projection from the same
     inputs drives their ``dend`` input and learns with the spiking delta rule
     ``dw_ij/dt = eta m e_i x_j``, ``e = soma - dend`` (Nengo's PES; MacNeil & Eliasmith 2011),
-    with the modulator ``m = 1``.
+    with the modulator ``m = 1``. ``backend`` is ``"numpy"``, ``"brian2"`` or any backend
+    with the ``"spiking"`` capability.
 
     Returns
     -------
@@ -56,8 +57,8 @@ def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: 
         ``error_last`` (mean absolute error over the first and last 20 % of the run) and
         ``weight_correlation`` (learned vs teacher weights).
     """
-    from plastinet.spiking import (Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits,
-                                   StateProbe, run)
+    from plastinet.spiking import Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits, StateProbe
+    from plastinet.spiking.protocols import simulate_on
     from plastinet.spiking.rules import PES
 
     rng = np.random.default_rng(seed)
@@ -72,7 +73,7 @@ def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: 
                        rule=PES(eta=eta, tau_pre=tau, modulator="m")))
     for var in ("soma", "dend"):
         net.add(StateProbe(name=f"p_{var}", population="out", variable=var, sample_every=10 * dt))
-    ds = run(net, duration=segment * n_segments, dt=dt, seed=seed, progress=progress)
+    ds = simulate_on(backend, net, segment * n_segments, dt=dt, seed=seed, progress=progress)
     err = np.abs(ds["p_soma"].values - ds["p_dend"].values).mean(axis=1)
     n = err.size
     ds["error"] = variable("time", err, "1", "mean absolute error |soma - dend|")
@@ -87,26 +88,29 @@ def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: 
 def spiking_fwp_sequence(fwp_rule: str = "delta", feature_map: str = "relu", steps: int = 6, d_key: int = 4,
                          d_value: int = 3, neurons_per_feature: int = 20, rate: float = 100.0,
                          phase: float = 0.2, tau: float = 0.01, dt: float = 1e-3, beta: float = 0.8,
-                         seed: int = 0) -> xr.Dataset:
+                         seed: int = 0, backend: Any = "numpy") -> xr.Dataset:
     """A spiking realisation of a rate FWP on a random key/value sequence, beside the rate FWP.
 
     ``fwp_rule`` is ``"hebbian"`` or ``"delta"``; ``phi(k)`` and ``phi(q)`` are
     L2-normalised and every step writes with learning rate ``beta`` (< 1, as the spiking
     delta rule requires ``beta ||phi(k)||^2 < 1``). Draws ``steps`` random keys, queries (normal) and values (uniform in [0, 1]) and runs
     :func:`plastinet.spiking.fwp_bridge.run_fwp` (key/query neurons at rates proportional
-    to ``phi(k), phi(q)``, value neurons as teacher, a neuromodulator carrying beta).
+    to ``phi(k), phi(q)``, value neurons as teacher, a neuromodulator carrying beta) on
+    ``backend`` (``"numpy"``, ``"brian2"`` ...).
     """
     from plastinet.fwp import RULES as RATE_RULES
     from plastinet.fwp import FeatureMap
+    from plastinet.fwp.feature_maps import as_feature_map
     from plastinet.spiking.fwp_bridge import run_fwp
 
     rng = np.random.default_rng(seed)
     k = rng.normal(size=(steps, d_key))
     q = k + 0.1 * rng.normal(size=(steps, d_key))
     v = rng.uniform(0.0, 1.0, size=(steps, d_value))
-    rate_rule = RATE_RULES[fwp_rule](feature_map=FeatureMap(feature_map, normalize="l2"))
+    phi = as_feature_map(feature_map)
+    rate_rule = RATE_RULES[fwp_rule](feature_map=FeatureMap(phi.kind, nu=phi.nu, normalize="l2"))
     return run_fwp(rate_rule, q, k, v, np.full(steps, beta), neurons_per_feature=neurons_per_feature, rate=rate, phase=phase,
-                   tau=tau, dt=dt, seed=seed)
+                   tau=tau, dt=dt, seed=seed, backend=backend)
 
 
 def _protocols() -> dict[str, tuple[Callable[..., xr.Dataset], bool]]:
@@ -143,10 +147,29 @@ def _parameter(name: str, default: Any) -> tuple[Parameter, bool]:
     return Parameter(default, unit=unit, low=low, low_open=positive, allow_none=default is None), False
 
 
+def _check_spiking_fwp(path: str, kwargs: dict[str, Any]) -> None:
+    """Validate the rate rule and feature map a ``spiking_fwp`` protocol names (before running)."""
+    from plastinet.fwp.feature_maps import as_feature_map
+
+    allowed_rules = ("hebbian", "delta")
+    rule = kwargs.get("fwp_rule", "delta")
+    if rule not in allowed_rules:
+        raise ModelFileError(path, "protocol.fwp_rule", rule,
+                             "allowed: " + ", ".join(repr(r) for r in allowed_rules) + " (rules with a spiking realisation)")
+    fmap = kwargs.get("feature_map", "relu")
+    non_negative = "keys and queries become firing rates: 'relu', 'elu+1', 'softmax', 'dpfp' or 'dpfp-<nu>'"
+    try:
+        kind = as_feature_map(fmap).kind
+    except ValidationError:
+        raise ModelFileError(path, "protocol.feature_map", fmap, "allowed: " + non_negative) from None
+    if kind == "identity":
+        raise ModelFileError(path, "protocol.feature_map", fmap, "allowed: " + non_negative)
+
+
 class SpikingProtocolKind:
     """Model-file kind ``spiking_protocol``: ``[protocol]`` (``type`` + arguments), ``[rule]``."""
 
-    backends = ("numpy",)
+    backends = ("numpy", "brian2")
 
     def validate(self, top: Any) -> tuple[str, dict[str, Any], Any]:
         from plastinet.spiking.rules import RULES as SPIKE_RULES
@@ -162,6 +185,8 @@ class SpikingProtocolKind:
             spec, is_list = _parameter(arg, [] if arg in LISTS else param.default)
             kwargs[arg] = table.take_list(arg, spec) if is_list else table.take(arg, spec)
         table.finish()
+        if name == "spiking_fwp":
+            _check_spiking_fwp(top.path, kwargs)
         rule = None
         if needs_rule:
             rt = top.table("rule")
@@ -170,13 +195,16 @@ class SpikingProtocolKind:
             rt.finish()
         return name, kwargs, rule
 
-    def run(self, model: Any, *, backend: str = "numpy", progress: bool = True, **options: Any) -> xr.Dataset:
-        from plastinet.experiments import check_backend
+    def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, target: str | None = None,
+            **options: Any) -> xr.Dataset:
+        """Run the protocol on ``backend`` (``"numpy"`` or ``"brian2"``; brian2 ``target`` optional)."""
+        from plastinet.experiments import resolve_backend
 
-        check_backend(model.name, self, backend)
+        be, backend_attrs = resolve_backend(model.name, self, backend, target)
         name, kwargs, rule = model.spec
         func, needs_rule = _protocols()[name]
         extra = {"progress": progress} if "progress" in inspect.signature(func).parameters else {}
+        extra["backend"] = "numpy" if be.name == "numpy" else be
         try:
             ds = func(rule, **kwargs, **extra) if needs_rule else func(**kwargs, **extra)
         except ValidationError as err:
@@ -188,8 +216,9 @@ class SpikingProtocolKind:
             if not isinstance(value, (int, float, str, np.integer, np.floating)):
                 ds.attrs[key] = str(value)
         dt = ds.attrs.get("dt", kwargs.get("dt"))
-        return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=dt,
-                                seed=kwargs.get("seed", ds.attrs.get("seed")), model_spec=model.to_dict(),
+        ds.attrs.update({k: v for k, v in backend_attrs.items() if k != "backend" and k != "backend_version"})
+        return finalize_dataset(ds, backend=backend_attrs["backend"], backend_version=backend_attrs["backend_version"],
+                                dt=dt, seed=kwargs.get("seed", ds.attrs.get("seed")), model_spec=model.to_dict(),
                                 model_kind="spiking_protocol", model_name=model.name, protocol=name)
 
     def plot(self, result: xr.Dataset, fig: Any = None) -> Any:

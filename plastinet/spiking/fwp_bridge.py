@@ -198,10 +198,13 @@ def from_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, neurons_per
 
 def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, neurons_per_feature: int = 20,
             rate: float = 100.0, phase: float = 0.2, value_neurons: int | None = None,
-            tau: float = 0.01, dt: float = 1e-3, seed: int | None = 0) -> xr.Dataset:
+            tau: float = 0.01, dt: float = 1e-3, seed: int | None = 0,
+            backend: Any = "numpy") -> xr.Dataset:
     """Run the spiking FWP of :func:`from_fwp` and compare it with :func:`plastinet.fwp.apply`.
 
-    Parameters are those of :func:`from_fwp`, plus ``dt`` (s) and ``seed``.
+    Parameters are those of :func:`from_fwp`, plus ``dt`` (s), ``seed`` and ``backend``
+    (``"numpy"``, ``"brian2"`` or any backend with the ``"spiking"`` capability; the rate
+    reference always comes from :func:`plastinet.fwp.apply`).
 
     Returns
     -------
@@ -215,7 +218,12 @@ def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, neurons_per_
                     phase=phase, value_neurons=value_neurons, tau=tau, dt=dt)
     net = sfwp.network
     net.add(StateProbe(name="pred", population="out", variable="dend", sample_every=dt))
-    ds = run(net, sfwp.duration, dt=dt, seed=seed)
+    if isinstance(backend, str) and backend == "numpy":
+        ds = run(net, sfwp.duration, dt=dt, seed=seed)
+    else:
+        from plastinet.spiking.protocols import simulate_on
+
+        ds = simulate_on(backend, net, sfwp.duration, dt=dt, seed=seed)
     pred = ds["pred"].values                       # (steps, d_v)
     steps_phase = int(round(phase / dt))
     T = sfwp.T
@@ -232,6 +240,8 @@ def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, neurons_per_
     rel = float(np.linalg.norm(y_s - y_r) / np.linalg.norm(y_r))
     res = xr.Dataset({"y_spiking": variable(("step", "value"), y_s, "1", "spiking read-out"),
                       "y_rate": variable(("step", "value"), y_r, "1", "rate read-out W_t phi(q_t)")})
-    return finalize_dataset(res, backend="numpy", backend_version=np.__version__, dt=dt, seed=seed,
+    backend_attrs = {k: ds.attrs[k] for k in ("brian2_target", "poisson") if k in ds.attrs}
+    return finalize_dataset(res, backend=str(ds.attrs.get("backend", "numpy")),
+                            backend_version=str(ds.attrs.get("backend_version", np.__version__)), dt=dt, seed=seed,
                             model_spec=net.to_dict(), correlation=corr, relative_error=rel,
-                            neurons_per_feature=neurons_per_feature, rate=rate, phase=phase)
+                            neurons_per_feature=neurons_per_feature, rate=rate, phase=phase, **backend_attrs)

@@ -7,7 +7,9 @@
 * :func:`izhikevich2007` - Izhikevich 2007 distal reward, reduced to one neuron.
 
 Every condition of a sweep is a separate pre/post neuron pair (explicit one-to-one
-connectivity) inside one network, so a sweep is one run.
+connectivity) inside one network, so a sweep is one run. Every protocol takes
+``backend="numpy"`` (the reference engine) or any backend with the ``"spiking"``
+capability (``"brian2"``, or a configured :class:`~plastinet.backends.Backend`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,36 @@ from plastinet.spiking.network import (CoincidenceReward, ConductanceLIF, Modula
 from plastinet.spiking.rules import DopamineSTDP, PairSTDP, SpikeRule
 
 __all__ = ["pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007",
-           "SJOSTROM_DATA"]
+           "SJOSTROM_DATA", "simulate_on"]
+
+
+def simulate_on(backend: Any, net: Network, duration: float, *, dt: float, seed: int | None,
+                progress: bool = False, chunk_steps: int = 256) -> xr.Dataset:
+    """Run ``net`` on ``backend``: the numpy engine's :func:`run` or a registered backend.
+
+    Parameters
+    ----------
+    backend : str or Backend
+        ``"numpy"`` (the engine itself, with ``chunk_steps``) or any backend with the
+        ``"spiking"`` capability, e.g. ``"brian2"`` or ``get_backend("brian2", target="cython")``.
+    net : Network
+        The specification.
+    duration, dt : float
+        Biological time and time step (s).
+    seed : int or None
+        Seed of the run.
+    progress : bool
+        Show progress.
+    chunk_steps : int
+        Steps advanced at once by the numpy engine (does not change results).
+    """
+    if isinstance(backend, str) and backend == "numpy":
+        return run(net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps)
+    from plastinet.backends import get_backend
+
+    be = get_backend(backend)
+    be.require("spiking")
+    return be.simulate(net, duration, dt=dt, seed=seed, progress=progress)
 
 #: Sjostrom et al. 2001 relative weight change (mean, s.e.m.) by frequency (Hz) for +10/-10 ms.
 SJOSTROM_DATA = {"frequency": [0.1, 10, 20, 40, 50],
@@ -35,7 +66,7 @@ SJOSTROM_DATA = {"frequency": [0.1, 10, 20, 40, 50],
 
 
 def _paired_run(rule: SpikeRule, pre_t: list[np.ndarray], post_t: list[np.ndarray], w0: float,
-                dt: float, w_min: float, w_max: float, tail: float = 1.0) -> np.ndarray:
+                dt: float, w_min: float, w_max: float, tail: float = 1.0, backend: Any = "numpy") -> np.ndarray:
     """Run one pre->post synapse per condition; returns the final weights."""
     C = len(pre_t)
     idx_pre = np.concatenate([np.full(len(t), c) for c, t in enumerate(pre_t)])
@@ -47,13 +78,14 @@ def _paired_run(rule: SpikeRule, pre_t: list[np.ndarray], post_t: list[np.ndarra
     net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=w0,
                        connectivity=(np.arange(C), np.arange(C)), w_min=w_min, w_max=w_max, rule=rule))
     duration = float(max(tp.max(initial=0), tq.max(initial=0))) + tail
-    ds = run(net, duration, dt=dt, seed=0, chunk_steps=8192)
+    ds = simulate_on(backend, net, duration, dt=dt, seed=0, chunk_steps=8192)
     return ds["w_syn"].values
 
 
 def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 1,
                    frequency: float = 1.0, w0: float = 0.0, w_min: float = -np.inf,
-                   w_max: float = np.inf, dt: float = 1e-4, t0: float = 0.1) -> xr.Dataset:
+                   w_max: float = np.inf, dt: float = 1e-4, t0: float = 0.1,
+                   backend: Any = "numpy") -> xr.Dataset:
     """STDP window: weight change after ``n_pairings`` pairs at each ``delta_t = t_post - t_pre``.
 
     Parameters
@@ -70,6 +102,8 @@ def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 
         Time step (s); ``delta_t`` and ``1/frequency`` are rounded to it.
     t0 : float
         Time of the first pre spike (s); ``t0 + min(delta_t)`` must be >= 0.
+    backend : str or Backend
+        Where the network runs (see :func:`simulate_on`); every protocol takes it.
 
     Returns
     -------
@@ -84,7 +118,7 @@ def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 
     k = np.arange(n_pairings) / frequency
     pre_t = [t0 + k for _ in dts]
     post_t = [t0 + d + k for d in dts]
-    w = _paired_run(rule, pre_t, post_t, w0, dt, w_min, w_max)
+    w = _paired_run(rule, pre_t, post_t, w0, dt, w_min, w_max, backend=backend)
     return xr.Dataset({"dw": variable("delta_t", w - w0, "1", "weight change")},
                       coords={"delta_t": variable("delta_t", dts, "s", "t_post - t_pre")},
                       attrs={"n_pairings": n_pairings, "frequency": frequency, "rule": repr(rule)})
@@ -92,7 +126,7 @@ def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 
 
 def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 50),
              delta_t: Sequence[float] = (0.01, -0.01), n_pairings: int = 60, w0: float = 1.0,
-             dt: float = 1e-4) -> xr.Dataset:
+             dt: float = 1e-4, backend: Any = "numpy") -> xr.Dataset:
     """Sjostrom et al. 2001 protocol: ``n_pairings`` pairs at each frequency and timing.
 
     Pairs are regular (period ``1/rho``), as in Pfister & Gerstner 2006's description
@@ -112,7 +146,7 @@ def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 5
             k = np.arange(n_pairings) / f
             pre_t.append(t0 + k)
             post_t.append(t0 + d + k)
-    w = _paired_run(rule, pre_t, post_t, w0, dt, -np.inf, np.inf)
+    w = _paired_run(rule, pre_t, post_t, w0, dt, -np.inf, np.inf, backend=backend)
     dw_rel = ((w - w0) / w0).reshape(dts.size, fr.size)
     ds = xr.Dataset({"dw_rel": variable(("delta_t", "frequency"), dw_rel, "1", "relative weight change")},
                     coords={"delta_t": variable("delta_t", dts, "s", "t_post - t_pre"),
@@ -132,7 +166,8 @@ def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 5
 
 
 def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_pre: int = 200,
-                  n_post: int = 10, duration: float = 10.0, dt: float = 1e-4, seed: int = 0) -> xr.Dataset:
+                  n_post: int = 10, duration: float = 10.0, dt: float = 1e-4, seed: int = 0,
+                  backend: Any = "numpy") -> xr.Dataset:
     """Mean drift of unbounded pair STDP between independent Poisson neurons (Kempter 1999).
 
     Returns
@@ -148,7 +183,7 @@ def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_p
     net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=0.0, rule=rule))
     net.add(SpikeProbe(name="sp_pre", population="pre"))
     net.add(SpikeProbe(name="sp_post", population="post"))
-    ds = run(net, duration, dt=dt, seed=seed)
+    ds = simulate_on(backend, net, duration, dt=dt, seed=seed)
     T = duration
     drift = float(ds["w_syn"].values.mean() / T)
     k = rule.A_plus * rule.tau_plus - rule.A_minus * rule.tau_minus
@@ -161,7 +196,7 @@ def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_p
 
 def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, g_max: float = 0.01,
              dt: float = 1e-4, seed: int = 0, sample_every: float | None = None,
-             progress: bool = False, chunk_steps: int = 256) -> xr.Dataset:
+             progress: bool = False, chunk_steps: int = 256, backend: Any = "numpy") -> xr.Dataset:
     """Song, Miller & Abbott 2000 competitive STDP, as Brian2's ``examples/synapses/STDP.py``.
 
     ``n_inputs`` Poisson inputs at ``rate`` onto one conductance LIF (Euler, tau_m = 10 ms,
@@ -185,7 +220,7 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
     net.add(SpikeProbe(name="post_spikes", population="post"))
     if sample_every:
         net.add(WeightProbe(name="W", projection="syn", sample_every=sample_every))
-    ds = run(net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps)
+    ds = simulate_on(backend, net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps)
     w = ds["w_syn"].values / g_max
     ds.attrs.update({"frac_low": float(np.mean(w < 0.1)), "frac_high": float(np.mean(w > 0.9)),
                      "post_rate": float(ds.sizes["spike"] / duration), "g_max": g_max})
@@ -195,7 +230,7 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
 def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1.0,
                    g_unit: float = 0.03, n_background: int = 200, background_rate: float = 10.0,
                    g_background: float = 0.025, dt: float = 5e-4, seed: int = 0,
-                   sample_every: float = 1.0, progress: bool = False) -> xr.Dataset:
+                   sample_every: float = 1.0, progress: bool = False, backend: Any = "numpy") -> xr.Dataset:
     """Izhikevich 2007 distal reward, reduced: ``n_inputs`` Poisson inputs onto one neuron.
 
     Reduction (documented in ``docs/spiking.md``): instead of 1000 recurrently coupled
@@ -236,7 +271,7 @@ def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1
     net.add(SpikeProbe(name="in0", population="inputs"))
     net.add(WeightProbe(name="W", projection="syn", sample_every=sample_every))
     net.add(ModulatorProbe(name="dopamine_level", modulator="dopamine", sample_every=sample_every))
-    ds = run(net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=1024)
+    ds = simulate_on(backend, net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=1024)
     ds["W"] = ds["W"] / g_unit
     ds["W"].attrs.update(units="1", long_name="synaptic strength s (Izhikevich units)")
     w = ds["w_syn"].values / g_unit
