@@ -40,6 +40,11 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _QUANTITY_RE = re.compile(rf"^\s*({_NUMBER})\s*\*?\s*([A-Za-zµμΩ]*)\s*$")
 
 
+#: An example unit string per base unit, for error messages.
+_EXAMPLES = {"s": "20 ms", "Hz": "15 Hz", "V": "-70 mV", "A": "0.5 nA", "S": "10 nS", "F": "200 pF",
+             "ohm": "100 Mohm", "m": "1 mm"}
+
+
 def _unit_factor(symbol: str) -> tuple[float, str]:
     """Return ``(factor to SI, base unit)`` for a unit symbol such as ``"ms"``."""
     symbol = _ALIASES.get(symbol, symbol)
@@ -113,8 +118,10 @@ def to_si(value: Any, unit: str, *, name: str = "value", owner: str = "plastinet
         If the value carries a unit of another dimension, or cannot be read.
     """
     expected = BASE_UNITS[unit][0]
+    wanted = ("expected a dimensionless number (no unit)" if unit == "1" else
+              f"expected a quantity in {unit}: a number (SI) or a string such as '{_EXAMPLES.get(unit, '1 ' + unit)}'")
     if isinstance(value, bool):
-        raise UnitError(owner, name, value, f"expected a quantity in {unit}, not a bool")
+        raise UnitError(owner, name, value, f"{wanted}, not a bool")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -123,21 +130,21 @@ def to_si(value: Any, unit: str, *, name: str = "value", owner: str = "plastinet
         except UnitError as err:
             raise UnitError(owner, name, value, err.allowed) from None
         if base != "1" and BASE_UNITS[base][0] != expected:
-            raise UnitError(owner, name, value, f"expected a quantity in {unit}")
+            raise UnitError(owner, name, value, wanted)
         return number  # a bare number in a string is taken as SI, like a bare float
     dim = getattr(value, "dim", None)
     if dim is not None and hasattr(value, "dimensions"):  # brian2 Quantity
         dims = getattr(dim, "_dims", None)  # brian2 order: m, kg, s, A, K, mol, cd
         exps = None if dims is None else (dims[2], dims[0], dims[1], dims[3])
         if exps is None or tuple(int(e) for e in exps) != expected or any(dims[i] for i in (4, 5, 6)):
-            raise UnitError(owner, name, value, f"expected a quantity in {unit}")
+            raise UnitError(owner, name, value, wanted)
         return float(value.__array__())  # brian2 stores SI values
     if hasattr(value, "magnitude") and hasattr(value, "to"):  # pint Quantity
         target = {"1": "dimensionless", "ohm": "ohm"}.get(unit, unit)
         try:
             return float(value.to(target).magnitude)
         except Exception:
-            raise UnitError(owner, name, value, f"expected a quantity in {unit}") from None
+            raise UnitError(owner, name, value, wanted) from None
     try:
         result = float(value)
     except (TypeError, ValueError):

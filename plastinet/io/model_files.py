@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,8 @@ from typing import Any, Iterator
 from plastinet.errors import ModelFileError, ValidationError
 from plastinet.params import REQUIRED, Parameter
 
-__all__ = ["Model", "Section", "find_model", "list_models", "load_model", "model_dirs",
-           "SCHEMA_VERSION", "parse_override"]
+__all__ = ["Model", "ModelEntry", "Section", "catalog", "find_model", "list_models", "load_model",
+           "model_dirs", "SCHEMA_VERSION", "parse_override"]
 
 SCHEMA_VERSION = 1
 
@@ -132,7 +133,9 @@ class Section:
         self.used.add(name)
         if name not in self.data:
             if required:
-                raise ModelFileError(self.path, self.key(name), "<missing>", "this table is required")
+                raise ModelFileError(self.path, self.key(name), "<missing>",
+                                     f"this table is required: add a [{self.key(name)}] table "
+                                     "(the tables of each kind are listed in the model-file guide, docs/models.md)")
             return Section(self.path, self.key(name), {})
         return Section(self.path, self.key(name), self.data[name])
 
@@ -229,17 +232,49 @@ def _apply_override(config: dict[str, Any], keys: list[str], value: Any, path: s
     node[keys[-1]] = value
 
 
+_TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+def _toml_error_location(err: tomllib.TOMLDecodeError, text: str) -> tuple[int, int, str]:
+    """Line, column (1-based) and message of a TOML syntax error on every Python >= 3.11.
+
+    Python 3.14 gives ``lineno``/``colno``/``msg`` attributes; older versions only put
+    ``"(at line N, column M)"`` or ``"(at end of document)"`` at the end of the message.
+    """
+    message = str(err)
+    lineno, colno = getattr(err, "lineno", None), getattr(err, "colno", None)
+    found = _TOML_WHERE.search(message)
+    if found:
+        message = message[: found.start()]
+        if lineno is None:
+            lineno, colno = int(found.group(1)), int(found.group(2))
+    elif _TOML_END.search(message):
+        message = message[: _TOML_END.search(message).start()]
+        if lineno is None:
+            lines = text.splitlines() or [""]
+            lineno, colno = len(lines), len(lines[-1]) + 1
+    message = getattr(err, "msg", None) or message
+    return int(lineno or 1), int(colno or 1), message
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ModelFileError(str(path), "path", str(path), f"cannot read the file ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise ModelFileError(str(path), "path", str(path), f"a model file must be UTF-8 text ({err.reason})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        where = f"line {getattr(err, 'lineno', '?')}, column {getattr(err, 'colno', '?')}"
-        raise ModelFileError(str(path), where, text.splitlines()[getattr(err, 'lineno', 1) - 1]
-                             if getattr(err, "lineno", None) else "", f"TOML syntax error: {err.msg if hasattr(err, 'msg') else err}") from None
+        lineno, colno, message = _toml_error_location(err, text)
+        lines = text.splitlines()
+        offending = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+        raise ModelFileError(str(path), f"line {lineno}, column {colno}", offending,
+                             f"TOML syntax error: {message}. A model file is TOML (https://toml.io): "
+                             'key = value lines under [table] headers; strings are quoted, e.g. duration = "20 ms"'
+                             ) from None
 
 
 def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None,
@@ -287,10 +322,12 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     version = top.take("schema_version", Parameter(REQUIRED, integer=True))
     if version != SCHEMA_VERSION:
         raise ModelFileError(spath, "schema_version", version, f"this plastinet reads schema_version = {SCHEMA_VERSION}")
-    name = top.take("name", Parameter(path.stem, convert=str))
+    name = top.take("name", Parameter(path.stem, convert=str, doc="a string: the model's name"))
     kind = top.take("kind", Parameter(REQUIRED, choices=tuple(KINDS)))
-    description = top.take("description", Parameter(REQUIRED, convert=str))
-    source = top.take("source", Parameter(REQUIRED, convert=str))
+    description = top.take("description", Parameter(
+        REQUIRED, convert=_nonempty_string, doc="a non-empty string: one line saying what the model shows"))
+    source = top.take("source", Parameter(
+        REQUIRED, convert=_nonempty_string, doc="a non-empty string: the paper (or code) the model comes from"))
     model = Model(name=name, kind=kind, description=description, source=source, path=spath,
                   config=config, quick=quick)
     model.spec = KINDS[kind].validate(top)
@@ -298,12 +335,46 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     return model
 
 
-def list_models() -> Iterator[tuple[str, str, str]]:
-    """Yield ``(name, kind, description)`` of every bundled model (read, not validated)."""
+def _nonempty_string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("model file", "value", value, "expected a non-empty string")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A bundled model as listed by ``plastinet models`` (read, not validated).
+
+    Attributes
+    ----------
+    name, kind, description, source : str
+        Header fields of the model file (``source`` is the paper it comes from).
+    path : Path
+        The model file.
+    """
+
+    name: str
+    kind: str
+    description: str
+    source: str
+    path: Path
+
+
+def catalog() -> list[ModelEntry]:
+    """Every bundled model with its kind, description and source paper (read, not validated)."""
+    entries = []
     for name, path in _bundled().items():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
-            yield name, "?", "(unreadable model file)"
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            entries.append(ModelEntry(name, "?", "(unreadable model file)", "", path))
             continue
-        yield name, str(data.get("kind", "?")), str(data.get("description", "")).strip()
+        entries.append(ModelEntry(name, str(data.get("kind", "?")), str(data.get("description", "")).strip(),
+                                  str(data.get("source", "")).strip(), path))
+    return entries
+
+
+def list_models() -> Iterator[tuple[str, str, str]]:
+    """Yield ``(name, kind, description)`` of every bundled model (read, not validated)."""
+    for entry in catalog():
+        yield entry.name, entry.kind, entry.description

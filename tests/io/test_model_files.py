@@ -96,6 +96,133 @@ def test_malformed_model_files_name_file_key_and_what_is_allowed(tmp_path, mutat
     assert needle in message
 
 
+SPIKING = textwrap.dedent("""\
+    schema_version = 1
+    name = "tiny_stdp"
+    kind = "spiking_protocol"
+    description = "tiny STDP window"
+    source = "test"
+
+    [protocol]
+    type = "pairing_window"
+    delta_t = ["-10 ms", "10 ms"]
+    dt = "0.1 ms"
+
+    [rule]
+    type = "pair_stdp"
+    A_plus = 0.01
+    tau_plus = "16.8 ms"
+    """)
+
+TRAINING = textwrap.dedent("""\
+    schema_version = 1
+    name = "tiny_training"
+    kind = "training"
+    description = "tiny training model"
+    source = "test"
+
+    [task]
+    type = "assoc_retrieval"
+    n_keys = 4
+
+    [layer]
+    rule = "delta"
+    feature_map = "elu+1"
+    d_key = 8
+
+    [training]
+    lr = 1e-3
+    batch_size = 4
+    max_steps = 2
+    eval_every = 1
+    """)
+
+BASES = {"rate_fwp": GOOD.replace("seed = 1", "beta = 1.0\nseed = 1"), "spiking_protocol": SPIKING,
+         "training": TRAINING}
+
+#: (kind, case, mutation, the key or line the message must name, what it must say is allowed)
+MALFORMED = [
+    ("rate_fwp", "syntax", lambda t: t.replace("d_key = 8", "d_key = 8 8"), "line 13, column 11", "TOML syntax error"),
+    ("rate_fwp", "unknown rule", lambda t: t.replace('"delta"', '"deltax"'), "rule.type", "'gated_delta'"),
+    ("rate_fwp", "missing field", lambda t: t.replace('type = "delta"\n', ""), "rule.type", "required"),
+    ("rate_fwp", "wrong unit", lambda t: t.replace("beta = 1.0", 'beta = "1 ms"'), "experiment.beta",
+     "dimensionless number"),
+    ("rate_fwp", "out of range", lambda t: t.replace("d_key = 8", "d_key = 0"), "experiment.d_key", "[1, inf]"),
+    ("spiking_protocol", "syntax", lambda t: t.replace('"16.8 ms"', "16.8 ms"), "line 15, column 17",
+     "strings are quoted"),
+    ("spiking_protocol", "unknown rule", lambda t: t.replace('"pair_stdp"', '"pair_stpd"'), "rule.type",
+     "'triplet_stdp'"),
+    ("spiking_protocol", "missing field", lambda t: t.replace('type = "pairing_window"\n', ""), "protocol.type",
+     "'song2000'"),
+    ("spiking_protocol", "wrong unit", lambda t: t.replace('"16.8 ms"', '"16.8 mV"'), "rule.tau_plus",
+     "quantity in s"),
+    ("spiking_protocol", "out of range", lambda t: t.replace('"16.8 ms"', '"-16.8 ms"'), "rule.tau_plus",
+     "(0.0, inf]"),
+    ("training", "syntax", lambda t: t.replace("[layer]", "[layer"), "line 11, column 7", "TOML syntax error"),
+    ("training", "unknown rule", lambda t: t.replace('"delta"', '"deltax"'), "layer.rule", "gated_delta"),
+    ("training", "missing field", lambda t: t.replace('source = "test"\n', ""), "source", "the paper"),
+    ("training", "wrong unit", lambda t: t.replace("lr = 1e-3", 'lr = "1 ms"'), "training.lr", "dimensionless"),
+    ("training", "out of range", lambda t: t.replace("n_keys = 4", "n_keys = 0"), "task.n_keys", "[2, inf]"),
+]
+
+
+@pytest.mark.parametrize("kind", sorted(BASES))
+def test_base_files_of_the_malformed_cases_are_valid(tmp_path, kind):
+    assert load_model(write(tmp_path, BASES[kind])).kind == kind
+
+
+@pytest.mark.parametrize("kind, case, mutate, where, allowed", MALFORMED,
+                         ids=[f"{k}-{c}" for k, c, *_ in MALFORMED])
+def test_each_malformed_case_of_each_kind_is_located_explained_and_nothing_runs(
+        tmp_path, monkeypatch, capsys, kind, case, mutate, where, allowed):
+    from plastinet.cli import main
+    from plastinet.experiments import KINDS
+
+    text = mutate(BASES[kind])
+    assert text != BASES[kind], "the mutation did not apply"
+    path = write(tmp_path, text)
+    ran = []
+    monkeypatch.setattr(KINDS[kind], "run", lambda *a, **k: ran.append(a) or pytest.fail("the model ran"))
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert message.startswith(str(path) + ":"), message
+    assert where in message and allowed in message, message
+    out = tmp_path / "result.nc"
+    assert main(["run", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"plastinet: error: {message}"
+    assert not ran and not out.exists()
+
+
+@pytest.mark.parametrize("tail, where", [('extra = "unterminated\n', "line 18, column 22"),
+                                         ("extra =", "line 18, column 8")])
+def test_toml_errors_name_the_line_also_at_the_end_of_the_file(tmp_path, tail, where):
+    path = write(tmp_path, GOOD + tail)            # GOOD has 17 lines
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    assert where in str(info.value) and "extra =" in str(info.value)
+
+
+def test_spiking_fwp_rule_and_feature_map_are_checked_before_running():
+    with pytest.raises(ModelFileError, match="protocol.fwp_rule.*'hebbian', 'delta'"):
+        load_model("spiking_fwp", ["protocol.fwp_rule=oja"])
+    with pytest.raises(ModelFileError, match="protocol.feature_map.*firing rates"):
+        load_model("spiking_fwp", ["protocol.feature_map=identity"])
+    assert load_model("spiking_fwp", ["protocol.feature_map=dpfp-2"]).spec[1]["feature_map"] == "dpfp-2"
+
+
+def test_catalog_gives_every_bundled_model_a_description_and_source():
+    from plastinet.io import catalog
+
+    entries = catalog()
+    assert len(entries) >= 10
+    for entry in entries:
+        assert len(entry.description) > 20, entry
+        assert any(ch.isdigit() for ch in entry.source) or "DESIGN" in entry.source, entry
+        assert load_model(entry.name).source == entry.source
+
+
 def test_unknown_model_name_lists_the_bundled_ones():
     with pytest.raises(ModelFileError, match="delta_fwp"):
         load_model("no_such_model")
