@@ -43,9 +43,15 @@ def _write_outputs(model, ds, out: Path, plot: bool) -> list[Path]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from plastinet.io import load_model
 
+    from plastinet.experiments import check_backend, get_kind
+
     model = load_model(args.model, args.set or [], quick=args.quick)
-    print(f"[plastinet] running {model.name} ({model.kind}) on backend {args.backend}", flush=True)
-    ds = model.run(backend=args.backend, progress=not args.quiet)
+    target = getattr(args, "target", None)
+    check_backend(model.name, get_kind(model.kind), args.backend)      # before announcing a run
+    where = args.backend + (f" (target {target})" if target else "")
+    print(f"[plastinet] running {model.name} ({model.kind}) on backend {where}", flush=True)
+    options = {"target": target} if target else {}
+    ds = model.run(backend=args.backend, progress=not args.quiet, **options)
     out = Path(args.out) if args.out else Path("results") / f"{model.name}.nc"
     for path in _write_outputs(model, ds, out, not args.no_plot):
         print(f"[plastinet] wrote {path.resolve()}")
@@ -54,18 +60,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
-    ns = argparse.Namespace(model=DEMO_MODEL, set=[], backend="numpy", quiet=False, no_plot=False, quick=False,
-                            out=str(out_dir / f"{DEMO_MODEL}.nc"))
+    ns = argparse.Namespace(model=DEMO_MODEL, set=[], backend="numpy", target=None, quiet=False, no_plot=False,
+                            quick=False, out=str(out_dir / f"{DEMO_MODEL}.nc"))
     return _cmd_run(ns)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from plastinet.io import list_models
+    from plastinet.experiments import KINDS
+    from plastinet.io import catalog
 
-    rows = list(list_models())
-    width = max((len(name) for name, _, _ in rows), default=4)
-    for name, kind, description in rows:
-        print(f"{name:<{width}}  [{kind}]  {description}")
+    entries = catalog()
+    width = max((len(e.name) for e in entries), default=4)
+    for e in entries:
+        backends = ", ".join(KINDS[e.kind].backends) if e.kind in KINDS else "?"
+        print(f"{e.name:<{width}}  [{e.kind}; backends: {backends}]")
+        print(f"{'':<{width}}  {e.description}")
+        print(f"{'':<{width}}  source: {e.source or '(not given)'}")
+    print(f"\n{len(entries)} models. Run one with: plastinet run NAME [--backend numpy|brian2] [--quick]")
     return 0
 
 
@@ -79,14 +90,89 @@ def _cmd_info(args: argparse.Namespace) -> int:
         except ImportError:
             version = "not installed"
         print(f"  {mod:<11} {version}")
-    print("backends: numpy (reference)" + (", brian2" if importlib.util.find_spec("brian2") else ""))
-    cc = shutil.which("cc") or shutil.which("gcc")
-    cython = importlib.util.find_spec("Cython") is not None
-    print(f"brian2 compiled targets: C compiler {'found at ' + cc if cc else 'NOT found'}; "
-          f"Cython {'available' if cython else 'not installed'} -> "
-          f"{'cython and cpp_standalone can compile' if cc and cython else 'cpp_standalone only' if cc else 'use target=numpy'}")
-    print("model kinds: " + ", ".join(KINDS))
+    from plastinet.backends import available_backends, get_backend
+
+    print("backends:")
+    for name in available_backends():
+        try:
+            be = get_backend(name)
+            print(f"  {name:<11} {be.version:<10} capabilities: {', '.join(sorted(be.capabilities))}")
+        except PlastinetError as err:
+            print(f"  {name:<11} unavailable ({err})")
+    print("model kinds: " + ", ".join(f"{k} (backends: {', '.join(v.backends)})" for k, v in KINDS.items()))
+    if importlib.util.find_spec("brian2") is None:
+        print("brian2 compilation: brian2 is not installed")
+    elif args.no_compile:
+        cxx = _cxx_compiler()
+        print(f"brian2 compilation: not tested (--no-compile); C++ compiler {'found at ' + cxx if cxx else 'NOT found'}")
+    else:
+        print("brian2 compilation: testing (a few seconds the first time) ...", flush=True)
+        results = {"cython": _check_cython(), "cpp_standalone": _check_cpp()}
+        for target, (ok, detail) in results.items():
+            print(f"  target {target:<15} {'can compile' if ok else 'CANNOT compile'}: {detail}")
+        usable = ["numpy"] + [t for t, (ok, _) in results.items() if ok]
+        print("  target numpy           needs no compiler (always available)")
+        print("brian2 targets usable here: " + ", ".join(usable))
     return 0
+
+
+def _cxx_compiler() -> str | None:
+    """The C++ compiler Brian2 would use (``$CXX``, else ``c++``/``g++``/``clang++`` on PATH)."""
+    import os
+
+    env = os.environ.get("CXX")
+    if env and shutil.which(env.split()[0]):
+        return shutil.which(env.split()[0])
+    for name in ("c++", "g++", "clang++"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _check_cython() -> tuple[bool, str]:
+    """Whether Brian2's own Cython test compilation succeeds (cached by Brian2 after the first run)."""
+    if importlib.util.find_spec("Cython") is None:
+        return False, "Cython is not installed (pip install cython)"
+    import logging
+
+    try:
+        from brian2.codegen.runtime.cython_rt.cython_rt import CythonCodeObject
+    except Exception as err:  # brian2 import problems are reported, not raised
+        return False, f"brian2's Cython runtime cannot be imported ({type(err).__name__}: {err})"
+    logger = logging.getLogger("brian2")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        ok = bool(CythonCodeObject.is_available())
+    finally:
+        logger.setLevel(level)
+    import Cython
+
+    return ok, (f"Brian2's test extension built with Cython {Cython.__version__}" if ok else
+                "Brian2's test compilation failed; install a C/C++ compiler or set CC/CXX")
+
+
+def _check_cpp() -> tuple[bool, str]:
+    """Whether a small C++ program compiles and runs (what ``cpp_standalone`` needs, plus make)."""
+    import subprocess
+    import tempfile
+
+    cxx = _cxx_compiler()
+    if cxx is None:
+        return False, "no C++ compiler on PATH (install g++ or clang++, or set CXX)"
+    if shutil.which("make") is None:
+        return False, f"C++ compiler {cxx} found but 'make' is missing"
+    with tempfile.TemporaryDirectory(prefix="plastinet-cxx-") as tmp:
+        src, exe = Path(tmp) / "t.cpp", Path(tmp) / "t"
+        src.write_text("#include <vector>\nint main() { std::vector<double> v(3, 1.0); return v.size() == 3 ? 0 : 1; }\n")
+        try:
+            proc = subprocess.run([cxx, "-O0", "-std=c++11", str(src), "-o", str(exe)], capture_output=True,
+                                  text=True, timeout=120)
+            ok = proc.returncode == 0 and subprocess.run([str(exe)], timeout=30).returncode == 0
+        except (OSError, subprocess.SubprocessError) as err:
+            return False, f"{cxx} could not be run ({err})"
+    return ok, (f"{cxx} builds and runs a test program" if ok else
+                f"{cxx} failed on a test program: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '?'}")
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -130,7 +216,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     out = Path(args.out or Path("results") / f"sweep_{Path(args.model).stem}")
     ds = sweep(args.model, parse_grid(args.grid), out=out, scheduler=args.scheduler,
-               n_workers=args.workers, backend=args.backend, overrides=args.set or [],
+               n_workers=args.workers, backend=args.backend, target=args.target, overrides=args.set or [],
                progress=not args.quiet)
     print(f"[plastinet] {ds.attrs['points_computed']} point(s) computed, "
           f"{ds.attrs['points_reused']} reused; wrote {(out / 'sweep.nc').resolve()}")
@@ -145,7 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a model and write its result (netCDF) and figure (PNG)")
     run.add_argument("model", help="bundled model name or path to a TOML model file")
-    run.add_argument("--backend", default="numpy", choices=("numpy", "brian2"))
+    run.add_argument("--backend", default="numpy", choices=("numpy", "brian2"),
+                     help="engine: numpy (reference, default) or brian2 (rate_fwp and spiking_protocol models)")
+    run.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"),
+                     help="brian2 code-generation target (default numpy: no compiler needed)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a model-file value, e.g. --set experiment.trials=4 (repeatable)")
     run.add_argument("--out", help="result file (.nc); default results/<model>.nc")
@@ -166,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
     sw.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster")
     sw.add_argument("--backend", default="numpy", choices=("numpy", "brian2"))
+    sw.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), help="brian2 code-generation target")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed override for every point")
     sw.add_argument("--out", help="sweep directory (resumable); default results/sweep_<model>/")
     sw.add_argument("--quiet", action="store_true")
@@ -174,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the bundled models")
     models.set_defaults(func=_cmd_models)
 
-    info = sub.add_parser("info", help="versions, backends and compilers")
+    info = sub.add_parser("info", help="versions, backends and whether Brian2 can compile")
+    info.add_argument("--no-compile", action="store_true",
+                      help="skip the test compilations (report only whether a compiler is on PATH)")
     info.set_defaults(func=_cmd_info)
 
     plot = sub.add_parser("plot", help="draw the standard figure of a saved result")
@@ -203,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("plastinet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:          # e.g. `plastinet models | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from plastinet.cli import main
-from plastinet.io import list_models, load_result
+from plastinet.io import list_models, load_model, load_result
 
 
 def test_demo_writes_a_result_and_a_figure(tmp_path, capsys):
@@ -33,6 +33,50 @@ def test_every_bundled_model_runs_and_plots(tmp_path, model):
     assert out.with_suffix(".png").stat().st_size > 5_000
 
 
+def _brian2_supported(model: str) -> bool:
+    from plastinet.experiments import KINDS
+
+    return "brian2" in KINDS[load_model(model).kind].backends
+
+
+@pytest.mark.parametrize("model", [name for name, _, _ in list_models()])
+def test_every_bundled_model_runs_on_brian2_where_supported_with_the_numpy_result(tmp_path, capsys, model):
+    out = tmp_path / f"{model}.nc"
+    code = main(["run", model, "--backend", "brian2", "--quick", "--quiet", "--no-plot", "--out", str(out)])
+    captured = capsys.readouterr()
+    if not _brian2_supported(model):
+        # training differentiates through the numpy engine: the CLI says so and runs nothing
+        assert code == 2 and not out.exists()
+        assert captured.err.startswith(f"plastinet: error: {model}: invalid backend='brian2'; "
+                                       "this model runs on: numpy; the brian2 backend runs models of kind "
+                                       "'rate_fwp', 'spiking_protocol'"), captured.err
+        assert "running" not in captured.out
+        return
+    assert code == 0, captured.err
+    got = load_result(out)
+    assert got.attrs["backend"] == "brian2" and got.attrs["brian2_target"] == "numpy"
+    ref = load_model(model, quick=True).run(progress=False)
+    assert ref.attrs["backend"] == "numpy"
+    assert set(ref.data_vars) == set(got.data_vars)
+    informative = 0
+    for name, var in ref.data_vars.items():
+        if var.dtype.kind in "fiu":
+            np.testing.assert_allclose(got[name].values, var.values, rtol=1e-9, atol=1e-12, err_msg=name)
+            informative += int(np.any(var.values != 0))
+        else:
+            np.testing.assert_array_equal(got[name].values, var.values, err_msg=name)
+    assert informative >= 1
+    assert main(["plot", str(out)]) == 0
+    assert out.with_suffix(".png").stat().st_size > 5_000
+
+
+def test_target_without_brian2_is_refused_before_running(tmp_path, capsys):
+    out = tmp_path / "x.nc"
+    assert main(["run", "delta_fwp", "--quick", "--target", "cython", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid target='cython'" in err and "brian2" in err and not out.exists()
+
+
 def test_models_cover_the_required_list():
     names = {name for name, _, _ in list_models()}
     required = {"hebbian_fwp", "delta_fwp", "gated_delta_fwp", "spiking_fwp", "stdp_pairing",
@@ -40,12 +84,44 @@ def test_models_cover_the_required_list():
     assert required <= names, required - names
 
 
-def test_models_and_info_list_what_is_there(capsys):
+def test_models_lists_each_model_with_kind_backends_description_and_source(capsys):
+    from plastinet.io import catalog
+
     assert main(["models"]) == 0
-    assert "delta_fwp" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    for entry in catalog():
+        assert entry.description and entry.source
+        block = text[text.index(entry.name + " "):]
+        head, description, source = block.splitlines()[:3]
+        assert f"[{entry.kind}; backends: " in head
+        assert description.strip() == entry.description
+        assert source.strip() == f"source: {entry.source}"
+    assert "backends: numpy, brian2]" in text and "[training; backends: numpy]" in text
+
+
+def test_info_reports_versions_backends_and_whether_brian2_can_compile(capsys):
+    import shutil
+
+    import brian2
+    import xarray
+
     assert main(["info"]) == 0
     text = capsys.readouterr().out
-    assert "numpy" in text and "brian2" in text
+    from plastinet import __version__
+
+    assert text.startswith(f"plastinet {__version__}")
+    assert f"numpy       {np.__version__}" in text and f"xarray      {xarray.__version__}" in text
+    assert f"brian2      {brian2.__version__:<10} capabilities: rate_fwp, spiking" in text
+    assert "numpy       " + np.__version__ in text.split("backends:")[1]
+    for target in ("cython", "cpp_standalone"):
+        line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"target {target} "))
+        assert ("can compile" in line) != ("CANNOT compile" in line), line
+    usable = next(ln for ln in text.splitlines() if ln.startswith("brian2 targets usable here: "))
+    assert usable.split(": ")[1].split(", ")[0] == "numpy"
+    if shutil.which("c++") and shutil.which("make"):
+        assert "cpp_standalone" in usable
+    assert main(["info", "--no-compile"]) == 0
+    assert "not tested (--no-compile)" in capsys.readouterr().out
 
 
 def test_bad_input_prints_one_error_line_and_exits_2(tmp_path, capsys):
