@@ -1,10 +1,11 @@
 """Parameter sweeps of a model over a grid, on a dask.distributed cluster.
 
-Every point of the grid is one validated model run. Points are written as they finish, one
-netCDF file each, into the sweep directory (atomically: temporary file, then rename), so an
-interrupted sweep resumes where it stopped: a rerun computes only the missing points. When
-all points exist they are combined into one :class:`xarray.Dataset` with one dimension per
-swept parameter and written to ``<out>/sweep.nc``.
+Every point of the grid is one validated model run. Workers compute a point and send its
+result Dataset back; the client writes it as soon as it arrives, one netCDF file per point
+in ``<out>/points/`` (atomically: temporary file, then rename), so an interrupted sweep
+resumes where it stopped: a rerun computes only the missing points. Workers need no shared
+file system. When all points exist they are combined into one :class:`xarray.Dataset` with
+one dimension per swept parameter and written to ``<out>/sweep.nc``.
 
 By default the sweep starts a local cluster (2 worker processes, 1 thread each); pass
 ``scheduler="tcp://host:port"`` to use an existing ``dask scheduler``.
@@ -64,17 +65,35 @@ def _point_file(directory: Path, index: int, point: Mapping[str, Any]) -> Path:
     return directory / f"point_{index:05d}_{digest}.nc"
 
 
-def _run_point(model_path: str, overrides: dict[str, Any], out: str, backend: str) -> str:
-    """Worker task: run one point and write its result atomically."""
-    model = load_model(model_path, overrides)
-    ds = model.run(backend=backend, progress=False)
-    save_result(ds, out)
-    return out
+def _import_brian2_in_main_thread(dask_worker: Any = None) -> str:
+    """Import brian2 in a worker's main thread (it installs a SIGINT handler on import,
+    which Python allows only there; dask runs tasks in other threads)."""
+    import brian2
+
+    return brian2.__version__
+
+
+def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], backend: str,
+               target: str | None) -> xr.Dataset:
+    """Worker task: validate and run one point from the model file's text; return its result.
+
+    The text travels with the task, so workers on other machines need neither the file nor
+    a shared file system (only plastinet installed).
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="plastinet-point-") as tmp:
+        local = Path(tmp) / Path(model_path).name
+        local.write_text(model_text, encoding="utf-8")
+        model = load_model(local, overrides)
+    model.path = model_path
+    return model.run(backend=backend, progress=False, **({"target": target} if target else {})).load()
 
 
 def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Path,
           scheduler: str | None = None, n_workers: int = 2, backend: str = "numpy",
-          overrides: Sequence[str] | None = None, progress: bool = True) -> xr.Dataset:
+          target: str | None = None, overrides: Sequence[str] | None = None,
+          progress: bool = True) -> xr.Dataset:
     """Run ``model`` at every point of ``grid`` on dask.distributed; combine the results.
 
     Parameters
@@ -91,7 +110,9 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     n_workers : int
         Worker processes of the local cluster.
     backend : str
-        Backend every point runs on.
+        Backend every point runs on (``"numpy"`` or ``"brian2"``).
+    target : str, optional
+        Brian2 code-generation target (``"numpy"``, ``"cython"``, ``"cpp_standalone"``).
     overrides : list of "key=value", optional
         Fixed changes applied to every point.
     progress : bool
@@ -121,11 +142,17 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     fixed = {".".join(keys): value for keys, value in map(parse_override, overrides or [])}
     points = sweep_points(grid)
     models = [load_model(path, {**fixed, **p}) for p in points]     # validate every point first
+    from plastinet.experiments import check_backend, get_kind
+
+    check_backend(models[0].name, get_kind(models[0].kind), backend)
+    if target is not None and backend != "brian2":
+        raise UnsupportedError(_OBJ, "target", target, "code-generation targets belong to the brian2 backend")
+    model_text = Path(path).read_text(encoding="utf-8")
     out = Path(out)
     pdir = out / "points"
     pdir.mkdir(parents=True, exist_ok=True)
     manifest = {"model": models[0].name, "model_file": path, "grid": {k: list(v) for k, v in grid.items()},
-                "overrides": fixed, "backend": backend}
+                "overrides": fixed, "backend": backend, **({"target": target} if target else {})}
     mpath = out / "sweep.json"
     if mpath.exists():
         old = json.loads(mpath.read_text())
@@ -143,12 +170,15 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
                                    dashboard_address=None, host="127.0.0.1")
         client = Client(scheduler or cluster)
         try:
-            futures = [client.submit(_run_point, path, {**fixed, **points[i]}, str(files[i]), backend,
-                                     key=f"plastinet-point-{files[i].stem}", pure=False) for i in todo]
+            if backend == "brian2":      # before any task: workers import brian2 in their main thread
+                client.register_worker_callbacks(_import_brian2_in_main_thread)
+            futures = {client.submit(_run_point, model_text, path, {**fixed, **points[i]}, backend, target,
+                                     key=f"plastinet-point-{files[i].stem}", pure=False): i for i in todo}
             with tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {models[0].name}",
                       disable=not progress) as bar:
                 for future in as_completed(futures):
-                    future.result()
+                    save_result(future.result(), files[futures[future]])   # written as it arrives
+                    future.release()
                     bar.update(1)
         finally:
             client.close()

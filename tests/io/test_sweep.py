@@ -72,8 +72,16 @@ def test_sweep_on_a_separately_started_scheduler(tmp_path):
 
         address = json.loads(sched_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            worker_pids = set(client.run(os.getpid).values())
+        assert len(worker_pids) == 2 and os.getpid() not in worker_pids   # separate worker processes
         ds = sweep("hebbian_fwp", GRID, out=tmp_path / "sw", scheduler=address, overrides=FIXED, progress=False)
         assert ds.attrs["points_computed"] == 8 and ds["recall_error"].notnull().all()
+        assert dict(ds.sizes)["beta"] == 4 and dict(ds.sizes)["rule_type"] == 2
+        assert len(list((tmp_path / "sw" / "points").glob("*.nc"))) == 8
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -82,7 +90,7 @@ def test_sweep_on_a_separately_started_scheduler(tmp_path):
 
 def test_killed_sweep_resumes_computing_only_missing_points(tmp_path):
     out = tmp_path / "sw"
-    slow = ["experiment.trials=64", "experiment.n_items=[64, 256, 512]", "experiment.form=recurrent",
+    slow = ["experiment.trials=48", "experiment.n_items=[64, 256, 384]", "experiment.form=recurrent",
             "experiment.d_key=64"]
     cmd = [sys.executable, "-m", "plastinet", "sweep", "hebbian_fwp", "--quiet", "--out", str(out),
            "--grid", "experiment.beta=0.25,0.5,1.0,1.5", "--grid", "rule.type=hebbian,delta"]
@@ -95,11 +103,25 @@ def test_killed_sweep_resumes_computing_only_missing_points(tmp_path):
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = len(list(points.glob("*.nc")))
+    assert proc.returncode == -signal.SIGKILL
+    before = {f.name: (f.stat().st_ino, f.stat().st_mtime_ns) for f in points.glob("*.nc")}
+    done = len(before)
     assert 1 <= done < 8, f"the kill came too late or too early ({done} points written)"
     ds = sweep("hebbian_fwp", {"experiment.beta": [0.25, 0.5, 1.0, 1.5], "rule.type": ["hebbian", "delta"]},
                out=out, overrides=slow, progress=False)
     assert ds.attrs["points_computed"] == 8 - done and ds.attrs["points_reused"] == done
+    after = {f.name: (f.stat().st_ino, f.stat().st_mtime_ns) for f in points.glob("*.nc")}
+    assert len(after) == 8 and all(after[name] == stamp for name, stamp in before.items())   # not recomputed
     ref = load_model("hebbian_fwp", slow + ["experiment.beta=1.5", "rule.type=delta"]).run(progress=False)
     np.testing.assert_array_equal(ds["recall_error"].sel(beta=1.5, rule_type="delta").values,
                                   ref["recall_error"].values)
+
+
+def test_sweep_on_the_brian2_backend(tmp_path):
+    ds = sweep("stdp_pairing", {"rule.A_plus": [0.005, 0.01]}, out=tmp_path, backend="brian2", n_workers=1,
+               overrides=['protocol.delta_t=["-20 ms", "10 ms"]'], progress=False)
+    assert ds.attrs["backend"] == "brian2" and dict(ds.sizes)["A_plus"] == 2
+    ref = load_model("stdp_pairing", ['protocol.delta_t=["-20 ms", "10 ms"]', "rule.A_plus=0.01"]).run(progress=False)
+    np.testing.assert_allclose(ds["dw"].sel(A_plus=0.01).values, ref["dw"].values, rtol=1e-9)
+    with pytest.raises(ValidationError, match="runs on: numpy"):
+        sweep("assoc_retrieval", {"training.lr": [1e-3]}, out=tmp_path / "t", backend="brian2")
