@@ -107,15 +107,40 @@ def _gamma(u: np.ndarray | float) -> np.ndarray | float:
     return np.exp(-np.exp(-np.asarray(u, dtype=float)))
 
 
-def _parabolic(rss: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Grid argmin of ``rss (B, G)`` refined by a parabola through its neighbours."""
+def _parabolic(rss: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid argmin of ``rss (B, G)`` refined by a parabola through its neighbours.
+
+    Returns the refined positions, the centre index ``i`` of the three grid points used
+    (``1 <= i <= G - 2``) and the offset ``s`` of the refined position from ``u[i]`` in
+    grid steps (``-1 <= s <= 1``).
+    """
     i = np.clip(np.argmin(rss, axis=1), 1, rss.shape[1] - 2)
     rows = np.arange(rss.shape[0])
     r0, r1, r2 = rss[rows, i - 1], rss[rows, i], rss[rows, i + 1]
     den = r0 - 2 * r1 + r2
     off = np.where(den > 0, 0.5 * (r0 - r2) / np.where(den > 0, den, 1.0), 0.0)
-    step = u[1] - u[0]
-    return u[i] + np.clip(off, -1.0, 1.0) * step, np.argmin(rss, axis=1)
+    off = np.clip(off, -1.0, 1.0)
+    return u[i] + off * (u[1] - u[0]), i, off
+
+
+def _lagrange3(values: np.ndarray, i: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Quadratic interpolation of ``values (B, G, p)`` at ``i + s`` (grid units), per row."""
+    rows = np.arange(values.shape[0])
+    w = np.stack([0.5 * s * (s - 1), 1 - s * s, 0.5 * s * (s + 1)], axis=1)      # (B, 3)
+    pts = np.stack([values[rows, i - 1], values[rows, i], values[rows, i + 1]], axis=1)   # (B, 3, p)
+    return np.einsum("bk,bkp->bp", w, pts)
+
+
+def _resolution(G: np.ndarray, floor: float) -> np.ndarray:
+    """Half-widths of the region where the RSS rises by less than ``floor`` (per coefficient).
+
+    For least squares ``RSS(theta) - RSS_min = (theta - theta_hat)^T G (theta - theta_hat)``,
+    so coefficient ``j`` is numerically undetermined within ``sqrt(floor (G^-1)_jj)``.
+    """
+    d = np.sqrt(np.diag(G))
+    d = np.where(d > 0, d, 1.0)
+    inv = np.linalg.pinv(G / np.outer(d, d), rcond=1e-12, hermitian=True) / np.outer(d, d)
+    return np.sqrt(floor * np.clip(np.diag(inv), 0.0, None))
 
 
 def _fit_family(family: Family, v: Variables, counts: np.ndarray, names: tuple[str, ...],
@@ -140,50 +165,75 @@ def _fit_family(family: Family, v: Variables, counts: np.ndarray, names: tuple[s
         beta, rss = _solve(st[0].sum(0), st[1].sum(0), yy_t.sum(), family.sign)
         return beta, float(rss)
 
+    floor = _RSS_FLOOR * float(yy_t.sum())
     if not family.has_gamma:
         st = stats(0.0)
         beta, rss = total(st)
         beta_b, _ = boot(st)
         gamma, gamma_b = None, None
+        res = _resolution(st[0].sum(0), floor)
     else:
         u = np.linspace(np.log(0.05), np.log(3.0 * T), _N_GRID)
         grid = [stats(float(_gamma(ui))) for ui in u]
         grid_rss = np.array([total(st)[1] for st in grid])
         i = int(np.argmin(grid_rss))
-        res = minimize_scalar(lambda ui: total(stats(float(_gamma(ui))))[1], method="bounded",
+        opt = minimize_scalar(lambda ui: total(stats(float(_gamma(ui))))[1], method="bounded",
                               bounds=(u[max(i - 1, 0)], u[min(i + 1, _N_GRID - 1)]),
-                              options={"xatol": 1e-5})
-        u_hat = float(res.x) if res.fun <= grid_rss[i] else float(u[i])
+                              options={"xatol": 1e-10})
+        u_hat = float(opt.x) if opt.fun <= grid_rss[i] else float(u[i])
         gamma = float(_gamma(u_hat))
-        beta, rss = total(stats(gamma))
-        # bootstrap: coarse grid to find the spread, then a fine grid across it
+        st_hat = stats(gamma)
+        beta, rss = total(st_hat)
+        # bootstrap: coarse grid to find the spread, then a fine grid across it; each
+        # resample's optimum by a parabola, its coefficients interpolated at that optimum
         coarse = np.stack([boot(st)[1] for st in grid], axis=1)
         del grid
-        ub, _ = _parabolic(coarse, u)
+        ub, _, _ = _parabolic(coarse, u)
         step = u[1] - u[0]
-        fine = np.linspace(min(ub.min(), u_hat) - step, max(ub.max(), u_hat) + step, _N_FINE)
-        fits = [boot(stats(float(_gamma(ui)))) for ui in fine]
-        fine_rss = np.stack([f[1] for f in fits], axis=1)
-        ub, idx = _parabolic(fine_rss, fine)
-        beta_b = np.stack([f[0] for f in fits], axis=1)[np.arange(len(idx)), idx]
+        pad = step
+        for _ in range(2):          # a fine grid across the spread, then a zoom into it
+            lo_u, hi_u = min(ub.min(), u_hat) - pad, max(ub.max(), u_hat) + pad
+            fine = np.linspace(lo_u, hi_u, _N_FINE)
+            fits = [boot(stats(float(_gamma(ui)))) for ui in fine]
+            ub, idx, off = _parabolic(np.stack([f[1] for f in fits], axis=1), fine)
+            pad = 2 * (fine[1] - fine[0])
+        beta_b = _lagrange3(np.stack([f[0] for f in fits], axis=1), idx, off)
         gamma_b = _gamma(ub)
+        # numerical resolution: the coefficients at fixed gamma, plus the range of gamma
+        # (and of the coefficients profiled over it) where the RSS rises by less than the floor
+        res = _resolution(st_hat[0].sum(0), floor)
+        h = 1e-3
+        r_m, r_p = (total(stats(float(_gamma(u_hat + e))))[1] for e in (-h, h))
+        curv = (r_m - 2 * max(rss, 0.0) + r_p) / h ** 2
+        du = float(np.sqrt(2 * floor / curv)) if curv > 0 else 0.0
+        du = min(du, step)
+        if du > 0:
+            b_m, b_p = (total(stats(float(_gamma(u_hat + e))))[0] for e in (-du, du))
+            res = res + np.maximum(np.abs(b_m - beta), np.abs(b_p - beta))
+        g_res = abs(float(_gamma(u_hat + du)) - gamma) if du > 0 else 0.0
 
     est = list(beta)
+    resol = list(res)
     boots = [beta_b[:, j] for j in range(beta_b.shape[1])]
     names, terms = list(names), list(terms)
     if family.name == "bcm":
         with np.errstate(divide="ignore", invalid="ignore"):
             est.append(-beta[1] / beta[0])
             boots.append(-beta_b[:, 1] / beta_b[:, 0])
+            resol.append(abs(res[1] / beta[0]) + abs(beta[1] * res[0] / beta[0] ** 2))
         names.append("theta")
         terms.append("-b/eta")
     if gamma is not None:
         est += [gamma, -1.0 / np.log(gamma)]
         boots += [gamma_b, -1.0 / np.log(gamma_b)]
+        resol += [g_res, g_res / (gamma * np.log(gamma) ** 2)]
         names += ["gamma", "tau"]
         terms += ["trace decay per step", "trace time constant (steps)"]
     boots_arr = np.stack(boots, axis=1)
     lo, hi = np.nanpercentile(boots_arr, [2.5, 97.5], axis=0)
+    # never narrower than the numerical resolution of the estimate (noise-free data)
+    est_arr, resol = np.asarray(est, dtype=float), np.nan_to_num(np.asarray(resol, dtype=float))
+    lo, hi = np.fmin(lo, est_arr - resol), np.fmax(hi, est_arr + resol)
     units = [_coef_unit(t, v.units) for t in terms]
     coefs = xr.DataArray(np.asarray(est, dtype=float), dims="coefficient",
                          coords={"coefficient": names, "ci_low": ("coefficient", lo),
@@ -194,7 +244,7 @@ def _fit_family(family: Family, v: Variables, counts: np.ndarray, names: tuple[s
                                 "equation": family.equation, "confidence": 0.95,
                                 "ci_method": f"percentile bootstrap over time steps ({counts.shape[0]} resamples)"})
     k = family.n_params(len(beta))
-    rss = max(rss, _RSS_FLOOR * float(yy_t.sum()), 1e-300)   # exact fits tie; fewer parameters win
+    rss = max(rss, floor, 1e-300)   # exact fits tie; fewer parameters win
     ll = n * np.log(rss / n)
     return FamilyFit(family, coefs, rss, tss, n, k, 1.0 - rss / tss if tss > 0 else float("nan"),
                      float(ll + 2 * k), float(ll + k * np.log(n)), gamma)
@@ -238,7 +288,8 @@ class RuleFit:
         Explained variance of the best family.
     classification : str
         Plain-language description, e.g. ``"delta-like, gated by a third factor correlated
-        with modulator (r = 0.99)"``.
+        with modulator = programmed learning rate beta_t (r = 0.99)"`` (the gate's
+        ``long_name``, when it has one, follows its name).
     fits : dict of str to FamilyFit
         Every fitted family.
     notes : list of str
@@ -246,12 +297,13 @@ class RuleFit:
     """
 
     def __init__(self, fits: dict[str, FamilyFit], variables: Variables, gates: dict[str, np.ndarray],
-                 notes: list[str]) -> None:
+                 notes: list[str], gate_names: dict[str, str] | None = None) -> None:
         self.fits = dict(sorted(fits.items(), key=lambda kv: (kv[1].bic, kv[1].k)))
         self.best = next(iter(self.fits))
         self.notes = notes
         self._v = variables
         self._gates = gates
+        self._gate_names = dict(gate_names or {})
         self.classification = self._classify()
 
     @property
@@ -334,7 +386,10 @@ class RuleFit:
             corr = self._gate_correlations()
             text += ", gated by a third factor"
             if corr:
-                text += f" correlated with {corr[0][0]} (r = {corr[0][1]:.2f})"
+                name = corr[0][0]
+                what = self._gate_names.get(name, "")
+                what = f" = {what}" if what and not what.startswith(name) else ""
+                text += f" correlated with {name}{what} (r = {corr[0][1]:.2f})"
         if not fit.r2 > 0.2:
             text = f"weakly explained (R^2 = {fit.r2:.2f}): " + text
         return text
@@ -487,4 +542,5 @@ def fit_rule(data: xr.Dataset, families: Iterable[str] | None = None, seed: int 
         raise ValidationError(_OBJ, "data", f"<Dataset with {v.dW.size} samples>",
                               "too few samples for any family: needs at least 5 samples "
                               "(time steps x synapses) per parameter")
-    return RuleFit(fits, v, gates, notes)
+    gate_names = {n: str(data[n].attrs.get("long_name", "")) for n in gates}
+    return RuleFit(fits, v, gates, notes, gate_names)

@@ -118,9 +118,9 @@ def _from_rule(rule: Rule | str, q: Any, k: Any, v: Any, beta: Any, alpha: Any, 
     }
     if isinstance(rule, ThreeFactor):
         data["modulator"] = _var(("time",), p.modulator[n], "neuromodulator m_t")
-        data["beta"] = _var(("time",), p.beta[n], "learning rate beta_t")
+        data["beta"] = _var(("time",), p.beta[n], "programmed learning rate beta_t")
     else:
-        data["modulator"] = _var(("time",), p.beta[n], "learning rate beta_t (third factor)")
+        data["modulator"] = _var(("time",), p.beta[n], "programmed learning rate beta_t")
     if isinstance(rule, (DecayedHebbian, GatedDelta)) and p.alpha.shape[-1] == 1:
         data["alpha"] = _var(("time",), p.alpha[n, :, 0], "decay gate alpha_t")
     coords = {"time": ("time", np.arange(T), {"units": "1", "long_name": "step"})}

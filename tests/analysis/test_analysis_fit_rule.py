@@ -98,3 +98,16 @@ def test_constant_modulator_skips_modulated_families():
     fit = fit_rule(ds)
     assert not any(f.family.modulated for f in fit.fits.values())
     assert "modulator is constant" in fit.table().attrs["notes"]
+
+
+@pytest.mark.parametrize("name", ["dopamine_stdp", "btsp", "bcm", "oja"])
+def test_noise_free_planted_rules_lie_inside_their_intervals(name):
+    """Without noise the intervals shrink to the numerical resolution but still hold the truth."""
+    rule = LIBRARY[name]
+    ds = synthetic_trace(rule, noise=0.0, seed=4)
+    fit = fit_rule(ds, families=[rule.family], seed=0)
+    c = fit.coefficients
+    for coef, true in json.loads(ds.attrs["expected"]).items():
+        sel = c.sel(coefficient=coef)
+        assert float(sel.ci_low) <= true <= float(sel.ci_high), (coef, true, sel.values)
+        assert float(sel.ci_high - sel.ci_low) <= 1e-4 * abs(true)        # and they are tight
