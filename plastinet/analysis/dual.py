@@ -68,16 +68,22 @@ def attention_weights(rule: Rule, k: Any, q: Any, *, beta: Any = None, alpha: An
     if not isinstance(rule, (Hebbian, DecayedHebbian, Delta)):
         raise UnsupportedError(_OBJ, "rule", rule, "the dual form is implemented for Hebbian, "
                                                    "DecayedHebbian and Delta")
-    K = rule.phi(np.asarray(k, dtype=np.float64))
-    Q = rule.phi(np.asarray(q, dtype=np.float64))
-    if K.ndim != 2 or Q.ndim != 2 or K.shape[1] != Q.shape[1]:
-        raise ShapeError(_OBJ, "k/q", (np.shape(k), np.shape(q)), "expected k (T, d_k) and q (n_q, d_k)")
+    k, q = np.asarray(k, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if k.ndim != 2 or q.ndim != 2 or k.shape[1] != q.shape[1] or min(k.shape + q.shape) < 1:
+        raise ShapeError(_OBJ, "k/q", (np.shape(k), np.shape(q)),
+                         "expected k (T, d_k) and q (n_q, d_k) with T, n_q, d_k >= 1")
+    for name, arr in (("k", k), ("q", q)):
+        if not np.isfinite(arr).all():
+            raise ValidationError(_OBJ, name, arr, "all entries must be finite")
+    K, Q = rule.phi(k), rule.phi(q)
     T = K.shape[0]
     if causal and Q.shape[0] != T:
         raise ShapeError(_OBJ, "q", q, f"causal read-out needs one query per write step ({T})")
     b = np.ones(T) if beta is None else np.asarray(beta, dtype=np.float64)
     if b.shape != (T,):
-        raise ShapeError(_OBJ, "beta", beta, f"expected shape ({T},)")
+        raise ShapeError(_OBJ, "beta", beta, f"expected shape ({T},), one learning rate per write")
+    if not np.isfinite(b).all():
+        raise ValidationError(_OBJ, "beta", b, "all entries must be finite")
     scores = Q @ K.T
     if isinstance(rule, DecayedHebbian):
         a = alpha if alpha is not None else rule.decay
@@ -86,6 +92,11 @@ def attention_weights(rule: Rule, k: Any, q: Any, *, beta: Any = None, alpha: An
         a = np.asarray(a, dtype=np.float64)
         a = np.broadcast_to(a, (T,)) if a.ndim == 0 else a
         a = a[:, None] if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[0] != T or a.shape[1] not in (1, K.shape[1]):
+            raise ShapeError(_OBJ, "alpha", a, f"expected a scalar, shape ({T},) or ({T}, {K.shape[1]}) "
+                                               "(one decay per write, scalar or per feature)")
+        if not (np.isfinite(a).all() and np.all(a > 0)):
+            raise ValidationError(_OBJ, "alpha", a, "decays must be finite and > 0")
         L, Z = cumulative_log_decay(a, axis=0)
         if causal:
             scores = decayed_scores(Q, K, L, Z)

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import UnsupportedError, ValidationError
+from plastinet.errors import ShapeError, UnsupportedError, ValidationError
 from plastinet.experiments.rate_memory import KVMemory, kv_memory
 from plastinet.fwp import apply
 from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian, Rule, ThreeFactor
@@ -51,7 +51,7 @@ def _rules(rules: Rule | Sequence[Rule] | Mapping[str, Rule]) -> dict[str, Rule]
 
 
 def capacity_curves(rules: Rule | Sequence[Rule] | Mapping[str, Rule], n_items: Sequence[int], *,
-                    d_key: int = 32, d_value: int = 16, trials: int = 16,
+                    d_key: int = 32, d_value: int = 16, trials: int = 64,
                     key_distribution: str | Sequence[str] = "gaussian",
                     beta: float | Sequence[float] = 1.0, alpha: float = 1.0, seed: int = 0) -> xr.Dataset:
     """Recall error against the number of stored items, by rule, key distribution and beta.
@@ -80,7 +80,11 @@ def capacity_curves(rules: Rule | Sequence[Rule] | Mapping[str, Rule], n_items: 
     xarray.Dataset
         ``recall_error (rule, key_distribution, beta, n_items, trial)``,
         ``crosstalk_reference (n_items)`` = ``(n - 1) / d_key`` (additive rule, identity map,
-        gaussian keys, beta = 1) and ``rank_bound (rule, n_items)`` = ``(n - d_phi) / n``.
+        gaussian keys, beta = 1), ``rank_bound (rule, n_items)`` = ``(n - d_phi) / n`` and
+        ``optimal_error (rule, key_distribution, n_items, trial)``: the simulated recall
+        error of the best single-matrix memory ``W = V^T pinv(Phi)^T`` (least squares) with
+        the rule's feature map on independent draws of keys and values, whose expectation
+        is ``(n - rank Phi) / n``, i.e. the rank bound once ``n > d_phi``.
 
     Raises
     ------
@@ -90,7 +94,7 @@ def capacity_curves(rules: Rule | Sequence[Rule] | Mapping[str, Rule], n_items: 
     table = _rules(rules)
     dists = [key_distribution] if isinstance(key_distribution, str) else list(key_distribution)
     betas = list(np.atleast_1d(np.asarray(beta, dtype=float)))
-    errors, bounds = [], []
+    errors, bounds, optimal = [], [], []
     cross = None
     for label, rule in table.items():
         form = "chunkwise" if "chunkwise" in rule.forms else "recurrent"
@@ -107,18 +111,61 @@ def capacity_curves(rules: Rule | Sequence[Rule] | Mapping[str, Rule], n_items: 
             per_rule.append(per_dist)
         errors.append(per_rule)
         bounds.append(bound)
+        optimal.append([_optimal_memory(rule, list(cross["n_items"].values), d_key, d_value, trials, dist,
+                                        np.random.default_rng([seed, 1, j])) for j, dist in enumerate(dists)])
     n = cross["n_items"]
     return xr.Dataset(
         {"recall_error": (("rule", "key_distribution", "beta", "n_items", "trial"), np.asarray(errors),
                           {"units": "1", "long_name": "mean squared recall error relative to ||v||^2"}),
          "crosstalk_reference": cross.drop_vars("n_items").assign_attrs(units="1"),
          "rank_bound": (("rule", "n_items"), np.asarray(bounds),
-                        {"units": "1", "long_name": "rank bound (n - d_phi) / n"})},
+                        {"units": "1", "long_name": "rank bound (n - d_phi) / n"}),
+         "optimal_error": (("rule", "key_distribution", "n_items", "trial"), np.asarray(optimal),
+                           {"units": "1", "long_name": "recall error of the least-squares single-matrix memory "
+                                                       "(same feature map, independent draws)"})},
         coords={"rule": ("rule", list(table), {"units": "1", "long_name": "rule"}),
                 "key_distribution": ("key_distribution", dists, {"units": "1", "long_name": "key distribution"}),
                 "beta": ("beta", betas, {"units": "1", "long_name": "learning rate"}),
                 "n_items": n, "trial": ("trial", np.arange(trials), {"units": "1", "long_name": "trial"})},
         attrs={"d_key": d_key, "d_value": d_value, "alpha": alpha, "seed": seed})
+
+
+def _sample_keys(rng: np.random.Generator, trials: int, n: int, d: int, kind: str) -> np.ndarray:
+    """Keys ``(trials, n, d)`` of the memory protocol: random unit, orthonormal or binary ``+-1/sqrt(d)``."""
+    if kind == "orthonormal":
+        q, _ = np.linalg.qr(rng.normal(size=(trials, d, d)))
+        return np.swapaxes(q[:, :, :n], 1, 2)
+    if kind == "binary":
+        return rng.choice([-1.0, 1.0], size=(trials, n, d)) / np.sqrt(d)
+    return _unit(rng, (trials, n, d))
+
+
+def _optimal_memory(rule: Rule, n_items: Sequence[int], d_key: int, d_value: int, trials: int, kind: str,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Recall error ``(n_items, trial)`` of the least-squares memory on ``phi(keys)``.
+
+    With ``Phi (n, d_phi)`` the feature rows and ``V (n, d_v)`` unit values, the best
+    read-out is ``Phi pinv(Phi) V`` (the projection onto the column space of ``Phi``); for
+    values independent of the keys ``E ||(I - P) V||^2 = n - rank(Phi)``.
+    """
+    out = np.empty((len(n_items), trials))
+    for i, n in enumerate(n_items):
+        phi = rule.phi(_sample_keys(rng, trials, int(n), d_key, kind))
+        vals = _unit(rng, (trials, int(n), d_value))
+        # projection onto the column space of Phi, from the eigenbasis of the smaller Gram
+        # matrix (rank-revealing: tiny eigenvalues are dropped)
+        if phi.shape[1] <= phi.shape[2]:
+            lam, U = np.linalg.eigh(np.einsum("tnd,tmd->tnm", phi, phi))     # Phi Phi^T: U spans col(Phi)
+            proj = np.einsum("tnk,tnv->tkv", U, vals)
+            scale = np.ones_like(lam)
+        else:
+            lam, U = np.linalg.eigh(np.einsum("tnd,tne->tde", phi, phi))     # Phi^T Phi
+            proj = np.einsum("tnd,tdk,tnv->tkv", phi, U, vals, optimize=True)
+            scale = lam
+        keep = lam > 1e-10 * lam[:, -1:]
+        captured = np.where(keep, (proj ** 2).sum(-1) / np.where(keep, scale, 1.0), 0.0).sum(-1)
+        out[i] = np.maximum((vals ** 2).sum((1, 2)) - captured, 0.0) / int(n)
+    return out
 
 
 def _unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -159,8 +206,12 @@ def forgetting_curve(rule: Rule, n_items: int, *, d_key: int = 32, d_value: int 
     """
     if not isinstance(rule, Rule):
         raise ValidationError("forgetting_curve", "rule", rule, "expected a rate rule object")
-    if not isinstance(n_items, (int, np.integer)) or n_items < 1:
-        raise ValidationError("forgetting_curve", "n_items", n_items, "expected a positive integer")
+    for name, value in (("n_items", n_items), ("d_key", d_key), ("d_value", d_value), ("trials", trials)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValidationError("forgetting_curve", name, value, "expected a positive integer")
+    for name, value in (("beta", beta), ("alpha", alpha)):
+        if not np.isfinite(value):
+            raise ValidationError("forgetting_curve", name, value, "expected a finite number")
     rng = np.random.default_rng(seed)
     n = int(n_items)
     keys = _unit(rng, (trials, n, d_key))
@@ -222,13 +273,27 @@ def transition_spectrum(rule: Rule, k: Any, *, beta: Any = None, alpha: Any = No
     if not isinstance(rule, (Delta, GatedDelta)):
         raise UnsupportedError("transition_spectrum", "rule", rule,
                                "needs a Delta or GatedDelta rule (their transitions are I - beta k k^T)")
-    kf = rule.phi(np.asarray(k, dtype=np.float64))
-    if kf.ndim != 2:
-        raise ValidationError("transition_spectrum", "k", k, "expected keys of shape (T, d_k)")
+    k = np.asarray(k, dtype=np.float64)
+    if k.ndim != 2 or k.shape[0] < 1 or k.shape[1] < 1:
+        raise ValidationError("transition_spectrum", "k", k, "expected keys of shape (T, d_k) with T, d_k >= 1")
+    if not np.isfinite(k).all():
+        raise ValidationError("transition_spectrum", "k", k, "all keys must be finite")
+    kf = rule.phi(k)
     T, d = kf.shape
-    b = np.ones(T) if beta is None else np.broadcast_to(np.asarray(beta, float), (T,))
+
+    def gate(value: Any, name: str, default: float) -> np.ndarray:
+        if value is None:
+            return np.full(T, default)
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != T):
+            raise ShapeError("transition_spectrum", name, arr, f"expected a scalar or shape ({T},), one per key")
+        if not np.isfinite(arr).all():
+            raise ValidationError("transition_spectrum", name, arr, "all entries must be finite")
+        return np.broadcast_to(arr, (T,))
+
+    b = gate(beta, "beta", 1.0)
     default = rule.decay if isinstance(rule, GatedDelta) and rule.decay is not None else 1.0
-    a = np.full(T, default) if alpha is None or isinstance(rule, Delta) else np.broadcast_to(np.asarray(alpha, float), (T,))
+    a = np.full(T, default) if isinstance(rule, Delta) else gate(alpha, "alpha", default)
     gain = b * (kf * kf).sum(-1)
     eig_key = a * (1 - gain)
     regime = np.where(np.isclose(eig_key, a) & np.isclose(a, 1.0), "identity",

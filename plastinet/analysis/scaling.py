@@ -123,6 +123,14 @@ def rate_spike_scaling(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *,
     """
     from plastinet.spiking.fwp_bridge import run_fwp
 
+    sweep = {"neurons": neurons, "rates": rates, "phases": phases, "seeds": seeds}
+    for name, values in sweep.items():
+        if len(values) == 0:
+            raise ValidationError("rate_spike_scaling", name, values, "expected at least one value")
+    products = {float(n) * float(r) * float(ph) for n in neurons for r in rates for ph in phases}
+    if len(products) < 2:
+        raise ValidationError("rate_spike_scaling", "neurons/rates/phases", (neurons, rates, phases),
+                              "needs at least 2 distinct values of neurons x rate x phase to fit an exponent")
     err = np.empty((len(neurons), len(rates), len(phases), len(seeds)))
     for a, n in enumerate(neurons):
         for b, r in enumerate(rates):

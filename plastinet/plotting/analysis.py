@@ -117,7 +117,8 @@ def plot_stdp_window(window: xr.DataArray, fit: xr.DataArray | None = None, ax: 
         ax.plot(grid[grid < 0] * scale, model[grid < 0], "k-", lw=1)
     ax.axhline(0, color="0.7", lw=0.6)
     ax.axvline(0, color="0.7", lw=0.6)
-    ax.set_xlabel("Δt = t_post − t_pre (ms)" if scale == 1e3 else "Δt = t_post − t_pre")
+    ax.set_xlabel("Δt = t_post − t_pre (ms)" if scale == 1e3 else
+                  f"Δt = t_post − t_pre ({window['delta_t'].attrs.get('units', '1')})")
     ax.set_ylabel(_label(window, "weight change per pairing"))
     ax.legend(fontsize=7)
     return ax
@@ -141,8 +142,10 @@ def plot_rate_dependence(drift: xr.DataArray, fit: xr.Dataset | None = None, ax:
     for xr_ in mean["r_pre"].values:
         line, = ax.plot(y, mean.sel(r_pre=xr_).values, "o-", ms=3, label=f"r_pre = {xr_:g} Hz")
         if fit is not None:
-            c = fit.coefficient.values
-            ax.plot(y, c[0] * xr_ * y + c[1] * xr_ * y ** 2 + c[2] * xr_ ** 2 * y, "--", color=line.get_color())
+            c = {str(t): float(v) for t, v in zip(fit.term.values, fit.coefficient.values)}
+            model = (c.get("x*y", 0.0) * xr_ * y + c.get("x*y^2", 0.0) * xr_ * y ** 2
+                     + c.get("x^2*y", 0.0) * xr_ ** 2 * y)
+            ax.plot(y, model, "--", color=line.get_color())
     ax.axhline(0, color="0.7", lw=0.6)
     ax.set_xlabel("postsynaptic rate r_post (Hz)")
     ax.set_ylabel(_label(drift, "weight drift <dw/dt>"))
@@ -200,6 +203,9 @@ def plot_capacity(result: xr.Dataset, ax: Any = None, key_distribution: str | No
         ax.errorbar(n, e.mean("trial"), yerr=e.std("trial"), marker="o", ms=3, capsize=2, label=str(rule))
     ax.plot(n, sel.crosstalk_reference, "k--", lw=1, label="(n − 1)/d_k")
     ax.plot(n, sel.rank_bound.isel(rule=0), ":", color="tab:red", label="rank bound (n − d_φ)/n")
+    if "optimal_error" in sel:
+        ax.plot(n, sel.optimal_error.isel(rule=0).mean("trial"), "x", color="tab:red", ms=5,
+                label="least-squares memory (simulated)")
     ax.set_xlabel("stored items n (1)")
     ax.set_ylabel(_label(result.recall_error, "recall error"))
     ax.legend(fontsize=7)

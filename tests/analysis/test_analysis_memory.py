@@ -57,3 +57,26 @@ def test_memory_inputs_are_checked():
         forgetting_curve(Hebbian(), 0)
     with pytest.raises(ValidationError, match="expected a rate rule"):
         capacity_curves([], [4])
+
+
+@pytest.mark.parametrize("rule,alpha", [(Delta(), 1.0), (GatedDelta(), 0.9)])
+def test_delta_forgetting_latest_item_exact_older_items_fade(rule, alpha):
+    ds = forgetting_curve(rule, 40, d_key=32, trials=64, alpha=alpha, seed=2)
+    err = ds.recall_error.mean("trial").values
+    assert err[0] < 1e-20                       # beta = 1, unit keys: the last write is recalled exactly
+    assert err[1] < err[10] < err[39]           # overwriting by later writes (interference grows with age)
+    assert "reference" not in ds                 # no analytic reference is claimed for the delta rules
+
+
+def test_optimal_linear_memory_attains_the_rank_bound_within_10_percent():
+    ds = capacity_curves({"hebbian": Hebbian(), "delta": Delta()}, [16, 48, 64, 128], d_key=32,
+                         key_distribution=["gaussian", "binary"])
+    opt = ds.optimal_error.mean("trial")
+    bound = ds.rank_bound
+    above = ds.n_items > 32
+    rel = np.abs(opt.where(above, drop=True) / bound.where(above, drop=True) - 1)
+    assert float(rel.max()) < 0.10, rel.values
+    assert float(opt.sel(n_items=16).max()) < 1e-12          # below capacity the best memory is exact
+    # no rule beats the best single-matrix memory (beyond sampling noise of independent draws)
+    rules = ds.recall_error.isel(beta=0).mean("trial")
+    assert np.all(rules.values >= opt.values - 0.05)

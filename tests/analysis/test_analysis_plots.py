@@ -52,3 +52,22 @@ def test_trace_and_frequency_plots():
                       coords={"frequency": [0.1, 10, 40], "delta_t": [0.01, -0.01]})
     _check(plot_frequency_dependence(fit_frequency_dependence(dw), ax=axes[1]))
     plt.close(fig)
+
+
+def test_measurement_plots_with_units():
+    spiking = __import__("pytest").importorskip("plastinet.spiking")
+    from plastinet.analysis import measure_rate_dependence, measure_stdp_window
+
+    fig, axes = plt.subplots(1, 2)
+    w = measure_stdp_window(spiking.DopamineSTDP(), delta_t=[-0.04, -0.02, -0.01, 0.01, 0.02, 0.04])
+    _check(plot_stdp_window(w.window, w.fit, ax=axes[0]))
+    assert "ms" in axes[0].get_xlabel()
+    rd = measure_rate_dependence(spiking.PairSTDP(), r_pre=(5.0, 10.0), r_post=(5.0, 10.0, 20.0), duration=0.5,
+                                 n_pre=10, n_post=5)
+    _check(plot_rate_dependence(rd.drift, rd, ax=axes[1]))      # a one-term fit (x*y) draws too
+    assert len(axes[1].lines) >= 4
+    lags = xr.DataArray(np.ones(6), dims="delta_t", coords={"delta_t": ("delta_t", np.arange(-3, 3) + 0.5,
+                                                                         {"units": "ms"})})
+    ax = plot_stdp_window(lags)
+    assert "(ms)" in ax.get_xlabel()
+    plt.close("all")

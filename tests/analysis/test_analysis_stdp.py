@@ -102,3 +102,48 @@ def test_triplet_rule_reproduces_sjostrom_frequency_dependence():
     pair = measure_frequency_dependence(spiking.PairSTDP(A_plus=0.0066, A_minus=0.00175, tau_plus=0.0168,
                                                          tau_minus=0.0337))
     assert triplet.attrs["rmse_vs_data"] < pair.attrs["rmse_vs_data"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: s.PairSTDP(bound="soft"), lambda s: s.PairSTDP(pairing="nearest", bound="soft", tau_minus=0.0337),
+    lambda s: s.TripletSTDP.visual_cortex_full(), lambda s: s.TripletSTDP(pairing="nearest"),
+    lambda s: s.DopamineSTDP(A_plus=1.0, A_minus=1.5, tau_plus=0.0168, tau_minus=0.0337, b=-0.1)])
+def test_every_spike_timing_rule_has_its_analytic_window(make):
+    """Soft bounds, nearest-spike and the dopamine rule's eligibility window: the fit equals
+    the single-pair window (time constants and amplitudes)."""
+    spiking = pytest.importorskip("plastinet.spiking.rules")
+    from plastinet.analysis import measure_stdp_window
+
+    out = measure_stdp_window(make(spiking), delta_t=np.array([-0.08, -0.04, -0.02, -0.005, 0.003, 0.01, 0.03, 0.09]))
+    assert np.all(np.abs(out.relative_error.values) < 1e-9), out.relative_error.values
+    np.testing.assert_allclose(out.fit.sel(coefficient=["tau_plus", "tau_minus"]).values,
+                               out.analytic.sel(coefficient=["tau_plus", "tau_minus"]).values, rtol=0.05)
+
+
+def test_zero_lobe_and_rules_without_window():
+    spiking = pytest.importorskip("plastinet.spiking.rules")
+    from plastinet.analysis import measure_stdp_window
+    from plastinet.errors import UnsupportedError
+
+    out = measure_stdp_window(spiking.TripletSTDP.visual_cortex_minimal())   # A2+ = 0
+    assert float(out.fit.sel(coefficient="A_plus")) == 0.0
+    assert np.isnan(float(out.fit.sel(coefficient="tau_plus"))) and "plus lobe is zero" in out.attrs["note"]
+    assert abs(float(out.relative_error.sel(coefficient="tau_minus"))) < 1e-9
+    with pytest.raises(UnsupportedError, match="needs a spike-timing rule"):
+        measure_stdp_window(spiking.PES())
+    with pytest.raises(ValueError, match="finite bounds"):
+        measure_stdp_window(spiking.PairSTDP(bound="soft"), w_min=-np.inf)
+
+
+def test_triplet_effective_rate_rule_is_bcm_with_the_mean_field_threshold():
+    spiking = pytest.importorskip("plastinet.spiking.rules")
+    from plastinet.analysis import measure_rate_dependence
+
+    rule = spiking.TripletSTDP.visual_cortex_minimal()
+    out = measure_rate_dependence(rule, r_pre=(5.0, 20.0), r_post=(5.0, 10.0, 20.0, 40.0), duration=2.0,
+                                  n_pre=50, n_post=20)
+    assert list(out.term.values) == ["x*y", "x*y^2"]
+    np.testing.assert_allclose(out.coefficient.values, out.analytic.values, rtol=0.15)
+    threshold = rule.A2_minus * rule.tau_minus / (rule.A3_plus * rule.tau_plus * rule.tau_y)   # 19.2 Hz
+    assert out.attrs["classification"].startswith("BCM-like")
+    assert out.attrs["threshold"] == pytest.approx(threshold, rel=0.1)
