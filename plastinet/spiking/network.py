@@ -421,7 +421,7 @@ class Projection(Spec):
     stp = Parameter(None, convert=_stp, allow_none=True, doc="short-term plasticity")
 
     def _check(self) -> None:
-        name = "Projection"
+        name = f"Projection {self.name!r}"
         if self.target not in self.post.targets:
             raise ValidationError(name, "target", self.target,
                                   f"population {self.post.name!r} ({type(self.post).__name__}) has targets "
@@ -699,6 +699,12 @@ class Network:
                 if mod is not None and mod not in self.modulators:
                     raise ValidationError(type(proj.rule).__name__, "modulator", mod,
                                           f"projection {proj.name!r}: known modulators: {sorted(self.modulators)}")
+                if (mod is not None and getattr(proj.rule, "needs_spike_signal", False)
+                        and not isinstance(self.modulators[mod], SpikeSignal)):
+                    raise ValidationError(type(proj.rule).__name__, "modulator", mod,
+                                          f"projection {proj.name!r}: {type(proj.rule).__name__} needs a "
+                                          f"SpikeSignal (a dopamine concentration with a decay time "
+                                          f"constant), got a {type(self.modulators[mod]).__name__}")
         for mod in self.modulators.values():
             if isinstance(mod, SpikeSignal):
                 for src in mod.sources:

@@ -204,6 +204,7 @@ class DopamineSTDP(SpikeRule):
     """
 
     source = "Izhikevich 2007, Cereb Cortex 17:2443; NEST stdp_dopamine_synapse (Potjans et al. 2010)"
+    needs_spike_signal: ClassVar[bool] = True   #: its modulator must be a SpikeSignal
     A_plus = Parameter(1.0, low=0.0, doc="eligibility potentiation amplitude")
     A_minus = Parameter(1.5, low=0.0, doc="eligibility depression amplitude (positive)")
     tau_plus = Parameter(0.02, unit="s", low=0.0, low_open=True, doc="pre trace time constant (s)")
@@ -248,6 +249,14 @@ class ModulatedHebbian(SpikeRule):
     model = "dx/dt = -x / tau_pre : Hz (clock-driven, per pre neuron)"
     on_pre = "{target} += w (/tau for RateUnits)\nx += 1 / tau_pre"
     continuous = "w = clip(w + eta * m * a_post * x_pre * dt, w_min, w_max)"
+
+    def check_projection(self, projection: Any) -> None:
+        from plastinet.spiking.network import RateUnits
+        post = projection.post
+        if isinstance(post, RateUnits) and self.post_variable not in post.inputs:
+            raise ValidationError("ModulatedHebbian", "post_variable", self.post_variable,
+                                  f"projection {projection.name!r}: RateUnits {post.name!r} has inputs "
+                                  f"{list(post.inputs)}")
 
 
 class PES(SpikeRule):

@@ -22,8 +22,9 @@ def test_pair_window_exact(pairing):
     assert np.allclose(ds.dw.values, _window(DTS), rtol=1e-12, atol=0)
 
 
-def test_soft_bound_window_exact():
-    rule = PairSTDP(A_plus=AP, A_minus=AM, tau_plus=TP, tau_minus=TM, bound="soft")
+@pytest.mark.parametrize("pairing", ["all", "nearest"])
+def test_soft_bound_window_exact(pairing):
+    rule = PairSTDP(A_plus=AP, A_minus=AM, tau_plus=TP, tau_minus=TM, bound="soft", pairing=pairing)
     w0, wmax = 0.3, 1.0
     ds = P.pairing_window(rule, DTS, w0=w0, w_min=0.0, w_max=wmax)
     ana = np.where(DTS >= 0, AP * (wmax - w0) * np.exp(-np.abs(DTS) / TP),
@@ -31,8 +32,10 @@ def test_soft_bound_window_exact():
     assert np.allclose(ds.dw.values, ana, rtol=1e-12, atol=1e-17)
 
 
-def test_triplet_single_pair_window_exact():
-    rule = TripletSTDP.visual_cortex_full()
+@pytest.mark.parametrize("preset,pairing", [("visual_cortex_full", "all"), ("hippocampal_full", "all"),
+                                            ("hippocampal_minimal", "nearest")])
+def test_triplet_single_pair_window_exact(preset, pairing):
+    rule = getattr(TripletSTDP, preset)(pairing=pairing)
     ds = P.pairing_window(rule, DTS)
     ana = np.where(DTS >= 0, rule.A2_plus * np.exp(-np.abs(DTS) / rule.tau_plus),
                    -rule.A2_minus * np.exp(-np.abs(DTS) / rule.tau_minus))
