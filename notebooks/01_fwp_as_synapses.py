@@ -93,6 +93,7 @@ ax.set_xlabel("stored items n (1)")
 ax.set_ylabel("recall error ||y − v||²/||v||² (1)")
 ax.legend()
 ax.set_title(f"d_k = {D_KEY}")
+plt.show()
 
 # %% [markdown]
 # The simulated additive curve sits on its analytic reference:

@@ -82,6 +82,7 @@ for ax, A, title in zip(axes, (A_hebb, A_decay), ("Hebbian", "decayed Hebbian"))
     ax.set_ylabel("query step t")
     ax.set_title(f"{title}: A[t, τ] (1)")
 fig.colorbar(im, ax=axes, shrink=0.8)
+plt.show()
 
 # %% [markdown]
 # ## Speed
@@ -99,3 +100,4 @@ fig, ax = plt.subplots(figsize=(5, 3), layout="constrained")
 ax.bar(list(timings), [2 * T / t for t in timings.values()])
 ax.set_ylabel("tokens / s (1/s)")
 ax.set_title(f"delta rule, T = {T}, d = {D}, float32")
+plt.show()

@@ -67,6 +67,7 @@ ax.axhline(0, color="0.5", lw=0.8)
 ax.set_xlabel("pairing frequency (Hz)")
 ax.set_ylabel("relative weight change (1)")
 ax.legend(fontsize=8)
+plt.show()
 
 # %%
 plus = ds["dw_rel"].sel(delta_t=0.01).values

@@ -46,6 +46,7 @@ ax1.legend(fontsize=8)
 ax2.plot(ds["time"], ds["dopamine_level"], color="tab:purple")
 ax2.set_xlabel("time (s)")
 ax2.set_ylabel("dopamine (1)")
+plt.show()
 
 # %% [markdown]
 # The rewarded synapse grows while the others stay near where they started: the delayed,

@@ -59,6 +59,7 @@ ax.plot([0, lim], [0, lim], "k--", lw=0.8)
 ax.set_xlabel("rate FWP read-out (1)")
 ax.set_ylabel("spiking FWP read-out (1)")
 ax.set_title(f"r = {float(ds.attrs['correlation']):.3f}")
+plt.show()
 
 # %% [markdown]
 # ## Error against neurons × rate × phase, and its scaling exponent
