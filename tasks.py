@@ -10,6 +10,7 @@ Usage::
     python3 tasks.py demo        # install, then run the demo model and write results + PNG
     python3 tasks.py test        # install, then run the default test suite (and the notebooks)
     python3 tasks.py test-slow   # the slow reproductions and compiled-target runs
+    python3 tasks.py docs        # build the documentation (notebooks executed) into docs/_build/html
     python3 tasks.py bench NAME  # run benchmarks/bench_NAME.py (e.g. fwp)
 """
 
@@ -27,7 +28,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
-TASK_EXTRAS = {"demo": "", "test": "test,notebooks,docs", "test-slow": "test,notebooks,docs", "bench": "test"}
+TASK_EXTRAS = {"demo": "", "test": "test,notebooks,docs", "test-slow": "test,notebooks,docs",
+               "docs": "test,notebooks,docs", "bench": "test"}
 NOTEBOOK_BUILD = ROOT / "build" / "notebooks"
 
 
@@ -76,6 +78,14 @@ def main(argv: list[str]) -> int:
     _ensure_env(TASK_EXTRAS[task])
     if task == "demo":
         return _run(["-m", "plastinet", "demo", *rest])
+    if task == "docs":
+        os.environ.setdefault("PLASTINET_QUICK", "1")
+        out = ROOT / "docs" / "_build"
+        code = _run(["-m", "sphinx", "-W", "--keep-going", "-b", "html", "-d", str(out / "doctrees"),
+                     str(ROOT / "docs"), str(out / "html"), *rest])
+        if code == 0:
+            print(f"[plastinet] documentation in {out / 'html' / 'index.html'}")
+        return code
     if task in ("test", "test-slow"):
         os.environ.setdefault("PLASTINET_QUICK", "1" if task == "test" else "0")
         notebooks = _convert_notebooks()
