@@ -243,6 +243,26 @@ def fit_frequency_dependence(dw: xr.DataArray) -> xr.Dataset:
                                      {"units": "Hz", "long_name": "pairing frequency where dw changes sign"})})
 
 
+def _is_numpy(backend: Any) -> bool:
+    return isinstance(backend, str) and backend == "numpy"
+
+
+def _backend_kw(backend: Any) -> dict[str, Any]:
+    """Keyword for the spiking protocols: nothing for the numpy engine (their default)."""
+    return {} if _is_numpy(backend) else {"backend": backend}
+
+
+def _simulate(backend: Any, net: Any, duration: float, *, dt: float, seed: int, chunk_steps: int = 256) -> xr.Dataset:
+    """Run ``net`` on the numpy engine or on another backend with the ``"spiking"`` capability."""
+    if _is_numpy(backend):
+        from plastinet.spiking.engine import run
+
+        return run(net, duration, dt=dt, seed=seed, chunk_steps=chunk_steps)
+    from plastinet.spiking.protocols import simulate_on
+
+    return simulate_on(backend, net, duration, dt=dt, seed=seed)
+
+
 def _nominal_window(rule: Any, w0: float, w_min: float, w_max: float) -> dict[str, float] | None:
     """The analytic single-pair window of a spike rule, if it has one."""
     from plastinet.spiking.rules import DopamineSTDP, PairSTDP, TripletSTDP
@@ -271,8 +291,6 @@ def _dopamine_window(rule: Any, lags: np.ndarray, dt: float, tau_n: float, backe
     ``1/tau_s = 1/tau_c + 1/tau_n``. Returns ``dw / F = c0``.
     """
     from plastinet.spiking.network import Network, Projection, SpikeGenerator, SpikeSignal
-    from plastinet.spiking.protocols import simulate_on
-
     C = lags.size
     t0 = 0.1 + max(0.0, -float(lags.min()))
     steps = lambda t: np.rint(np.asarray(t) / dt) * dt  # noqa: E731  (the engine's spike times)
@@ -286,7 +304,7 @@ def _dopamine_window(rule: Any, lags: np.ndarray, dt: float, tau_n: float, backe
     net.add(SpikeSignal(name=rule.modulator, tau=tau_n, increment=1.0 / tau_n, sources=("da",)))
     net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=0.0,
                        connectivity=(np.arange(C), np.arange(C)), rule=rule))
-    dw = simulate_on(backend, net, T, dt=dt, seed=0, chunk_steps=8192)["w_syn"].values
+    dw = _simulate(backend, net, T, dt=dt, seed=0, chunk_steps=8192)["w_syn"].values
     t_l = np.maximum(t_pre, t_post)
     tau_c, b = rule.tau_c, rule.b
     tau_s = tau_c * tau_n / (tau_c + tau_n)
@@ -376,7 +394,7 @@ def measure_stdp_window(rule: Any, delta_t: Sequence[float] | None = None, *, n_
                               attrs={"units": "1", "long_name": "eligibility per pair"})
     else:
         ds = pairing_window(rule, lags, n_pairings=n_pairings, frequency=frequency, w0=w0, w_min=w_min,
-                            w_max=w_max, dt=dt, backend=backend)
+                            w_max=w_max, dt=dt, **_backend_kw(backend))
         window = (ds["dw"] / n_pairings).assign_attrs(units=ds["dw"].attrs.get("units", "1"),
                                                         long_name="weight change per pairing")
     fit = fit_stdp_window(window)
@@ -411,14 +429,12 @@ def _poisson_drift(rule: Any, r_pre: float, r_post: float, n_pre: int, n_post: i
     measured over ``duration`` after ``warmup`` (the traces start empty: without the
     warm-up a term with time constant ``tau`` would fall short by about ``tau / duration``)."""
     from plastinet.spiking.network import Network, PoissonGroup, Projection, WeightProbe
-    from plastinet.spiking.protocols import simulate_on
-
     net = Network()
     pre = net.add(PoissonGroup(name="pre", n=n_pre, rate=r_pre))
     post = net.add(PoissonGroup(name="post", n=n_post, rate=r_post))
     net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=0.0, rule=rule))
     net.add(WeightProbe(name="W", projection="syn", sample_every=warmup))
-    ds = simulate_on(backend, net, warmup + duration, dt=dt, seed=seed)
+    ds = _simulate(backend, net, warmup + duration, dt=dt, seed=seed)
     n_steps = int(round((warmup + duration) / dt))
     s_warm = int(round(warmup / dt))
     w_warm = ds["W"].isel(time=1).values            # after the step at t = warmup
@@ -562,7 +578,7 @@ def measure_frequency_dependence(rule: Any, frequencies: Sequence[float] = (0.1,
         raise UnsupportedError("measure_frequency_dependence", "rule", rule,
                                "the Sjostrom pairing protocol needs PairSTDP or TripletSTDP")
     ds = sjostrom(rule, frequencies=frequencies, delta_t=delta_t, n_pairings=n_pairings, w0=1.0, dt=dt,
-                  backend=backend)
+                  **_backend_kw(backend))
     out = fit_frequency_dependence(ds["dw_rel"])
     for name in ("data_mean", "data_sem"):
         if name in ds:
