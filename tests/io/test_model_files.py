@@ -234,3 +234,28 @@ def test_parse_override_reads_toml_values_and_bare_strings():
     assert parse_override("rule.feature_map=elu+1") == (["rule", "feature_map"], "elu+1")
     with pytest.raises(ValidationError, match="--set"):
         parse_override("novalue")
+
+
+def test_bundled_models_are_found_in_an_installed_wheel_layout(tmp_path):
+    """A wheel ships models/ as plastinet/_bundled_models (pyproject force-include); the loader finds it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    assert config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]["models"] == "plastinet/_bundled_models"
+    site = tmp_path / "site"
+    shutil.copytree(root / "plastinet", site / "plastinet", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "models", site / "plastinet" / "_bundled_models")
+    code = ("import plastinet.io as io, plastinet.io.model_files as mf; "
+            "print(mf.model_dirs()[0]); print(len(io.catalog())); print(io.load_model('song2000').path)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(site)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, count, song = proc.stdout.split()
+    assert first == str(site / "plastinet" / "_bundled_models")
+    assert int(count) == len(list((root / "models").glob("*.toml")))
+    assert song == str(site / "plastinet" / "_bundled_models" / "song2000.toml")
