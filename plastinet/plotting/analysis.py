@@ -202,10 +202,11 @@ def plot_capacity(result: xr.Dataset, ax: Any = None, key_distribution: str | No
         e = sel.recall_error.sel(rule=rule)
         ax.errorbar(n, e.mean("trial"), yerr=e.std("trial"), marker="o", ms=3, capsize=2, label=str(rule))
     ax.plot(n, sel.crosstalk_reference, "k--", lw=1, label="(n − 1)/d_k")
-    ax.plot(n, sel.rank_bound.isel(rule=0), ":", color="tab:red", label="rank bound (n − d_φ)/n")
+    first = str(sel.rule.values[0])
+    ax.plot(n, sel.rank_bound.isel(rule=0), ":", color="tab:red", label=f"rank bound (n − d_φ)/n, {first}")
     if "optimal_error" in sel:
         ax.plot(n, sel.optimal_error.isel(rule=0).mean("trial"), "x", color="tab:red", ms=5,
-                label="least-squares memory (simulated)")
+                label=f"least-squares memory (simulated), {first}")
     ax.set_xlabel("stored items n (1)")
     ax.set_ylabel(_label(result.recall_error, "recall error"))
     ax.legend(fontsize=7)
