@@ -124,8 +124,10 @@ def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *ex
     """``fn(*arrays, *extra)`` with the arrays' leading (head) axis split over threads.
 
     ``fn`` returns a tuple of arrays whose leading axis is the head axis; the pieces are
-    concatenated. ``None`` entries of ``arrays`` are passed through. ``work`` (about the
-    flops of the call) decides whether threads pay off.
+    concatenated. A ``fn`` that writes its results into (slices of) output arrays passed
+    among ``arrays`` returns an empty tuple, which saves the concatenation. ``None`` entries
+    of ``arrays`` are passed through. ``work`` (about the flops of the call) decides whether
+    threads pay off.
     """
     N = next(a for a in arrays if a is not None).shape[0]
     groups = min(n_workers(), N) if work >= 2e7 else 1

@@ -126,73 +126,81 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C):
 SEGMENT = 256
 
 
-def _gated_delta_engine(q, k, v, beta, alpha, W0, C):
-    """The (gated) delta rule on one group of heads; see :func:`gated_delta`."""
+def gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=True, states=None, pseudo=None):
+    """The (gated) delta rule on one group of heads; see :func:`gated_delta`.
+
+    With ``readout=False`` the read-outs are not formed (``y`` is None). ``states``
+    ``(N, n, d_k, d_v)`` and ``pseudo`` ``(N, n, C, d_v)``, if given, are filled with the
+    transposed chunk-entry states and the pseudo-values (the backward pass needs them).
+    """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
     dt = q.dtype
     Q, K, V, bb = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     n = Q.shape[1]
-    causal = _causal(C, dt)
-    bcol_all = bb[..., None]                                                 # (N, n, C, 1)
-    # The UT transform of every chunk at once (small C x C matrices, few calls).
-    A = K @ _t(K)
-    if alpha is None:
-        D = None
-        g_all = None
-    else:
-        L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0)[..., 0], axis=2)   # (N, n, C)
-        D = decay_ratio(L[..., :, None], Z[..., :, None], L[..., None, :], Z[..., None, :])
-        D = D.astype(dt) * causal                                            # (N, n, C, C)
-        g_all = np.where(Z == 0, np.exp(L), 0.0).astype(dt)[..., None]         # (N, n, C, 1)
-        to_end_all = decay_ratio(L[..., -1:], Z[..., -1:], L, Z).astype(dt)[..., None]
-        A *= D
-    A *= bcol_all
-    Tinv = unit_lower_inverse(A)
-    del A
-    # Per segment of G chunks (still in cache when the loop reads them): WQ = [W_y; Q g] and
-    # M = [attn; K_end^T], so that each chunk needs one product with the state and one with
-    # its pseudo-values.
     G = max(1, min(n, SEGMENT // C))
-    WQ = np.empty((N, G, 2 * C, d_k), dtype=dt)
-    M = np.empty((N, G, C + d_k, C), dtype=dt)
+    causal = _causal(C, dt)
+    if alpha is not None:
+        L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0)[..., 0], axis=2)   # (N, n, C)
+    # Per segment: WQ = [W_y; Q g] and M = [attn; K_end^T], so that each chunk needs one
+    # product with the state and one with its pseudo-values.
+    rows = 2 * C if readout else C
+    WQ = np.empty((N, G, rows, d_k), dtype=dt)
+    M = np.empty((N, G, C + d_k if readout else d_k, C), dtype=dt)
     Uy = np.empty((N, G, C, d_v), dtype=dt)
-    y = np.empty((N, n, C, d_v), dtype=dt)
+    TB = np.empty((N, G, C, C), dtype=dt)
+    y = np.empty((N, n, C, d_v), dtype=dt) if readout else None
     ST = np.array(_t(W0), dtype=dt, order="C")                               # state^T (d_k, d_v)
-    Pq = np.empty((N, 2 * C, d_v), dtype=dt)
-    R = np.empty((N, C + d_k, d_v), dtype=dt)
+    Pq = np.empty((N, rows, d_v), dtype=dt)
+    R = np.empty((N, M.shape[2], d_v), dtype=dt)
     U = np.empty((N, C, d_v), dtype=dt)
     for s in range(0, n, G):
         e = min(s + G, n)
         m = e - s
-        wq, mm, uy = WQ[:, :m], M[:, :m], Uy[:, :m]
-        Kc, Qc, bcol, Ti = K[:, s:e], Q[:, s:e], bcol_all[:, s:e], Tinv[:, s:e]
-        attn = mm[:, :, :C]
-        np.matmul(Qc, _t(Kc), out=attn)
+        wq, mm, uy, tb = WQ[:, :m], M[:, :m], Uy[:, :m], TB[:, :m]
+        Kc, Qc, bc = K[:, s:e], Q[:, s:e], bb[:, s:e]
+        # UT transform of the segment's chunks: T = (I + strict_tril(diag(beta) (K K^T * D)))^-1
+        A = Kc @ _t(Kc)
+        if alpha is not None:
+            Ls, Zs = L[:, s:e], Z[:, s:e]
+            D = decay_ratio(Ls[..., :, None], Zs[..., :, None], Ls[..., None, :], Zs[..., None, :])
+            D = D.astype(dt) * causal                                        # (N, m, C, C)
+            g = np.where(Zs == 0, np.exp(Ls), 0.0).astype(dt)                 # (N, m, C)
+            A *= D
+        A *= bc[..., None]
+        # beta (and g) scale the columns of the small inverse, not the rows of K and V
+        np.multiply(unit_lower_inverse(A), bc[..., None, :], out=tb)
+        np.matmul(tb, V[:, s:e], out=uy)                                     # T diag(beta) V
         if alpha is None:
-            attn *= causal
-            mm[:, :, C:] = _t(Kc)
-            wq[:, :, C:] = Qc
-            bK = Kc * bcol
-            total = None
+            np.matmul(tb, Kc, out=wq[:, :, :C])                               # W_y
+            np.copyto(mm[:, :, -d_k:], _t(Kc))
         else:
-            attn *= D[:, s:e]
-            g = g_all[:, s:e]
-            np.multiply(_t(Kc), _t(to_end_all[:, s:e]), out=mm[:, :, C:])
-            np.multiply(Qc, g, out=wq[:, :, C:])
-            bK = Kc * (bcol * g)
-            total = g[:, :, -1]                                               # (N, m, 1)
-        np.matmul(Ti, bK, out=wq[:, :, :C])                                  # W_y
-        np.matmul(Ti, V[:, s:e] * bcol, out=uy)                              # T diag(beta) V
+            tb *= g[..., None, :]
+            np.matmul(tb, Kc, out=wq[:, :, :C])
+            to_end = decay_ratio(Ls[..., -1:], Zs[..., -1:], Ls, Zs).astype(dt)
+            np.multiply(_t(Kc), to_end[..., None, :], out=mm[:, :, -d_k:])
+            total = g[..., -1]                                                # (N, m)
+        if readout:
+            attn = mm[:, :, :C]
+            np.matmul(Qc, _t(Kc), out=attn)
+            attn *= causal if alpha is None else D
+            if alpha is None:
+                np.copyto(wq[:, :, C:], Qc)
+            else:
+                np.multiply(Qc, g[..., None], out=wq[:, :, C:])
         for j in range(m):
+            Uj = U if pseudo is None else pseudo[:, s + j]
+            if states is not None:
+                states[:, s + j] = ST
             np.matmul(wq[:, j], ST, out=Pq)                   # [W_y S^T; Q g S^T]
-            np.subtract(uy[:, j], Pq[:, :C], out=U)           # pseudo-values of the chunk
-            np.matmul(mm[:, j], U, out=R)                     # [attn U; K_end^T U]
-            np.add(Pq[:, C:], R[:, :C], out=y[:, s + j])
-            if total is not None:
-                ST *= total[:, j, :, None]
-            ST += R[:, C:]
-    return _unchunk(y, T), np.ascontiguousarray(_t(ST))
+            np.subtract(uy[:, j], Pq[:, :C], out=Uj)          # pseudo-values of the chunk
+            np.matmul(mm[:, j], Uj, out=R)                    # [attn U; K_end^T U]
+            if readout:
+                np.add(Pq[:, C:], R[:, :C], out=y[:, s + j])
+            if alpha is not None:
+                ST *= total[:, j, None, None]
+            ST += R[:, -d_k:]
+    return None if y is None else _unchunk(y, T), np.ascontiguousarray(_t(ST))
 
 
 def _causal(C: int, dtype) -> np.ndarray:
@@ -206,7 +214,7 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     """
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
-    return map_heads(_gated_delta_engine, (q, k, v, beta, alpha, W0), C, work=work)
+    return map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0), C, work=work)
 
 
 def delta(q, k, v, beta, W0, C):

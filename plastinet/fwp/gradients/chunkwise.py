@@ -18,10 +18,10 @@ Shapes as in :mod:`plastinet.fwp.forms` (batch and head merged into ``N``).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
+from plastinet.fwp.forms import chunkwise as chunkwise_forward
+from plastinet.fwp.forms._blas import map_heads
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 
@@ -34,11 +34,6 @@ MIN_GATE = 1e-3
 
 def _t(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
-
-
-def _mt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b^T`` (batched); a contiguous ``b^T`` keeps numpy's matmul on its BLAS path."""
-    return a @ np.ascontiguousarray(_t(b))
 
 
 def _chunk(x: np.ndarray, C: int, fill: float = 0.0) -> np.ndarray:
@@ -55,6 +50,15 @@ def _unchunk(x: np.ndarray, T: int) -> np.ndarray:
     """Inverse of :func:`_chunk`: merge ``(n_chunks, C)`` back into ``T`` steps."""
     N, n, C = x.shape[:3]
     return x.reshape((N, n * C) + x.shape[3:])[:, :T]
+
+
+def _chunk_out(out: np.ndarray, C: int) -> np.ndarray:
+    """A chunked ``(N, n, C, ...)`` array to fill for ``out``: a view of it when ``C`` divides
+    its time axis (axis 1), else a padded buffer (copy it back with :func:`_unchunk`)."""
+    N, T = out.shape[:2]
+    if T % C == 0:
+        return out.reshape((N, T // C, C) + out.shape[2:])
+    return np.empty((N, -(-T // C), C) + out.shape[2:], dtype=out.dtype)
 
 
 def _reverse_cumsum(x: np.ndarray, axis: int) -> np.ndarray:
@@ -88,7 +92,7 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
     T = q.shape[1]
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
     bV = b[..., None] * V
-    A = np.tril(_mt(Q, K))
+    A = np.tril(Q @ _t(K))
     dS = _t(bV) @ K                                                   # state increments
     S = np.cumsum(dS, axis=1)
     S -= dS
@@ -97,8 +101,8 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
     dSexit = _reverse_cumsum(R, axis=1)
     dSexit -= R
     dSexit += dW[:, None]                                             # cotangent of exit states
-    dA = np.tril(_mt(dY, bV))
-    dbV = _t(A) @ dY + _mt(K, dSexit)
+    dA = np.tril(dY @ _t(bV))
+    dbV = _t(A) @ dY + K @ _t(dSexit)
     dQ = dA @ K + dY @ S
     dK = _t(dA) @ Q + bV @ dSexit
     return {"q": _unchunk(dQ, T), "k": _unchunk(dK, T), "v": _unchunk(b[..., None] * dbV, T),
@@ -178,8 +182,8 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
     del RQ
     YS = dY @ S                                                       # (N, n, C, d_k)
     KdS = bV @ dSexit                                                 # d Kend, (N, n, C, d_k)
-    dbV = _mt(Kend, dSexit)
-    dA = np.tril(_mt(dY, bV))
+    dbV = Kend @ _t(dSexit)
+    dA = np.tril(dY @ _t(bV))
     dQ = g * YS
     X = Kend * KdS                                                    # d/dlog of the end decay
     dLj = Qg * YS - X                                                 # per key feature
@@ -187,7 +191,7 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
         causal = np.tril(np.ones((C, C), dtype=bool))
         D = np.where(causal, decay_ratio(L[..., :, None, 0], Z[..., :, None, 0],
                                          L[..., None, :, 0], Z[..., None, :, 0]), 0.0).astype(dt)
-        QK = _mt(Q, K)
+        QK = Q @ _t(K)
         dbV += _t(QK * D) @ dY
         dAD = dA * D
         dQ += dAD @ K
@@ -213,136 +217,155 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
 SEGMENT = 128
 
 
-class _Factors(NamedTuple):
-    """State-independent matrices of a group of ``m`` chunks, shapes ``(N, m, C, ...)``."""
-
-    KKt: np.ndarray             # K K^T
-    QKt: np.ndarray             # Q K^T
-    D: np.ndarray | None        # decay ratios prod_{(tau, t]} alpha (None: no gate)
-    g: np.ndarray | None        # decay from the chunk start, (N, m, C, 1)
-    Dend: np.ndarray | None     # decay to the chunk end, (N, m, C, 1)
-    Tinv: np.ndarray            # (I + strict_tril(diag(beta) K K^T * D))^-1
-    Wy: np.ndarray              # Tinv diag(beta g) K
-    Uy: np.ndarray              # Tinv diag(beta) V
-    Qg: np.ndarray              # diag(g) Q
-    Kend: np.ndarray            # diag(Dend) K
-
-
-def _factors(Q: np.ndarray, K: np.ndarray, V: np.ndarray, b: np.ndarray, L: np.ndarray | None,
-             Z: np.ndarray | None) -> _Factors:
-    """The WY/UT factors of the chunkwise (gated) delta rule for a group of chunks."""
-    dt = Q.dtype
-    bb = b[..., None]
-    KKt = _mt(K, K)
-    QKt = _mt(Q, K)
-    if L is None:
-        D = g = Dend = None
-        A, bK, Qg, Kend = bb * KKt, bb * K, Q, K
-    else:
-        D = decay_ratio(L[..., :, None, 0], Z[..., :, None, 0],
-                        L[..., None, :, 0], Z[..., None, :, 0]).astype(dt)
-        g = np.exp(L).astype(dt)
-        Dend = np.exp(L[:, :, -1:] - L).astype(dt)
-        A, bK, Qg, Kend = (bb * KKt) * D, (bb * g) * K, Q * g, K * Dend
-    Tinv = unit_lower_inverse(A)
-    return _Factors(KKt, QKt, D, g, Dend, Tinv, Tinv @ bK, Tinv @ (bb * V), Qg, Kend)
-
-
 def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
                 alpha: np.ndarray | None, W0: np.ndarray, dy: np.ndarray, dW: np.ndarray,
                 C: int) -> dict[str, np.ndarray]:
     """Backward of the chunkwise (gated) delta rule in the WY/UT representation.
 
     Parameters as :func:`hebbian`, plus ``alpha`` of shape ``(N, T, 1)`` (gates > 0) or
-    ``None`` for the plain delta rule. Chunks are handled in segments of about
-    :data:`SEGMENT` steps: a forward sweep keeps the chunk-entry states, a reverse sweep
-    recomputes each segment's factors and pulls the cotangents through it.
+    ``None`` for the plain delta rule. The forward engine recomputes the chunk-entry states
+    and pseudo-values; a reverse sweep over segments of about :data:`SEGMENT` steps
+    recomputes each segment's factors and pulls the cotangents through it. Heads are spread
+    over threads with single-threaded BLAS (:func:`~plastinet.fwp.forms._blas.map_heads`).
     """
-    N, T, _ = q.shape
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
+    dt = q.dtype
+    out = {"q": np.empty_like(q), "k": np.empty_like(k), "v": np.empty_like(v),
+           "beta": np.empty_like(beta), "W0": np.empty((N, d_v, d_k), dtype=dt)}
+    if alpha is not None:
+        out["alpha"] = np.empty(alpha.shape, dtype=dt)
+    work = 2.0 * N * T * (8 * d_k * d_v + 12 * C * (d_k + d_v))
+    # the gradients are written into slices of ``out`` (no concatenation of the groups)
+    grads = (out["q"], out["k"], out["v"], out["beta"], out["W0"], out.get("alpha"))
+    map_heads(_gated_delta_heads, (q, k, v, beta, alpha, W0, dy, dW, *grads), C, work=work)
+    return out
+
+
+def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C):
+    """:func:`gated_delta` on one group of heads, writing into ``dq, dk, dv, dbeta, dW0``
+    (and ``dalpha``, None for the plain delta rule).
+
+    Notation of the forward engine: the state is kept transposed, ``ST = S^T`` (d_k, d_v),
+    and so is its cotangent ``dST``. Per chunk, reverse scan::
+
+        dU = attn^T dY + K_end dST'             dST = g_C dST' + (Q g)^T dY - W_y^T dU
+
+    as two stacked products, ``[attn^T | K_end] [dY; dST']`` and ``[Q g; -W_y]^T [dY; dU]``.
+    """
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
     dt = q.dtype
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
     n = Q.shape[1]
-    G = max(1, SEGMENT // C)
-    if alpha is None:
-        Al = L = Z = None
-    else:
-        Al = _chunk(alpha, C, fill=1.0)
-        L, Z = cumulative_log_decay(Al, axis=2)                       # (N, n, C, 1)
-
-    def factors(s: int, e: int) -> _Factors:
-        return _factors(Q[:, s:e], K[:, s:e], V[:, s:e], b[:, s:e],
-                        None if L is None else L[:, s:e], None if Z is None else Z[:, s:e])
-
-    # forward sweep: chunk-entry states
-    S = np.empty((N, n) + W0.shape[1:], dtype=dt)
-    state = W0
-    for s in range(0, n, G):
-        f = factors(s, min(s + G, n))
-        for i in range(f.Wy.shape[1]):
-            S[:, s + i] = state
-            U = f.Uy[:, i] - _mt(f.Wy[:, i], state)
-            carry = state if f.g is None else state * f.g[:, i, -1, :, None]
-            state = carry + _t(U) @ f.Kend[:, i]
-    # reverse sweep
-    dQ, dK, dV = np.empty_like(Q), np.empty_like(K), np.empty_like(V)
-    dbeta = np.empty_like(b)
-    dL = None if L is None else np.empty(b.shape, dtype=dt)
+    dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
+    # forward sweep: chunk-entry states, and the pseudo-values, kept in the buffer of dv
+    # until the reverse sweep has used those of a segment and overwrites them
+    states = np.empty((N, n, d_k, d_v), dtype=dt)
+    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=False,
+                                         states=states, pseudo=dV)
+    G = max(1, min(n, SEGMENT // C))
+    gated = alpha is not None
+    if gated:
+        Al = _chunk(alpha, C, fill=1.0)[..., 0]                          # (N, n, C)
+        L = np.cumsum(np.log(Al, dtype=np.float64), axis=2)             # gates >= MIN_GATE
+        dL = np.empty(b.shape, dtype=dt)
     tril = np.tril(np.ones((C, C), dtype=dt))
     strict = np.tril(np.ones((C, C), dtype=dt), -1)
-    dS = dW
+    AK = np.empty((N, G, C, C + d_k), dtype=dt)           # [attn^T | K_end]
+    YS = np.empty((N, G, C + d_k, d_v), dtype=dt)         # [dY; dST'] (dST': exit cotangent)
+    YU = np.empty((N, G, 2 * C, d_v), dtype=dt)           # [dY; dU]
+    QW = np.empty((N, G, 2 * C, d_k), dtype=dt)           # [Q g; -W_y]
+    X2 = np.empty((N, G, 2 * C, C), dtype=dt)             # [d attn; dKK + dKK^T]
+    dST = np.array(_t(dW), dtype=dt, order="C")
+    step = np.empty((N, d_k, d_v), dtype=dt)
     for s in reversed(range(0, n, G)):
         e = min(s + G, n)
-        f = factors(s, e)
-        dYs, Ss, Ks, bs = dY[:, s:e], S[:, s:e], K[:, s:e], b[:, s:e, :, None]
-        attn = f.QKt * tril if f.D is None else f.QKt * f.D * tril
-        P = _t(attn) @ dYs                                            # (N, m, C, d_v)
-        RQ = _t(dYs) @ f.Qg                                           # (N, m, d_v, d_k)
-        dU = np.empty_like(f.Uy)
-        dSexit = np.empty_like(Ss)
-        for i in reversed(range(e - s)):
-            dSexit[:, i] = dS
-            dU[:, i] = P[:, i] + _mt(f.Kend[:, i], dS)
-            carry = dS if f.g is None else dS * f.g[:, i, -1, :, None]
-            dS = carry + RQ[:, i] - _t(dU[:, i]) @ f.Wy[:, i]
-        del P, RQ
-        # through the read-out Y = attn U + Qg S^T and the write S' = total S + U^T Kend
-        U = f.Uy - _mt(f.Wy, Ss)                                      # pseudo-values
-        dattn = _mt(dYs, U) * tril
-        dKend = U @ dSexit                                            # (N, m, C, d_k)
-        dQg = dYs @ Ss                                                # (N, m, C, d_k)
-        if f.D is not None:
-            dattn *= f.D
-            E = dattn * f.QKt                                         # d/dlog D (read-out part)
-            dLs = E.sum(-1) - E.sum(-2) + (f.Qg * dQg).sum(-1)
-            dQg *= f.g
-            X = (f.Kend * dKend).sum(-1)                              # d/dlog of the end decay
-            dLs -= X
-            dLs[..., -1] += X.sum(-1) + f.g[:, :, -1, 0] * (dSexit * Ss).sum(axis=(-1, -2))
-            dKend *= f.Dend
-        dQ[:, s:e] = dattn @ Ks + dQg
-        dKs = _t(dattn) @ Q[:, s:e] + dKend
-        # through the solves Tinv^-1 Uy = diag(beta) V and Tinv^-1 Wy = diag(beta g) K
-        drhs_v = _t(f.Tinv) @ dU                                      # d(beta V)
-        drhs_k = -(_t(f.Tinv) @ (dU @ Ss))                            # d(beta g K)
-        dM = (_mt(drhs_v, f.Uy) + _mt(drhs_k, f.Wy)) * -strict        # d(strict lower part)
-        dbs = (drhs_v * V[:, s:e]).sum(-1)
-        dV[:, s:e] = bs * drhs_v
-        hk = (drhs_k * Ks).sum(-1)                                    # d/d(beta g) through K
-        if f.D is None:
-            dbs += (dM * f.KKt).sum(-1) + hk
-            dKK = bs * dM
-            dKs += bs * drhs_k
+        m = e - s
+        ak, ys, yu, qw, x2 = AK[:, :m], YS[:, :m], YU[:, :m], QW[:, :m], X2[:, :m]
+        Qs, Ks, Vs, dYs = Q[:, s:e], K[:, s:e], V[:, s:e], dY[:, s:e]
+        bs = b[:, s:e, :, None]                                          # (N, m, C, 1)
+        KK = Ks @ _t(Ks)
+        QK = Qs @ _t(Ks)
+        if gated:
+            Ls = L[:, s:e]
+            D = np.exp(np.minimum(Ls[..., :, None] - Ls[..., None, :], 0.0)).astype(dt) * tril
+            g = np.exp(Ls).astype(dt)[..., None]                          # (N, m, C, 1)
+            Dend = np.exp(Ls[..., -1:] - Ls).astype(dt)[..., None]
+            KK *= D                                                       # K K^T * D
+            attn = QK * D
         else:
-            dKK = (bs * dM) * f.D
-            dbs += (dM * f.KKt * f.D).sum(-1) + f.g[..., 0] * hk
-            dKs += (bs * f.g) * drhs_k
-            E = dKK * f.KKt                                           # d/dlog D (solve part)
-            dLs += E.sum(-1) - E.sum(-2) + b[:, s:e] * f.g[..., 0] * hk
+            attn = QK * tril
+        Ti = unit_lower_inverse(KK * bs)
+        TB = Ti * _t(bs)                                                  # T diag(beta)
+        Uy = TB @ Vs
+        if gated:
+            TB *= _t(g)
+        Wy = TB @ Ks
+        # operands of the reverse scan
+        np.copyto(ak[..., :C], _t(attn))
+        np.copyto(ys[:, :, :C], dYs)
+        np.copyto(yu[:, :, :C], dYs)
+        np.negative(Wy, out=qw[:, :, C:])
+        if gated:
+            np.multiply(Ks, Dend, out=ak[..., C:])
+            np.multiply(Qs, g, out=qw[:, :, :C])
+        else:
+            np.copyto(ak[..., C:], Ks)
+            np.copyto(qw[:, :, :C], Qs)
+        for i in reversed(range(m)):
+            np.copyto(ys[:, i, C:], dST)
+            np.matmul(ak[:, i], ys[:, i], out=yu[:, i, C:])              # dU
+            np.matmul(_t(qw[:, i]), yu[:, i], out=step)                  # (Q g)^T dY - W_y^T dU
+            if gated:
+                dST *= g[:, i, -1, :, None]
+            dST += step
+        dSx, dU, Us, STs = ys[:, :, C:], yu[:, :, C:], dV[:, s:e], states[:, s:e]
+        # through the read-out Y = attn U + (Q g) S^T and the write S' = g_C S + U^T K_end
+        QS = yu @ _t(STs)                                                # [dY S; dU S]
+        dQg, dUS = QS[:, :, :C], QS[:, :, C:]
+        dKend = Us @ _t(dSx)
+        dattn = dYs @ _t(Us)
+        dattn *= D if gated else tril
+        # through the solves Ti^-1 U_y = diag(beta) V and Ti^-1 W_y = diag(beta g) K
+        drhs_v = _t(Ti) @ dU                                             # d(beta V)
+        nk = _t(Ti) @ dUS                                                # -d(beta g K)
+        dM = drhs_v @ _t(Uy)
+        dM -= nk @ _t(Wy)
+        dM *= -strict                                                    # d(strict lower part)
+        dbs = (drhs_v * Vs).sum(-1)
+        dV[:, s:e] = bs * drhs_v
+        hk = (nk * Ks).sum(-1)                                           # -d/d(beta g) via K
+        dKK = bs * dM
+        if gated:
+            F = dKK * KK                                                 # d/dlog D (solve)
+            dKK *= D
+            dbs += (dM * KK).sum(-1) - g[..., 0] * hk
+            E = dattn * QK                                               # d/dlog D (read-out)
+            dLs = E.sum(-1) - E.sum(-2) + (qw[:, :, :C] * dQg).sum(-1)
+            X = (ak[..., C:] * dKend).sum(-1)                            # d/dlog end decay
+            dLs -= X
+            dLs[..., -1] += X.sum(-1) + g[:, :, -1, 0] * (dSx * STs).sum(axis=(-1, -2))
+            dLs += F.sum(-1) - F.sum(-2) - b[:, s:e] * g[..., 0] * hk
             dL[:, s:e] = dLs
-        dK[:, s:e] = dKs + (dKK + _t(dKK)) @ Ks
-        dbeta[:, s:e] = dbs
-    out = {"q": _unchunk(dQ, T), "k": _unchunk(dK, T), "v": _unchunk(dV, T),
-           "beta": _unchunk(dbeta, T), "W0": dS}
-    if dL is not None:
-        out["alpha"] = _unchunk((_reverse_cumsum(dL, axis=2) / Al[..., 0])[..., None], T)
-    return out
+            dQg *= g
+            dKend *= Dend
+            dKend -= (bs * g) * nk
+        else:
+            dbs += (dM * KK).sum(-1) - hk
+            dKend -= bs * nk
+        np.copyto(x2[:, :, :C], dattn)
+        np.add(dKK, _t(dKK), out=x2[:, :, C:])
+        P = x2 @ Ks                                                      # [d attn K; (dKK + dKK^T) K]
+        np.add(P[:, :, :C], dQg, out=dQ[:, s:e])
+        dKend += P[:, :, C:]
+        dKend += _t(dattn) @ Qs
+        dK[:, s:e] = dKend
+        dB[:, s:e] = dbs
+    if T % C:                                                           # padded last chunk
+        for grad, chunked in ((dq, dQ), (dk, dK), (dv, dV), (dbeta, dB)):
+            np.copyto(grad, _unchunk(chunked, T))
+    np.copyto(dW0, _t(dST))
+    if gated:
+        np.copyto(dalpha, _unchunk((_reverse_cumsum(dL, axis=2) / Al)[..., None], T))
+    return ()
