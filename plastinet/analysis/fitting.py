@@ -374,8 +374,14 @@ class RuleFit:
         c = fit.coefficients
         text = fam.label
         if fam.name == "bcm":
-            text += (f" (depression below the postsynaptic threshold theta = {float(c.sel(coefficient='theta')):.3g}, "
+            theta = float(c.sel(coefficient="theta"))
+            y = self._v.y
+            text += (f" (depression below the postsynaptic threshold theta = {theta:.3g}, "
                      "potentiation above)")
+            if np.isfinite(theta) and (theta > y.max() or theta < y.min()):
+                net = "depression" if (theta > y.max()) == (float(c.sel(coefficient="eta")) > 0) else "potentiation"
+                text += (f"; the threshold lies outside the observed postsynaptic range "
+                         f"[{y.min():.3g}, {y.max():.3g}]: {net} throughout")
         if fam.name.startswith("polynomial"):
             X = _design(fam, self._v, 0.0)
             contrib = np.sqrt(np.mean((X * c.values[: X.shape[-1]]) ** 2, axis=(0, 1)))

@@ -38,7 +38,17 @@ reads. Two call forms:
   ``error`` variables of the recording. This is how spiking runs with weight probes are
   analysed (pass the filtered rates or traces as ``pre``/``post``).
 
-All rate quantities are dimensionless; time is the step index.
+* ``plasticity_trace(spiking_result, projection="syn")``: a spiking run (numpy engine or
+  brian2 backend, the layout of :mod:`plastinet.spiking.results`) with a ``WeightProbe`` on
+  an all-to-all projection. The probe's samples define bins ``(t_{k-1}, t_k]``; ``dW`` is
+  the weight change over a bin, ``W`` the weight at its start, ``pre``/``post`` the
+  populations' rates in the bin (spike counts / bin width, Hz; a population needs a
+  ``SpikeProbe``, or a ``StateProbe``, e.g. of ``RateUnits``, whose value at the bin start
+  is used) and ``modulator`` the ``ModulatorProbe`` value at the bin start. For pair STDP
+  between Poisson neurons the expected change per bin is ``(A+ tau+ - A- tau-) x y
+  width`` (Kempter et al. 1999), i.e. a Hebbian (or anti-Hebbian) rate rule.
+
+Rate quantities of the rate engine are dimensionless with the step index as time.
 """
 
 from __future__ import annotations
@@ -178,9 +188,102 @@ def _from_recording(ds: xr.Dataset, pre: str, post: str) -> xr.Dataset:
     return out
 
 
+def _spiking_spec(ds: xr.Dataset) -> dict | None:
+    """The network description of a spiking result (``model_spec`` with populations), if any."""
+    import json
+
+    spec = ds.attrs.get("model_spec")
+    if not isinstance(spec, str) or "spike_time" not in ds.variables:
+        return None
+    try:
+        spec = json.loads(spec)
+    except ValueError:
+        return None
+    return spec if isinstance(spec, dict) and "populations" in spec and "probes" in spec else None
+
+
+def _from_spiking(ds: xr.Dataset, spec: dict, projection: str | None) -> xr.Dataset:
+    """Binned plasticity trace of one projection of a spiking result (numpy engine or brian2)."""
+    probes = spec["probes"]
+    wprobes = [pr for pr in probes if pr.get("type") == "WeightProbe"]
+    if projection is None:
+        if len(wprobes) != 1:
+            raise ValidationError(_OBJ, "projection", None,
+                                  "a spiking result needs projection=<name> naming the projection to analyse "
+                                  f"(weight probes on: {[pr['projection'] for pr in wprobes]})")
+        projection = wprobes[0]["projection"]
+    proj = next((pj for pj in spec["projections"] if pj["name"] == projection), None)
+    if proj is None:
+        raise ValidationError(_OBJ, "projection", projection,
+                              f"known projections: {[pj['name'] for pj in spec['projections']]}")
+    probe = next((pr for pr in wprobes if pr["projection"] == projection), None)
+    if probe is None:
+        raise ValidationError(_OBJ, "projection", projection,
+                              "a spiking result needs a WeightProbe on the projection (weights sampled "
+                              "every sample_every) to give the weight changes")
+    name = probe["name"]
+    W = ds[name]
+    if W.dims != ("time", f"{name}_post", f"{name}_pre"):
+        raise UnsupportedError(_OBJ, "projection", projection,
+                               "needs an all-to-all projection (weights recorded as (time, post, pre))")
+    if W.sizes["time"] < 2:
+        raise ValidationError(_OBJ, "run", f"<Dataset with time={W.sizes['time']}>",
+                              "needs at least 2 samples of the weight probe")
+    t = np.asarray(ds["time"].values, dtype=np.float64)
+    dt = float(ds.attrs["dt"])
+    steps = np.rint(t / dt).astype(np.int64)
+    width = np.diff(steps) * dt                                        # (K,) s
+    pops = {pp["name"]: pp for pp in spec["populations"]}
+    spike_probes = {pr["population"] for pr in probes if pr.get("type") == "SpikeProbe"}
+
+    def activity(pop_name: str, side: str) -> tuple[np.ndarray, str, str]:
+        n = int(pops[pop_name]["n"])
+        if pop_name in spike_probes:
+            sel = ds["spike_population"].values == pop_name
+            st = np.rint(ds["spike_time"].values[sel] / dt).astype(np.int64)
+            nn = ds["spike_neuron"].values[sel].astype(np.int64)
+            k = np.searchsorted(steps, st, side="left")                 # bin k: steps (s_{k-1}, s_k]
+            ok = (k >= 1) & (k < steps.size)
+            counts = np.zeros((steps.size - 1, n))
+            np.add.at(counts, (k[ok] - 1, nn[ok]), 1.0)
+            return counts / width[:, None], "Hz", f"{side}synaptic rate of {pop_name} in the bin"
+        state = [pr for pr in probes if pr.get("type") == "StateProbe" and pr["population"] == pop_name]
+        if state:
+            pick = next((pr for pr in state if pr["variable"] == "rate"), state[0])
+            da = ds[pick["name"]]
+            if da.sizes[f"{pick['name']}_neuron"] != n:
+                raise ValidationError(_OBJ, "run", pick["name"], f"the StateProbe on {pop_name!r} must record "
+                                                                 "every neuron")
+            return (np.asarray(da.values[:-1], dtype=np.float64), da.attrs.get("units", "1"),
+                    f"{pick['variable']} of {pop_name} at the start of the bin")
+        raise ValidationError(_OBJ, "run", pop_name,
+                              f"needs a SpikeProbe (or a StateProbe) on the {side}synaptic population "
+                              f"{pop_name!r} of projection {projection!r}")
+
+    x, x_units, x_name = activity(proj["pre"], "pre")
+    y, y_units, y_name = activity(proj["post"], "post")
+    Wv = np.asarray(W.values, dtype=np.float64)
+    units = W.attrs.get("units", "1")
+    out = xr.Dataset(
+        {"dW": _var(("time", "post", "pre"), Wv[1:] - Wv[:-1], "weight change over the bin", units),
+         "W": _var(("time", "post", "pre"), Wv[:-1], "weight at the start of the bin", units),
+         "pre": _var(("time", "pre"), x, x_name, x_units),
+         "post": _var(("time", "post"), y, y_name, y_units)},
+        coords={"time": ("time", t[1:], {"units": "s", "long_name": "end of the bin"})},
+        attrs={"source": "spiking run", "projection": projection, "backend": str(ds.attrs.get("backend", "")),
+               "bin_width": float(np.median(width))})
+    for pr in probes:
+        if pr.get("type") == "ModulatorProbe":
+            vals = np.asarray(ds[pr["name"]].values, dtype=np.float64)[:-1]
+            key = "modulator" if "modulator" not in out else pr["name"]
+            out[key] = _var(("time",), vals, f"modulator {pr['modulator']} at the start of the bin")
+    return out
+
+
 def plasticity_trace(run: Any, q: Any = None, k: Any = None, v: Any = None, *, x: Any = None,
                      beta: Any = None, alpha: Any = None, modulator: Any = None, initial_state: Any = None,
-                     batch: int = 0, head: int = 0, pre: str = "pre", post: str = "post") -> xr.Dataset:
+                     batch: int = 0, head: int = 0, pre: str = "pre", post: str = "post",
+                     projection: str | None = None) -> xr.Dataset:
     """Per-step weight changes and local variables of a run, for :func:`fit_rule`.
 
     Parameters
@@ -201,6 +304,10 @@ def plasticity_trace(run: Any, q: Any = None, k: Any = None, v: Any = None, *, x
         Which sequence (trial of a layer) and head to record.
     pre, post : str
         Names of the activity variables of a recording.
+    projection : str, optional
+        For a spiking result (:func:`plastinet.spiking.run`, ``plastinet.simulate`` or the
+        brian2 backend): the projection to analyse (default: the only one with a
+        ``WeightProbe``); see the module docstring.
 
     Returns
     -------
@@ -226,6 +333,9 @@ def plasticity_trace(run: Any, q: Any = None, k: Any = None, v: Any = None, *, x
     ('time', 'post', 'pre')
     """
     if isinstance(run, xr.Dataset):
+        spec = _spiking_spec(run)
+        if spec is not None and (projection is not None or "W" not in run.variables or pre not in run.variables):
+            return _from_spiking(run, spec, projection)
         return _from_recording(run, pre, post)
     from plastinet.fwp.layer import FastWeightLayer
 

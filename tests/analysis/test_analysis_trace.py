@@ -78,3 +78,41 @@ def test_expanding_run_warns_once():
     with pytest.warns(UnstableUpdateWarning) as record:
         plasticity_trace("delta", 2 * k, 2 * k, v)
     assert sum(issubclass(w.category, UnstableUpdateWarning) for w in record) == 1
+
+
+def _spiking_pair_run(seed=0, K=60, width=1.0, probes=True):
+    spiking = pytest.importorskip("plastinet.spiking")
+    rng = np.random.default_rng(seed)
+    net = spiking.Network()
+    pre = net.add(spiking.PoissonGroup(name="pre", n=10, rate=rng.uniform(5, 40, (K, 10)), rate_interval=width))
+    post = net.add(spiking.PoissonGroup(name="post", n=4, rate=rng.uniform(5, 40, (K, 4)), rate_interval=width))
+    net.add(spiking.Projection(name="syn", pre=pre, post=post, target="none", weight=0.0,
+                               rule=spiking.PairSTDP(A_plus=1.0, A_minus=0.5, tau_plus=0.02, tau_minus=0.02)))
+    if probes:
+        net.add(spiking.SpikeProbe(name="a", population="pre"))
+        net.add(spiking.SpikeProbe(name="b", population="post"))
+    net.add(spiking.WeightProbe(name="W", projection="syn", sample_every=width))
+    return spiking.run(net, K * width, seed=seed)
+
+
+def test_spiking_run_gives_a_plasticity_trace_and_reads_as_kempter_hebbian():
+    ds = _spiking_pair_run()
+    tr = plasticity_trace(ds)                                # the only weight-probed projection
+    assert tr.dW.dims == ("time", "post", "pre") and tr.sizes["time"] == 59
+    assert tr.pre.attrs["units"] == "Hz" and tr.attrs["projection"] == "syn"
+    # the binned rates are the spike counts of the event table
+    t = ds.spike_time.values[ds.spike_population.values == "pre"]
+    t0, t1 = float(ds.time[0]), float(ds.time[-1])                     # bins cover (t0, t1]
+    assert float(tr.pre.sum()) * 1.0 == np.sum((t > t0 + 1e-9) & (t <= t1 + 1e-9))
+    np.testing.assert_allclose(tr.W[1:], (tr.W + tr.dW)[:-1], atol=1e-12)
+    fit = fit_rule(tr)
+    assert fit.classification.startswith("Hebbian-like")
+    # Kempter et al. 1999: E dW per bin = (A+ tau+ - A- tau-) x y width = 0.01 s x y
+    assert float(fit.coefficients.sel(coefficient="eta")) == pytest.approx(0.01, rel=0.1)
+
+
+def test_spiking_trace_says_what_is_missing():
+    with pytest.raises(ValidationError, match="needs a SpikeProbe .* on the presynaptic population 'pre'"):
+        plasticity_trace(_spiking_pair_run(K=3, probes=False))
+    with pytest.raises(ValidationError, match="known projections"):
+        plasticity_trace(_spiking_pair_run(K=3), projection="nope")
