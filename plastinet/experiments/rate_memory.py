@@ -16,6 +16,7 @@ each number of stored items ``n`` and each trial, beside the analytic references
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -217,6 +218,34 @@ def plot_kv_memory(result: xr.Dataset, fig: Any = None) -> Any:
     return fig
 
 
+def _check_gates(path: str, rule: Rule, p: KVMemory) -> None:
+    """Check ``beta`` and ``alpha`` against the rule's own limits before anything runs.
+
+    One write step of the rule on a unit key (negligible work) applies exactly the checks the
+    engine applies in the run, so a learning rate the rule refuses (e.g. the delta rule's
+    ``beta`` outside [0, 2]) is reported as a model-file error at ``experiment.beta``.
+    """
+    from plastinet.errors import ModelFileError
+
+    dtype = np.dtype(p.dtype)
+    k = np.full((1, 1, 1, p.d_key), 1.0 / np.sqrt(p.d_key), dtype=dtype)
+    v = np.zeros((1, 1, 1, p.d_value), dtype=dtype)
+    gates = {"beta": np.full((1, 1, 1), p.beta, dtype=dtype)}
+    if isinstance(rule, (DecayedHebbian, GatedDelta)):
+        gates["alpha"] = np.full((1, 1, 1), p.alpha, dtype=dtype)
+    if isinstance(rule, ThreeFactor):
+        gates["modulator"] = np.ones((1, 1, 1), dtype=dtype)
+    try:
+        with warnings.catch_warnings():          # the run itself warns about unstable updates
+            warnings.simplefilter("ignore")
+            apply(rule, k, k, v, form="recurrent", **gates)
+    except ValidationError as err:
+        if err.parameter in ("beta", "alpha"):
+            raise ModelFileError(path, f"experiment.{err.parameter}", getattr(p, err.parameter),
+                                 err.allowed) from None
+        raise ModelFileError(path, "rule", type(rule).__name__, str(err)) from None
+
+
 class RateFWPKind:
     """Model-file kind ``rate_fwp``: tables ``[rule]`` (``type`` + rule parameters) and
     ``[experiment]`` (``type = "kv_memory"`` + :class:`KVMemory` parameters)."""
@@ -239,6 +268,7 @@ class RateFWPKind:
 
             raise ModelFileError(top.path, "experiment.form", protocol.form,
                                  f"rule {rule_key!r} has the forms {', '.join(rule.forms)}")
+        _check_gates(top.path, rule, protocol)
         return rule, protocol
 
     def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, target: str | None = None,

@@ -32,6 +32,8 @@ UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": 
          "tau": "s", "segment": "s", "rate": "Hz", "frequency": "Hz", "frequencies": "Hz", "r_pre": "Hz",
          "r_post": "Hz", "background_rate": "Hz"}
 _SKIP = ("progress", "chunk_steps", "rule", "backend")
+#: Dimensionless protocol arguments that must be >= 0 (conductance scales, learning rates).
+NON_NEGATIVE = ("g_max", "g_unit", "g_background", "eta", "beta")
 #: Protocol arguments that are lists.
 LISTS = ("delta_t", "frequencies")
 
@@ -131,11 +133,12 @@ def _parameter(name: str, default: Any) -> tuple[Parameter, bool]:
     """A Parameter for a protocol argument (from its name and default) and whether it is a list.
 
     Units come from :data:`UNITS`; times and rates must be >= 0 (durations and time
-    constants > 0) except the signed timing differences ``delta_t``; counts are >= 1.
+    constants > 0) except the signed timing differences ``delta_t``; the arguments in
+    :data:`NON_NEGATIVE` must be >= 0 (``g_max`` and ``g_unit`` > 0); counts are >= 1.
     """
     unit = UNITS.get(name, "1")
-    positive = name in ("duration", "dt", "tau", "segment", "phase", "sample_every")
-    low = 0.0 if unit in ("s", "Hz") and name not in ("delta_t", "t0") else None
+    positive = name in ("duration", "dt", "tau", "segment", "phase", "sample_every", "g_max", "g_unit")
+    low = 0.0 if (unit in ("s", "Hz") and name not in ("delta_t", "t0")) or name in NON_NEGATIVE else None
     if isinstance(default, bool):
         return Parameter(default, choices=(False, True)), False
     if isinstance(default, str):
@@ -208,7 +211,12 @@ class SpikingProtocolKind:
         try:
             ds = func(rule, **kwargs, **extra) if needs_rule else func(**kwargs, **extra)
         except ValidationError as err:
-            raise ModelFileError(model.path, f"protocol.{err.parameter}", err.value, err.allowed) from None
+            if err.parameter in kwargs or err.parameter in inspect.signature(func).parameters:
+                raise ModelFileError(model.path, f"protocol.{err.parameter}", err.value, err.allowed) from None
+            # a quantity the protocol derives from its arguments: name the table and the cause
+            raise ModelFileError(model.path, f"protocol (while building the {name!r} network)", err.value,
+                                 f"{err.obj}: {err.parameter} {err.allowed}; change the [protocol] "
+                                 f"values it is derived from ({', '.join(sorted(kwargs)) or 'defaults'})") from None
         for var in ds.variables.values():
             var.attrs.setdefault("units", "1")
             var.attrs.setdefault("long_name", var.name if hasattr(var, "name") else "")

@@ -259,3 +259,26 @@ def test_bundled_models_are_found_in_an_installed_wheel_layout(tmp_path):
     assert first == str(site / "plastinet" / "_bundled_models")
     assert int(count) == len(list((root / "models").glob("*.toml")))
     assert song == str(site / "plastinet" / "_bundled_models" / "song2000.toml")
+
+
+@pytest.mark.parametrize("model, override, key, allowed", [
+    ("delta_fwp", "experiment.beta=5", "experiment.beta", "Delta allows beta in [0, 2]"),
+    ("gated_delta_fwp", "experiment.alpha=1.5", "experiment.alpha", "[0.0, 1.0]"),
+    ("song2000", "protocol.g_max=-0.01", "protocol.g_max", "(0.0, inf]"),
+    ("pes_delta", "protocol.eta=-1", "protocol.eta", "[0.0, inf]"),
+    ("spiking_fwp", "protocol.beta=-1", "protocol.beta", "[0.0, inf]"),
+    ("spiking_fwp", 'protocol.phase="50 ms"', "protocol.tau", "phase / 12"),
+    ("song2000", 'protocol.rate="20 kHz"', "protocol.rate", "at most 10000 Hz"),
+    ("stdp_pairing", "protocol.w0=1", "protocol (while building the 'pairing_window' network)", "w_max"),
+])
+def test_values_out_of_range_for_the_run_name_the_key_and_nothing_is_written(tmp_path, capsys, model, override,
+                                                                              key, allowed):
+    from plastinet.cli import main
+
+    out = tmp_path / "r.nc"
+    extra = ["--set", "protocol.w_max=0.5"] if model == "stdp_pairing" else []
+    assert main(["run", model, "--quick", "--quiet", "--set", override, *extra, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"plastinet: error: {load_model(model).path}: invalid {key}"), err
+    assert allowed in err
+    assert not out.exists() and not list(tmp_path.iterdir())
