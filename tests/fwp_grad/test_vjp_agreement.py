@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -45,6 +46,45 @@ def test_chunkwise_matches_recurrent(rule_name, chunk_size):
     ref = _vjp(rule, inputs, dy, dW, "recurrent")
     for form in [f for f in ("chunkwise", "parallel") if f in rule.forms]:
         assert _max_rel(_vjp(rule, inputs, dy, dW, form, chunk_size), ref) < 1e-10, form
+
+
+@pytest.mark.parametrize("map_name", ["identity", "elu+1", "relu", "softmax", "dpfp-1", "dpfp-3",
+                                      "elu+1/sum", "dpfp-1/sum", "relu/l2", "dpfp-2/l2"])
+@pytest.mark.parametrize("rule_name", CHUNK_RULES)
+def test_chunkwise_matches_recurrent_every_map(rule_name, map_name):
+    """Every feature map (the normalised Hebbian rule: positive maps), T = 13, chunks of 5."""
+    make, per_key = RULE_CASES[rule_name]
+    if rule_name == "hebbian-normalized" and not MAPS[map_name].positive:
+        map_name = "elu+1"
+    rule = make(MAPS[map_name])
+    inputs, dy, dW = make_case(rule, per_key, B=2, T=13, d_k=4, d_v=3, seed=31)
+    ref = _vjp(rule, inputs, dy, dW, "recurrent")
+    for form in [f for f in ("chunkwise", "parallel") if f in rule.forms]:
+        assert _max_rel(_vjp(rule, inputs, dy, dW, form, 5), ref) < 1e-10, form
+
+
+@pytest.mark.parametrize("beta", ["above_one", "two"])
+@pytest.mark.parametrize("rule_name", ["delta", "gated_delta"])
+def test_chunkwise_matches_recurrent_beta_above_one(rule_name, beta):
+    """``beta`` in (1, 2] with unit keys: ``I - beta k k^T`` has a negative eigenvalue."""
+    make, per_key = RULE_CASES[rule_name]
+    rule = make(MAPS["identity/l2"])
+    inputs, dy, dW = make_case(rule, per_key, B=2, T=17, d_k=4, d_v=3, seed=32)
+    shape = inputs["beta"].shape
+    inputs["beta"] = (np.random.default_rng(33).uniform(1.05, 2.0, shape) if beta == "above_one"
+                      else np.full(shape, 2.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")            # UnstableUpdateWarning at beta = 2
+        ref = _vjp(rule, inputs, dy, dW, "recurrent")
+        for form in [f for f in ("chunkwise", "parallel") if f in rule.forms]:
+            for chunk_size in (4, 16):
+                assert _max_rel(_vjp(rule, inputs, dy, dW, form, chunk_size), ref) < 1e-10, (form, chunk_size)
+
+
+def test_agreement_cases_cover_every_chunkwise_rule():
+    """Every rule with a chunkwise (or parallel) form is compared with its recurrent form."""
+    multi = {name for name, (make, _) in RULE_CASES.items() if set(make(MAPS["relu"]).forms) - {"recurrent"}}
+    assert multi == set(CHUNK_RULES)
 
 
 @pytest.mark.parametrize("rule_name", ["decayed", "decayed-per-key", "gated_delta", "delta"])
