@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
+import math
 import tomllib
 import warnings
 from pathlib import Path
@@ -17,6 +20,7 @@ from plastinet.training import (SGD, Adam, AssocRetrievalModel, CheckpointError,
                                 squared_error, train, train_config)
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
+trainer_module = importlib.import_module("plastinet.training.trainer")
 
 
 def _fd(f, x, d, h=1e-4):
@@ -174,24 +178,67 @@ def test_resume_is_bit_identical(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp files left
 
 
+def _digest(directory: Path) -> dict[str, str]:
+    """SHA-256 of every file in ``directory`` (the checkpoint pair, and any leftover)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+@pytest.fixture
+def saved(monkeypatch):
+    """Record the checkpoint files' hashes right after every save of the trainer."""
+    records = []
+    real = trainer_module.save_checkpoint
+
+    def spy(directory, arrays, meta):
+        path = real(directory, arrays, meta)
+        records.append((meta["step"], _digest(Path(directory))))
+        return path
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", spy)
+    return records
+
+
+def _assert_last_good_checkpoint_intact(directory, saved, error_step):
+    """The files on disk are byte for byte the last checkpoint written before the error."""
+    assert saved, "no checkpoint was written before the error"
+    step, digest = saved[-1]
+    assert step < error_step
+    assert _digest(directory) == digest
+    meta = json.loads((directory / "checkpoint.json").read_text())
+    assert meta["step"] == step
+    assert meta["npz_sha256"] == digest["checkpoint.npz"]
+    with np.load(directory / "checkpoint.npz", allow_pickle=False) as data:
+        assert all(np.isfinite(data[k]).all() for k in data.files if not k.startswith("hist/"))
+
+
 def test_checkpoint_of_another_model_is_refused(tmp_path):
     task = _easy_task()
     train(_easy_model(task), task, {"max_steps": 10, "eval_every": 5}, out_dir=tmp_path,
           progress=False)
+    before = _digest(tmp_path)
     other = SequenceRegressor(task, rule="delta", feature_map="identity", d_key=4, d_value=4)
-    with pytest.raises(CheckpointError, match="different model.*|rule"):
+    with pytest.raises(CheckpointError, match="different model") as info:
         train(other, task, {"max_steps": 20, "eval_every": 5}, out_dir=tmp_path, progress=False)
+    assert "layer." in str(info.value) and "checkpoint has" in str(info.value)   # the first difference
+    assert _digest(tmp_path) == before
+    wider = SequenceRegressor(task, rule="hebbian", feature_map="identity", d_key=5, d_value=4)
+    with pytest.raises(CheckpointError, match="different model"):
+        train(wider, task, {"max_steps": 20, "eval_every": 5}, out_dir=tmp_path, progress=False)
+    assert _digest(tmp_path) == before
     with pytest.raises(CheckpointError, match="training"):
         train(_easy_model(task), task, {"max_steps": 20, "eval_every": 5, "lr": 0.5},
               out_dir=tmp_path, progress=False)
+    assert _digest(tmp_path) == before
     npz = tmp_path / "checkpoint.npz"
     npz.write_bytes(npz.read_bytes() + b"x")
+    corrupted = _digest(tmp_path)
     with pytest.raises(CheckpointError, match="npz_sha256"):
         train(_easy_model(task), task, {"max_steps": 20, "eval_every": 5}, out_dir=tmp_path,
               progress=False)
+    assert _digest(tmp_path) == corrupted             # not "repaired" by overwriting either
 
 
-def test_divergence_raises_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_divergence_raises_and_keeps_the_last_good_checkpoint(tmp_path, saved):
     task = _easy_task()
     spec = {"optimizer": "sgd", "lr": 3.0, "max_steps": 200, "eval_every": 1,
             "diverge_factor": 50.0}
@@ -199,11 +246,73 @@ def test_divergence_raises_and_keeps_the_last_good_checkpoint(tmp_path):
         warnings.simplefilter("ignore")
         with pytest.raises(NumericalError, match="diverged at step") as info:
             train(_easy_model(task), task, spec, out_dir=tmp_path, progress=False)
-    meta = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert 0 < meta["step"] < info.value.step
+    _assert_last_good_checkpoint_intact(tmp_path, saved, info.value.step)
     with np.load(tmp_path / "checkpoint.npz", allow_pickle=False) as data:
-        assert all(np.isfinite(data[k]).all() for k in data.files if not k.startswith("hist/"))
         assert data["hist/train_loss"].max() <= 50.0 * data["hist/train_loss"][0]
+
+
+class _FailsAt:
+    """Wrap a model: from call ``at`` on, ``loss_and_grads`` returns a NaN loss, infinite
+    gradients, or gradients 1e4 times too large (a finite loss that then explodes)."""
+
+    def __init__(self, model, at, what):
+        self.model, self.at, self.what, self.calls = model, at, what, 0
+        self.params, self.to_dict, self.evaluate = model.params, model.to_dict, model.evaluate
+
+    def loss_and_grads(self, batch):
+        self.calls += 1
+        loss, grads = self.model.loss_and_grads(batch)
+        if self.calls >= self.at:
+            if self.what == "loss":
+                loss = math.nan
+            elif self.what == "grads":
+                grads = {k: np.full_like(g, np.inf) for k, g in grads.items()}
+            else:
+                grads = {k: 1e4 * g for k, g in grads.items()}
+        return loss, grads
+
+
+@pytest.mark.parametrize("what", ["loss", "grads", "explode"])
+def test_bad_step_keeps_the_last_good_checkpoint(tmp_path, saved, what):
+    """A NaN loss, infinite gradients, or an exploding (finite) loss from step 13 on."""
+    task = _easy_task()
+    model = _FailsAt(_easy_model(task), at=13, what=what)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(NumericalError, match="diverged at step 1[34]") as info:
+            train(model, task, {"optimizer": "sgd", "lr": 0.01, "max_steps": 40, "eval_every": 5,
+                                "diverge_factor": 50.0}, out_dir=tmp_path, progress=False)
+    assert info.value.step == (14 if what == "explode" else 13)   # the exploded loss shows a step later
+    assert [s for s, _ in saved] == [5, 10]
+    _assert_last_good_checkpoint_intact(tmp_path, saved, info.value.step)
+    resumed = _easy_model(task)                       # the kept checkpoint still resumes
+    hist = train(resumed, task, {"optimizer": "sgd", "lr": 0.01, "max_steps": 12, "eval_every": 5,
+                                 "diverge_factor": 50.0}, out_dir=tmp_path, progress=False)
+    assert hist.sizes["step"] == 12
+
+
+def test_nan_in_data_mid_run_keeps_the_last_good_checkpoint(tmp_path, saved):
+    task = _easy_task()
+
+    class TurnsBad:
+        """The easy task, but its 8th training batch holds a NaN."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def sample(self, n, rng):
+            self.calls += 1
+            batch = task.sample(n, rng)
+            if self.calls == 1 + 8:                  # the first call draws the evaluation set
+                batch["x"] = batch["x"].copy()
+                batch["x"][1, 2, 0] = np.nan
+            return batch
+
+    with pytest.raises(NonFiniteError, match=r"batch\.x.*\(1, 2, 0\)"):
+        train(_easy_model(task), TurnsBad(), {"max_steps": 40, "eval_every": 3}, out_dir=tmp_path,
+              progress=False)
+    _assert_last_good_checkpoint_intact(tmp_path, saved, 8)
+    assert [s for s, _ in saved] == [3, 6]
 
 
 def test_nan_in_data_is_a_clear_error():
