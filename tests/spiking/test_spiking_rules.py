@@ -75,6 +75,21 @@ def test_kempter_drift_within_10_percent():
     assert float(d.drift) == pytest.approx(float(d.predicted_realised), rel=0.05)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_drift_of_near_cancelling_rule_is_the_discrete_time_kempter_drift(seed):
+    """Song et al.'s A- = 1.05 A+: the net integral is 5 % of each lobe, so the clock's offset
+    dt (A+ + A-) / 2 shifts the drift by +10 % at dt = 0.1 ms; the exact discrete expectation
+    (realised rates) holds within 6 %, and it tends to the continuous formula as dt -> 0."""
+    rule = PairSTDP(A_plus=1e-4, A_minus=1.05e-4, tau_plus=0.02, tau_minus=0.02)
+    d = P.poisson_drift(rule, r_pre=20.0, r_post=20.0, n_pre=200, n_post=10, duration=10.0, seed=seed)
+    assert float(d.drift) == pytest.approx(float(d.predicted_discrete_realised), rel=0.06)
+    offset = float(d.predicted_discrete / d.predicted - 1)
+    dt, integral = 1e-4, rule.A_plus * rule.tau_plus - rule.A_minus * rule.tau_minus
+    assert offset == pytest.approx(dt * (rule.A_plus + rule.A_minus) / 2 / integral, rel=0.01)   # -10 %
+    fine = P.poisson_drift(rule, n_pre=2, n_post=2, duration=0.01, dt=1e-6, seed=seed)
+    assert abs(float(fine.predicted_discrete / fine.predicted - 1)) < 0.0011
+
+
 def _dopamine_net(t_pre, t_post, t_da, b=0.0, w_max=np.inf):
     net = Network()
     pre = net.add(SpikeGenerator(name="pre", n=1, indices=[0], times=[t_pre]))
