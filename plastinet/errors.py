@@ -3,12 +3,17 @@
 Every error raised by plastinet's public API derives from :class:`PlastinetError`. Input
 problems are :class:`ValidationError` (also a :class:`ValueError`, so generic handlers keep
 working); their messages name the object, the parameter, the value given and what is
-allowed. Problems that arise *during* a computation (a state that becomes non-finite) are
-:class:`NumericalError`.
+allowed. Problems that arise *during* a computation (a state that becomes non-finite, a
+runaway firing rate) are :class:`NumericalError`; engines take a policy argument
+``on_numerical`` (:data:`NUMERICAL_POLICIES`: ``"raise"``, the default, or ``"warn"``, which
+issues a :class:`NumericalWarning` with the same message and continues).
+A checkpoint that cannot be used (another network, a corrupted file) is a
+:class:`CheckpointError`.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 __all__ = [
@@ -21,11 +26,19 @@ __all__ = [
     "UnsupportedError",
     "UnitError",
     "ModelFileError",
+    "CheckpointError",
     "NumericalError",
     "BackendError",
     "PlastinetWarning",
     "UnstableUpdateWarning",
+    "NumericalWarning",
+    "NUMERICAL_POLICIES",
+    "check_numerical_policy",
+    "report_numerical",
 ]
+
+#: Values of the ``on_numerical`` argument of every engine and backend.
+NUMERICAL_POLICIES = ("raise", "warn")
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -112,6 +125,26 @@ class ModelFileError(ValidationError):
         super().__init__(str(path), key, value, allowed)
 
 
+class CheckpointError(ValidationError):
+    """A checkpoint cannot be used: another model or network wrote it, or it is corrupted.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file (or directory).
+    what : str
+        The entry that does not match (``"network"``, ``"seed"``, ``"format"``, ...).
+    value : object
+        The offending value.
+    allowed : str
+        What would have been accepted, or how to proceed.
+    """
+
+    def __init__(self, path: Any, what: str, value: Any, allowed: str) -> None:
+        self.path = str(path)
+        super().__init__(f"checkpoint {path}", what, value, allowed)
+
+
 class NumericalError(PlastinetError, FloatingPointError):
     """A computation produced a non-finite or runaway state.
 
@@ -122,12 +155,16 @@ class NumericalError(PlastinetError, FloatingPointError):
     step : int or None
         The (0-based) time step at which it was first detected.
     where : str or None
-        Which head / population / variable was affected.
+        Which head / population / projection / variable was affected.
+    time : float or None
+        Biological time (s) of ``step``, for engines with a time step.
     """
 
-    def __init__(self, message: str, *, step: int | None = None, where: str | None = None) -> None:
+    def __init__(self, message: str, *, step: int | None = None, where: str | None = None,
+                 time: float | None = None) -> None:
         self.step = step
         self.where = where
+        self.time = time
         super().__init__(message)
 
 
@@ -144,3 +181,52 @@ class PlastinetWarning(UserWarning):
 
 class UnstableUpdateWarning(PlastinetWarning):
     """A parameter combination makes an update expanding (e.g. ``beta * ||k||^2 > 2``)."""
+
+
+class NumericalWarning(PlastinetWarning):
+    """A :class:`NumericalError` reported as a warning (policy ``on_numerical="warn"``)."""
+
+
+def check_numerical_policy(owner: str, value: Any) -> str:
+    """Validate an ``on_numerical`` argument.
+
+    Parameters
+    ----------
+    owner : str
+        The function or object that takes the argument (named in the error).
+    value : object
+        The value given.
+
+    Returns
+    -------
+    str
+        ``value`` (one of :data:`NUMERICAL_POLICIES`).
+
+    Raises
+    ------
+    UnsupportedError
+        For any other value.
+    """
+    if not isinstance(value, str) or value not in NUMERICAL_POLICIES:
+        raise UnsupportedError(owner, "on_numerical", value, "allowed: " + ", ".join(map(repr, NUMERICAL_POLICIES)))
+    return value
+
+
+def report_numerical(policy: str, message: str, *, step: int | None = None, where: str | None = None,
+                     time: float | None = None, stacklevel: int = 3) -> None:
+    """Raise a :class:`NumericalError` (``policy="raise"``) or warn a :class:`NumericalWarning`.
+
+    Parameters
+    ----------
+    policy : {"raise", "warn"}
+        The caller's validated ``on_numerical``.
+    message : str
+        What went wrong, where and when, and what to try.
+    step, where, time
+        As in :class:`NumericalError`.
+    stacklevel : int
+        Passed to :func:`warnings.warn`.
+    """
+    if policy == "raise":
+        raise NumericalError(message, step=step, where=where, time=time)
+    warnings.warn(message, NumericalWarning, stacklevel=stacklevel)

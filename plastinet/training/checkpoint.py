@@ -1,10 +1,11 @@
 """Checkpoints: ``checkpoint.npz`` (arrays, no pickles) plus ``checkpoint.json`` (metadata).
 
-Both files are written atomically (a temporary file in the same directory, flushed, then
-:func:`os.replace`). The JSON names the model that wrote the checkpoint and the SHA-256 of
-the ``.npz``, so a checkpoint of another model, or a mismatched pair of files, is refused
-with a :class:`CheckpointError`. The trainer writes a checkpoint only from a finite,
-non-diverged state, so the last good checkpoint is never overwritten by a bad one.
+Both files are written atomically (:func:`plastinet.io.checkpoints.atomic_write`: a temporary
+file in the same directory, flushed and fsync-ed, then :func:`os.replace`). The JSON names the
+model that wrote the checkpoint and the SHA-256 of the ``.npz``, so a checkpoint of another
+model, or a mismatched pair of files, is refused with a :class:`CheckpointError`. The trainer
+writes a checkpoint only from a finite, non-diverged state, so the last good checkpoint is
+never overwritten by a bad one.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from plastinet.errors import ValidationError
+from plastinet.errors import CheckpointError
+from plastinet.io.checkpoints import atomic_write
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "checkpoint_exists",
            "NPZ_NAME", "JSON_NAME"]
@@ -28,27 +29,6 @@ NPZ_NAME = "checkpoint.npz"
 JSON_NAME = "checkpoint.json"
 FORMAT = "plastinet-training-checkpoint"
 VERSION = 1
-
-
-class CheckpointError(ValidationError):
-    """A checkpoint cannot be used: another model wrote it, or its files do not match."""
-
-    def __init__(self, path: Path, what: str, value: Any, allowed: str) -> None:
-        super().__init__(f"checkpoint {path}", what, value, allowed)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def checkpoint_exists(directory: str | os.PathLike) -> bool:
@@ -72,8 +52,8 @@ def save_checkpoint(directory: str | os.PathLike, arrays: dict[str, np.ndarray],
     record = {"format": FORMAT, "version": VERSION, "npz_sha256": hashlib.sha256(blob).hexdigest(),
               **meta}
     text = json.dumps(record, sort_keys=True, indent=1).encode()
-    _atomic_write(directory / NPZ_NAME, blob)
-    _atomic_write(directory / JSON_NAME, text)
+    atomic_write(directory / NPZ_NAME, blob)
+    atomic_write(directory / JSON_NAME, text)
     return directory / JSON_NAME
 
 
