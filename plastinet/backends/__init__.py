@@ -43,7 +43,10 @@ class Backend(ABC):
         ``simulate(network, duration, *, dt=1e-4, seed=None, progress=False) -> Dataset``:
         run a :class:`plastinet.spiking.Network` and return the Dataset layout of the numpy
         engine (:mod:`plastinet.spiking.results`), with the global attrs ``backend``,
-        ``backend_version``, ``dt`` and ``seed``. A backend may also define
+        ``backend_version``, ``dt`` and ``seed``. Backends should also take
+        ``on_numerical`` (``"raise"``/``"warn"``) and ``max_rate`` (the numerical guard,
+        ``docs/reliability.md``); the numpy backend also takes ``checkpoint_every``,
+        ``checkpoint_path`` and ``partial_path``. A backend may also define
         ``unsupported(network) -> str | None`` naming a feature it cannot lower (the
         compliance suite then skips with that reason).
     """

@@ -37,8 +37,15 @@ class NumpyBackend(Backend):
         return apply(rule, q, k, v, form=self.form if self.form in rule.forms else "recurrent", **gates)
 
     def simulate(self, network: Any, duration: Any, *, dt: Any = 1e-4, seed: int | None = None,
-                 progress: bool = False) -> Any:
-        """Simulate a spiking network with the numpy engine (:class:`plastinet.spiking.Simulator`)."""
+                 progress: bool = False, on_numerical: str = "raise", max_rate: Any = None,
+                 checkpoint_every: Any = None, checkpoint_path: Any = None, partial_path: Any = None) -> Any:
+        """Simulate a spiking network with the numpy engine (:class:`plastinet.spiking.Simulator`).
+
+        ``on_numerical`` and ``max_rate`` configure the numerical guard; the checkpoint
+        arguments make the run durable (see :meth:`plastinet.spiking.Simulator.run`).
+        """
         from plastinet.spiking.engine import Simulator
 
-        return Simulator(network, dt=dt, seed=seed, progress=progress).run(duration)
+        sim = Simulator(network, dt=dt, seed=seed, progress=progress, on_numerical=on_numerical, max_rate=max_rate)
+        return sim.run(duration, checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
+                       partial_path=partial_path)

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from plastinet.errors import (NumericalError, RangeError, ShapeError, UnstableUpdateWarning,
-                              UnsupportedError, ValidationError)
+from plastinet.errors import (RangeError, ShapeError, UnstableUpdateWarning, UnsupportedError,
+                              ValidationError, check_numerical_policy, report_numerical)
 from plastinet.fwp.forms import chunkwise, parallel, recurrent
 from plastinet.fwp.rules import (RULES, DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule,
                                  ThreeFactor, get_rule)
@@ -257,8 +257,9 @@ def _nonfinite_at(p: Prepared, y: np.ndarray, state: State) -> tuple[int, int] |
     return None if where_w is None else (where_w[0], p.shape[2] - 1)
 
 
-def _check_output(p: Prepared, y: np.ndarray, state: State, form: str = "recurrent") -> None:
-    """Raise :class:`NumericalError` naming the first step and head whose state is non-finite.
+def _check_output(p: Prepared, y: np.ndarray, state: State, form: str = "recurrent",
+                  on_numerical: str = "raise") -> None:
+    """Report (raise :class:`NumericalError`, or warn) the first step and head whose state is non-finite.
 
     The parallel and chunkwise forms mix steps (a product ``0 * inf`` in a masked matrix
     product spreads a later overflow to earlier read-outs), so on failure the step is
@@ -272,15 +273,17 @@ def _check_output(p: Prepared, y: np.ndarray, state: State, form: str = "recurre
             where = _nonfinite_at(p, *run_form(p, "recurrent", 1)) or where
     n, step = where
     b, h = divmod(int(n), p.shape[1])
-    raise NumericalError(
+    report_numerical(
+        on_numerical,
         f"{type(p.rule).__name__}: the fast-weight state became non-finite at step {step} "
         f"(batch {b}, head {h}); reduce beta, normalise keys, or check the inputs' scale",
-        step=int(step), where=f"batch {b}, head {h}")
+        step=int(step), where=f"batch {b}, head {h}", stacklevel=4)
 
 
 def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any = None,
           modulator: Any = None, initial_state: Any = None, form: str = "recurrent",
-          chunk_size: int = 64, return_state: bool = False) -> tuple[np.ndarray, Any]:
+          chunk_size: int = 64, return_state: bool = False,
+          on_numerical: str = "raise") -> tuple[np.ndarray, Any]:
     """Run a fast-weight rule over a sequence: ``y_t = W_t phi(q_t)``.
 
     Parameters
@@ -311,6 +314,9 @@ def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: 
         Chunk length of the chunkwise form (any ``T`` works; the last chunk is padded).
     return_state : bool
         Return a :class:`State` instead of the bare final weights.
+    on_numerical : {"raise", "warn"}
+        If the state becomes non-finite: raise :class:`NumericalError` (default), or warn
+        :class:`~plastinet.errors.NumericalWarning` and return the non-finite arrays.
 
     Returns
     -------
@@ -331,6 +337,8 @@ def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: 
     -----
     UnstableUpdateWarning
         Once per call, if a (gated) delta update expands: ``beta ||phi(k)||^2 > 2``.
+    NumericalWarning
+        With ``on_numerical="warn"``, instead of the NumericalError.
 
     Examples
     --------
@@ -345,13 +353,14 @@ def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: 
     """
     if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise RangeError(_OBJ, "chunk_size", chunk_size, "expected a positive integer")
+    check_numerical_policy(_OBJ, on_numerical)
     p = prepare(rule, q, k, v, beta=beta, alpha=alpha, modulator=modulator,
                 initial_state=initial_state, form=form)
     if isinstance(p.rule, (Delta, GatedDelta)):
         _warn_expanding(p)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         y, state = run_form(p, form, min(int(chunk_size), p.shape[2]))   # no padding beyond T
-    _check_output(p, y, state, form)
+    _check_output(p, y, state, form, on_numerical)
     B, H, T = p.shape
     y = y.reshape(B, H, T, -1)
     full = State(*(None if s is None else s.reshape((B, H) + s.shape[1:]) for s in state))

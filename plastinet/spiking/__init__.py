@@ -2,10 +2,11 @@
 
 The spec (:mod:`plastinet.spiking.network`, :mod:`plastinet.spiking.rules`) is pure data;
 :func:`run` / :class:`Simulator` simulate it with the numpy engine and return an
-``xarray.Dataset`` (layout in :mod:`plastinet.spiking.results`).
+``xarray.Dataset`` (layout in :mod:`plastinet.spiking.results`); :func:`run_options` sets
+checkpoint and numerical-guard defaults for the runs inside a ``with`` block.
 """
 
-from plastinet.spiking.engine import Simulator, run
+from plastinet.spiking.engine import Simulator, run, run_options
 from plastinet.spiking.network import (LIF, CoincidenceReward, ConductanceLIF, Modulator,
                                        ModulatorProbe, Network, PoissonGroup, Population,
                                        ProgrammedSignal, Projection, RateUnits, SpikeGenerator,
@@ -19,5 +20,5 @@ __all__ = [
     "RateUnits", "Projection", "Modulator", "ProgrammedSignal", "SpikeSignal",
     "CoincidenceReward", "SpikeProbe", "StateProbe", "WeightProbe", "ModulatorProbe",
     "SpikeRule", "PairSTDP", "TripletSTDP", "DopamineSTDP", "PES", "ModulatedHebbian",
-    "TsodyksMarkram", "RULES", "Simulator", "run", "spike_trains",
+    "TsodyksMarkram", "RULES", "Simulator", "run", "run_options", "spike_trains",
 ]

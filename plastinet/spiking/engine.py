@@ -23,28 +23,173 @@ one of them spikes, rolls the source events after that step back, and then runs 
 step through the full step order. Chunks also end at sampling steps, modulator events,
 modulator changes and at spikes of sources that drive post pathways, so the result is
 identical to stepping one step at a time (tests check this bit for bit).
+
+Reliability (``docs/reliability.md``). Numerical guards run every :data:`GUARD_STEPS`
+steps (at least), before every checkpoint and at the end of a run: every state (membrane
+potentials, synaptic currents/conductances, weights, traces, STP and eligibility
+variables, modulators) must be finite, and no LIF neuron may fire faster than
+``max_rate``; a violation is reported with the population or projection, the variable and
+the time, by raising :class:`~plastinet.errors.NumericalError` (``on_numerical="raise"``)
+or warning (``"warn"``). ``Simulator.run(..., checkpoint_every=..., checkpoint_path=...)``
+writes atomic, data-only checkpoints from which a new simulator of the same network, dt
+and seed resumes bit-identically; Ctrl-C (honoured at the next chunk boundary) or an
+exception saves the results collected so far, marked ``partial = 1``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import heapq
 import math
-from typing import Any
+import signal
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import RangeError, ValidationError
+from plastinet.errors import (CheckpointError, RangeError, UnsupportedError, ValidationError,
+                              check_numerical_policy, report_numerical)
+from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, spec_hash
 from plastinet.results import finalize_dataset
-from plastinet.spiking._neurons import check_tau, make_state
+from plastinet.spiking._neurons import ConductanceLIFState, RateUnitsState, check_tau, make_state
 from plastinet.spiking._sources import GeneratorSource, PoissonSource, _steps
-from plastinet.spiking._synapses import ProjectionState
+from plastinet.spiking._synapses import ProjectionState, Trace
 from plastinet.spiking.network import (ModulatorProbe, Network, PoissonGroup, ProgrammedSignal,
                                        SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
 from plastinet.spiking.results import build_dataset
 from plastinet.units import to_si
 
-__all__ = ["Simulator", "run"]
+__all__ = ["Simulator", "run", "run_options", "check_final_states", "nonfinite_summary", "GUARD_STEPS",
+           "CHECKPOINT_FORMAT"]
+
+#: The numerical guard runs at least every this many steps (and before checkpoints, at the end).
+GUARD_STEPS = 1000
+#: Rates are judged over windows in which a neuron at ``max_rate`` fires this many spikes.
+RATE_WINDOW_SPIKES = 100
+#: ``format`` entry of the spiking engine's checkpoints.
+CHECKPOINT_FORMAT = "plastinet-spiking-checkpoint"
+CHECKPOINT_VERSION = 1
+_OWNER = "spiking.Simulator.run"
+#: Options :func:`run_options` may set.
+RUN_OPTIONS = ("on_numerical", "max_rate", "checkpoint_every", "checkpoint_path", "partial_path")
+_RUN_OPTIONS: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("plastinet_spiking_run_options",
+                                                                              default={})
+
+
+@contextlib.contextmanager
+def run_options(**options: Any) -> Iterator[dict[str, Any]]:
+    """Defaults for every :func:`run` of the numpy engine inside the ``with`` block.
+
+    Lets code that calls :func:`run` internally (the protocols of
+    :mod:`plastinet.spiking.protocols`, ``plastinet run`` for ``spiking_protocol`` models)
+    be checkpointed or given a numerical policy without changing its signature. Arguments
+    given to :func:`run` explicitly take precedence; blocks nest.
+
+    Parameters
+    ----------
+    **options
+        Any of ``on_numerical``, ``max_rate``, ``checkpoint_every``, ``checkpoint_path``,
+        ``partial_path`` (see :meth:`Simulator.run` and :class:`Simulator`).
+
+    Raises
+    ------
+    UnsupportedError
+        For any other option.
+
+    Examples
+    --------
+    >>> from plastinet.spiking import protocols, run_options          # doctest: +SKIP
+    >>> with run_options(checkpoint_every="10 s", checkpoint_path="song.npz"):  # doctest: +SKIP
+    ...     ds = protocols.song2000(duration=1000.0)
+    """
+    for key in options:
+        if key not in RUN_OPTIONS:
+            raise UnsupportedError("spiking.run_options", key, options[key], "allowed: " + ", ".join(RUN_OPTIONS))
+    token = _RUN_OPTIONS.set({**_RUN_OPTIONS.get(), **options})
+    try:
+        yield _RUN_OPTIONS.get()
+    finally:
+        _RUN_OPTIONS.reset(token)
+
+
+@contextlib.contextmanager
+def _deferred_sigint() -> Iterator[Callable[[], bool]]:
+    """Turn Ctrl-C into a flag the run loop checks at chunk boundaries (main thread only).
+
+    A second Ctrl-C before the boundary interrupts at once. Elsewhere (other threads, or a
+    custom SIGINT handler installed) nothing changes and the returned check is always False.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield lambda: False
+        return
+    flag = [False]
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag[0]:
+            raise KeyboardInterrupt
+        flag[0] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: flag[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _population_state(d: Any) -> dict[str, np.ndarray]:
+    """The mutable state of a dynamic population (arrays; the refractory counter included)."""
+    if isinstance(d, RateUnitsState):
+        return {f"x.{target}": arr for target, arr in d.x.items()}
+    names = ("v", "g_e", "g_i", "ref") if isinstance(d, ConductanceLIFState) else ("v", "I_e", "I_i", "ref")
+    return {name: getattr(d, name) for name in names}
+
+
+def _set_population_state(d: Any, arrays: dict[str, np.ndarray]) -> None:
+    for name, arr in arrays.items():
+        if name.startswith("x."):
+            d.x[name[2:]] = arr
+        else:
+            setattr(d, name, arr)
+
+
+def _projection_state(p: ProjectionState) -> dict[str, np.ndarray]:
+    """The mutable state of a projection: weights, traces, STP and eligibility variables."""
+    out = {"w": p.w}
+    for attr, tr in vars(p).items():
+        if isinstance(tr, Trace):
+            out[f"trace_{attr}.val"], out[f"trace_{attr}.last"] = tr.val, tr.last
+    if p.stp is not None:
+        out.update({"stp_u": p.u, "stp_R": p.R, "stp_last": p.stp_last})
+    if p.kind == "DopamineSTDP":
+        out.update({"c": p.c, "c_last": p.t_last})
+    return out
+
+
+def _set_projection_state(p: ProjectionState, arrays: dict[str, np.ndarray]) -> None:
+    plain = {"w": "w", "stp_u": "u", "stp_R": "R", "stp_last": "stp_last", "c": "c", "c_last": "t_last"}
+    for name, arr in arrays.items():
+        if name in plain:
+            setattr(p, plain[name], arr)
+        else:
+            attr, field = name[len("trace_"):].rsplit(".", 1)
+            setattr(getattr(p, attr), field, arr)
+
+
+def nonfinite_summary(arr: np.ndarray) -> str | None:
+    """``"k of n values, first at index i"`` for an array with NaN/inf, else None."""
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return None
+    if arr.ndim == 0:
+        return f"value {float(arr)}"
+    first = [int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape)]
+    index = first[0] if len(first) == 1 else tuple(first)
+    return f"{int(bad.sum())} of {arr.size} values, first {arr.flat[int(np.argmax(bad))]} at index {index}"
 
 
 class _Programmed:
@@ -94,6 +239,15 @@ class Simulator:
     chunk_steps : int
         Maximum number of steps advanced at once between events (results do not depend
         on it).
+    on_numerical : {"raise", "warn"}
+        What the numerical guard does when a state becomes non-finite or a neuron fires
+        faster than ``max_rate``: raise :class:`~plastinet.errors.NumericalError` (default)
+        or warn :class:`~plastinet.errors.NumericalWarning` (once per population or
+        projection and variable) and continue.
+    max_rate : float or str or None
+        Highest firing rate (Hz) a LIF / conductance LIF neuron may reach, averaged over
+        guard windows (each long enough for 100 spikes at ``max_rate``, at least
+        :data:`GUARD_STEPS` steps). Default ``0.5 / dt`` (a spike every other step).
 
     Raises
     ------
@@ -104,15 +258,25 @@ class Simulator:
     backend = "numpy"
 
     def __init__(self, network: Network, dt: Any = 1e-4, seed: int | None = None,
-                 progress: bool = False, chunk_steps: int = 256) -> None:
+                 progress: bool = False, chunk_steps: int = 256, *, on_numerical: str = "raise",
+                 max_rate: Any = None) -> None:
         if not isinstance(network, Network):
             raise ValidationError("spiking.Simulator", "network", network, "expected a spiking Network")
         network.validate()
         self.dt = dt = to_si(dt, "s", name="dt", owner="spiking.Simulator")
         if not dt > 0 or not math.isfinite(dt):
             raise RangeError("spiking.Simulator", "dt", dt, "expected a positive time step in s")
-        if int(chunk_steps) < 1:
+        if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < 1:
             raise RangeError("spiking.Simulator", "chunk_steps", chunk_steps, "expected an integer >= 1")
+        self.on_numerical = check_numerical_policy("spiking.Simulator", on_numerical)
+        if max_rate is None:
+            max_rate = 0.5 / dt
+        max_rate = to_si(max_rate, "Hz", name="max_rate", owner="spiking.Simulator")
+        if not max_rate > 0 or not math.isfinite(max_rate):
+            raise RangeError("spiking.Simulator", "max_rate", max_rate, "expected a finite rate > 0 Hz")
+        self.max_rate = float(max_rate)
+        self._rate_window = max(1, math.ceil(RATE_WINDOW_SPIKES / (self.max_rate * dt)))
+        self._guard_steps = max(GUARD_STEPS, self._rate_window)
         self.network, self.progress, self.chunk_steps = network, progress, int(chunk_steps)
         ss = np.random.SeedSequence(seed)
         self.seed = seed if seed is not None else int(ss.entropy % (2 ** 63))
@@ -168,15 +332,46 @@ class Simulator:
                                     "sample_every") if self.sampled else 0)
         self.spike_pops = {p.population for p in network.probes.values() if isinstance(p, SpikeProbe)}
         self.step = 0
+        # numerical guard: spikes per neuron since ``_count_since``; state checked at ``_checked``
+        self._spike_count = {name: np.zeros(network.populations[name].n, dtype=np.int64)
+                             for name in self.spiking_dyn}
+        self._count_since = 0
+        self._checked = 0
+        self._reported: set[tuple[str, str, str]] = set()
+        self._network_hash = spec_hash(network.to_dict())
+        #: The partial result of the last run that stopped early (also saved, see :meth:`run`).
+        self.partial_result: xr.Dataset | None = None
+        self._in_chunk = False
+        self._reset_records()
+
+    def _reset_records(self) -> None:
+        self._spikes: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {p: [] for p in self.spike_pops}
+        self._samples: dict[str, list[np.ndarray]] = {p.name: [] for p in self.sampled}
+        self._sample_times: list[int] = []
 
     # ------------------------------------------------------------------------------------
-    def run(self, duration: Any) -> xr.Dataset:
+    def run(self, duration: Any, *, checkpoint_every: Any = None, checkpoint_path: Any = None,
+            partial_path: Any = None) -> xr.Dataset:
         """Advance the network by ``duration`` and return what the probes recorded.
 
         Parameters
         ----------
         duration : float or str
             Biological time to simulate (s), rounded to whole steps.
+        checkpoint_every : float or str or None
+            Write a checkpoint every this much biological time (s, rounded to whole steps,
+            counted from the start of this call). Needs ``checkpoint_path``.
+        checkpoint_path : str or os.PathLike or None
+            Checkpoint file (``.npz``, data only, written atomically). If it exists when
+            the run starts, the run resumes from it: the checkpoint must come from the same
+            network, ``dt`` and seed and from a call that started at the same step (a new
+            simulator, or one in the same state), else :class:`~plastinet.errors.CheckpointError`.
+            The result is bit-identical to an uninterrupted run. A checkpoint is also
+            written when the run completes (repeating the call returns the result at once;
+            a longer ``duration`` continues it) and on Ctrl-C.
+        partial_path : str or os.PathLike or None
+            netCDF file (``.nc``) for the partial result if the run stops early; default
+            ``<checkpoint_path without suffix>.partial.nc`` when checkpointing, else none.
 
         Returns
         -------
@@ -184,33 +379,311 @@ class Simulator:
             Spikes as an event table (``spike`` dim: ``spike_time``, ``spike_neuron``,
             ``spike_population``), sampled probes on the ``time`` axis, and the final
             weights of plastic projections (``w_<projection>``); see ``docs/spiking.md``.
+            The attribute ``partial`` is 0.
+
+        Raises
+        ------
+        NumericalError
+            With ``on_numerical="raise"``, when a state becomes non-finite or a neuron
+            fires above ``max_rate`` (the message names the population or projection, the
+            variable and the time).
+        KeyboardInterrupt, Exception
+            Propagated after the results collected so far were saved as a Dataset with
+            ``partial = 1`` (to ``partial_path`` if there is one, always to
+            :attr:`partial_result` and the exception's ``partial_result`` attribute); a
+            note on the exception says where. Ctrl-C takes effect at the next chunk
+            boundary (at most ``chunk_steps`` steps), where a checkpoint is also written.
         """
-        duration = to_si(duration, "s", name="duration", owner="spiking.Simulator.run")
+        duration = to_si(duration, "s", name="duration", owner=_OWNER)
         if not duration >= 0 or not math.isfinite(duration):
-            raise RangeError("spiking.Simulator.run", "duration", duration, "expected a duration >= 0 s")
+            raise RangeError(_OWNER, "duration", duration, "expected a duration >= 0 s")
         n_steps = int(round(duration / self.dt))
+        ckpt = None if checkpoint_path is None else Path(checkpoint_path)
+        every = None
+        if checkpoint_every is not None:
+            if ckpt is None:
+                raise ValidationError(_OWNER, "checkpoint_path", None, "checkpoint_every needs a checkpoint_path (an .npz file)")
+            period = to_si(checkpoint_every, "s", name="checkpoint_every", owner=_OWNER)
+            if not period > 0 or not math.isfinite(period):
+                raise RangeError(_OWNER, "checkpoint_every", period, "expected a biological time > 0 s")
+            every = max(1, int(round(period / self.dt)))
+        if partial_path is None and ckpt is not None:
+            partial_path = ckpt.with_suffix(".partial.nc")
+        partial = None if partial_path is None else Path(partial_path)
+        if partial is not None and partial.suffix != ".nc":
+            raise ValidationError(_OWNER, "partial_path", str(partial), "expected a netCDF file name ending in .nc")
         start = self.step
-        self._spikes: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {p: [] for p in self.spike_pops}
-        self._samples: dict[str, list[np.ndarray]] = {p.name: [] for p in self.sampled}
-        self._sample_times: list[int] = []
+        end_all = start + n_steps
+        self._reset_records()
+        self.partial_result = None
+        if ckpt is not None and ckpt.exists():
+            self._load_checkpoint(ckpt, start, end_all)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
-            bar = tqdm(total=n_steps, unit="step", desc="spiking (numpy)", leave=False)
-        end_all = start + n_steps
-        while self.step < end_all:
-            n0 = self.step
-            self._chunk(n0, end_all)
+            bar = tqdm(total=n_steps, initial=self.step - start, unit="step", desc="spiking (numpy)", leave=False)
+        self._in_chunk = False
+        try:
+            with np.errstate(over="ignore", invalid="ignore"), _deferred_sigint() as interrupted:
+                while self.step < end_all:
+                    n0 = self.step
+                    stop = end_all
+                    if every is not None:
+                        stop = min(stop, start + ((n0 - start) // every + 1) * every)
+                    self._in_chunk = True
+                    self._chunk(n0, stop)
+                    self._in_chunk = False
+                    if bar is not None:
+                        bar.update(self.step - n0)
+                    if interrupted():
+                        raise KeyboardInterrupt(f"spiking run interrupted at t = {self.step * self.dt:g} s")
+                    at_checkpoint = every is not None and (self.step - start) % every == 0
+                    if at_checkpoint or self.step - self._checked >= self._guard_steps:
+                        self._guard()
+                    if at_checkpoint and self.step < end_all:
+                        self._save_checkpoint(ckpt, start, end_all)
+                self._guard()
+        except BaseException as err:
+            self._abort(err, start, end_all, ckpt, partial)
+            raise
+        finally:
             if bar is not None:
-                bar.update(self.step - n0)
-        if bar is not None:
-            bar.close()
-        final_w = {name: p.weights_at(self.step) for name, p in self.projs.items() if p.rule is not None}
-        ds = build_dataset(self, final_w)
+                bar.close()
+        if ckpt is not None:
+            self._save_checkpoint(ckpt, start, end_all)
+        if partial is not None and partial.exists():
+            partial.unlink()            # a leftover of an earlier, interrupted attempt
+        return self._dataset(start, self.step, self._spikes, self._samples, self._sample_times, True)
+
+    def _dataset(self, start: int, stop: int, spikes: dict, samples: dict, sample_times: list[int],
+                 with_weights: bool, **attrs: Any) -> xr.Dataset:
+        """The result Dataset of records ``spikes``/``samples`` covering steps ``[start, stop)``."""
+        final_w = ({name: p.weights_at(stop) for name, p in self.projs.items() if p.rule is not None}
+                   if with_weights else {})
+        view = SimpleNamespace(network=self.network, dt=self.dt, _spikes=spikes, _samples=samples,
+                               _sample_times=sample_times, sampled=self.sampled, projs=self.projs)
+        ds = build_dataset(view, final_w)
         return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=self.dt,
                                 seed=self.seed, model_spec=self.network.to_dict(),
-                                t_start=start * self.dt, t_stop=self.step * self.dt,
-                                step_order="groups,thresholds,synapses(mod,pre,continuous,post),resets,end")
+                                t_start=start * self.dt, t_stop=stop * self.dt,
+                                step_order="groups,thresholds,synapses(mod,pre,continuous,post),resets,end",
+                                **{"partial": 0, **attrs})
+
+    # -- reliability: guards, checkpoints, partial results ---------------------------------
+    def _states(self) -> Iterator[tuple[str, str, str, np.ndarray]]:
+        """``(kind, name, variable, array)`` of every floating-point state the guard checks.
+
+        Projections come first: a diverging plasticity rule is the usual cause of
+        non-finite neuron states.
+        """
+        for name, p in self.projs.items():
+            for var, arr in _projection_state(p).items():
+                if arr.dtype.kind == "f":
+                    yield "projection", name, var.replace("trace_", "trace ").replace(".val", ""), arr
+        for name, d in self.dyn.items():
+            for var, arr in _population_state(d).items():
+                if arr.dtype.kind == "f":
+                    yield "population", name, var.replace("x.", ""), arr
+        for name, m in self.mods.items():
+            if isinstance(m, _Spiking):
+                yield "modulator", name, "value", np.array(m.val)
+
+    def _first_nonfinite(self) -> tuple[str, str, str, str] | None:
+        for kind, name, var, arr in self._states():
+            summary = nonfinite_summary(arr)
+            if summary is not None:
+                return kind, name, var, summary
+        return None
+
+    def _guard(self) -> None:
+        """Check every state for NaN/inf and every LIF neuron's rate; report per the policy."""
+        now, dt = self.step, self.dt
+        span = (f"between t = {self._checked * dt:g} s (step {self._checked}, last check) and "
+                f"t = {now * dt:g} s (step {now})")
+        bad = []
+        for kind, name, var, arr in self._states():
+            summary = None if (kind, name, var) in self._reported else nonfinite_summary(arr)
+            if summary is not None:
+                self._reported.add((kind, name, var))
+                bad.append((f"{kind} {name!r}, {var}", f"{var} of {kind} {name!r} ({summary})"))
+        if bad:
+            span += self._first_bad_sample(self._checked)
+            report_numerical(self.on_numerical,
+                             f"spiking engine: non-finite values {span}: " + "; ".join(b[1] for b in bad)
+                             + ". Reduce weights, learning rates or input rates, or check the parameters",
+                             step=now, where=bad[0][0], time=now * dt, stacklevel=4)
+        window = now - self._count_since
+        if window >= self._rate_window:
+            for name, counts in self._spike_count.items():
+                key = ("population", name, "rate")
+                rates = counts / (window * dt)
+                k = int(np.argmax(rates)) if rates.size else 0
+                if key not in self._reported and rates.size and rates[k] > self.max_rate:
+                    self._reported.add(key)
+                    report_numerical(self.on_numerical,
+                                     f"spiking engine: runaway firing in population {name!r}: neuron {k} fired "
+                                     f"at {rates[k]:.4g} Hz (population mean {rates.mean():.4g} Hz) between "
+                                     f"t = {self._count_since * dt:g} s and t = {now * dt:g} s, above "
+                                     f"max_rate = {self.max_rate:g} Hz; check weights, reset and refractory "
+                                     "period, or raise max_rate",
+                                     step=now, where=f"population {name!r}, rate", time=now * dt, stacklevel=4)
+                counts[:] = 0
+            self._count_since = now
+        self._checked = now
+
+    def _first_bad_sample(self, since: int) -> str:
+        """`` (first seen by probe P at t = ...)`` for the earliest non-finite sample after ``since``."""
+        times = self._sample_times
+        for k in range(int(np.searchsorted(np.asarray(times, dtype=np.int64), since, side="right")), len(times)):
+            for probe in self.sampled:
+                if not np.isfinite(self._samples[probe.name][k]).all():
+                    return f" (first seen by probe {probe.name!r} at t = {times[k] * self.dt:g} s)"
+        return ""
+
+    def _save_checkpoint(self, path: Path, start: int, stop: int) -> None:
+        arrays: dict[str, np.ndarray] = {}
+        for name, d in self.dyn.items():
+            arrays.update({f"pop/{name}/{k}": v for k, v in _population_state(d).items()})
+        for name, p in self.projs.items():
+            arrays.update({f"proj/{name}/{k}": v for k, v in _projection_state(p).items()})
+        for name, m in self.mods.items():
+            if isinstance(m, _Spiking):
+                arrays[f"mod/{name}/val"], arrays[f"mod/{name}/last"] = np.array(m.val), np.array(m.last)
+        for name, arr in self.last_spike.items():
+            arrays[f"last_spike/{name}"] = arr
+        for name, arr in self._spike_count.items():
+            arrays[f"spike_count/{name}"] = arr
+        for pop, chunks in self._spikes.items():
+            arrays[f"rec/spikes/{pop}/step"] = (np.concatenate([c[0] for c in chunks]) if chunks
+                                                else np.zeros(0, np.int64))
+            arrays[f"rec/spikes/{pop}/neuron"] = (np.concatenate([c[1] for c in chunks]) if chunks
+                                                  else np.zeros(0, np.int64))
+        for name, rows in self._samples.items():
+            if rows:
+                arrays[f"rec/samples/{name}"] = np.stack(rows)
+        arrays["rec/sample_times"] = np.asarray(self._sample_times, dtype=np.int64)
+        arrays["pop_use_gi"] = np.array([bool(getattr(d, "_use_gi", False)) for d in self.dyn.values()], dtype=bool)
+        meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "network_hash": self._network_hash,
+                "dt": self.dt, "seed": self.seed, "step": self.step, "run_start": start, "run_stop": stop,
+                "reward_rngs": {name: g.bit_generator.state for name, g in self.reward_rngs.items()},
+                "reward_queue": [list(item) for item in self.reward_queue],
+                "reward_counter": self._reward_counter, "count_since": self._count_since,
+                "checked": self._checked, "reported": sorted(map(list, self._reported))}
+        save_npz_checkpoint(path, arrays, meta)
+
+    def _load_checkpoint(self, path: Path, start: int, stop: int) -> None:
+        arrays, meta = load_npz_checkpoint(path, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
+        if meta.get("network_hash") != self._network_hash:
+            raise CheckpointError(path, "network", str(meta.get("network_hash"))[:12] + "...",
+                                  "this checkpoint was written by a different network; use another "
+                                  "checkpoint_path or delete the file")
+        if meta.get("dt") != self.dt:
+            raise CheckpointError(path, "dt", meta.get("dt"), f"this run has dt = {self.dt:g} s; resume with "
+                                  f"dt = {meta.get('dt')} or delete the file")
+        if meta.get("seed") != self.seed:
+            raise CheckpointError(path, "seed", meta.get("seed"), f"this run has seed {self.seed}; "
+                                  f"pass seed={meta.get('seed')} to resume, or delete the file")
+        if meta.get("run_start") != start:
+            raise CheckpointError(path, "run_start", meta.get("run_start"),
+                                  f"the checkpointed run started at step {meta.get('run_start')}, this one at "
+                                  f"step {start}; resume with a new simulator repeating the same call")
+        if meta["step"] > stop:
+            raise CheckpointError(path, "duration", (stop - start) * self.dt,
+                                  f"the checkpoint is at t = {meta['step'] * self.dt:g} s, beyond the end of "
+                                  f"this run; use duration >= {(meta['step'] - start) * self.dt:g} s")
+        try:
+            self._restore(arrays, meta)
+        except (KeyError, ValueError, TypeError, IndexError) as err:
+            raise CheckpointError(path, "contents", type(err).__name__,
+                                  f"an incomplete or inconsistent checkpoint ({err}); delete the file") from None
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        def group(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix):]: np.array(v) for k, v in arrays.items() if k.startswith(prefix)}
+
+        for name, d in self.dyn.items():
+            state = group(f"pop/{name}/")
+            if set(state) != set(_population_state(d)):
+                raise KeyError(f"population {name!r}")
+            _set_population_state(d, state)
+        for d, flag in zip(self.dyn.values(), arrays["pop_use_gi"], strict=True):
+            if isinstance(d, ConductanceLIFState):
+                d._use_gi = bool(flag)
+        for name, p in self.projs.items():
+            state = group(f"proj/{name}/")
+            if set(state) != set(_projection_state(p)) or state["w"].shape != p.w.shape:
+                raise KeyError(f"projection {name!r}")
+            _set_projection_state(p, state)
+        for name, m in self.mods.items():
+            if isinstance(m, _Spiking):
+                m.val, m.last = float(arrays[f"mod/{name}/val"]), int(arrays[f"mod/{name}/last"])
+        for name in self.last_spike:
+            self.last_spike[name] = np.array(arrays[f"last_spike/{name}"])
+        for name in self._spike_count:
+            self._spike_count[name] = np.array(arrays[f"spike_count/{name}"])
+        for name, g in self.reward_rngs.items():
+            g.bit_generator.state = meta["reward_rngs"][name]
+        self.reward_queue = [(int(a), int(b), str(c), float(d)) for a, b, c, d in meta["reward_queue"]]
+        self._reward_counter = int(meta["reward_counter"])
+        self._count_since, self._checked = int(meta["count_since"]), int(meta["checked"])
+        self._reported = {tuple(k) for k in meta["reported"]}
+        for pop in self._spikes:
+            s, i = arrays[f"rec/spikes/{pop}/step"], arrays[f"rec/spikes/{pop}/neuron"]
+            self._spikes[pop] = [(s, i)] if s.size else []
+        for name in self._samples:
+            rows = arrays.get(f"rec/samples/{name}")
+            self._samples[name] = [] if rows is None else list(rows)
+        self._sample_times = arrays["rec/sample_times"].tolist()
+        self.step = int(meta["step"])
+
+    def _abort(self, err: BaseException, start: int, stop: int, ckpt: Path | None, partial: Path | None) -> None:
+        """Save what a run that stops early has collected; annotate ``err`` with where it went.
+
+        At a chunk boundary (Ctrl-C, a numerical error) the state is consistent: the partial
+        result includes the weights at that time, and on Ctrl-C a checkpoint is written
+        (unless the state is non-finite: the last good checkpoint is kept). An exception
+        inside a step leaves that step half done: only the records of completed steps are
+        kept, without weights.
+        """
+        safe = self.step
+        consistent = not self._in_chunk
+        notes = []
+        if ckpt is not None and consistent and isinstance(err, KeyboardInterrupt) and self._first_nonfinite() is None:
+            try:
+                self._save_checkpoint(ckpt, start, stop)
+                notes.append(f"plastinet: checkpoint at t = {safe * self.dt:g} s written to {ckpt}; "
+                             "repeat the call to resume")
+            except Exception as save_err:   # the original error matters more
+                notes.append(f"plastinet: could not write the checkpoint {ckpt} ({save_err})")
+        spikes = {}
+        for pop, chunks in self._spikes.items():
+            kept = [(s[s < safe], i[s < safe]) for s, i in chunks]
+            spikes[pop] = [c for c in kept if c[0].size]
+        n_keep = int(np.searchsorted(np.asarray(self._sample_times, dtype=np.int64), safe))
+        samples = {name: rows[:n_keep] for name, rows in self._samples.items()}
+        reason = f"{type(err).__name__}: {err}".rstrip(": ")
+        ds = self._dataset(start, safe, spikes, samples, self._sample_times[:n_keep], consistent,
+                           partial=1, partial_reason=reason[:500], partial_weights=int(consistent),
+                           t_requested=stop * self.dt)
+        self.partial_result = ds
+        try:
+            err.partial_result = ds  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+        if partial is not None:
+            try:
+                from plastinet.io.results import save_result
+
+                save_result(ds, partial)
+                notes.append(f"plastinet: partial results up to t = {safe * self.dt:g} s (of {stop * self.dt:g} s) "
+                             f"saved to {partial} (attribute partial = 1)")
+            except Exception as save_err:
+                notes.append(f"plastinet: could not save the partial results to {partial} ({save_err})")
+        else:
+            notes.append(f"plastinet: partial results up to t = {safe * self.dt:g} s are in the exception's and "
+                         "the simulator's partial_result attribute (attribute partial = 1)")
+        for note in notes:
+            err.add_note(note)
 
     # ------------------------------------------------------------------------------------
     def _continuous_active(self, step: int) -> bool:
@@ -408,6 +881,9 @@ class Simulator:
                     self._reward_counter += 1
                     heapq.heappush(self.reward_queue, (due, self._reward_counter, rew.modulator, rew.amount))
         for name, idx in spk.items():
+            counts = self._spike_count.get(name)
+            if counts is not None:
+                counts[idx] += 1
             if name in self.last_spike:
                 self.last_spike[name][idx] = s
             if name in self._spikes:
@@ -432,8 +908,65 @@ class Simulator:
         raise TypeError(type(probe).__name__)
 
 
+def check_final_states(sim: Simulator, owner: str, stop: int, states: list[tuple[str, str, str, np.ndarray]],
+                       samples: dict[str, list[np.ndarray]], sample_times: list[int],
+                       spike_counts: dict[str, np.ndarray]) -> None:
+    """The numerical guard for a backend that reports its states only after the run (brian2).
+
+    Parameters
+    ----------
+    sim : Simulator
+        The engine simulator the backend built its network from (its ``on_numerical``,
+        ``max_rate``, ``dt`` and probes apply).
+    owner : str
+        Named in the messages (e.g. ``"brian2 backend"``).
+    stop : int
+        Steps simulated.
+    states : list of (kind, name, variable, array)
+        Final states read back from the backend (populations, projections).
+    samples, sample_times
+        The sampled probes and their steps; the first non-finite sample dates the problem.
+    spike_counts : dict of ndarray
+        Spikes per neuron of each LIF population over the whole run.
+    """
+    dt = sim.dt
+    for k, step in enumerate(sample_times):
+        for probe in sim.sampled:
+            summary = nonfinite_summary(np.asarray(samples[probe.name][k]))
+            if summary is not None:
+                target = getattr(probe, "population", None) or getattr(probe, "projection", None) or probe.modulator
+                report_numerical(sim.on_numerical,
+                                 f"{owner}: probe {probe.name!r} ({target!r}) recorded non-finite values ({summary}) "
+                                 f"at t = {step * dt:g} s (step {step}); reduce weights, learning rates or "
+                                 "input rates, or check the parameters",
+                                 step=step, where=f"{target!r}, probe {probe.name!r}", time=step * dt, stacklevel=4)
+                return
+    for kind, name, var, arr in states:
+        summary = nonfinite_summary(np.asarray(arr, dtype=np.float64))
+        if summary is not None:
+            report_numerical(sim.on_numerical,
+                             f"{owner}: {var} of {kind} {name!r} is non-finite at the end of the run ({summary}, "
+                             f"t = {stop * dt:g} s); reduce weights, learning rates or input rates, or check "
+                             "the parameters", step=stop, where=f"{kind} {name!r}, {var}", time=stop * dt, stacklevel=4)
+            return
+    if stop >= sim._rate_window:
+        for name, counts in spike_counts.items():
+            rates = np.asarray(counts) / (stop * dt)
+            if rates.size and rates.max() > sim.max_rate:
+                k = int(np.argmax(rates))
+                report_numerical(sim.on_numerical,
+                                 f"{owner}: runaway firing in population {name!r}: neuron {k} fired at "
+                                 f"{rates[k]:.4g} Hz (population mean {rates.mean():.4g} Hz) over the run "
+                                 f"(t = 0 to {stop * dt:g} s), above max_rate = {sim.max_rate:g} Hz; check "
+                                 "weights, reset and refractory period, or raise max_rate",
+                                 step=stop, where=f"population {name!r}, rate", time=stop * dt, stacklevel=4)
+                return
+
+
 def run(network: Network, duration: Any, dt: Any = 1e-4, seed: int | None = None,
-        progress: bool = False, chunk_steps: int = 256) -> xr.Dataset:
+        progress: bool = False, chunk_steps: int = 256, *, on_numerical: str | None = None,
+        max_rate: Any = None, checkpoint_every: Any = None, checkpoint_path: Any = None,
+        partial_path: Any = None) -> xr.Dataset:
     """Simulate ``network`` for ``duration`` with the numpy engine.
 
     Parameters
@@ -450,10 +983,23 @@ def run(network: Network, duration: Any, dt: Any = 1e-4, seed: int | None = None
         Show a tqdm progress bar.
     chunk_steps : int
         Maximum steps advanced at once (does not change results).
+    on_numerical : {"raise", "warn"} or None
+        Numerical policy (see :class:`Simulator`); ``None``: the :func:`run_options`
+        value, else ``"raise"``.
+    max_rate : float or str or None
+        Runaway-rate limit (Hz) of LIF neurons (see :class:`Simulator`).
+    checkpoint_every, checkpoint_path, partial_path
+        Durable runs (see :meth:`Simulator.run`); ``None`` takes the :func:`run_options` value.
 
     Returns
     -------
     xarray.Dataset
         See :meth:`Simulator.run`.
     """
-    return Simulator(network, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps).run(duration)
+    given = {"on_numerical": on_numerical, "max_rate": max_rate, "checkpoint_every": checkpoint_every,
+             "checkpoint_path": checkpoint_path, "partial_path": partial_path}
+    opts = {**_RUN_OPTIONS.get(), **{k: v for k, v in given.items() if v is not None}}
+    sim = Simulator(network, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps,
+                    on_numerical=opts.get("on_numerical", "raise"), max_rate=opts.get("max_rate"))
+    return sim.run(duration, checkpoint_every=opts.get("checkpoint_every"),
+                   checkpoint_path=opts.get("checkpoint_path"), partial_path=opts.get("partial_path"))

@@ -59,16 +59,17 @@ class Brian2Backend(Backend):
         return apply_fwp(rule, q, k, v, target=self.target, **gates)
 
     def simulate(self, network: Any, duration: Any, *, dt: Any = 1e-4, seed: int | None = None,
-                 progress: bool = False) -> Any:
+                 progress: bool = False, on_numerical: str = "raise", max_rate: Any = None) -> Any:
         """Simulate a spiking network as a Brian2 network (Dataset layout of the numpy engine).
 
         See :func:`plastinet.backends.brian2.spiking.simulate`; the target used is recorded
-        in the ``brian2_target`` attr.
+        in the ``brian2_target`` attr. ``on_numerical`` and ``max_rate`` configure the
+        numerical guard applied to the read-back states.
         """
         from plastinet.backends.brian2.spiking import simulate
 
         return simulate(network, duration, dt=dt, seed=seed, target=self.target, progress=progress,
-                        poisson=self.poisson)
+                        poisson=self.poisson, on_numerical=on_numerical, max_rate=max_rate)
 
     def unsupported(self, network: Any) -> str | None:
         """Why ``network`` cannot run on this backend's target (None when it can)."""

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from plastinet.backends.brian2.session import brian2_run
-from plastinet.errors import UnsupportedError
+from plastinet.errors import UnsupportedError, check_numerical_policy
 from plastinet.fwp.functional import State, _check_output, prepare
 from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule, ThreeFactor
 
@@ -59,13 +59,14 @@ def _series(x: np.ndarray) -> np.ndarray:
 
 def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any = None,
               modulator: Any = None, initial_state: Any = None, target: str = "numpy",
-              return_state: bool = False) -> tuple[np.ndarray, Any]:
+              return_state: bool = False, on_numerical: str = "raise") -> tuple[np.ndarray, Any]:
     """Run a rate rule as a Brian2 network (see :func:`plastinet.fwp.apply` for the contract).
 
     Parameters
     ----------
-    rule, q, k, v, beta, alpha, modulator, initial_state, return_state
-        As in :func:`plastinet.fwp.apply` (recurrent semantics).
+    rule, q, k, v, beta, alpha, modulator, initial_state, return_state, on_numerical
+        As in :func:`plastinet.fwp.apply` (recurrent semantics; the read-back state is
+        checked for non-finite values).
     target : {"numpy", "cython", "cpp_standalone"}
         Brian2 code-generation target. Computation is float64; outputs are cast back to the
         input dtype.
@@ -75,6 +76,7 @@ def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any
     y : ndarray, shape (B, H, T, d_v)
     W_final : ndarray (B, H, d_v, d_phi), or State
     """
+    check_numerical_policy("brian2 backend", on_numerical)
     p = prepare(rule, q, k, v, beta=beta, alpha=alpha, modulator=modulator,
                 initial_state=initial_state, form="recurrent")
     rule = p.rule
@@ -155,7 +157,7 @@ def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any
     y = y_rec.reshape(N, d_v, T).transpose(0, 2, 1).astype(dtype)
     state = State(W.astype(dtype), None if z is None else z.astype(dtype),
                   None if E is None else E.astype(dtype))
-    _check_output(p, y, state)
+    _check_output(p, y, state, on_numerical=on_numerical)
     full = State(*(None if s is None else s.reshape((B, H) + s.shape[1:]) for s in state))
     y = y.reshape(B, H, T, d_v)
     return (y, full) if return_state else (y, full.W)

@@ -39,6 +39,7 @@ from plastinet.backends.brian2.spiking_code import NEVER, population_code, popul
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
 from plastinet.spiking.engine import Simulator as _EngineSimulator
+from plastinet.spiking.engine import check_final_states
 from plastinet.spiking.network import (ModulatorProbe, Network, PoissonGroup, ProgrammedSignal,
                                        SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
 from plastinet.spiking.results import build_dataset
@@ -64,7 +65,8 @@ def unsupported_reason(network: Network, target: str) -> str | None:
 
 
 def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | None = None,
-             target: str = "numpy", progress: bool = False, poisson: str = "replay") -> xr.Dataset:
+             target: str = "numpy", progress: bool = False, poisson: str = "replay",
+             on_numerical: str = "raise", max_rate: Any = None) -> xr.Dataset:
     """Simulate ``network`` with Brian2; same contract and Dataset layout as the numpy engine.
 
     Parameters
@@ -86,11 +88,20 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
         ``"replay"``: Poisson spikes drawn by the numpy engine's streams and fed through
         ``SpikeGeneratorGroup`` (identical spikes to the numpy engine); ``"brian2"``:
         Brian2's own ``PoissonGroup`` seeded with ``seed`` (same statistics, other spikes).
+    on_numerical : {"raise", "warn"}
+        Numerical guard after the run (read-back states, weights, samples and spike
+        counts): raise :class:`~plastinet.errors.NumericalError` or warn, naming the
+        population or projection, the variable and the time.
+    max_rate : float or str or None
+        Runaway limit (Hz) of the mean rate of any LIF neuron over the run (default
+        ``0.5 / dt``), as in :class:`plastinet.spiking.Simulator`.
 
     Raises
     ------
     UnsupportedError
         For features that cannot be lowered for ``target`` (the reason names them).
+    NumericalError
+        With ``on_numerical="raise"``, for non-finite states or runaway rates.
     """
     if poisson not in POISSON_MODES:
         raise UnsupportedError("brian2 backend", "poisson", poisson, "allowed: " + ", ".join(POISSON_MODES))
@@ -99,7 +110,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     reason = unsupported_reason(network, target)
     if reason:
         raise UnsupportedError("brian2 backend", "target", target, reason)
-    ref = _EngineSimulator(network, dt=dt, seed=seed)        # validation, streams, connectivity
+    ref = _EngineSimulator(network, dt=dt, seed=seed,        # validation, streams, connectivity
+                           on_numerical=on_numerical, max_rate=max_rate)
     dt = ref.dt
     duration = to_si(duration, "s", name="duration", owner="brian2 backend")
     if not duration >= 0 or not math.isfinite(duration):
@@ -113,11 +125,13 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     t0 = time.perf_counter()
     try:
         with brian2_run(target) as b2:
-            rec = _build_and_run(b2, ref, network, n_steps, dt, seed, target, progress, poisson)
+            with np.errstate(over="ignore", invalid="ignore"):      # the numerical guard reports instead
+                rec = _build_and_run(b2, ref, network, n_steps, dt, seed, target, progress, poisson)
             version = b2.__version__
     finally:
         np.random.set_state(rng_state)
     wall = time.perf_counter() - t0
+    check_final_states(ref, "brian2 backend", n_steps, rec.states, rec._samples, rec._sample_times, rec.counts)
     ds = build_dataset(rec, rec.final_w)
     return finalize_dataset(ds, backend="brian2", backend_version=version, dt=dt, seed=ref.seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
@@ -245,6 +259,8 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
     # ---- probes
     spike_mons = {pop: b2.SpikeMonitor(groups[pop], name=f"spikes_{pop}") for pop in ref.spike_pops}
     objects += list(spike_mons.values())
+    count_mons = {pop: b2.SpikeMonitor(groups[pop], record=False, name=f"count_{pop}") for pop in ref.spiking_dyn}
+    objects += list(count_mons.values())
     state_mons: dict[str, Any] = {}
     S = ref.sample_steps
     for probe in ref.sampled:
@@ -310,8 +326,15 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
             if p.bounded:
                 np.clip(w, p.w_min, p.w_max, out=w)
         final_w[name] = w
+    # final states for the numerical guard
+    states = [("population", name, var, np.asarray(getattr(groups[name], var)[:], dtype=np.float64))
+              for name, pop in net.populations.items() if name in ref.dyn
+              for var in pop.variables if var in groups[name].variables]
+    states += [("projection", name, "w", w) for name, w in final_w.items()]
+    counts = {pop: np.asarray(mon.count[:], dtype=np.int64) for pop, mon in count_mons.items()}
     return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=ref.sampled, _samples=samples,
-                           _sample_times=times, projs=ref.projs, final_w=final_w, loop_time=loop_time)
+                           _sample_times=times, projs=ref.projs, final_w=final_w, loop_time=loop_time,
+                           states=states, counts=counts)
 
 
 def _expm1(b2: Any) -> Any:
