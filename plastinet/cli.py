@@ -51,17 +51,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
     where = args.backend + (f" (target {target})" if target else "")
     print(f"[plastinet] running {model.name} ({model.kind}) on backend {where}", flush=True)
     options = {"target": target} if target else {}
-    ds = model.run(backend=args.backend, progress=not args.quiet, **options)
     out = Path(args.out) if args.out else Path("results") / f"{model.name}.nc"
+    options.update(_durable_options(args, model, out))
+    ds = model.run(backend=args.backend, progress=not args.quiet, **options)
     for path in _write_outputs(model, ds, out, not args.no_plot):
         print(f"[plastinet] wrote {path.resolve()}")
     return 0
 
 
+def _durable_options(args: argparse.Namespace, model, out: Path) -> dict:
+    """Checkpoint and partial-result settings of ``plastinet run`` (spiking protocols on numpy)."""
+    from plastinet.errors import UnsupportedError
+
+    every, path = getattr(args, "checkpoint_every", None), getattr(args, "checkpoint", None)
+    if model.kind != "spiking_protocol" or args.backend != "numpy":
+        if every or path:
+            raise UnsupportedError("plastinet run", "--checkpoint-every" if every else "--checkpoint", every or path,
+                                   "checkpoints are for spiking_protocol models on backend numpy "
+                                   "(training models checkpoint with 'plastinet train')")
+        return {}
+    options = {"partial_path": out.with_suffix(".partial.nc")}
+    if every or path:
+        options["checkpoint_path"] = Path(path) if path else out.with_suffix(".ckpt.npz")
+        options["checkpoint_every"] = every
+        print(f"[plastinet] checkpoints in {options['checkpoint_path'].resolve()} (resumed if present)", flush=True)
+    return options
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     ns = argparse.Namespace(model=DEMO_MODEL, set=[], backend="numpy", target=None, quiet=False, no_plot=False,
-                            quick=False, out=str(out_dir / f"{DEMO_MODEL}.nc"))
+                            quick=False, out=str(out_dir / f"{DEMO_MODEL}.nc"), checkpoint_every=None,
+                            checkpoint=None)
     return _cmd_run(ns)
 
 
@@ -242,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true",
                      help="apply the model file's [quick] settings (a small, fast version)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--checkpoint-every", metavar="TIME",
+                     help="spiking protocols: write a checkpoint every TIME of biological time, e.g. '10 s'")
+    run.add_argument("--checkpoint", metavar="PATH",
+                     help="checkpoint file (.npz; default <out>.ckpt.npz); an existing one is resumed")
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help=f"run the demo model ({DEMO_MODEL}) on its embedded defaults")
@@ -284,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_notes(err: BaseException) -> None:
+    """Print the notes plastinet attached to an exception (where partial results went)."""
+    for note in getattr(err, "__notes__", ()):
+        print(note, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``plastinet`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -291,9 +322,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PlastinetError as err:
         print(f"plastinet: error: {err}", file=sys.stderr)
+        _print_notes(err)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("plastinet: interrupted", file=sys.stderr)
+        _print_notes(err)
         return 130
     except BrokenPipeError:          # e.g. `plastinet models | head`
         sys.stderr.close()

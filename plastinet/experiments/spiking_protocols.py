@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import ModelFileError, ValidationError
+from plastinet.errors import CheckpointError, ModelFileError, UnsupportedError, ValidationError
 from plastinet.params import Parameter
 from plastinet.results import finalize_dataset, variable
 
@@ -200,16 +200,30 @@ class SpikingProtocolKind:
 
     def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, target: str | None = None,
             **options: Any) -> xr.Dataset:
-        """Run the protocol on ``backend`` (``"numpy"`` or ``"brian2"``; brian2 ``target`` optional)."""
+        """Run the protocol on ``backend`` (``"numpy"`` or ``"brian2"``; brian2 ``target`` optional).
+
+        ``options`` may hold the durable-run settings of the numpy engine
+        (``checkpoint_every``, ``checkpoint_path``, ``partial_path``, ``on_numerical``; see
+        :func:`plastinet.spiking.run_options`), applied to the protocol's run.
+        """
         from plastinet.experiments import resolve_backend
+        from plastinet.spiking.engine import RUN_OPTIONS, run_options
 
         be, backend_attrs = resolve_backend(model.name, self, backend, target)
+        durable = {k: options.pop(k) for k in RUN_OPTIONS if options.get(k) is not None}
+        if durable and be.name != "numpy":
+            key = next(iter(durable))
+            raise UnsupportedError(model.name, key, durable[key],
+                                   "checkpoints and partial results of protocol runs need backend 'numpy'")
         name, kwargs, rule = model.spec
         func, needs_rule = _protocols()[name]
         extra = {"progress": progress} if "progress" in inspect.signature(func).parameters else {}
         extra["backend"] = "numpy" if be.name == "numpy" else be
         try:
-            ds = func(rule, **kwargs, **extra) if needs_rule else func(**kwargs, **extra)
+            with run_options(**durable):
+                ds = func(rule, **kwargs, **extra) if needs_rule else func(**kwargs, **extra)
+        except CheckpointError:
+            raise
         except ValidationError as err:
             if err.parameter in kwargs or err.parameter in inspect.signature(func).parameters:
                 raise ModelFileError(model.path, f"protocol.{err.parameter}", err.value, err.allowed) from None
