@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 
 from plastinet import errors as E
+from plastinet import simulate
 from plastinet.backends import get_backend
+from plastinet.backends.numpy_backend import NumpyBackend
 from plastinet.fwp import (DecayedHebbian, Delta, FastWeightLayer, FeatureMap, GatedDelta, Hebbian, Oja,
                            State, ThreeFactor, apply, get_rule, vjp)
 from plastinet.io import load_model
 from plastinet.params import Parameter, Spec
 from plastinet.spiking import (LIF, ConductanceLIF, Network, PoissonGroup, ProgrammedSignal, Projection,
-                               SpikeGenerator, StateProbe, run)
+                               Simulator, SpikeGenerator, StateProbe, run, run_options)
 from plastinet.spiking.rules import PairSTDP, TripletSTDP
 from plastinet.sweep import parse_grid
 from plastinet.units import parse_quantity, to_si
@@ -56,6 +58,24 @@ def _net_with(*objs):
     for o in objs:
         net.add(o)
     return net
+
+
+def _foreign_checkpoint(tmp_path):
+    path = tmp_path / "foreign.npz"
+
+    def call():
+        run(_net_with(_pop(n=4)), 0.01, checkpoint_path=path)          # a checkpoint of a 4-neuron network
+        run(_net_with(_pop(n=5)), 0.01, checkpoint_path=path)          # refused by a 5-neuron one
+    return call
+
+
+class _NoCheckpoints(NumpyBackend):
+    """A spiking backend whose ``simulate`` has no checkpoint arguments."""
+
+    name = "no-checkpoints"
+
+    def simulate(self, network, duration, *, dt=1e-4, seed=None, progress=False):
+        return super().simulate(network, duration, dt=dt, seed=seed, progress=progress)
 
 
 def cases(tmp_path):
@@ -139,6 +159,21 @@ def cases(tmp_path):
         ("engine-rate-dt", lambda: run(_net_with(_pop(rate=2e4)), 0.01, dt=1e-4), E.ValidationError, "rate"),
         ("engine-negative-duration", lambda: run(_net_with(_pop()), -1.0), E.RangeError, "duration"),
         ("engine-dt", lambda: run(_net_with(_pop()), 0.1, dt=0.0), E.RangeError, "dt"),
+        # --- numerical policy, durable runs ---------------------------------------------------
+        ("policy-simulator", lambda: Simulator(_net_with(_pop()), on_numerical="ignore"), E.UnsupportedError, "on_numerical"),
+        ("policy-apply", lambda: apply(Delta(), Q, K, V, on_numerical="quiet"), E.UnsupportedError, "on_numerical"),
+        ("policy-simulate", lambda: simulate(_net_with(_pop()), 0.01, on_numerical=1), E.UnsupportedError, "on_numerical"),
+        ("engine-max-rate", lambda: run(_net_with(_pop()), 0.01, max_rate="-3 Hz"), E.RangeError, "max_rate"),
+        ("engine-max-rate-unit", lambda: run(_net_with(_pop()), 0.01, max_rate="3 ms"), E.UnitError, "max_rate"),
+        ("engine-chunk-steps", lambda: run(_net_with(_pop()), 0.01, chunk_steps=2.5), E.RangeError, "chunk_steps"),
+        ("checkpoint-needs-path", lambda: run(_net_with(_pop()), 0.01, checkpoint_every=0.005), E.ValidationError, "checkpoint_path"),
+        ("checkpoint-every-range", lambda: run(_net_with(_pop()), 0.01, checkpoint_every=0.0, checkpoint_path=tmp_path / "c.npz"), E.RangeError, "checkpoint_every"),
+        ("checkpoint-every-unit", lambda: run(_net_with(_pop()), 0.01, checkpoint_every="2 mV", checkpoint_path=tmp_path / "c.npz"), E.UnitError, "checkpoint_every"),
+        ("partial-path-suffix", lambda: run(_net_with(_pop()), 0.01, partial_path=tmp_path / "p.csv"), E.ValidationError, "partial_path"),
+        ("run-options-key", lambda: run_options(checkpoint=tmp_path).__enter__(), E.UnsupportedError, "checkpoint"),
+        ("checkpoint-foreign-network", _foreign_checkpoint(tmp_path), E.CheckpointError, "network"),
+        ("checkpoint-garbage", lambda: (tmp_path.joinpath("g.npz").write_bytes(b"xx"), run(_net_with(_pop()), 0.01, checkpoint_path=tmp_path / "g.npz")), E.CheckpointError, "file"),
+        ("simulate-checkpoint-backend", lambda: simulate(_net_with(_pop()), 0.01, backend=_NoCheckpoints(), checkpoint_path=tmp_path / "c.npz"), E.UnsupportedError, "checkpoint_path"),
         # --- backends, sweeps, generic specs ------------------------------------------------
         ("backend-name", lambda: get_backend("nest"), E.UnsupportedError, "backend"),
         ("backend-target", lambda: get_backend("brian2", target="gpu"), E.UnsupportedError, "target"),

@@ -1,14 +1,18 @@
-"""Fuzzing the model loader: any file either loads or raises ModelFileError, never anything else."""
+"""Fuzzing the model loader: any file either loads or raises ModelFileError, never anything else.
+
+Budgets scale with the hypothesis profile (``HYPOTHESIS_PROFILE=fuzz`` for long runs).
+"""
 
 from __future__ import annotations
 
 import string
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plastinet.errors import ModelFileError
 from plastinet.io import load_model
+from reliability_helpers import budget
 
 BASE = (
     'schema_version = 1\nname = "fuzz"\nkind = "rate_fwp"\ndescription = "d"\nsource = "s"\n'
@@ -36,7 +40,7 @@ def _toml_value(v) -> str:
     return str(v)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=budget(60))
 @given(st.dictionaries(KEYS, VALUES, min_size=1, max_size=3))
 def test_overridden_files_load_or_fail_cleanly(tmp_path_factory, changes):
     path = tmp_path_factory.mktemp("fuzz") / "m.toml"
@@ -50,7 +54,7 @@ def test_overridden_files_load_or_fail_cleanly(tmp_path_factory, changes):
     assert model.kind == "rate_fwp"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=budget(60))
 @given(st.integers(0, len(BASE) - 1), st.text(string.printable, min_size=1, max_size=4))
 def test_corrupted_text_loads_or_fails_cleanly(tmp_path_factory, position, junk):
     path = tmp_path_factory.mktemp("fuzz") / "m.toml"
