@@ -93,6 +93,14 @@ class PairSTDP(SpikeRule):
     model = ("dx/dt = -x / tau_plus : 1 (event-driven)\n"
              "dy/dt = -y / tau_minus : 1 (event-driven)")
 
+    def check_projection(self, projection: Any) -> None:
+        import math
+        if self.bound == "soft" and not (math.isfinite(projection.w_min) and math.isfinite(projection.w_max)):
+            raise ValidationError("PairSTDP", "bound", self.bound,
+                                  f"projection {projection.name!r}: soft bounds scale the updates with "
+                                  f"w_max - w and w - w_min, so they need finite w_min and w_max "
+                                  f"(got [{projection.w_min:g}, {projection.w_max:g}])")
+
     def equations(self) -> dict[str, str]:
         """Update statements for this rule's ``pairing`` and ``bound``."""
         jump_x = "x = 1" if self.pairing == "nearest" else "x += 1"

@@ -137,3 +137,10 @@ def test_modulator_kinds_are_checked():
     units = RateUnits(name="r", n=2)
     with pytest.raises(ValidationError, match="ModulatedHebbian.*post_variable.*has inputs"):
         Projection(name="h", pre=a, post=units, target="dend", rule=ModulatedHebbian(post_variable="x"))
+
+
+def test_soft_bounds_need_finite_bounds():
+    a, b = PoissonGroup(name="a", n=2, rate=5.0), PoissonGroup(name="b", n=2, rate=5.0)
+    with pytest.raises(ValidationError, match="PairSTDP.*bound.*'s'.*finite w_min and w_max"):
+        Projection(name="s", pre=a, post=b, target="none", rule=PairSTDP(bound="soft"))
+    Projection(name="s", pre=a, post=b, target="none", w_min=0.0, w_max=1.0, rule=PairSTDP(bound="soft"))
