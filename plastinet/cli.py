@@ -33,9 +33,12 @@ def _write_outputs(model, ds, out: Path, plot: bool) -> list[Path]:
         import matplotlib
 
         matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
         fig = get_kind(model.kind).plot(ds)
         png = out.with_suffix(".png")
         fig.savefig(png, dpi=110)
+        plt.close(fig)
         written.append(png)
     return written
 
@@ -209,9 +212,12 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if not kind:
         raise ValidationError("plastinet plot", "RESULT", args.result,
                               "not a plastinet model result (no 'model_kind' attribute)")
+    import matplotlib.pyplot as plt
+
     fig = get_kind(str(kind)).plot(ds)
     out = Path(args.out) if args.out else Path(args.result).with_suffix(".png")
     fig.savefig(out, dpi=110)
+    plt.close(fig)
     print(f"[plastinet] wrote {out.resolve()}")
     return 0
 
