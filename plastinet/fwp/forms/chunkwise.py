@@ -13,9 +13,10 @@ rule, Yang et al. 2025): inside a chunk with entering state ``S`` and inclusive 
     (I + strict_tril(diag(beta) (K K^T * D))) U = diag(beta) (V - diag(g) K S^T),
 
 with ``D_{t tau} = g_t / g_tau``. Writing ``T`` for the inverse of that unit-lower-triangular
-matrix, ``U = T diag(beta) V - T diag(beta g) K S^T``: two state-independent matrices. Then
-``Y = diag(g) Q S^T + tril(Q K^T * D) U`` and the next state is
-``g_C S + U^T diag(g_C / g) K``.
+matrix, ``U = T diag(beta) (V - diag(g) K S^T)``; only the small ``C x C`` matrix
+``T diag(beta)`` is formed ahead of the loop over chunks (the WY factors ``T diag(beta) V``
+and ``T diag(beta g) K`` are never needed). Then ``Y = diag(g) Q S^T + tril(Q K^T * D) U``
+and the next state is ``g_C S + U^T diag(g_C / g) K``.
 """
 
 from __future__ import annotations
@@ -67,20 +68,17 @@ def unit_lower_inverse(A: np.ndarray) -> np.ndarray:
     """
     C = A.shape[-1]
     P = 1 << max(0, (C - 1).bit_length())
-    if P == C:
-        L = A                                   # only strictly lower blocks are read below
-    else:
-        L = np.zeros(A.shape[:-2] + (P, P), dtype=A.dtype)
-        L[..., :C, :C] = A
-    inv = np.zeros_like(L)
-    idx = np.arange(P)
-    inv[..., idx, idx] = 1.0
+    NL = np.empty(A.shape[:-2] + (P, P), dtype=A.dtype) if P == C else \
+        np.zeros(A.shape[:-2] + (P, P), dtype=A.dtype)
+    np.negative(A, out=NL[..., :C, :C])         # -L: the products below then need no sign
+    inv = np.zeros_like(NL)
+    inv.reshape(inv.shape[:-2] + (P * P,))[..., ::P + 1] = 1.0
     if P >= 2:
-        _diag_blocks(inv, 2)[..., 1, 0] = -_diag_blocks(L, 2)[..., 1, 0]
+        _diag_blocks(inv, 2)[..., 1, 0] = _diag_blocks(NL, 2)[..., 1, 0]
     b = 2
     while b < P:
-        blk, Lblk = _diag_blocks(inv, 2 * b), _diag_blocks(L, 2 * b)
-        blk[..., b:, :b] = -((blk[..., b:, b:] @ Lblk[..., b:, :b]) @ blk[..., :b, :b])
+        blk, Lblk = _diag_blocks(inv, 2 * b), _diag_blocks(NL, 2 * b)
+        np.matmul(blk[..., b:, b:] @ Lblk[..., b:, :b], blk[..., :b, :b], out=blk[..., b:, :b])
         b *= 2
     return inv if P == C else np.ascontiguousarray(inv[..., :C, :C])
 
@@ -142,61 +140,62 @@ def gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=True, states=None, p
     causal = _causal(C, dt)
     if alpha is not None:
         L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0)[..., 0], axis=2)   # (N, n, C)
-    # Per segment: WQ = [W_y; Q g] and M = [attn; K_end^T], so that each chunk needs one
-    # product with the state and one with its pseudo-values.
+    # Per segment: B = [Q g; K g] and M = [attn; K_end^T]. Each chunk needs one product
+    # with the state, [Q g S^T; K g S^T], then the pseudo-values U = T diag(beta) (V - K g S^T)
+    # and one product with them, [attn U; K_end^T U]. B also gives [Q K^T; K K^T].
     rows = 2 * C if readout else C
-    WQ = np.empty((N, G, rows, d_k), dtype=dt)
+    B = np.empty((N, G, rows, d_k), dtype=dt)
     M = np.empty((N, G, C + d_k if readout else d_k, C), dtype=dt)
-    Uy = np.empty((N, G, C, d_v), dtype=dt)
     TB = np.empty((N, G, C, C), dtype=dt)
     y = np.empty((N, n, C, d_v), dtype=dt) if readout else None
     ST = np.array(_t(W0), dtype=dt, order="C")                               # state^T (d_k, d_v)
-    Pq = np.empty((N, rows, d_v), dtype=dt)
+    P = np.empty((N, rows, d_v), dtype=dt)
     R = np.empty((N, M.shape[2], d_v), dtype=dt)
     U = np.empty((N, C, d_v), dtype=dt)
+    X = np.empty((N, C, d_v), dtype=dt)
     for s in range(0, n, G):
         e = min(s + G, n)
         m = e - s
-        wq, mm, uy, tb = WQ[:, :m], M[:, :m], Uy[:, :m], TB[:, :m]
-        Kc, Qc, bc = K[:, s:e], Q[:, s:e], bb[:, s:e]
-        # UT transform of the segment's chunks: T = (I + strict_tril(diag(beta) (K K^T * D)))^-1
-        A = Kc @ _t(Kc)
+        bq, mm, tb = B[:, :m], M[:, :m], TB[:, :m]
+        Kc, Vc, bc = K[:, s:e], V[:, s:e], bb[:, s:e]
+        bk = bq[:, :, -C:]
+        np.copyto(bk, Kc)
+        if readout:
+            np.copyto(bq[:, :, :C], Q[:, s:e])
+            scores = bq @ _t(bk)                                              # [Q K^T; K K^T]
+        else:
+            scores = bk @ _t(bk)
+        A = scores[:, :, -C:]
         if alpha is not None:
             Ls, Zs = L[:, s:e], Z[:, s:e]
             D = decay_ratio(Ls[..., :, None], Zs[..., :, None], Ls[..., None, :], Zs[..., None, :])
             D = D.astype(dt) * causal                                        # (N, m, C, C)
-            g = np.where(Zs == 0, np.exp(Ls), 0.0).astype(dt)                 # (N, m, C)
+            g = np.where(Zs == 0, np.exp(Ls), 0.0).astype(dt)[..., None]      # (N, m, C, 1)
             A *= D
-        A *= bc[..., None]
-        # beta (and g) scale the columns of the small inverse, not the rows of K and V
-        np.multiply(unit_lower_inverse(A), bc[..., None, :], out=tb)
-        np.matmul(tb, V[:, s:e], out=uy)                                     # T diag(beta) V
-        if alpha is None:
-            np.matmul(tb, Kc, out=wq[:, :, :C])                               # W_y
-            np.copyto(mm[:, :, -d_k:], _t(Kc))
-        else:
-            tb *= g[..., None, :]
-            np.matmul(tb, Kc, out=wq[:, :, :C])
             to_end = decay_ratio(Ls[..., -1:], Zs[..., -1:], Ls, Zs).astype(dt)
             np.multiply(_t(Kc), to_end[..., None, :], out=mm[:, :, -d_k:])
-            total = g[..., -1]                                                # (N, m)
+            total = g[..., -1, 0]                                             # (N, m)
+        else:
+            np.copyto(mm[:, :, -d_k:], _t(Kc))
         if readout:
-            attn = mm[:, :, :C]
-            np.matmul(Qc, _t(Kc), out=attn)
-            attn *= causal if alpha is None else D
-            if alpha is None:
-                np.copyto(wq[:, :, C:], Qc)
-            else:
-                np.multiply(Qc, g[..., None], out=wq[:, :, C:])
+            np.multiply(scores[:, :, :C], causal if alpha is None else D, out=mm[:, :, :C])
+        if alpha is not None:                                                 # [Q g; K g]
+            bk *= g
+            if readout:
+                bq[:, :, :C] *= g
+        # UT transform: T = (I + strict_tril(diag(beta) (K K^T * D)))^-1, times diag(beta)
+        A *= bc[..., None]
+        np.multiply(unit_lower_inverse(A), bc[..., None, :], out=tb)
         for j in range(m):
             Uj = U if pseudo is None else pseudo[:, s + j]
             if states is not None:
                 states[:, s + j] = ST
-            np.matmul(wq[:, j], ST, out=Pq)                   # [W_y S^T; Q g S^T]
-            np.subtract(uy[:, j], Pq[:, :C], out=Uj)          # pseudo-values of the chunk
-            np.matmul(mm[:, j], Uj, out=R)                    # [attn U; K_end^T U]
+            np.matmul(bq[:, j], ST, out=P)                     # [Q g S^T; K g S^T]
+            np.subtract(Vc[:, j], P[:, -C:], out=X)
+            np.matmul(tb[:, j], X, out=Uj)                     # pseudo-values of the chunk
+            np.matmul(mm[:, j], Uj, out=R)                     # [attn U; K_end^T U]
             if readout:
-                np.add(Pq[:, C:], R[:, :C], out=y[:, s + j])
+                np.add(P[:, :C], R[:, :C], out=y[:, s + j])
             if alpha is not None:
                 ST *= total[:, j, None, None]
             ST += R[:, -d_k:]
