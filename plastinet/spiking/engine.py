@@ -233,7 +233,8 @@ class Simulator:
     seed : int or None
         Seed of the run. A :class:`numpy.random.SeedSequence` spawns one independent
         stream per population, projection and reward (in insertion order), so a run is
-        bit-reproducible.
+        bit-reproducible. ``None`` draws a seed from fresh entropy; it is recorded (the
+        ``seed`` attribute of results), so passing it back reproduces the run.
     progress : bool
         Show a tqdm progress bar.
     chunk_steps : int
@@ -278,8 +279,10 @@ class Simulator:
         self._rate_window = max(1, math.ceil(RATE_WINDOW_SPIKES / (self.max_rate * dt)))
         self._guard_steps = max(GUARD_STEPS, self._rate_window)
         self.network, self.progress, self.chunk_steps = network, progress, int(chunk_steps)
+        if seed is None:                # draw one, so that the recorded seed reproduces the run
+            seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self.seed = seed
         ss = np.random.SeedSequence(seed)
-        self.seed = seed if seed is not None else int(ss.entropy % (2 ** 63))
         n_streams = len(network.populations) + len(network.projections) + len(network.rewards)
         seqs = iter(ss.spawn(n_streams))
         streams = (np.random.default_rng(q) for q in seqs)

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from plastinet.io import list_models, load_result
 
@@ -29,3 +30,14 @@ def test_same_seed_two_processes_bit_identical(tmp_path, model):
     for name in ra.data_vars:
         np.testing.assert_array_equal(ra[name].values, rb[name].values, err_msg=f"{model}: {name} differs")
     assert ra.attrs["seed"] == rb.attrs["seed"] and ra.attrs["model_spec"] == rb.attrs["model_spec"]
+
+
+def test_the_recorded_seed_reproduces_an_unseeded_spiking_run():
+    from plastinet.spiking import run
+    from reliability_helpers import dopamine_net
+
+    a = run(dopamine_net(), 0.3)                    # seed=None: fresh entropy, recorded in attrs
+    b = run(dopamine_net(), 0.3, seed=a.attrs["seed"])
+    c = run(dopamine_net(), 0.3)
+    xr.testing.assert_identical(a, b)
+    assert a.attrs["seed"] != c.attrs["seed"] and not np.array_equal(a["w_syn"].values, c["w_syn"].values)
