@@ -5,14 +5,30 @@ a grid of ``N`` and find the first ``N`` whose final evaluation loss exceeds ``3
 should lie within one grid step of ``d_phi`` (64 for ELU+1, 128 for DPFP-1, 256 for DPFP-2
 with ``d_key = 64``). For ``N > d_phi`` the loss should approach the rank bound
 ``0.5 (N - d_phi) / N`` (within 0.05). Setting 2 (keys repeat, latest value wins): the
-delta rule should beat the additive rule at every ``N`` tried.
+delta rule should beat the additive rule at every ``N`` tried with the same feature map.
 
-The paper's protocol (``--preset paper``) trains up to 100k steps per point and needs a
-GPU-day on numpy; ``--preset small`` keeps the mechanism (``d_key = 8``, so ``d_phi`` =
-8 / 16 / 32, grid step 4) and fits a few minutes of one CPU core. Usage::
+Presets:
 
-    python docs/scripts/reproduce_capacity.py --preset small --out capacity.json
-    python docs/scripts/reproduce_capacity.py --preset paper --maps elu+1 --out elu.json
+* ``paper`` -- the paper's protocol (``d_key = 64``, batch 32, Adam 1e-3, up to 100k
+  steps); far beyond a shared CPU.
+* ``cpu`` -- the protocol run for docs/training.md: ``d_key = 64`` as in the paper, grid
+  step 20 centred on ``d_phi`` (``d_phi - 40 ... d_phi + 40``), batch 8, Adam 1e-3, at most
+  3000 steps per point (2000 for DPFP-2), the paper's evaluation, early stopping and
+  target loss.
+* ``small`` -- a mechanism check at ``d_key = 8`` (``d_phi`` = 8 / 16 / 32) for the slow
+  test suite; it is not the acceptance evidence.
+
+Rows are written to ``--out`` (JSON) after every trained point, and points already in that
+file are not trained again, so a run can be stopped, resumed, or extended with more
+feature maps (``--maps dpfp-2``). ``--report`` writes the figure and the markdown table
+from the JSON without training. Usage::
+
+    python docs/scripts/reproduce_capacity.py --preset cpu --maps elu+1,dpfp-1 \\
+        --out docs/data/capacity_cpu.json
+    python docs/scripts/reproduce_capacity.py --preset cpu --maps dpfp-2 --skip-setting2 \\
+        --out docs/data/capacity_cpu.json
+    python docs/scripts/reproduce_capacity.py --report --out docs/data/capacity_cpu.json \\
+        --figure docs/figures/capacity_cpu.png --table capacity_table.md
 """
 
 from __future__ import annotations
@@ -20,40 +36,98 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import warnings
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from plastinet.fwp import as_feature_map
 from plastinet.training import train_config
 
 PRESETS: dict[str, dict[str, Any]] = {
     # init_scale 0.577: std 1/sqrt(3 fan_in), PyTorch's default nn.Linear initialisation.
-    "paper": {"d_key": 64, "grid_step": 20, "batch_size": 32, "lr": 1e-3, "max_steps": 100_000,
-              "eval_every": 100, "eval_size": 20, "patience": 10, "init_scale": 0.577,
-              "setting2_n": [20, 40, 60]},
+    "paper": {"d_key": 64, "grid_step": 20, "grid": [-40, -20, 0, 20, 40, 60], "batch_size": 32,
+              "lr": 1e-3, "max_steps": 100_000, "per_map": {}, "eval_every": 100,
+              "eval_size": 20, "patience": 10, "init_scale": 0.577,
+              "setting2_n": [20, 40, 60], "setting2_maps": ["dpfp-1"]},
+    # The paper's d_key, grid, optimiser, learning rate, evaluation and stopping rules; a
+    # quarter of its batch and a step cap that fits a shared CPU.
+    # per_map: batch size and step caps of a feature map; max_steps_capacity caps N >= d_phi,
+    # whose outcome the criteria do not need (N > d_phi fails by the rank bound; the loss
+    # settles near the bound within a few hundred steps).
+    "cpu": {"d_key": 64, "grid_step": 20, "grid": [-40, -20, 0, 20, 40], "batch_size": 8,
+            "lr": 1e-3, "max_steps": 3000,
+            "per_map": {"dpfp-1": {"lr": 3e-3, "max_steps_capacity": 1000},
+                        "dpfp-2": {"lr": 3e-3, "max_steps": 1500, "max_steps_capacity": 400}},
+            "setting2_max_steps": 1000, "eval_every": 100,
+            "eval_size": 20, "patience": 10, "init_scale": 0.577,
+            "setting2_n": [20, 40, 60], "setting2_maps": ["elu+1", "dpfp-1"]},
     # With d_key = 8, large initial keys leave DPFP features of some keys dead (products of
     # ReLUs that stay zero): a smaller initialisation avoids those stuck queries.
-    "small": {"d_key": 8, "grid_step": 4, "batch_size": 32, "lr": 3e-3, "max_steps": 3000,
-              "eval_every": 100, "eval_size": 20, "patience": 5, "init_scale": 0.3,
-              "setting2_n": [8, 12, 16]},
+    "small": {"d_key": 8, "grid_step": 4, "grid": [-8, -4, 0, 4, 8, 12], "batch_size": 32,
+              "lr": 3e-3, "max_steps": 3000, "per_map": {}, "eval_every": 100,
+              "eval_size": 20, "patience": 5, "init_scale": 0.3,
+              "setting2_n": [8, 12, 16], "setting2_maps": ["dpfp-1"]},
 }
 FAIL_LOSS = 3e-3
 STOP_LOSS = 1e-3
+SEED = 0
+
+
+def point_settings(p: dict[str, Any], feature_map: str, n_keys: int, setting: int) -> dict[str, Any]:
+    """Learning rate, batch size and step cap of one point: the preset's, overridden per map.
+
+    ``p["per_map"][feature_map]`` may set ``lr``, ``batch_size``, ``max_steps`` and
+    (setting 1, ``N >= d_phi``) ``max_steps_capacity``; setting 2 uses the preset's
+    ``lr`` and batch size and ``p["setting2_max_steps"]`` where given.
+    """
+    if setting == 2:
+        return {"lr": float(p["lr"]), "batch_size": int(p["batch_size"]),
+                "max_steps": int(p.get("setting2_max_steps", p["max_steps"]))}
+    over = p.get("per_map", {}).get(feature_map, {})
+    steps = over.get("max_steps", p["max_steps"])
+    if n_keys >= as_feature_map(feature_map).out_dim(p["d_key"]):
+        steps = over.get("max_steps_capacity", steps)
+    return {"lr": float(over.get("lr", p["lr"])), "batch_size": int(over.get("batch_size", p["batch_size"])),
+            "max_steps": int(steps)}
 
 
 def run_point(feature_map: str, n_keys: int, setting: int, rule: str, p: dict[str, Any],
-              seed: int = 0) -> dict[str, Any]:
-    """Train one model; return its best evaluation loss, steps and stop reason."""
+              seed: int = SEED) -> dict[str, Any]:
+    """Train one model and describe the run.
+
+    Parameters
+    ----------
+    feature_map : str
+        Feature map of keys and queries (``"elu+1"``, ``"dpfp-1"``...).
+    n_keys : int
+        Number of keys ``N``.
+    setting : {1, 2}
+        Task setting.
+    rule : str
+        ``"delta"`` or ``"hebbian"`` (the additive rule).
+    p : dict
+        A preset (see :data:`PRESETS`).
+    seed : int
+        Seed of the initialisation and of the data.
+
+    Returns
+    -------
+    dict
+        ``loss`` (the last evaluation loss), ``best_loss``, ``eval_loss`` (every
+        evaluation), ``steps``, ``stop_reason``, ``seconds`` and the point's settings.
+    """
+    ps = point_settings(p, feature_map, n_keys, setting)
     cfg = {
         "schema_version": 1, "name": f"capacity-{feature_map}-{n_keys}", "kind": "training",
         "task": {"type": "assoc_retrieval", "setting": setting, "n_keys": n_keys},
         "layer": {"rule": rule, "feature_map": feature_map, "feature_normalize": "sum",
-                  "d_key": p["d_key"], "beta_scale": 1.0, "chunk_size": 32,
+                  "d_key": p["d_key"], "beta_scale": 1.0, "form": "chunkwise", "chunk_size": 32,
                   "init_scale": p["init_scale"], "seed": seed},
-        "training": {"optimizer": "adam", "lr": p["lr"], "batch_size": p["batch_size"],
-                     "max_steps": p["max_steps"], "eval_every": p["eval_every"],
+        "training": {"optimizer": "adam", "lr": ps["lr"], "batch_size": ps["batch_size"],
+                     "max_steps": ps["max_steps"], "eval_every": p["eval_every"],
                      "eval_size": p["eval_size"], "patience": p["patience"],
                      "target_loss": STOP_LOSS, "seed": seed},
     }
@@ -61,33 +135,82 @@ def run_point(feature_map: str, n_keys: int, setting: int, rule: str, p: dict[st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hist, _ = train_config(cfg, progress=False)
+    evals = [float(x) for x in hist.eval_loss.values]
     return {"feature_map": feature_map, "n_keys": n_keys, "setting": setting, "rule": rule,
-            "loss": float(hist.eval_loss.min()), "steps": int(hist.attrs["steps"]),
-            "stop_reason": hist.attrs["stop_reason"], "seconds": time.perf_counter() - t0}
+            "seed": seed, "lr": ps["lr"], "max_steps": ps["max_steps"], "batch_size": ps["batch_size"],
+            "loss": evals[-1], "best_loss": min(evals), "eval_loss": [float(f"{x:.6g}") for x in evals],
+            "steps": int(hist.attrs["steps"]), "stop_reason": hist.attrs["stop_reason"],
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def setting1(maps: list[str], p: dict[str, Any], log=print) -> list[dict[str, Any]]:
-    """Grid ``d_phi - 2 step, ..., d_phi + 3 step`` (positive ``N`` only) for each map."""
-    step = p["grid_step"]
+def grid(feature_map: str, p: dict[str, Any]) -> tuple[int, list[int]]:
+    """``d_phi`` of ``feature_map`` and the setting-1 grid ``d_phi + offset`` (positive only)."""
+    d_phi = as_feature_map(feature_map).out_dim(p["d_key"])
+    return d_phi, [d_phi + off for off in p["grid"] if d_phi + off > 0]
+
+
+def _key(row: dict[str, Any]) -> tuple:
+    return (row["setting"], row["feature_map"], row["n_keys"], row["rule"], row.get("seed", SEED))
+
+
+def _reuse(done: dict[tuple, dict[str, Any]], key: tuple, p: dict[str, Any]) -> dict[str, Any] | None:
+    """The row of ``key`` if it was trained with the settings ``p`` gives that point, else None."""
+    row = done.get(key)
+    if row is None:
+        return None
+    ps = point_settings(p, key[1], key[2], key[0])
+    if (row.get("lr"), row.get("max_steps"), row.get("batch_size")) != (ps["lr"], ps["max_steps"], ps["batch_size"]):
+        return None
+    return row
+
+
+#: Preset entries that may differ between the runs collected in one JSON file (every row
+#: records its own learning rate, step cap and batch size; the setting-2 grid only adds rows).
+_PER_ROW = ("lr", "max_steps", "per_map", "batch_size", "setting2_n", "setting2_maps", "setting2_max_steps")
+
+
+def setting1(maps: list[str], p: dict[str, Any], log: Callable[[str], None] = print,
+             done: dict[tuple, dict[str, Any]] | None = None,
+             save: Callable[[], None] | None = None, only: list[int] | None = None) -> list[dict[str, Any]]:
+    """Train the delta rule over the grid of each feature map (setting 1).
+
+    ``done`` maps :func:`_key` to rows already trained (reused, not retrained); ``save`` is
+    called after every new row; ``only`` restricts (and orders) the grid points trained.
+    """
+    done = {} if done is None else done
     rows = []
     for fm in maps:
-        d_phi = as_feature_map(fm).out_dim(p["d_key"])
-        for n in range(max(step, d_phi - 2 * step), d_phi + 3 * step + 1, step):
-            row = run_point(fm, n, 1, "delta", p)
-            row.update(d_phi=d_phi, bound=max(0.0, 0.5 * (n - d_phi) / n))
+        d_phi, ns = grid(fm, p)
+        for n in ns if only is None else [n for n in only if n in ns]:
+            row = _reuse(done, (1, fm, n, "delta", SEED), p)
+            if row is None:
+                row = run_point(fm, n, 1, "delta", p)
+                row.update(d_phi=d_phi, bound=max(0.0, 0.5 * (n - d_phi) / n))
+                done[_key(row)] = row
+                log(json.dumps(row))
+                if save:
+                    save()
             rows.append(row)
-            log(json.dumps(row))
     return rows
 
 
-def setting2(p: dict[str, Any], feature_map: str = "dpfp-1", log=print) -> list[dict[str, Any]]:
-    """Delta versus additive (Hebbian) rule with repeated keys."""
+def setting2(p: dict[str, Any], maps: list[str] | None = None, log: Callable[[str], None] = print,
+             done: dict[tuple, dict[str, Any]] | None = None,
+             save: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Delta versus the additive (Hebbian) rule with repeated keys (setting 2)."""
+    done = {} if done is None else done
     rows = []
-    for n in p["setting2_n"]:
-        for rule in ("delta", "hebbian"):
-            row = run_point(feature_map, n, 2, rule, p)
-            rows.append(row)
-            log(json.dumps(row))
+    for fm in maps if maps is not None else p["setting2_maps"]:
+        for n in p["setting2_n"]:
+            for rule in ("delta", "hebbian"):
+                row = _reuse(done, (2, fm, n, rule, SEED), p)
+                if row is None:
+                    row = run_point(fm, n, 2, rule, p)
+                    done[_key(row)] = row
+                    log(json.dumps(row))
+                    if save:
+                        save()
+                rows.append(row)
     return rows
 
 
@@ -95,12 +218,15 @@ def check(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], step: int,
           bound_tol: float = 0.05) -> list[str]:
     """The acceptance criteria; returns the failures (empty when all hold).
 
-    ``bound_tol`` is the allowed distance of the final loss from the rank bound for
-    ``N > d_phi`` (0.05 in the acceptance criteria).
+    Setting 1, per feature map: the first ``N`` of the grid whose ``loss`` exceeds
+    :data:`FAIL_LOSS` lies within ``step`` of ``d_phi``, and every ``N > d_phi`` has a
+    loss within ``bound_tol`` of the rank bound. Setting 2, per feature map and ``N``: the
+    delta rule's loss is below the additive (``"hebbian"``) rule's (pairs with one rule
+    only, still being trained, are skipped).
     """
     failures = []
     for fm in dict.fromkeys(r["feature_map"] for r in rows1):
-        rows = [r for r in rows1 if r["feature_map"] == fm]
+        rows = sorted((r for r in rows1 if r["feature_map"] == fm), key=lambda r: r["n_keys"])
         d_phi = rows[0]["d_phi"]
         failing = [r["n_keys"] for r in rows if r["loss"] > FAIL_LOSS]
         first = failing[0] if failing else math.inf
@@ -109,35 +235,173 @@ def check(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], step: int,
         for r in rows:
             if r["n_keys"] > d_phi and abs(r["loss"] - r["bound"]) > bound_tol:
                 failures.append(f"{fm}: N = {r['n_keys']} loss {r['loss']:.4f} vs bound {r['bound']:.4f}")
-    for n in dict.fromkeys(r["n_keys"] for r in rows2):
-        loss = {r["rule"]: r["loss"] for r in rows2 if r["n_keys"] == n}
+    for fm, n in dict.fromkeys((r.get("feature_map"), r["n_keys"]) for r in rows2):
+        loss = {r["rule"]: r["loss"] for r in rows2 if r["n_keys"] == n and r.get("feature_map") == fm}
+        if len(loss) < 2:
+            continue                             # a pair still being trained
         if not loss["delta"] < loss["hebbian"]:
-            failures.append(f"setting 2, N = {n}: delta {loss['delta']:.4f} >= additive {loss['hebbian']:.4f}")
+            failures.append(f"setting 2, {fm}, N = {n}: delta {loss['delta']:.4f} "
+                            f">= additive {loss['hebbian']:.4f}")
     return failures
 
 
+def table(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]]) -> str:
+    """Markdown tables of both settings (one row per trained point)."""
+    lines = ["| feature map | d_phi | N | final loss | rank bound | loss > 3e-3 | steps | stop | seconds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows1:
+        lines.append(f"| {r['feature_map']} | {r['d_phi']} | {r['n_keys']} | {r['loss']:.2e} | "
+                     f"{r['bound']:.3f} | {'yes' if r['loss'] > FAIL_LOSS else 'no'} | {r['steps']} | "
+                     f"{r['stop_reason']} | {r['seconds']:.0f} |")
+    if rows2:
+        lines += ["", "| feature map | N | length | delta loss | additive loss | delta steps | "
+                  "additive steps | seconds (both) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for fm, n in dict.fromkeys((r["feature_map"], r["n_keys"]) for r in rows2):
+            pair = {r["rule"]: r for r in rows2 if r["n_keys"] == n and r["feature_map"] == fm}
+            if len(pair) < 2:
+                continue
+            d, h = pair["delta"], pair["hebbian"]
+            lines.append(f"| {fm} | {n} | {2 * n} | {d['loss']:.2e} | {h['loss']:.2e} | {d['steps']} | "
+                         f"{h['steps']} | {d['seconds'] + h['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Loss against ``N`` per feature map (with the rank bound and the 3e-3 line) and setting 2."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2 if rows2 else 1, figsize=(11 if rows2 else 6, 4),
+                             layout="constrained", squeeze=False)
+    ax = axes[0, 0]
+    for i, fm in enumerate(dict.fromkeys(r["feature_map"] for r in rows1)):
+        rows = sorted((r for r in rows1 if r["feature_map"] == fm), key=lambda r: r["n_keys"])
+        ns = np.array([r["n_keys"] for r in rows])
+        d_phi = rows[0]["d_phi"]
+        color = f"C{i}"
+        ax.plot(ns, [max(r["loss"], 1e-5) for r in rows], "o-", color=color,
+                label=f"{fm} (d_phi = {d_phi})")
+        dense = np.linspace(d_phi, ns.max(), 50)
+        ax.plot(dense, 0.5 * (dense - d_phi) / dense, "--", color=color, lw=1)
+        ax.axvline(d_phi, color=color, lw=0.6, alpha=0.5)
+    ax.axhline(FAIL_LOSS, color="k", lw=0.8, ls=":", label="3e-3 (failure)")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of keys N")
+    ax.set_ylabel("final evaluation loss")
+    ax.set_title("setting 1, delta rule (dashed: rank bound 0.5 (N - d_phi) / N)", fontsize=9)
+    ax.legend(fontsize=8)
+    if rows2:
+        ax = axes[0, 1]
+        for i, fm in enumerate(dict.fromkeys(r["feature_map"] for r in rows2)):
+            for rule, style in (("delta", "o-"), ("hebbian", "s--")):
+                rows = sorted((r for r in rows2 if r["feature_map"] == fm and r["rule"] == rule),
+                              key=lambda r: r["n_keys"])
+                ax.plot([r["n_keys"] for r in rows], [max(r["loss"], 1e-5) for r in rows], style,
+                        color=f"C{i}", label=f"{fm}, {'delta' if rule == 'delta' else 'additive'}")
+        ax.set_yscale("log")
+        ax.set_xlabel("number of keys N (sequence length 2N)")
+        ax.set_ylabel("final evaluation loss")
+        ax.set_title("setting 2: keys repeat, the latest value is retrieved", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def load_rows(paths: list[str | os.PathLike]) -> tuple[dict[str, Any], dict[tuple, dict[str, Any]]]:
+    """Merge the JSON files of several runs of one preset: ``(record, rows by key)``.
+
+    Later files win for a point trained twice. Raises ``ValueError`` when the files hold
+    different presets or shared settings (all but :data:`_PER_ROW`).
+    """
+    record: dict[str, Any] = {}
+    done: dict[tuple, dict[str, Any]] = {}
+    for path in paths:
+        rec = json.loads(Path(path).read_text())
+        if record and (rec["preset"], _shared(rec["settings"])) != (record["preset"], _shared(record["settings"])):
+            raise ValueError(f"{path} holds another preset or other settings than {paths[0]}")
+        record = record or rec
+        done.update({_key(r): r for r in rec.get("setting1", []) + rec.get("setting2", [])})
+    return record, done
+
+
+def _shared(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in _PER_ROW}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Command line (see the module docstring); returns 0 when the criteria hold."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
     parser.add_argument("--maps", default="elu+1,dpfp-1,dpfp-2")
     parser.add_argument("--max-steps", type=int, help="override the preset's max_steps")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch_size")
+    parser.add_argument("--n", help="setting 1: train only these grid points, in this order (e.g. 216,276)")
+    parser.add_argument("--skip-setting1", action="store_true")
     parser.add_argument("--skip-setting2", action="store_true")
-    parser.add_argument("--out", help="write all rows and the verdict as JSON")
+    parser.add_argument("--out", help="JSON of all rows (updated after every point, resumed)")
+    parser.add_argument("--report", nargs="*", metavar="JSON",
+                        help="train nothing: merge these JSON files (default: --out) into --out "
+                             "and write the figure and the table")
+    parser.add_argument("--figure", help="write the figure (PNG) here")
+    parser.add_argument("--table", help="write the markdown table here")
     args = parser.parse_args(argv)
-    p = dict(PRESETS[args.preset])
-    if args.max_steps:
-        p["max_steps"] = args.max_steps
-    if args.batch_size:
-        p["batch_size"] = args.batch_size
-    rows1 = setting1(args.maps.split(","), p)
-    rows2 = [] if args.skip_setting2 else setting2(p)
+    if args.report is not None:
+        sources = args.report or ([args.out] if args.out else [])
+        if not sources or not all(Path(f).is_file() for f in sources):
+            parser.error("--report needs existing JSON files (or an existing --out)")
+        try:
+            store, done = load_rows(sources)
+        except ValueError as err:
+            parser.error(str(err))
+        preset, p = store["preset"], store["settings"]
+    else:
+        preset, p = args.preset, dict(PRESETS[args.preset])
+        if args.max_steps:
+            p["max_steps"], p["per_map"] = args.max_steps, {}
+        if args.batch_size:
+            p["batch_size"] = args.batch_size
+        store, done = {}, {}
+        if args.out and Path(args.out).is_file():
+            store, done = load_rows([args.out])
+            if (store["preset"], _shared(store["settings"])) != (preset, _shared(p)):
+                parser.error(f"{args.out} holds another preset or other settings; use another --out")
+
+    def rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rows1 = sorted((r for r in done.values() if r["setting"] == 1), key=lambda r: (r["d_phi"], r["n_keys"]))
+        rows2 = sorted((r for r in done.values() if r["setting"] == 2),
+                       key=lambda r: (r["feature_map"], r["n_keys"], r["rule"]))
+        return rows1, rows2
+
+    def save() -> None:
+        if not args.out:
+            return
+        rows1, rows2 = rows()
+        record = {"preset": preset, "settings": p, "setting1": rows1, "setting2": rows2,
+                  "failures": check(rows1, rows2, p["grid_step"])}
+        tmp = Path(args.out).with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+        os.replace(tmp, args.out)
+
+    if args.report is None:
+        maps = args.maps.split(",")
+        if not args.skip_setting1:
+            only = [int(n) for n in args.n.split(",")] if args.n else None
+            setting1(maps, p, done=done, save=save, only=only)
+        if not args.skip_setting2:
+            setting2(p, done=done, save=save)
+    save()
+    rows1, rows2 = rows()
     failures = check(rows1, rows2, p["grid_step"])
+    print(table(rows1, rows2))
     print("PASS" if not failures else "FAIL:\n  " + "\n  ".join(failures))
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump({"preset": args.preset, "settings": p, "setting1": rows1, "setting2": rows2,
-                       "failures": failures}, fh, indent=1)
+    if args.figure:
+        figure(rows1, rows2, args.figure)
+    if args.table:
+        Path(args.table).write_text(table(rows1, rows2))
     return 0 if not failures else 1
 
 
