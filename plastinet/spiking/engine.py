@@ -44,6 +44,7 @@ import heapq
 import math
 import signal
 import threading
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator
@@ -51,7 +52,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import (CheckpointError, RangeError, UnsupportedError, ValidationError,
+from plastinet.errors import (CheckpointError, PlastinetWarning, RangeError, UnsupportedError, ValidationError,
                               check_numerical_policy, report_numerical)
 from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, spec_hash
 from plastinet.results import finalize_dataset
@@ -447,16 +448,25 @@ class Simulator:
                         self._save_checkpoint(ckpt, start, end_all)
                 self._guard()
         except BaseException as err:
-            self._abort(err, start, end_all, ckpt, partial)
+            try:
+                self._abort(err, start, end_all, ckpt, partial)
+            except Exception as abort_err:     # never hide the original error
+                err.add_note(f"plastinet: the partial results could not be assembled ({abort_err!r})")
             raise
         finally:
             if bar is not None:
                 bar.close()
+        ds = self._dataset(start, self.step, self._spikes, self._samples, self._sample_times, True)
         if ckpt is not None:
-            self._save_checkpoint(ckpt, start, end_all)
+            try:
+                self._save_checkpoint(ckpt, start, end_all)
+            except OSError as err:              # the result is complete: return it anyway
+                warnings.warn(f"spiking run: the final checkpoint could not be written to {ckpt} ({err}); "
+                              "the result is returned, but repeating the call will not find it",
+                              PlastinetWarning, stacklevel=2)
         if partial is not None and partial.exists():
             partial.unlink()            # a leftover of an earlier, interrupted attempt
-        return self._dataset(start, self.step, self._spikes, self._samples, self._sample_times, True)
+        return ds
 
     def _dataset(self, start: int, stop: int, spikes: dict, samples: dict, sample_times: list[int],
                  with_weights: bool, **attrs: Any) -> xr.Dataset:

@@ -20,7 +20,7 @@ import pytest
 import xarray as xr
 
 from plastinet import simulate
-from plastinet.errors import CheckpointError, RangeError, UnsupportedError, ValidationError
+from plastinet.errors import CheckpointError, PlastinetWarning, RangeError, UnsupportedError, ValidationError
 from plastinet.io import load_result, save_result
 from plastinet.io.checkpoints import load_npz_checkpoint
 from plastinet.spiking import Simulator, protocols, run, run_options
@@ -273,6 +273,17 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         run(song_net(), 0.2, seed=SEED, checkpoint_every=0.05, checkpoint_path=path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz", "run.partial.nc"]   # no temporary file
+
+
+def test_a_failed_final_checkpoint_does_not_lose_the_result(tmp_path, monkeypatch):
+    def broken_fsync(fd):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.warns(PlastinetWarning, match="final checkpoint could not be written"):
+        ds = run(song_net(), DURATION, seed=SEED, checkpoint_path=tmp_path / "run.npz")
+    xr.testing.assert_identical(ds, reference("song_pair_stdp"))
+    assert not list(tmp_path.iterdir())
 
 
 # -- arguments and front doors -------------------------------------------------------------------
