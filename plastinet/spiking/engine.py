@@ -74,6 +74,8 @@ RATE_WINDOW_SPIKES = 100
 #: ``format`` entry of the spiking engine's checkpoints.
 CHECKPOINT_FORMAT = "plastinet-spiking-checkpoint"
 CHECKPOINT_VERSION = 1
+#: File name of the checkpoint when ``checkpoint_path`` is a directory.
+CHECKPOINT_NAME = "spiking_checkpoint.npz"
 _OWNER = "spiking.Simulator.run"
 #: Options :func:`run_options` may set.
 RUN_OPTIONS = ("on_numerical", "max_rate", "checkpoint_every", "checkpoint_path", "partial_path")
@@ -366,7 +368,8 @@ class Simulator:
             Write a checkpoint every this much biological time (s, rounded to whole steps,
             counted from the start of this call). Needs ``checkpoint_path``.
         checkpoint_path : str or os.PathLike or None
-            Checkpoint file (``.npz``, data only, written atomically). If it exists when
+            Checkpoint file (``.npz``, data only, written atomically; a directory means
+            ``<directory>/spiking_checkpoint.npz``). If it exists when
             the run starts, the run resumes from it: the checkpoint must come from the same
             network, ``dt`` and seed and from a call that started at the same step (a new
             simulator, or one in the same state), else :class:`~plastinet.errors.CheckpointError`.
@@ -403,6 +406,8 @@ class Simulator:
             raise RangeError(_OWNER, "duration", duration, "expected a duration >= 0 s")
         n_steps = int(round(duration / self.dt))
         ckpt = None if checkpoint_path is None else Path(checkpoint_path)
+        if ckpt is not None and (ckpt.is_dir() or str(checkpoint_path).endswith(("/", "\\"))):
+            ckpt = ckpt / CHECKPOINT_NAME
         every = None
         if checkpoint_every is not None:
             if ckpt is None:

@@ -72,6 +72,15 @@ def test_resume_from_any_step_is_bit_identical(tmp_path, name, stop):
     xr.testing.assert_identical(resumed, reference(name))
 
 
+def test_a_directory_as_checkpoint_path(tmp_path):
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    run(song_net(), 0.2, seed=SEED, checkpoint_path=out)
+    assert _meta(out / "spiking_checkpoint.npz")["step"] == 2000
+    xr.testing.assert_identical(run(song_net(), DURATION, seed=SEED, checkpoint_path=f"{out}/"),
+                                reference("song_pair_stdp"))
+
+
 def test_repeating_a_finished_call_returns_the_checkpointed_result(tmp_path):
     path = tmp_path / "run.npz"
     first = run(song_net(), DURATION, seed=SEED, checkpoint_path=path)
