@@ -162,6 +162,52 @@ def test_loss_decreases_on_an_easy_task():
         assert "units" in var.attrs and "long_name" in var.attrs
 
 
+def test_early_stopping_at_target_loss_and_patience():
+    task = _easy_task()
+    spec = {"max_steps": 400, "eval_every": 10, "lr": 1e-2, "batch_size": 16}
+    full = train(_easy_model(task), task, spec, progress=False)
+    target = float(full.eval_loss.values[5])          # reached at the 6th evaluation (step 60)
+    first = int(np.argmax(full.eval_loss.values <= target))
+    hist = train(_easy_model(task), task, {**spec, "target_loss": target}, progress=False)
+    assert hist.attrs["stop_reason"] == "target_loss"
+    assert hist.attrs["steps"] == 10 * (first + 1) == hist.sizes["step"]
+    np.testing.assert_array_equal(hist.eval_loss.values, full.eval_loss.values[:first + 1])
+
+    class Flat:                                        # a model that never improves
+        params = {"w": np.zeros(1)}
+
+        def loss_and_grads(self, batch):
+            return 1.0, {"w": np.zeros(1)}
+
+        def evaluate(self, batch):
+            return {"loss": 1.0}
+
+        def to_dict(self):
+            return {"model": "Flat"}
+
+    hist = train(Flat(), task, {"max_steps": 1000, "eval_every": 5, "patience": 3}, progress=False)
+    assert hist.attrs["stop_reason"] == "patience"
+    assert hist.attrs["steps"] == 5 * 4                # the first evaluation, then 3 without improvement
+
+
+def test_cli_train_equals_the_python_call(tmp_path, capsys):
+    """``plastinet train <model> --quick`` and ``train_config`` give the same history."""
+    from plastinet.cli import main
+    from plastinet.io import load_result
+
+    assert main(["train", "assoc_retrieval", "--quick", "--quiet", "--out-dir", str(tmp_path)]) == 0
+    assert "checkpoints in" in capsys.readouterr().out
+    cli = load_result(tmp_path / "history.nc")
+    cfg = tomllib.loads((MODELS / "assoc_retrieval.toml").read_text())
+    for key, value in cfg["quick"].items():
+        table, name = key.split(".")
+        cfg[table][name] = value
+    hist, _ = train_config(cfg, progress=False)
+    np.testing.assert_array_equal(cli.train_loss.values, hist.train_loss.values)
+    np.testing.assert_array_equal(cli.eval_loss.values, hist.eval_loss.values)
+    assert (tmp_path / "checkpoint.npz").is_file() and (tmp_path / "checkpoint.json").is_file()
+
+
 def test_resume_is_bit_identical(tmp_path):
     task = _easy_task()
     spec = {"max_steps": 40, "eval_every": 10, "lr": 1e-2, "batch_size": 8}
