@@ -5,7 +5,8 @@ at a time). OpenBLAS splits even those over its thread pool, and the synchronisa
 more than the product, badly so when another process occupies a core. The engines therefore
 run their products with one BLAS thread (:func:`single_threaded_blas`) and spread groups of
 heads over a small pool of Python threads instead (:func:`map_heads`; numpy releases the GIL
-inside matrix products). Both are pure performance measures: results do not depend on them.
+inside matrix products; ``PLASTINET_NUM_THREADS`` sets their number, see :func:`n_workers`).
+Both are pure performance measures: results do not depend on them.
 
 The BLAS thread count is changed through the OpenBLAS library that numpy (and scipy) load;
 if no OpenBLAS is found (another BLAS), :func:`single_threaded_blas` does nothing. The count
@@ -103,7 +104,17 @@ def single_threaded_blas() -> Iterator[None]:
 
 
 def n_workers() -> int:
-    """Number of Python threads the engines spread heads over (the usable cores, at most 8)."""
+    """Number of Python threads the engines spread heads over.
+
+    The usable cores, at most 8; the environment variable ``PLASTINET_NUM_THREADS`` (read on
+    every call) sets it explicitly, e.g. ``1`` on a machine shared with other jobs.
+    """
+    env = os.environ.get("PLASTINET_NUM_THREADS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"PLASTINET_NUM_THREADS must be a positive integer, got {env!r}") from None
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - non-Linux

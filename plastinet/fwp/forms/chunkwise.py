@@ -52,30 +52,42 @@ def _diag_blocks(x: np.ndarray, s: int) -> np.ndarray:
     """Writable view ``(..., P // s, s, s)`` of the diagonal ``s``-blocks of contiguous ``x``."""
     P = x.shape[-1]
     st = x.strides
-    return np.lib.stride_tricks.as_strided(
-        x, shape=x.shape[:-2] + (P // s, s, s),
-        strides=st[:-2] + (s * (st[-2] + st[-1]), st[-2], st[-1]))
+    return np.ndarray(x.shape[:-2] + (P // s, s, s), x.dtype, x, 0,
+                      st[:-2] + (s * (st[-2] + st[-1]), st[-2], st[-1]))
 
 
 def unit_lower_inverse(A: np.ndarray) -> np.ndarray:
     """Inverse of a batch of unit-lower-triangular matrices ``I + strict_tril(A)``.
 
-    Only the strictly lower part of ``A`` is read. Block doubling: diagonal blocks of size
-    ``b`` are merged into blocks of size ``2b`` with
+    Only the strictly lower part of ``A`` is read. The ``4 x 4`` diagonal blocks are
+    inverted in closed form (elementwise over all blocks); then block doubling merges
+    diagonal blocks of size ``b`` into blocks of size ``2b`` with
     ``[[P, 0], [R, Q]]^{-1} = [[P^-1, 0], [-Q^-1 R P^-1, Q^-1]]``, all blocks of a level (and
     of the batch) in one pair of batched matrix products. Sizes that are not a power of two
-    are padded with an identity.
+    (or below 4) are padded with an identity.
     """
     C = A.shape[-1]
-    P = 1 << max(0, (C - 1).bit_length())
+    P = max(4, 1 << max(0, (C - 1).bit_length()))
     NL = np.empty(A.shape[:-2] + (P, P), dtype=A.dtype) if P == C else \
         np.zeros(A.shape[:-2] + (P, P), dtype=A.dtype)
     np.negative(A, out=NL[..., :C, :C])         # -L: the products below then need no sign
     inv = np.zeros_like(NL)
     inv.reshape(inv.shape[:-2] + (P * P,))[..., ::P + 1] = 1.0
-    if P >= 2:
-        _diag_blocks(inv, 2)[..., 1, 0] = _diag_blocks(NL, 2)[..., 1, 0]
-    b = 2
+    # 4 x 4 blocks: [[1], [a, 1], [p + q a, q, 1], [c p + r + (c q + s) a, c q + s, c, 1]]
+    X, L4 = _diag_blocks(inv, 4), _diag_blocks(NL, 4)
+    a, c, p, q = L4[..., 1, 0], L4[..., 3, 2], L4[..., 2, 0], L4[..., 2, 1]
+    X[..., 1, 0] = a
+    X[..., 3, 2] = c
+    X[..., 2, 1] = q
+    np.multiply(q, a, out=X[..., 2, 0])
+    X[..., 2, 0] += p
+    cqs = X[..., 3, 1]
+    np.multiply(c, q, out=cqs)
+    cqs += L4[..., 3, 1]
+    np.multiply(cqs, a, out=X[..., 3, 0])
+    X[..., 3, 0] += L4[..., 3, 0]
+    X[..., 3, 0] += c * p
+    b = 4
     while b < P:
         blk, Lblk = _diag_blocks(inv, 2 * b), _diag_blocks(NL, 2 * b)
         np.matmul(blk[..., b:, b:] @ Lblk[..., b:, :b], blk[..., :b, :b], out=blk[..., b:, :b])
