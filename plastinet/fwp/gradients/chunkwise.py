@@ -1,12 +1,14 @@
 """Chunkwise backward pass: matrix form inside chunks, a reverse scan across chunks.
 
 A forward sweep recomputes the chunk-entry states ``S_c`` and keeps only them
-(``ceil(T / C)`` states, never ``T``). A reverse sweep carries the state cotangent ``dS``
+(``ceil(T / C)`` states, never ``T``; the (gated) delta rule also keeps its pseudo-values,
+in the buffer of the ``v`` gradient). A reverse sweep carries the state cotangent ``dS``
 from the end to the start, one short matrix update per chunk; everything else is batched
 matrix products over chunks. The state-independent matrices (scores, WY/UT factors) are
 recomputed: for the (gated) delta rule one segment of :data:`SEGMENT` steps at a time, so
-that their memory does not grow with ``T``; for the Hebbian rules for all chunks at once
-(as the forward does). See ``docs/gradients.md`` for the derivations.
+that their memory does not grow with ``T``, with heads spread over threads as in the
+forward engine; for the Hebbian rules for all chunks at once (as the forward does). See
+``docs/gradients.md`` for the derivations.
 
 Decay gates enter through their within-chunk cumulative logarithm ``L_t``: the gradient is
 first formed with respect to ``L_t`` (``dL``), then ``d log alpha_s = sum_{t >= s} dL_t``
