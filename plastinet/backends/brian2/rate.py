@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from plastinet.backends.brian2.session import brian2_run
+from plastinet.backends.brian2.session import brian2_run, run_network
 from plastinet.errors import UnsupportedError, check_numerical_policy
 from plastinet.fwp.functional import State, _check_output, prepare
 from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule, ThreeFactor
@@ -127,6 +127,8 @@ def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any
         # post runs before pre within a slot, so Oja's uw (summed into pre) sees pred
         post = b2.NeuronGroup(N * d_v, "\n".join(post_eqs), dt=step, order=0, name="fwp_post*")
         pre = b2.NeuronGroup(N * d_k, "\n".join(pre_eqs), dt=step, order=2, name="fwp_pre*")
+        for group in (pre, post):       # no differential equations: skip the empty state updaters
+            group.state_updater.active = False
         pre.run_regularly("\n".join(pre_code), when="start", dt=step)
         post.run_regularly("\n".join(post_code), when="start", dt=step)
         syn = b2.Synapses(pre, post, "\n".join(syn_eqs), dt=step, name="fwp_syn*")
@@ -147,7 +149,7 @@ def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any
                                               order=5, dt=step))
         monitor = b2.StateMonitor(post, "y", record=True, when="end", dt=step)
         net = b2.Network(*objects, monitor)
-        net.run(T * step, namespace=ns)
+        run_network(net, T * step, namespace=ns)
         y_rec = np.asarray(monitor.y)                                     # (N * d_v, T)
         W = np.asarray(syn.w[:]).reshape(N, d_v, d_k)
         E = np.asarray(syn.E[:]).reshape(N, d_v, d_k) if isinstance(rule, ThreeFactor) else None

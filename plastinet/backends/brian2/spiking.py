@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from plastinet.backends.brian2.session import brian2_run
+from plastinet.backends.brian2.session import brian2_run, run_network
 from plastinet.backends.brian2.spiking_code import NEVER, population_code, population_namespace, projection_code
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
@@ -152,11 +152,14 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
     # ---- populations
     for name, pop in net.populations.items():
         if name in ref.dyn:
-            code = population_code(pop, name in uses_gi)
+            code = population_code(pop, name in uses_gi, getattr(ref.dyn[name], "ref_steps", 0) > 0)
             ns = {**population_namespace(pop, ref.dyn[name]), "DT": dt}
             g = b2.NeuronGroup(pop.n, code["model"], threshold=code["threshold"], reset=code["reset"],
                                dt=DT, namespace=ns, name=f"pop_{name}")
             g.run_regularly(code["update"], when="groups", dt=DT, name=f"pop_{name}_update")
+            # the model has no differential equations (the update above integrates it):
+            # Brian2's state updater would run empty code every step
+            g.state_updater.active = False
             state = ref.dyn[name]
             if hasattr(state, "v"):
                 g.v = state.v
@@ -259,8 +262,11 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
     # ---- probes
     spike_mons = {pop: b2.SpikeMonitor(groups[pop], name=f"spikes_{pop}") for pop in ref.spike_pops}
     objects += list(spike_mons.values())
-    count_mons = {pop: b2.SpikeMonitor(groups[pop], record=False, name=f"count_{pop}") for pop in ref.spiking_dyn}
-    objects += list(count_mons.values())
+    # spike counts for the runaway guard: the spike probe's monitor where there is one (an
+    # extra monitor costs a code object per step), else a count-only monitor
+    count_mons = {pop: spike_mons[pop] if pop in spike_mons else
+                  b2.SpikeMonitor(groups[pop], record=False, name=f"count_{pop}") for pop in ref.spiking_dyn}
+    objects += [mon for pop, mon in count_mons.items() if pop not in spike_mons]
     state_mons: dict[str, Any] = {}
     S = ref.sample_steps
     for probe in ref.sampled:
@@ -284,7 +290,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
         state_mons[probe.name] = mon
         objects.append(mon)
     network = b2.Network(*objects)
-    network.run(n_steps * DT, namespace={}, report="text" if progress else None)
+    run_network(network, n_steps * DT, namespace={}, report="text" if progress else None)
     loop_time = float(getattr(b2.get_device(), "_last_run_time", float("nan")))   # the time-step loop
     # ---- read back
     spikes: dict[str, list] = {}

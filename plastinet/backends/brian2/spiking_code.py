@@ -28,28 +28,50 @@ def decay(var: str, last: str, tau: str) -> str:
 # populations
 # --------------------------------------------------------------------------------------
 
-def population_code(pop: Any, uses_gi: bool) -> dict[str, Any]:
-    """Model, groups-slot update, threshold and reset of a dynamic population."""
-    if isinstance(pop, LIF):
-        model = "v : 1\nI_e : 1\nI_i : 1\nref : integer\nhold : integer"
-        update = ("hold = int(ref > 0)\n"
-                  "v = hold * v + (1 - hold) * (v_inf + (v - v_inf) * pm + pve * I_e + pvi * I_i)\n"
-                  "ref = ref - hold\nI_e = I_e * pe\nI_i = I_i * pi_")
-        return {"model": model, "update": update, "threshold": "v > v_th and hold == 0",
-                "reset": "v = v_reset\nref = ref_steps"}
-    if isinstance(pop, ConductanceLIF):
-        model = "v : 1\ng_e : 1\ng_i : 1\nref : integer\nhold : integer"
-        if pop.method == "euler":
-            drive = "g_e * (E_e - v) + g_i * (E_i - v) + E_l - v" if uses_gi else "g_e * (E_e - v) + E_l - v"
-            new = f"v + kk * ({drive})"
-            pre = ""
+def _hold(update: str, state_lines: list[str], refractory: bool) -> str:
+    """The groups-slot code: ``update`` of ``v`` (held while refractory), then ``state_lines``."""
+    if not refractory:              # t_ref rounds to 0 steps: no counter (as the engine)
+        return "\n".join([f"v = {update}"] + state_lines)
+    return "\n".join(["hold = int(ref > 0)", f"v = hold * v + (1 - hold) * ({update})", "ref = ref - hold"]
+                     + state_lines)
+
+
+def population_code(pop: Any, uses_gi: bool, refractory: bool = True) -> dict[str, Any]:
+    """Model, groups-slot update, threshold and reset of a dynamic population.
+
+    Parameters
+    ----------
+    pop : LIF, ConductanceLIF or RateUnits
+        The population's spec.
+    uses_gi : bool
+        Whether a projection targets ``g_i`` (ConductanceLIF with Euler).
+    refractory : bool
+        Whether the refractory period is at least one step; without it the refractory
+        counter is left out of the code (fewer statements per step, same arithmetic).
+    """
+    if isinstance(pop, (LIF, ConductanceLIF)):
+        if isinstance(pop, LIF):
+            inputs = ["I_e", "I_i"]
+            new = "v_inf + (v - v_inf) * pm + pve * I_e + pvi * I_i"
+            decays = ["I_e = I_e * pe", "I_i = I_i * pi_"]
+            pre = []
         else:
-            pre = "aa = 1.0 + g_e + g_i\nvi = (g_e * E_e + g_i * E_i + E_l) / aa\n"
-            new = "vi + (v - vi) * exp(-kk * aa)"
-        update = (f"hold = int(ref > 0)\n{pre}v = hold * v + (1 - hold) * ({new})\n"
-                  "ref = ref - hold\ng_e = g_e * ce" + ("\ng_i = g_i * ci" if uses_gi else ""))
-        return {"model": model, "update": update, "threshold": "v > v_th and hold == 0",
-                "reset": "v = v_reset\nref = ref_steps"}
+            inputs = ["g_e", "g_i"]
+            decays = ["g_e = g_e * ce"] + (["g_i = g_i * ci"] if uses_gi else [])
+            if pop.method == "euler":
+                drive = "g_e * (E_e - v) + g_i * (E_i - v) + E_l - v" if uses_gi else "g_e * (E_e - v) + E_l - v"
+                new, pre = f"v + kk * ({drive})", []
+            else:
+                pre = ["aa = 1.0 + g_e + g_i", "vi = (g_e * E_e + g_i * E_i + E_l) / aa"]
+                new = "vi + (v - vi) * exp(-kk * aa)"
+        model = ["v : 1"] + [f"{x} : 1" for x in inputs]
+        if refractory:
+            model += ["ref : integer", "hold : integer"]
+            threshold, reset = "v > v_th and hold == 0", "v = v_reset\nref = ref_steps"
+        else:
+            threshold, reset = "v > v_th", "v = v_reset"
+        update = "\n".join(pre + [_hold(new, decays, refractory)])
+        return {"model": "\n".join(model), "update": update, "threshold": threshold, "reset": reset}
     if isinstance(pop, RateUnits):
         model = "\n".join(f"{x} : 1" for x in pop.inputs)
         model += "\nrate = " + " + ".join(pop.inputs) + " : 1"
