@@ -20,7 +20,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _selected(config: pytest.Config) -> list[str]:
-    return config.getoption("backend") or available_backends()
+    chosen = config.getoption("backend") or available_backends()
+    unknown = [b for b in chosen if b.partition(":")[0] not in available_backends()]
+    if unknown:
+        raise pytest.UsageError(f"--backend {', '.join(unknown)}: not a registered plastinet backend "
+                                f"(registered: {', '.join(available_backends())})")
+    return chosen
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -20,22 +18,14 @@ from plastinet.testing.checks import (CapabilityMissing, check_spiking_matches_r
                                       compare_spiking, spiking_cases)
 
 
-@contextlib.contextmanager
-def protocols_on(target="numpy", poisson="replay"):
-    """Run plastinet.spiking.protocols' experiments on the brian2 backend (same networks)."""
-    be = get_backend("brian2", target=target, poisson=poisson)
-
-    def b2_run(net, duration, dt=1e-4, seed=None, progress=False, chunk_steps=None):
-        return be.simulate(net, duration, dt=dt, seed=seed, progress=progress)
-
-    with mock.patch.object(P, "run", b2_run):
-        yield
+def b2(target="numpy", poisson="replay"):
+    """The brian2 backend; the protocols take it as ``backend=`` (same networks as on numpy)."""
+    return get_backend("brian2", target=target, poisson=poisson)
 
 
 def test_song2000_replayed_inputs_identical_to_numpy():
     ref = P.song2000(n_inputs=1000, duration=2.0, seed=0)
-    with protocols_on():
-        got = P.song2000(n_inputs=1000, duration=2.0, seed=0)
+    got = P.song2000(n_inputs=1000, duration=2.0, seed=0, backend=b2())
     assert got.attrs["backend"] == "brian2" and got.attrs["brian2_target"] == "numpy"
     assert ref.sizes["spike"] > 20
     compare_spiking(ref, got, "song2000")
@@ -46,8 +36,7 @@ def test_song2000_replayed_inputs_identical_to_numpy():
 def test_izhikevich2007_replayed_inputs_identical_to_numpy():
     # short: the reward machinery (coincidences, delays, dopamine jumps) must already act
     ref = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5)
-    with protocols_on():
-        got = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5)
+    got = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5, backend=b2())
     assert np.max(ref["dopamine_level"].values) > 0, "no reward was delivered: the test lost its point"
     compare_spiking(ref, got, "izhikevich2007")
     assert got.attrs["rewarded_final"] == pytest.approx(ref.attrs["rewarded_final"], rel=1e-9)
@@ -55,8 +44,7 @@ def test_izhikevich2007_replayed_inputs_identical_to_numpy():
 
 def test_song2000_native_poisson_same_statistics_short():
     ref = P.song2000(n_inputs=500, duration=3.0, seed=0, g_max=0.02)
-    with protocols_on(poisson="brian2"):
-        got = P.song2000(n_inputs=500, duration=3.0, seed=0, g_max=0.02)
+    got = P.song2000(n_inputs=500, duration=3.0, seed=0, g_max=0.02, backend=b2(poisson="brian2"))
     assert got.attrs["poisson"] == "brian2"
     assert got.attrs["post_rate"] == pytest.approx(ref.attrs["post_rate"], rel=0.25)
     w_ref, w = ref.w_syn.values / 0.02, got.w_syn.values / 0.02
@@ -143,27 +131,40 @@ def test_cpp_standalone_runs_in_parallel_processes():
 
 @pytest.mark.slow
 def test_song2000_statistics_agree_100s():
+    # Brian2's own Poisson inputs (other spikes): the same weight distribution (numbers in
+    # docs/backends.md: 23.9 % / 18.8 % on numpy, 24.1 % / 19.5 % on brian2 for seed 0)
     ref = P.song2000(n_inputs=1000, duration=100.0, seed=0)
-    with protocols_on(target="cython", poisson="brian2"):
-        got = P.song2000(n_inputs=1000, duration=100.0, seed=0)
+    got = P.song2000(n_inputs=1000, duration=100.0, seed=0, backend=b2("cython", "brian2"))
+    assert got.attrs["brian2_target"] == "cython" and got.attrs["poisson"] == "brian2"
+    for ds in (ref, got):               # competition: both tails grow from 10 % (uniform start)
+        assert ds.attrs["frac_low"] > 0.2 and ds.attrs["frac_high"] > 0.15
     for key in ("frac_low", "frac_high"):
-        assert abs(got.attrs[key] - ref.attrs[key]) < 0.05, (key, got.attrs[key], ref.attrs[key])
-    assert got.attrs["frac_low"] + got.attrs["frac_high"] > 0.5          # bimodal on both
+        assert abs(got.attrs[key] - ref.attrs[key]) < 0.03, (key, got.attrs[key], ref.attrs[key])
     assert got.attrs["post_rate"] == pytest.approx(ref.attrs["post_rate"], rel=0.2)
-    with protocols_on(target="cython"):
-        same = P.song2000(n_inputs=1000, duration=100.0, seed=0)
+    # replayed inputs: the very same run
+    same = P.song2000(n_inputs=1000, duration=100.0, seed=0, backend=b2("cython"))
     assert np.array_equal(same.spike_time.values, ref.spike_time.values)
-    np.testing.assert_allclose(same.w_syn.values, ref.w_syn.values, rtol=1e-9, atol=1e-12)
+    compare_spiking(ref, same, "song2000 100 s")
 
 
 @pytest.mark.slow
 def test_izhikevich2007_same_outcome_400s():
+    # replayed inputs: the same run, reward for reward, over 400 s
     ref = P.izhikevich2007(duration=400.0, seed=0)
-    with protocols_on(target="cython", poisson="brian2"):
-        got = P.izhikevich2007(duration=400.0, seed=0)
-    for ds in (ref, got):
-        assert ds.attrs["rewarded_final"] > 3.6
-        assert 0.7 < ds.attrs["others_mean"] < 1.4
-    with protocols_on(target="cython"):
-        same = P.izhikevich2007(duration=400.0, seed=0)
+    same = P.izhikevich2007(duration=400.0, seed=0, backend=b2("cython"))
+    compare_spiking(ref, same, "izhikevich2007 400 s")
     assert same.attrs["rewarded_final"] == pytest.approx(ref.attrs["rewarded_final"], rel=1e-9)
+    # Brian2's own Poisson inputs: the outcome of one seed varies a lot (rewarded synapse
+    # 1.7-3.7 on numpy for seeds 0-2), so compare three seeds per backend: the rewarded
+    # synapse ends above the others' mean in every run, clearly above on average, and the
+    # others stay near their start (1) without runaway
+    outcome = {}
+    for name, backend in (("numpy", "numpy"), ("brian2", b2("cython", "brian2"))):
+        runs = [P.izhikevich2007(duration=400.0, seed=s, backend=backend) for s in (0, 1, 2)]
+        rewarded = np.array([ds.attrs["rewarded_final"] for ds in runs])
+        others = np.array([ds.attrs["others_mean"] for ds in runs])
+        assert np.all(rewarded > others), (name, rewarded, others)
+        assert rewarded.mean() > 2.0 * others.mean(), (name, rewarded, others)
+        assert np.all((others > 0.7) & (others < 1.6)), (name, others)
+        outcome[name] = rewarded.mean()
+    assert abs(outcome["brian2"] - outcome["numpy"]) < 1.0, outcome

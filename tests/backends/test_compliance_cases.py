@@ -1,0 +1,75 @@
+"""The compliance suite's own cases: they cover every rule and really exercise it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from plastinet.backends import get_backend
+from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, ThreeFactor
+from plastinet.spiking import run
+from plastinet.spiking.network import PoissonGroup, SpikeProbe
+from plastinet.spiking.rules import PES, DopamineSTDP, ModulatedHebbian, PairSTDP, TripletSTDP
+from plastinet.testing import checks
+from plastinet.testing.checks import SPIKE_DURATION, rate_cases, spiking_cases
+
+
+def test_spiking_cases_cover_every_spike_rule_variant():
+    seen = set()
+    for build in spiking_cases().values():
+        net = build()
+        assert not any(isinstance(p, PoissonGroup) for p in net.populations.values()), \
+            "the equality cases must inject spike trains (spike generators), not Poisson groups"
+        for proj in net.projections.values():
+            rule = proj.rule
+            if isinstance(rule, (PairSTDP, TripletSTDP)):
+                seen.add((type(rule).__name__, rule.pairing) + ((rule.bound,) if isinstance(rule, PairSTDP) else ()))
+            elif rule is not None:
+                seen.add((type(rule).__name__, "reward" if net.rewards else ""))
+            if proj.stp is not None:
+                seen.add(("TsodyksMarkram", proj.stp.tau_facil > 0))
+    expected = {("PairSTDP", p, b) for p in ("all", "nearest") for b in ("additive", "soft")}
+    expected |= {("TripletSTDP", "all"), ("TripletSTDP", "nearest"), ("DopamineSTDP", ""),
+                 ("DopamineSTDP", "reward"), ("ModulatedHebbian", ""), ("PES", ""),
+                 ("TsodyksMarkram", False), ("TsodyksMarkram", True)}
+    assert expected <= seen, sorted(expected - seen)
+    assert {DopamineSTDP, ModulatedHebbian, PES} <= {type(p.rule) for b in spiking_cases().values()
+                                                     for p in b().projections.values()}
+
+
+@pytest.mark.parametrize("case", list(spiking_cases()))
+def test_every_spiking_case_changes_weights_and_fires(case):
+    net = spiking_cases()[case]()
+    assert checks.SPIKE_DURATION >= 1.0
+    ds = run(net, SPIKE_DURATION, dt=1e-4, seed=0)
+    W = ds["W"].values
+    change = np.max(np.abs(W[-1] - W[0])) / np.max(np.abs(W))
+    assert change > 0.01, f"{case}: weights change by only {change:.2g} (relative) over the run"
+    for probe in net.probes.values():
+        if isinstance(probe, SpikeProbe):
+            n = int(np.sum(ds.spike_population.values == probe.population))
+            assert n >= 20, f"{case}: only {n} spikes of {probe.population!r}"
+
+
+def test_rate_cases_cover_every_rate_rule():
+    kinds = {}
+    for name, (rule, gates) in rate_cases().items():
+        g = gates(np.random.default_rng(0), (1, 1, 5))
+        kinds.setdefault(type(rule), set()).add(g["alpha"].ndim if "alpha" in g else 0)
+    assert {Hebbian, DecayedHebbian, Delta, GatedDelta, ThreeFactor} <= set(kinds)
+    assert kinds[DecayedHebbian] == {3, 4}, "DecayedHebbian needs a scalar and a per-key decay case"
+
+
+def test_relative_comparison_is_strict():
+    a = np.array([1.0, 2.0, -3.0, 0.0])
+    checks._close(a, a * (1 + 5e-10), "ok")
+    with pytest.raises(AssertionError, match="relative difference"):
+        checks._close(a, a * (1 + 5e-9), "too far")
+    with pytest.raises(AssertionError, match="non-finite"):
+        checks._close(np.array([np.nan, 1.0]), np.array([0.0, 1.0]), "nan")
+
+
+def test_numpy_backend_passes_its_own_spiking_checks():
+    be = get_backend("numpy")
+    worst = checks.check_spiking_matches_reference(be, "pair_all_additive")
+    assert all(v == 0.0 for v in worst.values())
