@@ -244,7 +244,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("results") / f"sweep_{Path(args.model).stem}")
     ds = sweep(args.model, parse_grid(args.grid), out=out, scheduler=args.scheduler,
                n_workers=args.workers, backend=args.backend, target=args.target, overrides=args.set or [],
-               progress=not args.quiet)
+               seed=args.seed, spawn_seeds=not args.same_seed, progress=not args.quiet)
     print(f"[plastinet] {ds.attrs['points_computed']} point(s) computed, "
           f"{ds.attrs['points_reused']} reused; wrote {(out / 'sweep.nc').resolve()}")
     return 0
@@ -289,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), help="brian2 code-generation target")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed override for every point")
     sw.add_argument("--out", help="sweep directory (resumable); default results/sweep_<model>/")
+    sw.add_argument("--seed", type=int, help="sweep seed: point i runs with SeedSequence(SEED).spawn(n)[i] "
+                                             "(default: the model file's seed)")
+    sw.add_argument("--same-seed", action="store_true",
+                    help="run every point with the model file's seeds (common random numbers)")
     sw.add_argument("--quiet", action="store_true")
     sw.set_defaults(func=_cmd_sweep)
 

@@ -7,6 +7,14 @@ resumes where it stopped: a rerun computes only the missing points. Workers need
 file system. When all points exist they are combined into one :class:`xarray.Dataset` with
 one dimension per swept parameter and written to ``<out>/sweep.nc``.
 
+Seeds. Every point gets its own random stream: the seed keys of the model file (every key
+named ``seed``, e.g. ``experiment.seed`` or ``layer.seed`` and ``training.seed``) are set to
+``SeedSequence(seed).spawn(n_points)[i]`` for point ``i``, where ``seed`` is the sweep's
+seed (by default the model file's own). The combined Dataset records each point's seed in
+``point_seed``, so ``plastinet run MODEL --set <seed key>=<point_seed>`` with the point's
+values reproduces it bit for bit. A seed key that is swept or fixed by an override is left
+as given; ``spawn_seeds=False`` keeps the file's seeds at every point (common random numbers).
+
 By default the sweep starts a local cluster (2 worker processes, 1 thread each); pass
 ``scheduler="tcp://host:port"`` to use an existing ``dask scheduler``.
 """
@@ -19,13 +27,14 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import xarray as xr
 
 from plastinet.errors import UnsupportedError, ValidationError
 from plastinet.io.model_files import find_model, load_model, parse_override
 from plastinet.io.results import load_result, save_result
 
-__all__ = ["sweep", "parse_grid", "sweep_points"]
+__all__ = ["sweep", "parse_grid", "sweep_points", "seed_keys", "point_seeds"]
 
 _OBJ = "sweep"
 
@@ -58,6 +67,52 @@ def sweep_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The grid's points (cartesian product, first key slowest) as dicts of dotted key -> value."""
     keys = list(grid)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def seed_keys(config: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys of every integer ``seed`` entry of a model file's tables.
+
+    Parameters
+    ----------
+    config : mapping
+        A model's resolved configuration (:attr:`plastinet.io.Model.config`).
+    prefix : str
+        Dotted path of ``config`` itself (used by the recursion).
+
+    Returns
+    -------
+    list of str
+        E.g. ``["experiment.seed"]`` or ``["layer.seed", "training.seed"]``.
+    """
+    found = []
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            found += seed_keys(value, dotted + ".")
+        elif key == "seed" and isinstance(value, int) and not isinstance(value, bool):
+            found.append(dotted)
+    return found
+
+
+def point_seeds(seed: int, n_points: int) -> list[int]:
+    """The seed of each of ``n_points`` sweep points: ``SeedSequence(seed).spawn(n_points)``.
+
+    Parameters
+    ----------
+    seed : int
+        The sweep's seed (>= 0).
+    n_points : int
+        Number of grid points.
+
+    Returns
+    -------
+    list of int
+        One independent 31-bit seed per point (it fits the int32 of netCDF-3 files), a pure
+        function of ``seed`` and the index.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValidationError(_OBJ, "seed", seed, "expected an integer >= 0")
+    return [int(child.generate_state(1)[0] >> 1) for child in np.random.SeedSequence(int(seed)).spawn(n_points)]
 
 
 def _point_file(directory: Path, index: int, point: Mapping[str, Any]) -> Path:
@@ -93,7 +148,7 @@ def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], back
 def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Path,
           scheduler: str | None = None, n_workers: int = 2, backend: str = "numpy",
           target: str | None = None, overrides: Sequence[str] | None = None,
-          progress: bool = True) -> xr.Dataset:
+          seed: int | None = None, spawn_seeds: bool = True, progress: bool = True) -> xr.Dataset:
     """Run ``model`` at every point of ``grid`` on dask.distributed; combine the results.
 
     Parameters
@@ -115,14 +170,21 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         Brian2 code-generation target (``"numpy"``, ``"cython"``, ``"cpp_standalone"``).
     overrides : list of "key=value", optional
         Fixed changes applied to every point.
+    seed : int, optional
+        The sweep's seed; point ``i`` runs with ``SeedSequence(seed).spawn(n)[i]`` in every
+        seed key of the model file that is neither swept nor overridden. Default: the
+        model file's seed (the first seed key's value).
+    spawn_seeds : bool
+        ``False`` runs every point with the model file's seeds (shared random numbers).
     progress : bool
         Show a progress bar over the points.
 
     Returns
     -------
     xarray.Dataset
-        The combined result, one dimension per swept parameter; attrs ``points_computed``
-        and ``points_reused`` say how much work this call did.
+        The combined result, one dimension per swept parameter, with the seed of every
+        point in ``point_seed``; attrs ``points_computed`` and ``points_reused`` say how much
+        work this call did, ``sweep_seed`` and ``seed_keys`` how the seeds were made.
 
     Raises
     ------
@@ -138,10 +200,28 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
                                "sweeps need dask.distributed: pip install 'plastinet[parallel]'") from None
     if not grid:
         raise ValidationError(_OBJ, "grid", dict(grid), "give at least one swept parameter")
+    for key, values in grid.items():
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
+            raise ValidationError(_OBJ, f"grid[{key!r}]", list(values), "the values of a swept key must be distinct")
     path = str(find_model(model))
     fixed = {".".join(keys): value for keys, value in map(parse_override, overrides or [])}
     points = sweep_points(grid)
-    models = [load_model(path, {**fixed, **p}) for p in points]     # validate every point first
+    base = load_model(path, fixed)
+    keys = [k for k in seed_keys(base.config) if k not in grid and k not in fixed]
+    if spawn_seeds and keys:
+        file_seed = base.config
+        for part in keys[0].split("."):
+            file_seed = file_seed[part]
+        master = file_seed if seed is None else seed
+        seeds = point_seeds(master, len(points))
+    else:
+        if seed is not None:
+            raise ValidationError(_OBJ, "seed", seed,
+                                  "a sweep seed needs spawn_seeds=True and a seed key in the model file "
+                                  "that is neither swept nor overridden")
+        master, keys, seeds = None, [], [None] * len(points)
+    runs = [{**fixed, **p, **{k: s for k in keys}} for p, s in zip(points, seeds)]
+    models = [load_model(path, r) for r in runs]     # validate every point first
     from plastinet.experiments import check_backend, get_kind
 
     check_backend(models[0].name, get_kind(models[0].kind), backend)
@@ -152,7 +232,8 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     pdir = out / "points"
     pdir.mkdir(parents=True, exist_ok=True)
     manifest = {"model": models[0].name, "model_file": path, "grid": {k: list(v) for k, v in grid.items()},
-                "overrides": fixed, "backend": backend, **({"target": target} if target else {})}
+                "overrides": fixed, "backend": backend, **({"target": target} if target else {}),
+                "sweep_seed": master, "seed_keys": keys}
     mpath = out / "sweep.json"
     if mpath.exists():
         old = json.loads(mpath.read_text())
@@ -161,7 +242,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
                                   "this directory holds a different sweep (see sweep.json); choose a new directory")
     else:
         mpath.write_text(json.dumps(manifest, indent=2, default=str))
-    files = [_point_file(pdir, i, p) for i, p in enumerate(points)]
+    files = [_point_file(pdir, i, r) for i, r in enumerate(runs)]
     todo = [i for i, f in enumerate(files) if not f.exists()]
     if todo:
         cluster = None
@@ -172,7 +253,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         try:
             if backend == "brian2":      # before any task: workers import brian2 in their main thread
                 client.register_worker_callbacks(_import_brian2_in_main_thread)
-            futures = {client.submit(_run_point, model_text, path, {**fixed, **points[i]}, backend, target,
+            futures = {client.submit(_run_point, model_text, path, runs[i], backend, target,
                                      key=f"plastinet-point-{files[i].stem}", pure=False): i for i in todo}
             with tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {models[0].name}",
                       disable=not progress) as bar:
@@ -184,20 +265,25 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
             client.close()
             if cluster is not None:
                 cluster.close()
-    combined = _combine(points, files, list(grid))
+    combined = _combine(points, files, list(grid), seeds)
     combined.attrs.update(points_computed=len(todo), points_reused=len(points) - len(todo),
+                          sweep_seed="none" if master is None else int(master), seed_keys=",".join(keys),
                           sweep_grid=json.dumps(manifest["grid"], default=str),
                           model_spec=json.dumps({**models[0].to_dict(), "sweep": manifest}, default=str))
     save_result(combined, out / "sweep.nc")
     return combined
 
 
-def _combine(points: list[dict[str, Any]], files: list[Path], keys: list[str]) -> xr.Dataset:
+def _combine(points: list[dict[str, Any]], files: list[Path], keys: list[str],
+             seeds: list[int | None]) -> xr.Dataset:
     names = _dim_names(keys)
     parts = []
-    for point, f in zip(points, files):
+    for point, f, point_seed in zip(points, files, seeds):
         ds = load_result(f)
         attrs = dict(ds.attrs)
+        if point_seed is not None:
+            ds["point_seed"] = xr.DataArray(np.int64(point_seed), attrs={
+                "units": "1", "long_name": "seed of the point (SeedSequence(sweep_seed).spawn)"})
         ds = ds.expand_dims({names[k]: [v] for k, v in point.items()})
         for k in keys:
             ds[names[k]].attrs.update(units="1", long_name=f"swept parameter {k}")

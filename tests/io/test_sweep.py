@@ -17,7 +17,7 @@ pytest.importorskip("distributed", reason="sweeps need the 'parallel' extra (das
 
 from plastinet.errors import ModelFileError, ValidationError  # noqa: E402
 from plastinet.io import load_model  # noqa: E402
-from plastinet.sweep import parse_grid, sweep  # noqa: E402
+from plastinet.sweep import parse_grid, point_seeds, seed_keys, sweep  # noqa: E402
 
 GRID = {"experiment.beta": [0.25, 0.5, 1.0, 1.5], "rule.type": ["hebbian", "delta"]}
 FIXED = ["experiment.trials=2", "experiment.n_items=[4, 16]"]
@@ -34,9 +34,11 @@ def test_local_cluster_sweep_of_8_points_combines_and_matches_single_runs(tmp_pa
     ds = sweep("hebbian_fwp", GRID, out=tmp_path, overrides=FIXED, progress=False)
     assert dict(ds.sizes)["beta"] == 4 and dict(ds.sizes)["rule_type"] == 2
     assert ds.attrs["points_computed"] == 8
-    single = load_model("hebbian_fwp", FIXED + ["experiment.beta=0.5", "rule.type=delta"]).run(progress=False)
-    np.testing.assert_array_equal(ds["recall_error"].sel(beta=0.5, rule_type="delta").values,
-                                  single["recall_error"].values)
+    point = ds.sel(beta=0.5, rule_type="delta")
+    assert int(point["point_seed"]) == point_seeds(0, 8)[3]        # point 3 of the grid, file seed 0
+    single = load_model("hebbian_fwp", FIXED + ["experiment.beta=0.5", "rule.type=delta",
+                                                f"experiment.seed={int(point['point_seed'])}"]).run(progress=False)
+    np.testing.assert_array_equal(point["recall_error"].values, single["recall_error"].values)
     again = sweep("hebbian_fwp", GRID, out=tmp_path, overrides=FIXED, progress=False)
     assert again.attrs["points_computed"] == 0 and again.attrs["points_reused"] == 8
     xr.testing.assert_identical(again["recall_error"], ds["recall_error"])
@@ -112,9 +114,10 @@ def test_killed_sweep_resumes_computing_only_missing_points(tmp_path):
     assert ds.attrs["points_computed"] == 8 - done and ds.attrs["points_reused"] == done
     after = {f.name: (f.stat().st_ino, f.stat().st_mtime_ns) for f in points.glob("*.nc")}
     assert len(after) == 8 and all(after[name] == stamp for name, stamp in before.items())   # not recomputed
-    ref = load_model("hebbian_fwp", slow + ["experiment.beta=1.5", "rule.type=delta"]).run(progress=False)
-    np.testing.assert_array_equal(ds["recall_error"].sel(beta=1.5, rule_type="delta").values,
-                                  ref["recall_error"].values)
+    point = ds.sel(beta=1.5, rule_type="delta")
+    ref = load_model("hebbian_fwp", slow + ["experiment.beta=1.5", "rule.type=delta",
+                                            f"experiment.seed={int(point['point_seed'])}"]).run(progress=False)
+    np.testing.assert_array_equal(point["recall_error"].values, ref["recall_error"].values)
 
 
 def test_sweep_on_the_brian2_backend(tmp_path):
@@ -125,3 +128,38 @@ def test_sweep_on_the_brian2_backend(tmp_path):
     np.testing.assert_allclose(ds["dw"].sel(A_plus=0.01).values, ref["dw"].values, rtol=1e-9)
     with pytest.raises(ValidationError, match="runs on: numpy"):
         sweep("assoc_retrieval", {"training.lr": [1e-3]}, out=tmp_path / "t", backend="brian2")
+
+
+def test_seed_keys_and_spawned_point_seeds():
+    config = {"layer": {"seed": 3, "d_key": 8}, "training": {"seed": 3, "lr": 1e-3}, "seed_note": {"x": 1},
+              "flag": {"seed": True}}
+    assert seed_keys(config) == ["layer.seed", "training.seed"]
+    seeds = point_seeds(7, 5)
+    assert seeds == point_seeds(7, 5) and len(set(seeds)) == 5          # reproducible, distinct
+    assert point_seeds(7, 6)[:5] == seeds                                # a point's seed depends on its index only
+    assert point_seeds(8, 5) != seeds
+    with pytest.raises(ValidationError, match="seed"):
+        point_seeds(-1, 3)
+
+
+def test_points_get_independent_streams_and_the_sweep_seed_reproduces(tmp_path):
+    grid = {"experiment.beta": [0.5, 1.0]}
+    ds = sweep("hebbian_fwp", grid, out=tmp_path / "a", overrides=FIXED, n_workers=1, seed=11, progress=False)
+    assert ds.attrs["sweep_seed"] == 11 and ds.attrs["seed_keys"] == "experiment.seed"
+    np.testing.assert_array_equal(ds["point_seed"].values, point_seeds(11, 2))
+    shared = sweep("hebbian_fwp", grid, out=tmp_path / "c", overrides=FIXED, n_workers=1, spawn_seeds=False,
+                   progress=False)
+    assert "point_seed" not in shared and shared.attrs["sweep_seed"] == "none"
+    for beta, seed in zip(grid["experiment.beta"], point_seeds(11, 2)):
+        own = load_model("hebbian_fwp", FIXED + [f"experiment.beta={beta}", f"experiment.seed={seed}"]).run(progress=False)
+        np.testing.assert_array_equal(ds["recall_error"].sel(beta=beta).values, own["recall_error"].values)
+        filed = load_model("hebbian_fwp", FIXED + [f"experiment.beta={beta}"]).run(progress=False)   # seed 0
+        np.testing.assert_array_equal(shared["recall_error"].sel(beta=beta).values, filed["recall_error"].values)
+        assert not np.array_equal(own["recall_error"].values, filed["recall_error"].values)
+    fixed_seed = sweep("hebbian_fwp", {"experiment.beta": [0.5]}, out=tmp_path / "d",
+                       overrides=FIXED + ["experiment.seed=5"], n_workers=1, progress=False)
+    assert "point_seed" not in fixed_seed                              # an explicit seed is kept as given
+    with pytest.raises(ValidationError, match="seed"):
+        sweep("hebbian_fwp", grid, out=tmp_path / "e", overrides=FIXED, spawn_seeds=False, seed=3)
+    with pytest.raises(ValidationError, match="distinct"):
+        sweep("hebbian_fwp", {"experiment.beta": [0.5, 0.5]}, out=tmp_path / "f", overrides=FIXED)
