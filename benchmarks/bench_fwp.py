@@ -11,10 +11,12 @@ the fraction of that rate each form reaches.
 Useful FLOPs per token (the yardstick of the fraction), per head, ``d_k = d_v = d``, chunk
 size ``C``, counting a multiply-add as 2 and triangular products at their triangular cost:
 
-* chunkwise: ``6 d^2 + 5 C d + C^2 / 3`` --
-  ``W_y S^T``, ``Q S^T``, ``K^T U`` (``2 C d^2`` each); strictly lower ``K K^T``, lower
-  ``Q K^T``, ``T (beta K)``, ``T (beta V)``, ``tril(Q K^T) U`` (``C^2 d`` each); inverse of
+* chunkwise: ``6 d^2 + 4 C d + C^2 / 3`` --
+  ``K S^T``, ``Q S^T``, ``K^T U`` (``2 C d^2`` each); strictly lower ``K K^T``, lower
+  ``Q K^T``, ``T diag(beta) (V - K S^T)``, ``tril(Q K^T) U`` (``C^2 d`` each); inverse of
   the unit-lower-triangular ``C x C`` system (``C^3 / 3``); all per chunk of ``C`` tokens.
+  (This is the engine's algorithm; the WY form with ``W_y = T diag(beta) K`` and
+  ``U_y = T diag(beta) V`` costs one ``C^2 d`` more, ``6 d^2 + 5 C d + C^2 / 3``.)
 * recurrent and parallel: ``6 d^2`` (read ``W k``, rank-1 update, read ``W q``), the work
   every form must do; the parallel form does more (``O(T d)`` per token), so its fraction
   is a lower bound of its arithmetic rate.
@@ -54,7 +56,7 @@ FLA_THREADS = (1, None)          # torch threads for fla: 1 and torch's default;
 
 def chunk_flops(d: int, C: int) -> float:
     """Useful FLOPs per token of the chunkwise delta rule (all H heads)."""
-    return H * (6.0 * d * d + 5.0 * C * d + C * C / 3.0)
+    return H * (6.0 * d * d + 4.0 * C * d + C * C / 3.0)
 
 
 def state_flops(d: int) -> float:
@@ -285,7 +287,7 @@ def main() -> None:
     gemm_fn, gemm_flops = gemm_runner()
     gemm_fn()
     gemm_best = interleaved_best({"gemm": gemm_fn}, 7, 10.0)["gemm"]
-    print("useful FLOPs/token: chunkwise H(6d^2 + 5Cd + C^2/3); recurrent/parallel H*6d^2\n")
+    print("useful FLOPs/token: chunkwise H(6d^2 + 4Cd + C^2/3); recurrent/parallel H*6d^2\n")
     head = (f"{'d':>4} {'T':>5} | {'rec':>8} {'par':>8} " + " ".join(f"{'chunk C=' + str(C):>11}" for C in CHUNKS)
             + " | %gemm rec  par " + " ".join(f" C={C:<3}" for C in CHUNKS)
             + " | best/rec | " + " ".join(f"{'fla C=' + str(C):>9}" for C in FLA_CHUNKS) + " ours/fla")
