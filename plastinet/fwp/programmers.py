@@ -130,6 +130,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+def _summed_outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum_{batch, time} a[..., i] b[..., j]`` as one BLAS product (``a``, ``b``: (B, T, .))."""
+    return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+
+
 def _split_heads(a: np.ndarray, H: int) -> np.ndarray:
     """``(B, T, H*d) -> (B, H, T, d)``."""
     B, T, _ = a.shape
@@ -255,10 +260,10 @@ def read_query(c: Config, P: dict[str, np.ndarray], state: State,
     h = np.tanh(xq @ P["W_hidden"].T + P["b_hidden"]) if c.programmer == "mlp" else xq
     q = _split_heads(h @ P["W_q"].T, c.heads)
     fq, q_cache = c.rule.phi.forward(q)
-    u = np.einsum("bhvp,bhtp->bhtv", state.W, fq)
+    u = fq @ state.W.swapaxes(-1, -2)
     denom = None
     if isinstance(c.rule, Hebbian) and c.rule.normalize:
-        denom = np.einsum("bhp,bhtp->bht", state.normalizer, fq)[..., None] + c.rule.eps
+        denom = (fq @ state.normalizer[..., None]) + c.rule.eps
         u = u / denom
     uq = _merge_heads(u)
     return _output(c, P, uq), {"xq": xq, "hq": h, "q": q, "fq": fq, "q_cache": q_cache,
@@ -396,7 +401,7 @@ def _output_backward(c: Config, P: dict[str, np.ndarray], G: dict[str, np.ndarra
     """Accumulate the output projection's gradients into ``G``; return ``du``."""
     if c.output != "project":
         return dy
-    G["W_out"] += np.einsum("bto,btu->ou", dy, u)
+    G["W_out"] += _summed_outer(dy, u)
     G["b_out"] += dy.sum(axis=(0, 1))
     return dy @ P["W_out"]
 
@@ -446,18 +451,18 @@ def feedforward_backward(c: Config, P: dict[str, np.ndarray], cache: dict[str, A
             den = qc["denom"]
             dden = -(du * qc["u_heads"]).sum(-1, keepdims=True) / den
             du = du / den
-            dz_T = np.einsum("bhtx,bhtp->bhp", dden, fq)
+            dz_T = (dden.swapaxes(-1, -2) @ fq)[:, :, 0]
             dfq = dden * state.normalizer[:, :, None, :]
         else:
             dfq = np.zeros_like(fq)
-        dW_T = np.einsum("bhtv,bhtp->bhvp", du, fq)
-        dfq = dfq + np.einsum("bhvp,bhtv->bhtp", state.W, du)
+        dW_T = du.swapaxes(-1, -2) @ fq
+        dfq = dfq + du @ state.W
         dq = _merge_heads(c.rule.phi.vjp(qc["q_cache"], dfq))
-        G["W_q"] += np.einsum("btk,btd->kd", dq, qc["hq"])
+        G["W_q"] += _summed_outer(dq, qc["hq"])
         dhq = dq @ P["W_q"]
         if c.programmer == "mlp":
             da = dhq * (1.0 - qc["hq"] ** 2)
-            G["W_hidden"] += np.einsum("bth,btd->hd", da, qc["xq"])
+            G["W_hidden"] += _summed_outer(da, qc["xq"])
             G["b_hidden"] += da.sum(axis=(0, 1))
             dquery = da @ P["W_hidden"]
         else:
@@ -477,17 +482,17 @@ def feedforward_backward(c: Config, P: dict[str, np.ndarray], cache: dict[str, A
         if name == "v" and c.values == "input":
             dx[..., : c.d_value] += g["v"].sum(axis=1)
             continue
-        G[f"W_{name}"] += np.einsum("btk,btd->kd", d, h)
+        G[f"W_{name}"] += _summed_outer(d, h)
         dh += d @ P[f"W_{name}"]
     dz = _gate_pre_grads(c, cache["gates"], _vjp_gates(c, g))
     for name, d in dz.items():
         d = d.transpose(0, 2, 1)                                          # (B, T, H)
-        G[f"W_{name}"] += np.einsum("bth,btd->hd", d, h)
+        G[f"W_{name}"] += _summed_outer(d, h)
         G[f"b_{name}"] += d.sum(axis=(0, 1))
         dh += d @ P[f"W_{name}"]
     if c.programmer == "mlp":
         da = dh * (1.0 - h ** 2)
-        G["W_hidden"] += np.einsum("bth,btd->hd", da, x)
+        G["W_hidden"] += _summed_outer(da, x)
         G["b_hidden"] += da.sum(axis=(0, 1))
         dx += da @ P["W_hidden"]
     else:
@@ -542,7 +547,7 @@ def recurrent_backward(c: Config, P: dict[str, np.ndarray], cache: dict[str, Any
     if c.learned_init:
         G["W_init"] += dS.W.sum(axis=0)
     for n, d in dfeed.items():
-        G[f"W_{n}"] += np.einsum("btk,btd->kd", d, x)
+        G[f"W_{n}"] += _summed_outer(d, x)
         if n in c.gates:
             G[f"b_{n}"] += d.sum(axis=(0, 1))
         dx += d @ P[f"W_{n}"]
