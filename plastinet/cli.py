@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import shutil
 import sys
@@ -114,6 +115,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
         except ImportError:
             version = "not installed"
         print(f"  {mod:<11} {version}")
+    from plastinet.fwp.forms._blas import openblas_cores
+
+    cores = openblas_cores()
+    pinned = os.environ.get("OPENBLAS_CORETYPE")
+    print("  BLAS        " + (f"OpenBLAS, kernels {', '.join(dict.fromkeys(cores))}" if cores else "not OpenBLAS")
+          + (f" (pinned by OPENBLAS_CORETYPE={pinned})" if pinned else ""))
     from plastinet.backends import available_backends, get_backend
 
     print("backends:")
@@ -142,8 +149,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cxx_compiler() -> str | None:
     """The C++ compiler Brian2 would use (``$CXX``, else ``c++``/``g++``/``clang++`` on PATH)."""
-    import os
-
     env = os.environ.get("CXX")
     if env and shutil.which(env.split()[0]):
         return shutil.which(env.split()[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -113,6 +115,15 @@ def test_info_reports_versions_backends_and_whether_brian2_can_compile(capsys):
     assert f"numpy       {np.__version__}" in text and f"xarray      {xarray.__version__}" in text
     assert f"brian2      {brian2.__version__:<10} capabilities: rate_fwp, spiking" in text
     assert "numpy       " + np.__version__ in text.split("backends:")[1]
+    from plastinet.fwp.forms._blas import openblas_cores
+
+    blas = next(ln for ln in text.splitlines() if ln.strip().startswith("BLAS"))
+    cores = openblas_cores()
+    assert all(isinstance(c, str) and c for c in cores)
+    assert all(c in blas for c in cores) if cores else "not OpenBLAS" in blas
+    pinned = os.environ.get("OPENBLAS_CORETYPE")
+    if pinned and cores:                                   # OpenBLAS obeys the pin, and info says so
+        assert cores[0].lower() == pinned.lower() and f"OPENBLAS_CORETYPE={pinned}" in blas
     for target in ("cython", "cpp_standalone"):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"target {target} "))
         assert ("can compile" in line) != ("CANNOT compile" in line), line
