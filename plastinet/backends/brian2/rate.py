@@ -88,6 +88,7 @@ def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any
 
     with brian2_run(target) as b2:
         step = 1 * b2.ms
+        clock = b2.Clock(step, name="fwp_step*")          # one explicit clock for every object
         ns: dict[str, Any] = {"K_in": b2.TimedArray(_series(p.k), dt=step),
                               "Q_in": b2.TimedArray(_series(p.q), dt=step),
                               "V_in": b2.TimedArray(_series(p.v), dt=step),
@@ -125,13 +126,13 @@ def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any
             ns["eps"] = float(rule.eps)
 
         # post runs before pre within a slot, so Oja's uw (summed into pre) sees pred
-        post = b2.NeuronGroup(N * d_v, "\n".join(post_eqs), dt=step, order=0, name="fwp_post*")
-        pre = b2.NeuronGroup(N * d_k, "\n".join(pre_eqs), dt=step, order=2, name="fwp_pre*")
+        post = b2.NeuronGroup(N * d_v, "\n".join(post_eqs), clock=clock, order=0, name="fwp_post*")
+        pre = b2.NeuronGroup(N * d_k, "\n".join(pre_eqs), clock=clock, order=2, name="fwp_pre*")
         for group in (pre, post):       # no differential equations: skip the empty state updaters
             group.state_updater.active = False
-        pre.run_regularly("\n".join(pre_code), when="start", dt=step)
-        post.run_regularly("\n".join(post_code), when="start", dt=step)
-        syn = b2.Synapses(pre, post, "\n".join(syn_eqs), dt=step, name="fwp_syn*")
+        pre.run_regularly("\n".join(pre_code), when="start", clock=clock)
+        post.run_regularly("\n".join(post_code), when="start", clock=clock)
+        syn = b2.Synapses(pre, post, "\n".join(syn_eqs), clock=clock, name="fwp_syn*")
         n_idx, i_idx, j_idx = np.meshgrid(np.arange(N), np.arange(d_v), np.arange(d_k), indexing="ij")
         syn.connect(i=(n_idx * d_k + j_idx).ravel(), j=(n_idx * d_v + i_idx).ravel())
         syn.w = p.state.W.astype(np.float64).ravel()
@@ -139,15 +140,15 @@ def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any
             syn.E = p.state.eligibility.astype(np.float64).ravel()
         if normalize:
             pre.z = p.state.normalizer.astype(np.float64).ravel()
-        syn.run_regularly(update_code(rule, per_key), when="synapses", dt=step)
+        syn.run_regularly(update_code(rule, per_key), when="synapses", clock=clock)
         readout = "ynum_post" if normalize else "y_post"
         syn.summed_updaters[readout].when = "after_synapses"
         objects = [pre, post, syn]
         if normalize:
             syn.summed_updaters["den_post"].when = "after_synapses"
             objects.append(post.run_regularly("y = ynum / (den + eps)", when="after_synapses",
-                                              order=5, dt=step))
-        monitor = b2.StateMonitor(post, "y", record=True, when="end", dt=step)
+                                              order=5, clock=clock))
+        monitor = b2.StateMonitor(post, "y", record=True, when="end", clock=clock)
         net = b2.Network(*objects, monitor)
         run_network(net, T * step, namespace=ns)
         y_rec = np.asarray(monitor.y)                                     # (N * d_v, T)

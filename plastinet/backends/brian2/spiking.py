@@ -76,7 +76,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     duration : float or str
         Biological time (s), rounded to whole steps.
     dt : float or str
-        Time step (s), given to every Brian2 object (the default clock is not touched).
+        Time step (s) of the one explicit ``Clock`` shared by every Brian2 object (the
+        default clock is not touched); probes sample on a second clock.
     seed : int or None
         Seed; connectivity, initial weights, rewards' delays and (``poisson="replay"``)
         Poisson spikes are drawn exactly as by the numpy engine with this seed.
@@ -144,6 +145,9 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
 def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, seed: int | None,
                    target: str, progress: bool, poisson: str) -> SimpleNamespace:
     DT = b2.second * dt
+    # one explicit clock for every object (never the default clock): Brian2's run loop then
+    # advances one clock per step instead of one per object
+    clock = b2.Clock(DT, name="plastinet_step")
     objects: list[Any] = []
     groups: dict[str, Any] = {}
     if poisson == "brian2":
@@ -155,8 +159,8 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
             code = population_code(pop, name in uses_gi, getattr(ref.dyn[name], "ref_steps", 0) > 0)
             ns = {**population_namespace(pop, ref.dyn[name]), "DT": dt}
             g = b2.NeuronGroup(pop.n, code["model"], threshold=code["threshold"], reset=code["reset"],
-                               dt=DT, namespace=ns, name=f"pop_{name}")
-            g.run_regularly(code["update"], when="groups", dt=DT, name=f"pop_{name}_update")
+                               clock=clock, namespace=ns, name=f"pop_{name}")
+            g.run_regularly(code["update"], when="groups", clock=clock, name=f"pop_{name}_update")
             # the model has no differential equations (the update above integrates it):
             # Brian2's state updater would run empty code every step
             g.state_updater.active = False
@@ -167,15 +171,15 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
         elif isinstance(pop, PoissonGroup) and poisson == "brian2":
             sched = pop.rate_schedule()
             if sched.shape[0] == 1:
-                g = b2.PoissonGroup(pop.n, rates=sched[0] * b2.Hz, dt=DT, name=f"pop_{name}")
+                g = b2.PoissonGroup(pop.n, rates=sched[0] * b2.Hz, clock=clock, name=f"pop_{name}")
             else:
                 ta = b2.TimedArray(sched * b2.Hz, dt=pop.rate_interval * b2.second)
-                g = b2.PoissonGroup(pop.n, rates=f"rates_{name}(t, i)", dt=DT, name=f"pop_{name}",
+                g = b2.PoissonGroup(pop.n, rates=f"rates_{name}(t, i)", clock=clock, name=f"pop_{name}",
                                     namespace={f"rates_{name}": ta})
             objects.append(g)
         else:  # spike generators, and Poisson spikes replayed from the engine's streams
             steps, idx = ref.sources[name].events(0, max(n_steps, 1))
-            g = b2.SpikeGeneratorGroup(pop.n, idx.astype(np.int64), (steps * dt) * b2.second, dt=DT,
+            g = b2.SpikeGeneratorGroup(pop.n, idx.astype(np.int64), (steps * dt) * b2.second, clock=clock,
                                        name=f"pop_{name}")
             objects.append(g)
         groups[name] = g
@@ -189,27 +193,27 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
         if isinstance(mod, ProgrammedSignal):
             # segment k = step // SEG, looked up at the exact time k seconds of a 1 s TimedArray
             ta = b2.TimedArray(np.r_[mod.values, 0.0], dt=b2.second)
-            g = b2.NeuronGroup(1, "m : 1", dt=DT, namespace={"prog": ta, "SEG": ref.mods[name].seg,
+            g = b2.NeuronGroup(1, "m : 1", clock=clock, namespace={"prog": ta, "SEG": ref.mods[name].seg,
                                                              "one_second": b2.second},
                                name=f"mod_{name}")
             g.run_regularly("m = prog((t_in_timesteps // SEG) * one_second)", when="synapses",
-                            order=_MVAL + rank, dt=DT, name=f"mod_{name}_value")
+                            order=_MVAL + rank, clock=clock, name=f"mod_{name}_value")
         else:
             srcs = src_order[name]
             model = ["mval : 1", "mlast : integer", "mpend : 1", "mnev : 1", "m : 1"]
             model += [f"cnt_{k} : 1" for k in range(len(srcs))]
             amount = "mpend" + "".join(f" + cnt_{k} * inc" for k in range(len(srcs)))
             ns = {"DT": dt, "tau": mod.tau, "inc": mod.increment}
-            g = b2.NeuronGroup(1, "\n".join(model), dt=DT, namespace=ns, name=f"mod_{name}")
+            g = b2.NeuronGroup(1, "\n".join(model), clock=clock, namespace=ns, name=f"mod_{name}")
             jump = ["ev = int(mnev > 0)",
                     f"mval = ev * (mval * exp(-((t_in_timesteps - mlast) * DT) / tau) + {amount}) + (1 - ev) * mval",
                     "mlast = ev * t_in_timesteps + (1 - ev) * mlast", "mpend = 0.0", "mnev = 0.0"]
             jump += [f"cnt_{k} = 0.0" for k in range(len(srcs))]
-            g.run_regularly("\n".join(jump), when="synapses", order=_JUMP + rank, dt=DT, name=f"mod_{name}_jump")
+            g.run_regularly("\n".join(jump), when="synapses", order=_JUMP + rank, clock=clock, name=f"mod_{name}_jump")
             g.run_regularly("m = mval * exp(-((t_in_timesteps - mlast) * DT) / tau)", when="synapses",
-                            order=_MVAL + rank, dt=DT, name=f"mod_{name}_value")
+                            order=_MVAL + rank, clock=clock, name=f"mod_{name}_value")
             for k, src in enumerate(srcs):
-                s = b2.Synapses(groups[src], g, on_pre=f"cnt_{k}_post += 1.0\nmnev_post += 1.0", dt=DT,
+                s = b2.Synapses(groups[src], g, on_pre=f"cnt_{k}_post += 1.0\nmnev_post += 1.0", clock=clock,
                                 name=f"modsrc_{name}_{k}")
                 s.connect(i=np.arange(net.populations[src].n), j=np.zeros(net.populations[src].n, dtype=int))
                 s.pre.order = _MODSRC + rank * 1000 + k
@@ -228,7 +232,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
             kw["on_pre"] = code["on_pre"]
         if code["on_post"]:
             kw["on_post"] = code["on_post"]
-        s = b2.Synapses(groups[p.proj.pre.name], groups[p.proj.post.name], code["model"], dt=DT,
+        s = b2.Synapses(groups[p.proj.pre.name], groups[p.proj.post.name], code["model"], clock=clock,
                         namespace=ns, name=f"proj_{name}", **kw)
         s.connect(i=p.pre, j=p.post)
         s.w = p.w
@@ -252,13 +256,13 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
             s.post.order = _POST + rank
         if code["continuous"]:
             order = _DOPA_ALL + rank if p.kind == "DopamineSTDP" else _CONT + rank
-            objects.append(s.run_regularly(code["continuous"], when="synapses", order=order, dt=DT,
+            objects.append(s.run_regularly(code["continuous"], when="synapses", order=order, clock=clock,
                                            name=f"proj_{name}_step"))
         objects.append(s)
         syns[name] = s
     # ---- coincidence rewards (Python-side, runtime targets only)
     if net.rewards:
-        objects += _reward_operations(b2, ref, net, groups, mgroups, dt)
+        objects += _reward_operations(b2, ref, net, groups, mgroups, dt, clock)
     # ---- probes
     spike_mons = {pop: b2.SpikeMonitor(groups[pop], name=f"spikes_{pop}") for pop in ref.spike_pops}
     objects += list(spike_mons.values())
@@ -269,23 +273,24 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
     objects += [mon for pop, mon in count_mons.items() if pop not in spike_mons]
     state_mons: dict[str, Any] = {}
     S = ref.sample_steps
+    sample_clock = b2.Clock(S * DT, name="plastinet_sample") if ref.sampled else None
     for probe in ref.sampled:
-        mdt = S * DT
         if isinstance(probe, StateProbe):
             rec = True if probe.indices is None else np.asarray(probe.indices)
             mon = b2.StateMonitor(groups[probe.population], probe.variable, record=rec, when="end",
-                                  dt=mdt, name=f"probe_{probe.name}")
+                                  clock=sample_clock, name=f"probe_{probe.name}")
         elif isinstance(probe, WeightProbe):
             p = ref.projs[probe.projection]
             var = "w"
             if p.kind == "DopamineSTDP":
                 var = "w_now"
                 objects.append(syns[probe.projection].run_regularly(
-                    projection_code(p)["w_now"], when="end", order=-10, dt=mdt, name=f"probe_{probe.name}_now"))
-            mon = b2.StateMonitor(syns[probe.projection], var, record=True, when="end", dt=mdt,
+                    projection_code(p)["w_now"], when="end", order=-10, clock=sample_clock,
+                    name=f"probe_{probe.name}_now"))
+            mon = b2.StateMonitor(syns[probe.projection], var, record=True, when="end", clock=sample_clock,
                                   name=f"probe_{probe.name}")
         else:
-            mon = b2.StateMonitor(mgroups[probe.modulator], "m", record=True, when="end", dt=mdt,
+            mon = b2.StateMonitor(mgroups[probe.modulator], "m", record=True, when="end", clock=sample_clock,
                                   name=f"probe_{probe.name}")
         state_mons[probe.name] = mon
         objects.append(mon)
@@ -352,13 +357,13 @@ def _expm1(b2: Any) -> Any:
     return f
 
 
-def _reward_operations(b2: Any, ref: Any, net: Network, groups: dict, mgroups: dict, dt: float) -> list:
+def _reward_operations(b2: Any, ref: Any, net: Network, groups: dict, mgroups: dict, dt: float,
+                       clock: Any) -> list:
     """CoincidenceReward as two network operations (delivery in ``synapses``, detection in ``end``)."""
     queue: list[tuple[int, int, str, float]] = []
     counter = [0]
     last_spike = {r.pre: np.full(net.populations[r.pre].n, -(2 ** 40), dtype=np.int64)
                   for r in net.rewards.values()}
-    clock = b2.Clock(dt * b2.second, name="reward_clock")
 
     def step_now() -> int:
         return int(clock.timestep[:])
