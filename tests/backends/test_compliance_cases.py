@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plastinet.backends import get_backend
+from plastinet.backends import Backend, get_backend
 from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, ThreeFactor
 from plastinet.spiking import run
 from plastinet.spiking.network import PoissonGroup, SpikeProbe
 from plastinet.spiking.rules import PES, DopamineSTDP, ModulatedHebbian, PairSTDP, TripletSTDP
 from plastinet.testing import checks
-from plastinet.testing.checks import SPIKE_DURATION, rate_cases, spiking_cases
+from plastinet.testing.checks import CHECKS, SPIKE_DURATION, CapabilityMissing, rate_cases, spiking_cases
 
 
 def test_spiking_cases_cover_every_spike_rule_variant():
@@ -73,3 +73,34 @@ def test_numpy_backend_passes_its_own_spiking_checks():
     be = get_backend("numpy")
     worst = checks.check_spiking_matches_reference(be, "pair_all_additive")
     assert all(v == 0.0 for v in worst.values())
+
+
+class _HebbianOnly(Backend):
+    """A third-party-style backend: rate rules only, and only Hebbian (delegating to numpy)."""
+
+    name = "hebbian_only"
+    capabilities = frozenset({"rate_fwp"})
+    rate_rules = (Hebbian,)
+
+    @property
+    def version(self) -> str:
+        return "0"
+
+    def apply_fwp(self, rule, q, k, v, **gates):
+        return get_backend("numpy").apply_fwp(rule, q, k, v, **gates)
+
+
+def test_missing_capabilities_are_reported_with_a_reason_never_passed():
+    be = _HebbianOnly()
+    outcomes = {}
+    for check, cases in CHECKS:
+        for case in cases:
+            try:
+                check(be, case)
+                outcomes[(check.__name__, case)] = "passed"
+            except CapabilityMissing as reason:
+                outcomes[(check.__name__, case)] = str(reason)
+    assert outcomes[("check_rate_fwp_matches_reference", "hebbian")] == "passed"
+    assert "no lowering of Delta" in outcomes[("check_rate_fwp_matches_reference", "delta")]
+    spiking = [v for (name, _), v in outcomes.items() if name.startswith("check_spiking")]
+    assert spiking and all("does not declare 'spiking'" in v for v in spiking)

@@ -1,8 +1,9 @@
 """The brian2 backend: plastinet models built and run as Brian2 simulations.
 
 Rules of this backend (DESIGN.md section 1): an explicit :class:`brian2.Network`, an
-explicit ``namespace`` passed to ``run``, every object given its own ``dt`` (the default
-clock is never touched), Brian2 units attached only here, global ``prefs`` restored after
+explicit ``namespace`` passed to ``run``, every object on one explicit ``Clock`` of the
+run's ``dt`` (the default clock is never touched; one clock instead of one per object keeps
+Brian2's run loop lean), Brian2 units attached only here, global ``prefs`` restored after
 each run, and the code-generation target recorded in results. Targets: ``"numpy"`` (no
 compilation; the default), ``"cython"`` and ``"cpp_standalone"`` (each run in its own build
 directory, so runs may happen in parallel).
