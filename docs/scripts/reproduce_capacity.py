@@ -57,7 +57,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {"d_key": 64, "grid_step": 20, "grid": [-40, -20, 0, 20, 40], "batch_size": 8,
             "lr": 1e-3, "max_steps": 3000,
             "per_map": {"dpfp-1": {"lr": 3e-3, "max_steps_capacity": 1000},
-                        "dpfp-2": {"lr": 3e-3, "max_steps": 1500, "max_steps_capacity": 400}},
+                        "dpfp-2": {"lr": 3e-3, "max_steps_capacity": 400}},
             "setting2_max_steps": 1000, "eval_every": 100,
             "eval_size": 20, "patience": 10, "init_scale": 0.577,
             "setting2_n": [20, 40, 60], "setting2_maps": ["elu+1", "dpfp-1"]},
@@ -150,9 +150,12 @@ def _reuse(done: dict[tuple, dict[str, Any]], key: tuple, p: dict[str, Any]) -> 
     if row is None:
         return None
     ps = point_settings(p, key[1], key[2], key[0])
-    if (row.get("lr"), row.get("max_steps"), row.get("batch_size")) != (ps["lr"], ps["max_steps"], ps["batch_size"]):
+    if (row.get("lr"), row.get("batch_size")) != (ps["lr"], ps["batch_size"]):
         return None
-    return row
+    # The trajectory does not depend on the step cap: a run that stopped early (target
+    # loss or patience) at or before the cap is the run with this cap.
+    early = row["stop_reason"] != "max_steps" and row["steps"] <= ps["max_steps"]
+    return row if row.get("max_steps") == ps["max_steps"] or early else None
 
 
 #: Preset entries that may differ between the runs collected in one JSON file (every row
@@ -167,14 +170,14 @@ def setting1(maps: list[str], p: dict[str, Any], log: Callable[[str], None] = pr
     """Train the delta rule over the grid of each feature map (setting 1).
 
     ``done`` maps :func:`_key` to rows already trained (reused, not retrained); ``save`` is
-    called after every new row; ``only`` restricts (and orders) the grid points trained;
+    called after every new row; ``only`` replaces the grid by these ``N`` (in this order);
     ``seed`` seeds the initialisation and the data of every point.
     """
     done = {} if done is None else done
     rows = []
     for fm in maps:
         d_phi, ns = grid(fm, p)
-        for n in ns if only is None else [n for n in only if n in ns]:
+        for n in ns if only is None else only:
             row = _reuse(done, (1, fm, n, "delta", seed), p)
             if row is None:
                 row = run_point(fm, n, 1, "delta", p, seed)
@@ -238,8 +241,12 @@ def check(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], step: int,
     return failures
 
 
-def table(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]]) -> str:
-    """Markdown tables of both settings (one row per trained point)."""
+def table(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]],
+          extra: list[dict[str, Any]] = ()) -> str:
+    """Markdown tables of both settings and of further setting-1 points (one row per point).
+
+    ``extra``: setting-1 points off the grid or with another seed; not used by :func:`check`.
+    """
     lines = ["| feature map | d_phi | N | final loss | rank bound | loss > 3e-3 | steps | stop | seconds |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows1:
@@ -257,18 +264,30 @@ def table(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]]) -> str:
             d, h = pair["delta"], pair["hebbian"]
             lines.append(f"| {fm} | {n} | {2 * n} | {d['loss']:.2e} | {h['loss']:.2e} | {d['steps']} | "
                          f"{h['steps']} | {d['seconds'] + h['seconds']:.0f} |")
+    if extra:
+        lines += ["", "| feature map | d_phi | N | seed | final loss | rank bound | loss > 3e-3 | steps | stop | seconds |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in extra:
+            lines.append(f"| {r['feature_map']} | {r['d_phi']} | {r['n_keys']} | {r['seed']} | {r['loss']:.2e} | "
+                         f"{r['bound']:.3f} | {'yes' if r['loss'] > FAIL_LOSS else 'no'} | {r['steps']} | "
+                         f"{r['stop_reason']} | {r['seconds']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
-def figure(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Loss against ``N`` per feature map (with the rank bound and the 3e-3 line) and setting 2."""
+def figure(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], path: str | os.PathLike,
+           extra: list[dict[str, Any]] = ()) -> None:
+    """Loss against ``N`` per feature map (with the rank bound and the 3e-3 line) and setting 2.
+
+    Grid points are joined by lines; ``extra`` points are drawn as open circles (the
+    default seed) and crosses (other seeds).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, 2 if rows2 else 1, figsize=(11 if rows2 else 6, 4),
+    fig, axes = plt.subplots(1, 2 if rows2 else 1, figsize=(11 if rows2 else 6, 4.6),
                              layout="constrained", squeeze=False)
     names = list(dict.fromkeys([r["feature_map"] for r in rows1] + [r["feature_map"] for r in rows2]))
     colors = {fm: f"C{i}" for i, fm in enumerate(names)}         # one colour per map, both panels
@@ -283,12 +302,19 @@ def figure(rows1: list[dict[str, Any]], rows2: list[dict[str, Any]], path: str |
         dense = np.linspace(d_phi + 0.5, ns.max(), 50)
         ax.plot(dense, 0.5 * (dense - d_phi) / dense, "--", color=color, lw=1)
         ax.axvline(d_phi, color=color, lw=0.6, alpha=0.5)
+        for same_seed, marker in ((True, "o"), (False, "x")):
+            pts = [r for r in extra if r["feature_map"] == fm and (r["seed"] == SEED) == same_seed]
+            ax.plot([r["n_keys"] for r in pts], [max(r["loss"], 1e-5) for r in pts], marker, color=color,
+                    mfc="none", ls="none", ms=6)
+    if extra:
+        ax.plot([], [], "ko", mfc="none", ls="none", label="further N (seed 0)")
+        ax.plot([], [], "kx", ls="none", label="seed 1")
     ax.axhline(FAIL_LOSS, color="k", lw=0.8, ls=":", label="3e-3 (failure)")
     ax.set_yscale("log")
     ax.set_xlabel("number of keys N")
     ax.set_ylabel("final evaluation loss")
     ax.set_title("setting 1, delta rule (dashed: rank bound 0.5 (N - d_phi) / N)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     if rows2:
         ax = axes[0, 1]
         for fm in dict.fromkeys(r["feature_map"] for r in rows2):
@@ -321,7 +347,7 @@ def load_rows(paths: list[str | os.PathLike]) -> tuple[dict[str, Any], dict[tupl
         if record and (rec["preset"], _shared(rec["settings"])) != (record["preset"], _shared(record["settings"])):
             raise ValueError(f"{path} holds another preset or other settings than {paths[0]}")
         record = rec
-        done.update({_key(r): r for r in rec.get("setting1", []) + rec.get("setting2", [])})
+        done.update({_key(r): r for r in rec.get("setting1", []) + rec.get("setting2", []) + rec.get("extra", [])})
     for key, row in done.items():
         if _reuse(done, key, record["settings"]) is None:
             raise ValueError(f"row {key} was not trained with the settings of {paths[-1]}")
@@ -339,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--maps", default="elu+1,dpfp-1,dpfp-2")
     parser.add_argument("--max-steps", type=int, help="override the preset's max_steps")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch_size")
-    parser.add_argument("--n", help="setting 1: train only these grid points, in this order (e.g. 216,276)")
+    parser.add_argument("--n", help="setting 1: train these N instead of the grid, in this order (e.g. 216,276)")
     parser.add_argument("--seed", type=int, default=SEED,
                         help="seed of the initialisation and the data (robustness runs; default 0)")
     parser.add_argument("--skip-setting1", action="store_true")
@@ -372,18 +398,22 @@ def main(argv: list[str] | None = None) -> int:
             if (store["preset"], _shared(store["settings"])) != (preset, _shared(p)):
                 parser.error(f"{args.out} holds another preset or other settings; use another --out")
 
-    def rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        rows1 = sorted((r for r in done.values() if r["setting"] == 1), key=lambda r: (r["d_phi"], r["n_keys"]))
+    def rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Setting 1 on the grid with the default seed, setting 2, and further setting-1 points."""
+        ones = [r for r in done.values() if r["setting"] == 1]
+        on_grid = [r for r in ones if r["seed"] == SEED and r["n_keys"] in grid(r["feature_map"], p)[1]]
+        rows1 = sorted(on_grid, key=lambda r: (r["d_phi"], r["n_keys"]))
+        extra = sorted((r for r in ones if r not in on_grid), key=lambda r: (r["d_phi"], r["seed"], r["n_keys"]))
         rows2 = sorted((r for r in done.values() if r["setting"] == 2),
                        key=lambda r: (r["feature_map"], r["n_keys"], r["rule"]))
-        return rows1, rows2
+        return rows1, rows2, extra
 
     def save() -> None:
         if not args.out:
             return
-        rows1, rows2 = rows()
+        rows1, rows2, extra = rows()
         record = {"preset": preset, "settings": p, "setting1": rows1, "setting2": rows2,
-                  "failures": check(rows1, rows2, p["grid_step"])}
+                  "failures": check(rows1, rows2, p["grid_step"]), "extra": extra}
         tmp = Path(args.out).with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1) + "\n")
         os.replace(tmp, args.out)
@@ -396,14 +426,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_setting2:
             setting2(p, done=done, save=save, seed=args.seed)
     save()
-    rows1, rows2 = rows()
+    rows1, rows2, extra = rows()
     failures = check(rows1, rows2, p["grid_step"])
-    print(table(rows1, rows2))
+    print(table(rows1, rows2, extra))
     print("PASS" if not failures else "FAIL:\n  " + "\n  ".join(failures))
     if args.figure:
-        figure(rows1, rows2, args.figure)
+        figure(rows1, rows2, args.figure, extra)
     if args.table:
-        Path(args.table).write_text(table(rows1, rows2))
+        Path(args.table).write_text(table(rows1, rows2, extra))
     return 0 if not failures else 1
 
 

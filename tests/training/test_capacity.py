@@ -49,6 +49,16 @@ def test_recorded_cpu_run_meets_the_criteria():
         below = [r for n, r in rows.items() if n <= d_phi - p["grid_step"]]
         assert below and all(r["loss"] <= rc.FAIL_LOSS for r in below), fm
     assert rc.check(rows1, rows2, p["grid_step"]) == record["failures"] == []
+    # further points: other seeds at d_phi - 20, and the paper's grid N = 20, 40, ... (seed 0)
+    extra = record["extra"]
+    assert all(r["loss"] <= rc.FAIL_LOSS for r in extra if r["n_keys"] <= r["d_phi"] - p["grid_step"])
+    assert {(r["feature_map"], r["n_keys"]) for r in extra if r["seed"] == 1} == {
+        ("elu+1", 44), ("dpfp-1", 108), ("dpfp-2", 236)}
+    paper = [r for r in extra if r["seed"] == 0 and r["n_keys"] % 20 == 0]
+    for fm in maps:
+        d_phi = rc.grid(fm, p)[0]
+        assert sorted(r["n_keys"] for r in paper if r["feature_map"] == fm) == list(range(20, d_phi + 41, 20)), fm
+    assert rc.check(paper, [], 20) == []
     pairs = {(r["feature_map"], r["n_keys"]) for r in rows2}
     assert len(pairs) >= 3 and all({r["rule"] for r in rows2 if (r["feature_map"], r["n_keys"]) == pair}
                                    == {"delta", "hebbian"} for pair in pairs)
