@@ -60,7 +60,8 @@ def _loaded_openblas() -> list[str]:
     return paths
 
 
-def _find_controls() -> list[tuple[Callable[[int], None], Callable[[], int]]]:
+def _openblas_symbols(*names: str) -> list[tuple[Callable, ...]]:
+    """For each loaded OpenBLAS library, its functions ``names`` (with the library's prefix)."""
     found = []
     for path in _loaded_openblas():
         try:
@@ -69,14 +70,18 @@ def _find_controls() -> list[tuple[Callable[[int], None], Callable[[], int]]]:
             continue
         for prefix in _PREFIXES:
             try:
-                setter = getattr(lib, prefix.format("set_num_threads"))
-                getter = getattr(lib, prefix.format("get_num_threads"))
+                found.append(tuple(getattr(lib, prefix.format(name)) for name in names))
+                break
             except AttributeError:
                 continue
-            setter.argtypes, setter.restype = [ctypes.c_int], None
-            getter.argtypes, getter.restype = [], ctypes.c_int
-            found.append((setter, getter))
-            break
+    return found
+
+
+def _find_controls() -> list[tuple[Callable[[int], None], Callable[[], int]]]:
+    found = _openblas_symbols("set_num_threads", "get_num_threads")
+    for setter, getter in found:
+        setter.argtypes, setter.restype = [ctypes.c_int], None
+        getter.argtypes, getter.restype = [], ctypes.c_int
     return found
 
 
@@ -90,17 +95,9 @@ def openblas_cores() -> list[str]:
         numpy uses another BLAS.
     """
     cores = []
-    for path in _loaded_openblas():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in _PREFIXES:
-            fn = getattr(lib, prefix.format("get_corename"), None)
-            if fn is not None:
-                fn.argtypes, fn.restype = [], ctypes.c_char_p
-                cores.append(fn().decode())
-                break
+    for (fn,) in _openblas_symbols("get_corename"):
+        fn.argtypes, fn.restype = [], ctypes.c_char_p
+        cores.append(fn().decode())
     return cores
 
 
