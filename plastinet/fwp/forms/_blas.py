@@ -156,18 +156,30 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+#: Smallest total flops of a call, and smallest "grain" (flops of its typical matrix product
+#: times itemsize / 4, i.e. counted at float32 cost), for which heads are spread over threads.
+#: Below the grain, numpy's per-call overhead (which holds the GIL) outweighs the products
+#: and a second thread slows the call down. Measured on two cores (chunkwise delta rule,
+#: forward): float32, d = 64, C = 32 (grain 2.6e5) one thread is 9-17 % faster; at grain
+#: >= 5.2e5 (float32 with C = 64, float64, d >= 96) two threads are up to 1.7x faster.
+MIN_WORK = 2e7
+MIN_GRAIN = 5e5
+
+
 def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *extra,
-              work: float) -> tuple:
+              work: float, grain: float = float("inf")) -> tuple:
     """``fn(*arrays, *extra)`` with the arrays' leading (head) axis split over threads.
 
     ``fn`` returns a tuple of arrays whose leading axis is the head axis; the pieces are
     concatenated. A ``fn`` that writes its results into (slices of) output arrays passed
     among ``arrays`` returns an empty tuple, which saves the concatenation. ``None`` entries
-    of ``arrays`` are passed through. ``work`` (about the flops of the call) decides whether
-    threads pay off.
+    of ``arrays`` are passed through. ``work`` (about the flops of the call) and ``grain``
+    (about the flops of one of its matrix products times itemsize / 4; default: large)
+    decide whether threads pay off (:data:`MIN_WORK`, :data:`MIN_GRAIN`);
+    ``PLASTINET_NUM_THREADS`` caps their number.
     """
     N = next(a for a in arrays if a is not None).shape[0]
-    groups = min(n_workers(), N) if work >= 2e7 else 1
+    groups = min(n_workers(), N) if work >= MIN_WORK and grain >= MIN_GRAIN else 1
     if groups <= 1:
         with single_threaded_blas():
             return fn(*arrays, *extra)

@@ -225,7 +225,8 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     """
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
-    return map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0), C, work=work)
+    return map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0), C, work=work,
+                     grain=0.5 * C * d_k * v.shape[-1] * q.itemsize)
 
 
 def delta(q, k, v, beta, W0, C):

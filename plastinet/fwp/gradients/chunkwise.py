@@ -240,7 +240,8 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
     work = 2.0 * N * T * (8 * d_k * d_v + 12 * C * (d_k + d_v))
     # the gradients are written into slices of ``out`` (no concatenation of the groups)
     grads = (out["q"], out["k"], out["v"], out["beta"], out["W0"], out.get("alpha"))
-    map_heads(_gated_delta_heads, (q, k, v, beta, alpha, W0, dy, dW, *grads), C, work=work)
+    map_heads(_gated_delta_heads, (q, k, v, beta, alpha, W0, dy, dW, *grads), C, work=work,
+              grain=0.5 * C * d_k * d_v * q.itemsize)
     return out
 
 

@@ -1,0 +1,52 @@
+"""Spreading heads over threads is a pure performance measure: results are bit-identical."""
+
+import numpy as np
+import pytest
+
+import plastinet.fwp.forms._blas as blas
+from plastinet.fwp import apply, vjp
+from plastinet.fwp.rules import Delta, GatedDelta
+
+
+def _inputs(dtype, d=16, H=4, T=300, seed=0):
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal((2, H, T, d)) for _ in range(3))
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    beta = rng.uniform(0.0, 1.5, (2, H, T))
+    alpha = rng.uniform(0.8, 1.0, (2, H, T))
+    W0 = rng.standard_normal((2, H, d, d))
+    return [a.astype(dtype) for a in (q, k, v, beta, alpha, W0)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rule", [Delta(), GatedDelta()], ids=["delta", "gated_delta"])
+def test_heads_over_threads_change_nothing(monkeypatch, dtype, rule):
+    q, k, v, beta, alpha, W0 = _inputs(dtype)
+    kw = dict(beta=beta, initial_state=W0, form="chunkwise", chunk_size=32)
+    if isinstance(rule, GatedDelta):
+        kw["alpha"] = alpha
+    dy = np.random.default_rng(1).standard_normal(q.shape).astype(dtype)
+    runs = {}
+    for threads in (1, 3):
+        monkeypatch.setenv("PLASTINET_NUM_THREADS", str(threads))
+        monkeypatch.setattr(blas, "MIN_WORK", 0.0)      # split even these small calls
+        monkeypatch.setattr(blas, "MIN_GRAIN", 0.0)
+        y, W = apply(rule, q, k, v, **kw)
+        runs[threads] = (y, W, vjp(rule, q, k, v, dy, **kw))
+    (y1, W1, g1), (y3, W3, g3) = runs[1], runs[3]
+    assert np.array_equal(y1, y3) and np.array_equal(W1, W3)
+    assert g1.keys() == g3.keys()
+    for name in g1:
+        assert np.array_equal(g1[name], g3[name]), name
+
+
+def test_small_products_stay_in_one_thread(monkeypatch):
+    calls = []
+    monkeypatch.setenv("PLASTINET_NUM_THREADS", "2")
+    monkeypatch.setattr(blas, "_get_pool", lambda n: calls.append(n) or blas.ThreadPoolExecutor(n))
+    x = np.ones((4, 3))
+    one = blas.map_heads(lambda a: (a * 2,), (x,), work=1e9, grain=blas.MIN_GRAIN / 2)
+    assert calls == []
+    two = blas.map_heads(lambda a: (a * 2,), (x,), work=1e9, grain=blas.MIN_GRAIN)
+    assert calls == [1]
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[0], 2 * x)
