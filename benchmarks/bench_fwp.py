@@ -26,7 +26,11 @@ default BLAS threads, i.e. the whole machine. Where ``torch`` and ``fla-core``
 (flash-linear-attention) are importable, the pure-torch reference
 ``fla.ops.delta_rule.naive.delta_rule_chunkwise`` runs on the same inputs (after checking
 that its output agrees with ours); it is the best public CPU reference of this algorithm
-and is NOT a dependency of plastinet.
+and is NOT a dependency of plastinet. It runs in a child process (``--fla-child``), so that
+torch never shares a process with our engine: after a torch call its OpenMP worker
+threads keep spinning for a while and slow down whatever runs next in the process (measured:
+our 2-thread chunkwise form 1.15-1.45x slower right after a torch call). Rounds of our
+forms and of the fla child alternate, so both see the same load.
 
 Every time is the best of several repeats, interleaved round-robin over the forms (the
 machine may be shared; the load average is printed). Columns: ``rec``, ``par``,
@@ -37,8 +41,12 @@ machine may be shared; the load average is printed). Columns: ``rec``, ``par``,
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 import warnings
 
@@ -70,11 +78,12 @@ def gemm_runner(n: int = 2048):
     return lambda: a @ b, 2.0 * n ** 3
 
 
-def interleaved_best(runners: dict, rounds: int, budget: float) -> dict:
-    """Best wall time of each runner over ``rounds`` round-robin rounds.
+def interleaved_best(runners: dict, rounds: int, budget: float, clock=time.perf_counter) -> dict:
+    """Best time of each runner over ``rounds`` round-robin rounds.
 
     Interleaving makes every runner see the same load of a shared machine; a runner stops
     repeating once it has used ``budget`` seconds (it always runs at least once).
+    ``clock``: :func:`time.perf_counter` (wall) or :func:`time.process_time` (CPU).
     """
     best = {name: np.inf for name in runners}
     used = {name: 0.0 for name in runners}
@@ -82,9 +91,9 @@ def interleaved_best(runners: dict, rounds: int, budget: float) -> dict:
         for name, fn in runners.items():
             if used[name] > budget:
                 continue
-            t = time.perf_counter()
+            t = clock()
             fn()
-            dt = time.perf_counter() - t
+            dt = clock() - t
             used[name] += dt
             best[name] = min(best[name], dt)
     return best
@@ -157,6 +166,67 @@ def fla_best_of_threads(rate: dict) -> dict:
     return out
 
 
+def fla_installed() -> bool:
+    """Whether torch and fla-core can be found (without importing them here)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "fla"))
+
+
+def fla_child(job: dict) -> dict:
+    """In the child process: fla's best time per configuration on the inputs of ``job``.
+
+    ``job``: ``d``, ``T``, ``rounds``, ``clock`` (``"wall"``: torch threads 1 and torch's
+    default, keys ``fla{C}t{threads}``; ``"cpu"``: process time with one torch thread, keys
+    ``fla{C}``). The output is first checked against our recurrent form.
+    """
+    fla, note = load_fla()
+    if fla is None:
+        return {"error": note}
+    q, k, v, beta = inputs(job["d"], job["T"])
+    ref, W_ref = apply(Delta(), q, k, v, beta=beta, form="recurrent")
+    runners = {}
+    for C in FLA_CHUNKS:
+        o, S = fla_runner(fla, q, k, v, beta, C)()
+        err = max(np.abs(o.numpy() - ref).max() / np.abs(ref).max(),
+                  np.abs(S.numpy().swapaxes(-1, -2) - W_ref).max() / np.abs(W_ref).max())
+        if err >= 1e-4:
+            return {"error": f"fla C={C} disagrees with our recurrent form: {err:.2e}"}
+        if job["clock"] == "wall":
+            for th in FLA_THREADS:
+                runners[f"fla{C}t{th}"] = fla_runner(fla, q, k, v, beta, C, th)
+        else:
+            runners[f"fla{C}"] = fla_runner(fla, q, k, v, beta, C, 1)
+    for fn in runners.values():
+        fn()
+    clock = time.perf_counter if job["clock"] == "wall" else time.process_time
+    return {"times": interleaved_best(runners, job["rounds"], 2.0, clock), "note": note}
+
+
+def fla_times(d: int, T: int, rounds: int, clock: str) -> dict:
+    """Run :func:`fla_child` in a fresh process; name -> best seconds (or raise)."""
+    job = json.dumps({"d": d, "T": T, "rounds": rounds, "clock": clock})
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--fla-child", job],
+                          capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"fla child failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
+    out = json.loads(lines[-1])
+    if "error" in out:
+        raise RuntimeError(out["error"])
+    return out
+
+
+def alternate(runners: dict, d: int, T: int, rounds: int, clock: str, with_fla: bool) -> dict:
+    """Best times of our ``runners`` and (if ``with_fla``) of the fla child, in alternating rounds."""
+    timer = time.perf_counter if clock == "wall" else time.process_time
+    best: dict = {}
+    for _ in range(rounds):
+        for source in [interleaved_best(runners, 1, 2.0, timer)] + \
+                ([fla_times(d, T, 1, clock)["times"]] if with_fla else []):
+            for name, t in source.items():
+                best[name] = min(best.get(name, np.inf), t)
+    return best
+
+
 def fractions(d: int, rate: dict, gemm: float) -> dict:
     frac = {"rec": rate["rec"] * state_flops(d) / gemm, "par": rate["par"] * state_flops(d) / gemm}
     for C in CHUNKS:
@@ -178,41 +248,24 @@ def format_row(d: int, T: int, rate: dict, gemm: float) -> str:
             + f" {best / fla_best:>8.2f}")
 
 
-def cpu_table(fla, Ts, repeats: int) -> None:
+def cpu_table(with_fla: bool, Ts, repeats: int) -> None:
     """Load-insensitive companion: CPU seconds of one thread (process time, one BLAS thread).
 
     On a shared machine wall times depend on the other processes; the CPU time of a single
     thread much less. Compares our chunkwise engine (all heads in one thread:
-    ``PLASTINET_NUM_THREADS=1``), the recurrent form and fla (torch with one thread) per
-    CPU-second, and the chunkwise rate with a single-threaded GEMM.
+    ``PLASTINET_NUM_THREADS=1``), the recurrent form and fla (torch with one thread, in the
+    child process) per CPU-second, and the chunkwise rate with a single-threaded GEMM.
     """
     from plastinet.fwp.forms._blas import single_threaded_blas
 
-    def cpu_best(runners: dict, rounds: int, budget: float = 2.0) -> dict:
-        """Best CPU time of each runner, interleaved round-robin (as :func:`interleaved_best`)."""
-        best = {name: np.inf for name in runners}
-        used = {name: 0.0 for name in runners}
-        for _ in range(rounds):
-            for name, fn in runners.items():
-                if used[name] > budget:
-                    continue
-                t = time.process_time()
-                fn()
-                dt = time.process_time() - t
-                used[name] += dt
-                best[name] = min(best[name], dt)
-        return best
-
+    cpu = time.process_time
     saved_threads = os.environ.get("PLASTINET_NUM_THREADS")
     os.environ["PLASTINET_NUM_THREADS"] = "1"           # heads in one thread, not two
     with single_threaded_blas():
         gemm_fn, gemm_flops = gemm_runner(1024)
         gemm_fn()
-        gemm_t = cpu_best({"gemm": gemm_fn}, 10)["gemm"]
+        gemm_t = interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"]
         gemm1 = gemm_flops / gemm_t
-        torch_threads = fla[0].get_num_threads() if fla is not None else None
-        if fla is not None:
-            fla[0].set_num_threads(1)
         print(f"\nsingle thread, CPU time (process_time; one BLAS / torch thread): GEMM 1024^3 "
               f"{gemm1 / 1e9:.1f} GFLOP/s")
         head = (f"{'d':>4} {'T':>5} | {'rec':>8} " + " ".join(f"{'chunk C=' + str(C):>11}" for C in CHUNKS)
@@ -228,13 +281,10 @@ def cpu_table(fla, Ts, repeats: int) -> None:
                     runners = {}
                     for C in CHUNKS:
                         runners[C] = (lambda C=C: apply(Delta(), q, k, v, beta=beta, form="chunkwise", chunk_size=C))
-                    if fla is not None:
-                        for C in FLA_CHUNKS:
-                            runners[f"fla{C}"] = fla_runner(fla, q, k, v, beta, C)   # torch: 1 thread (above)
                     for fn in runners.values():
                         fn()
-                    t_best = cpu_best(runners, repeats)
-                    t_rec = cpu_best({"rec": lambda: apply(Delta(), q, k, v, beta=beta)}, 1)["rec"]
+                    t_best = alternate(runners, d, T, repeats, "cpu", with_fla)
+                    t_rec = interleaved_best({"rec": lambda: apply(Delta(), q, k, v, beta=beta)}, 1, 2.0, cpu)["rec"]
                     rate = {"rec": B * T / t_rec, **{C: B * T / t_best[C] for C in CHUNKS}}
                     fla_rate = {C: B * T / t_best[f"fla{C}"] for C in FLA_CHUNKS if f"fla{C}" in t_best}
                     best = max(rate[C] for C in CHUNKS)
@@ -246,13 +296,11 @@ def cpu_table(fla, Ts, repeats: int) -> None:
                           + " ".join(f"{fla_rate.get(C, np.nan):>9.3g}" for C in FLA_CHUNKS)
                           + f" {best / fla_best:>8.2f}", flush=True)
         finally:
-            if fla is not None:
-                fla[0].set_num_threads(torch_threads)
             if saved_threads is None:
                 del os.environ["PLASTINET_NUM_THREADS"]
             else:
                 os.environ["PLASTINET_NUM_THREADS"] = saved_threads
-        gemm_t = min(gemm_t, cpu_best({"gemm": gemm_fn}, 10)["gemm"])
+        gemm_t = min(gemm_t, interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"])
     if gemm_flops / gemm_t > 1.02 * gemm1:
         gemm1 = gemm_flops / gemm_t
         print(f"\nsingle-thread GEMM 1024^3 measured again after the table: {gemm1 / 1e9:.1f} GFLOP/s "
@@ -277,10 +325,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="T <= 2048 only")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-cpu", action="store_true", help="skip the single-thread CPU-time table")
+    ap.add_argument("--fla-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
+    if args.fla_child:
+        print(json.dumps(fla_child(json.loads(args.fla_child))))
+        return
     Ts = tuple(t for t in TS if not args.quick or t <= 2048)
-    fla, fla_note = load_fla()
+    with_fla = fla_installed()
+    fla_note = fla_times(DS[0], 64, 1, "wall")["note"] + " (in a child process)" if with_fla else \
+        "fla reference not available (torch or fla-core not installed)"
     print(f"plastinet fwp benchmark: delta rule, B={B}, H={H}, float32; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (machine may be shared)")
     print(f"numpy {np.__version__}; {fla_note}")
@@ -308,16 +362,7 @@ def main() -> None:
                 y, W = runners[name]()
                 err = max(np.abs(y - ref).max() / scale, np.abs(W - W_ref).max() / np.abs(W_ref).max())
                 assert err < 1e-4, f"{name} disagrees with the recurrent form: {err:.2e}"
-            if fla is not None:
-                for C in FLA_CHUNKS:
-                    run = fla_runner(fla, q, k, v, beta, C)
-                    o, S = run()
-                    err = max(np.abs(o.numpy() - ref).max() / scale,
-                              np.abs(S.numpy().swapaxes(-1, -2) - W_ref).max() / np.abs(W_ref).max())
-                    assert err < 1e-4, f"fla C={C} disagrees with our recurrent form: {err:.2e}"
-                    for th in FLA_THREADS:
-                        runners[f"fla{C}t{th}"] = fla_runner(fla, q, k, v, beta, C, th)
-            best_t = interleaved_best(runners, args.repeats, budget=2.0)
+            best_t = alternate(runners, d, T, args.repeats, "wall", with_fla)
             gemm_best = min(gemm_best, best_t.pop("gemm"))
             measured.append((d, T, best_t))
             tok = B * T
@@ -352,7 +397,7 @@ def main() -> None:
             notes.append(f"ours/fla {r:.2f} (>= 1.5: {'met' if r >= 1.5 else 'NOT met'})")
         print(f"  d={d:<3} T={T:<5} best chunk C={cbest}: " + "; ".join(notes))
     if not args.no_cpu:
-        cpu_table(fla, Ts, args.repeats)
+        cpu_table(with_fla, Ts, args.repeats)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
