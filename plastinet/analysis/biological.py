@@ -16,6 +16,7 @@ Rate forms of the spike rules use the mean-field drift of independent Poisson tr
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 import json
 from typing import Any
@@ -32,7 +33,7 @@ __all__ = ["LibraryRule", "PairSTDP", "TripletSTDP", "BCMRule", "OjaRule", "Cova
 
 
 @dataclass(frozen=True)
-class LibraryRule:
+class LibraryRule(ABC):
     """Base class: a rule of the library.
 
     Attributes
@@ -53,14 +54,14 @@ class LibraryRule:
         """State carried across steps (traces), given the whole rate arrays."""
         return {}
 
+    @abstractmethod
     def rate_update(self, state: dict[str, Any], x: np.ndarray, y: np.ndarray, w: np.ndarray,
                     m: float, dt: float) -> np.ndarray:
         """Expected weight change ``(post, pre)`` over one step of ``dt`` seconds."""
-        raise NotImplementedError
 
+    @abstractmethod
     def expected_coefficients(self, dt: float, n_pre: int) -> dict[str, float]:
         """Coefficients :func:`fit_rule` should recover on this rule's rate form."""
-        raise NotImplementedError
 
 
 def _window(delta_t: Any, values: np.ndarray, name: str) -> xr.DataArray:

@@ -6,6 +6,8 @@ restore it exactly and a resumed run follows the bit-identical trajectory.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from plastinet.errors import ValidationError
@@ -31,7 +33,7 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float | None) -> tupl
     return {k: g * scale for k, g in grads.items()}, norm
 
 
-class Optimizer(Spec):
+class Optimizer(Spec, ABC):
     """Base class: ``step(params, grads)`` updates ``params`` in place."""
 
     lr = Parameter(1e-3, low=0.0, low_open=True, doc="learning rate")
@@ -40,8 +42,9 @@ class Optimizer(Spec):
         super().__init__(*args, **kwargs)
         self.__dict__["state"] = {}
 
+    @abstractmethod
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
+        """Update ``params`` in place from ``grads`` (same keys and shapes)."""
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The optimiser's state as named arrays (copies)."""
