@@ -1,30 +1,48 @@
 """Song 2000 through plastinet's brian2 backend versus a plain Brian2 script (run on demand).
 
     .venv/bin/python benchmarks/bench_backends.py              # N = 1,000 and 10,000, 10 s, all targets
-    .venv/bin/python benchmarks/bench_backends.py --quick      # N = 1,000, 2 s
-    .venv/bin/python benchmarks/bench_backends.py --targets numpy cython --sizes 1000
+    .venv/bin/python benchmarks/bench_backends.py --quick      # N = 1,000, 2 s, one repeat
+    .venv/bin/python benchmarks/bench_backends.py --targets numpy cython --sizes 1000 --repeats 3
 
-The network is Song, Miller & Abbott 2000 as in Brian2's ``examples/synapses/STDP.py``
-(:func:`plastinet.spiking.protocols.song2000`): ``N`` Poisson inputs at 15 Hz onto one
-conductance LIF (Euler), additive all-to-all pair STDP, 10 s of biological time,
-dt = 0.1 ms. For every target (numpy, cython, cpp_standalone) and size it runs
+The network is Song, Miller & Abbott 2000 as in Brian2's ``examples/synapses/STDP.py`` and
+:func:`plastinet.spiking.protocols.song2000`: ``N`` Poisson inputs at 15 Hz onto one
+conductance LIF (Euler), additive all-to-all pair STDP (tau = 20 ms, A+ = 0.01 g_max,
+A- = 1.05 A+), 10 s of biological time, dt = 0.1 ms. ``g_max = 0.01 * 1000 / N`` (the
+original 0.01 for N = 1,000; the same total input conductance for larger N, as in
+``bench_spiking.py``). Both sides start from the same initial weights (uniform in
+``[0, g_max]``, drawn once with numpy from the seed) and seed Brian2 with the same seed, so
+they draw the same Poisson spikes and do the same work (the post spike counts printed
+must agree). For every size and target (numpy,
+cython, cpp_standalone) it runs, each in a fresh process:
 
 ``plain``
-    a hand-written Brian2 script of the same network (``PoissonGroup``, ``NeuronGroup``
-    with ``method='euler'``, ``Synapses`` with event-driven traces), explicit ``Network``;
+    a hand-written Brian2 script of the network (``PoissonGroup``, ``NeuronGroup`` with
+    ``method='euler'``, ``Synapses`` with event-driven traces, one ``SpikeMonitor``, all on
+    one clock as in Brian2's example) in an explicit ``Network``;
 ``plastinet``
-    the same network built from plastinet's spec by the brian2 backend, with Brian2's own
-    ``PoissonGroup`` (``poisson="brian2"``, like the plain script);
-``replay``
-    the backend's default, Poisson spikes replayed from the numpy engine's streams
-    (``SpikeGeneratorGroup``; identical to the numpy engine);
+    the same network as a plastinet spec, run by the brian2 backend with Brian2's own
+    ``PoissonGroup`` (``poisson="brian2"``);
+``plain-gen``, ``plastinet-gen``
+    the same pair with the inputs as given spike trains (drawn once with numpy, a
+    Bernoulli process with ``p = rate dt``): a ``SpikeGeneratorGroup`` in the plain script,
+    a ``SpikeGenerator`` population in the spec. This is what the backend's default for
+    Poisson populations (``poisson="replay"``: the numpy engine's spikes replayed) lowers
+    to, so it measures the default path like for like.
 
-each in a fresh process (``--repeats`` times, best kept). ``loop`` is the time-step loop
-alone (Brian2's ``_last_run_time``); ``setup`` is everything else in the run call (spec
-lowering, code generation, compilation, for cpp_standalone also the build), which is what
-a warm Cython cache or a re-used standalone build would save. ``overhead`` is
-``plastinet loop / plain loop - 1`` (the acceptance target is <= 10 %). The numpy
-engine's time for the same network is printed for reference.
+The kinds are interleaved (plain, plastinet, plain-gen, plastinet-gen, plain, ...) ``--repeats`` times and
+the fastest loop of each kind is kept, which is the least disturbed by other load on a
+shared machine. ``loop`` is the wall time of the time-step loop alone (Brian2's
+``_last_run_time``; for cpp_standalone the loop inside the compiled binary); ``cpu`` is the
+process CPU time of that loop (runtime targets; the same instrumentation of Brian2's
+``Network.before_run``/``after_run`` for every kind), which other processes on the machine
+disturb much less than the wall time; ``setup`` is the rest of the call
+(spec lowering, code generation, compilation, for cpp_standalone the build and the reading
+back of results). For cython the first repeat of each kind starts from an empty Brian2
+cache (``setup cold``: full compile), later repeats reuse it (``setup warm``); a
+cpp_standalone run always builds from scratch. The two ``overhead`` columns are
+``loop / plain loop - 1`` and ``cpu / plain cpu - 1`` (acceptance target of the backend:
+<= +10 %). The numpy engine's time for the same
+network is printed for reference.
 """
 
 from __future__ import annotations
@@ -32,6 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,11 +58,60 @@ import time
 
 DT = 1e-4
 RATE = 15.0
-G_MAX = 0.01
+KINDS = ("plain", "plastinet", "plain-gen", "plastinet-gen")
+#: the plain script each plastinet kind is compared with
+BASE = {"plastinet": "plain", "plastinet-gen": "plain-gen"}
 
 
-def plain(target: str, n: int, duration: float, seed: int) -> dict:
-    """The hand-written Brian2 script; returns wall, loop and setup times."""
+def g_max(n: int) -> float:
+    """Maximum conductance (units of the leak) for ``n`` inputs: 0.01 at N = 1,000."""
+    return 0.01 * 1000 / n
+
+
+def initial_weights(n: int, seed: int):
+    """The initial weights of both sides: uniform in ``[0, g_max]``."""
+    import numpy as np
+
+    return np.random.default_rng(seed).uniform(0.0, g_max(n), n)
+
+
+def input_spikes(n: int, duration: float, seed: int):
+    """Bernoulli spike trains (p = rate dt per step) as (indices, times in s), drawn with numpy.
+
+    Exact per-step Bernoulli process via geometric inter-spike intervals (at most one
+    spike per neuron and step), the same statistics as ``PoissonGroup``.
+    """
+    import numpy as np
+
+    n_steps = int(round(duration / DT))
+    p = RATE * DT
+    rng = np.random.default_rng([seed, 1])
+    m = int(n_steps * p + 8 * (n_steps * p) ** 0.5 + 20)
+    steps = np.cumsum(rng.geometric(p, size=(n, m)), axis=1) - 1
+    keep = steps < n_steps
+    assert not keep[:, -1].any(), "too few intervals drawn"
+    idx = np.broadcast_to(np.arange(n)[:, None], steps.shape)[keep]
+    st = steps[keep]
+    order = np.lexsort((idx, st))
+    return idx[order], st[order] * DT
+
+
+def summary(w, n_spikes: int, duration: float, gm: float) -> dict:
+    """Weight-distribution fractions and the post rate (what Song 2000 reports)."""
+    import numpy as np
+
+    w = np.asarray(w) / gm
+    return {"spikes": int(n_spikes), "post_rate": n_spikes / duration,
+            "frac_low": float(np.mean(w < 0.1)), "frac_high": float(np.mean(w > 0.9))}
+
+
+def plain(target: str, n: int, duration: float, seed: int, inputs: str = "poisson") -> dict:
+    """The hand-written Brian2 script; returns wall, loop and setup times (s).
+
+    ``inputs="poisson"``: a ``PoissonGroup``; ``"generator"``: a ``SpikeGeneratorGroup``
+    fed with :func:`input_spikes` (spike trains drawn before the timing starts).
+    """
+    spikes = input_spikes(n, duration, seed) if inputs == "generator" else None
     import brian2 as b2
     from brian2 import Hz, ms, mV, second
 
@@ -55,14 +123,21 @@ def plain(target: str, n: int, duration: float, seed: int) -> dict:
     else:
         b2.prefs.codegen.target = target
     b2.seed(seed)
-    dt = DT * second
-    dA = 0.01 * G_MAX
+    # one clock for all objects, like Brian2's example (which runs everything on the default
+    # clock); explicit here so the script leaves no global state behind
+    clock = b2.Clock(DT * second)
+    gm = g_max(n)
+    dA = 0.01 * gm
     ns = {"taum": 10 * ms, "El": -74 * mV, "vt": -54 * mV, "vr": -60 * mV, "Ee": 0 * mV, "taue": 5 * ms,
-          "taupre": 20 * ms, "taupost": 20 * ms, "gmax": G_MAX, "dApre": dA, "dApost": -1.05 * dA}
+          "taupre": 20 * ms, "taupost": 20 * ms, "gmax": gm, "dApre": dA, "dApost": -1.05 * dA}
     eqs = """dv/dt = (ge * (Ee - v) + El - v) / taum : volt
              dge/dt = -ge / taue : 1"""
-    inp = b2.PoissonGroup(n, rates=RATE * Hz, dt=dt)
-    post = b2.NeuronGroup(1, eqs, threshold="v > vt", reset="v = vr", method="euler", dt=dt, namespace=ns)
+    if spikes is None:
+        inp = b2.PoissonGroup(n, rates=RATE * Hz, clock=clock)
+    else:
+        inp = b2.SpikeGeneratorGroup(n, spikes[0], spikes[1] * second, clock=clock)
+    post = b2.NeuronGroup(1, eqs, threshold="v > vt", reset="v = vr", method="euler", clock=clock,
+                          namespace=ns)
     post.v = -74 * mV
     syn = b2.Synapses(inp, post, """w : 1
                       dApre/dt = -Apre / taupre : 1 (event-driven)
@@ -71,117 +146,221 @@ def plain(target: str, n: int, duration: float, seed: int) -> dict:
                       Apre += dApre
                       w = clip(w + Apost, 0, gmax)""",
                       on_post="""Apost += dApost
-                      w = clip(w + Apre, 0, gmax)""", dt=dt, namespace=ns)
+                      w = clip(w + Apre, 0, gmax)""", clock=clock, namespace=ns)
     syn.connect()
-    syn.w = "rand() * gmax"
+    syn.w = initial_weights(n, seed)
     mon = b2.SpikeMonitor(post)
     net = b2.Network(inp, post, syn, mon)
     net.run(duration * second, namespace={})
     loop = float(b2.get_device()._last_run_time)
-    w = syn.w[:]
-    out = {"wall": time.perf_counter() - t0, "loop": loop, "post_rate": mon.num_spikes / duration,
-           "frac_low": float((w / G_MAX < 0.1).mean()), "frac_high": float((w / G_MAX > 0.9).mean())}
+    out = {"wall": time.perf_counter() - t0, "loop": loop,
+           **summary(syn.w[:], mon.num_spikes, duration, gm)}
     out["setup"] = out["wall"] - loop
+    if build_dir is not None:
+        shutil.rmtree(build_dir, ignore_errors=True)
     return out
 
 
-def backend(target: str, n: int, duration: float, seed: int, poisson: str) -> dict:
-    from unittest import mock
+def song_spec(n: int, seed: int, spikes=None):
+    """The Song 2000 network as a plastinet spec (as :func:`~plastinet.spiking.protocols.song2000`).
 
-    import plastinet.spiking.protocols as P
+    With ``spikes`` (indices, times) the inputs are a ``SpikeGenerator`` instead of a
+    ``PoissonGroup``.
+    """
+    from plastinet.spiking import (ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection,
+                                   SpikeGenerator, SpikeProbe)
+
+    gm = g_max(n)
+    dA = 0.01 * gm
+    net = Network()
+    if spikes is None:
+        inp = net.add(PoissonGroup(name="inputs", n=n, rate=RATE))
+    else:
+        inp = net.add(SpikeGenerator(name="inputs", n=n, indices=spikes[0], times=spikes[1]))
+    post = net.add(ConductanceLIF(name="post", n=1, tau_m=0.01, E_l=-0.074, v_thresh=-0.054,
+                                  v_reset=-0.060, E_e=0.0, tau_e=0.005, method="euler"))
+    net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=initial_weights(n, seed),
+                       w_min=0.0, w_max=gm,
+                       rule=PairSTDP(A_plus=dA, A_minus=1.05 * dA, tau_plus=0.02, tau_minus=0.02)))
+    net.add(SpikeProbe(name="post_spikes", population="post"))
+    return net
+
+
+def backend(target: str, n: int, duration: float, seed: int, inputs: str = "poisson") -> dict:
+    """The same network through plastinet's brian2 backend (spec built outside the timing).
+
+    ``inputs="poisson"``: Brian2's ``PoissonGroup`` (``poisson="brian2"``); ``"generator"``:
+    a ``SpikeGenerator`` population with the spike trains of :func:`input_spikes`.
+    """
     from plastinet.backends import get_backend
 
-    be = get_backend("brian2", target=target, poisson=poisson)
-    attrs = {}
-
-    def b2_run(net, dur, dt=1e-4, seed=None, progress=False, chunk_steps=None):
-        ds = be.simulate(net, dur, dt=dt, seed=seed)
-        attrs.update(ds.attrs)
-        return ds
-
+    net = song_spec(n, seed, input_spikes(n, duration, seed) if inputs == "generator" else None)
     t0 = time.perf_counter()
-    with mock.patch.object(P, "run", b2_run):
-        ds = P.song2000(n_inputs=n, duration=duration, seed=seed)
+    ds = get_backend("brian2", target=target, poisson="brian2").simulate(net, duration, dt=DT, seed=seed)
     wall = time.perf_counter() - t0
-    loop = float(attrs["run_loop_time"])
-    return {"wall": wall, "loop": loop, "setup": wall - loop, "post_rate": ds.attrs["post_rate"],
-            "frac_low": ds.attrs["frac_low"], "frac_high": ds.attrs["frac_high"]}
+    loop = float(ds.attrs["run_loop_time"])
+    assert ds.attrs["brian2_target"] == target
+    return {"wall": wall, "loop": loop, "setup": wall - loop,
+            **summary(ds["w_syn"].values, ds.sizes["spike"], duration, g_max(n))}
 
 
 def engine(n: int, duration: float, seed: int) -> dict:
-    import plastinet.spiking.protocols as P
+    """The numpy engine on the same spec (reference)."""
+    from plastinet.spiking import run
 
+    net = song_spec(n, seed)
     t0 = time.perf_counter()
-    ds = P.song2000(n_inputs=n, duration=duration, seed=seed)
+    ds = run(net, duration, dt=DT, seed=seed)
     wall = time.perf_counter() - t0
-    return {"wall": wall, "loop": wall, "setup": 0.0, "post_rate": ds.attrs["post_rate"],
-            "frac_low": ds.attrs["frac_low"], "frac_high": ds.attrs["frac_high"]}
+    return {"wall": wall, "loop": wall, "setup": 0.0,
+            **summary(ds["w_syn"].values, ds.sizes["spike"], duration, g_max(n))}
 
 
-def one(kind: str, target: str, n: int, duration: float, seed: int) -> dict:
+def _time_loop_cpu(brian2) -> dict:
+    """Record the process CPU time of runtime Brian2's time-step loop (between its
+    ``before_run`` and ``after_run``) into the returned dict, for plain and plastinet alike."""
+    stamps: dict = {}
+    before, after = brian2.Network.before_run, brian2.Network.after_run
+
+    def timed_before(self, *args, **kwargs):
+        before(self, *args, **kwargs)
+        stamps["start"] = time.process_time()
+
+    def timed_after(self, *args, **kwargs):
+        stamps["cpu"] = time.process_time() - stamps.pop("start")
+        after(self, *args, **kwargs)
+
+    brian2.Network.before_run, brian2.Network.after_run = timed_before, timed_after
+    return stamps
+
+
+def one(job: dict) -> dict:
+    """Run one measurement (inside a fresh process)."""
     import warnings
 
     warnings.simplefilter("ignore")
-    if kind == "plain":
-        return plain(target, n, duration, seed)
+    kind, target, n, duration, seed = job["kind"], job["target"], job["n"], job["duration"], job["seed"]
     if kind == "engine":
         return engine(n, duration, seed)
-    return backend(target, n, duration, seed, "brian2" if kind == "plastinet" else "replay")
+    import brian2
+
+    if job.get("cache_dir"):
+        brian2.prefs.codegen.runtime.cython.cache_dir = job["cache_dir"]
+    stamps = _time_loop_cpu(brian2)
+    inputs = "generator" if kind.endswith("-gen") else "poisson"
+    if kind.startswith("plain"):
+        out = plain(target, n, duration, seed, inputs)
+    else:
+        out = backend(target, n, duration, seed, inputs)
+    # cpp_standalone: the loop runs in the compiled binary, not in this process
+    out["cpu"] = float("nan") if target == "cpp_standalone" else stamps.get("cpu", float("nan"))
+    return out
 
 
-def measure(kind: str, target: str, n: int, duration: float, seed: int, repeats: int) -> dict:
-    best = None
-    for _ in range(repeats):
-        cmd = [sys.executable, __file__, "--one", kind, target, str(n), str(duration), str(seed)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-        if proc.returncode or not lines:
-            return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1][:200]}
-        res = json.loads(lines[-1])
-        if best is None or res["loop"] < best["loop"]:
-            best = res
-    return best
+def spawn(job: dict) -> dict:
+    """Run ``job`` in a fresh Python process; adds the 1-min load average before the run."""
+    load = os.getloadavg()[0]
+    cmd = [sys.executable, os.path.abspath(__file__), "--one", json.dumps(job)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines() or ["no output"]
+        return {"error": tail[-1][:300], "load": load}
+    return {**json.loads(lines[-1]), "load": load}
+
+
+def measure(target: str, n: int, duration: float, seed: int, repeats: int, kinds=KINDS) -> dict[str, dict]:
+    """Interleaved repeats of every kind; per kind the fastest loop, cold and warm setup."""
+    caches = {k: tempfile.mkdtemp(prefix=f"bench-b2cache-{k}-") for k in kinds} if target == "cython" else {}
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    try:
+        for _ in range(repeats):
+            for kind in kinds:
+                job = {"kind": kind, "target": target, "n": n, "duration": duration, "seed": seed,
+                       "cache_dir": caches.get(kind)}
+                runs[kind].append(spawn(job))
+    finally:
+        for d in caches.values():
+            shutil.rmtree(d, ignore_errors=True)
+    out = {}
+    for kind, rs in runs.items():
+        good = [r for r in rs if "error" not in r]
+        if not good:
+            out[kind] = {"error": rs[0]["error"]}
+            continue
+        best = dict(min(good, key=lambda r: r["loop"]))
+        best["setup_cold"] = rs[0].get("setup", float("nan"))
+        best["setup_warm"] = min((r["setup"] for r in good[1:]), default=float("nan"))
+        best["loops"] = [r["loop"] for r in good]
+        best["loop_median"] = sorted(best["loops"])[len(good) // 2]
+        cpus = [r["cpu"] for r in good if r.get("cpu", float("nan")) == r.get("cpu", float("nan"))]
+        best["cpu"] = min(cpus) if cpus else float("nan")
+        best["cpus"] = cpus
+        best["loads"] = [r["load"] for r in rs]
+        out[kind] = best
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="N = 1000, 2 s")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="N = 1000, 2 s, one repeat")
     ap.add_argument("--sizes", type=int, nargs="+", default=None)
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--targets", nargs="+", default=["numpy", "cython", "cpp_standalone"])
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats per kind (default 5)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", help="also write all measurements to this file")
     args = ap.parse_args()
     if args.one:
-        kind, target, n, duration, seed = args.one
-        print(json.dumps(one(kind, target, int(n), float(duration), int(seed))))
+        print(json.dumps(one(json.loads(args.one))))
         return
     sizes = args.sizes or ([1000] if args.quick else [1000, 10000])
     duration = args.duration or (2.0 if args.quick else 10.0)
+    repeats = args.repeats or (1 if args.quick else 5)
     import brian2
 
-    print(f"Song 2000, {duration:g} s at dt = 0.1 ms; brian2 {brian2.__version__}; "
-          f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus; best of {args.repeats}")
-    hdr = f"{'N':>6} {'target':>15} {'kind':>10} {'loop s':>8} {'setup s':>8} {'wall s':>8} {'overhead':>9} " \
-          f"{'rate Hz':>8} {'low':>6} {'high':>6}"
+    import plastinet
+
+    t_start = time.time()
+    print(f"Song 2000, {duration:g} s at dt = 0.1 ms, g_max = 0.01 * 1000 / N; plastinet {plastinet.__version__}, "
+          f"brian2 {brian2.__version__}; {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f} at start; "
+          f"fastest of {repeats} interleaved runs")
+    hdr = (f"{'N':>6} {'target':>15} {'kind':>13} {'loop s':>8} {'overhead':>9} {'cpu s':>8} {'overhead':>9} "
+           f"{'setup cold':>10} {'setup warm':>10} {'spikes':>7} {'low':>6} {'high':>6} {'load':>9}")
     print(hdr)
+    results = []
     for n in sizes:
-        r = measure("engine", "numpy", n, duration, args.seed, args.repeats)
-        print(f"{n:>6} {'numpy engine':>15} {'':>10} {r['loop']:>8.2f} {0:>8.2f} {r['wall']:>8.2f} {'':>9} "
-              f"{r['post_rate']:>8.1f} {r['frac_low']:>6.3f} {r['frac_high']:>6.3f}", flush=True)
+        r = spawn({"kind": "engine", "target": "numpy", "n": n, "duration": duration, "seed": args.seed})
+        if "error" in r:
+            print(f"{n:>6} {'numpy engine':>15} error: {r['error']}", flush=True)
+        else:
+            print(f"{n:>6} {'numpy engine':>15} {'':>13} {r['loop']:>8.2f} {'':>9} {'':>8} {'':>9} {'':>10} {'':>10} "
+                  f"{r['spikes']:>7d} {r['frac_low']:>6.3f} {r['frac_high']:>6.3f} {r['load']:>9.1f}", flush=True)
+            results.append({"n": n, "target": "numpy", "kind": "engine", **r})
         for target in args.targets:
-            base = None
-            for kind in ("plain", "plastinet", "replay"):
-                r = measure(kind, target, n, duration, args.seed, args.repeats)
+            res = measure(target, n, duration, args.seed, repeats)
+            for kind in KINDS:
+                r = res[kind]
+                ref = res.get(BASE.get(kind, ""), {})
+                base, base_cpu = ref.get("loop"), ref.get("cpu", float("nan"))
                 if "error" in r:
-                    print(f"{n:>6} {target:>15} {kind:>10} error: {r['error']}", flush=True)
+                    print(f"{n:>6} {target:>15} {kind:>13} error: {r['error']}", flush=True)
                     continue
-                if kind == "plain":
-                    base = r["loop"]
-                over = f"{100 * (r['loop'] / base - 1):+8.1f}%" if base and kind != "plain" else ""
-                print(f"{n:>6} {target:>15} {kind:>10} {r['loop']:>8.2f} {r['setup']:>8.2f} {r['wall']:>8.2f} "
-                      f"{over:>9} {r['post_rate']:>8.1f} {r['frac_low']:>6.3f} {r['frac_high']:>6.3f}", flush=True)
+                over = f"{100 * (r['loop'] / base - 1):+8.1f}%" if base and kind in BASE else ""
+                cpu = f"{r['cpu']:>8.2f}" if r["cpu"] == r["cpu"] else f"{'-':>8}"
+                over_cpu = f"{100 * (r['cpu'] / base_cpu - 1):+8.1f}%" \
+                    if kind in BASE and r["cpu"] == r["cpu"] and base_cpu == base_cpu else ""
+                warm = f"{r['setup_warm']:>10.2f}" if r["setup_warm"] == r["setup_warm"] else f"{'':>10}"
+                load = f"{min(r['loads']):.1f}-{max(r['loads']):.1f}"
+                print(f"{n:>6} {target:>15} {kind:>13} {r['loop']:>8.2f} {over:>9} {cpu} {over_cpu:>9} "
+                      f"{r['setup_cold']:>10.2f} {warm} {r['spikes']:>7d} {r['frac_low']:>6.3f} "
+                      f"{r['frac_high']:>6.3f} {load:>9}", flush=True)
+                results.append({"n": n, "target": target, "kind": kind, **r})
+    print(f"total {time.time() - t_start:.0f} s; load {os.getloadavg()[0]:.1f} at the end")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":
