@@ -142,21 +142,22 @@ def projection_code(p: Any) -> dict[str, Any]:
     if kind is None:
         pre += deliver
     elif isinstance(rule, PairSTDP):
-        model += ["x : 1", "y : 1", "lx : integer", "ly : integer"]
+        # Brian2's event-driven traces: both are brought to the event's time (from the
+        # synapse's lastupdate) before the statements run, as the engine's Trace.at
+        model += ["dx/dt = -x / (tau_plus * second) : 1 (event-driven)",
+                  "dy/dt = -y / (tau_minus * second) : 1 (event-driven)"]
         ns.update(A_plus=rule.A_plus, A_minus=rule.A_minus, tau_plus=rule.tau_plus, tau_minus=rule.tau_minus)
         near = rule.pairing == "nearest"
         pre += deliver
-        pre += ["x = 1.0" if near else f"x = {decay('x', 'lx', 'tau_plus')} + 1.0", "lx = t_in_timesteps",
-                f"yv = {decay('y', 'ly', 'tau_minus')}"]
-        post += ["y = 1.0" if near else f"y = {decay('y', 'ly', 'tau_minus')} + 1.0", "ly = t_in_timesteps",
-                 f"xv = {decay('x', 'lx', 'tau_plus')}"]
+        pre.append("x = 1.0" if near else "x += 1.0")
+        post.append("y = 1.0" if near else "y += 1.0")
         if rule.bound == "additive":
-            pre.append("w = " + _clip("w - A_minus * yv", bounded))
-            post.append("w = " + _clip("w + A_plus * xv", bounded))
+            pre.append("w = " + _clip("w - A_minus * y", bounded))
+            post.append("w = " + _clip("w + A_plus * x", bounded))
         else:
             ns.update(w_min=p.w_min, w_max=p.w_max)
-            pre.append("w = " + _clip("w - A_minus * (w - w_min) * yv", bounded))
-            post.append("w = " + _clip("w + A_plus * (w_max - w) * xv", bounded))
+            pre.append("w = " + _clip("w - A_minus * (w - w_min) * y", bounded))
+            post.append("w = " + _clip("w + A_plus * (w_max - w) * x", bounded))
     elif isinstance(rule, TripletSTDP):
         model += ["r1 : 1", "r2 : 1", "o1 : 1", "o2 : 1", "lr : integer", "lo : integer"]
         ns.update(A2_plus=rule.A2_plus, A3_plus=rule.A3_plus, A2_minus=rule.A2_minus,
