@@ -223,13 +223,16 @@ def _check_gates(path: str, rule: Rule, p: KVMemory) -> None:
 
     One write step of the rule on a unit key (negligible work) applies exactly the checks the
     engine applies in the run, so a learning rate the rule refuses (e.g. the delta rule's
-    ``beta`` outside [0, 2]) is reported as a model-file error at ``experiment.beta``.
+    ``beta`` outside [0, 2]) is reported as a model-file error at ``experiment.beta``. The
+    gate checks do not depend on the sizes, so the step uses at most 8 key and value units
+    (validating a file never allocates memory in proportion to ``d_key``).
     """
     from plastinet.errors import ModelFileError
 
     dtype = np.dtype(p.dtype)
-    k = np.full((1, 1, 1, p.d_key), 1.0 / np.sqrt(p.d_key), dtype=dtype)
-    v = np.zeros((1, 1, 1, p.d_value), dtype=dtype)
+    d_key, d_value = min(p.d_key, 8), min(p.d_value, 8)
+    k = np.full((1, 1, 1, d_key), 1.0 / np.sqrt(d_key), dtype=dtype)
+    v = np.zeros((1, 1, 1, d_value), dtype=dtype)
     gates = {"beta": np.full((1, 1, 1), p.beta, dtype=dtype)}
     if isinstance(rule, (DecayedHebbian, GatedDelta)):
         gates["alpha"] = np.full((1, 1, 1), p.alpha, dtype=dtype)

@@ -63,3 +63,13 @@ def test_corrupted_text_loads_or_fails_cleanly(tmp_path_factory, position, junk)
         load_model(path)
     except ModelFileError as err:
         assert str(path) in str(err)
+
+
+def test_validating_a_huge_model_allocates_nothing(tmp_path):
+    # found by the fuzz test: validation once ran a write step at the model's own d_key,
+    # so d_key = 9.3e15 raised MemoryError (and ~3e9 was OOM-killed) instead of loading
+    path = tmp_path / "m.toml"
+    path.write_text(BASE)
+    model = load_model(path, ["experiment.d_key=9342146480068866.0", "experiment.d_value=100000000000"])
+    rule, protocol = model.spec
+    assert protocol.d_key == 9342146480068866 and protocol.d_value == 100000000000
