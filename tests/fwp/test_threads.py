@@ -50,3 +50,11 @@ def test_small_products_stay_in_one_thread(monkeypatch):
     two = blas.map_heads(lambda a: (a * 2,), (x,), work=1e9, grain=blas.MIN_GRAIN)
     assert calls == [1]
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[0], 2 * x)
+
+
+def test_chunk_grain_counts_float32_flops():
+    # the measured boundary: float32 d = 64, C = 32 stays in one thread; C = 64 or float64 split
+    assert blas.chunk_grain(32, 64, 64, np.float32) == 2.0 * 32 * 64 * 64
+    assert blas.chunk_grain(32, 64, 64, np.float32) < blas.MIN_GRAIN
+    assert blas.chunk_grain(64, 64, 64, np.float32) >= blas.MIN_GRAIN
+    assert blas.chunk_grain(32, 64, 64, np.float64) == 2 * blas.chunk_grain(32, 64, 64, np.float32)

@@ -30,7 +30,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["single_threaded_blas", "map_heads", "n_workers", "openblas_cores"]
+__all__ = ["single_threaded_blas", "map_heads", "chunk_grain", "n_workers", "openblas_cores"]
 
 _PREFIXES = ("scipy_openblas_{}64_", "scipy_openblas_{}", "openblas_{}64_", "openblas_{}")
 _controls: list[tuple[Callable[[int], None], Callable[[], int]]] | None = None
@@ -160,10 +160,15 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
 #: times itemsize / 4, i.e. counted at float32 cost), for which heads are spread over threads.
 #: Below the grain, numpy's per-call overhead (which holds the GIL) outweighs the products
 #: and a second thread slows the call down. Measured on two cores (chunkwise delta rule,
-#: forward): float32, d = 64, C = 32 (grain 2.6e5) one thread is 9-17 % faster; at grain
+#: forward): float32, d = 64, C = 32 (grain 2.6e5) one thread is 7-28 % faster; at grain
 #: >= 5.2e5 (float32 with C = 64, float64, d >= 96) two threads are up to 1.7x faster.
 MIN_WORK = 2e7
 MIN_GRAIN = 5e5
+
+
+def chunk_grain(C: int, d_k: int, d_v: int, dtype) -> float:
+    """The ``grain`` of :func:`map_heads` for a chunk product ``(C x d_k) @ (d_k x d_v)``."""
+    return 2.0 * C * d_k * d_v * np.dtype(dtype).itemsize / 4
 
 
 def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *extra,
@@ -174,7 +179,8 @@ def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *ex
     concatenated. A ``fn`` that writes its results into (slices of) output arrays passed
     among ``arrays`` returns an empty tuple, which saves the concatenation. ``None`` entries
     of ``arrays`` are passed through. ``work`` (about the flops of the call) and ``grain``
-    (about the flops of one of its matrix products times itemsize / 4; default: large)
+    (about the flops of one of its matrix products times itemsize / 4, see
+    :func:`chunk_grain`; default: large)
     decide whether threads pay off (:data:`MIN_WORK`, :data:`MIN_GRAIN`);
     ``PLASTINET_NUM_THREADS`` caps their number.
     """

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plastinet.fwp.forms._blas import map_heads
+from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 
 __all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse"]
@@ -233,7 +233,7 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
     return map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0), C, work=work,
-                     grain=0.5 * C * d_k * v.shape[-1] * q.itemsize)
+                     grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
 
 
 def delta(q, k, v, beta, W0, C):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from plastinet.fwp.forms import chunkwise as chunkwise_forward
-from plastinet.fwp.forms._blas import map_heads
+from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 
@@ -241,7 +241,7 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
     # the gradients are written into slices of ``out`` (no concatenation of the groups)
     grads = (out["q"], out["k"], out["v"], out["beta"], out["W0"], out.get("alpha"))
     map_heads(_gated_delta_heads, (q, k, v, beta, alpha, W0, dy, dW, *grads), C, work=work,
-              grain=0.5 * C * d_k * d_v * q.itemsize)
+              grain=chunk_grain(C, d_k, d_v, dt))
     return out
 
 
