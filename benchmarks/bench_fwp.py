@@ -1,7 +1,8 @@
 """Throughput of the rate engine's forms for the delta rule (run on demand, not a test).
 
-    .venv/bin/python benchmarks/bench_fwp.py            # full tables, 2-5 minutes (load-dependent)
+    .venv/bin/python benchmarks/bench_fwp.py            # full tables, 5-8 minutes (load-dependent)
     .venv/bin/python benchmarks/bench_fwp.py --quick    # T <= 2048 only
+    .venv/bin/python benchmarks/bench_fwp.py --keep-blas-env # kernels as pinned by the environment
 
 For the delta rule at B=1, H=4, d_k = d_v = d in {64, 128}, T in {512, 2048, 8192}, float32,
 prints tokens/s (``B*T / seconds``: one token carries all H heads) of every form of
@@ -32,8 +33,19 @@ threads keep spinning for a while and slow down whatever runs next in the proces
 our 2-thread chunkwise form 1.15-1.45x slower right after a torch call). Rounds of our
 forms and of the fla child alternate, so both see the same load.
 
+OpenBLAS kernels. The header prints the kernel family numpy's OpenBLAS runs (e.g.
+``Haswell``, ``SkylakeX``). Some machines pin it with ``OPENBLAS_CORETYPE`` (and
+``OPENBLAS_L2_SIZE``) in the environment, because older OpenBLAS builds misbehave on their
+CPU; that slows a current numpy (on an AVX-512 CPU pinned to ``Haswell``, float32 GEMM runs
+at half rate), while torch (MKL) is unaffected. So that the benchmark measures numpy as it
+runs on the CPU, it re-runs itself in a child process with both variables removed from
+that process alone (OpenBLAS then picks its kernels from the CPU) and prints the kernel
+family before and after; ``--keep-blas-env`` measures with the environment as it is.
+Tests and CI never change these variables.
+
 Every time is the best of several repeats, interleaved round-robin over the forms (the
-machine may be shared; the load average is printed). Columns: ``rec``, ``par``,
+machine may be shared; the load average is printed); each timed call follows an untimed
+call of the same runner (ours and fla's alike, see :func:`interleaved_best`). Columns: ``rec``, ``par``,
 ``chunk C=..`` tokens/s; ``%gemm`` fractions; ``fla C=..`` the fla reference's tokens/s
 (best of torch threads 1 and default); ``ours/fla`` our best chunk size over fla's best.
 """
@@ -53,8 +65,10 @@ import warnings
 import numpy as np
 
 from plastinet.fwp import Delta, apply
+from plastinet.fwp.forms._blas import openblas_cores, single_threaded_blas
 
 B, H = 1, 4
+DELTA = Delta()                  # one rule object, as in use (constructing one validates it)
 DS = (64, 128)
 TS = (512, 2048, 8192)
 CHUNKS = (32, 64)
@@ -78,12 +92,34 @@ def gemm_runner(n: int = 2048):
     return lambda: a @ b, 2.0 * n ** 3
 
 
+#: CPU seconds for which an idle OpenBLAS worker thread keeps spinning after a multi-threaded
+#: call (measured here: 0.10 s after a 2048^3 GEMM), competing with whatever runs next.
+OPENBLAS_SPIN = 0.15
+
+
+def gemm_time(gemm_fn, repeats: int) -> float:
+    """Best seconds of ``repeats`` GEMMs with numpy's default threads; then waits out the spin.
+
+    The GEMM is never interleaved with the forms: after it, an OpenBLAS worker spins on a
+    core for about 0.1 s (:data:`OPENBLAS_SPIN`), which slowed the two-thread chunkwise form
+    timed next by up to 2x at T = 512.
+    """
+    best = interleaved_best({"gemm": gemm_fn}, repeats, 10.0)["gemm"]
+    time.sleep(OPENBLAS_SPIN)
+    return best
+
+
 def interleaved_best(runners: dict, rounds: int, budget: float, clock=time.perf_counter) -> dict:
     """Best time of each runner over ``rounds`` round-robin rounds.
 
     Interleaving makes every runner see the same load of a shared machine; a runner stops
     repeating once it has used ``budget`` seconds (it always runs at least once).
     ``clock``: :func:`time.perf_counter` (wall) or :func:`time.process_time` (CPU).
+    Every timed call directly follows an untimed call of the same runner: a short call
+    (a few ms) that follows a different kind of work, or idle time, runs up to 2x slower
+    on this VM (measured: chunkwise d = 128, T = 512 after a two-thread GEMM, whose idle
+    OpenBLAS threads keep spinning, or after a 0.2 s pause), which would measure the
+    previous runner rather than this one.
     """
     best = {name: np.inf for name in runners}
     used = {name: 0.0 for name in runners}
@@ -91,6 +127,7 @@ def interleaved_best(runners: dict, rounds: int, budget: float, clock=time.perf_
         for name, fn in runners.items():
             if used[name] > budget:
                 continue
+            fn()
             t = clock()
             fn()
             dt = clock() - t
@@ -182,7 +219,7 @@ def fla_child(job: dict) -> dict:
     if fla is None:
         return {"error": note}
     q, k, v, beta = inputs(job["d"], job["T"])
-    ref, W_ref = apply(Delta(), q, k, v, beta=beta, form="recurrent")
+    ref, W_ref = apply(DELTA, q, k, v, beta=beta, form="recurrent")
     runners = {}
     for C in FLA_CHUNKS:
         o, S = fla_runner(fla, q, k, v, beta, C)()
@@ -256,8 +293,6 @@ def cpu_table(with_fla: bool, Ts, repeats: int) -> None:
     ``PLASTINET_NUM_THREADS=1``), the recurrent form and fla (torch with one thread, in the
     child process) per CPU-second, and the chunkwise rate with a single-threaded GEMM.
     """
-    from plastinet.fwp.forms._blas import single_threaded_blas
-
     cpu = time.process_time
     saved_threads = os.environ.get("PLASTINET_NUM_THREADS")
     os.environ["PLASTINET_NUM_THREADS"] = "1"           # heads in one thread, not two
@@ -280,11 +315,11 @@ def cpu_table(with_fla: bool, Ts, repeats: int) -> None:
                     q, k, v, beta = inputs(d, T)
                     runners = {}
                     for C in CHUNKS:
-                        runners[C] = (lambda C=C: apply(Delta(), q, k, v, beta=beta, form="chunkwise", chunk_size=C))
+                        runners[C] = (lambda C=C: apply(DELTA, q, k, v, beta=beta, form="chunkwise", chunk_size=C))
                     for fn in runners.values():
                         fn()
                     t_best = alternate(runners, d, T, repeats, "cpu", with_fla)
-                    t_rec = interleaved_best({"rec": lambda: apply(Delta(), q, k, v, beta=beta)}, 1, 2.0, cpu)["rec"]
+                    t_rec = interleaved_best({"rec": lambda: apply(DELTA, q, k, v, beta=beta)}, 1, 2.0, cpu)["rec"]
                     rate = {"rec": B * T / t_rec, **{C: B * T / t_best[C] for C in CHUNKS}}
                     fla_rate = {C: B * T / t_best[f"fla{C}"] for C in FLA_CHUNKS if f"fla{C}" in t_best}
                     best = max(rate[C] for C in CHUNKS)
@@ -320,14 +355,41 @@ def cpu_table(with_fla: bool, Ts, repeats: int) -> None:
         print(f"  d={d:<3} T={T:<5}: " + "; ".join(notes))
 
 
+PINNING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def blas_env_note() -> str:
+    pinned = [f"{name}={os.environ[name]}" for name in PINNING if name in os.environ]
+    return "pinned by " + ", ".join(pinned) if pinned else "chosen by OpenBLAS from the CPU"
+
+
+def run_native_blas() -> int:
+    """Re-run this script without the kernel-pinning variables; returns its exit code."""
+    before = openblas_cores()
+    env = {name: value for name, value in os.environ.items() if name not in PINNING}
+    probe = subprocess.run([sys.executable, "-c", "from plastinet.fwp.forms._blas import openblas_cores; "
+                            "print('/'.join(openblas_cores()))"], env=env, capture_output=True, text=True)
+    after = probe.stdout.strip() or f"unknown (probe failed: {probe.stderr.strip()[-200:]})"
+    print(f"OpenBLAS kernels: {'/'.join(before)} in this environment ({blas_env_note()}), "
+          f"{after} with {' and '.join(PINNING)} unset", flush=True)
+    if after == "/".join(before):
+        print("  (the kernel family did not change: nothing was pinned, or OpenBLAS picks the same)")
+    return subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env=env).returncode
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="T <= 2048 only")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-cpu", action="store_true", help="skip the single-thread CPU-time table")
+    ap.add_argument("--keep-blas-env", action="store_true",
+                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as the environment sets them "
+                         "(default: re-run without them, so that OpenBLAS picks its kernels from the CPU)")
     ap.add_argument("--fla-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
+    if not args.keep_blas_env and not args.fla_child and any(name in os.environ for name in PINNING):
+        raise SystemExit(run_native_blas())
     if args.fla_child:
         print(json.dumps(fla_child(json.loads(args.fla_child))))
         return
@@ -337,10 +399,11 @@ def main() -> None:
         "fla reference not available (torch or fla-core not installed)"
     print(f"plastinet fwp benchmark: delta rule, B={B}, H={H}, float32; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (machine may be shared)")
-    print(f"numpy {np.__version__}; {fla_note}")
+    print(f"numpy {np.__version__}, OpenBLAS kernels {'/'.join(openblas_cores()) or 'none (another BLAS)'} "
+          f"({blas_env_note()}); {fla_note}")
     gemm_fn, gemm_flops = gemm_runner()
     gemm_fn()
-    gemm_best = interleaved_best({"gemm": gemm_fn}, 7, 10.0)["gemm"]
+    gemm_best = gemm_time(gemm_fn, 7)
     print("useful FLOPs/token: chunkwise H(6d^2 + 4Cd + C^2/3); recurrent/parallel H*6d^2\n")
     head = (f"{'d':>4} {'T':>5} | {'rec':>8} {'par':>8} " + " ".join(f"{'chunk C=' + str(C):>11}" for C in CHUNKS)
             + " | %gemm rec  par " + " ".join(f" C={C:<3}" for C in CHUNKS)
@@ -351,19 +414,18 @@ def main() -> None:
     for d in DS:
         for T in Ts:
             q, k, v, beta = inputs(d, T)
-            ref, W_ref = apply(Delta(), q, k, v, beta=beta, form="recurrent")
+            ref, W_ref = apply(DELTA, q, k, v, beta=beta, form="recurrent")
             scale = np.abs(ref).max()
-            runners = {"gemm": gemm_fn,
-                       "rec": lambda: apply(Delta(), q, k, v, beta=beta, form="recurrent"),
-                       "par": lambda: apply(Delta(), q, k, v, beta=beta, form="parallel")}
+            runners = {"rec": lambda: apply(DELTA, q, k, v, beta=beta, form="recurrent"),
+                       "par": lambda: apply(DELTA, q, k, v, beta=beta, form="parallel")}
             for C in CHUNKS:
-                runners[C] = (lambda C=C: apply(Delta(), q, k, v, beta=beta, form="chunkwise", chunk_size=C))
+                runners[C] = (lambda C=C: apply(DELTA, q, k, v, beta=beta, form="chunkwise", chunk_size=C))
             for name in ["par", *CHUNKS]:
                 y, W = runners[name]()
                 err = max(np.abs(y - ref).max() / scale, np.abs(W - W_ref).max() / np.abs(W_ref).max())
                 assert err < 1e-4, f"{name} disagrees with the recurrent form: {err:.2e}"
             best_t = alternate(runners, d, T, args.repeats, "wall", with_fla)
-            gemm_best = min(gemm_best, best_t.pop("gemm"))
+            gemm_best = min(gemm_best, gemm_time(gemm_fn, 3))
             measured.append((d, T, best_t))
             tok = B * T
             rate = fla_best_of_threads({name: tok / t for name, t in best_t.items()})
@@ -371,8 +433,8 @@ def main() -> None:
             line = format_row(d, T, rate, gemm)
             print(line, flush=True)
     gemm = gemm_flops / gemm_best
-    print(f"\nfloat32 GEMM (2048^3, numpy default threads, best of {7 + len(measured) * args.repeats} "
-          f"interleaved runs): {gemm / 1e9:.1f} GFLOP/s; final table with this rate:\n")
+    print(f"\nfloat32 GEMM (2048^3, numpy default threads, best of {7 + 3 * len(measured)} runs "
+          f"at the start and after each row): {gemm / 1e9:.1f} GFLOP/s; final table with this rate:\n")
     print(head)
     print("-" * len(head))
     rows = []

@@ -53,7 +53,15 @@ def check_shape(arr: np.ndarray, expected: Sequence[int | None], obj: str, name:
 
 
 def first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
-    """Index of the first NaN/Inf entry of ``arr`` (C order), or ``None``."""
+    """Index of the first NaN/Inf entry of ``arr`` (C order), or ``None``.
+
+    A finite sum proves every entry finite (a NaN or an infinity makes any sum NaN or
+    infinite), so the common case costs one reduction; only a non-finite sum (a bad entry,
+    or finite entries whose sum overflows) leads to the entrywise search.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return None
     bad = ~np.isfinite(arr)
     if not bad.any():
         return None

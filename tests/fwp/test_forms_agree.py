@@ -226,3 +226,55 @@ def test_float32_ut_inverse_is_computed_in_float64():
     np.testing.assert_array_equal(inv32, unit_lower_inverse(A32.astype(np.float64)).astype(np.float32))
     eye = np.eye(64)
     np.testing.assert_allclose((eye + A) @ unit_lower_inverse(A), np.broadcast_to(eye, A.shape), atol=1e-11)
+
+
+def test_float32_cancellation_case_agrees():
+    # found by a random search like the fuzz profile's: one key unit (sum-normalised, so
+    # k = 1), one value unit, learning rates 0 or 2 among uniform ones; the state cancels to
+    # |W| = 0.0037 from values of order 1, and the float32 chunk sums (the float32 T x T
+    # solve) erred by 8e-4 (3e-4) relative to max |W|
+    rule = Delta(feature_map=FeatureMap("elu+1", normalize="sum"))
+    (q, k, v), kw = make_case(rule, 1, 1, 170, 1, 1, np.float32, 162570645, gate_mode="endpoints",
+                              with_state=False)
+    results = run_all_forms(rule, q, k, v, 46, **kw)
+    assert np.abs(results["recurrent"][1].W).max() < 0.01 * np.abs(v).max()   # it does cancel
+    check_agreement(results, np.float32, "cancelling delta")
+
+
+def test_float32_arithmetic_is_used_for_large_calls(monkeypatch):
+    from plastinet.fwp.forms import _blas, chunkwise
+
+    seen = []
+    real = _blas.map_heads
+    monkeypatch.setattr(chunkwise, "map_heads", lambda fn, arrays, *a, **kw:
+                        seen.append(arrays[0].dtype) or real(fn, arrays, *a, **kw))
+    rule = Delta(feature_map=L2)
+    for T, d_k, expected in [(64, 4, np.float64), (4096, 16, np.float32), (4096, 1, np.float64)]:
+        (q, k, v), kw = make_case(rule, 1, 2, T, d_k, 8, np.float32, seed=T)
+        y, W = apply(rule, q, k, v, form="chunkwise", chunk_size=32, **kw)
+        assert y.dtype == W.dtype == np.float32
+        assert seen.pop() == expected, (T, d_k)
+
+
+@pytest.mark.parametrize("family", ["delta", "gated_delta"])
+@settings(max_examples=budget(40), deadline=None)
+@given(data=st.data())
+def test_float32_chunk_arithmetic_agrees_property(family, data):
+    # the float32 fast path itself, on the small shapes that are otherwise computed in float64
+    from plastinet.fwp.forms import chunkwise
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chunkwise, "F64_WORK", 0.0)
+        _float32_chunk_case(family, data)
+
+
+def _float32_chunk_case(family, data):
+    rule = rule_for(family, data.draw)
+    T, d_k, d_v = data.draw(st.integers(1, 200)), data.draw(st.integers(2, 8)), data.draw(st.integers(1, 6))
+    chunk = data.draw(st.integers(1, 80))
+    (q, k, v), kw = make_case(rule, 1, 2, T, d_k, d_v, np.float32, data.draw(st.integers(0, 2**32 - 1)),
+                              gate_mode=data.draw(st.sampled_from(["uniform", "endpoints", "near_high"])),
+                              with_state=data.draw(st.booleans()))
+    results = {form: apply(rule, q, k, v, form=form, chunk_size=chunk, return_state=True, **kw)
+               for form in ("recurrent", "chunkwise")}
+    check_agreement(results, np.float32, repr(rule))

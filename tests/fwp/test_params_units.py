@@ -227,6 +227,11 @@ def test_validation_helpers():
     b[2, 1] = np.nan
     b[2, 3] = np.inf
     assert first_nonfinite(b) == (2, 1) and first_nonfinite(a) is None
+    big = np.full((2, 3), np.finfo(np.float32).max, dtype=np.float32)     # finite, sum overflows
+    assert first_nonfinite(big) is None
+    big[1, 2] = -np.inf
+    assert first_nonfinite(big) == (1, 2)
+    assert first_nonfinite(np.array([np.inf, -np.inf])) == (0,)              # sum would be NaN
     with pytest.raises(NonFiniteError, match=r"\(2, 1\)"):
         check_finite(b, "f", "x")
     with pytest.raises(RangeError, match="found 5"):

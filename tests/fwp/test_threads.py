@@ -52,9 +52,12 @@ def test_small_products_stay_in_one_thread(monkeypatch):
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[0], 2 * x)
 
 
-def test_chunk_grain_counts_float32_flops():
-    # the measured boundary: float32 d = 64, C = 32 stays in one thread; C = 64 or float64 split
-    assert blas.chunk_grain(32, 64, 64, np.float32) == 2.0 * 32 * 64 * 64
-    assert blas.chunk_grain(32, 64, 64, np.float32) < blas.MIN_GRAIN
-    assert blas.chunk_grain(64, 64, 64, np.float32) >= blas.MIN_GRAIN
-    assert blas.chunk_grain(32, 64, 64, np.float64) == 2 * blas.chunk_grain(32, 64, 64, np.float32)
+def test_chunk_grain_counts_products_and_the_inverse():
+    # the measured boundary: float32 d = 48, C = 32 stays in one thread; d = 64 with C = 32,
+    # and C = 64 from d = 16 on (where the C^3 inverse dominates), split
+    assert blas.chunk_grain(32, 64, 64, np.float32) == 2.0 * 32 * 64 * 64 + 2.0 * 32 ** 3 / 3
+    assert blas.chunk_grain(32, 48, 48, np.float32) < blas.MIN_GRAIN
+    assert blas.chunk_grain(32, 64, 64, np.float32) >= blas.MIN_GRAIN
+    assert blas.chunk_grain(64, 16, 16, np.float32) >= blas.MIN_GRAIN
+    f32, f64 = blas.chunk_grain(32, 64, 64, np.float32), blas.chunk_grain(32, 64, 64, np.float64)
+    assert f64 - f32 == pytest.approx(2.0 * 32 * 64 * 64)   # products at float64 cost, inverse unchanged

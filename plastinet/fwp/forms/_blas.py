@@ -156,19 +156,25 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-#: Smallest total flops of a call, and smallest "grain" (flops of its typical matrix product
-#: times itemsize / 4, i.e. counted at float32 cost), for which heads are spread over threads.
-#: Below the grain, numpy's per-call overhead (which holds the GIL) outweighs the products
-#: and a second thread slows the call down. Measured on two cores (chunkwise delta rule,
-#: forward): float32, d = 64, C = 32 (grain 2.6e5) one thread is 7-28 % faster; at grain
-#: >= 5.2e5 (float32 with C = 64, float64, d >= 96) two threads are up to 1.7x faster.
+#: Smallest total flops of a call, and smallest "grain" (flops of the typical work per chunk
+#: and head, see :func:`chunk_grain`), for which heads are spread over threads. Below the
+#: grain, numpy's per-call overhead (which holds the GIL) outweighs the products and a second
+#: thread slows the call down. Measured on two cores (chunkwise delta rule, forward, float32,
+#: 2026-12-02, with the UT inverse formed once per call): one thread is faster or equal at
+#: grain <= 1.7e5 (d = 16 / 32 / 48 with C = 32), two threads 1.2-2.1x faster at grain
+#: >= 2.1e5 (d = 64 with C = 32; d >= 16 with C = 64, where the C^3 inverse dominates).
 MIN_WORK = 2e7
-MIN_GRAIN = 5e5
+MIN_GRAIN = 1.8e5
 
 
 def chunk_grain(C: int, d_k: int, d_v: int, dtype) -> float:
-    """The ``grain`` of :func:`map_heads` for a chunk product ``(C x d_k) @ (d_k x d_v)``."""
-    return 2.0 * C * d_k * d_v * np.dtype(dtype).itemsize / 4
+    """The ``grain`` of :func:`map_heads` for the chunkwise forms.
+
+    The flops of one chunk product ``(C x d_k) @ (d_k x d_v)``, counted at float32 cost
+    (times itemsize / 4), plus those of the chunk's share of the UT inverse (``C^3 / 3``
+    multiply-adds, always computed in float64).
+    """
+    return 2.0 * C * d_k * d_v * np.dtype(dtype).itemsize / 4 + 2.0 * C ** 3 / 3
 
 
 def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *extra,

@@ -64,20 +64,33 @@ def unit_lower_inverse(A: np.ndarray) -> np.ndarray:
     ``|1 - beta ||k||^2|`` approaches 1 (``beta`` near 2, nearly parallel keys), the inverse's
     entries stop decaying along the diagonals and a float32 inversion loses up to ten times
     more accuracy than the rest of the form (measured: worst chunkwise-vs-float64 error
-    1.3e-4 with a float32 inverse, 1.4e-5 with this one). The ``4 x 4`` diagonal blocks are
-    inverted in closed form (elementwise over all blocks); then block doubling merges
-    diagonal blocks of size ``b`` into blocks of size ``2b`` with
-    ``[[P, 0], [R, Q]]^{-1} = [[P^-1, 0], [-Q^-1 R P^-1, Q^-1]]``, all blocks of a level (and
-    of the batch) in one pair of batched matrix products. Sizes that are not a power of two
-    (or below 4) are padded with an identity.
+    1.3e-4 with a float32 inverse, 1.4e-5 with this one). See :func:`_inverse_of_negated`
+    for the algorithm.
     """
-    if A.dtype == np.float32:
-        return unit_lower_inverse(A.astype(np.float64)).astype(np.float32)
+    NL = _negated_lower(A)
+    np.negative(A, out=NL[..., :A.shape[-1], :A.shape[-1]])
+    inv = _inverse_of_negated(NL)[..., :A.shape[-1], :A.shape[-1]]
+    return inv.astype(A.dtype) if A.dtype != np.float64 else np.ascontiguousarray(inv)
+
+
+def _negated_lower(A: np.ndarray) -> np.ndarray:
+    """A float64 buffer for ``-A``, padded to a power-of-two size ``>= 4`` (padding zero)."""
     C = A.shape[-1]
     P = max(4, 1 << max(0, (C - 1).bit_length()))
-    NL = np.empty(A.shape[:-2] + (P, P), dtype=A.dtype) if P == C else \
-        np.zeros(A.shape[:-2] + (P, P), dtype=A.dtype)
-    np.negative(A, out=NL[..., :C, :C])         # -L: the products below then need no sign
+    shape = A.shape[:-2] + (P, P)
+    return np.empty(shape, dtype=np.float64) if P == C else np.zeros(shape, dtype=np.float64)
+
+
+def _inverse_of_negated(NL: np.ndarray) -> np.ndarray:
+    """``(I - strict_tril(NL))^-1`` for float64 ``NL`` of a power-of-two size ``P >= 4``.
+
+    The ``4 x 4`` diagonal blocks are inverted in closed form (elementwise over all blocks);
+    then block doubling merges diagonal blocks of size ``b`` into blocks of size ``2b``
+    with ``[[P, 0], [R, Q]]^{-1} = [[P^-1, 0], [-Q^-1 R P^-1, Q^-1]]``, all blocks of a
+    level (and of the batch) in one pair of batched matrix products. Working on the negated
+    strictly lower part ``NL = -L`` spares the products a sign.
+    """
+    P = NL.shape[-1]
     inv = np.zeros_like(NL)
     inv.reshape(inv.shape[:-2] + (P * P,))[..., ::P + 1] = 1.0
     # 4 x 4 blocks: [[1], [a, 1], [p + q a, q, 1], [c p + r + (c q + s) a, c q + s, c, 1]]
@@ -99,7 +112,7 @@ def unit_lower_inverse(A: np.ndarray) -> np.ndarray:
         blk, Lblk = _diag_blocks(inv, 2 * b), _diag_blocks(NL, 2 * b)
         np.matmul(blk[..., b:, b:] @ Lblk[..., b:, :b], blk[..., :b, :b], out=blk[..., b:, :b])
         b *= 2
-    return inv if P == C else np.ascontiguousarray(inv[..., :C, :C])
+    return inv
 
 
 def hebbian(q, k, v, beta, W0, C):
@@ -141,14 +154,21 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C):
 #: Steps per segment of the (gated) delta engine: the state-independent matrices of a
 #: segment are formed just before the loop over its chunks, so that they are still in cache.
 SEGMENT = 256
+#: Steps per block of the UT transform (the ``C x C`` inverses, formed ahead of the segments
+#: of the block): bounds its memory (``UT_STEPS * C`` float64 numbers per head and temporary)
+#: while keeping its number of numpy calls small.
+UT_STEPS = 1024
 
 
-def gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=True, states=None, pseudo=None):
+def gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=True, states=None, pseudo=None,
+                       y_out=None):
     """The (gated) delta rule on one group of heads; see :func:`gated_delta`.
 
     With ``readout=False`` the read-outs are not formed (``y`` is None). ``states``
     ``(N, n, d_k, d_v)`` and ``pseudo`` ``(N, n, C, d_v)``, if given, are filled with the
     transposed chunk-entry states and the pseudo-values (the backward pass needs them).
+    ``y_out`` ``(N, n * C, d_v)``, if given, receives the read-outs (of the padded
+    sequence), and ``(W,)`` is returned instead of ``(y, W)``.
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
@@ -159,81 +179,134 @@ def gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=True, states=None, p
     causal = _causal(C, dt)
     if alpha is not None:
         L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0)[..., 0], axis=2)   # (N, n, C)
-    # Per segment: B = [Q g; K g] and M = [attn; K_end^T]. Each chunk needs one product
-    # with the state, [Q g S^T; K g S^T], then the pseudo-values U = T diag(beta) (V - K g S^T)
-    # and one product with them, [attn U; K_end^T U]. B also gives [Q K^T; K K^T].
+    # Per segment: B = [Q g; K g], the masked scores attn and KE = K_end^T. Each chunk needs
+    # one product with the state, [Q g S^T; K g S^T], then the pseudo-values
+    # U = T diag(beta) (V - K g S^T) and the state increment K_end^T U. The intra-chunk
+    # read-outs attn U of a whole segment follow in one batched product. The UT transforms
+    # T diag(beta) are formed per block of GB chunks (a multiple of the segment), see
+    # _ut_transform.
     rows = 2 * C if readout else C
+    GB = max(1, UT_STEPS // (G * C)) * G                 # chunks per block of the UT transform
     B = np.empty((N, G, rows, d_k), dtype=dt)
-    M = np.empty((N, G, C + d_k if readout else d_k, C), dtype=dt)
-    TB = np.empty((N, G, C, C), dtype=dt)
-    y = np.empty((N, n, C, d_v), dtype=dt) if readout else None
+    KE = np.empty((N, G, d_k, C), dtype=dt)
+    attn = np.empty((N, G, C, C), dtype=dt) if readout else None
+    if y_out is not None:
+        y = y_out.reshape(N, n, C, d_v)
+    else:
+        y = np.empty((N, n, C, d_v), dtype=dt) if readout else None
     ST = np.array(_t(W0), dtype=dt, order="C")                               # state^T (d_k, d_v)
-    P = np.empty((N, rows, d_v), dtype=dt)
-    R = np.empty((N, M.shape[2], d_v), dtype=dt)
-    U = np.empty((N, C, d_v), dtype=dt)
+    P = np.empty((N, G, rows, d_v), dtype=dt)
+    R = np.empty((N, d_k, d_v), dtype=dt)
     X = np.empty((N, C, d_v), dtype=dt)
+    Useg = np.empty((N, G, C, d_v), dtype=dt) if pseudo is None else None
     for s in range(0, n, G):
+        if s % GB == 0:
+            s0 = s
+            TB, D_blk = _ut_transform(K[:, s:s + GB], bb[:, s:s + GB],
+                                      None if alpha is None else (L[:, s:s + GB], Z[:, s:s + GB]))
         e = min(s + G, n)
         m = e - s
-        bq, mm, tb = B[:, :m], M[:, :m], TB[:, :m]
-        Kc, Vc, bc = K[:, s:e], V[:, s:e], bb[:, s:e]
+        bq, ke, tb, ps = B[:, :m], KE[:, :m], TB[:, s - s0:e - s0], P[:, :m]
+        us = pseudo[:, s:e] if pseudo is not None else Useg[:, :m]
+        Kc, Vc = K[:, s:e], V[:, s:e]
         bk = bq[:, :, -C:]
         np.copyto(bk, Kc)
-        if readout:
-            np.copyto(bq[:, :, :C], Q[:, s:e])
-            scores = bq @ _t(bk)                                              # [Q K^T; K K^T]
-        else:
-            scores = bk @ _t(bk)
-        A = scores[:, :, -C:]
         if alpha is not None:
             Ls, Zs = L[:, s:e], Z[:, s:e]
-            D = decay_ratio(Ls[..., :, None], Zs[..., :, None], Ls[..., None, :], Zs[..., None, :])
-            D = D.astype(dt) * causal                                        # (N, m, C, C)
             g = np.where(Zs == 0, np.exp(Ls), 0.0).astype(dt)[..., None]      # (N, m, C, 1)
-            A *= D
             to_end = decay_ratio(Ls[..., -1:], Zs[..., -1:], Ls, Zs).astype(dt)
-            np.multiply(_t(Kc), to_end[..., None, :], out=mm[:, :, -d_k:])
+            np.multiply(_t(Kc), to_end[..., None, :], out=ke)
             total = g[..., -1, 0]                                             # (N, m)
         else:
-            np.copyto(mm[:, :, -d_k:], _t(Kc))
+            np.copyto(ke, _t(Kc))
         if readout:
-            np.multiply(scores[:, :, :C], causal if alpha is None else D, out=mm[:, :, :C])
+            at = attn[:, :m]
+            np.copyto(bq[:, :, :C], Q[:, s:e])
+            np.matmul(bq[:, :, :C], _t(bk), out=at)                           # Q K^T
+            at *= causal if alpha is None else D_blk[:, s - s0:e - s0].astype(dt) * causal
         if alpha is not None:                                                 # [Q g; K g]
             bk *= g
             if readout:
                 bq[:, :, :C] *= g
-        # UT transform: T = (I + strict_tril(diag(beta) (K K^T * D)))^-1, times diag(beta)
-        A *= bc[..., None]
-        np.multiply(unit_lower_inverse(A), bc[..., None, :], out=tb)
         for j in range(m):
-            Uj = U if pseudo is None else pseudo[:, s + j]
             if states is not None:
                 states[:, s + j] = ST
-            np.matmul(bq[:, j], ST, out=P)                     # [Q g S^T; K g S^T]
-            np.subtract(Vc[:, j], P[:, -C:], out=X)
-            np.matmul(tb[:, j], X, out=Uj)                     # pseudo-values of the chunk
-            np.matmul(mm[:, j], Uj, out=R)                     # [attn U; K_end^T U]
-            if readout:
-                np.add(P[:, :C], R[:, :C], out=y[:, s + j])
+            np.matmul(bq[:, j], ST, out=ps[:, j])              # [Q g S^T; K g S^T]
+            np.subtract(Vc[:, j], ps[:, j, -C:], out=X)
+            np.matmul(tb[:, j], X, out=us[:, j])               # pseudo-values of the chunk
+            np.matmul(ke[:, j], us[:, j], out=R)               # K_end^T U
             if alpha is not None:
                 ST *= total[:, j, None, None]
-            ST += R[:, -d_k:]
-    return None if y is None else _unchunk(y, T), np.ascontiguousarray(_t(ST))
+            ST += R
+        if readout:                                            # Q g S^T + attn U, per segment
+            ys = y[:, s:e]
+            np.matmul(at, us, out=ys)
+            ys += ps[:, :, :C]
+    W = np.ascontiguousarray(_t(ST))
+    if y_out is not None:
+        return (W,)
+    return None if y is None else _unchunk(y, T), W
+
+
+def _ut_transform(K, beta, decay=None):
+    """``T diag(beta)`` of every chunk of ``K`` ``(N, m, C, d_k)``, and the decay ratios ``D``.
+
+    ``T = (I + strict_tril(diag(beta) (K K^T * D)))^-1`` with ``D_{t tau} = g_t / g_tau``
+    from ``decay = (L, Z)`` (:mod:`.decay`; ``D`` is None without a gate). Formed for a
+    block of chunks at once: the inverse consists of many small operations, which would
+    otherwise recur for every segment.
+    """
+    KK = K @ _t(K)                                                           # (N, m, C, C)
+    D = None
+    if decay is not None:
+        L, Z = decay
+        D = decay_ratio(L[..., :, None], Z[..., :, None], L[..., None, :], Z[..., None, :])
+        KK *= D.astype(KK.dtype)
+    C = KK.shape[-1]
+    # -diag(beta) K K^T in float64 (one pass), inverted, times diag(beta) into the input dtype
+    NL = _negated_lower(KK)
+    np.multiply(KK, -beta[..., None].astype(np.float64), out=NL[..., :C, :C])
+    TB = np.multiply(_inverse_of_negated(NL)[..., :C, :C], beta[..., None, :], dtype=KK.dtype)
+    return TB, D
 
 
 def _causal(C: int, dtype) -> np.ndarray:
     return np.tril(np.ones((C, C), dtype=dtype))
 
 
+#: Float32 calls of the (gated) delta rule with fewer flops than this (about 0.2 ms of
+#: float32 GEMM) are computed in float64 and rounded, as are those with ``d_k = 1``.
+F64_WORK = 2e7
+
+
 def gated_delta(q, k, v, beta, alpha, W0, C):
     """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate.
 
     Heads are spread over threads (each with single-threaded BLAS), see :mod:`._blas`.
+
+    Float32 inputs are computed in float32 (the fast path), except for calls below
+    :data:`F64_WORK` flops or with one key unit, which are computed in float64 and rounded
+    (costing microseconds). Where the delta update barely contracts
+    (``|1 - beta ||k||^2|`` near 1: ``beta`` near 2, or ``0``/``2`` gates on a rank-1 key
+    space) the state can cancel to much less than the values written into it; the
+    recurrent form then stays accurate relative to the small state, while the chunk sums
+    of a float32 chunkwise form carry rounding of the size of the values (measured: 8e-4
+    relative to ``max |W|`` with ``d_k = d_v = 1``, T = 170).
     """
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
-    return map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0), C, work=work,
-                     grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
+    if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
+        y, W = gated_delta(*(None if x is None else x.astype(np.float64) for x in
+                             (q, k, v, beta, alpha, W0)), C)
+        return y.astype(np.float32), W.astype(np.float32)
+    y = np.empty((N, -(-T // C) * C, v.shape[-1]), dtype=q.dtype)      # written by the groups
+    W, = map_heads(_engine_into, (q, k, v, beta, alpha, W0, y), C, work=work,
+                   grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
+    return y[:, :T], W
+
+
+def _engine_into(q, k, v, beta, alpha, W0, y, C):
+    return gated_delta_engine(q, k, v, beta, alpha, W0, C, y_out=y)
 
 
 def delta(q, k, v, beta, W0, C):

@@ -91,5 +91,14 @@ def decayed_hebbian(q, k, v, beta, alpha, W0):
 
 
 def delta(q, k, v, beta, W0):
-    """Delta rule as attention over pseudo-values (triangular solve)."""
+    """Delta rule as attention over pseudo-values (triangular solve).
+
+    Computed in float64 for float32 inputs too (results rounded to float32): where the
+    update barely contracts (``|1 - beta ||k||^2|`` near 1) the ``T x T`` solve is
+    ill-conditioned, and a float32 solve loses accuracy growing with ``T`` (measured:
+    1.3e-4 relative with ``T = 2552, d_k = 4, d_v = 1``, ``beta`` in ``[1.8, 2]``).
+    """
+    if q.dtype == np.float32:
+        y, W = delta(*(x.astype(np.float64) for x in (q, k, v, beta, W0)))
+        return y.astype(np.float32), W.astype(np.float32)
     return map_heads(_delta, (q, k, v, beta, W0), work=_work(q, v))
