@@ -160,19 +160,18 @@ SEGMENT = 256
 UT_STEPS = 1024
 
 
-def gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=True, states=None, pseudo=None,
-                       y_out=None):
-    """The (gated) delta rule on one group of heads; see :func:`gated_delta`.
+def gated_delta_engine(q, k, v, beta, alpha, W0, y, C, states=None, pseudo=None):
+    """The (gated) delta rule on one group of heads; see :func:`gated_delta`. Returns ``(W,)``.
 
-    With ``readout=False`` the read-outs are not formed (``y`` is None). ``states``
-    ``(N, n, d_k, d_v)`` and ``pseudo`` ``(N, n, C, d_v)``, if given, are filled with the
-    transposed chunk-entry states and the pseudo-values (the backward pass needs them).
-    ``y_out`` ``(N, n * C, d_v)``, if given, receives the read-outs (of the padded
-    sequence), and ``(W,)`` is returned instead of ``(y, W)``.
+    ``y`` ``(N, n * C, d_v)`` receives the read-outs (of the padded sequence); with
+    ``y=None`` they are not formed. ``states`` ``(N, n, d_k, d_v)`` and ``pseudo``
+    ``(N, n, C, d_v)``, if given, are filled with the transposed chunk-entry states and the
+    pseudo-values (the backward pass needs them).
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
     dt = q.dtype
+    readout = y is not None
     Q, K, V, bb = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     n = Q.shape[1]
     G = max(1, min(n, SEGMENT // C))
@@ -190,10 +189,8 @@ def gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=True, states=None, p
     B = np.empty((N, G, rows, d_k), dtype=dt)
     KE = np.empty((N, G, d_k, C), dtype=dt)
     attn = np.empty((N, G, C, C), dtype=dt) if readout else None
-    if y_out is not None:
-        y = y_out.reshape(N, n, C, d_v)
-    else:
-        y = np.empty((N, n, C, d_v), dtype=dt) if readout else None
+    if readout:
+        y = y.reshape(N, n, C, d_v)
     ST = np.array(_t(W0), dtype=dt, order="C")                               # state^T (d_k, d_v)
     P = np.empty((N, G, rows, d_v), dtype=dt)
     R = np.empty((N, d_k, d_v), dtype=dt)
@@ -242,10 +239,7 @@ def gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=True, states=None, p
             ys = y[:, s:e]
             np.matmul(at, us, out=ys)
             ys += ps[:, :, :C]
-    W = np.ascontiguousarray(_t(ST))
-    if y_out is not None:
-        return (W,)
-    return None if y is None else _unchunk(y, T), W
+    return (np.ascontiguousarray(_t(ST)),)
 
 
 def _ut_transform(K, beta, decay=None):
@@ -300,13 +294,9 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
                              (q, k, v, beta, alpha, W0)), C)
         return y.astype(np.float32), W.astype(np.float32)
     y = np.empty((N, -(-T // C) * C, v.shape[-1]), dtype=q.dtype)      # written by the groups
-    W, = map_heads(_engine_into, (q, k, v, beta, alpha, W0, y), C, work=work,
+    W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y), C, work=work,
                    grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
     return y[:, :T], W
-
-
-def _engine_into(q, k, v, beta, alpha, W0, y, C):
-    return gated_delta_engine(q, k, v, beta, alpha, W0, C, y_out=y)
 
 
 def delta(q, k, v, beta, W0, C):

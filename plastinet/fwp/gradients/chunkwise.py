@@ -265,7 +265,7 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
     # forward sweep: chunk-entry states, and the pseudo-values, kept in the buffer of dv
     # until the reverse sweep has used those of a segment and overwrites them
     states = np.empty((N, n, d_k, d_v), dtype=dt)
-    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, C, readout=False,
+    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, C,
                                          states=states, pseudo=dV)
     G = max(1, min(n, SEGMENT // C))
     gated = alpha is not None
