@@ -280,9 +280,9 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
 
     Float32 inputs are computed in float32 (the fast path), except for calls below
     :data:`F64_WORK` flops or with one key unit, which are computed in float64 and rounded
-    (costing microseconds). Where the delta update barely contracts
-    (``|1 - beta ||k||^2|`` near 1: ``beta`` near 2, or ``0``/``2`` gates on a rank-1 key
-    space) the state can cancel to much less than the values written into it; the
+    (well under a millisecond). Where the delta update barely contracts
+    (``|1 - beta ||k||^2|`` near 1: ``beta`` near 2, or learning rates of exactly 0 and 2 on
+    a rank-1 key space) the state can cancel to much less than the values written into it; the
     recurrent form then stays accurate relative to the small state, while the chunk sums
     of a float32 chunkwise form carry rounding of the size of the values (measured: 8e-4
     relative to ``max |W|`` with ``d_k = d_v = 1``, T = 170).
