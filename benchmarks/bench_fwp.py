@@ -40,7 +40,7 @@ CPU; that slows a current numpy (on an AVX-512 CPU pinned to ``Haswell``, float3
 at half rate), while torch (MKL) is unaffected. So that the benchmark measures numpy as it
 runs on the CPU, it re-runs itself in a child process with both variables removed from
 that process alone (OpenBLAS then picks its kernels from the CPU) and prints the kernel
-family before and after; ``--keep-blas-env`` measures with the environment as it is.
+family before and after (in the re-run's header); ``--keep-blas-env`` measures with the environment as it is.
 Tests and CI never change these variables.
 
 Every time is the best of several repeats, interleaved round-robin over the forms (the
@@ -95,6 +95,8 @@ def gemm_runner(n: int = 2048):
 #: CPU seconds for which an idle OpenBLAS worker thread keeps spinning after a multi-threaded
 #: call (measured here: 0.10 s after a 2048^3 GEMM), competing with whatever runs next.
 OPENBLAS_SPIN = 0.15
+#: GEMM repeats at the start of the wall-clock table and after each of its rows
+GEMM_START, GEMM_PER_ROW = 7, 3
 
 
 def gemm_time(gemm_fn, repeats: int) -> float:
@@ -364,16 +366,13 @@ def blas_env_note() -> str:
 
 
 def run_native_blas() -> int:
-    """Re-run this script without the kernel-pinning variables; returns its exit code."""
-    before = openblas_cores()
+    """Re-run this script without the kernel-pinning variables; returns its exit code.
+
+    The re-run's header prints the kernels it then uses, to compare with those printed here.
+    """
     env = {name: value for name, value in os.environ.items() if name not in PINNING}
-    probe = subprocess.run([sys.executable, "-c", "from plastinet.fwp.forms._blas import openblas_cores; "
-                            "print('/'.join(openblas_cores()))"], env=env, capture_output=True, text=True)
-    after = probe.stdout.strip() or f"unknown (probe failed: {probe.stderr.strip()[-200:]})"
-    print(f"OpenBLAS kernels: {'/'.join(before)} in this environment ({blas_env_note()}), "
-          f"{after} with {' and '.join(PINNING)} unset", flush=True)
-    if after == "/".join(before):
-        print("  (the kernel family did not change: nothing was pinned, or OpenBLAS picks the same)")
+    print(f"OpenBLAS kernels in this environment: {'/'.join(openblas_cores())} ({blas_env_note()}); "
+          f"re-running with {' and '.join(PINNING)} unset", flush=True)
     return subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env=env).returncode
 
 
@@ -403,7 +402,7 @@ def main() -> None:
           f"({blas_env_note()}); {fla_note}")
     gemm_fn, gemm_flops = gemm_runner()
     gemm_fn()
-    gemm_best = gemm_time(gemm_fn, 7)
+    gemm_best = gemm_time(gemm_fn, GEMM_START)
     print("useful FLOPs/token: chunkwise H(6d^2 + 4Cd + C^2/3); recurrent/parallel H*6d^2\n")
     head = (f"{'d':>4} {'T':>5} | {'rec':>8} {'par':>8} " + " ".join(f"{'chunk C=' + str(C):>11}" for C in CHUNKS)
             + " | %gemm rec  par " + " ".join(f" C={C:<3}" for C in CHUNKS)
@@ -425,7 +424,7 @@ def main() -> None:
                 err = max(np.abs(y - ref).max() / scale, np.abs(W - W_ref).max() / np.abs(W_ref).max())
                 assert err < 1e-4, f"{name} disagrees with the recurrent form: {err:.2e}"
             best_t = alternate(runners, d, T, args.repeats, "wall", with_fla)
-            gemm_best = min(gemm_best, gemm_time(gemm_fn, 3))
+            gemm_best = min(gemm_best, gemm_time(gemm_fn, GEMM_PER_ROW))
             measured.append((d, T, best_t))
             tok = B * T
             rate = fla_best_of_threads({name: tok / t for name, t in best_t.items()})
@@ -433,7 +432,7 @@ def main() -> None:
             line = format_row(d, T, rate, gemm)
             print(line, flush=True)
     gemm = gemm_flops / gemm_best
-    print(f"\nfloat32 GEMM (2048^3, numpy default threads, best of {7 + 3 * len(measured)} runs "
+    print(f"\nfloat32 GEMM (2048^3, numpy default threads, best of {GEMM_START + GEMM_PER_ROW * len(measured)} runs "
           f"at the start and after each row): {gemm / 1e9:.1f} GFLOP/s; final table with this rate:\n")
     print(head)
     print("-" * len(head))

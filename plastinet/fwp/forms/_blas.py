@@ -185,9 +185,8 @@ def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *ex
     concatenated. A ``fn`` that writes its results into (slices of) output arrays passed
     among ``arrays`` returns an empty tuple, which saves the concatenation. ``None`` entries
     of ``arrays`` are passed through. ``work`` (about the flops of the call) and ``grain``
-    (about the flops of one of its matrix products times itemsize / 4, see
-    :func:`chunk_grain`; default: large)
-    decide whether threads pay off (:data:`MIN_WORK`, :data:`MIN_GRAIN`);
+    (about the flops of its typical work per chunk and head, see :func:`chunk_grain`;
+    default: large) decide whether threads pay off (:data:`MIN_WORK`, :data:`MIN_GRAIN`);
     ``PLASTINET_NUM_THREADS`` caps their number.
     """
     N = next(a for a in arrays if a is not None).shape[0]
