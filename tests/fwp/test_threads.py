@@ -18,9 +18,11 @@ def _inputs(dtype, d=16, H=4, T=300, seed=0):
     return [a.astype(dtype) for a in (q, k, v, beta, alpha, W0)]
 
 
+@pytest.mark.parametrize("native", ["1", "0"], ids=["compiled", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rule", [Delta(), GatedDelta()], ids=["delta", "gated_delta"])
-def test_heads_over_threads_change_nothing(monkeypatch, dtype, rule):
+def test_heads_over_threads_change_nothing(monkeypatch, dtype, rule, native):
+    monkeypatch.setenv("PLASTINET_NATIVE", native)       # the delta rule's two chunk loops
     q, k, v, beta, alpha, W0 = _inputs(dtype)
     kw = dict(beta=beta, initial_state=W0, form="chunkwise", chunk_size=32)
     if isinstance(rule, GatedDelta):

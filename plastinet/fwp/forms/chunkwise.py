@@ -25,6 +25,7 @@ import numpy as np
 
 from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
+from plastinet.fwp.forms.native import delta_kernel
 
 __all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse"]
 
@@ -294,6 +295,17 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
                              (q, k, v, beta, alpha, W0)), C)
         return y.astype(np.float32), W.astype(np.float32)
     y = np.empty((N, -(-T // C) * C, v.shape[-1]), dtype=q.dtype)      # written by the groups
+    kernel = delta_kernel(q.dtype) if alpha is None else None
+    if kernel is not None:                  # the compiled chunk loop runs without the GIL
+        ST = np.array(_t(W0), dtype=q.dtype, order="C")                  # a copy, updated in place
+
+        def run(*arrays):
+            kernel(*arrays)
+            return ()
+
+        chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
+        map_heads(run, (*chunks, ST, y.reshape(chunks[2].shape)), work=work)
+        return y[:, :T], np.ascontiguousarray(_t(ST))
     W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y), C, work=work,
                    grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
     return y[:, :T], W

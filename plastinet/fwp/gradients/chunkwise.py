@@ -26,6 +26,7 @@ from plastinet.fwp.forms import chunkwise as chunkwise_forward
 from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
+from plastinet.fwp.forms.native import delta_kernel
 
 __all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE", "SEGMENT"]
 
@@ -265,8 +266,13 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
     # forward sweep: chunk-entry states, and the pseudo-values, kept in the buffer of dv
     # until the reverse sweep has used those of a segment and overwrites them
     states = np.empty((N, n, d_k, d_v), dtype=dt)
-    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, C,
-                                         states=states, pseudo=dV)
+    kernel = delta_kernel(dt) if alpha is None else None
+    if kernel is not None and dV.flags.c_contiguous:          # the compiled chunk loop
+        kernel(*(np.ascontiguousarray(x) for x in (Q, K, V, b)), np.array(_t(W0), dtype=dt, order="C"),
+               None, states=states, pseudo=dV)
+    else:
+        chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, C,
+                                             states=states, pseudo=dV)
     G = max(1, min(n, SEGMENT // C))
     gated = alpha is not None
     if gated:
