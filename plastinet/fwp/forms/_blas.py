@@ -60,15 +60,16 @@ def _loaded_openblas() -> list[str]:
     return paths
 
 
-def _openblas_symbols(*names: str) -> list[tuple[Callable, ...]]:
-    """For each loaded OpenBLAS library, its functions ``names`` (with the library's prefix)."""
+def _openblas_symbols(*names: str, patterns: Sequence[str] = _PREFIXES) -> list[tuple[Callable, ...]]:
+    """For each loaded OpenBLAS library, its functions ``names`` (with the library's prefix:
+    the first of ``patterns`` under which it has them all)."""
     found = []
     for path in _loaded_openblas():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for prefix in _PREFIXES:
+        for prefix in patterns:
             try:
                 found.append(tuple(getattr(lib, prefix.format(name)) for name in names))
                 break

@@ -41,14 +41,14 @@ from typing import Callable
 
 import numpy as np
 
-from plastinet.fwp.forms._blas import _loaded_openblas
+from plastinet.fwp.forms._blas import _openblas_symbols
 
 __all__ = ["delta_kernel", "native_status", "SOURCE"]
 
 SOURCE = Path(__file__).with_name("delta_kernel.c")
 #: ``(symbol pattern, BLAS integer C type)`` of ``cblas_?gemm``, most specific first
 _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "long long"),
-                 ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))
+                 ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))   # {}: s or d
 _FLAGS = (["-O3", "-march=native"], ["-O3"])
 
 _lock = threading.Lock()
@@ -86,18 +86,11 @@ def _cpu() -> str:
 
 def _find_gemm() -> tuple[int, int, str]:
     """Addresses of numpy's BLAS ``cblas_sgemm``, ``cblas_dgemm`` and their integer C type."""
-    for path in _loaded_openblas():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for pattern, int_type in _GEMM_SYMBOLS:
-            try:
-                s, d = (getattr(lib, pattern.format(p)) for p in "sd")
-            except AttributeError:
-                continue
-            return (ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value,
-                    int_type)
+    for pattern, int_type in _GEMM_SYMBOLS:
+        found = _openblas_symbols("s", "d", patterns=(pattern,))
+        if found:
+            s, d = (ctypes.cast(fn, ctypes.c_void_p).value for fn in found[0])
+            return s, d, int_type
     raise RuntimeError("numpy does not use OpenBLAS (no cblas_sgemm found)")
 
 
