@@ -1,9 +1,8 @@
 """The compiled chunk loop of the delta rule (plastinet.fwp.forms.native) against the numpy engine.
 
-The compiled loop is the opt-in fast path (``PLASTINET_NATIVE=1``) of
-``apply(Delta(), ..., form="chunkwise")`` and of the backward's recomputation; the numpy
-engine (the default, or no compiler) must give the same results to rounding, and a missing
-compiler must never be more than slower.
+The compiled loops are the default fast path of ``apply(Delta(), ..., form="chunkwise")`` and
+of its backward; the numpy engine (``PLASTINET_NATIVE=0``, or no compiler) must give the same
+results to rounding, and a missing compiler must never be more than slower.
 """
 
 from __future__ import annotations
@@ -31,8 +30,7 @@ def _both_engines(monkeypatch, rule, q, k, v, chunk, **kw):
 
 def test_the_kernel_is_built_and_used_here(monkeypatch):
     # this machine has a C compiler and numpy's OpenBLAS: the fast path must really run
-    assert native.native_status().startswith("disabled") and native.delta_kernel(np.float32) is None
-    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    monkeypatch.delenv("PLASTINET_NATIVE", raising=False)
     assert native.native_status() == "enabled"
     calls = []
     real = native.delta_kernel
@@ -111,15 +109,25 @@ def test_without_a_compiler_the_numpy_engine_is_used_and_it_says_why(monkeypatch
     assert max_abs(y, ref_y) < 1e-10 and max_abs(W, ref_W) < 1e-10
 
 
+@pytest.mark.parametrize("every", [1, 3, 4])
+@pytest.mark.parametrize("chunk", [32, 30])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_backward_recomputation_by_the_kernel_gives_the_same_gradients(monkeypatch, dtype):
+def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, every):
+    # ragged groups of kept states (34 chunks of 30 steps), every state kept, ragged tail
+    from plastinet.fwp.gradients import chunkwise as backward
+
+    monkeypatch.setattr(backward, "STATE_EVERY", every)
+    calls = []
+    real = native.delta_backward_kernel
+    monkeypatch.setattr(backward, "delta_backward_kernel", lambda dt: calls.append(dt) or real(dt))
     rule = Delta(feature_map=L2)
     (q, k, v), kw = make_case(rule, 1, 3, 1000 + 13, 24, 16, dtype, seed=8)
     dy = np.random.default_rng(9).standard_normal(v.shape).astype(dtype)
     grads = {}
     for flag in ("1", "0"):
         monkeypatch.setenv("PLASTINET_NATIVE", flag)
-        grads[flag] = vjp(rule, q, k, v, dy, form="chunkwise", chunk_size=32, **kw)
+        grads[flag] = vjp(rule, q, k, v, dy, form="chunkwise", chunk_size=chunk, **kw)
+    assert calls and all(c == np.dtype(dtype) for c in calls)
     assert grads["1"].keys() == grads["0"].keys()
     for name in grads["0"]:
         tol = 1e-11 if dtype == np.float64 else 1e-5

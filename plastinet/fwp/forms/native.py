@@ -1,4 +1,4 @@
-"""Compiled chunk loop of the delta rule (the fast path of :func:`.chunkwise.delta`).
+"""Compiled chunk loops of the delta rule (the fast path of :func:`.chunkwise.delta` and of its backward).
 
 The numpy chunkwise engine (:func:`.chunkwise.gated_delta_engine`) issues a few numpy calls
 per chunk and forms the state-independent matrices of many chunks at once; both cost
@@ -14,13 +14,12 @@ is compiled on first use with the system C compiler (``$CC``, else Python's, els
 and cached in ``$PLASTINET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/plastinet``, i.e.
 ``~/.cache/plastinet``), keyed by the source, compiler, flags, BLAS integer width and CPU.
 
-Opt-in: ``PLASTINET_NATIVE=1`` (read on every call) enables it; by default the numpy engine
-runs. It is not the default yet because only the forward pass is compiled (and the
-backward's recomputation of the states): with it, a training step's backward costs 3.6x the
-(now faster) forward at T = 8192 and its peak memory 2.2x, outside the training targets
-(``docs/training.md``). Where there is no compiler, no OpenBLAS or the compilation fails,
-:func:`delta_kernel` returns None (warning once, with the reason) and the numpy engine is
-used: same results to rounding, slower.
+The backward pass has its compiled counterpart (:func:`delta_backward_kernel`, the reverse
+sweep of :mod:`plastinet.fwp.gradients.chunkwise`), so that training keeps its cost and
+memory relative to the forward. Where there is no compiler, no OpenBLAS or the compilation
+fails, the functions return None (warning once, with the reason) and the numpy engine is
+used: same results to rounding, slower. ``PLASTINET_NATIVE=0`` (read on every call) selects
+the numpy engine explicitly.
 """
 
 from __future__ import annotations
@@ -43,9 +42,11 @@ import numpy as np
 
 from plastinet.fwp.forms._blas import _openblas_symbols
 
-__all__ = ["delta_kernel", "native_status", "SOURCE"]
+__all__ = ["delta_kernel", "delta_backward_kernel", "native_status", "SOURCE", "BODY"]
 
 SOURCE = Path(__file__).with_name("delta_kernel.c")
+#: included twice by SOURCE (float and double)
+BODY = Path(__file__).with_name("delta_kernel_body.h")
 #: ``(symbol pattern, BLAS integer C type)`` of ``cblas_?gemm``, most specific first
 _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "long long"),
                  ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))   # {}: s or d
@@ -57,7 +58,7 @@ _reason = ""
 
 
 def _enabled() -> bool:
-    return os.environ.get("PLASTINET_NATIVE", "0").strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get("PLASTINET_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _cache_dir() -> Path:
@@ -96,7 +97,7 @@ def _find_gemm() -> tuple[int, int, str]:
 
 def _compile(int_type: str) -> Path:
     """Compile :data:`SOURCE` (once per key) and return the shared library's path."""
-    source = SOURCE.read_bytes()
+    source = SOURCE.read_bytes() + BODY.read_bytes()
     cc = _compiler()
     errors = []
     for flags in _FLAGS:
@@ -132,56 +133,104 @@ def _load() -> dict:
                 lib = ctypes.CDLL(str(_compile(int_type)))
                 _loaded = {}
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
-                    fn = getattr(lib, f"delta_{name}")
-                    fn.restype = ctypes.c_int
-                    fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * 5 + [ctypes.c_void_p] * 8
-                    _loaded[name] = (fn, gemm)
+                    fwd, bwd = getattr(lib, f"delta_{name}"), getattr(lib, f"delta_backward_{name}")
+                    for fn, pointers in ((fwd, 8), (bwd, 11)):
+                        fn.restype = ctypes.c_int
+                        fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * 6 + [ctypes.c_void_p] * pointers
+                    _loaded[name] = (fwd, bwd, gemm)
             except (OSError, RuntimeError, subprocess.SubprocessError) as err:
                 _loaded, _reason = {}, str(err)
                 warnings.warn(f"plastinet: the compiled delta-rule kernel is unavailable ({err}); "
-                              "using the numpy engine (same results, slower). Unset "
-                              "PLASTINET_NATIVE to silence this.", RuntimeWarning, stacklevel=4)
+                              "using the numpy engine (same results, slower). Set "
+                              "PLASTINET_NATIVE=0 to silence this.", RuntimeWarning, stacklevel=4)
         return _loaded
 
 
 def native_status() -> str:
-    """``"enabled"``, ``"disabled (PLASTINET_NATIVE=1 enables it)"`` or ``"unavailable: <reason>"``."""
+    """``"enabled"``, ``"disabled (PLASTINET_NATIVE=0)"`` or ``"unavailable: <reason>"``."""
     if not _enabled():
-        return "disabled (PLASTINET_NATIVE=1 enables it)"
+        return "disabled (PLASTINET_NATIVE=0)"
     return "enabled" if _load() else f"unavailable: {_reason}"
 
 
-def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
-    """The compiled chunk loop for ``dtype`` (float32/float64), or None (use numpy).
-
-    The returned ``run(Q, K, V, beta, ST, Y, states=None, pseudo=None)`` takes C-contiguous
-    arrays of that dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``, ``beta (N, n, C)``,
-    the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
-    ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, n, d_k, d_v)`` and
-    ``pseudo (N, n, C, d_v)``, if given, receive the transposed chunk-entry states and the
-    pseudo-values (as :func:`.chunkwise.gated_delta_engine` does for the backward pass).
-    """
+def _functions(dtype: np.dtype) -> tuple | None:
+    """``(forward, backward, gemm)`` of the compiled kernel for ``dtype``, or None."""
     if not _enabled():
         return None
     kernels = _load()
     name = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(np.dtype(dtype))
-    if name is None or not kernels:
+    return kernels[name] if name is not None and kernels else None
+
+
+def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays) -> None:
+    """Check ``arrays`` (``(array or None, expected shape)``; the C code trusts them) and call."""
+    for a, shape in arrays:
+        if a is not None and (a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous):
+            raise ValueError(f"delta kernel: expected a C-contiguous {dtype} array "
+                             f"of shape {shape}, got {a.dtype} {a.shape}")
+    if fn(gemm, *dims, *(None if a is None else a.ctypes.data for a, _ in arrays)):
+        raise MemoryError("delta kernel: could not allocate its chunk buffers")
+
+
+def _every(every: int) -> int:
+    if not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"delta kernel: every must be a positive integer, got {every!r}")
+    return int(every)
+
+
+def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
+    """The compiled forward chunk loop for ``dtype`` (float32/float64), or None (use numpy).
+
+    The returned ``run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every=1)`` takes
+    C-contiguous arrays of that dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``,
+    ``beta (N, n, C)``, the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the
+    read-outs ``Y (N, n, C, d_v)`` (written; None: not formed); ``states
+    (N, ceil(n / every), d_k, d_v)`` and ``pseudo (N, n, C, d_v)``, if given, receive the
+    transposed entering states of every ``every``-th chunk and all pseudo-values (for
+    :func:`delta_backward_kernel`).
+    """
+    functions = _functions(dtype)
+    if functions is None:
         return None
-    fn, gemm = kernels[name]
+    fwd, _, gemm = functions
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, ST, Y, states=None, pseudo=None) -> None:
+    def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
-        shapes = ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
-                  (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)), (states, (N, n, d_k, d_v)),
-                  (pseudo, (N, n, C, d_v)))
-        for a, shape in shapes:         # the C code trusts these: check, never crash
-            if a is not None and (a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous):
-                raise ValueError(f"delta kernel: expected a C-contiguous {dtype} array "
-                                 f"of shape {shape}, got {a.dtype} {a.shape}")
-        pointers = [None if a is None else a.ctypes.data for a in (Q, K, V, beta, ST, Y, states, pseudo)]
-        if fn(gemm, N, n, C, d_k, d_v, *pointers):
-            raise MemoryError("delta kernel: could not allocate its chunk buffers")
+        _call(fwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
+              ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
+               (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)), (states, (N, -(-n // every), d_k, d_v)),
+               (pseudo, (N, n, C, d_v))))
+
+    return run
+
+
+def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
+    """The compiled reverse sweep of the chunkwise delta rule's backward, or None (use numpy).
+
+    The returned ``run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every)`` takes the
+    chunked inputs as :func:`delta_kernel`, the read-out cotangents ``dY (N, n, C, d_v)``, the
+    states (of every ``every``-th chunk; the others are rebuilt from them and the
+    pseudo-values) and pseudo-values the forward kernel recorded (``pseudo`` is
+    overwritten by the value gradients), ``dST (N, d_k, d_v)``: the transposed cotangent of
+    the final state on entry, of the initial state on return; it writes the gradients
+    ``dQ, dK (N, n, C, d_k)`` and ``dB (N, n, C)``. The arithmetic is that of
+    :func:`plastinet.fwp.gradients.chunkwise.gated_delta` without a gate.
+    """
+    functions = _functions(dtype)
+    if functions is None:
+        return None
+    _, bwd, gemm = functions
+    dtype = np.dtype(dtype)
+
+    def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int) -> None:
+        N, n, C, d_k = Q.shape
+        d_v = V.shape[-1]
+        qk, cv = (N, n, C, d_k), (N, n, C, d_v)
+        _call(bwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
+              ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (dY, cv),
+               (states, (N, -(-n // every), d_k, d_v)),
+               (pseudo, cv), (dST, (N, d_k, d_v)), (dQ, qk), (dK, qk), (dB, (N, n, C))))
 
     return run

@@ -26,13 +26,19 @@ from plastinet.fwp.forms import chunkwise as chunkwise_forward
 from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
-from plastinet.fwp.forms.native import delta_kernel
+from plastinet.fwp.forms.native import delta_backward_kernel, delta_kernel
 
 __all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE", "SEGMENT"]
 
 #: Smallest decay gate the chunkwise backward accepts (smaller gates lose relative accuracy
 #: in ``d log alpha / alpha``); below it :func:`plastinet.fwp.vjp` uses the recurrent pass.
 MIN_GATE = 1e-3
+
+
+#: The compiled backward of the delta rule keeps the entering state of every this many chunks
+#: (a quarter of the memory of all of them) and rebuilds the others from the pseudo-values,
+#: one ``K^T U`` product per chunk.
+STATE_EVERY = 4
 
 
 def _t(x: np.ndarray) -> np.ndarray:
@@ -62,6 +68,14 @@ def _chunk_out(out: np.ndarray, C: int) -> np.ndarray:
     if T % C == 0:
         return out.reshape((N, T // C, C) + out.shape[2:])
     return np.empty((N, -(-T // C), C) + out.shape[2:], dtype=out.dtype)
+
+
+def _copy_back(T: int, C: int, *pairs: tuple[np.ndarray, np.ndarray]) -> None:
+    """Copy the chunked gradients ``(out, chunked)`` of :func:`_chunk_out` back into ``out``
+    where they were padded buffers (``C`` does not divide ``T``)."""
+    if T % C:
+        for grad, chunked in pairs:
+            np.copyto(grad, _unchunk(chunked, T))
 
 
 def _reverse_cumsum(x: np.ndarray, axis: int) -> np.ndarray:
@@ -265,14 +279,21 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
     dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
     # forward sweep: chunk-entry states, and the pseudo-values, kept in the buffer of dv
     # until the reverse sweep has used those of a segment and overwrites them
+    forward = delta_kernel(dt) if alpha is None else None
+    backward = delta_backward_kernel(dt) if forward is not None else None
+    if backward is not None:                                  # the compiled chunk loops
+        inputs = [np.ascontiguousarray(x) for x in (Q, K, V, b)]
+        states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
+        forward(*inputs, np.array(_t(W0), dtype=dt, order="C"), None, states=states, pseudo=dV,
+                every=STATE_EVERY)
+        dST = np.array(_t(dW), dtype=dt, order="C")
+        backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY)
+        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB))
+        np.copyto(dW0, _t(dST))
+        return ()
     states = np.empty((N, n, d_k, d_v), dtype=dt)
-    kernel = delta_kernel(dt) if alpha is None else None
-    if kernel is not None and dV.flags.c_contiguous:          # the compiled chunk loop
-        kernel(*(np.ascontiguousarray(x) for x in (Q, K, V, b)), np.array(_t(W0), dtype=dt, order="C"),
-               None, states=states, pseudo=dV)
-    else:
-        chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, C,
-                                             states=states, pseudo=dV)
+    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, C,
+                                         states=states, pseudo=dV)
     G = max(1, min(n, SEGMENT // C))
     gated = alpha is not None
     if gated:
@@ -371,9 +392,7 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
         dKend += _t(dattn) @ Qs
         dK[:, s:e] = dKend
         dB[:, s:e] = dbs
-    if T % C:                                                           # padded last chunk
-        for grad, chunked in ((dq, dQ), (dk, dK), (dv, dV), (dbeta, dB)):
-            np.copyto(grad, _unchunk(chunked, T))
+    _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB))
     np.copyto(dW0, _t(dST))
     if gated:
         np.copyto(dalpha, _unchunk((_reverse_cumsum(dL, axis=2) / Al)[..., None], T))

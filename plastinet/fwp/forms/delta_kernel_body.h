@@ -1,0 +1,149 @@
+/* Body of delta_kernel.c for one precision: REAL and FN(name) are defined by the includer. */
+
+typedef void (*FN(gemm_t))(int, int, int, bint, bint, bint, REAL, const REAL *, bint,
+                           const REAL *, bint, REAL, REAL *, bint);
+
+/* KK = K K^T of the chunk; T = (I + strict_tril(diag(b) KK))^-1 in double (Tm), then
+ * Tf = T and TB = T diag(b) in REAL (Tf may be NULL). */
+static void FN(ut_inverse)(long long C, const REAL *KK, const REAL *b, double *Tm, REAL *Tf,
+                           REAL *TB)
+{
+    for (long long i = 0; i < C; ++i) {
+        double *ti = Tm + i * C;
+        for (long long c = 0; c < C; ++c) ti[c] = 0.0;
+        ti[i] = 1.0;
+        for (long long r = 0; r < i; ++r) {           /* row i of T: -sum_r L[i,r] T[r,:] */
+            double a = -(double)b[i] * (double)KK[i * C + r];
+            const double *tr = Tm + r * C;
+            for (long long c = 0; c <= r; ++c) ti[c] += a * tr[c];
+        }
+        for (long long c = 0; c < C; ++c) {
+            TB[i * C + c] = (REAL)(ti[c] * (double)b[c]);
+            if (Tf) Tf[i * C + c] = (REAL)ti[c];
+        }
+    }
+}
+
+int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
+              long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
+              REAL *ST, REAL *Y, REAL *states, REAL *pseudo)
+{
+    long long ns = (n + every - 1) / every;                 /* states kept per head */
+    REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv));
+    double *Tm = malloc(sizeof(double) * C * C);
+    if (!A || !Tm) { free(A); free(Tm); return 1; }
+    REAL *KK = A + C * C, *TB = KK + C * C, *X = TB + C * C, *U = X + C * dv;
+    for (long long h = 0; h < N; ++h) {
+        REAL *S = ST + h * dk * dv;
+        for (long long j = 0; j < n; ++j) {
+            long long row = (h * n + j) * C;
+            const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
+            REAL *y = Y ? Y + row * dv : NULL, *u = pseudo ? pseudo + row * dv : U;
+            if (states && j % every == 0)
+                memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+            FN(ut_inverse)(C, KK, b, Tm, NULL, TB);
+            if (y) {
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                for (long long i = 0; i < C; ++i)                        /* causal mask */
+                    for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
+                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, q, dk, S, dv, 0, y, dv);
+            }
+            memcpy(X, v, sizeof(REAL) * C * dv);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, -1, k, dk, S, dv, 1, X, dv);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, X, dv, 0, u, dv);
+            if (y) gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, u, dv, 1, y, dv);
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, k, dk, u, dv, 1, S, dv);
+        }
+    }
+    free(A);
+    free(Tm);
+    return 0;
+}
+
+/* Reverse sweep. In: states (entering S^T of every `every`-th chunk, as the forward kept
+ * them), pseudo (U of every chunk; each is overwritten by the chunk's dV once used), dY, and
+ * dST = dW^T (the cotangent of the final state, transposed; on return the cotangent of the
+ * initial state). Out: dQ, dK, dB. The states of a group of `every` chunks are rebuilt from
+ * its first, S^T_{j+1} = S^T_j + K_j^T U_j, by the forward's own product (same rounding). */
+int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
+                       long long dv, long long every, const REAL *Q, const REAL *K,
+                       const REAL *V, const REAL *beta, const REAL *dY, const REAL *states,
+                       REAL *pseudo, REAL *dST, REAL *dQ, REAL *dK, REAL *dB)
+{
+    long long ns = (n + every - 1) / every;
+    REAL *group = malloc(sizeof(REAL) * every * dk * dv);
+    REAL *buf = malloc(sizeof(REAL) * (6 * C * C + 3 * C * dv + 3 * C * dk));
+    double *Tm = malloc(sizeof(double) * C * C);
+    if (!buf || !Tm || !group) { free(buf); free(Tm); free(group); return 1; }
+    REAL *KK = buf, *A = KK + C * C, *dA = A + C * C, *dM = dA + C * C, *Tf = dM + C * C;
+    REAL *TB = Tf + C * C, *Uy = TB + C * C, *dU = Uy + C * dv, *Dv = dU + C * dv;
+    REAL *Wy = Dv + C * dv, *NK = Wy + C * dk, *dUS = NK + C * dk;
+    for (long long h = 0; h < N; ++h) {
+        REAL *dS = dST + h * dk * dv;
+        for (long long j = n - 1; j >= 0; --j) {
+            long long row = (h * n + j) * C;
+            const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
+            if (j % every == every - 1 || j == n - 1) {          /* rebuild the group's states */
+                long long j0 = j - j % every;
+                memcpy(group, states + (h * ns + j0 / every) * dk * dv, sizeof(REAL) * dk * dv);
+                for (long long i = j0; i < j; ++i) {
+                    REAL *next = group + (i - j0 + 1) * dk * dv;
+                    memcpy(next, next - dk * dv, sizeof(REAL) * dk * dv);
+                    gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, K + (h * n + i) * C * dk, dk,
+                         pseudo + (h * n + i) * C * dv, dv, 1, next, dv);
+                }
+            }
+            const REAL *dy = dY + row * dv, *S = group + (j % every) * dk * dv;
+            REAL *u = pseudo + row * dv, *dq = dQ + row * dk, *dke = dK + row * dk, *db = dB + row;
+            /* factors of the chunk */
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+            for (long long i = 0; i < C; ++i)                            /* attn = tril(QK^T) */
+                for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
+            FN(ut_inverse)(C, KK, b, Tm, Tf, TB);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, v, dv, 0, Uy, dv);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, TB, C, k, dk, 0, Wy, dk);
+            /* dU = attn^T dY + K dS';  dK_end = U dS'^T;  dS = dS' + Q^T dY - W_y^T dU */
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dv, C, 1, A, C, dy, dv, 0, dU, dv);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, k, dk, dS, dv, 1, dU, dv);
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, u, dv, dS, dv, 0, dke, dk);
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, q, dk, dy, dv, 1, dS, dv);
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, -1, Wy, dk, dU, dv, 1, dS, dv);
+            /* through the read-out Y = attn U + Q S^T: dQ = dY S, d attn = tril(dY U^T) */
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, dy, dv, S, dv, 0, dq, dk);
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, dy, dv, u, dv, 0, dA, C);
+            for (long long i = 0; i < C; ++i)
+                for (long long c = i + 1; c < C; ++c) dA[i * C + c] = 0;
+            /* through the solves: d(beta V) = T^T dU, -d(beta K) = T^T (dU S) */
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, dU, dv, S, dv, 0, dUS, dk);
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, Tf, C, dUS, dk, 0, NK, dk);
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, Dv, dv, Uy, dv, 0, dM, C);
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, -1, NK, dk, Wy, dk, 1, dM, C);
+            for (long long i = 0; i < C; ++i) {
+                double s = 0.0;
+                for (long long c = 0; c < dv; ++c) s += (double)Dv[i * dv + c] * v[c + i * dv];
+                for (long long c = 0; c < dk; ++c) s -= (double)NK[i * dk + c] * k[c + i * dk];
+                for (long long c = 0; c < C; ++c) {
+                    REAL m = c < i ? -dM[i * C + c] : 0;                 /* d(strict lower part) */
+                    dM[i * C + c] = m;
+                    s += (double)m * KK[i * C + c];
+                }
+                db[i] = (REAL)s;
+                for (long long c = 0; c < dv; ++c) u[i * dv + c] = b[i] * Dv[i * dv + c];   /* dV */
+                for (long long c = 0; c < dk; ++c) dke[i * dk + c] -= b[i] * NK[i * dk + c];
+            }
+            for (long long i = 0; i < C; ++i)          /* dKK + dKK^T, dKK = diag(beta) dM */
+                for (long long c = 0; c < C; ++c)
+                    KK[i * C + c] = b[i] * dM[i * C + c] + b[c] * dM[c * C + i];
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, KK, C, k, dk, 1, dke, dk);
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, q, dk, 1, dke, dk);
+        }
+    }
+    free(buf);
+    free(Tm);
+    free(group);
+    return 0;
+}
