@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_fwp.py            # full tables, 5-8 minutes (load-dependent)
     .venv/bin/python benchmarks/bench_fwp.py --quick    # T <= 2048 only
     .venv/bin/python benchmarks/bench_fwp.py --keep-blas-env # kernels as pinned by the environment
-    PLASTINET_NATIVE=1 .venv/bin/python benchmarks/bench_fwp.py  # with the compiled chunk loop (opt-in)
+    PLASTINET_NATIVE=0 .venv/bin/python benchmarks/bench_fwp.py  # the numpy chunk loop instead of the compiled one
 
 For the delta rule at B=1, H=4, d_k = d_v = d in {64, 128}, T in {512, 2048, 8192}, float32,
 prints tokens/s (``B*T / seconds``: one token carries all H heads) of every form of
@@ -402,7 +402,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (machine may be shared)")
     print(f"numpy {np.__version__}, OpenBLAS kernels {'/'.join(openblas_cores()) or 'none (another BLAS)'} "
           f"({blas_env_note()}); {fla_note}")
-    print(f"compiled delta chunk loop: {native_status()} (PLASTINET_NATIVE=1: compiled, else the numpy engine)")
+    print(f"compiled delta chunk loop: {native_status()} (PLASTINET_NATIVE=0: the numpy engine)")
     gemm_fn, gemm_flops = gemm_runner()
     gemm_fn()
     gemm_best = gemm_time(gemm_fn, GEMM_START)
