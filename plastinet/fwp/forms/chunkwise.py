@@ -277,9 +277,10 @@ F64_WORK = 2e7
 def gated_delta(q, k, v, beta, alpha, W0, C):
     """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate.
 
-    Heads are spread over threads (each with single-threaded BLAS), see :mod:`._blas`. With
-    ``PLASTINET_NATIVE=1`` the ungated rule runs the compiled chunk loop of :mod:`.native`
-    instead of :func:`gated_delta_engine` (same arithmetic, one chunk at a time, no GIL).
+    Heads are spread over threads (each with single-threaded BLAS), see :mod:`._blas`. The
+    ungated rule runs the compiled chunk loop of :mod:`.native` instead of
+    :func:`gated_delta_engine` (same arithmetic, one chunk at a time, no GIL) unless
+    ``PLASTINET_NATIVE=0`` or no C compiler is available.
 
     Float32 inputs are computed in float32 (the fast path), except for calls below
     :data:`F64_WORK` flops or with one key unit, which are computed in float64 and rounded

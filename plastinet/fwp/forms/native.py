@@ -53,7 +53,7 @@ _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "lo
 _FLAGS = (["-O3", "-march=native"], ["-O3"])
 
 _lock = threading.Lock()
-_loaded: dict | None = None          # {"f32": (fn, gemm), "f64": (fn, gemm)} or {} on failure
+_loaded: dict | None = None          # {"f32"/"f64": (forward, backward, gemm)}, {} on failure
 _reason = ""
 
 
