@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from plastinet.analysis import (BI_POO, BTSP, LIBRARY, TRIPLET_VISUAL, attention_weights,  # noqa: E402
+from plastinet.analysis import (BI_POO, BI_POO_PAIRINGS, BTSP, LIBRARY, TRIPLET_VISUAL, attention_weights,  # noqa: E402
                                 capacity_curves, fit_rate_dependence, fit_rule,
                                 fit_stdp_window, forgetting_curve, measure_frequency_dependence, plasticity_trace,
                                 rate_spike_scaling,
@@ -88,7 +88,7 @@ def stdp() -> None:
     lags = np.concatenate([np.arange(-120, 0, 4), np.arange(4, 124, 4)]) * 1e-3
     rng = np.random.default_rng(0)
     noise = xr.DataArray(rng.standard_normal((10, lags.size)), dims=("trial", "delta_t"))
-    w = BI_POO.window(lags) + 0.03 * noise
+    w = BI_POO_PAIRINGS * BI_POO.window(lags) + 0.03 * noise   # total change of the 60-pairing protocol
     w.attrs.update(units="1", long_name="relative weight change per 60 pairings")
     w.name = "Bi & Poo window + noise"
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6), layout="constrained")

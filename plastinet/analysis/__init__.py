@@ -5,7 +5,7 @@ Every function takes and returns xarray objects; plotting companions live in
 :mod:`plastinet.plotting` (``plot_<name>``, each with an ``ax=`` argument).
 """
 
-from plastinet.analysis.biological import (BCM, BI_POO, BTSP, COVARIANCE, DOPAMINE_STDP, LIBRARY, OJA, PES,
+from plastinet.analysis.biological import (BCM, BI_POO, BI_POO_PAIRINGS, BTSP, COVARIANCE, DOPAMINE_STDP, LIBRARY, OJA, PES,
                                            SONG_ABBOTT, TRIPLET_VISUAL, BCMRule, BTSPRule, CovarianceRule,
                                            DopamineSTDP, LibraryRule, OjaRule, PairSTDP, PESRule, TripletSTDP,
                                            synthetic_trace)
@@ -24,5 +24,5 @@ __all__ = ["fit_rule", "plasticity_trace", "fit_stdp_window", "fit_rate_dependen
            "measure_frequency_dependence", "capacity_curves", "forgetting_curve", "transition_spectrum",
            "attention_weights", "fit_power_law", "rate_spike_scaling", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
            "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule", "PESRule", "DopamineSTDP", "BTSPRule",
-           "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL", "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP",
+           "BI_POO", "BI_POO_PAIRINGS", "SONG_ABBOTT", "TRIPLET_VISUAL", "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP",
            "BTSP", "synthetic_trace"]

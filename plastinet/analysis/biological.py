@@ -29,7 +29,10 @@ from plastinet.errors import RangeError, ValidationError
 __all__ = ["LibraryRule", "PairSTDP", "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule",
            "PESRule", "DopamineSTDP", "BTSPRule", "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL",
            "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP", "BTSP", "LIBRARY",
-           "synthetic_trace"]
+           "synthetic_trace", "BI_POO_PAIRINGS"]
+
+#: Pairings (at 1 Hz) of Bi & Poo's protocol, whose total change their amplitude fit describes.
+BI_POO_PAIRINGS: int = 60
 
 
 @dataclass(frozen=True)
@@ -78,27 +81,33 @@ class PairSTDP(LibraryRule):
     ``dw(dt) = A+ exp(-dt / tau+)`` for ``dt = t_post - t_pre > 0``,
     ``-A- exp(dt / tau-)`` for ``dt < 0``. Rate form (Kempter et al. 1999):
     ``<dw/dt> = x y (A+ tau+ - A- tau-)``: Hebbian if the integral is positive,
-    anti-Hebbian if negative.
+    anti-Hebbian if negative. The amplitudes are per pre/post pair, so the rate form is the
+    pair sum over independent Poisson trains.
 
     Parameters
     ----------
     A_plus, A_minus : float
-        Amplitudes (dimensionless, ``>= 0``).
+        Amplitudes per pairing (dimensionless, ``>= 0``).
     tau_plus, tau_minus : float
         Time constants (s).
 
     Notes
     -----
     :data:`BI_POO`: Bi & Poo 1998/2001 window, ``tau+ = 16.8 ms``, ``tau- = 33.7 ms`` (Bi & Poo
-    2001 review, as used by Pfister & Gerstner 2006); amplitudes ``A+ = 0.777``,
-    ``A- = 0.273`` are the fit to the relative change after 60 pairings at 1 Hz
-    (*unverified* transcription). :data:`SONG_ABBOTT`: Song, Miller & Abbott 2000 as in
-    Brian2's ``examples/synapses/STDP.py``: ``tau+- = 20 ms``, ``A+ = 0.01 gmax``,
-    ``A- = 1.05 A+`` with ``gmax = 0.01`` (net depression).
+    2001 review, as used by Pfister & Gerstner 2006). The published amplitudes
+    ``A+ = 0.777``, ``A- = 0.273`` (*unverified* transcription) are fits to the *total*
+    relative change after :data:`BI_POO_PAIRINGS` ``= 60`` pairings at 1 Hz. The library
+    carries them per pairing, ``A+ = 0.777 / 60``, ``A- = 0.273 / 60``, assuming that the
+    60 pairings sum linearly (for the pair rule itself this is exact: 1 s apart, the traces
+    of the previous pairing have decayed by ``exp(-1 s / 33.7 ms) < 1e-12``); the total
+    change of the protocol is ``BI_POO_PAIRINGS * BI_POO.window(delta_t)``.
+    :data:`SONG_ABBOTT`: Song, Miller & Abbott 2000 as in Brian2's
+    ``examples/synapses/STDP.py``: ``tau+- = 20 ms``, ``A+ = 0.01 gmax``, ``A- = 1.05 A+``
+    with ``gmax = 0.01`` (net depression).
     """
 
-    A_plus: float = 0.777
-    A_minus: float = 0.273
+    A_plus: float = 0.777 / BI_POO_PAIRINGS
+    A_minus: float = 0.273 / BI_POO_PAIRINGS
     tau_plus: float = 16.8e-3
     tau_minus: float = 33.7e-3
 
@@ -323,7 +332,8 @@ class BTSPRule(LibraryRule):
                 "b": -dt * (1 - g) * (self.k_plus + self.k_minus), "gamma": g}
 
 
-BI_POO = PairSTDP(name="bi_poo", family="hebbian", source="Bi & Poo 1998; 2001 review")
+BI_POO = PairSTDP(name="bi_poo", family="hebbian",
+                  source="Bi & Poo 1998; 2001 review (amplitudes per pairing: 60-pairing fit / 60)")
 SONG_ABBOTT = PairSTDP(name="song_abbott", family="anti_hebbian",
                        source="Song, Miller & Abbott 2000 (Brian2 examples/synapses/STDP.py)",
                        A_plus=1e-4, A_minus=1.05e-4, tau_plus=20e-3, tau_minus=20e-3)
