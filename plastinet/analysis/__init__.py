@@ -5,9 +5,9 @@ Every function takes and returns xarray objects; plotting companions live in
 :mod:`plastinet.plotting` (``plot_<name>``, each with an ``ax=`` argument).
 """
 
-from plastinet.analysis.biological import (BCM, BI_POO, BI_POO_PAIRINGS, BTSP, COVARIANCE, DOPAMINE_STDP, LIBRARY, OJA, PES,
-                                           SONG_ABBOTT, TRIPLET_VISUAL, BCMRule, BTSPRule, CovarianceRule,
-                                           DopamineSTDP, LibraryRule, OjaRule, PairSTDP, PESRule, TripletSTDP,
+from plastinet.analysis.biological import (BCM, BI_POO, BI_POO_PAIRINGS, BTSP, COVARIANCE, DOPAMINE_STDP,
+                                           LIBRARY, OJA, PES, SONG_ABBOTT, TRIPLET_VISUAL, BCMRule, BTSPRule,
+                                           CovarianceRule, DopamineSTDP, LibraryRule, OjaRule, PairSTDP, PESRule, TripletSTDP,
                                            synthetic_trace)
 from plastinet.analysis.dual import attention_weights
 from plastinet.analysis.families import FAMILIES, Family
@@ -24,5 +24,5 @@ __all__ = ["fit_rule", "plasticity_trace", "fit_stdp_window", "fit_rate_dependen
            "measure_frequency_dependence", "capacity_curves", "forgetting_curve", "transition_spectrum",
            "attention_weights", "fit_power_law", "rate_spike_scaling", "RuleFit", "FamilyFit", "FAMILIES", "Family", "LIBRARY", "LibraryRule", "PairSTDP",
            "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule", "PESRule", "DopamineSTDP", "BTSPRule",
-           "BI_POO", "BI_POO_PAIRINGS", "SONG_ABBOTT", "TRIPLET_VISUAL", "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP",
-           "BTSP", "synthetic_trace"]
+           "BI_POO", "BI_POO_PAIRINGS", "SONG_ABBOTT", "TRIPLET_VISUAL", "BCM", "OJA", "COVARIANCE", "PES",
+           "DOPAMINE_STDP", "BTSP", "synthetic_trace"]
