@@ -142,7 +142,7 @@ class TripletSTDP(LibraryRule):
     pre spike ``w -= o1 (A2- + A3- r2)``; on a post spike ``w += r1 (A2+ + A3+ o2)``. Rate
     form for independent Poisson trains:
     ``<dw/dt> = x y (A2+ tau+ - A2- tau-) + A3+ tau+ tau_y x y^2 - A3- tau- tau_x x^2 y``.
-    The default is the minimal visual-cortex all-to-all model of the paper's Table 4:
+    The default is the minimal visual-cortex all-to-all model of the paper's Table 3:
     ``A2+ = 0``, ``A3+ = 6.5e-3``, ``A2- = 7.1e-3``, ``A3- = 0``, ``tau_y = 114 ms``,
     ``tau+ = 16.8 ms``, ``tau- = 33.7 ms``: a BCM rule with threshold
     ``y* = A2- tau- / (A3+ tau+ tau_y)``.
@@ -338,7 +338,7 @@ SONG_ABBOTT = PairSTDP(name="song_abbott", family="anti_hebbian",
                        source="Song, Miller & Abbott 2000 (Brian2 examples/synapses/STDP.py)",
                        A_plus=1e-4, A_minus=1.05e-4, tau_plus=20e-3, tau_minus=20e-3)
 TRIPLET_VISUAL = TripletSTDP(name="triplet_visual_minimal", family="bcm",
-                             source="Pfister & Gerstner 2006, visual cortex, all-to-all, minimal")
+                             source="Pfister & Gerstner 2006, Table 3: visual cortex, all-to-all, minimal")
 BCM = BCMRule(name="bcm", family="bcm", source="Bienenstock, Cooper & Munro 1982; Nengo 4.1 BCM")
 OJA = OjaRule(name="oja", family="oja", source="Oja 1982; Nengo 4.1 Oja")
 COVARIANCE = CovarianceRule(name="covariance", family="covariance", source="Sejnowski 1977")

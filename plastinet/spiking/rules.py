@@ -122,9 +122,16 @@ class TripletSTDP(SpikeRule):
     ``w -= o1 * (A2_minus + A3_minus * r2)`` (``r2`` before its own jump), then
     ``r1, r2`` jump; on a post spike ``w += r1 * (A2_plus + A3_plus * o2)`` (``o2``
     before its jump), then ``o1, o2`` jump. Jumps are ``+= 1`` (``pairing="all"``) or
-    ``= 1`` (``"nearest"``). Presets: :meth:`visual_cortex_minimal`,
-    :meth:`visual_cortex_full`, :meth:`hippocampal_full`, :meth:`hippocampal_minimal`
-    (all-to-all rows of Pfister & Gerstner 2006, Table 4).
+    ``= 1`` (``"nearest"``).
+
+    The defaults and the presets :meth:`visual_cortex_minimal`, :meth:`visual_cortex_full`
+    (Table 3 of the paper, visual cortex data) and :meth:`hippocampal_full`,
+    :meth:`hippocampal_minimal` (Table 4, hippocampal culture data) are the paper's
+    **all-to-all** fits. The paper fitted separate parameter sets for nearest-spike
+    pairing (the nearest-spike rows of Tables 3 and 4); they are not shipped (not verified
+    against the paper), so ``pairing="nearest"`` requires every fitted parameter
+    (:attr:`FITTED`: ``A2_plus, A3_plus, A2_minus, A3_minus, tau_x, tau_y``) to be given
+    explicitly and the presets refuse it (:class:`~plastinet.errors.ValidationError`).
 
     Parameters
     ----------
@@ -135,7 +142,9 @@ class TripletSTDP(SpikeRule):
     pairing : {"all", "nearest"}
     """
 
-    source = "Pfister & Gerstner 2006, J Neurosci 26:9673"
+    source = "Pfister & Gerstner 2006, J Neurosci 26:9673 (Table 3: visual cortex; Table 4: hippocampal culture)"
+    #: Parameters fitted separately for each pairing scheme (nearest-spike needs them given).
+    FITTED: ClassVar[tuple[str, ...]] = ("A2_plus", "A3_plus", "A2_minus", "A3_minus", "tau_x", "tau_y")
     A2_plus = Parameter(5e-10, low=0.0, doc="pair potentiation amplitude")
     A3_plus = Parameter(6.2e-3, low=0.0, doc="triplet potentiation amplitude")
     A2_minus = Parameter(7e-3, low=0.0, doc="pair depression amplitude")
@@ -149,6 +158,25 @@ class TripletSTDP(SpikeRule):
     model = ("dr1/dt = -r1 / tau_plus : 1 (event-driven)\ndr2/dt = -r2 / tau_x : 1 (event-driven)\n"
              "do1/dt = -o1 / tau_minus : 1 (event-driven)\ndo2/dt = -o2 / tau_y : 1 (event-driven)")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        given = set(kwargs) | set(list(self.parameters())[:len(args)])
+        super().__init__(*args, **kwargs)
+        missing = [name for name in self.FITTED if name not in given]
+        if self.pairing == "nearest" and missing:
+            raise ValidationError("TripletSTDP", "pairing", "nearest",
+                                  f"nearest-spike pairing needs explicit {', '.join(missing)}: the defaults "
+                                  "are Pfister & Gerstner's (2006) all-to-all fit, and the paper fitted "
+                                  "separate nearest-spike parameters (Tables 3 and 4), which plastinet does "
+                                  "not ship")
+
+    def replace(self, **changes: Any) -> "TripletSTDP":
+        """A copy with some parameters changed; switching to ``pairing="nearest"`` needs the
+        :attr:`FITTED` parameters among ``changes`` (they do not carry over)."""
+        params = self.get_params()
+        if changes.get("pairing") == "nearest" and self.pairing != "nearest":
+            params = {k: v for k, v in params.items() if k not in self.FITTED}
+        return type(self)(**{**params, **changes})
+
     def equations(self) -> dict[str, str]:
         """Update statements for this rule's ``pairing``."""
         op = "=" if self.pairing == "nearest" else "+="
@@ -159,28 +187,37 @@ class TripletSTDP(SpikeRule):
                 "continuous": ""}
 
     @classmethod
+    def _preset(cls, preset: str, row: dict[str, float], kw: dict[str, Any]) -> "TripletSTDP":
+        if kw.get("pairing", "all") != "all":
+            raise ValidationError(f"TripletSTDP.{preset}", "pairing", kw["pairing"],
+                                  "this preset is an all-to-all fit of Pfister & Gerstner (2006); "
+                                  "allowed: 'all' (for nearest-spike pairing build TripletSTDP(pairing="
+                                  f"'nearest', ...) with explicit {', '.join(cls.FITTED)})")
+        return cls(**{**row, **kw})
+
+    @classmethod
     def visual_cortex_minimal(cls, **kw: Any) -> "TripletSTDP":
-        """Visual cortex, all-to-all, minimal model (A2+ = 0, A3- = 0, tau_y = 114 ms)."""
-        return cls(**{"A2_plus": 0.0, "A3_plus": 6.5e-3, "A2_minus": 7.1e-3, "A3_minus": 0.0,
-                      "tau_x": 0.101, "tau_y": 0.114, **kw})
+        """Visual cortex, all-to-all, minimal model (Table 3: A2+ = 0, A3- = 0, tau_y = 114 ms)."""
+        return cls._preset("visual_cortex_minimal", {"A2_plus": 0.0, "A3_plus": 6.5e-3, "A2_minus": 7.1e-3,
+                                                     "A3_minus": 0.0, "tau_x": 0.101, "tau_y": 0.114}, kw)
 
     @classmethod
     def visual_cortex_full(cls, **kw: Any) -> "TripletSTDP":
-        """Visual cortex, all-to-all, full model (= NEST 3.10 ``stdp_triplet_synapse``)."""
-        return cls(**{"A2_plus": 5e-10, "A3_plus": 6.2e-3, "A2_minus": 7e-3, "A3_minus": 2.3e-4,
-                      "tau_x": 0.101, "tau_y": 0.125, **kw})
+        """Visual cortex, all-to-all, full model (Table 3; = NEST 3.10 ``stdp_triplet_synapse``)."""
+        return cls._preset("visual_cortex_full", {"A2_plus": 5e-10, "A3_plus": 6.2e-3, "A2_minus": 7e-3,
+                                                  "A3_minus": 2.3e-4, "tau_x": 0.101, "tau_y": 0.125}, kw)
 
     @classmethod
     def hippocampal_full(cls, **kw: Any) -> "TripletSTDP":
-        """Hippocampal, all-to-all, full model."""
-        return cls(**{"A2_plus": 6.1e-3, "A3_plus": 6.7e-3, "A2_minus": 1.6e-3, "A3_minus": 1.4e-3,
-                      "tau_x": 0.946, "tau_y": 0.027, **kw})
+        """Hippocampal culture, all-to-all, full model (Table 4)."""
+        return cls._preset("hippocampal_full", {"A2_plus": 6.1e-3, "A3_plus": 6.7e-3, "A2_minus": 1.6e-3,
+                                                "A3_minus": 1.4e-3, "tau_x": 0.946, "tau_y": 0.027}, kw)
 
     @classmethod
     def hippocampal_minimal(cls, **kw: Any) -> "TripletSTDP":
-        """Hippocampal, all-to-all, minimal model."""
-        return cls(**{"A2_plus": 5.3e-3, "A3_plus": 8e-3, "A2_minus": 3.5e-3, "A3_minus": 0.0,
-                      "tau_x": 0.946, "tau_y": 0.040, **kw})
+        """Hippocampal culture, all-to-all, minimal model (Table 4; ``tau_x`` is unused, A3- = 0)."""
+        return cls._preset("hippocampal_minimal", {"A2_plus": 5.3e-3, "A3_plus": 8e-3, "A2_minus": 3.5e-3,
+                                                   "A3_minus": 0.0, "tau_x": 0.946, "tau_y": 0.040}, kw)
 
 
 class DopamineSTDP(SpikeRule):

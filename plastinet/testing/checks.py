@@ -183,10 +183,10 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
         amp = 0.01 if bound == "soft" else g
         return lambda: lif_net(PairSTDP(A_plus=amp, A_minus=1.05 * amp, pairing=pairing, bound=bound))
 
-    def triplet(pairing):
-        return lambda: lif_net(TripletSTDP.visual_cortex_full(pairing=pairing, A3_plus=6.2e-3 * 1.5e-9,
-                                                              A2_minus=7e-3 * 1.5e-9, A2_plus=5e-10 * 1.5e-9,
-                                                              A3_minus=2.3e-4 * 1.5e-9))
+    def triplet(pairing):   # the full visual-cortex amplitudes scaled to the weights, explicit for both pairings
+        return lambda: lif_net(TripletSTDP(pairing=pairing, A2_plus=5e-10 * 1.5e-9, A3_plus=6.2e-3 * 1.5e-9,
+                                           A2_minus=7e-3 * 1.5e-9, A3_minus=2.3e-4 * 1.5e-9, tau_x=0.101,
+                                           tau_y=0.125))
 
     def dopamine():
         net = Network()

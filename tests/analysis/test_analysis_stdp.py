@@ -136,7 +136,9 @@ def test_triplet_rule_reproduces_sjostrom_frequency_dependence():
 
 @pytest.mark.parametrize("make", [
     lambda s: s.PairSTDP(bound="soft"), lambda s: s.PairSTDP(pairing="nearest", bound="soft", tau_minus=0.0337),
-    lambda s: s.TripletSTDP.visual_cortex_full(), lambda s: s.TripletSTDP(pairing="nearest"),
+    lambda s: s.TripletSTDP.visual_cortex_full(),
+    lambda s: s.TripletSTDP(pairing="nearest", A2_plus=4e-3, A3_plus=9e-3, A2_minus=3e-3, A3_minus=1e-4,
+                            tau_x=0.5, tau_y=0.05),
     lambda s: s.DopamineSTDP(A_plus=1.0, A_minus=1.5, tau_plus=0.0168, tau_minus=0.0337, b=-0.1)])
 def test_every_spike_timing_rule_has_its_analytic_window(make):
     """Soft bounds, nearest-spike and the dopamine rule's eligibility window: the fit equals

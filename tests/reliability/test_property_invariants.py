@@ -51,7 +51,7 @@ def bounded_stdp_case(draw):
     pairing = draw(st.sampled_from(["all", "nearest"]))
     if rule_kind == "triplet":
         rule = TripletSTDP(A2_plus=draw(amp), A3_plus=draw(amp), A2_minus=draw(amp), A3_minus=draw(amp),
-                           pairing=pairing)
+                           tau_x=0.101, tau_y=0.125, pairing=pairing)
     else:
         rule = PairSTDP(A_plus=draw(amp), A_minus=draw(amp), pairing=pairing,
                         bound="soft" if rule_kind == "pair_soft" else "additive")

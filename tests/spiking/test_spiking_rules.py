@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from plastinet.errors import ValidationError
+
 from plastinet.spiking import (DopamineSTDP, Network, PairSTDP, Projection, SpikeGenerator, SpikeSignal,
                                TripletSTDP, TsodyksMarkram, LIF, StateProbe, run)
 from plastinet.spiking import protocols as P
@@ -32,14 +34,59 @@ def test_soft_bound_window_exact(pairing):
     assert np.allclose(ds.dw.values, ana, rtol=1e-12, atol=1e-17)
 
 
-@pytest.mark.parametrize("preset,pairing", [("visual_cortex_full", "all"), ("hippocampal_full", "all"),
-                                            ("hippocampal_minimal", "nearest")])
-def test_triplet_single_pair_window_exact(preset, pairing):
-    rule = getattr(TripletSTDP, preset)(pairing=pairing)
+NEAREST = dict(A2_plus=4.6e-3, A3_plus=9.1e-3, A2_minus=3e-3, A3_minus=1e-4, tau_x=0.575, tau_y=0.047)
+
+
+@pytest.mark.parametrize("make", [TripletSTDP.visual_cortex_full, TripletSTDP.hippocampal_full,
+                                  TripletSTDP.hippocampal_minimal,
+                                  lambda: TripletSTDP(pairing="nearest", **NEAREST)])
+def test_triplet_single_pair_window_exact(make):
+    rule = make()
     ds = P.pairing_window(rule, DTS)
     ana = np.where(DTS >= 0, rule.A2_plus * np.exp(-np.abs(DTS) / rule.tau_plus),
                    -rule.A2_minus * np.exp(-np.abs(DTS) / rule.tau_minus))
     assert np.allclose(ds.dw.values, ana, rtol=1e-12, atol=0)
+
+
+PRESETS = ("visual_cortex_minimal", "visual_cortex_full", "hippocampal_full", "hippocampal_minimal")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_triplet_presets_are_all_to_all_and_refuse_nearest(preset):
+    """The presets are Pfister & Gerstner's all-to-all rows; nearest-spike was fitted separately."""
+    assert getattr(TripletSTDP, preset)().pairing == "all"
+    with pytest.raises(ValidationError, match=rf"TripletSTDP\.{preset}: invalid pairing='nearest'.*all-to-all"):
+        getattr(TripletSTDP, preset)(pairing="nearest")
+    with pytest.raises(ValidationError, match="pairing='nearest'.*needs explicit A2_plus"):
+        getattr(TripletSTDP, preset)().replace(pairing="nearest")
+
+
+def test_nearest_triplet_requires_explicit_fitted_parameters():
+    with pytest.raises(ValidationError, match="TripletSTDP: invalid pairing='nearest'; nearest-spike pairing needs "
+                                              "explicit A2_plus, A3_plus, A2_minus, A3_minus, tau_x, tau_y"):
+        TripletSTDP(pairing="nearest")
+    partial = {k: v for k, v in NEAREST.items() if k != "tau_y"}
+    with pytest.raises(ValidationError, match="needs explicit tau_y:"):
+        TripletSTDP(pairing="nearest", **partial)
+    rule = TripletSTDP(pairing="nearest", **NEAREST)
+    assert rule.replace(A2_plus=1e-3).A2_plus == 1e-3 and rule.replace(A2_plus=1e-3).pairing == "nearest"
+    assert TripletSTDP(**{k: v for k, v in rule.to_dict().items() if k not in ("type", "equations")}) == rule
+
+
+def test_triplet_citations_name_the_right_tables():
+    """Pfister & Gerstner 2006: Table 3 holds the visual-cortex fits, Table 4 the hippocampal ones."""
+    for preset in PRESETS:
+        doc = getattr(TripletSTDP, preset).__doc__
+        table = "Table 3" if preset.startswith("visual") else "Table 4"
+        other = "Table 4" if table == "Table 3" else "Table 3"
+        assert table in doc and other not in doc, (preset, doc)
+    assert "Table 3: visual cortex" in TripletSTDP.source and "Table 4: hippocampal" in TripletSTDP.source
+    from plastinet.analysis import TRIPLET_VISUAL
+    from plastinet.io import load_model
+
+    assert "Table 3" in TRIPLET_VISUAL.source and "Table 4" not in (type(TRIPLET_VISUAL).__doc__ or "")
+    model = load_model("triplet_sjostrom2001")
+    assert "Table 3 (visual cortex" in model.source and "Table 4" not in model.source
 
 
 def test_all_to_all_vs_nearest_differ_on_two_pre_spikes():
