@@ -110,9 +110,9 @@ def test_sjostrom_frequency_dependence_shape():
     assert np.all(np.diff(plus) > 0) and plus[-1] > 0.4   # potentiation rising with frequency
     assert np.all(minus[:3] < -0.2)               # depression at low frequency for -10 ms
     assert minus[-1] > 0.4                         # potentiation at 50 Hz
-    # within 2 s.e.m. of the data everywhere but -10 ms at 40 Hz
+    # every point within 1.3 s.e.m. of the data (largest: -10 ms at 40 Hz, 1.21 s.e.m.)
     err = np.abs(ds.dw_rel.values - ds.data_mean.values) / ds.data_sem.values
-    assert np.sum(err > 2) <= 1
+    assert err.max() < 1.3 and err[1, 3] == err.max()
 
 
 def test_kempter_drift_within_10_percent():
