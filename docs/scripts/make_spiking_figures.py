@@ -56,7 +56,9 @@ def song():
     ax[1].set(xlabel="time (s)", ylabel="post rate (Hz)", title="output rate")
     save(fig, "spiking_song2000.png")
     print(f"song2000: frac_low={ds.attrs['frac_low']:.3f} frac_high={ds.attrs['frac_high']:.3f} "
-          f"rate first 5 s={counts[0] / 5:.1f} Hz, last 20 s={counts[-4:].sum() / 20:.1f} Hz")
+          f"post_rate_initial={ds.attrs['post_rate_initial']:.1f} Hz (first 5 s), "
+          f"post_rate_regulated={ds.attrs['post_rate_regulated']:.1f} Hz (last 20 s), "
+          f"post_rate={ds.attrs['post_rate']:.1f} Hz (whole run)")
 
 
 def izhikevich():

@@ -282,7 +282,8 @@ def _plot_song(ds: xr.Dataset, ax: Any) -> None:
     ax.set_ylabel("synapses (1)")
     ax.set_title(f"Song et al. 2000: {float(ds.attrs.get('frac_low', np.nan)):.0%} near 0, "
                  f"{float(ds.attrs.get('frac_high', np.nan)):.0%} near g_max; "
-                 f"output {float(ds.attrs.get('post_rate', np.nan)):.1f} Hz", fontsize=9)
+                 f"output {float(ds.attrs.get('post_rate_initial', np.nan)):.1f} Hz (first 5 %) → "
+                 f"{float(ds.attrs.get('post_rate_regulated', np.nan)):.1f} Hz (last 20 %)", fontsize=9)
 
 
 def _plot_izhikevich(ds: xr.Dataset, ax: Any) -> None:

@@ -28,7 +28,7 @@ from plastinet.spiking.network import (CoincidenceReward, ConductanceLIF, Modula
 from plastinet.spiking.rules import DopamineSTDP, PairSTDP, SpikeRule
 
 __all__ = ["pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007",
-           "SJOSTROM_DATA", "simulate_on"]
+           "SJOSTROM_DATA", "SONG_INITIAL_FRACTION", "SONG_REGULATED_FRACTION", "simulate_on"]
 
 
 def simulate_on(backend: Any, net: Network, duration: float, *, dt: float, seed: int | None,
@@ -58,6 +58,11 @@ def simulate_on(backend: Any, net: Network, duration: float, *, dt: float, seed:
     be = get_backend(backend)
     be.require("spiking")
     return be.simulate(net, duration, dt=dt, seed=seed, progress=progress)
+
+#: Fraction of a :func:`song2000` run at its start over which ``post_rate_initial`` is counted.
+SONG_INITIAL_FRACTION = 0.05
+#: Fraction of a :func:`song2000` run at its end over which ``post_rate_regulated`` is counted.
+SONG_REGULATED_FRACTION = 0.2
 
 #: Sjostrom et al. 2001 relative weight change (mean, s.e.m.) by frequency (Hz) for +10/-10 ms.
 SJOSTROM_DATA = {"frequency": [0.1, 10, 20, 40, 50],
@@ -243,7 +248,13 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
     Returns
     -------
     xarray.Dataset
-        Final weights ``w_syn``, the post spike table, optionally weight samples ``W``.
+        Final weights ``w_syn``, the post spike table, optionally weight samples ``W``;
+        attrs ``frac_low`` / ``frac_high`` (fractions of weights below 0.1 / above 0.9
+        ``g_max``) and three output rates (Hz), counted from the post spike record:
+        ``post_rate_initial`` over the first :data:`SONG_INITIAL_FRACTION` (5 %) of the run
+        (weights still near their uniform start), ``post_rate_regulated`` over the last
+        :data:`SONG_REGULATED_FRACTION` (20 %) (the rate STDP regulates to) and
+        ``post_rate``, the mean over the whole run (it includes the initial transient).
     """
     dA = 0.01 * g_max
     net = Network()
@@ -258,8 +269,12 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
         net.add(WeightProbe(name="W", projection="syn", sample_every=sample_every))
     ds = simulate_on(backend, net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps)
     w = ds["w_syn"].values / g_max
+    t = ds["spike_time"].values
+    first, last = SONG_INITIAL_FRACTION * duration, SONG_REGULATED_FRACTION * duration
     ds.attrs.update({"frac_low": float(np.mean(w < 0.1)), "frac_high": float(np.mean(w > 0.9)),
-                     "post_rate": float(ds.sizes["spike"] / duration), "g_max": g_max})
+                     "post_rate": float(t.size / duration),
+                     "post_rate_initial": float(np.sum(t < first) / first),
+                     "post_rate_regulated": float(np.sum(t >= duration - last) / last), "g_max": g_max})
     return ds
 
 

@@ -29,7 +29,7 @@ def test_song2000_replayed_inputs_identical_to_numpy():
     assert got.attrs["backend"] == "brian2" and got.attrs["brian2_target"] == "numpy"
     assert ref.sizes["spike"] > 20
     compare_spiking(ref, got, "song2000")
-    for key in ("frac_low", "frac_high", "post_rate"):
+    for key in ("frac_low", "frac_high", "post_rate", "post_rate_initial", "post_rate_regulated"):
         assert got.attrs[key] == ref.attrs[key]
 
 

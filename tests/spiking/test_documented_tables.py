@@ -48,3 +48,17 @@ def test_documented_sjostrom_table_is_the_model_files_output():
     worst = deviation.where(deviation == deviation.max(), drop=True)
     assert _number(quoted.group(2)) == pytest.approx(float(worst["delta_t"].values[0]) * 1e3)
     assert _number(quoted.group(3)) == pytest.approx(float(worst["frequency"].values[0]))
+
+
+@pytest.mark.slow
+def test_documented_song2000_rates_are_the_models():
+    """docs/spiking.md quotes post_rate_initial, post_rate_regulated and post_rate of the
+    100 s song2000 model (seed 0)."""
+    text = PAGE.read_text(encoding="utf-8")
+    ds = load_model("song2000").run(progress=False)
+    for name in ("post_rate_initial", "post_rate_regulated"):
+        quoted = re.search(rf"`{name}` = ([0-9.]+) Hz", text)
+        assert quoted, name
+        assert float(quoted.group(1)) == pytest.approx(ds.attrs[name], abs=0.05)
+    whole = re.search(r"`post_rate` \(([0-9.]+) Hz\) is the mean over the whole run", text)
+    assert whole and float(whole.group(1)) == pytest.approx(ds.attrs["post_rate"], abs=0.05)

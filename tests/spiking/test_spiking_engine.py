@@ -90,6 +90,20 @@ def test_song2000_becomes_bimodal_fast():
     assert 5.0 < ds.attrs["post_rate"] < 60.0
 
 
+def test_song2000_initial_and_regulated_rates_from_the_spike_record():
+    """post_rate_initial (first 5 %) and post_rate_regulated (last 20 %) are counted from the
+    post spikes; STDP regulates the rate down, so the whole-run post_rate lies between them."""
+    T = 10.0
+    ds = P.song2000(n_inputs=1000, duration=T, seed=0)
+    t = np.sort(ds.spike_time.values[ds.spike_population.values == "post"])
+    initial = np.searchsorted(t, 0.05 * T, side="left") / (0.05 * T)
+    regulated = (t.size - np.searchsorted(t, 0.8 * T, side="left")) / (0.2 * T)
+    assert ds.attrs["post_rate_initial"] == pytest.approx(initial, rel=1e-12)
+    assert ds.attrs["post_rate_regulated"] == pytest.approx(regulated, rel=1e-12)
+    assert ds.attrs["post_rate"] == pytest.approx(t.size / T, rel=1e-12)
+    assert ds.attrs["post_rate_initial"] > ds.attrs["post_rate"] > ds.attrs["post_rate_regulated"]   # 54, 44, 34.5 Hz
+
+
 def test_errors_name_object_and_parameter():
     with pytest.raises(RangeError, match="PoissonGroup.*rate"):
         PoissonGroup(name="p", n=3, rate=-1.0)
