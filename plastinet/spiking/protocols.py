@@ -295,7 +295,9 @@ def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1
     tau = 20 ms, tau_c = 1 s, tau_d = 0.2 s, tonic dopamine 0.002); the conductance is
     ``g_unit * s``. His update "every 10 ms: s += (0.002 + d) c" is the continuous
     ``ds/dt = c (d + 0.002) / 10 ms``, i.e. NEST's ``stdp_dopamine_synapse`` with
-    ``n = d / 10 ms`` (increment 50 /s per reward) and ``b = -0.2 /s``.
+    ``n = d / 10 ms`` (increment 50 /s per reward) and ``b = -0.2 /s`` (NEST's per-ms units:
+    ``b = -2e-4 /ms``). The STDP traces are all-to-all (:class:`DopamineSTDP`); Izhikevich's
+    ``daspnet.m`` resets them at each spike (nearest-spike pairing).
 
     Returns
     -------

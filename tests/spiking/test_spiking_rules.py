@@ -168,6 +168,44 @@ def test_dopamine_baseline_term_exact():
     assert w == pytest.approx(-b * c0 * 1.0 * -np.expm1(-(T - 0.11) / 1.0), rel=1e-12)
 
 
+def test_dopamine_nest_units_per_millisecond():
+    """NEST's b and n are per ms and it integrates w to the end of the run: NEST's closed form in
+    ms with b_NEST = 2e-4 /ms equals this engine with b = 1000 b_NEST = 0.2 /s (times in s)."""
+    b_nest, tau_c, tau_n = 2e-4, 1000.0, 200.0                    # /ms, ms, ms
+    t_post, t_da, T = 110.0, 500.0, 3000.0                         # ms; pre spike at 100 ms
+    c0 = np.exp(-10.0 / 20.0)                                      # A+ = 1, tau_plus = 20 ms
+    tau_s = tau_c * tau_n / (tau_c + tau_n)
+    before = -b_nest * c0 * tau_c * -np.expm1(-(t_da - t_post) / tau_c)
+    c_da, D = c0 * np.exp(-(t_da - t_post) / tau_c), T - t_da
+    after = c_da * ((1 / tau_n) * tau_s * -np.expm1(-D / tau_s) - b_nest * tau_c * -np.expm1(-D / tau_c))
+    net, _ = _dopamine_net(0.1, 0.11, 0.5, b=1000 * b_nest)
+    w = run(net, T / 1000, dt=1e-4).w_syn.values[0]
+    assert w == pytest.approx(before + after, rel=1e-12)
+    shorter = run(_dopamine_net(0.1, 0.11, 0.5, b=1000 * b_nest)[0], 1.0, dt=1e-4).w_syn.values[0]
+    assert shorter != pytest.approx(w, rel=1e-3)                   # integrated to the end of each run
+    assert "per millisecond" in DopamineSTDP.__doc__ and "end of the simulation" in DopamineSTDP.__doc__
+
+
+def test_dopamine_traces_are_all_to_all():
+    """Pre spikes at 0 and 10 ms, a post spike at 20 ms: the eligibility is the all-to-all sum
+    A+ (e^-1 + e^-0.5), not daspnet.m's nearest-spike A+ e^-0.5 (the documented convention)."""
+    net = Network()
+    pre = net.add(SpikeGenerator(name="pre", n=1, indices=[0, 0], times=[0.10, 0.11]))
+    post = net.add(SpikeGenerator(name="post", n=1, indices=[0], times=[0.12]))
+    da = net.add(SpikeGenerator(name="da", n=1, indices=[0], times=[0.5]))
+    net.add(SpikeSignal(name="dopamine", tau=0.2, increment=1 / 0.2, sources=(da.name,)))
+    net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=0.0, w_min=-np.inf, w_max=np.inf,
+                       rule=DopamineSTDP(A_plus=1.0, A_minus=1.5, tau_plus=0.02, tau_minus=0.02, tau_c=1.0)))
+    w = run(net, 5.0, dt=1e-4).w_syn.values[0]
+    factor = np.exp(-(0.5 - 0.12) / 1.0) * (1 / 0.2) * (1.0 * 0.2 / 1.2) * -np.expm1(-(5.0 - 0.5) / (1.0 * 0.2 / 1.2))
+    assert w == pytest.approx((np.exp(-1.0) + np.exp(-0.5)) * factor, rel=1e-12)
+    assert w / (np.exp(-0.5) * factor) == pytest.approx(1.606, abs=1e-3)    # daspnet.m's reset would give 1
+    assert "daspnet.m" in DopamineSTDP.__doc__ and "all-to-all" in DopamineSTDP.__doc__
+    from plastinet.io import load_model
+
+    assert "all-to-all STDP traces" in load_model("izhikevich2007_distal_reward").description
+
+
 def test_tsodyks_markram_steady_state():
     U, tau_rec, period = 0.4, 0.3, 0.05
     n_sp = 60
