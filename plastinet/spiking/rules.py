@@ -235,25 +235,6 @@ class DopamineSTDP(SpikeRule):
     one dopamine jump ``n0`` at the same time give ``dw = c0 n0 tau_c tau_n / (tau_c + tau_n)``).
     The final weights of a run are integrated to its end, not to the synapse's last spike.
 
-    Notes
-    -----
-    *Trace convention.* The traces are all-to-all (``+1`` per spike, every earlier spike
-    counts). Izhikevich's reference code ``daspnet.m`` resets a neuron's STDP trace to its
-    amplitude at each spike (nearest-spike pairing), so on identical spike trains the two
-    give different weight changes (an independent check found -2.4 % to +3.9 % on identical
-    trains). Example: pre spikes at 0 and 10 ms, a post spike at 20 ms, ``tau_plus = 20 ms``
-    add ``A_plus (e^-1 + e^-0.5) = 0.974 A_plus`` to ``c`` here and ``A_plus e^-0.5 =
-    0.607 A_plus`` in ``daspnet.m``. plastinet does not implement the nearest-spike
-    convention for this rule.
-
-    *NEST correspondence* (``stdp_dopamine_synapse``). NEST works in ms: its dopamine
-    concentration ``n`` (a volume-transmitter spike adds ``1/tau_n``) and baseline ``b``
-    are per millisecond, and ``dw/dt = c (n - b)`` per ms. Here time is in s, so ``n`` and
-    ``b`` are per second: ``b = 1000 b_NEST`` (and ``n = 1000 n_NEST``) gives the same
-    weight change; ``A_plus``, ``A_minus`` and ``c`` are the same numbers. NEST integrates
-    the weight to the end of the simulation, as the final weights here are; compare at the
-    end of the run, not at the synapse's last spike.
-
     Parameters
     ----------
     A_plus, A_minus : float
@@ -267,6 +248,25 @@ class DopamineSTDP(SpikeRule):
         negative ``b`` is a tonic dopamine level).
     modulator : str
         Name of the SpikeSignal carrying ``n``.
+
+    Notes
+    -----
+    *Trace convention.* The traces are all-to-all (``+1`` per spike, every earlier spike
+    counts). Izhikevich's reference code ``daspnet.m`` resets a neuron's STDP trace to its
+    amplitude at each spike (nearest-spike pairing), so on identical spike trains the two
+    give different weight changes (an independent check found -2.4 % to +3.9 %). Example:
+    pre spikes at 0 and 10 ms and a post spike at 20 ms (``tau_plus = 20 ms``) add
+    ``A_plus (e^-1 + e^-0.5) = 0.974 A_plus`` to ``c`` here and ``A_plus e^-0.5 =
+    0.607 A_plus`` in ``daspnet.m``. plastinet does not implement the nearest-spike
+    convention for this rule.
+
+    *NEST correspondence* (``stdp_dopamine_synapse``). NEST works in ms: its dopamine
+    concentration ``n`` (a volume-transmitter spike adds ``1/tau_n``) and baseline ``b``
+    are per millisecond, and ``dw/dt = c (n - b)`` per ms. Here time is in s, so ``n`` and
+    ``b`` are per second: ``b = 1000 b_NEST`` (and ``n = 1000 n_NEST``) gives the same
+    weight change; ``A_plus``, ``A_minus`` and ``c`` are the same numbers. NEST integrates
+    the weight to the end of the simulation, as the final weights here are; compare at the
+    end of the run, not at the synapse's last spike.
     """
 
     source = "Izhikevich 2007, Cereb Cortex 17:2443; NEST stdp_dopamine_synapse (Potjans et al. 2010)"
