@@ -694,7 +694,7 @@ class Simulator:
             try:
                 from plastinet.io.results import save_result
 
-                save_result(ds, partial)
+                save_result(ds, partial, rescue=True)
                 notes.append(f"plastinet: partial results up to t = {safe * self.dt:g} s (of {stop * self.dt:g} s) "
                              f"saved to {partial} (attribute partial = 1)")
             except Exception as save_err:
