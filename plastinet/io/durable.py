@@ -162,20 +162,20 @@ def write_atomically(path: str | os.PathLike, contents: bytes | Callable[[str], 
             contents(tmp)
             _fsync_path(tmp)
         os.replace(tmp, path)
-        tmp_done, tmp = tmp, None
         with _lock:
-            _active.discard(tmp_done)
+            _active.discard(tmp)
+        tmp = None
         _fsync_path(str(directory), directory=True)
     except OSError as err:
         raise WriteError(path, err.strerror or str(err)) from err
     finally:
         if tmp is not None:
+            with _lock:
+                _active.discard(tmp)
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-            with _lock:
-                _active.discard(tmp)
     return path
 
 
