@@ -1,7 +1,8 @@
 """Durable file writes, shared by results, checkpoints and figures, and output-path checks.
 
 :func:`write_atomically` is the one way plastinet writes a file: the contents go to a
-temporary file with a unique name in the target's directory (``.<name>.<pid>.<random>.tmp``),
+temporary file with a unique name in the target's directory
+(``.<name>.<host>-<pid>.<random>.tmp``, ``<host>`` a hash of the machine's name),
 which is flushed and ``fsync``-ed, renamed over the target with :func:`os.replace`, and then
 the directory is ``fsync``-ed so that the rename itself survives a power cut. A crash, a
 ``SIGKILL`` or a full disk at any point leaves either the previous file or the new one at the
@@ -10,8 +11,9 @@ own temporary file, and the target ends up holding one writer's complete content
 
 A process killed mid-write leaves its temporary file behind; the next write or resume of the
 same target removes such leftovers (:func:`clean_stale_temporaries`): only files of exactly
-this naming pattern, and only those of processes that no longer run on this machine (or of
-this process, when no write of it is using them).
+this naming pattern written on this machine, and only those of processes that no longer run
+(or of this process, when no write of it is using them); temporaries of other machines sharing
+the directory are left alone.
 
 :func:`check_output_path` checks an output path *before* a long computation (valid name,
 suffix, a writable directory), so that a bad ``--out`` is refused at once instead of after the
@@ -21,8 +23,10 @@ run.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -34,11 +38,15 @@ __all__ = ["write_atomically", "clean_stale_temporaries", "check_output_path", "
 
 _active: set[str] = set()          # temporary files this process is writing right now
 _lock = threading.Lock()
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def temporary_pattern(path: str | os.PathLike) -> re.Pattern[str]:
-    """The names of :func:`write_atomically`'s temporary files for ``path`` (group 1: the pid)."""
-    return re.compile(r"\." + re.escape(Path(path).name) + r"\.(\d+)\.[A-Za-z0-9_]+\.tmp")
+    """The names of :func:`write_atomically`'s temporary files for ``path``.
+
+    Group 1 is the hash of the writing machine's name, group 2 the writing process's id.
+    """
+    return re.compile(r"\." + re.escape(Path(path).name) + r"\.([0-9a-f]{8})-(\d+)\.[A-Za-z0-9_]+\.tmp")
 
 
 def _process_alive(pid: int) -> bool:
@@ -55,8 +63,8 @@ def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove temporary files that interrupted writes of ``path`` left behind.
 
     Only names matching :func:`temporary_pattern` in ``path``'s directory are considered,
-    and of those only the ones whose process is gone (or is this process, which is not
-    writing them now). Errors are ignored: cleaning up is best effort.
+    and of those only the ones written on this machine whose process is gone (or is this
+    process, which is not writing them now). Errors are ignored: cleaning up is best effort.
 
     Returns
     -------
@@ -75,7 +83,9 @@ def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         if found is None:
             continue
         tmp = path.parent / name
-        pid = int(found.group(1))
+        if found.group(1) != _HOST:
+            continue
+        pid = int(found.group(2))
         with _lock:
             busy = str(tmp) in _active
         if busy or (pid != os.getpid() and _process_alive(pid)):
@@ -147,7 +157,7 @@ def write_atomically(path: str | os.PathLike, contents: bytes | Callable[[str], 
     try:
         directory.mkdir(parents=True, exist_ok=True)
         clean_stale_temporaries(path)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp")
         with _lock:
             _active.add(tmp)
         if hasattr(os, "fchmod"):

@@ -23,6 +23,7 @@ from plastinet.errors import CheckpointError, ModelFileError, RangeError, Valida
 from plastinet.experiments.spiking_protocols import pes_learning
 from plastinet.io import load_model, load_result, save_result
 from plastinet.io.checkpoints import HASH_KEY, META_KEY, load_npz_checkpoint, save_npz_checkpoint
+from plastinet.io import durable
 from plastinet.io.durable import check_output_path, clean_stale_temporaries
 from plastinet.io.model_files import Model
 from plastinet.spiking import run
@@ -289,14 +290,17 @@ def test_stale_temporaries_of_killed_writes_are_removed_and_nothing_else(tmp_pat
                           text=True, check=True)
     dead_pid = int(dead.stdout)
     path = tmp_path / "run.ckpt.npz"
-    names = {"stale": f".run.ckpt.npz.{dead_pid}.ab12cd34.tmp", "own": f".run.ckpt.npz.{os.getpid()}.zz99yy88.tmp",
-             "alive": ".run.ckpt.npz.1.ab12cd34.tmp", "foreign": ".run.ckpt.npz.tmp",
-             "other_target": f".other.npz.{dead_pid}.ab12cd34.tmp", "user": "notes.tmp"}
+    host = durable._HOST
+    names = {"stale": f".run.ckpt.npz.{host}-{dead_pid}.ab12cd34.tmp",
+             "own": f".run.ckpt.npz.{host}-{os.getpid()}.zz99yy88.tmp",
+             "alive": f".run.ckpt.npz.{host}-1.ab12cd34.tmp", "foreign": ".run.ckpt.npz.tmp",
+             "other_host": f".run.ckpt.npz.{'0' * 8 if host != '0' * 8 else '1' * 8}-{dead_pid}.ab12cd34.tmp",
+             "other_target": f".other.npz.{host}-{dead_pid}.ab12cd34.tmp", "user": "notes.tmp"}
     for name in names.values():
         (tmp_path / name).write_bytes(b"partial")
     save_npz_checkpoint(path, {"a": np.arange(3)}, {"format": "f", "version": 1})
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted([path.name] + [names[k] for k in ("alive", "foreign", "other_target", "user")])
+    assert left == sorted([path.name] + [names[k] for k in ("alive", "foreign", "other_host", "other_target", "user")])
     (tmp_path / names["stale"]).write_bytes(b"partial")          # a kill after this save: resume removes it
     arrays, _ = load_npz_checkpoint(path, format="f", version=1)
     assert not (tmp_path / names["stale"]).exists() and np.array_equal(arrays["a"], np.arange(3))
