@@ -16,7 +16,6 @@ Examples
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable, ClassVar
 
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
@@ -144,12 +143,9 @@ class Parameter:
             return value
         if self.convert is not None:
             return self.convert(value)
-        if self.integer and isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            number = int(value)         # exact: through a float, integers above 2**53 would round
-        else:
-            number = to_si(value, self.unit or "1", name=self.name, owner=owner)
-            if not math.isfinite(number):
-                raise RangeError(owner, self.name, value, self.allowed())
+        number = to_si(value, self.unit or "1", name=self.name, owner=owner)
+        if not math.isfinite(number):
+            raise RangeError(owner, self.name, value, self.allowed())
         if self.integer:
             if number != int(number):
                 raise RangeError(owner, self.name, value, self.allowed())

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from plastinet.errors import RangeError, ValidationError
+from plastinet.params import Parameter
 
-__all__ = ["check_seed", "new_seed"]
+__all__ = ["check_seed", "new_seed", "seed_parameter"]
 
 _ALLOWED = "expected an integer >= 0 (any size)"
 
@@ -57,3 +58,18 @@ def check_seed(owner: str, seed: Any, *, allow_none: bool = True) -> int | None:
 def new_seed() -> int:
     """A seed drawn from fresh operating-system entropy, in ``[0, 2**63)``."""
     return int(np.random.SeedSequence().entropy % (2 ** 63))
+
+
+def _seed_value(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)          # a float seed is what it is (no rounding added here)
+    return check_seed("seed", value, allow_none=False)
+
+
+def seed_parameter(default: int = 0, doc: str = "random seed") -> Parameter:
+    """A :class:`~plastinet.params.Parameter` for a seed of a spec or model file.
+
+    Accepts what :func:`check_seed` accepts (and integral floats), used exactly: unlike a
+    numeric parameter it never passes through a float.
+    """
+    return Parameter(default, convert=_seed_value, doc=f"{doc}: {_ALLOWED}")

@@ -24,7 +24,7 @@ import xarray as xr
 from plastinet.errors import CheckpointError, ModelFileError, UnsupportedError, ValidationError
 from plastinet.params import Parameter
 from plastinet.results import finalize_dataset, variable
-from plastinet.seeds import check_seed
+from plastinet.seeds import check_seed, seed_parameter
 
 __all__ = ["SpikingProtocolKind", "PROTOCOLS", "pes_learning", "spiking_fwp_sequence"]
 
@@ -146,8 +146,10 @@ def _parameter(name: str, default: Any) -> tuple[Parameter, bool]:
         return Parameter(default, convert=str), False
     if isinstance(default, (list, tuple)):
         return Parameter(unit=unit, low=low), True
+    if name == "seed":
+        return seed_parameter(default), False
     if isinstance(default, int):
-        return Parameter(default, low=0 if name == "seed" else 1, integer=True), False
+        return Parameter(default, low=1, integer=True), False
     return Parameter(default, unit=unit, low=low, low_open=positive, allow_none=default is None), False
 
 

@@ -49,7 +49,13 @@ def test_seeds_of_any_size_are_saved_and_loaded_exactly(tmp_path, seed):
 def test_seeds_above_2_53_are_not_rounded():
     weights = [run(song_net(5), 0.001, seed=s).w_syn.values for s in (2 ** 53, 2 ** 53 + 1)]
     assert not np.array_equal(*weights)              # different seeds, different random streams
-    assert load_model("delta_fwp", ["experiment.seed=9007199254740993"]).spec  # validates exactly
+    assert load_model("delta_fwp", ["experiment.seed=9007199254740993"]).spec[1].seed == 2 ** 53 + 1
+    training = load_model("assoc_retrieval", [f"training.seed={2 ** 64 + 5}"]).spec["training"]
+    assert training.seed == 2 ** 64 + 5
+    assert load_model("song2000", [f"protocol.seed={2 ** 53 + 1}"]).spec[1]["seed"] == 2 ** 53 + 1
+    for bad in ("-1", "2.5", '"abc"', "true"):
+        with pytest.raises(ModelFileError, match="experiment.seed"):
+            load_model("delta_fwp", [f"experiment.seed={bad}"])
 
 
 def test_a_model_run_with_a_seed_beyond_32_and_53_bits_is_saved(tmp_path, capsys):
