@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import sys
-import zipfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +151,19 @@ def test_output_path_checks_name_the_problem(tmp_path):
         check_output_path(Path(__file__), obj="t", parameter="out", directory=True)
     assert check_output_path(tmp_path / "new" / "deeper" / "r.nc", obj="t", parameter="out", suffixes=(".nc",))
     assert os.listdir(tmp_path) == []                 # nothing created
+
+
+def test_a_read_only_directory_is_refused_before_running(tmp_path, capsys, never_runs, monkeypatch):
+    real = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):        # root ignores chmod: fail like a read-only mount
+        if dir is not None and Path(dir) == tmp_path:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real(*args, dir=dir, **kwargs)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    assert main(["run", "delta_fwp", "--quick", "--out", str(tmp_path / "r.nc")]) == 2
+    assert "Read-only file system" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
 
 
 def _fail_replace_into(monkeypatch, directory: Path, suffix: str = ""):
