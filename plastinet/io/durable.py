@@ -99,10 +99,18 @@ def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 
 def _file_mode() -> int:
-    """Permission bits of a new file under the current umask (``mkstemp`` would give 0600)."""
-    with _lock:
-        umask = os.umask(0)
-        os.umask(umask)
+    """Permission bits of a new file under the current umask (``mkstemp`` would give 0600).
+
+    The umask is read from ``/proc`` where there is one: setting it to read it back would
+    briefly change it for every thread of the process.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        with _lock:
+            umask = os.umask(0o077)
+            os.umask(umask)
     return 0o666 & ~umask
 
 

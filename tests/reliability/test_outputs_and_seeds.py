@@ -324,3 +324,12 @@ def test_stale_temporaries_of_killed_writes_are_removed_and_nothing_else(tmp_pat
     arrays, _ = load_npz_checkpoint(path, format="f", version=1)
     assert not (tmp_path / names["stale"]).exists() and np.array_equal(arrays["a"], np.arange(3))
     assert clean_stale_temporaries(path) == []
+
+
+def test_written_files_get_the_permissions_of_the_umask(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = save_result(xr.Dataset(attrs={"a": 1}), tmp_path / "r.nc")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644        # not mkstemp's 0600
