@@ -98,10 +98,10 @@ def test_concurrent_writers_of_one_result_leave_one_complete_result(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     path = str(tmp_path / "same.nc")
-    procs = [ctx.Process(target=_writer, args=(path, v, 4, queue)) for v in range(4)]
+    procs = [ctx.Process(target=_writer, args=(path, v, 8, queue)) for v in range(4)]
     for p in procs:
         p.start()
-    outcomes = [queue.get(timeout=120) for _ in range(16)]
+    outcomes = [queue.get(timeout=120) for _ in range(32)]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
