@@ -60,10 +60,13 @@ def new_seed() -> int:
     return int(np.random.SeedSequence().entropy % (2 ** 63))
 
 
-def _seed_value(value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)          # a float seed is what it is (no rounding added here)
-    return check_seed("seed", value, allow_none=False)
+class _SeedParameter(Parameter):
+    """A seed parameter: validated by :func:`check_seed`, never converted through a float."""
+
+    def validate(self, value: Any, owner: str | None = None) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)      # a float seed is what it is (no rounding added here)
+        return check_seed(owner or self.owner, value, allow_none=False)
 
 
 def seed_parameter(default: int = 0, doc: str = "random seed") -> Parameter:
@@ -72,4 +75,4 @@ def seed_parameter(default: int = 0, doc: str = "random seed") -> Parameter:
     Accepts what :func:`check_seed` accepts (and integral floats), used exactly: unlike a
     numeric parameter it never passes through a float.
     """
-    return Parameter(default, convert=_seed_value, doc=f"{doc}: {_ALLOWED}")
+    return _SeedParameter(default, low=0, integer=True, doc=doc)

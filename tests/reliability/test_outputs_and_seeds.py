@@ -18,9 +18,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from plastinet.analysis import LIBRARY
+from plastinet.analysis.biological import synthetic_trace
+from plastinet.analysis.memory import forgetting_curve
 from plastinet.cli import main
 from plastinet.errors import CheckpointError, ModelFileError, RangeError, ValidationError, WriteError
+from plastinet.experiments.rate_memory import KVMemory
 from plastinet.experiments.spiking_protocols import pes_learning
+from plastinet.fwp.rules import Delta
 from plastinet.io import load_model, load_result, save_result
 from plastinet.io.checkpoints import HASH_KEY, META_KEY, load_npz_checkpoint, save_npz_checkpoint
 from plastinet.io import durable
@@ -77,8 +82,10 @@ def test_bad_seeds_are_typed_errors(seed):
     with pytest.raises(ValidationError, match="seed") as info:
         run(song_net(5), 0.01, seed=seed)
     assert isinstance(info.value, RangeError) == (seed == -1)
-    with pytest.raises(ValidationError, match="seed"):
-        pes_learning(seed=seed)
+    for entry in (pes_learning, lambda seed: forgetting_curve(Delta(), 4, seed=seed), lambda seed: KVMemory(seed=seed),
+                  lambda seed: synthetic_trace(next(iter(LIBRARY.values())), seed=seed)):
+        with pytest.raises(ValidationError, match="seed"):
+            entry(seed=seed)
 
 
 # -- concurrent writers -----------------------------------------------------------------------
