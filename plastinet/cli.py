@@ -88,6 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _durable_options(args: argparse.Namespace, model, out: Path) -> dict:
     """Checkpoint and partial-result settings of ``plastinet run`` (spiking protocols on numpy)."""
     from plastinet.errors import UnsupportedError
+    from plastinet.io.durable import check_output_path
 
     every, path = getattr(args, "checkpoint_every", None), getattr(args, "checkpoint", None)
     if model.kind != "spiking_protocol" or args.backend != "numpy":
@@ -99,8 +100,6 @@ def _durable_options(args: argparse.Namespace, model, out: Path) -> dict:
     options = {"partial_path": out.with_suffix(".partial.nc")}
     if every or path:
         if path:
-            from plastinet.io.durable import check_output_path
-
             check_output_path(path, obj="plastinet run", parameter="--checkpoint", directory=Path(path).is_dir())
         options["checkpoint_path"] = Path(path) if path else out.with_suffix(".ckpt.npz")
         options["checkpoint_every"] = every
@@ -260,14 +259,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from plastinet.errors import UnsupportedError
     from plastinet.io import load_model
+    from plastinet.io.durable import check_output_path
 
     model = load_model(args.model, args.set or [], quick=args.quick)
     if model.kind != "training":
         raise UnsupportedError("plastinet train", "MODEL", args.model,
                                f"is a {model.kind!r} model; use 'plastinet run' (train takes kind = \"training\")")
     out_dir = Path(args.out_dir or Path("results") / model.name)
-    from plastinet.io.durable import check_output_path
-
     check_output_path(out_dir, obj="plastinet train", parameter="--out-dir", directory=True)
     _check_outputs("train", out_dir / "history.nc", True)
     print(f"[plastinet] training {model.name}; checkpoints in {out_dir.resolve()}", flush=True)
@@ -278,9 +276,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from plastinet.sweep import parse_grid, sweep
-
     from plastinet.io.durable import check_output_path
+    from plastinet.sweep import parse_grid, sweep
 
     out = Path(args.out or Path("results") / f"sweep_{Path(args.model).stem}")
     check_output_path(out, obj="plastinet sweep", parameter="--out", directory=True)
