@@ -31,7 +31,7 @@ from plastinet.io.checkpoints import HASH_KEY, META_KEY, load_npz_checkpoint, sa
 from plastinet.io import durable
 from plastinet.io.durable import check_output_path, clean_stale_temporaries
 from plastinet.io.model_files import Model
-from plastinet.spiking import run
+from plastinet.spiking import Simulator, run
 from plastinet.spiking.engine import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 from plastinet.training import SequenceRegressor, train
 from plastinet.training.checkpoint import read_checkpoint
@@ -75,6 +75,21 @@ def test_a_model_run_with_a_seed_beyond_32_and_53_bits_is_saved(tmp_path, capsys
 def test_a_drawn_seed_is_saved_exactly(tmp_path):
     ds = run(song_net(5), 0.01)                       # seed=None draws one below 2**63
     assert load_result(save_result(ds, tmp_path / "r.nc")).attrs["seed"] == ds.attrs["seed"]
+
+
+def test_an_interrupted_run_with_a_64_bit_seed_keeps_its_partial_result(tmp_path):
+    sim = Simulator(song_net(5), seed=2 ** 63 - 1)
+    chunk = sim._chunk
+
+    def interrupted(n0, end):
+        chunk(n0, end)
+        raise KeyboardInterrupt
+    sim._chunk = interrupted
+    with pytest.raises(KeyboardInterrupt) as info:
+        sim.run(0.01, partial_path=tmp_path / "p.nc")
+    assert f"saved to {tmp_path / 'p.nc'}" in "\n".join(info.value.__notes__)
+    part = load_result(tmp_path / "p.nc")
+    assert part.attrs["partial"] == 1 and int(part.attrs["seed"]) == 2 ** 63 - 1
 
 
 @pytest.mark.parametrize("seed", [-1, 2.5, "abc", True, [1]])
