@@ -78,8 +78,9 @@ def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         names = os.listdir(path.parent if str(path.parent) else ".")
     except OSError:
         return removed
+    prefix = f".{path.name}."
     for name in names:
-        found = pattern.fullmatch(name)
+        found = pattern.fullmatch(name) if name.startswith(prefix) else None
         if found is None:
             continue
         tmp = path.parent / name
