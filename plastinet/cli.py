@@ -25,22 +25,43 @@ __all__ = ["main"]
 DEMO_MODEL = "delta_fwp"
 
 
+def _check_outputs(command: str, out: Path, plot: bool) -> None:
+    """Refuse an output path that cannot be written before anything runs."""
+    from plastinet.io.durable import check_output_path
+    from plastinet.io.results import RESULT_SUFFIXES
+
+    check_output_path(out, obj=f"plastinet {command}", parameter="--out", suffixes=RESULT_SUFFIXES)
+    if plot:
+        check_output_path(out.with_suffix(".png"), obj=f"plastinet {command}", parameter="--out")
+
+
+def _save_figure(fig, path: Path, saved_result: Path | None = None) -> Path:
+    """Write ``fig`` durably (format from the suffix); on failure say where the result is."""
+    import matplotlib.pyplot as plt
+
+    from plastinet.errors import WriteError
+    from plastinet.io.durable import write_atomically
+
+    try:
+        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix[1:].lower()))
+    except WriteError as err:
+        raise WriteError(path, err.reason, saved_to=saved_result) from None
+    finally:
+        plt.close(fig)
+    return path
+
+
 def _write_outputs(model, ds, out: Path, plot: bool) -> list[Path]:
+    """Save the result (rescued to a temporary file if ``out`` fails) and its figure."""
     from plastinet.experiments import get_kind
     from plastinet.io import save_result
 
-    written = [save_result(ds, out)]
+    written = [save_result(ds, out, rescue=True)]
     if plot:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig = get_kind(model.kind).plot(ds)
-        png = out.with_suffix(".png")
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
-        written.append(png)
+        written.append(_save_figure(get_kind(model.kind).plot(ds), out.with_suffix(".png"), out))
     return written
 
 
@@ -52,11 +73,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.set or [], quick=args.quick)
     target = getattr(args, "target", None)
     check_backend(model.name, get_kind(model.kind), args.backend)      # before announcing a run
+    out = Path(args.out) if args.out else Path("results") / f"{model.name}.nc"
+    _check_outputs("run", out, not args.no_plot)
+    options = {"target": target} if target else {}
+    options.update(_durable_options(args, model, out))
     where = args.backend + (f" (target {target})" if target else "")
     print(f"[plastinet] running {model.name} ({model.kind}) on backend {where}", flush=True)
-    options = {"target": target} if target else {}
-    out = Path(args.out) if args.out else Path("results") / f"{model.name}.nc"
-    options.update(_durable_options(args, model, out))
     ds = model.run(backend=args.backend, progress=not args.quiet, **options)
     for path in _write_outputs(model, ds, out, not args.no_plot):
         print(f"[plastinet] wrote {path.resolve()}")
@@ -66,6 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _durable_options(args: argparse.Namespace, model, out: Path) -> dict:
     """Checkpoint and partial-result settings of ``plastinet run`` (spiking protocols on numpy)."""
     from plastinet.errors import UnsupportedError
+    from plastinet.io.durable import check_output_path
 
     every, path = getattr(args, "checkpoint_every", None), getattr(args, "checkpoint", None)
     if model.kind != "spiking_protocol" or args.backend != "numpy":
@@ -76,6 +99,8 @@ def _durable_options(args: argparse.Namespace, model, out: Path) -> dict:
         return {}
     options = {"partial_path": out.with_suffix(".partial.nc")}
     if every or path:
+        if path:
+            check_output_path(path, obj="plastinet run", parameter="--checkpoint", directory=Path(path).is_dir())
         options["checkpoint_path"] = Path(path) if path else out.with_suffix(".ckpt.npz")
         options["checkpoint_every"] = every
         print(f"[plastinet] checkpoints in {options['checkpoint_path'].resolve()} (resumed if present)", flush=True)
@@ -211,21 +236,22 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.backend_bases import FigureCanvasBase
+
     from plastinet.errors import ValidationError
     from plastinet.experiments import get_kind
     from plastinet.io import load_result
+    from plastinet.io.durable import check_output_path
 
+    out = Path(args.out) if args.out else Path(args.result).with_suffix(".png")
+    check_output_path(out, obj="plastinet plot", parameter="--out",
+                      suffixes=tuple("." + s for s in FigureCanvasBase.get_supported_filetypes()))
     ds = load_result(args.result)
     kind = ds.attrs.get("model_kind")
     if not kind:
         raise ValidationError("plastinet plot", "RESULT", args.result,
                               "not a plastinet model result (no 'model_kind' attribute)")
-    import matplotlib.pyplot as plt
-
-    fig = get_kind(str(kind)).plot(ds)
-    out = Path(args.out) if args.out else Path(args.result).with_suffix(".png")
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    _save_figure(get_kind(str(kind)).plot(ds), out)
     print(f"[plastinet] wrote {out.resolve()}")
     return 0
 
@@ -233,12 +259,15 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from plastinet.errors import UnsupportedError
     from plastinet.io import load_model
+    from plastinet.io.durable import check_output_path
 
     model = load_model(args.model, args.set or [], quick=args.quick)
     if model.kind != "training":
         raise UnsupportedError("plastinet train", "MODEL", args.model,
                                f"is a {model.kind!r} model; use 'plastinet run' (train takes kind = \"training\")")
     out_dir = Path(args.out_dir or Path("results") / model.name)
+    check_output_path(out_dir, obj="plastinet train", parameter="--out-dir", directory=True)
+    _check_outputs("train", out_dir / "history.nc", True)
     print(f"[plastinet] training {model.name}; checkpoints in {out_dir.resolve()}", flush=True)
     history = model.run(progress=not args.quiet, out_dir=out_dir)
     for path in _write_outputs(model, history, out_dir / "history.nc", True):
@@ -247,9 +276,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from plastinet.io.durable import check_output_path
     from plastinet.sweep import parse_grid, sweep
 
     out = Path(args.out or Path("results") / f"sweep_{Path(args.model).stem}")
+    check_output_path(out, obj="plastinet sweep", parameter="--out", directory=True)
     ds = sweep(args.model, parse_grid(args.grid), out=out, scheduler=args.scheduler,
                n_workers=args.workers, backend=args.backend, target=args.target, overrides=args.set or [],
                seed=args.seed, spawn_seeds=not args.same_seed, progress=not args.quiet)

@@ -8,7 +8,8 @@ runaway firing rate) are :class:`NumericalError`; engines take a policy argument
 ``on_numerical`` (:data:`NUMERICAL_POLICIES`: ``"raise"``, the default, or ``"warn"``, which
 issues a :class:`NumericalWarning` with the same message and continues).
 A checkpoint that cannot be used (another network, a corrupted file) is a
-:class:`CheckpointError`.
+:class:`CheckpointError`; a result, checkpoint or figure that cannot be written (disk full,
+read-only directory) is a :class:`WriteError`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "CheckpointError",
     "NumericalError",
     "BackendError",
+    "WriteError",
     "PlastinetWarning",
     "UnstableUpdateWarning",
     "NumericalWarning",
@@ -173,6 +175,31 @@ class BackendError(PlastinetError, RuntimeError):
 
     The message says what failed and how to fix or avoid it (e.g. ``target="numpy"``).
     """
+
+
+class WriteError(PlastinetError, OSError):
+    """A file (result, checkpoint, figure) could not be written, e.g. the disk is full.
+
+    No partial file is left at ``path``. When the contents could be kept elsewhere (a
+    finished result that failed to save), ``saved_to`` says where.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file that could not be written.
+    reason : str
+        Why (the operating system's message).
+    saved_to : str or os.PathLike, optional
+        Where the contents were saved instead.
+    """
+
+    def __init__(self, path: Any, reason: str, saved_to: Any = None) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.saved_to = None if saved_to is None else str(saved_to)
+        where = f"; the result was saved to {self.saved_to} instead" if saved_to is not None else \
+            "; nothing was written there"
+        super().__init__(f"could not write {self.path} ({reason}){where}")
 
 
 class PlastinetWarning(UserWarning):

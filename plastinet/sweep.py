@@ -3,7 +3,10 @@
 Every point of the grid is one validated model run. Workers compute a point and send its
 result Dataset back; the client writes it as soon as it arrives, one netCDF file per point
 in ``<out>/points/`` (atomically: temporary file, then rename), so an interrupted sweep
-resumes where it stopped: a rerun computes only the missing points. Workers need no shared
+resumes where it stopped: a rerun computes only the missing points. Before a point file is
+reused or merged, the hash of its ``model_spec`` (the resolved model file, swept values and
+seeds included) is checked against the point's; a file of another model or point is a
+:class:`~plastinet.errors.CheckpointError`. Workers need no shared
 file system. When all points exist they are combined into one :class:`xarray.Dataset` with
 one dimension per swept parameter and written to ``<out>/sweep.nc``.
 
@@ -30,7 +33,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import UnsupportedError, ValidationError
+from plastinet.errors import CheckpointError, UnsupportedError, ValidationError
+from plastinet.io.checkpoints import spec_hash
+from plastinet.io.durable import write_atomically
 from plastinet.io.model_files import find_model, load_model, parse_override
 from plastinet.io.results import load_result, save_result
 
@@ -113,6 +118,27 @@ def point_seeds(seed: int, n_points: int) -> list[int]:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValidationError(_OBJ, "seed", seed, "expected an integer >= 0")
     return [int(child.generate_state(1)[0] >> 1) for child in np.random.SeedSequence(int(seed)).spawn(n_points)]
+
+
+def _check_point(path: Path, model: Any) -> None:
+    """Refuse a point file that is not the result of ``model`` (this sweep's point).
+
+    The result's ``model_spec`` holds the resolved model file, swept values and seeds
+    included, so comparing its hash checks both the model and the point's coordinates.
+    """
+    try:
+        ds = load_result(path)
+        written = spec_hash(json.loads(str(ds.attrs.get("model_spec", "null"))))
+    except CheckpointError:
+        raise
+    except Exception as err:   # whatever an unreadable or foreign file raises
+        raise CheckpointError(path, "file", str(path), f"a readable point result ({type(err).__name__}: {err}); "
+                              "delete it to recompute the point") from None
+    expected = spec_hash(json.loads(json.dumps(model.to_dict(), sort_keys=True, default=str)))
+    if written != expected:
+        raise CheckpointError(path, "model_spec", written[:12] + "...",
+                              f"this point file holds the result of another model or point (expected spec hash "
+                              f"{expected[:12]}...); delete it to recompute the point")
 
 
 def _point_file(directory: Path, index: int, point: Mapping[str, Any]) -> Path:
@@ -241,9 +267,11 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
             raise ValidationError(_OBJ, "out", str(out),
                                   "this directory holds a different sweep (see sweep.json); choose a new directory")
     else:
-        mpath.write_text(json.dumps(manifest, indent=2, default=str))
+        write_atomically(mpath, json.dumps(manifest, indent=2, default=str).encode())
     files = [_point_file(pdir, i, r) for i, r in enumerate(runs)]
     todo = [i for i, f in enumerate(files) if not f.exists()]
+    for i in sorted(set(range(len(files))) - set(todo)):     # reused points: before computing anything
+        _check_point(files[i], models[i])
     if todo:
         cluster = None
         if scheduler is None:
@@ -265,6 +293,8 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
             client.close()
             if cluster is not None:
                 cluster.close()
+    for f, m in zip(files, models):      # every point file is this sweep's point before merging
+        _check_point(f, m)
     combined = _combine(points, files, list(grid), seeds)
     combined.attrs.update(points_computed=len(todo), points_reused=len(points) - len(todo),
                           sweep_seed="none" if master is None else int(master), seed_keys=",".join(keys),

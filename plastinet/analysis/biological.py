@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.errors import RangeError, ValidationError
+from plastinet.seeds import check_seed
 
 __all__ = ["LibraryRule", "PairSTDP", "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule",
            "PESRule", "DopamineSTDP", "BTSPRule", "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL",
@@ -431,7 +432,7 @@ def synthetic_trace(rule: LibraryRule, *, T: int = 400, n_pre: int = 8, n_post: 
     if not (dt > 0 and rate > 0 and noise >= 0):
         raise RangeError("synthetic_trace", "dt/rate/noise", (dt, rate, noise),
                          "expected dt > 0 (s), rate > 0 (Hz), noise >= 0")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("synthetic_trace", seed, allow_none=False))
     d = _drive(rng, T, n_pre, n_post, dt, rate)
     clean_rms = float(np.sqrt(np.mean(_run(rule, d, dt, 0.0, rng)[1] ** 2)))
     Ws, dWs = _run(rule, d, dt, noise * clean_rms, rng)

@@ -31,6 +31,7 @@ from scipy.optimize import minimize_scalar
 
 from plastinet.analysis.families import FAMILIES, Family, Variables, family_terms
 from plastinet.errors import NonFiniteError, ShapeError, UnsupportedError, ValidationError
+from plastinet.seeds import check_seed
 
 __all__ = ["fit_rule", "RuleFit", "FamilyFit", "MIN_STEPS", "rule_variables"]
 
@@ -512,6 +513,7 @@ def fit_rule(data: xr.Dataset, families: Iterable[str] | None = None, seed: int 
     for name, value, low in (("n_boot", n_boot, 20), ("max_synapses", max_synapses, 1)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValidationError(_OBJ, name, value, f"expected an integer >= {low}")
+    seed = check_seed(_OBJ, seed, allow_none=False)
     v, gates, present = rule_variables(data, int(max_synapses), seed)
     notes: list[str] = []
     if families is None:

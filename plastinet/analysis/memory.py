@@ -30,6 +30,7 @@ from plastinet.errors import ShapeError, UnsupportedError, ValidationError
 from plastinet.experiments.rate_memory import KVMemory, kv_memory
 from plastinet.fwp import apply
 from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian, Rule, ThreeFactor
+from plastinet.seeds import check_seed
 
 __all__ = ["capacity_curves", "forgetting_curve", "transition_spectrum"]
 
@@ -212,7 +213,7 @@ def forgetting_curve(rule: Rule, n_items: int, *, d_key: int = 32, d_value: int 
     for name, value in (("beta", beta), ("alpha", alpha)):
         if not np.isfinite(value):
             raise ValidationError("forgetting_curve", name, value, "expected a finite number")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("forgetting_curve", seed, allow_none=False))
     n = int(n_items)
     keys = _unit(rng, (trials, n, d_key))
     vals = _unit(rng, (trials, n, d_value))

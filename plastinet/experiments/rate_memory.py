@@ -27,6 +27,7 @@ from plastinet.fwp import RULES, apply
 from plastinet.fwp.rules import DecayedHebbian, GatedDelta, Rule, ThreeFactor
 from plastinet.params import Parameter, Spec
 from plastinet.results import finalize_dataset, variable
+from plastinet.seeds import seed_parameter
 
 __all__ = ["KVMemory", "kv_memory", "plot_kv_memory"]
 
@@ -70,7 +71,7 @@ class KVMemory(Spec):
     alpha = Parameter(1.0, low=0.0, high=1.0, doc="decay per write step")
     form = Parameter("chunkwise", choices=("recurrent", "parallel", "chunkwise"))
     dtype = Parameter("float64", choices=("float64", "float32"))
-    seed = Parameter(0, low=0, integer=True, doc="random seed")
+    seed = seed_parameter(0, doc="random seed")
 
 
 def _int_list(value: Any, name: str) -> list[int]:

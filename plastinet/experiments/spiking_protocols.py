@@ -24,6 +24,7 @@ import xarray as xr
 from plastinet.errors import CheckpointError, ModelFileError, UnsupportedError, ValidationError
 from plastinet.params import Parameter
 from plastinet.results import finalize_dataset, variable
+from plastinet.seeds import check_seed, seed_parameter
 
 __all__ = ["SpikingProtocolKind", "PROTOCOLS", "pes_learning", "spiking_fwp_sequence"]
 
@@ -63,7 +64,7 @@ def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: 
     from plastinet.spiking.protocols import simulate_on
     from plastinet.spiking.rules import PES
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("pes_learning", seed, allow_none=False))
     pattern = rng.uniform(0.0, 1.0, size=(n_segments, n_pre))
     teacher = rng.uniform(-1.0, 1.0, size=(n_post, n_pre)) / n_pre
     net = Network()
@@ -105,7 +106,7 @@ def spiking_fwp_sequence(fwp_rule: str = "delta", feature_map: str = "relu", ste
     from plastinet.fwp.feature_maps import as_feature_map
     from plastinet.spiking.fwp_bridge import run_fwp
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("spiking_fwp_sequence", seed, allow_none=False))
     k = rng.normal(size=(steps, d_key))
     q = k + 0.1 * rng.normal(size=(steps, d_key))
     v = rng.uniform(0.0, 1.0, size=(steps, d_value))
@@ -145,8 +146,10 @@ def _parameter(name: str, default: Any) -> tuple[Parameter, bool]:
         return Parameter(default, convert=str), False
     if isinstance(default, (list, tuple)):
         return Parameter(unit=unit, low=low), True
+    if name == "seed":
+        return seed_parameter(default), False
     if isinstance(default, int):
-        return Parameter(default, low=0 if name == "seed" else 1, integer=True), False
+        return Parameter(default, low=1, integer=True), False
     return Parameter(default, unit=unit, low=low, low_open=positive, allow_none=default is None), False
 
 

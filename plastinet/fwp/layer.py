@@ -20,6 +20,7 @@ from plastinet.fwp.feature_maps import as_feature_map
 from plastinet.fwp.rules import Delta, GatedDelta, Oja, Rule, get_rule
 from plastinet.params import REQUIRED, Parameter, Spec
 from plastinet.results import finalize_dataset, variable
+from plastinet.seeds import seed_parameter
 from plastinet.validation import check_finite, check_shape, float_array
 
 __all__ = ["FastWeightLayer", "LayerSpec", "LayerOutput", "LayerGradients", "RECORDABLE"]
@@ -64,7 +65,7 @@ class LayerSpec(Spec):
                               doc="fast weights before step 0")
     init_scale = Parameter(1.0, low=0.0, low_open=True, doc="std of weights times sqrt(fan_in)")
     dtype = Parameter("float64", choices=("float64", "float32"))
-    seed = Parameter(0, low=0, integer=True, doc="seed of the initialisation")
+    seed = seed_parameter(0, doc="seed of the initialisation")
 
     def effective_rule(self) -> Rule:
         """The rule with the layer's feature map and normalisation applied."""

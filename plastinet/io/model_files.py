@@ -32,7 +32,7 @@ from plastinet.errors import ModelFileError, ValidationError
 from plastinet.params import REQUIRED, Parameter
 
 __all__ = ["Model", "ModelEntry", "Section", "catalog", "find_model", "list_models", "load_model",
-           "model_dirs", "SCHEMA_VERSION", "parse_override"]
+           "model_dirs", "SCHEMA_VERSION", "NAME_RULE", "parse_override"]
 
 SCHEMA_VERSION = 1
 
@@ -322,7 +322,7 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     version = top.take("schema_version", Parameter(REQUIRED, integer=True))
     if version != SCHEMA_VERSION:
         raise ModelFileError(spath, "schema_version", version, f"this plastinet reads schema_version = {SCHEMA_VERSION}")
-    name = top.take("name", Parameter(path.stem, convert=str, doc="a string: the model's name"))
+    name = top.take("name", Parameter(path.stem, convert=_model_name, doc=NAME_RULE))
     kind = top.take("kind", Parameter(REQUIRED, choices=tuple(KINDS)))
     description = top.take("description", Parameter(
         REQUIRED, convert=_nonempty_string, doc="a non-empty string: one line saying what the model shows"))
@@ -333,6 +333,18 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     model.spec = KINDS[kind].validate(top)
     top.finish()
     return model
+
+
+#: What a model's ``name`` may be: it names the default output files (``results/<name>.nc``).
+NAME_RULE = ("an identifier of 1 to 100 letters, digits, '_' or '-', not starting with '-' (it names the output "
+             "files, so no '/', '.' or spaces); a file without 'name' is named after its file name")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
+
+
+def _model_name(value: Any) -> str:
+    if not isinstance(value, str) or _NAME.fullmatch(value) is None:
+        raise ValidationError("model file", "name", value, NAME_RULE)
+    return value
 
 
 def _nonempty_string(value: Any) -> str:

@@ -56,6 +56,7 @@ from plastinet.errors import (CheckpointError, PlastinetWarning, RangeError, Uns
                               check_numerical_policy, report_numerical)
 from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, spec_hash
 from plastinet.results import finalize_dataset
+from plastinet.seeds import check_seed, new_seed
 from plastinet.spiking._neurons import ConductanceLIFState, RateUnitsState, check_tau, make_state
 from plastinet.spiking._sources import GeneratorSource, PoissonSource, _steps
 from plastinet.spiking._synapses import ProjectionState, Trace
@@ -73,7 +74,7 @@ GUARD_STEPS = 1000
 RATE_WINDOW_SPIKES = 100
 #: ``format`` entry of the spiking engine's checkpoints.
 CHECKPOINT_FORMAT = "plastinet-spiking-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 #: File name of the checkpoint when ``checkpoint_path`` is a directory.
 CHECKPOINT_NAME = "spiking_checkpoint.npz"
 _OWNER = "spiking.Simulator.run"
@@ -282,8 +283,9 @@ class Simulator:
         self._rate_window = max(1, math.ceil(RATE_WINDOW_SPIKES / (self.max_rate * dt)))
         self._guard_steps = max(GUARD_STEPS, self._rate_window)
         self.network, self.progress, self.chunk_steps = network, progress, int(chunk_steps)
+        seed = check_seed("spiking.Simulator", seed)
         if seed is None:                # draw one, so that the recorded seed reproduces the run
-            seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+            seed = new_seed()
         self.seed = seed
         ss = np.random.SeedSequence(seed)
         n_streams = len(network.populations) + len(network.projections) + len(network.rewards)
@@ -692,7 +694,7 @@ class Simulator:
             try:
                 from plastinet.io.results import save_result
 
-                save_result(ds, partial)
+                save_result(ds, partial, rescue=True)
                 notes.append(f"plastinet: partial results up to t = {safe * self.dt:g} s (of {stop * self.dt:g} s) "
                              f"saved to {partial} (attribute partial = 1)")
             except Exception as save_err:

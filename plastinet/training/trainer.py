@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from plastinet.errors import NonFiniteError, NumericalError, ValidationError
 from plastinet.params import Parameter, Spec
 from plastinet.results import finalize_dataset, variable
+from plastinet.seeds import seed_parameter
 from plastinet.training.checkpoint import CheckpointError, checkpoint_exists, load_checkpoint, save_checkpoint
 from plastinet.training.optim import Optimizer, clip_grad_norm, make_optimizer
 
@@ -69,7 +70,7 @@ class TrainingSpec(Spec):
     target_loss = Parameter(None, low=0.0, allow_none=True, doc="stop at this evaluation loss")
     clip_norm = Parameter(None, low=0.0, low_open=True, allow_none=True, doc="gradient clipping")
     diverge_factor = Parameter(1e3, low=1.0, low_open=True, doc="divergence threshold factor")
-    seed = Parameter(0, low=0, integer=True, doc="data seed")
+    seed = seed_parameter(0, doc="data seed")
 
     def make_optimizer(self) -> Optimizer:
         """A fresh optimiser with these settings."""

@@ -163,3 +163,30 @@ def test_points_get_independent_streams_and_the_sweep_seed_reproduces(tmp_path):
         sweep("hebbian_fwp", grid, out=tmp_path / "e", overrides=FIXED, spawn_seeds=False, seed=3)
     with pytest.raises(ValidationError, match="distinct"):
         sweep("hebbian_fwp", {"experiment.beta": [0.5, 0.5]}, out=tmp_path / "f", overrides=FIXED)
+
+
+def test_a_seed_of_any_size_and_point_files_checked_against_the_sweep(tmp_path, capsys):
+    from plastinet.cli import main
+    from plastinet.io import load_result, save_result
+
+    out = tmp_path / "sw"
+    seed = 99999999999999999999999
+    args = ["sweep", "hebbian_fwp", "--grid", "experiment.beta=0.5,1.0", "--seed", str(seed), "--workers", "1",
+            "--quiet", "--out", str(out)] + [item for s in FIXED for item in ("--set", s)]
+    assert main(args) == 0
+    ds = load_result(out / "sweep.nc")
+    assert ds.attrs["sweep_seed"] == seed
+    np.testing.assert_array_equal(ds["point_seed"].values, point_seeds(seed, 2))
+    first, second = sorted((out / "points").glob("*.nc"))
+    good = second.read_bytes()
+    second.write_bytes(first.read_bytes())                       # another point's result in its place
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert second.name in err and "another model or point" in err and err.count("\n") == 1
+    foreign = load_result(first)
+    foreign.attrs["model_spec"] = load_model("delta_fwp").to_json()     # another model's result
+    save_result(foreign, second)
+    assert main(args) == 2
+    second.write_bytes(good)
+    assert main(args) == 0

@@ -7,7 +7,6 @@ was never interrupted, bit for bit.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,8 +17,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from plastinet.errors import CheckpointError
 from plastinet.io import load_model
 from plastinet.training import train_config
+from plastinet.training.checkpoint import read_checkpoint
 
 TRAIN_SET = ["training.max_steps=60", "training.eval_every=5", "training.batch_size=8", "training.patience=1000"]
 
@@ -43,8 +44,8 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 180.0) -> None:
 
 def _checkpoint_step(out_dir) -> int:
     try:
-        return json.loads((out_dir / "checkpoint.json").read_text())["step"]
-    except (OSError, ValueError, KeyError):
+        return read_checkpoint(out_dir)[1]["step"]
+    except CheckpointError:
         return 0
 
 
