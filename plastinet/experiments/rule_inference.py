@@ -1,0 +1,147 @@
+"""Planted-rule data for :func:`plastinet.analysis.infer_rule`: rate networks and a bandit.
+
+* :func:`planted_activity`: trials of a linear rate network ``y_t = W_t x_t`` whose
+  weights follow a planted Taylor rule (:data:`PLANTED`); only ``pre``, ``post`` (with
+  observation noise) and, for modulated rules, ``reward`` are returned.
+* :func:`planted_bandit`: a two-armed bandit solved by an agent whose action values are
+  plastic weights from a cue (odour) input, choosing by softmax and learning with a
+  reward-modulated rule with forgetting (the structure of the fly experiment analysed by
+  Mehta et al., NeurIPS 2024); only cues, choices and rewards are returned.
+"""
+
+from __future__ import annotations
+
+import json
+import numpy as np
+import xarray as xr
+
+from plastinet.analysis.rule_models import VARIABLES, parse_term
+from plastinet.errors import UnsupportedError, ValidationError
+from plastinet.results import variable
+
+__all__ = ["PLANTED", "planted_activity", "planted_bandit", "apply_terms"]
+
+#: Planted rules (Taylor coefficients per step; x pre, y post, W weight, r reward).
+PLANTED: dict[str, dict[str, float]] = {
+    "oja": {"x*y": 0.02, "y^2*W": -0.02},
+    "hebbian_decay": {"x*y": 0.01, "W": -0.03},
+    "bcm": {"x*y^2": 0.01, "x*y": -0.01},
+    "modulated_hebbian": {"x*y*r": 0.02},
+}
+
+
+def apply_terms(coefficients: dict[str, float], x: np.ndarray, y: np.ndarray, W: np.ndarray,
+                r: float = 1.0, v: np.ndarray | None = None) -> np.ndarray:
+    """``sum_k theta_k x_j^a y_i^b W_ij^c r^d v_i^e`` for one step (``W (post, pre)``)."""
+    vals = {"x": x[None, :], "y": y[:, None], "W": W, "r": r, "v": 0.0 if v is None else v[:, None]}
+    dW = np.zeros_like(W)
+    for term, theta in coefficients.items():
+        e = parse_term(term)
+        m = np.ones_like(W)
+        for s, p in zip(VARIABLES, e):
+            if p:
+                m = m * vals[s] ** p
+        dW += theta * m
+    return dW
+
+
+def planted_activity(rule: str | dict[str, float] = "oja", *, trials: int = 8, steps: int = 100, n_pre: int = 4,
+                     n_post: int = 2, noise: float = 0.05, seed: int = 0) -> xr.Dataset:
+    """Activity of a rate network with a planted rule, without its weights.
+
+    Inputs ``x_t`` are Gaussian with a random covariance (eigenvalues 0.25 to 1), positive
+    (``|x|``) for ``"bcm"``; initial weights are random (``N(0, 1/n_pre)``, positive and
+    scaled so that ``y`` starts near the BCM threshold for ``"bcm"``); the reward of
+    ``"modulated_hebbian"`` is ``N(0, 1)`` per step. The recorded ``post`` is the clean
+    ``y_t = W_t x_t`` plus Gaussian noise of ``noise`` times its standard deviation.
+
+    Parameters
+    ----------
+    rule : str or dict
+        A key of :data:`PLANTED` or Taylor coefficients by term name.
+    trials, steps, n_pre, n_post : int
+        Sizes.
+    noise : float
+        Relative observation noise (standard deviation over that of the clean activity).
+    seed : int
+        Seed of inputs, initial weights and noise.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pre (trial, time, pre)``, ``post (trial, time, post)``, optionally
+        ``reward (trial, time)``; the planted coefficients as JSON in attr ``planted``.
+    """
+    if isinstance(rule, str):
+        if rule not in PLANTED:
+            raise UnsupportedError("planted_activity", "rule", rule, "known: " + ", ".join(PLANTED))
+        name, coefs = rule, PLANTED[rule]
+    else:
+        name, coefs = "custom", dict(rule)
+    if noise < 0:
+        raise ValidationError("planted_activity", "noise", noise, "expected a number >= 0")
+    rng = np.random.default_rng(seed)
+    Qm = np.linalg.qr(rng.normal(size=(n_pre, n_pre)))[0]
+    L = Qm * np.sqrt(np.linspace(1.0, 0.25, n_pre))
+    x = rng.normal(size=(trials, steps, n_pre)) @ L.T
+    positive = name == "bcm"
+    if positive:
+        x = np.abs(x)
+    modulated = any(parse_term(t)[3] for t in coefs)
+    r = rng.normal(size=(trials, steps)) if modulated else np.ones((trials, steps))
+    y = np.empty((trials, steps, n_post))
+    for n in range(trials):
+        W = rng.normal(size=(n_post, n_pre)) / np.sqrt(n_pre)
+        if positive:
+            W = np.abs(W)
+            W /= (W @ x[n].mean(axis=0)).mean()
+        for t in range(steps):
+            y[n, t] = W @ x[n, t]
+            W = W + apply_terms(coefs, x[n, t], y[n, t], W, r[n, t])
+    post = y + noise * y.std() * rng.normal(size=y.shape)
+    data = {"pre": variable(("trial", "time", "pre"), x, "1", "presynaptic activity"),
+            "post": variable(("trial", "time", "post"), post, "1", "recorded postsynaptic activity (with noise)")}
+    if modulated:
+        data["reward"] = variable(("trial", "time"), r, "1", "reward (third factor)")
+    return xr.Dataset(data, coords={"time": variable("time", np.arange(steps), "1", "step")},
+                      attrs={"planted": json.dumps(coefs), "planted_rule": name, "noise": noise})
+
+
+def planted_bandit(*, sessions: int = 16, steps: int = 200, n_cues: int = 3, eta: float = 0.5,
+                   forget: float = 0.1, p_reward: tuple[float, float] = (0.8, 0.2), block: int = 50,
+                   seed: int = 0) -> xr.Dataset:
+    """Choices of an agent learning a reversing two-armed bandit with a planted rule.
+
+    Each step the agent receives a cue ``x_t`` (``n_cues`` odour concentrations, uniform in
+    [0.5, 1.5]); the action values are ``z = W x_t`` (``W (2, n_cues)``, zero at the start of
+    each session), the choice is drawn from ``softmax(z)``, the reward is 1 with probability
+    ``p_reward[choice]`` (the arms swap every ``block`` steps), and the weights change by
+    ``dW_ij = eta r c_i x_j - forget W_ij`` (``c`` the one-hot choice): reward-modulated
+    Hebbian learning with active forgetting.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pre (trial, time, pre)`` (cues), ``choice (trial, time)``, ``reward (trial, time)``;
+        planted coefficients in attr ``planted`` (terms ``x*y*r`` and ``W``).
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.5, 1.5, size=(sessions, steps, n_cues))
+    choice = np.empty((sessions, steps), dtype=np.int64)
+    reward = np.empty((sessions, steps))
+    coefs = {"x*y*r": eta, "W": -forget}
+    for n in range(sessions):
+        W = np.zeros((2, n_cues))
+        for t in range(steps):
+            z = W @ x[n, t]
+            p = np.exp(z - z.max())
+            c = int(rng.random() < p[1] / p.sum())
+            good = (t // block) % 2
+            reward[n, t] = float(rng.random() < (p_reward[0] if c == good else p_reward[1]))
+            choice[n, t] = c
+            W = W + apply_terms(coefs, x[n, t], np.eye(2)[c], W, reward[n, t])
+    return xr.Dataset({"pre": variable(("trial", "time", "pre"), x, "1", "cue (odour concentration)"),
+                       "choice": variable(("trial", "time"), choice, "1", "chosen arm"),
+                       "reward": variable(("trial", "time"), reward, "1", "reward")},
+                      coords={"time": variable("time", np.arange(steps), "1", "step")},
+                      attrs={"planted": json.dumps(coefs), "planted_rule": "modulated_hebbian_decay"})
