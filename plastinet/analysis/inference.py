@@ -8,7 +8,8 @@ No weights are observed. The fitted model is the plastic rate network of
 Statistics (stated):
 
 * **initial weights** are fitted, one matrix per trial (a single recording is cut into
-  ``segments`` contiguous pieces, each with its own fitted initial weights);
+  ``segments`` contiguous pieces, each with its own fitted initial weights), or known to be
+  zero (``initial_weights="zero"``);
 * **standardised coefficients** ``psi_k = theta_k T s_k / s_W`` (``T`` steps per trial,
   ``s_k`` the root mean square of term ``k``'s factors, ``s_W`` the weight scale from a
   static least-squares fit): the fraction of the weight scale that term ``k`` changes over
@@ -17,8 +18,10 @@ Statistics (stated):
   the split ``psi = psi+ - psi-`` with bounds ``psi+-`` >= 0 (exact, not a smoothing).
   Terms with ``|psi_k| <= prune`` after this sparse fit are dropped, and the remaining
   ones are refitted without the penalty (relaxed lasso: no shrinkage bias);
-* **confidence intervals**: 95 % percentile bootstrap over trials (resampled with
-  replacement; every resample repeats selection and refit, warm-started at the full fit);
+* **confidence intervals**: 95 % normal-approximation bootstrap over trials: the
+  estimate plus or minus 1.96 standard deviations of the coefficients refitted to trials
+  resampled with replacement (every resample repeats selection and refit, warm-started at
+  the full fit; all resamples are fitted side by side as one problem);
 * **library family** (``.best``): each family of :data:`LIBRARY_PATTERNS` is a linear
   subspace of coefficient space; its distance to the estimate is the generalised least
   squares ``d^2 = min_eta (psi - B eta)^T S^-1 (psi - B eta)`` with ``S`` the bootstrap
@@ -52,6 +55,7 @@ _OBJ = "infer_rule"
 MIN_STEPS = 5
 #: Relative resolution floor of the family test (fraction of the largest standardised coefficient).
 RESOLUTION = 0.02
+_Z95 = 1.959963984540054
 _NEEDED = ("pre (time, pre) or (trial, time, pre), and post (time, post) (same leading dims) or "
            "choice (time) (integer actions); optionally reward (time) and teacher (time, post)")
 _XY = (1, 1, 0, 0, 0)
@@ -103,7 +107,7 @@ class RuleInference:
         ``"taylor"`` or ``"mlp"``.
     coefficients : xarray.DataArray
         Taylor coefficients along dim ``coefficient`` (term names such as ``"x*y"``), with
-        coords ``ci_low``, ``ci_high`` (95 % bootstrap over trials), ``effect`` (the
+        coords ``ci_low``, ``ci_high`` (95 %, normal-approximation bootstrap over trials), ``effect`` (the
         standardised coefficient ``psi``) and ``units`` (weight units per step over the
         term's units). For the MLP: the projection of its changes on the Taylor terms.
     best : str
@@ -266,6 +270,11 @@ class _Problem:
     scale: np.ndarray          # theta = psi * scale (Taylor) or params (MLP: ones)
     var_y: float
     max_iter: int
+    fix_W0: bool = False
+
+    def w_bounds(self, w0: np.ndarray) -> list[tuple[float | None, float | None]]:
+        """L-BFGS-B bounds of the scaled initial weights (fixed at ``w0`` when not fitted)."""
+        return [(float(v), float(v)) for v in w0] if self.fix_W0 else [(None, None)] * w0.size
 
     def run(self, params: np.ndarray, W0: np.ndarray, obs: Observations | None = None, grad: bool = True) -> Any:
         obs = obs or self.obs
@@ -275,12 +284,12 @@ class _Problem:
 
 def _minimise(fun: Any, x0: np.ndarray, bounds: Any, max_iter: int) -> np.ndarray:
     res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-9, "maxcor": 20})
+                   options={"maxiter": max_iter, "ftol": 1e-10, "gtol": 1e-8, "maxcor": 20})
     return res.x
 
 
 def _fit_taylor(pb: _Problem, psi0: np.ndarray, W0: np.ndarray, obs: Observations, l1: float,
-                prune: float) -> tuple[np.ndarray, np.ndarray]:
+                prune: float, select: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Sparse fit (L1, split variables), then the unpenalised refit of the kept terms.
 
     ``psi0 (G, K)``: ``G`` independent problems side by side (bootstrap resamples), each
@@ -304,11 +313,12 @@ def _fit_taylor(pb: _Problem, psi0: np.ndarray, W0: np.ndarray, obs: Observation
         return f + l1 * u[: 2 * GK].sum(), np.concatenate([gp + l1, -gp + l1, gw])
 
     w0 = W0.ravel() / pb.s_W
-    p0 = psi0.ravel()
-    u0 = np.concatenate([np.maximum(p0, 0), np.maximum(-p0, 0), w0])
-    bounds = [(0, None)] * (2 * GK) + [(None, None)] * w0.size
-    u = _minimise(sparse, u0, bounds, pb.max_iter)
-    psi = u[:GK] - u[GK: 2 * GK]
+    psi = psi0.ravel()
+    if select:
+        u0 = np.concatenate([np.maximum(psi, 0), np.maximum(-psi, 0), w0])
+        bounds = [(0, None)] * (2 * GK) + pb.w_bounds(w0)
+        u = _minimise(sparse, u0, bounds, pb.max_iter)
+        psi, w0 = u[:GK] - u[GK: 2 * GK], u[2 * GK:]
     keep = np.abs(psi) > prune
     psi = np.where(keep, psi, 0.0)
 
@@ -316,8 +326,8 @@ def _fit_taylor(pb: _Problem, psi0: np.ndarray, W0: np.ndarray, obs: Observation
         f, gp, gw = evaluate(u[:GK], u[GK:])
         return f, np.concatenate([gp, gw])
 
-    bounds = [(None, None) if k else (0.0, 0.0) for k in keep] + [(None, None)] * w0.size
-    u = _minimise(relaxed, np.concatenate([psi, u[2 * GK:]]), bounds, pb.max_iter)
+    bounds = [(None, None) if k else (0.0, 0.0) for k in keep] + pb.w_bounds(w0)
+    u = _minimise(relaxed, np.concatenate([psi, w0]), bounds, pb.max_iter)
     return u[:GK].reshape(G, K), u[GK:].reshape(shape) * pb.s_W
 
 
@@ -333,7 +343,8 @@ def _fit_mlp(pb: _Problem, p0: np.ndarray, W0: np.ndarray, obs: Observations) ->
             return 1e10, np.zeros(u.size)
         return out["loss"], np.concatenate([out["g_params"], out["g_W0"].ravel() * pb.s_W])
 
-    u = _minimise(fun, np.concatenate([p0, W0.ravel() / pb.s_W]), None, pb.max_iter)
+    w0 = W0.ravel() / pb.s_W
+    u = _minimise(fun, np.concatenate([p0, w0]), [(None, None)] * n + pb.w_bounds(w0), pb.max_iter)
     return u[:n], u[n:].reshape(shape) * pb.s_W
 
 
@@ -461,7 +472,10 @@ def _terms(terms: Iterable[Any] | None, degree: int, order: int | None, obs: Obs
         max_power = {"x": 1 if _two_valued(obs.x) else degree, "y": 1 if _two_valued(post_signal) else degree,
                      "W": degree, "r": (1 if _two_valued(obs.r) else degree) if "r" in present else 0,
                      "v": (1 if _two_valued(obs.v) else degree) if "v" in present else 0}
-        return taylor_terms(max_power, order)
+        out = taylor_terms(max_power, order)
+        if obs.y is None:           # the same change for every action: invisible to the softmax
+            out = [e for e in out if e[1] or e[2]]
+        return out
     if isinstance(terms, str):
         terms = [terms]
     out = [parse_term(t) for t in terms]
@@ -477,9 +491,10 @@ def _terms(terms: Iterable[Any] | None, degree: int, order: int | None, obs: Obs
 
 
 def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any] | None = None,
-               degree: int = 2, order: int | None = 3, activation: str = "linear", l1: float = 1e-3,
+               degree: int = 2, order: int | None = 3, activation: str = "linear",
+               initial_weights: str = "fit", l1: float = 1e-3,
                prune: float = 1e-3, n_boot: int = 32, hidden: int = 8, segments: int = 8,
-               n_actions: int | None = None, max_iter: int = 500, seed: int = 0,
+               n_actions: int | None = None, reselect: bool = True, max_iter: int = 500, seed: int = 0,
                pre: str = "pre", post: str = "post", reward: str | None = "reward",
                teacher: str | None = "teacher", choice: str = "choice") -> RuleInference:
     """Infer a plasticity rule from recorded activity (or choices) alone, without weights.
@@ -508,13 +523,19 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
         ``^2``) or exponent tuples ``(a, b, c, d[, e])``. Default: every monomial with each
         variable's power at most ``degree`` (at most 1 for a variable with only two values,
         e.g. a binary reward or a choice, whose higher powers are not identifiable) and
-        total degree at most ``order``.
+        total degree at most ``order``; for choice data without the terms that depend on
+        neither ``y`` nor ``W`` (they change every action's value alike, which the softmax
+        cannot see).
     degree : int
         Highest power of each variable in the default terms (0 to 2).
     order : int or None
         Highest total degree of the default terms (``None``: no limit).
     activation : {"linear", "tanh"}
         Output nonlinearity ``f`` (activity data).
+    initial_weights : {"fit", "zero"}
+        ``"fit"``: the initial weights of every trial are fitted (starting from a static
+        least-squares fit of its first steps); ``"zero"``: they are known to be zero (e.g. a
+        naive animal's action values).
     l1 : float
         Weight of the L1 penalty on the standardised coefficients (Taylor family).
     prune : float
@@ -564,6 +585,8 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
     """
     if family not in ("taylor", "mlp"):
         raise UnsupportedError(_OBJ, "family", family, "known families: 'taylor', 'mlp'")
+    if initial_weights not in ("fit", "zero"):
+        raise UnsupportedError(_OBJ, "initial_weights", initial_weights, "allowed: 'fit', 'zero'")
     if activation not in ACTIVATIONS:
         raise UnsupportedError(_OBJ, "activation", activation, "known: " + ", ".join(map(repr, ACTIVATIONS)))
     degree = _check_int("degree", degree, 0, 2)
@@ -580,6 +603,8 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
     n, T, P, Q = obs.shape
     tlist = _terms(terms, degree, order, obs, present)
     W0, s_W = _initial_weights(obs, activation)
+    if initial_weights == "zero":
+        W0 = np.zeros_like(W0)
     post_signal = obs.y if obs.y is not None else obs.choice
     s = {"x": _rms(obs.x), "y": _rms(post_signal), "W": s_W, "r": _rms(obs.r), "v": _rms(obs.v)}
     term_scale = np.array([np.prod([s[v] ** p for v, p in zip(VARIABLES, e)]) for e in tlist])
@@ -593,19 +618,21 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
         notes.append("one trial: no bootstrap intervals")
     if family == "taylor":
         rule = TaylorRule(tlist)
-        pb = _Problem(obs, rule, activation, s_W, theta_per_psi, var_y, max_iter)
+        pb = _Problem(obs, rule, activation, s_W, theta_per_psi, var_y, max_iter, initial_weights == "zero")
         psi, W0 = _fit_taylor(pb, np.zeros((1, len(tlist))), W0, obs, l1, prune)
         psi = psi[0]
         params = psi * theta_per_psi
         if boot_idx:
             idx = np.concatenate(boot_idx)
-            boot = _fit_taylor(pb, np.tile(psi, (len(boot_idx), 1)), W0[idx], obs.take(idx), l1, prune)[0]
+            boot = _fit_taylor(pb, np.tile(psi, (len(boot_idx), 1)), W0[idx], obs.take(idx), l1, prune,
+                               reselect)[0]
         else:
             boot = np.zeros((0, psi.size))
     else:
         inputs = [v for v in VARIABLES if v in present]
         rule = MLPRule(inputs, hidden, s, s_W / T)
-        pb = _Problem(obs, rule, activation, s_W, np.ones(rule.n_params), var_y, max_iter)
+        pb = _Problem(obs, rule, activation, s_W, np.ones(rule.n_params), var_y, max_iter,
+                      initial_weights == "zero")
         params, W0 = _fit_mlp(pb, rule.init(rng), W0, obs)
         theta, proj_r2 = _project(pb, params, W0, obs, tlist)
         notes.append(f"MLP rule: coefficients are its least-squares Taylor projection (R^2 = {proj_r2:.3f})")
@@ -622,8 +649,9 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
                                                           "fewer terms or a larger l1")
     theta = psi * theta_per_psi
     theta_b = boot * theta_per_psi
-    if len(theta_b):
-        lo, hi = np.nanpercentile(theta_b, [2.5, 97.5], axis=0)
+    if len(theta_b) > 1:
+        half = _Z95 * np.nanstd(theta_b, axis=0, ddof=1)
+        lo, hi = theta - half, theta + half
     else:
         lo = hi = np.full(theta.size, np.nan)
     best, matches = _match(psi, boot if len(boot) else np.zeros((0, psi.size)), tlist, 1.0 / theta_per_psi, notes)
@@ -634,7 +662,7 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
                                  "effect": ("coefficient", psi),
                                  "units": ("coefficient", [_unit(e, units, mode) for e in tlist])},
                          attrs={"long_name": "Taylor coefficients of the inferred rule", "confidence": 0.95,
-                                "ci_method": f"percentile bootstrap over trials ({len(boot_idx)} resamples)",
+                                "ci_method": f"estimate +- 1.96 bootstrap standard deviations over trials ({len(boot_idx)} resamples)",
                                 "effect": "standardised coefficient: fraction of the weight scale changed per trial"})
     trial = np.arange(n)
     tcoord = time[: T] if time is not None and len(time) >= T and "trial" in data.dims else np.arange(T)
@@ -659,7 +687,7 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
     model = ("y_t = " + ("tanh(W_t x_t)" if activation == "tanh" and mode == "activity" else "W_t x_t")
              + (", p(choice_t) = softmax(W_t x_t), y_t = one-hot choice" if mode == "choice" else "")
              + f", W_(t+1) = W_t + rule(x, y, W{', r' if 'r' in present else ''}{', v' if 'v' in present else ''})"
-             + ", initial weights fitted per trial")
+             + (", initial weights fitted per trial" if initial_weights == "fit" else ", initial weights zero"))
     return RuleInference(family, coefs, best, matches, pred, Wda, float(final["loss"]), float(r2),
                          xr.DataArray(theta_b, dims=("resample", "coefficient"), coords={"coefficient": names_k},
                                       name="bootstrap", attrs={"units": "various", "long_name": "bootstrap coefficients"}),

@@ -49,9 +49,9 @@ def planted_activity(rule: str | dict[str, float] = "oja", *, trials: int = 8, s
                      n_post: int = 2, noise: float = 0.05, seed: int = 0) -> xr.Dataset:
     """Activity of a rate network with a planted rule, without its weights.
 
-    Inputs ``x_t`` are Gaussian with a random covariance (eigenvalues 0.25 to 1), positive
-    (``|x|``) for ``"bcm"``; initial weights are random (``N(0, 1/n_pre)``, positive and
-    scaled so that ``y`` starts near the BCM threshold for ``"bcm"``); the reward of
+    Inputs ``x_t`` are Gaussian with a random covariance (eigenvalues 0.25 to 1); initial
+    weights are random, ``N(0, w_scale^2 / n_pre)`` (``w_scale`` 2 for ``"bcm"``, so that
+    ``|y|`` crosses the threshold 1, else 1); the reward of
     ``"modulated_hebbian"`` is ``N(0, 1)`` per step. The recorded ``post`` is the clean
     ``y_t = W_t x_t`` plus Gaussian noise of ``noise`` times its standard deviation.
 
@@ -84,17 +84,12 @@ def planted_activity(rule: str | dict[str, float] = "oja", *, trials: int = 8, s
     Qm = np.linalg.qr(rng.normal(size=(n_pre, n_pre)))[0]
     L = Qm * np.sqrt(np.linspace(1.0, 0.25, n_pre))
     x = rng.normal(size=(trials, steps, n_pre)) @ L.T
-    positive = name == "bcm"
-    if positive:
-        x = np.abs(x)
     modulated = any(parse_term(t)[3] for t in coefs)
+    w_scale = 2.0 if name == "bcm" else 1.0
     r = rng.normal(size=(trials, steps)) if modulated else np.ones((trials, steps))
     y = np.empty((trials, steps, n_post))
     for n in range(trials):
-        W = rng.normal(size=(n_post, n_pre)) / np.sqrt(n_pre)
-        if positive:
-            W = np.abs(W)
-            W /= (W @ x[n].mean(axis=0)).mean()
+        W = rng.normal(size=(n_post, n_pre)) * (w_scale / np.sqrt(n_pre))
         for t in range(steps):
             y[n, t] = W @ x[n, t]
             W = W + apply_terms(coefs, x[n, t], y[n, t], W, r[n, t])

@@ -1,0 +1,127 @@
+"""infer_rule: planted rules recovered from activity (or choices) alone; bad data get named errors.
+
+Recovery setting (stated): 6 trials of 50 steps, 4 inputs, 2 outputs, observation noise of
+2 % of the activity's standard deviation (data seed 5), 8 bootstrap resamples, candidate
+terms :data:`CANDIDATES` (plus the reward terms for the modulated rule). Planted terms must
+lie inside their 95 % intervals and within 3 % of the planted value; all other terms within
+5 % of the largest planted coefficient.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from plastinet.analysis import infer_rule
+from plastinet.analysis.rule_models import parse_term
+from plastinet.errors import NonFiniteError, RangeError, ShapeError, UnsupportedError, ValidationError
+from plastinet.experiments.rule_inference import planted_activity, planted_bandit
+
+CANDIDATES = ["1", "x", "y", "W", "x*y", "y*W", "x*y^2", "y^2*W"]
+REWARD_TERMS = ["r*x*y", "r*W", "r*x", "r*y"]
+
+
+def _planted_terms(ds: xr.Dataset) -> dict[str, float]:
+    return {"*".join(f"{s}^{p}" if p > 1 else s for s, p in zip("xyWrv", parse_term(t)) if p): c
+            for t, c in json.loads(ds.attrs["planted"]).items()}
+
+
+@pytest.mark.parametrize("rule, best", [("oja", "oja"), ("hebbian_decay", "hebbian_decay"), ("bcm", "bcm"),
+                                        ("modulated_hebbian", "modulated_hebbian")])
+def test_planted_rule_is_recovered_from_activity_alone(rule, best):
+    ds = planted_activity(rule, trials=6, steps=50, noise=0.02, seed=5)
+    terms = CANDIDATES + (REWARD_TERMS if "reward" in ds else [])
+    fit = infer_rule(ds, terms=terms, n_boot=8, seed=0)
+    c = fit.coefficients
+    planted = _planted_terms(ds)
+    scale = max(abs(v) for v in planted.values())
+    for name in c.coefficient.values:
+        one = c.sel(coefficient=name)
+        est, lo, hi = float(one), float(one.ci_low), float(one.ci_high)
+        if name in planted:
+            assert lo <= planted[name] <= hi, (name, planted[name], lo, hi)
+            assert est == pytest.approx(planted[name], rel=0.03)
+        else:
+            assert abs(est) <= 0.05 * scale, (name, est)
+    assert fit.best == best
+    assert fit.r2 > 0.99
+    assert fit.prediction["predicted"].dims == ("trial", "time", "post")
+
+
+def test_default_terms_recover_oja_from_a_single_recording():
+    """No trial dim: the recording is cut into segments; the default Taylor library (degree 2, order 3)."""
+    ds = planted_activity("oja", trials=1, steps=240, noise=0.02, seed=4).isel(trial=0)
+    fit = infer_rule(ds, segments=6, n_boot=0)
+    c = fit.coefficients
+    assert c.sizes["coefficient"] == 17
+    assert float(c.sel(coefficient="x*y")) == pytest.approx(0.02, rel=0.05)
+    assert float(c.sel(coefficient="y^2*W")) == pytest.approx(-0.02, rel=0.05)
+    others = c.drop_sel(coefficient=["x*y", "y^2*W"])
+    assert float(np.abs(others).max()) < 0.05 * 0.02
+    assert any("segments" in n for n in fit.notes)
+
+
+def test_forgetting_rule_is_recovered_from_choices_alone():
+    """Choices and rewards only (10 sessions of 150 trials); action values start at zero (naive agent)."""
+    ds = planted_bandit(sessions=10, steps=150, seed=5)
+    fit = infer_rule(ds, terms=["r*x*y", "x*y", "W", "r*W"], initial_weights="zero", n_boot=8, seed=0)
+    c = fit.coefficients
+    for name, value in (("x*y*r", 0.5), ("W", -0.1)):
+        assert float(c.ci_low.sel(coefficient=name)) <= value <= float(c.ci_high.sel(coefficient=name)), name
+    assert float(c.sel(coefficient="W")) < 0                       # the forgetting term, with its sign
+    assert fit.best == "modulated_hebbian_decay"
+    assert set(fit.prediction["probability"].dims) == {"trial", "time", "action"}
+
+
+def _good() -> xr.Dataset:
+    return planted_activity("oja", trials=2, steps=20, seed=0)
+
+
+@pytest.mark.parametrize("mutate, error, needle", [
+    (lambda ds: ds.drop_vars("post"), ValidationError, "missing post or choice"),
+    (lambda ds: ds.drop_vars("pre"), ValidationError, "missing pre"),
+    (lambda ds: ds.assign(post=ds.post.where(ds.time != 3)), NonFiniteError, "finite"),
+    (lambda ds: ds.assign(post=ds.post.isel(trial=0)), ShapeError, "expected dims ('trial', 'time', 'post')"),
+    (lambda ds: ds.assign(post=ds.post.rename(post="unit")), ShapeError, "expected dims"),
+    (lambda ds: ds.isel(time=slice(0, 3)), ValidationError, "too few time steps"),
+    (lambda ds: ds.assign(reward=(("trial", "time", "post"), np.ones((2, 20, 2)))), ShapeError, "reward"),
+    (lambda ds: 3.0, ValidationError, "xarray.Dataset"),
+])
+def test_bad_data_gets_a_named_error(mutate, error, needle):
+    with pytest.raises(error, match=None) as info:
+        infer_rule(mutate(_good()), n_boot=0, max_iter=2)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, error, needle", [
+    ({"family": "spline"}, UnsupportedError, "taylor"),
+    ({"activation": "relu"}, UnsupportedError, "linear"),
+    ({"terms": ["x*q"]}, ValidationError, "product of x, y, W, r, v"),
+    ({"terms": ["x^3"]}, ValidationError, "at most 2"),
+    ({"terms": ["r*x*y"]}, ValidationError, "no reward"),
+    ({"terms": ["x*y", "y*x"]}, ValidationError, "distinct"),
+    ({"l1": -1.0}, RangeError, "l1"),
+    ({"degree": 3}, RangeError, "degree"),
+])
+def test_bad_options_get_a_named_error(kwargs, error, needle):
+    with pytest.raises(error) as info:
+        infer_rule(_good(), n_boot=0, max_iter=2, **kwargs)
+    assert needle in str(info.value)
+
+
+def test_choices_outside_the_actions_are_rejected():
+    ds = planted_bandit(sessions=2, steps=10, seed=0)
+    with pytest.raises(RangeError, match="0 .. 1"):
+        infer_rule(ds.assign(choice=ds.choice + 1), n_actions=2, n_boot=0, max_iter=2)
+
+
+def test_mlp_rule_fits_oja_activity_and_projects_to_oja_terms():
+    ds = planted_activity("oja", trials=4, steps=40, noise=0.02, seed=6)
+    fit = infer_rule(ds, family="mlp", terms=["x*y", "y^2*W", "W", "x*y^2"], hidden=6, n_boot=0, max_iter=300)
+    assert fit.r2 > 0.99
+    c = fit.coefficients
+    assert float(c.sel(coefficient="x*y")) == pytest.approx(0.02, rel=0.25)
+    assert float(c.sel(coefficient="y^2*W")) == pytest.approx(-0.02, rel=0.25)
