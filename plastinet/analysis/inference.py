@@ -108,7 +108,7 @@ class RuleInference:
     coefficients : xarray.DataArray
         Taylor coefficients along dim ``coefficient`` (term names such as ``"x*y"``), with
         coords ``ci_low``, ``ci_high`` (95 %, normal-approximation bootstrap over trials), ``effect`` (the
-        standardised coefficient ``psi``) and ``units`` (weight units per step over the
+        standardised coefficient ``psi``), ``effect_scale`` (``psi / theta``) and ``units`` (weight units per step over the
         term's units). For the MLP: the projection of its changes on the Taylor terms.
     best : str
         The matching library family (see :data:`LIBRARY_PATTERNS`), or ``"none"``.
@@ -148,6 +148,39 @@ class RuleInference:
     def table(self) -> xr.Dataset:
         """The family tests (:attr:`matches`)."""
         return self.matches
+
+    def to_dataset(self) -> xr.Dataset:
+        """Everything as one Dataset (every variable and coordinate with ``units`` and
+        ``long_name``): ``coefficient``, ``ci_low``, ``ci_high``, ``effect`` along
+        ``coefficient`` (per-term units in coordinate ``coefficient_units``), the family
+        tests along ``family``, the prediction variables and ``initial_weights``; attrs
+        ``best``, ``rule_family``, ``fitted_model``, ``loss``, ``r2``, ``notes``."""
+        c = self.coefficients
+        units = [str(u) for u in c.units.values]
+        common = units[0] if len(set(units)) == 1 else "mixed (see coefficient_units)"
+        var = lambda data, u, name: (("coefficient",), np.asarray(data), {"units": u, "long_name": name})  # noqa: E731
+        ds = xr.Dataset(
+            {"coefficients": var(c.values, common, "Taylor coefficient per step"),
+             "ci_low": var(c.ci_low.values, common, "lower end of the 95 % interval"),
+             "ci_high": var(c.ci_high.values, common, "upper end of the 95 % interval"),
+             "effect": var(c.effect.values, "1", "standardised coefficient (weight-scale change per trial)"),
+             "effect_scale": var(c.effect_scale.values, "mixed (1 / coefficient_units)",
+                                 "standardised coefficient per unit coefficient"),
+             **{name: (da.dims, da.values, dict(da.attrs)) for name, da in self.matches.data_vars.items()},
+             **{name: (da.dims, da.values, dict(da.attrs)) for name, da in self.prediction.data_vars.items()},
+             "initial_weights": (self.initial_weights.dims, self.initial_weights.values,
+                                 dict(self.initial_weights.attrs))},
+            coords={"coefficient": ("coefficient", np.asarray(c.coefficient.values, dtype=str),
+                                    {"units": "1", "long_name": "Taylor term"}),
+                    "coefficient_units": ("coefficient", units, {"units": "1", "long_name": "units of each coefficient"}),
+                    "family": ("family", np.asarray(self.matches.family.values, dtype=str),
+                               {"units": "1", "long_name": "library family"}),
+                    **{k: (v.dims, v.values, dict(v.attrs)) for k, v in self.prediction.coords.items()}},
+            attrs={"best": self.best, "rule_family": self.family, "fitted_model": self.model, "loss": self.loss,
+                   "r2": self.r2, "notes": "; ".join(self.notes), "ci_method": c.attrs.get("ci_method", "")})
+        for name in ("matched", "sign_ok"):
+            ds[name] = ds[name].astype(np.int8)
+        return ds
 
     def plot(self, ax: Any = None, kind: str = "coefficients") -> Any:
         """Draw the coefficients with intervals (``kind="coefficients"``) or predicted
@@ -542,6 +575,10 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
         Standardised coefficients at most this large after the sparse fit are set to zero.
     n_boot : int
         Bootstrap resamples over trials (0: no intervals).
+    reselect : bool
+        Repeat the L1 selection in every resample (default). ``False``: refit only the
+        terms selected on all trials, so the intervals are conditional on that selection
+        (terms left out get ``[0, 0]``); about half the cost.
     hidden : int
         Hidden units of the MLP rule.
     segments : int
@@ -659,7 +696,7 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
     names_k = [term_name(e) for e in tlist]
     coefs = xr.DataArray(theta, dims="coefficient", name="coefficients",
                          coords={"coefficient": names_k, "ci_low": ("coefficient", lo), "ci_high": ("coefficient", hi),
-                                 "effect": ("coefficient", psi),
+                                 "effect": ("coefficient", psi), "effect_scale": ("coefficient", 1.0 / theta_per_psi),
                                  "units": ("coefficient", [_unit(e, units, mode) for e in tlist])},
                          attrs={"long_name": "Taylor coefficients of the inferred rule", "confidence": 0.95,
                                 "ci_method": f"estimate +- 1.96 bootstrap standard deviations over trials ({len(boot_idx)} resamples)",
