@@ -221,7 +221,7 @@ def _observations(data: Any, names: dict[str, str | None], n_actions: int | None
     if "pre" not in present or not ({"post", "choice"} & set(present)):
         missing = [names[k] or k for k in ("pre",) if k not in present] + \
             ([f"{names['post']} or {names['choice']}"] if not ({"post", "choice"} & set(present)) else [])
-        raise ValidationError(_OBJ, "data", f"<Dataset with {sorted(map(str, data.data_vars))}>",
+        raise ValidationError(_OBJ, "data", f"<Dataset with {sorted(map(str, data.variables))}>",
                               f"missing {', '.join(missing)}; infer_rule needs " + _NEEDED)
     pre = data[present["pre"]]
     lead = ("trial", "time") if "trial" in pre.dims else ("time",)
