@@ -19,7 +19,7 @@ from plastinet.analysis.rule_models import VARIABLES, parse_term
 from plastinet.errors import UnsupportedError, ValidationError
 from plastinet.results import variable
 
-__all__ = ["PLANTED", "planted_activity", "planted_bandit", "apply_terms", "recovery_grid"]
+__all__ = ["PLANTED", "planted_activity", "planted_bandit", "apply_terms", "recovery_grid", "fwp_readouts"]
 
 #: Planted rules (Taylor coefficients per step; x pre, y post, W weight, r reward).
 PLANTED: dict[str, dict[str, float]] = {
@@ -183,3 +183,45 @@ def recovery_grid(rule: str = "oja", *, noises: tuple[float, ...] = (0.01, 0.03,
                               "seed": variable("seed", np.asarray(seeds), "1", "data seed")},
                       attrs={"rule": rule, "trials": trials})
 
+
+
+def fwp_readouts(run: Any, x: Any = None, *, k: Any = None, v: Any = None, beta: Any = None) -> xr.Dataset:
+    """Inputs and read-outs of a fast-weight memory, without its weights: a FWP as the brain.
+
+    The memory's *inputs* are what its programmer sends: the key features ``phi(k_t)``
+    (``pre``), the value ``v_t`` (``teacher``, a teaching input of each post neuron) and the
+    programmed learning rate ``beta_t`` (``beta``, a per-step third factor). Its *read-out*
+    is its response to the key before the write, ``W_{t-1} phi(k_t)`` (``post``; the
+    retrieval the delta rule itself compares with ``v_t``). Recorded by
+    :func:`plastinet.analysis.plasticity_trace` (the rate engine's own steps), one trial per
+    sequence.
+
+    Parameters
+    ----------
+    run : FastWeightLayer or Rule or str
+        A (trained) layer run on ``x (B, T, d_in)``, or a rate rule run on keys
+        ``k (B, T, d_k)``, values ``v (B, T, d_v)`` and learning rates ``beta (B, T)``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pre (trial, time, pre)``, ``post (trial, time, post)``, ``teacher (trial, time, post)``,
+        ``beta (trial, time)``.
+    """
+    from plastinet.analysis import plasticity_trace
+    from plastinet.fwp.layer import FastWeightLayer
+
+    if isinstance(run, FastWeightLayer):
+        traces = [plasticity_trace(run, x, batch=b) for b in range(np.shape(x)[0])]
+        source = "FastWeightLayer"
+    else:
+        traces = [plasticity_trace(run, k[b], k[b], v[b], beta=beta[b]) for b in range(np.shape(k)[0])]
+        source = f"rate rule {run if isinstance(run, str) else type(run).__name__}"
+    stack = lambda name: np.stack([np.asarray(t[name].values) for t in traces])  # noqa: E731
+    return xr.Dataset(
+        {"pre": variable(("trial", "time", "pre"), stack("pre"), "1", "key features phi(k_t)"),
+         "post": variable(("trial", "time", "post"), stack("prediction"), "1", "read-out W_(t-1) phi(k_t)"),
+         "teacher": variable(("trial", "time", "post"), stack("post"), "1", "value v_t (teaching input)"),
+         "beta": variable(("trial", "time"), stack("modulator"), "1", "programmed learning rate beta_t")},
+        coords={"time": variable("time", np.arange(traces[0].sizes["time"]), "1", "step")},
+        attrs={"source": source})

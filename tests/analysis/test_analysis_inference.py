@@ -18,7 +18,7 @@ import xarray as xr
 from plastinet.analysis import infer_rule
 from plastinet.analysis.rule_models import parse_term
 from plastinet.errors import NonFiniteError, RangeError, ShapeError, UnsupportedError, ValidationError
-from plastinet.experiments.rule_inference import planted_activity, planted_bandit
+from plastinet.experiments.rule_inference import fwp_readouts, planted_activity, planted_bandit, recovery_grid
 
 CANDIDATES = ["1", "x", "y", "W", "x*y", "y*W", "x*y^2", "y^2*W"]
 REWARD_TERMS = ["r*x*y", "r*W", "r*x", "r*y"]
@@ -127,3 +127,64 @@ def test_mlp_rule_fits_oja_activity_and_projects_to_oja_terms():
     c = fit.coefficients
     assert float(c.sel(coefficient="x*y")) == pytest.approx(0.02, rel=0.25)
     assert float(c.sel(coefficient="y^2*W")) == pytest.approx(-0.02, rel=0.25)
+
+
+BRIDGE_TERMS = ["x*y", "x*v", "r*x*y", "r*x*v", "W", "r*W", "y^2*W", "x"]
+
+
+def test_delta_fwp_is_identified_from_its_inputs_and_readouts():
+    """The memory's inputs (phi(k), v, beta) and read-outs W_(t-1) phi(k) only: the fitted rule is
+    beta (v - y) x, the programmed delta rule gated by beta (coefficients +-1, everything else 0)."""
+    rng = np.random.default_rng(0)
+    k = rng.normal(size=(6, 40, 4))
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    ds = fwp_readouts("delta", k=k, v=rng.normal(size=(6, 40, 3)), beta=rng.uniform(0.1, 1.0, (6, 40)))
+    assert "W" not in ds and "dW" not in ds
+    fit = infer_rule(ds, reward="beta", terms=BRIDGE_TERMS, initial_weights="zero", n_boot=8)
+    c = fit.coefficients
+    np.testing.assert_allclose(c.sel(coefficient=["x*r*v", "x*y*r"]).values, [1.0, -1.0], rtol=1e-4)
+    assert float(np.abs(c.drop_sel(coefficient=["x*r*v", "x*y*r"])).max()) < 1e-4
+    assert fit.best == "modulated_delta"
+
+
+@pytest.mark.slow
+def test_trained_delta_fwp_is_identified_from_its_inputs_and_readouts():
+    training = pytest.importorskip("plastinet.training")
+    from plastinet.tasks.retrieval import AssocRetrieval
+
+    task = AssocRetrieval(n_keys=8, setting=2)
+    model = training.AssocRetrievalModel(task, rule="delta", d_key=16, feature_map="elu+1")
+    history = training.train(model, task, {"max_steps": 300, "eval_every": 100, "batch_size": 16, "lr": 3e-3},
+                             progress=False)
+    assert float(history.eval_loss[-1]) < 0.05
+    x, _ = model._inputs(task.sample(6, np.random.default_rng(5)))
+    fit = infer_rule(fwp_readouts(model.layer, x), reward="beta", terms=BRIDGE_TERMS, initial_weights="zero",
+                     n_boot=8)
+    c = fit.coefficients
+    np.testing.assert_allclose(c.sel(coefficient=["x*r*v", "x*y*r"]).values, [1.0, -1.0], rtol=1e-4)
+    assert fit.best == "modulated_delta"
+
+
+@pytest.mark.slow
+def test_recovery_error_falls_with_length_and_rises_with_noise():
+    grid = recovery_grid("oja", noises=(0.01, 0.1), steps=(20, 80), seeds=(0, 1))
+    e = grid.error.mean("seed")
+    assert (e.isel(steps=-1) < e.isel(steps=0)).all()
+    assert (e.isel(noise=0) < e.isel(noise=-1)).all()
+    assert float(e.sel(noise=0.01, steps=80)) < 0.01
+    assert grid.identified.sel(noise=0.01).all()
+
+
+def test_plot_companion_draws_coefficients_and_prediction():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fit = infer_rule(planted_activity("oja", trials=3, steps=20, seed=0), terms=["x*y", "y^2*W"], n_boot=3)
+    fig, (a, b) = plt.subplots(1, 2)
+    assert fit.plot(ax=a) is a and "(1)" in a.get_xlabel()
+    assert fit.plot(ax=b, kind="prediction") is b and "(1)" in b.get_ylabel()
+    plt.close(fig)
+    ds = fit.to_dataset()
+    assert all("units" in v.attrs and "long_name" in v.attrs for v in ds.variables.values())
