@@ -49,7 +49,7 @@ def rules_figure() -> None:
         planted = {k.replace("x*y*r", "x*y*r"): v for k, v in json.loads(ds.attrs["planted"]).items()}
         res = with_planted(fit, planted)
         plot_rule_inference(res, ax=axes[0, col])
-        axes[0, col].set_title(f"planted {rule}: best match {fit.best}", fontsize=9)
+        axes[0, col].set_title(f"planted {rule}:\nbest match {fit.best}", fontsize=9)
         plot_rule_inference(res, ax=axes[1, col], kind="prediction")
     save(fig, "inference_rules.png")
 

@@ -368,6 +368,6 @@ def plot_rule_inference(fit: Any, ax: Any = None, kind: str = "coefficients") ->
         ax.legend(fontsize=7)
     ax.axvline(0, color="k", lw=0.6)
     ax.set_yticks(y, [str(n) for n in ds.coefficient.values], fontsize=7)
-    ax.set_xlabel("standardised coefficient: weight-scale change per trial (1)")
+    ax.set_xlabel("standardised coefficient ψ (1)")
     ax.set_title(f"{ds.attrs.get('rule_family', '')} rule, best match: {best}", fontsize=9)
     return ax
