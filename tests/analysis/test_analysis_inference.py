@@ -188,3 +188,26 @@ def test_plot_companion_draws_coefficients_and_prediction():
     plt.close(fig)
     ds = fit.to_dataset()
     assert all("units" in v.attrs and "long_name" in v.attrs for v in ds.variables.values())
+
+
+@pytest.mark.parametrize("override, key", [("data.rule=\"stdp\"", "data.rule"), ("data.type=\"spikes\"", "data.type"),
+                                           ("inference.terms=[\"x*q\"]", "inference.terms"),
+                                           ("inference.family=\"spline\"", "inference.family"),
+                                           ("data.noise=-1", "data.noise")])
+def test_rule_inference_model_file_errors_name_the_key(override, key):
+    from plastinet.errors import ModelFileError
+    from plastinet.io import load_model
+
+    with pytest.raises(ModelFileError) as info:
+        load_model("rule_inference", [override])
+    assert info.value.key == key
+
+
+def test_rule_inference_model_result_has_units_and_the_planted_rule():
+    from plastinet.io import load_model
+
+    ds = load_model("rule_inference", quick=True).run(progress=False)
+    assert ds.attrs["model_kind"] == "rule_inference" and ds.attrs["best"] == "oja"
+    assert all("units" in v.attrs and "long_name" in v.attrs for v in ds.variables.values())
+    planted = ds.planted.dropna("coefficient")
+    np.testing.assert_allclose(ds.coefficients.sel(coefficient=planted.coefficient), planted, rtol=0.05)
