@@ -108,8 +108,8 @@ class RuleInference:
     coefficients : xarray.DataArray
         Taylor coefficients along dim ``coefficient`` (term names such as ``"x*y"``), with
         coords ``ci_low``, ``ci_high`` (95 %, normal-approximation bootstrap over trials), ``effect`` (the
-        standardised coefficient ``psi``), ``effect_scale`` (``psi / theta``) and ``units`` (weight units per step over the
-        term's units). For the MLP: the projection of its changes on the Taylor terms.
+        standardised coefficient ``psi``), ``effect_scale`` (``psi / theta``) and ``units``
+        (weight units per step over the term's units). For the MLP: the projection of its changes on the Taylor terms.
     best : str
         The matching library family (see :data:`LIBRARY_PATTERNS`), or ``"none"``.
     matches : xarray.Dataset
@@ -130,6 +130,8 @@ class RuleInference:
         What was dropped, segmented or could not be tested.
     model : str
         The fitted network, in words.
+    params : ndarray
+        The fitted rule parameters (Taylor: the coefficients; MLP: the network's weights).
     """
 
     family: str
@@ -172,7 +174,8 @@ class RuleInference:
                                  dict(self.initial_weights.attrs))},
             coords={"coefficient": ("coefficient", np.asarray(c.coefficient.values, dtype=str),
                                     {"units": "1", "long_name": "Taylor term"}),
-                    "coefficient_units": ("coefficient", units, {"units": "1", "long_name": "units of each coefficient"}),
+                    "coefficient_units": ("coefficient", units,
+                                          {"units": "1", "long_name": "units of each coefficient"}),
                     "family": ("family", np.asarray(self.matches.family.values, dtype=str),
                                {"units": "1", "long_name": "library family"}),
                     **{k: (v.dims, v.values, dict(v.attrs)) for k, v in self.prediction.coords.items()}},
@@ -456,7 +459,8 @@ def _match(psi: np.ndarray, boot: np.ndarray, terms: list[tuple[int, ...]], psi_
                         "matched": var(5, "1", "family matches at the 5 % level"),
                         "n_params": var(6, "1", "free parameters of the family"),
                         "equation": var(7, "1", "the family's rule")},
-                       coords={"family": ("family", [r[0] for r in rows], {"units": "1", "long_name": "library family"})},
+                       coords={"family": ("family", [r[0] for r in rows],
+                                          {"units": "1", "long_name": "library family"})},
                        attrs={"best": best})
     return best, table
 
@@ -479,6 +483,31 @@ def _unit(e: tuple[int, ...], units: dict[str, str], mode: str) -> str:
     add(units["v"], -e[4])
     parts = [u if p == 1 else f"{u}^{p}" for u, p in powers.items() if p]
     return " ".join(parts) or "1"
+
+
+def _prediction(final: dict[str, Any], obs: Observations, activation: str, units: dict[str, str],
+                data: xr.Dataset, time: Any) -> tuple[xr.Dataset, float]:
+    """Predicted vs observed activity (or choice probabilities vs choices), and R^2 (or the
+    mean choice likelihood)."""
+    n, T = obs.shape[:2]
+    segmented = "trial" not in data.dims
+    tcoord = time[:T] if time is not None and len(time) >= T and not segmented else np.arange(T)
+    t_units = data["time"].attrs.get("units", "1") if "time" in data.coords and not segmented else "1"
+    coords = {"trial": ("trial", np.arange(n), {"units": "1", "long_name": "trial (or segment)"}),
+              "time": ("time", tcoord, {"units": t_units, "long_name": "time step"})}
+    if obs.y is not None:
+        Yhat = np.tanh(final["z"]) if activation == "tanh" else final["z"]
+        u = units["y"]
+        pred = xr.Dataset({"predicted": (("trial", "time", "post"), Yhat,
+                                         {"units": u, "long_name": "post activity predicted by the fitted rule"}),
+                           "observed": (("trial", "time", "post"), obs.y,
+                                        {"units": u, "long_name": "recorded post activity"})}, coords=coords)
+        return pred, 1.0 - final["loss"]
+    pred = xr.Dataset({"probability": (("trial", "time", "action"), np.exp(final["logp"]),
+                                       {"units": "1", "long_name": "choice probability of the fitted model"}),
+                       "observed": (("trial", "time"), obs.choice.argmax(-1),
+                                    {"units": "1", "long_name": "observed choice"})}, coords=coords)
+    return pred, float(np.exp(-final["loss"]))
 
 
 # ----------------------------------------------------------------------------- API
@@ -699,33 +728,17 @@ def infer_rule(data: xr.Dataset, family: str = "taylor", *, terms: Iterable[Any]
                                  "effect": ("coefficient", psi), "effect_scale": ("coefficient", 1.0 / theta_per_psi),
                                  "units": ("coefficient", [_unit(e, units, mode) for e in tlist])},
                          attrs={"long_name": "Taylor coefficients of the inferred rule", "confidence": 0.95,
-                                "ci_method": f"estimate +- 1.96 bootstrap standard deviations over trials ({len(boot_idx)} resamples)",
+                                "ci_method": "estimate +- 1.96 bootstrap standard deviations over trials "
+                                             f"({len(boot_idx)} resamples)",
                                 "effect": "standardised coefficient: fraction of the weight scale changed per trial"})
-    trial = np.arange(n)
-    tcoord = time[: T] if time is not None and len(time) >= T and "trial" in data.dims else np.arange(T)
-    coords = {"trial": ("trial", trial, {"units": "1", "long_name": "trial (or segment)"}),
-              "time": ("time", tcoord, {"units": data["time"].attrs.get("units", "1") if "time" in data.coords else "1",
-                                        "long_name": "time step"})}
-    if mode == "activity":
-        Yhat = np.tanh(final["z"]) if activation == "tanh" else final["z"]
-        pred = xr.Dataset({"predicted": (("trial", "time", "post"), Yhat,
-                                         {"units": units["y"], "long_name": "post activity predicted by the fitted rule"}),
-                           "observed": (("trial", "time", "post"), obs.y,
-                                        {"units": units["y"], "long_name": "recorded post activity"})}, coords=coords)
-        r2 = 1.0 - final["loss"]
-    else:
-        pred = xr.Dataset({"probability": (("trial", "time", "action"), np.exp(final["logp"]),
-                                           {"units": "1", "long_name": "choice probability of the fitted model"}),
-                           "observed": (("trial", "time"), obs.choice.argmax(-1),
-                                        {"units": "1", "long_name": "observed choice"})}, coords=coords)
-        r2 = float(np.exp(-final["loss"]))
+    pred, r2 = _prediction(final, obs, activation, units, data, time)
     Wda = xr.DataArray(W0, dims=("trial", "post", "pre"), name="initial_weights",
                        attrs={"units": _unit((0, 0, 0, 0, 0), units, mode), "long_name": "fitted initial weights"})
     model = ("y_t = " + ("tanh(W_t x_t)" if activation == "tanh" and mode == "activity" else "W_t x_t")
              + (", p(choice_t) = softmax(W_t x_t), y_t = one-hot choice" if mode == "choice" else "")
              + f", W_(t+1) = W_t + rule(x, y, W{', r' if 'r' in present else ''}{', v' if 'v' in present else ''})"
              + (", initial weights fitted per trial" if initial_weights == "fit" else ", initial weights zero"))
-    return RuleInference(family, coefs, best, matches, pred, Wda, float(final["loss"]), float(r2),
-                         xr.DataArray(theta_b, dims=("resample", "coefficient"), coords={"coefficient": names_k},
-                                      name="bootstrap", attrs={"units": "various", "long_name": "bootstrap coefficients"}),
+    boot_da = xr.DataArray(theta_b, dims=("resample", "coefficient"), coords={"coefficient": names_k},
+                           name="bootstrap", attrs={"units": "various", "long_name": "bootstrap coefficients"})
+    return RuleInference(family, coefs, best, matches, pred, Wda, float(final["loss"]), float(r2), boot_da,
                          notes, model, params)

@@ -17,8 +17,10 @@ Losses (``N`` the number of observed values):
   the choices, inverse temperature 1: the weights carry the scale).
 
 :func:`run` returns the loss and, by the adjoint recursion
-``lambda_t = lambda_{t+1} + d rule / d W_t^T lambda_{t+1} + (d L / d z_t + d rule / d u_t^T lambda_{t+1} f'(z_t)) x_t^T``,
-its gradients with respect to the rule's parameters and the initial weights.
+``lambda_t = lambda_{t+1} + (d rule / d W_t)^T lambda_{t+1} + g_t x_t^T`` with
+``g_t = (d L / d y_t + (d rule / d u_t)^T lambda_{t+1}) f'(z_t)``,
+its gradients with respect to the rule's parameters and the initial weights (``u = y`` for
+activity; for choices the ``d rule / d u`` term is absent, the choice being observed).
 """
 
 from __future__ import annotations
