@@ -19,7 +19,8 @@ from plastinet.analysis.rule_models import VARIABLES, parse_term
 from plastinet.errors import UnsupportedError, ValidationError
 from plastinet.results import variable
 
-__all__ = ["PLANTED", "planted_activity", "planted_bandit", "apply_terms", "recovery_grid", "fwp_readouts"]
+__all__ = ["PLANTED", "planted_activity", "planted_bandit", "apply_terms", "recovery_grid", "fwp_readouts",
+           "spiking_fwp_readouts"]
 
 #: Planted rules (Taylor coefficients per step; x pre, y post, W weight, r reward).
 PLANTED: dict[str, dict[str, float]] = {
@@ -225,3 +226,55 @@ def fwp_readouts(run: Any, x: Any = None, *, k: Any = None, v: Any = None, beta:
          "beta": variable(("trial", "time"), stack("modulator"), "1", "programmed learning rate beta_t")},
         coords={"time": variable("time", np.arange(traces[0].sizes["time"]), "1", "step")},
         attrs={"source": source})
+
+
+def spiking_fwp_readouts(rule: Any, k: Any, v: Any, beta: Any, *, seed: int = 0, **network: Any) -> xr.Dataset:
+    """Inputs and read-outs of the spiking realisation of a FWP (:func:`plastinet.spiking.fwp_bridge.run_fwp`).
+
+    For each sequence ``b`` the spiking three-factor network writes ``(k_t, v_t)`` with rate
+    ``beta_t`` and is queried after each write with the *next* key, ``q_t = k_(t+1)``, so its
+    measured read-out (the mean dendritic drive of the post units over the read phase) is
+    ``W_t phi(k_(t+1))``: the response to a key before that key's write. Recorded, in the
+    layout of :func:`fwp_readouts`: ``pre`` = ``phi(k_t)`` (the key neurons' rates over the
+    rate scale), ``teacher`` = ``v_t``, ``beta`` = ``beta_t``, ``post`` = the spiking
+    read-out before step ``t``'s write (0 before the first: the weights start at zero).
+
+    Parameters
+    ----------
+    rule : plastinet.fwp.Delta or plastinet.fwp.Hebbian
+        With a non-negative feature map.
+    k : array (B, T + 1, d_k)
+        Keys (the last one only queries).
+    v : array (B, T, d_v)
+        Values.
+    beta : array (B, T)
+        Learning rates (``beta |phi(k)|^2 < 1`` for the delta rule).
+    seed : int
+        Seed of the spiking runs (sequence ``b`` uses ``seed + b``).
+    **network
+        Passed to :func:`~plastinet.spiking.fwp_bridge.run_fwp` (``neurons_per_feature``,
+        ``rate``, ``phase`` ...).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``pre``, ``post``, ``teacher`` ``(trial, time, ...)``, ``beta (trial, time)``; attr
+        ``readout_relative_error``: the spiking read-out's error against the rate engine's.
+    """
+    from plastinet.spiking.fwp_bridge import run_fwp
+
+    k, v, beta = np.asarray(k, dtype=float), np.asarray(v, dtype=float), np.asarray(beta, dtype=float)
+    B, T = v.shape[:2]
+    post = np.zeros(v.shape)
+    errors = []
+    for b in range(B):
+        run = run_fwp(rule, k[b, 1:], k[b, :T], v[b], beta[b], seed=seed + b, **network)
+        post[b, 1:] = run["y_spiking"].values[:-1]
+        errors.append(float(run.attrs["relative_error"]))
+    return xr.Dataset(
+        {"pre": variable(("trial", "time", "pre"), rule.phi(k[:, :T]), "1", "key features phi(k_t) (rates / rate scale)"),
+         "post": variable(("trial", "time", "post"), post, "1", "spiking read-out W_(t-1) phi(k_t)"),
+         "teacher": variable(("trial", "time", "post"), v, "1", "value v_t (teaching input)"),
+         "beta": variable(("trial", "time"), beta, "1", "programmed learning rate beta_t")},
+        coords={"time": variable("time", np.arange(T), "1", "sequence step")},
+        attrs={"source": "spiking FWP", "readout_relative_error": float(np.mean(errors))})
