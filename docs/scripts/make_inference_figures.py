@@ -64,6 +64,8 @@ def recovery_figure() -> None:
         ax1.errorbar(steps, e.mean("seed"), yerr=e.std("seed"), marker="o", capsize=3, label=f"noise {noise:g}")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
+    ax1.set_xticks(steps, [str(s) for s in steps])
+    ax1.minorticks_off()
     ax1.set_xlabel("steps per trial (1)")
     ax1.set_ylabel("relative coefficient error (1)")
     ax1.set_title("planted Oja rule, 6 trials, 8 candidate terms", fontsize=9)
