@@ -17,7 +17,7 @@ symbol      variable
 * :class:`TaylorRule`: a truncated Taylor series
   ``dW_ij = sum_k theta_k x_j^a_k y_i^b_k W_ij^c_k r^d_k v_i^e_k`` over a chosen set of
   exponent tuples ``(a, b, c, d, e)`` (Mehta et al., NeurIPS 2024, extended by ``v``);
-* :class:`MLPRule`: ``dW_ij = s (c . tanh(A z_ij + b) + c_0)``, ``z_ij`` the variables
+* :class:`MLPRule`: ``dW_ij = s (c^T tanh(A z_ij + b) + c_0)``, ``z_ij`` the variables
   divided by their typical magnitudes, ``s`` a fixed output scale.
 
 Each rule has ``prepare`` (state-independent inputs), ``setup`` (their combination with the
@@ -210,7 +210,7 @@ class TaylorRule:
 
 
 class MLPRule:
-    """``dW_ij = scale * (c . tanh(A z_ij + b) + c0)`` with ``z_ij`` the chosen variables,
+    """``dW_ij = scale (c^T tanh(A z_ij + b) + c0)`` with ``z_ij`` the chosen variables,
     each divided by its typical magnitude (``scales``).
 
     Parameters
