@@ -233,3 +233,16 @@ def test_spiking_fwp_is_identified_from_its_rates():
     assert abs(float(c.sel(coefficient="x*y*r")) + 1.0) < 0.15
     assert float(np.abs(c.drop_sel(coefficient=["x*r*v", "x*y*r"])).max()) < 0.05
     assert fit.r2 > 0.95
+
+
+def test_rule_inference_kind_runs_a_bandit_model_file(tmp_path):
+    from plastinet.io import load_model
+
+    path = tmp_path / "bandit.toml"
+    path.write_text('schema_version = 1\nname = "bandit"\nkind = "rule_inference"\ndescription = "d"\nsource = "s"\n'
+                    '[data]\ntype = "bandit"\nsessions = 6\nsteps = 100\nseed = 5\n'
+                    '[inference]\nterms = ["r*x*y", "W"]\ninitial_weights = "zero"\nn_boot = 4\nreselect = false\n')
+    ds = load_model(path).run(progress=False)
+    assert ds.attrs["best"] == "modulated_hebbian_decay" and ds.attrs["planted_rule"] == "modulated_hebbian_decay"
+    assert set(ds.probability.dims) == {"trial", "time", "action"}
+    assert float(ds.coefficients.sel(coefficient="W")) < 0
