@@ -140,7 +140,6 @@ class TaylorRule:
 
     def __init__(self, terms: list[Exponents]) -> None:
         self.terms = [tuple(int(p) for p in t) for t in terms]
-        self.names = [term_name(t) for t in self.terms]
         self.post = sorted({(t[1], t[4]) for t in self.terms})
         self.pre = sorted({t[0] for t in self.terms})
         self.c_vals = sorted({t[2] for t in self.terms})
@@ -231,8 +230,6 @@ class MLPRule:
         self.scales = np.array([scales[s] for s in self.inputs])
         self.out_scale = float(out_scale)
         self.n_in = len(self.inputs)
-        self.names = [f"A[{h},{s}]" for h in range(self.hidden) for s in self.inputs] + \
-            [f"b[{h}]" for h in range(self.hidden)] + [f"c[{h}]" for h in range(self.hidden)] + ["c0"]
 
     @property
     def n_params(self) -> int:
