@@ -110,8 +110,9 @@ def resolve_backend(model_name: str, kind: Kind, backend: Any = "numpy",
 
 
 from plastinet.experiments import rate_memory as _rate_memory  # noqa: E402  (kinds register themselves)
+from plastinet.experiments import rule_inference_kind as _rule_inference  # noqa: E402
 from plastinet.experiments import spiking_protocols as _spiking_protocols  # noqa: E402
 from plastinet.experiments import training_kind as _training_kind  # noqa: E402
 
 __all__ += ["check_backend", "resolve_backend"]
-del _rate_memory, _spiking_protocols, _training_kind
+del _rate_memory, _rule_inference, _spiking_protocols, _training_kind

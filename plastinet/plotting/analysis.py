@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["plot_rule_fit", "plot_plasticity_trace", "plot_stdp_window", "plot_rate_dependence",
+__all__ = ["plot_rule_fit", "plot_rule_inference", "plot_plasticity_trace", "plot_stdp_window", "plot_rate_dependence",
            "plot_frequency_dependence", "plot_capacity", "plot_forgetting", "plot_spectrum", "plot_attention",
            "plot_scaling"]
 
@@ -304,4 +304,70 @@ def plot_scaling(error: xr.DataArray, fit: xr.Dataset, ax: Any = None) -> Any:
     ax.set_xlabel(" × ".join(f"{d} ({error[d].attrs.get('units', '1')})" for d in dims))
     ax.set_ylabel(_label(error, "error"))
     ax.legend(fontsize=7)
+    return ax
+
+
+def plot_rule_inference(fit: Any, ax: Any = None, kind: str = "coefficients") -> Any:
+    """Draw a :class:`~plastinet.analysis.RuleInference` (or its :meth:`to_dataset` form).
+
+    Parameters
+    ----------
+    fit : RuleInference or xarray.Dataset
+        Result of :func:`~plastinet.analysis.infer_rule`, or its Dataset form (e.g. a saved
+        ``rule_inference`` model result).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+    kind : {"coefficients", "prediction"}
+        ``"coefficients"``: the standardised coefficients (fraction of the weight scale each
+        term changes per trial) with their 95 % intervals; planted values (variable
+        ``planted``, if present) as red crosses. ``"prediction"``: predicted against
+        recorded post activity, or, for choices, the fitted probability of action 1 and
+        the observed choices of trial 0 over time.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ds = fit if isinstance(fit, xr.Dataset) else fit.to_dataset()
+    ax = _ax(ax)
+    best = ds.attrs.get("best", "?")
+    if kind == "prediction":
+        if "predicted" in ds:
+            obs, pred = ds.observed.values.ravel(), ds.predicted.values.ravel()
+            ax.plot(pred, obs, ".", ms=2, alpha=0.4)
+            lim = [min(obs.min(), pred.min()), max(obs.max(), pred.max())]
+            ax.plot(lim, lim, "k--", lw=0.8)
+            ax.set_xlabel(f"predicted post activity ({ds.predicted.attrs['units']})")
+            ax.set_ylabel(f"recorded post activity ({ds.observed.attrs['units']})")
+            ax.set_title(f"best match {best}: R² = {float(ds.attrs.get('r2', np.nan)):.3f}", fontsize=9)
+        else:
+            t = ds["time"].values
+            ax.plot(t, ds.probability.isel(trial=0, action=1), label="p(action 1), fitted model")
+            ax.plot(t, ds.observed.isel(trial=0), "|", color="k", ms=6, label="observed choice")
+            ax.set_xlabel(f"time step ({ds['time'].attrs.get('units', '1')})")
+            ax.set_ylabel("choice / probability (1)")
+            ax.set_title(f"best match {best}: choice likelihood {float(ds.attrs.get('r2', np.nan)):.3f}",
+                         fontsize=9)
+            ax.legend(fontsize=7)
+        return ax
+    if kind != "coefficients":
+        from plastinet.errors import UnsupportedError
+
+        raise UnsupportedError("plot_rule_inference", "kind", kind, "allowed: 'coefficients', 'prediction'")
+    theta, psi, ratio = ds.coefficients.values, ds.effect.values, ds.effect_scale.values
+    y = np.arange(theta.size)
+    ax.barh(y, psi, color=["tab:green" if v else "0.75" for v in theta])
+    ok = np.isfinite(ratio) & np.isfinite(ds.ci_low.values)
+    lo, hi = ds.ci_low.values * ratio, ds.ci_high.values * ratio
+    ax.errorbar(psi[ok], y[ok], xerr=[np.abs(psi - lo)[ok], np.abs(hi - psi)[ok]], fmt="none", ecolor="k",
+                capsize=2, lw=0.8)
+    if "planted" in ds:
+        planted = ds.planted.values
+        show = np.isfinite(planted) & np.isfinite(ratio)
+        ax.plot(planted[show] * ratio[show], y[show], "x", color="tab:red", ms=7, mew=2, label="planted")
+        ax.legend(fontsize=7)
+    ax.axvline(0, color="k", lw=0.6)
+    ax.set_yticks(y, [str(n) for n in ds.coefficient.values], fontsize=7)
+    ax.set_xlabel("standardised coefficient ψ (1)")
+    ax.set_title(f"{ds.attrs.get('rule_family', '')} rule, best match: {best}", fontsize=9)
     return ax

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 from plastinet.analysis import (OJA, attention_weights, capacity_curves, fit_frequency_dependence, fit_power_law,
-                                fit_rate_dependence, fit_rule, fit_stdp_window, forgetting_curve,
+                                fit_rate_dependence, fit_rule, fit_stdp_window, forgetting_curve, infer_rule,
                                 measure_frequency_dependence, measure_rate_dependence, measure_stdp_window,
                                 plasticity_trace, rate_spike_scaling, synthetic_trace, transition_spectrum)
 from plastinet.errors import ValidationError
@@ -48,6 +48,8 @@ CASES = [
     (lambda: fit_rule(synthetic_trace(OJA, n_pre=1, n_post=1, T=10), families=["polynomial"]), "too few samples"),
     (lambda: plasticity_trace(xr.Dataset({"W": (("time", "post", "pre"), np.zeros((1, 2, 2)))})), "missing pre, post"),
     (lambda: synthetic_trace("oja"), "expected a rule of plastinet.analysis.LIBRARY"),
+    (lambda: infer_rule(xr.Dataset({"pre": (("time", "pre"), np.ones((10, 2)))})), "missing post or choice"),
+    (lambda: infer_rule(xr.Dataset({"pre": (("time", "pre"), K), "post": (("time", "post"), K * np.nan)})), "finite"),
 ]
 
 

@@ -30,7 +30,7 @@ def test_every_bundled_model_runs_and_plots(tmp_path, model):
     out = tmp_path / f"{model}.nc"
     assert main(["run", model, "--quick", "--quiet", "--no-plot", "--out", str(out)]) == 0
     ds = load_result(out)
-    assert ds.attrs["model_kind"] in ("rate_fwp", "training", "spiking_protocol")
+    assert ds.attrs["model_kind"] in ("rate_fwp", "training", "spiking_protocol", "rule_inference")
     assert main(["plot", str(out)]) == 0
     assert out.with_suffix(".png").stat().st_size > 5_000
 
