@@ -139,6 +139,24 @@ def test_fwp_apply_policy():
     assert not np.isfinite(y).all() and not np.isfinite(W).all()
 
 
+@pytest.mark.parametrize("form", ["recurrent", "parallel", "chunkwise"])
+def test_the_guard_reports_the_earliest_step_across_batches_and_heads(form):
+    # head 0 of batch 0 overflows at step 5, head 1 of batch 1 at step 2 (and head 0 of batch 1
+    # at step 2 too: a tie, reported as the lower index); index order would report batch 0
+    q = np.ones((2, 2, 8, 2))
+    k = np.ones((2, 2, 8, 2))
+    v = np.ones((2, 2, 8, 1))
+    v[0, 0, 5] = v[1, 1, 2] = v[1, 0, 2] = 1e308
+    k[0, 0, 5] = k[1, 1, 2] = k[1, 0, 2] = 1e10
+    with pytest.raises(NumericalError, match=r"non-finite at step 2 \(batch 1, head 0\)") as info:
+        apply(Hebbian(), q, k, v, form=form)
+    assert (info.value.step, info.value.where) == (2, "batch 1, head 0")
+    v[1, 0, 2], k[1, 0, 2] = 1.0, 1.0                  # only head 1 of batch 1 at step 2
+    with pytest.raises(NumericalError) as info:
+        apply(Hebbian(), q, k, v, form=form)
+    assert (info.value.step, info.value.where) == (2, "batch 1, head 1")
+
+
 def test_expanding_delta_update_warns_and_its_divergence_raises():
     k = np.zeros((1, 1, 40, 2))
     k[..., 0] = 1e4                                    # beta ||k||^2 = 1.5e8 > 2: every step expands
