@@ -57,7 +57,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = {"target": target} if target else {}
     out = Path(args.out) if args.out else Path("results") / f"{model.name}.nc"
     options.update(_durable_options(args, model, out))
-    ds = model.run(backend=args.backend, progress=not args.quiet, **options)
+    ds = model.run(backend=args.backend, progress=not args.quiet, on_numerical=getattr(args, "on_numerical", "raise"),
+                   **options)
     for path in _write_outputs(model, ds, out, not args.no_plot):
         print(f"[plastinet] wrote {path.resolve()}")
     return 0
@@ -277,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true",
                      help="apply the model file's [quick] settings (a small, fast version)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--on-numerical", choices=("raise", "warn"), default="raise",
+                     help="a diverging run or a result holding NaN/inf: raise (default: an error, exit status 2, "
+                          "nothing written) or warn (write the result anyway)")
     run.add_argument("--checkpoint-every", metavar="TIME",
                      help="spiking protocols: write a checkpoint every TIME of biological time, e.g. '10 s'")
     run.add_argument("--checkpoint", metavar="PATH",

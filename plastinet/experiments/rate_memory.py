@@ -93,7 +93,8 @@ def _keys(rng: np.random.Generator, trials: int, n: int, d: int, kind: str) -> n
     return k / np.linalg.norm(k, axis=-1, keepdims=True)
 
 
-def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend: Any = "numpy") -> xr.Dataset:
+def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend: Any = "numpy",
+              on_numerical: str = "raise") -> xr.Dataset:
     """Store ``n`` random key/value pairs with ``rule`` and recall them, for each ``n``.
 
     Parameters
@@ -107,6 +108,8 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend
     backend : str or Backend
         ``"numpy"`` (:func:`plastinet.fwp.apply` in ``protocol.form``) or any backend with
         the ``"rate_fwp"`` capability, e.g. ``"brian2"`` (which computes the recurrent form).
+    on_numerical : {"raise", "warn"}
+        Policy of the engine's numerical guard (a non-finite fast-weight state).
 
     Returns
     -------
@@ -122,7 +125,7 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend
         raise ValidationError("kv_memory", "form", p.form,
                               f"{type(rule).__name__} has the forms {', '.join(rule.forms)}")
     dtype = np.dtype(p.dtype)
-    run_rule = lambda *args, **gates: apply(rule, *args, form=p.form, **gates)   # noqa: E731
+    run_rule = lambda *args, **gates: apply(rule, *args, form=p.form, on_numerical=on_numerical, **gates)  # noqa: E731
     if not (isinstance(backend, str) and backend == "numpy"):
         from plastinet.backends import get_backend
 
@@ -133,7 +136,7 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend
 
             raise UnsupportedError("kv_memory", "rule", type(rule).__name__,
                                    f"backend {be.name!r} runs: " + ", ".join(c.__name__ for c in be.rate_rules))
-        run_rule = lambda *args, **gates: be.apply_fwp(rule, *args, **gates)   # noqa: E731
+        run_rule = lambda *args, **gates: be.apply_fwp(rule, *args, on_numerical=on_numerical, **gates)  # noqa: E731
     rng = np.random.default_rng(p.seed)
     errors = np.empty((len(p.n_items), p.trials))
     W_example = None
@@ -275,13 +278,14 @@ class RateFWPKind:
         return rule, protocol
 
     def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, target: str | None = None,
-            **options: Any) -> xr.Dataset:
+            on_numerical: str = "raise", **options: Any) -> xr.Dataset:
         """Run the memory protocol on ``backend`` (``"numpy"`` or ``"brian2"``; brian2 ``target`` optional)."""
         from plastinet.experiments import resolve_backend
 
         be, attrs = resolve_backend(model.name, self, backend, target)
         rule, protocol = model.spec
-        ds = kv_memory(rule, protocol, progress=progress, backend="numpy" if be.name == "numpy" else be)
+        ds = kv_memory(rule, protocol, progress=progress, backend="numpy" if be.name == "numpy" else be,
+                       on_numerical=on_numerical)
         extra = {k: v for k, v in attrs.items() if k not in ("backend", "backend_version")}
         return finalize_dataset(ds, backend=attrs["backend"], backend_version=attrs["backend_version"], dt=None,
                                 seed=protocol.seed, model_spec=model.to_dict(),

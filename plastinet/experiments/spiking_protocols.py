@@ -210,6 +210,8 @@ class SpikingProtocolKind:
         from plastinet.spiking.engine import RUN_OPTIONS, run_options
 
         be, backend_attrs = resolve_backend(model.name, self, backend, target)
+        if options.get("on_numerical") == "raise":       # the default of every engine
+            del options["on_numerical"]
         durable = {k: options.pop(k) for k in RUN_OPTIONS if options.get(k) is not None}
         if durable and be.name != "numpy":
             key = next(iter(durable))

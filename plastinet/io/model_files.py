@@ -187,11 +187,36 @@ class Model:
     quick: bool = False
     spec: Any = field(repr=False, default=None)
 
-    def run(self, backend: str = "numpy", *, progress: bool = True, **options: Any):
-        """Run the model and return its result Dataset (see :mod:`plastinet.experiments`)."""
-        from plastinet.experiments import get_kind
+    def run(self, backend: str = "numpy", *, progress: bool = True, on_numerical: str = "raise", **options: Any):
+        """Run the model and return its result Dataset (see :mod:`plastinet.experiments`).
 
-        return get_kind(self.kind).run(self, backend=backend, progress=progress, **options)
+        Parameters
+        ----------
+        backend : str or Backend
+            Where it runs (the kind lists the backends it supports).
+        progress : bool
+            Show progress.
+        on_numerical : {"raise", "warn"}
+            Policy for non-finite states during the run (the engines' guards) and for a
+            result whose data variables hold NaN or infinity
+            (:func:`plastinet.results.check_result_finite`): ``"raise"`` (default) raises a
+            :class:`~plastinet.errors.NumericalError`, ``"warn"`` warns and returns the result.
+        **options
+            Kind-specific options (e.g. checkpoints of spiking protocols).
+
+        Raises
+        ------
+        NumericalError
+            Under ``on_numerical="raise"``, if the run diverges or its result is not finite.
+        """
+        from plastinet.errors import check_numerical_policy
+        from plastinet.experiments import get_kind
+        from plastinet.results import check_result_finite
+
+        check_numerical_policy(f"model {self.name!r}", on_numerical)
+        ds = get_kind(self.kind).run(self, backend=backend, progress=progress, on_numerical=on_numerical, **options)
+        check_result_finite(ds, on_numerical=on_numerical, owner=self.name)
+        return ds
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved model as a JSON-able dict (what results store in ``model_spec``)."""
