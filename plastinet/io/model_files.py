@@ -244,6 +244,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except (RecursionError, ValueError):      # nested too deeply; an integer beyond the digit limit
+        raise ValidationError("plastinet", "--set", text[:60] + ("..." if len(text) > 60 else ""),
+                              f"a value nested at most {MAX_NESTING} levels deep, numbers that fit a 64-bit "
+                              "integer or a float") from None
     return key.split("."), value
 
 
@@ -283,6 +287,58 @@ def _toml_error_location(err: tomllib.TOMLDecodeError, text: str) -> tuple[int, 
     return int(lineno or 1), int(colno or 1), message
 
 
+#: Deepest nesting of arrays / tables a model file may use (the bundled models use at most 3).
+MAX_NESTING = 32
+
+
+def _line_key(line: str) -> str:
+    """``"key 'x'"`` for a ``x = ...`` line, else ``"value"``."""
+    key = line.split("=", 1)[0].strip() if "=" in line else ""
+    return f"key {key!r}" if key else "value"
+
+
+def _deepest_line(text: str) -> tuple[int, str]:
+    """Line number (1-based) and text of the line where ``[``/``{`` nesting is deepest (quotes skipped)."""
+    depth = best = 0
+    best_line, lineno, quote = 1, 1, ""
+    for char in text:
+        if char == "\n":
+            lineno += 1
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > best:
+                best, best_line = depth, lineno
+        elif char in "]}":
+            depth -= 1
+    lines = text.splitlines() or [""]
+    return best_line, lines[min(best_line, len(lines)) - 1]
+
+
+def _longest_number_line(text: str) -> tuple[int, str]:
+    """Line number (1-based) and text of the line with the longest run of digits."""
+    lines = text.splitlines() or [""]
+    lengths = [max((len(m) for m in re.findall(r"[0-9_]+", line)), default=0) for line in lines]
+    i = max(range(len(lines)), key=lengths.__getitem__)
+    return i + 1, lines[i]
+
+
+def _check_nesting(config: dict[str, Any], path: str) -> None:
+    """Refuse values nested deeper than :data:`MAX_NESTING` (iteratively: no recursion limit)."""
+    stack: list[tuple[Any, str, int]] = [(config, "", 0)]
+    while stack:
+        node, key, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ModelFileError(path, key, f"<nested {depth} levels>",
+                                 f"arrays and tables nest at most {MAX_NESTING} levels deep")
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, child in items:
+            stack.append((child, f"{key}[{k}]" if isinstance(k, int) else f"{key}.{k}" if key else str(k), depth + 1))
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -291,7 +347,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise ModelFileError(str(path), "path", str(path), f"a model file must be UTF-8 text ({err.reason})") from None
     try:
-        return tomllib.loads(text)
+        config = tomllib.loads(text)
+    except RecursionError:
+        lineno, line = _deepest_line(text)
+        raise ModelFileError(str(path), f"line {lineno} ({_line_key(line)})", line,
+                             f"arrays or inline tables nested too deeply to read (at most {MAX_NESTING} levels "
+                             "are supported)") from None
     except tomllib.TOMLDecodeError as err:
         lineno, colno, message = _toml_error_location(err, text)
         lines = text.splitlines()
@@ -300,6 +361,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
                              f"TOML syntax error: {message}. A model file is TOML (https://toml.io): "
                              'key = value lines under [table] headers; strings are quoted, e.g. duration = "20 ms"'
                              ) from None
+    except ValueError as err:    # an integer beyond Python's digit limit for int(str)
+        lineno, line = _longest_number_line(text)
+        raise ModelFileError(str(path), f"line {lineno} ({_line_key(line)})", line,
+                             f"a number too long to read ({err.args[0].split(':')[0]}); "
+                             "numbers must fit a 64-bit integer or a float") from None
+    return config
 
 
 def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None,
@@ -342,6 +409,7 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
         parse_override(o) for o in (overrides or []))
     for keys, value in items:
         _apply_override(config, keys.split(".") if isinstance(keys, str) else keys, value, spath)
+    _check_nesting(config, spath)
     config = copy.deepcopy(config)
     top = Section(spath, "", config)
     version = top.take("schema_version", Parameter(REQUIRED, integer=True))
