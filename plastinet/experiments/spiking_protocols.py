@@ -129,12 +129,13 @@ PROTOCOLS = ("pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikev
              "pes_learning", "spiking_fwp")
 
 
-def _parameter(name: str, default: Any) -> tuple[Parameter, bool]:
+def _parameter(name: str, default: Any, least: int = 1) -> tuple[Parameter, bool]:
     """A Parameter for a protocol argument (from its name and default) and whether it is a list.
 
     Units come from :data:`UNITS`; times and rates must be >= 0 (durations and time
     constants > 0) except the signed timing differences ``delta_t``; the arguments in
-    :data:`NON_NEGATIVE` must be >= 0 (``g_max`` and ``g_unit`` > 0); counts are >= 1.
+    :data:`NON_NEGATIVE` must be >= 0 (``g_max`` and ``g_unit`` > 0); counts are >= ``least``
+    (1, or the protocol's own minimum from :data:`plastinet.spiking.protocols.MIN_COUNTS`).
     """
     unit = UNITS.get(name, "1")
     positive = name in ("duration", "dt", "tau", "segment", "phase", "sample_every", "g_max", "g_unit")
@@ -146,7 +147,7 @@ def _parameter(name: str, default: Any) -> tuple[Parameter, bool]:
     if isinstance(default, (list, tuple)):
         return Parameter(unit=unit, low=low), True
     if isinstance(default, int):
-        return Parameter(default, low=0 if name == "seed" else 1, integer=True), False
+        return Parameter(default, low=0 if name == "seed" else least, integer=True), False
     return Parameter(default, unit=unit, low=low, low_open=positive, allow_none=default is None), False
 
 
@@ -175,6 +176,7 @@ class SpikingProtocolKind:
     backends = ("numpy", "brian2")
 
     def validate(self, top: Any) -> tuple[str, dict[str, Any], Any]:
+        from plastinet.spiking.protocols import MIN_COUNTS
         from plastinet.spiking.rules import RULES as SPIKE_RULES
 
         table = top.table("protocol")
@@ -185,7 +187,7 @@ class SpikingProtocolKind:
             required = param.default is inspect.Parameter.empty
             if arg in _SKIP or (arg not in table.data and not required):
                 continue
-            spec, is_list = _parameter(arg, [] if arg in LISTS else param.default)
+            spec, is_list = _parameter(arg, [] if arg in LISTS else param.default, MIN_COUNTS.get(name, {}).get(arg, 1))
             kwargs[arg] = table.take_list(arg, spec) if is_list else table.take(arg, spec)
         table.finish()
         if name == "spiking_fwp":
