@@ -213,7 +213,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from plastinet.errors import ValidationError
-    from plastinet.experiments import get_kind
+    from plastinet.experiments import KINDS, get_kind
     from plastinet.io import load_result
 
     ds = load_result(args.result)
@@ -223,7 +223,17 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                               "not a plastinet model result (no 'model_kind' attribute)")
     import matplotlib.pyplot as plt
 
-    fig = get_kind(str(kind)).plot(ds)
+    if str(kind) not in KINDS:
+        raise ValidationError("plastinet plot", "RESULT", args.result,
+                              f"a result of an unknown model_kind {str(kind)!r}; known kinds: " + ", ".join(KINDS))
+    try:
+        fig = get_kind(str(kind)).plot(ds)
+    except (KeyError, IndexError, ValueError, TypeError) as err:     # variables or attrs missing or empty
+        plt.close("all")
+        reason = (str(err).strip().splitlines() or [""])[0][:160]
+        raise ValidationError("plastinet plot", "RESULT", args.result,
+                              f"not a complete {kind} result: its figure cannot be drawn "
+                              f"({type(err).__name__}: {reason})") from None
     out = Path(args.out) if args.out else Path(args.result).with_suffix(".png")
     fig.savefig(out, dpi=110)
     plt.close(fig)
