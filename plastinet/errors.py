@@ -23,6 +23,7 @@ __all__ = [
     "DTypeError",
     "NonFiniteError",
     "RangeError",
+    "SizeError",
     "UnsupportedError",
     "UnitError",
     "ModelFileError",
@@ -91,6 +92,14 @@ class NonFiniteError(ValidationError):
 
 class RangeError(ValidationError):
     """A value lies outside the range its parameter allows."""
+
+
+class SizeError(RangeError):
+    """Sizes that make a run need more memory than the machine has available.
+
+    Raised before anything is allocated; the message names the parameter, the memory the run
+    needs at least (bytes) and the memory available.
+    """
 
 
 class UnsupportedError(ValidationError):
