@@ -60,10 +60,13 @@ def check_memory(nbytes: float, obj: str, parameter: str, value: Any, *, what: s
     Raises
     ------
     SizeError
-        If ``nbytes`` exceeds :func:`available_memory` (never if that is unknown).
+        If ``nbytes`` exceeds :func:`available_memory` (never if that is unknown); its
+        ``need`` attribute holds the sentence on the memory needed and available.
     """
     available = available_memory()
     if available is not None and nbytes > available:
-        raise SizeError(obj, parameter, value,
-                        f"{what} needs at least {format_bytes(nbytes)} ({nbytes:.4g} bytes) of memory, "
-                        f"{format_bytes(available)} are available; reduce {parameter}")
+        need = (f"{what} needs at least {format_bytes(nbytes)} ({nbytes:.4g} bytes) of memory, "
+                f"{format_bytes(available)} are available")
+        err = SizeError(obj, parameter, value, f"{need}; reduce {parameter}")
+        err.need = need
+        raise err

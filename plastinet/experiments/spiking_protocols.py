@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import CheckpointError, ModelFileError, UnsupportedError, ValidationError
+from plastinet.errors import CheckpointError, ModelFileError, SizeError, UnsupportedError, ValidationError
 from plastinet.params import Parameter
 from plastinet.results import finalize_dataset, variable
 
@@ -228,6 +228,10 @@ class SpikingProtocolKind:
                 ds = func(rule, **kwargs, **extra) if needs_rule else func(**kwargs, **extra)
         except CheckpointError:
             raise
+        except SizeError as err:
+            raise SizeError(model.path, "protocol", f"the {name!r} network's {err.parameter}",
+                            f"{getattr(err, 'need', err.allowed)}; reduce the [protocol] values it is derived "
+                            f"from ({', '.join(sorted(kwargs)) or 'defaults'})") from None
         except ValidationError as err:
             if err.parameter in kwargs or err.parameter in inspect.signature(func).parameters:
                 raise ModelFileError(model.path, f"protocol.{err.parameter}", err.value, err.allowed) from None
