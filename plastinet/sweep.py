@@ -283,15 +283,19 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
 
 
 def _connect(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
-    """A dask client of the scheduler at ``scheduler`` or of a new local cluster (then also returned)."""
+    """A dask client of the scheduler at ``scheduler`` or of a new local cluster (then also returned).
+
+    The client is not made dask's default: a default client, even one that failed to connect,
+    would route later xarray writes of this process through its (dead) scheduler.
+    """
     from dask.distributed import Client, LocalCluster
 
     if scheduler is None:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
-        return Client(cluster), cluster
+        return Client(cluster, set_as_default=False), cluster
     try:
-        return Client(scheduler, timeout=SCHEDULER_TIMEOUT), None
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT, set_as_default=False), None
     except ValueError as err:                  # not an address: no port, unknown scheme
         raise UnsupportedError(_OBJ, "scheduler", scheduler,
                                f"expected a dask scheduler address such as 'tcp://host:8786' ({err})") from None

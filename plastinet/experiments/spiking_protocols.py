@@ -233,6 +233,8 @@ class SpikingProtocolKind:
                             f"{getattr(err, 'need', err.allowed)}; reduce the [protocol] values it is derived "
                             f"from ({', '.join(sorted(kwargs)) or 'defaults'})") from None
         except ValidationError as err:
+            if err.parameter in durable:             # a run option (checkpoint_every ...), not a protocol value
+                raise
             if err.parameter in kwargs or err.parameter in inspect.signature(func).parameters:
                 raise ModelFileError(model.path, f"protocol.{err.parameter}", err.value, err.allowed) from None
             # a quantity the protocol derives from its arguments: name the table and the cause
