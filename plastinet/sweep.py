@@ -262,8 +262,8 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
                 client.register_worker_callbacks(_import_brian2_in_main_thread)
             futures = {client.submit(_run_point, model_text, path, runs[i], backend, target,
                                      key=f"plastinet-point-{files[i].stem}", pure=False): i for i in todo}
-            with tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {models[0].name}",
-                      disable=not progress) as bar:
+            with client.as_current(), tqdm(total=len(points), initial=len(points) - len(todo),
+                                           desc=f"sweep {models[0].name}", disable=not progress) as bar:
                 for future in as_completed(futures):
                     save_result(future.result(), files[futures[future]])   # written as it arrives
                     future.release()
@@ -285,8 +285,9 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
 def _connect(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
     """A dask client of the scheduler at ``scheduler`` or of a new local cluster (then also returned).
 
-    The client is not made dask's default: a default client, even one that failed to connect,
-    would route later xarray writes of this process through its (dead) scheduler.
+    The client is not made dask's global default (the sweep makes it current while it runs): a
+    default client, even one that failed to connect, would route the process's later xarray
+    writes through its (dead) scheduler.
     """
     from dask.distributed import Client, LocalCluster
 
