@@ -101,7 +101,7 @@ def check_result_finite(ds: xr.Dataset, *, on_numerical: str = "raise", owner: s
     NumericalError
         Under ``on_numerical="raise"``, naming the variable, how many of its values are not
         finite and the coordinates of the first; ``.where`` is ``"variable '<name>'"`` and
-        ``.step`` / ``.time`` locate the first one along a ``step`` / ``time`` dimension.
+        ``.step`` / ``.time`` are its ``step`` / ``time`` coordinate (or index, without one).
     """
     check_numerical_policy(owner, on_numerical)
     for name, var in ds.data_vars.items():
@@ -111,7 +111,7 @@ def check_result_finite(ds: xr.Dataset, *, on_numerical: str = "raise", owner: s
         bad = ~np.isfinite(values)
         first = np.unravel_index(int(np.argmax(bad)), values.shape)
         at = {dim: (ds[dim].values[i].item() if dim in ds.coords else int(i)) for dim, i in zip(var.dims, first)}
-        step = int(first[var.dims.index("step")]) if "step" in var.dims else None
+        step = int(at["step"]) if "step" in at else None
         time = float(at["time"]) if "time" in at else None
         where = ", ".join(f"{dim}={value}" for dim, value in at.items())
         report_numerical(

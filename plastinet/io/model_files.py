@@ -208,6 +208,8 @@ class Model:
         ------
         NumericalError
             Under ``on_numerical="raise"``, if the run diverges or its result is not finite.
+        SizeError
+            Before anything is allocated, if the run cannot fit in the available memory.
         """
         from plastinet.errors import check_numerical_policy
         from plastinet.experiments import get_kind
