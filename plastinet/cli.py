@@ -356,6 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"plastinet: error: {err}", file=sys.stderr)
         _print_notes(err)
         return 2
+    except MemoryError as err:       # sizes no up-front check covers (those name the parameter: SizeError)
+        print(f"plastinet: error: not enough memory ({err or 'MemoryError'}); reduce the model's sizes",
+              file=sys.stderr)
+        _print_notes(err)
+        return 2
     except KeyboardInterrupt as err:
         print("plastinet: interrupted", file=sys.stderr)
         _print_notes(err)

@@ -102,6 +102,11 @@ CASES = [
      "projection 'syn' (2e+09 synapses)"),
     ("size-probe-samples", ["run", "izhikevich2007_distal_reward", "--set", "protocol.duration=1e12",
                             "--out", "OUT/x.nc"], "probe 'W'"),
+    # sizes no up-front check covers: numpy refuses at once, the CLI reports it in one line
+    ("size-training-batch", ["train", "assoc_retrieval", "--set", "training.batch_size=100000000000",
+                             "--out-dir", "OUT/t"], "not enough memory (Unable to allocate"),
+    ("size-pes-inputs", ["run", "pes_delta", "--set", "protocol.n_pre=1000000000", "--out", "OUT/x.nc"],
+     "not enough memory (Unable to allocate"),
     # other plausible misuses
     ("set-unknown-key", ["run", "delta_fwp", "--set", "experiment.nonsense=1", "--out", "OUT/x.nc"], "experiment.nonsense"),
     ("set-wrong-type", ["run", "delta_fwp", "--set", "experiment.trials=abc", "--out", "OUT/x.nc"], "experiment.trials"),
