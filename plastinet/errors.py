@@ -99,7 +99,19 @@ class SizeError(RangeError):
 
     Raised before anything is allocated; the message names the parameter, the memory the run
     needs at least (bytes) and the memory available.
+
+    Parameters
+    ----------
+    obj, parameter, value, allowed
+        As in :class:`ValidationError`.
+    need : str, optional
+        The sentence on the memory needed and available (kept separately, so that a caller
+        can name the parameter differently); default ``allowed``.
     """
+
+    def __init__(self, obj: str, parameter: str, value: Any, allowed: str, need: str | None = None) -> None:
+        self.need = allowed if need is None else need
+        super().__init__(obj, parameter, value, allowed)
 
 
 class UnsupportedError(ValidationError):

@@ -60,13 +60,10 @@ def check_memory(nbytes: float, obj: str, parameter: str, value: Any, *, what: s
     Raises
     ------
     SizeError
-        If ``nbytes`` exceeds :func:`available_memory` (never if that is unknown); its
-        ``need`` attribute holds the sentence on the memory needed and available.
+        If ``nbytes`` exceeds :func:`available_memory` (never if that is unknown).
     """
     available = available_memory()
     if available is not None and nbytes > available:
         need = (f"{what} needs at least {format_bytes(nbytes)} ({nbytes:.4g} bytes) of memory, "
                 f"{format_bytes(available)} are available")
-        err = SizeError(obj, parameter, value, f"{need}; reduce {parameter}")
-        err.need = need
-        raise err
+        raise SizeError(obj, parameter, value, f"{need}; reduce {parameter}", need=need)

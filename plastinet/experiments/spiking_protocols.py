@@ -230,8 +230,8 @@ class SpikingProtocolKind:
             raise
         except SizeError as err:
             raise SizeError(model.path, "protocol", f"the {name!r} network's {err.parameter}",
-                            f"{getattr(err, 'need', err.allowed)}; reduce the [protocol] values it is derived "
-                            f"from ({', '.join(sorted(kwargs)) or 'defaults'})") from None
+                            f"{err.need}; reduce the [protocol] values it is derived from "
+                            f"({', '.join(sorted(kwargs)) or 'defaults'})", need=err.need) from None
         except ValidationError as err:
             if err.parameter in durable:             # a run option (checkpoint_every ...), not a protocol value
                 raise
