@@ -79,7 +79,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options.update(_durable_options(args, model, out))
     where = args.backend + (f" (target {target})" if target else "")
     print(f"[plastinet] running {model.name} ({model.kind}) on backend {where}", flush=True)
-    ds = model.run(backend=args.backend, progress=not args.quiet, **options)
+    ds = model.run(backend=args.backend, progress=not args.quiet, on_numerical=getattr(args, "on_numerical", "raise"),
+                   **options)
     for path in _write_outputs(model, ds, out, not args.no_plot):
         print(f"[plastinet] wrote {path.resolve()}")
     return 0
@@ -239,7 +240,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from matplotlib.backend_bases import FigureCanvasBase
 
     from plastinet.errors import ValidationError
-    from plastinet.experiments import get_kind
+    from plastinet.experiments import KINDS, get_kind
     from plastinet.io import load_result
     from plastinet.io.durable import check_output_path
 
@@ -251,7 +252,20 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if not kind:
         raise ValidationError("plastinet plot", "RESULT", args.result,
                               "not a plastinet model result (no 'model_kind' attribute)")
-    _save_figure(get_kind(str(kind)).plot(ds), out)
+    import matplotlib.pyplot as plt
+
+    if str(kind) not in KINDS:
+        raise ValidationError("plastinet plot", "RESULT", args.result,
+                              f"a result of an unknown model_kind {str(kind)!r}; known kinds: " + ", ".join(KINDS))
+    try:
+        fig = get_kind(str(kind)).plot(ds)
+    except (KeyError, IndexError, ValueError, TypeError) as err:     # variables or attrs missing or empty
+        plt.close("all")
+        reason = (str(err).strip().splitlines() or [""])[0][:160]
+        raise ValidationError("plastinet plot", "RESULT", args.result,
+                              f"not a complete {kind} result: its figure cannot be drawn "
+                              f"({type(err).__name__}: {reason})") from None
+    _save_figure(fig, out)
     print(f"[plastinet] wrote {out.resolve()}")
     return 0
 
@@ -308,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true",
                      help="apply the model file's [quick] settings (a small, fast version)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--on-numerical", choices=("raise", "warn"), default="raise",
+                     help="a diverging run or a result holding NaN/inf: raise (default: an error, exit status 2, "
+                          "nothing written) or warn (write the result anyway)")
     run.add_argument("--checkpoint-every", metavar="TIME",
                      help="spiking protocols: write a checkpoint every TIME of biological time, e.g. '10 s'")
     run.add_argument("--checkpoint", metavar="PATH",
@@ -371,6 +388,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PlastinetError as err:
         print(f"plastinet: error: {err}", file=sys.stderr)
+        _print_notes(err)
+        return 2
+    except MemoryError as err:       # sizes no up-front check covers (those name the parameter: SizeError)
+        print(f"plastinet: error: not enough memory ({err or 'MemoryError'}); reduce the model's sizes",
+              file=sys.stderr)
         _print_notes(err)
         return 2
     except KeyboardInterrupt as err:

@@ -24,6 +24,7 @@ __all__ = [
     "DTypeError",
     "NonFiniteError",
     "RangeError",
+    "SizeError",
     "UnsupportedError",
     "UnitError",
     "ModelFileError",
@@ -93,6 +94,26 @@ class NonFiniteError(ValidationError):
 
 class RangeError(ValidationError):
     """A value lies outside the range its parameter allows."""
+
+
+class SizeError(RangeError):
+    """Sizes that make a run need more memory than the machine has available.
+
+    Raised before anything is allocated; the message names the parameter, the memory the run
+    needs at least (bytes) and the memory available.
+
+    Parameters
+    ----------
+    obj, parameter, value, allowed
+        As in :class:`ValidationError`.
+    need : str, optional
+        The sentence on the memory needed and available (kept separately, so that a caller
+        can name the parameter differently); default ``allowed``.
+    """
+
+    def __init__(self, obj: str, parameter: str, value: Any, allowed: str, need: str | None = None) -> None:
+        self.need = allowed if need is None else need
+        super().__init__(obj, parameter, value, allowed)
 
 
 class UnsupportedError(ValidationError):

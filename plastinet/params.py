@@ -51,6 +51,9 @@ class _Required:
 #: Sentinel default for parameters that have no default.
 REQUIRED: Any = _Required()
 
+#: Integer parameters lie in ``[-2**63, 2**63)``: what a numpy size or a 64-bit seed can hold.
+INT64_LIMIT = 2**63
+
 
 class Parameter:
     """A validated, unit-aware parameter of a :class:`Spec`.
@@ -150,6 +153,8 @@ class Parameter:
             if number != int(number):
                 raise RangeError(owner, self.name, value, self.allowed())
             number = int(number)
+            if not -INT64_LIMIT <= number < INT64_LIMIT:      # what numpy sizes and seeds can hold
+                raise RangeError(owner, self.name, value, self.allowed() + f" of magnitude below 2**63 = {INT64_LIMIT}")
         if self.low is not None and (number < self.low or (self.low_open and number == self.low)):
             raise RangeError(owner, self.name, value, self.allowed())
         if self.high is not None and (number > self.high or (self.high_open and number == self.high)):

@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import CheckpointError, UnsupportedError, ValidationError
+from plastinet.errors import CheckpointError, RangeError, UnsupportedError, ValidationError
 from plastinet.io.checkpoints import spec_hash
 from plastinet.io.durable import write_atomically
 from plastinet.io.model_files import find_model, load_model, parse_override
@@ -42,6 +42,9 @@ from plastinet.io.results import load_result, save_result
 __all__ = ["sweep", "parse_grid", "sweep_points", "seed_keys", "point_seeds"]
 
 _OBJ = "sweep"
+
+#: Seconds to wait for the dask scheduler given by ``scheduler=`` to answer.
+SCHEDULER_TIMEOUT = 5.0
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
@@ -187,9 +190,11 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         Sweep directory: one file per point under ``points/``, the combined ``sweep.nc``
         and a ``sweep.json`` manifest. Reusing a directory of a *different* sweep is an error.
     scheduler : str, optional
-        Address of an existing dask scheduler; by default a local cluster is started.
+        Address of an existing dask scheduler (``"tcp://host:port"``); by default a local
+        cluster is started. One that does not answer within :data:`SCHEDULER_TIMEOUT`
+        seconds is an error (before anything is written).
     n_workers : int
-        Worker processes of the local cluster.
+        Worker processes of the local cluster (>= 1).
     backend : str
         Backend every point runs on (``"numpy"`` or ``"brian2"``).
     target : str, optional
@@ -216,14 +221,20 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     ------
     ModelFileError
         If any point is invalid (all points are validated before anything runs).
+    RangeError
+        If ``n_workers < 1``.
+    UnsupportedError
+        If the scheduler address cannot be used or no scheduler answers there.
     """
     from tqdm.auto import tqdm
 
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import as_completed
     except ImportError:
         raise UnsupportedError(_OBJ, "scheduler", scheduler,
                                "sweeps need dask.distributed: pip install 'plastinet[parallel]'") from None
+    if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)) or n_workers < 1:
+        raise RangeError(_OBJ, "n_workers", n_workers, "expected an integer >= 1 (worker processes of the local cluster)")
     if not grid:
         raise ValidationError(_OBJ, "grid", dict(grid), "give at least one swept parameter")
     for key, values in grid.items():
@@ -256,7 +267,6 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     model_text = Path(path).read_text(encoding="utf-8")
     out = Path(out)
     pdir = out / "points"
-    pdir.mkdir(parents=True, exist_ok=True)
     manifest = {"model": models[0].name, "model_file": path, "grid": {k: list(v) for k, v in grid.items()},
                 "overrides": fixed, "backend": backend, **({"target": target} if target else {}),
                 "sweep_seed": master, "seed_keys": keys}
@@ -266,33 +276,31 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         if old != json.loads(json.dumps(manifest, default=str)):
             raise ValidationError(_OBJ, "out", str(out),
                                   "this directory holds a different sweep (see sweep.json); choose a new directory")
-    else:
-        write_atomically(mpath, json.dumps(manifest, indent=2, default=str).encode())
     files = [_point_file(pdir, i, r) for i, r in enumerate(runs)]
     todo = [i for i, f in enumerate(files) if not f.exists()]
     for i in sorted(set(range(len(files))) - set(todo)):     # reused points: before computing anything
         _check_point(files[i], models[i])
-    if todo:
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
-        client = Client(scheduler or cluster)
-        try:
+    client, cluster = _connect(scheduler, n_workers) if todo else (None, None)   # before anything is written
+    try:
+        pdir.mkdir(parents=True, exist_ok=True)
+        if not mpath.exists():
+            write_atomically(mpath, json.dumps(manifest, indent=2, default=str).encode())
+        if todo:
             if backend == "brian2":      # before any task: workers import brian2 in their main thread
                 client.register_worker_callbacks(_import_brian2_in_main_thread)
             futures = {client.submit(_run_point, model_text, path, runs[i], backend, target,
                                      key=f"plastinet-point-{files[i].stem}", pure=False): i for i in todo}
-            with tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {models[0].name}",
-                      disable=not progress) as bar:
+            with client.as_current(), tqdm(total=len(points), initial=len(points) - len(todo),
+                                           desc=f"sweep {models[0].name}", disable=not progress) as bar:
                 for future in as_completed(futures):
                     save_result(future.result(), files[futures[future]])   # written as it arrives
                     future.release()
                     bar.update(1)
-        finally:
+    finally:
+        if client is not None:
             client.close()
-            if cluster is not None:
-                cluster.close()
+        if cluster is not None:
+            cluster.close()
     for f, m in zip(files, models):      # every point file is this sweep's point before merging
         _check_point(f, m)
     combined = _combine(points, files, list(grid), seeds)
@@ -302,6 +310,30 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
                           model_spec=json.dumps({**models[0].to_dict(), "sweep": manifest}, default=str))
     save_result(combined, out / "sweep.nc")
     return combined
+
+
+def _connect(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
+    """A dask client of the scheduler at ``scheduler`` or of a new local cluster (then also returned).
+
+    The client is not made dask's global default (the sweep makes it current while it runs): a
+    default client, even one that failed to connect, would route the process's later xarray
+    writes through its (dead) scheduler.
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        return Client(cluster, set_as_default=False), cluster
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT, set_as_default=False), None
+    except ValueError as err:                  # not an address: no port, unknown scheme
+        raise UnsupportedError(_OBJ, "scheduler", scheduler,
+                               f"expected a dask scheduler address such as 'tcp://host:8786' ({err})") from None
+    except OSError:
+        raise UnsupportedError(_OBJ, "scheduler", scheduler,
+                               f"no dask scheduler answered within {SCHEDULER_TIMEOUT:g} s; start one "
+                               "('dask scheduler') or omit --scheduler to run a local cluster") from None
 
 
 def _combine(points: list[dict[str, Any]], files: list[Path], keys: list[str],

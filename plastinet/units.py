@@ -14,7 +14,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from plastinet.errors import UnitError
+from plastinet.errors import RangeError, UnitError
 
 __all__ = ["to_si", "parse_quantity", "BASE_UNITS", "format_si"]
 
@@ -95,6 +95,11 @@ def parse_quantity(text: str) -> tuple[float, str]:
     return float(Decimal(match.group(1)) * Decimal(repr(factor))), base
 
 
+def _digits(value: int) -> str:
+    """A short stand-in for a huge integer in messages (its ``repr`` may be thousands of digits)."""
+    return f"<an integer of {len(str(abs(value))) if value.bit_length() < 10_000 else 'over 3000'} digits>"
+
+
 def to_si(value: Any, unit: str, *, name: str = "value", owner: str = "plastinet") -> float:
     """Convert ``value`` to a float in the SI unit ``unit``.
 
@@ -116,6 +121,8 @@ def to_si(value: Any, unit: str, *, name: str = "value", owner: str = "plastinet
     ------
     UnitError
         If the value carries a unit of another dimension, or cannot be read.
+    RangeError
+        If the value is an integer too large for a float.
     """
     expected = BASE_UNITS[unit][0]
     wanted = ("expected a dimensionless number (no unit)" if unit == "1" else
@@ -123,7 +130,10 @@ def to_si(value: Any, unit: str, *, name: str = "value", owner: str = "plastinet
     if isinstance(value, bool):
         raise UnitError(owner, name, value, f"{wanted}, not a bool")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:            # an integer beyond the float range (|x| > 1.8e308)
+            raise RangeError(owner, name, _digits(value), "expected a number of magnitude below 1.8e308") from None
     if isinstance(value, str):
         try:
             number, base = parse_quantity(value)

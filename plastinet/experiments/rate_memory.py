@@ -22,14 +22,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import ValidationError
-from plastinet.fwp import RULES, apply
+from plastinet.errors import ModelFileError, ValidationError
+from plastinet.fwp import RULES, FeatureMap, apply
 from plastinet.fwp.rules import DecayedHebbian, GatedDelta, Rule, ThreeFactor
 from plastinet.params import Parameter, Spec
 from plastinet.results import finalize_dataset, variable
 from plastinet.seeds import seed_parameter
+from plastinet.sizes import check_memory
 
-__all__ = ["KVMemory", "kv_memory", "plot_kv_memory"]
+__all__ = ["KVMemory", "kv_memory", "kv_memory_bytes", "plot_kv_memory"]
 
 KEY_DISTRIBUTIONS = ("gaussian", "orthonormal", "binary")
 
@@ -94,7 +95,58 @@ def _keys(rng: np.random.Generator, trials: int, n: int, d: int, kind: str) -> n
     return k / np.linalg.norm(k, axis=-1, keepdims=True)
 
 
-def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend: Any = "numpy") -> xr.Dataset:
+def _kv_bytes(trials: float, n_items: float, d_key: float, feature_map: float, d_value: float,
+              itemsize: int) -> float:
+    """Bytes :func:`kv_memory` allocates at least for one ``n`` (``feature_map``: d_phi / d_key)."""
+    d_phi = feature_map * d_key
+    return (8.0 * trials * n_items * (d_key + d_value)               # keys and values as drawn (float64)
+            + itemsize * trials * 2 * n_items * (d_key + d_value)    # the write-then-read sequences
+            + 2.0 * itemsize * trials * 2 * n_items * d_phi          # phi(k) and phi(q)
+            + itemsize * trials * d_value * (d_phi + 2 * n_items))   # fast weights and read-outs
+
+
+def kv_memory_bytes(rule: Rule, protocol: KVMemory) -> tuple[float, str]:
+    """A lower bound of the memory :func:`kv_memory` needs, and the size that dominates it.
+
+    Parameters
+    ----------
+    rule : Rule
+        The rule (its feature map sets ``d_phi``).
+    protocol : KVMemory
+        The protocol (``trials``, the largest ``n_items``, ``d_key``, ``d_value``, ``dtype``).
+
+    Returns
+    -------
+    nbytes : float
+        Bytes of the arrays the run cannot do without at its largest ``n`` (the engines
+        allocate more).
+    parameter : str
+        ``"trials"``, ``"n_items"``, ``"d_key"``, ``"feature_map"`` or ``"d_value"``: the one
+        whose reduction to 1 (an expansion of 1 for the feature map) shrinks the bound most.
+    """
+    p = protocol
+    sizes = {"trials": float(p.trials), "n_items": float(max(p.n_items)), "d_key": float(p.d_key),
+             "feature_map": rule.phi.out_dim(p.d_key) / p.d_key, "d_value": float(p.d_value)}
+    itemsize = np.dtype(p.dtype).itemsize
+    largest = min(sizes, key=lambda name: _kv_bytes(**{**sizes, name: 1.0}, itemsize=itemsize))
+    return _kv_bytes(**sizes, itemsize=itemsize), largest
+
+
+def _check_size(rule: Rule, protocol: KVMemory, obj: str, keys: dict[str, str] | None = None) -> None:
+    """Refuse (:class:`~plastinet.errors.SizeError`) a protocol that cannot fit in memory, before it allocates.
+
+    ``keys`` maps the size names of :func:`kv_memory_bytes` to the names used in the message
+    (model-file keys); by default the argument names themselves.
+    """
+    nbytes, name = kv_memory_bytes(rule, protocol)
+    value = rule.phi if name == "feature_map" else getattr(protocol, name)
+    check_memory(nbytes, obj, (keys or {}).get(name, name), value,
+                 what=f"kv_memory (trials={protocol.trials}, n_items up to {max(protocol.n_items)}, "
+                      f"d_key={protocol.d_key}, d_phi={rule.phi.out_dim(protocol.d_key)}, d_value={protocol.d_value})")
+
+
+def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend: Any = "numpy",
+              on_numerical: str = "raise") -> xr.Dataset:
     """Store ``n`` random key/value pairs with ``rule`` and recall them, for each ``n``.
 
     Parameters
@@ -108,6 +160,13 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend
     backend : str or Backend
         ``"numpy"`` (:func:`plastinet.fwp.apply` in ``protocol.form``) or any backend with
         the ``"rate_fwp"`` capability, e.g. ``"brian2"`` (which computes the recurrent form).
+    on_numerical : {"raise", "warn"}
+        Policy of the engine's numerical guard (a non-finite fast-weight state).
+
+    Raises
+    ------
+    SizeError
+        Before anything is allocated, if :func:`kv_memory_bytes` exceeds the available memory.
 
     Returns
     -------
@@ -122,8 +181,9 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend
     if p.form not in rule.forms:
         raise ValidationError("kv_memory", "form", p.form,
                               f"{type(rule).__name__} has the forms {', '.join(rule.forms)}")
+    _check_size(rule, p, "kv_memory")
     dtype = np.dtype(p.dtype)
-    run_rule = lambda *args, **gates: apply(rule, *args, form=p.form, **gates)   # noqa: E731
+    run_rule = lambda *args, **gates: apply(rule, *args, form=p.form, on_numerical=on_numerical, **gates)  # noqa: E731
     if not (isinstance(backend, str) and backend == "numpy"):
         from plastinet.backends import get_backend
 
@@ -134,7 +194,7 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend
 
             raise UnsupportedError("kv_memory", "rule", type(rule).__name__,
                                    f"backend {be.name!r} runs: " + ", ".join(c.__name__ for c in be.rate_rules))
-        run_rule = lambda *args, **gates: be.apply_fwp(rule, *args, **gates)   # noqa: E731
+        run_rule = lambda *args, **gates: be.apply_fwp(rule, *args, on_numerical=on_numerical, **gates)  # noqa: E731
     rng = np.random.default_rng(p.seed)
     errors = np.empty((len(p.n_items), p.trials))
     W_example = None
@@ -225,11 +285,12 @@ def _check_gates(path: str, rule: Rule, p: KVMemory) -> None:
     One write step of the rule on a unit key (negligible work) applies exactly the checks the
     engine applies in the run, so a learning rate the rule refuses (e.g. the delta rule's
     ``beta`` outside [0, 2]) is reported as a model-file error at ``experiment.beta``. The
-    gate checks do not depend on the sizes, so the step uses at most 8 key and value units
-    (validating a file never allocates memory in proportion to ``d_key``).
+    gate checks do not depend on the sizes or on the DPFP order, so the step uses at most 8 key
+    and value units and DPFP order 1 (validating a file never allocates memory or spends time
+    in proportion to ``d_key`` or ``nu``; whether the run fits in memory is checked when it starts).
     """
-    from plastinet.errors import ModelFileError
-
+    if rule.phi.kind == "dpfp":
+        rule = rule.replace(feature_map=FeatureMap("dpfp", nu=1, normalize=rule.phi.normalize))
     dtype = np.dtype(p.dtype)
     d_key, d_value = min(p.d_key, 8), min(p.d_value, 8)
     k = np.full((1, 1, 1, d_key), 1.0 / np.sqrt(d_key), dtype=dtype)
@@ -268,21 +329,22 @@ class RateFWPKind:
         protocol = exp_t.build(KVMemory, "type")
         exp_t.finish()
         if protocol.form not in rule.forms:
-            from plastinet.errors import ModelFileError
-
             raise ModelFileError(top.path, "experiment.form", protocol.form,
                                  f"rule {rule_key!r} has the forms {', '.join(rule.forms)}")
         _check_gates(top.path, rule, protocol)
         return rule, protocol
 
     def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, target: str | None = None,
-            **options: Any) -> xr.Dataset:
+            on_numerical: str = "raise", **options: Any) -> xr.Dataset:
         """Run the memory protocol on ``backend`` (``"numpy"`` or ``"brian2"``; brian2 ``target`` optional)."""
         from plastinet.experiments import resolve_backend
 
         be, attrs = resolve_backend(model.name, self, backend, target)
         rule, protocol = model.spec
-        ds = kv_memory(rule, protocol, progress=progress, backend="numpy" if be.name == "numpy" else be)
+        _check_size(rule, protocol, model.path, {name: f"experiment.{name}" for name in KVMemory.parameters()}
+                    | {"feature_map": "rule.feature_map"})        # named by their model-file keys
+        ds = kv_memory(rule, protocol, progress=progress, backend="numpy" if be.name == "numpy" else be,
+                       on_numerical=on_numerical)
         extra = {k: v for k, v in attrs.items() if k not in ("backend", "backend_version")}
         return finalize_dataset(ds, backend=attrs["backend"], backend_version=attrs["backend_version"], dt=None,
                                 seed=protocol.seed, model_spec=model.to_dict(),

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import CheckpointError, ModelFileError, UnsupportedError, ValidationError
+from plastinet.errors import CheckpointError, ModelFileError, SizeError, UnsupportedError, ValidationError
 from plastinet.params import Parameter
 from plastinet.results import finalize_dataset, variable
 from plastinet.seeds import check_seed, seed_parameter
@@ -130,12 +130,13 @@ PROTOCOLS = ("pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikev
              "pes_learning", "spiking_fwp")
 
 
-def _parameter(name: str, default: Any) -> tuple[Parameter, bool]:
+def _parameter(name: str, default: Any, least: int = 1) -> tuple[Parameter, bool]:
     """A Parameter for a protocol argument (from its name and default) and whether it is a list.
 
     Units come from :data:`UNITS`; times and rates must be >= 0 (durations and time
     constants > 0) except the signed timing differences ``delta_t``; the arguments in
-    :data:`NON_NEGATIVE` must be >= 0 (``g_max`` and ``g_unit`` > 0); counts are >= 1.
+    :data:`NON_NEGATIVE` must be >= 0 (``g_max`` and ``g_unit`` > 0); counts are >= ``least``
+    (1, or the protocol's own minimum from :data:`plastinet.spiking.protocols.MIN_COUNTS`).
     """
     unit = UNITS.get(name, "1")
     positive = name in ("duration", "dt", "tau", "segment", "phase", "sample_every", "g_max", "g_unit")
@@ -149,7 +150,7 @@ def _parameter(name: str, default: Any) -> tuple[Parameter, bool]:
     if name == "seed":
         return seed_parameter(default), False
     if isinstance(default, int):
-        return Parameter(default, low=1, integer=True), False
+        return Parameter(default, low=least, integer=True), False
     return Parameter(default, unit=unit, low=low, low_open=positive, allow_none=default is None), False
 
 
@@ -178,6 +179,7 @@ class SpikingProtocolKind:
     backends = ("numpy", "brian2")
 
     def validate(self, top: Any) -> tuple[str, dict[str, Any], Any]:
+        from plastinet.spiking.protocols import MIN_COUNTS
         from plastinet.spiking.rules import RULES as SPIKE_RULES
 
         table = top.table("protocol")
@@ -188,7 +190,7 @@ class SpikingProtocolKind:
             required = param.default is inspect.Parameter.empty
             if arg in _SKIP or (arg not in table.data and not required):
                 continue
-            spec, is_list = _parameter(arg, [] if arg in LISTS else param.default)
+            spec, is_list = _parameter(arg, [] if arg in LISTS else param.default, MIN_COUNTS.get(name, {}).get(arg, 1))
             kwargs[arg] = table.take_list(arg, spec) if is_list else table.take(arg, spec)
         table.finish()
         if name == "spiking_fwp":
@@ -213,6 +215,8 @@ class SpikingProtocolKind:
         from plastinet.spiking.engine import RUN_OPTIONS, run_options
 
         be, backend_attrs = resolve_backend(model.name, self, backend, target)
+        if options.get("on_numerical") == "raise":       # the default of every engine
+            del options["on_numerical"]
         durable = {k: options.pop(k) for k in RUN_OPTIONS if options.get(k) is not None}
         if durable and be.name != "numpy":
             key = next(iter(durable))
@@ -227,7 +231,13 @@ class SpikingProtocolKind:
                 ds = func(rule, **kwargs, **extra) if needs_rule else func(**kwargs, **extra)
         except CheckpointError:
             raise
+        except SizeError as err:
+            raise SizeError(model.path, "protocol", f"the {name!r} network's {err.parameter}",
+                            f"{err.need}; reduce the [protocol] values it is derived from "
+                            f"({', '.join(sorted(kwargs)) or 'defaults'})", need=err.need) from None
         except ValidationError as err:
+            if err.parameter in durable:             # a run option (checkpoint_every ...), not a protocol value
+                raise
             if err.parameter in kwargs or err.parameter in inspect.signature(func).parameters:
                 raise ModelFileError(model.path, f"protocol.{err.parameter}", err.value, err.allowed) from None
             # a quantity the protocol derives from its arguments: name the table and the cause

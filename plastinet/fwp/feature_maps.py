@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from plastinet.errors import UnsupportedError, ValidationError
+from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.params import Parameter, Spec
 
 __all__ = ["FeatureMap", "as_feature_map"]
@@ -169,8 +169,11 @@ def as_feature_map(value: Any) -> FeatureMap:
     if isinstance(value, str):
         match = _STRING_RE.match(value.strip().lower())
         if match and (match.group(2) is None or match.group(1) == "dpfp"):
-            kind, nu = match.group(1), int(match.group(2) or 1)
-            return FeatureMap(kind, nu=nu)
+            try:
+                return FeatureMap(match.group(1), nu=int(match.group(2) or 1))
+            except (ValidationError, ValueError) as err:     # nu < 1 or too large; over 4300 digits
+                allowed = f"{err.parameter} {err.allowed}" if isinstance(err, ValidationError) else str(err)
+                raise RangeError("rule", "feature_map", value, f"'dpfp-<nu>' with {allowed}") from None
     raise ValidationError("rule", "feature_map", value,
                           "expected a FeatureMap or one of 'identity', 'elu+1', 'relu', "
                           "'softmax', 'dpfp', 'dpfp-<nu>'")

@@ -249,10 +249,15 @@ def run_form(p: Prepared, form: str, chunk_size: int) -> tuple[np.ndarray, State
 
 
 def _nonfinite_at(p: Prepared, y: np.ndarray, state: State) -> tuple[int, int] | None:
-    """``(head index n, step)`` of the first non-finite read-out (or final state), or None."""
-    where = first_nonfinite(y)
-    if where is not None:
-        return where[0], where[1]
+    """``(head index n, step)`` of the earliest non-finite read-out, or None.
+
+    Earliest in time across every batch and head (ties: the lowest index ``n``); if every
+    read-out is finite but the final state is not, its first head at the last step.
+    """
+    if first_nonfinite(y) is not None:
+        bad = ~np.isfinite(y).all(axis=-1)                 # (N, T)
+        step = int(np.argmax(bad.any(axis=0)))
+        return int(np.argmax(bad[:, step])), step
     where_w = first_nonfinite(state.W)
     return None if where_w is None else (where_w[0], p.shape[2] - 1)
 

@@ -187,11 +187,38 @@ class Model:
     quick: bool = False
     spec: Any = field(repr=False, default=None)
 
-    def run(self, backend: str = "numpy", *, progress: bool = True, **options: Any):
-        """Run the model and return its result Dataset (see :mod:`plastinet.experiments`)."""
-        from plastinet.experiments import get_kind
+    def run(self, backend: str = "numpy", *, progress: bool = True, on_numerical: str = "raise", **options: Any):
+        """Run the model and return its result Dataset (see :mod:`plastinet.experiments`).
 
-        return get_kind(self.kind).run(self, backend=backend, progress=progress, **options)
+        Parameters
+        ----------
+        backend : str or Backend
+            Where it runs (the kind lists the backends it supports).
+        progress : bool
+            Show progress.
+        on_numerical : {"raise", "warn"}
+            Policy for non-finite states during the run (the engines' guards) and for a
+            result whose data variables hold NaN or infinity
+            (:func:`plastinet.results.check_result_finite`): ``"raise"`` (default) raises a
+            :class:`~plastinet.errors.NumericalError`, ``"warn"`` warns and returns the result.
+        **options
+            Kind-specific options (e.g. checkpoints of spiking protocols).
+
+        Raises
+        ------
+        NumericalError
+            Under ``on_numerical="raise"``, if the run diverges or its result is not finite.
+        SizeError
+            Before anything is allocated, if the run cannot fit in the available memory.
+        """
+        from plastinet.errors import check_numerical_policy
+        from plastinet.experiments import get_kind
+        from plastinet.results import check_result_finite
+
+        check_numerical_policy(f"model {self.name!r}", on_numerical)
+        ds = get_kind(self.kind).run(self, backend=backend, progress=progress, on_numerical=on_numerical, **options)
+        check_result_finite(ds, on_numerical=on_numerical, owner=self.name)
+        return ds
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved model as a JSON-able dict (what results store in ``model_spec``)."""
@@ -219,6 +246,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except (RecursionError, ValueError):      # nested too deeply; an integer beyond the digit limit
+        raise ValidationError("plastinet", "--set", text[:60] + ("..." if len(text) > 60 else ""),
+                              f"a value nested at most {MAX_NESTING} levels deep, numbers that fit a 64-bit "
+                              "integer or a float") from None
     return key.split("."), value
 
 
@@ -258,6 +289,58 @@ def _toml_error_location(err: tomllib.TOMLDecodeError, text: str) -> tuple[int, 
     return int(lineno or 1), int(colno or 1), message
 
 
+#: Deepest nesting of arrays / tables a model file may use (the bundled models use at most 3).
+MAX_NESTING = 32
+
+
+def _line_key(line: str) -> str:
+    """``"key 'x'"`` for a ``x = ...`` line, else ``"value"``."""
+    key = line.split("=", 1)[0].strip() if "=" in line else ""
+    return f"key {key!r}" if key else "value"
+
+
+def _deepest_line(text: str) -> tuple[int, str]:
+    """Line number (1-based) and text of the line where ``[``/``{`` nesting is deepest (quotes skipped)."""
+    depth = best = 0
+    best_line, lineno, quote = 1, 1, ""
+    for char in text:
+        if char == "\n":
+            lineno += 1
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > best:
+                best, best_line = depth, lineno
+        elif char in "]}":
+            depth -= 1
+    lines = text.splitlines() or [""]
+    return best_line, lines[min(best_line, len(lines)) - 1]
+
+
+def _longest_number_line(text: str) -> tuple[int, str]:
+    """Line number (1-based) and text of the line with the longest run of digits."""
+    lines = text.splitlines() or [""]
+    lengths = [max((len(m) for m in re.findall(r"[0-9_]+", line)), default=0) for line in lines]
+    i = max(range(len(lines)), key=lengths.__getitem__)
+    return i + 1, lines[i]
+
+
+def _check_nesting(config: dict[str, Any], path: str) -> None:
+    """Refuse values nested deeper than :data:`MAX_NESTING` (iteratively: no recursion limit)."""
+    stack: list[tuple[Any, str, int]] = [(config, "", 0)]
+    while stack:
+        node, key, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ModelFileError(path, key, f"<nested {depth} levels>",
+                                 f"arrays and tables nest at most {MAX_NESTING} levels deep")
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, child in items:
+            stack.append((child, f"{key}[{k}]" if isinstance(k, int) else f"{key}.{k}" if key else str(k), depth + 1))
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -266,7 +349,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise ModelFileError(str(path), "path", str(path), f"a model file must be UTF-8 text ({err.reason})") from None
     try:
-        return tomllib.loads(text)
+        config = tomllib.loads(text)
+    except RecursionError:
+        lineno, line = _deepest_line(text)
+        raise ModelFileError(str(path), f"line {lineno} ({_line_key(line)})", line,
+                             f"arrays or inline tables nested too deeply to read (at most {MAX_NESTING} levels "
+                             "are supported)") from None
     except tomllib.TOMLDecodeError as err:
         lineno, colno, message = _toml_error_location(err, text)
         lines = text.splitlines()
@@ -275,6 +363,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
                              f"TOML syntax error: {message}. A model file is TOML (https://toml.io): "
                              'key = value lines under [table] headers; strings are quoted, e.g. duration = "20 ms"'
                              ) from None
+    except ValueError as err:    # an integer beyond Python's digit limit for int(str)
+        lineno, line = _longest_number_line(text)
+        raise ModelFileError(str(path), f"line {lineno} ({_line_key(line)})", line,
+                             f"a number too long to read ({err.args[0].split(':')[0]}); "
+                             "numbers must fit a 64-bit integer or a float") from None
+    return config
 
 
 def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None,
@@ -317,6 +411,7 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
         parse_override(o) for o in (overrides or []))
     for keys, value in items:
         _apply_override(config, keys.split(".") if isinstance(keys, str) else keys, value, spath)
+    _check_nesting(config, spath)
     config = copy.deepcopy(config)
     top = Section(spath, "", config)
     version = top.take("schema_version", Parameter(REQUIRED, integer=True))

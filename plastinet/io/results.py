@@ -121,13 +121,31 @@ def _rescue(ds: xr.Dataset, path: Path, engine: str | None) -> Path | None:
     return None
 
 
+#: What reading a damaged or foreign file raises inside xarray and its netCDF engines.
+_READ_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError, OverflowError, EOFError,
+                MemoryError)
+
+
 def load_result(path: str | os.PathLike) -> xr.Dataset:
-    """Read a result written by :func:`save_result` (loaded into memory, file closed)."""
+    """Read a result written by :func:`save_result` (loaded into memory, file closed).
+
+    Raises
+    ------
+    ValidationError
+        If there is no such file, or it is not a readable netCDF file (empty, truncated,
+        damaged or another format), naming the file and the reader's complaint.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValidationError("load_result", "path", str(path), "no such result file")
-    with xr.open_dataset(path, engine=_engine()) as ds:
-        ds = ds.load()
+    try:
+        with xr.open_dataset(path, engine=_engine()) as ds:
+            ds = ds.load()
+    except _READ_ERRORS as err:
+        reason = (str(err).strip().splitlines() or [""])[0][:160]
+        raise ValidationError("load_result", "path", str(path),
+                              f"not a readable netCDF result: empty, truncated, damaged or another format "
+                              f"({type(err).__name__}: {reason})") from None
     _decode_ints(ds.attrs)
     for var in ds.variables.values():
         _decode_ints(var.attrs)

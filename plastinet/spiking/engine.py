@@ -60,6 +60,7 @@ from plastinet.seeds import check_seed, new_seed
 from plastinet.spiking._neurons import ConductanceLIFState, RateUnitsState, check_tau, make_state
 from plastinet.spiking._sources import GeneratorSource, PoissonSource, _steps
 from plastinet.spiking._synapses import ProjectionState, Trace
+from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
 from plastinet.spiking.network import (ModulatorProbe, Network, PoissonGroup, ProgrammedSignal,
                                        SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
 from plastinet.spiking.results import build_dataset
@@ -280,6 +281,7 @@ class Simulator:
         if not max_rate > 0 or not math.isfinite(max_rate):
             raise RangeError("spiking.Simulator", "max_rate", max_rate, "expected a finite rate > 0 Hz")
         self.max_rate = float(max_rate)
+        check_network_memory(state_bytes(network), "spiking.Simulator", "the network's state")   # before allocating
         self._rate_window = max(1, math.ceil(RATE_WINDOW_SPIKES / (self.max_rate * dt)))
         self._guard_steps = max(GUARD_STEPS, self._rate_window)
         self.network, self.progress, self.chunk_steps = network, progress, int(chunk_steps)
@@ -407,6 +409,7 @@ class Simulator:
         if not duration >= 0 or not math.isfinite(duration):
             raise RangeError(_OWNER, "duration", duration, "expected a duration >= 0 s")
         n_steps = int(round(duration / self.dt))
+        check_network_memory(probe_bytes(self.network, duration), _OWNER, f"recording {duration:g} s")
         ckpt = None if checkpoint_path is None else Path(checkpoint_path)
         if ckpt is not None and (ckpt.is_dir() or str(checkpoint_path).endswith(("/", "\\"))):
             ckpt = ckpt / CHECKPOINT_NAME

@@ -28,7 +28,7 @@ from plastinet.spiking.network import (CoincidenceReward, ConductanceLIF, Modula
 from plastinet.spiking.rules import DopamineSTDP, PairSTDP, SpikeRule
 
 __all__ = ["pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007",
-           "SJOSTROM_DATA", "SONG_INITIAL_FRACTION", "SONG_REGULATED_FRACTION", "simulate_on"]
+           "SJOSTROM_DATA", "SONG_INITIAL_FRACTION", "SONG_REGULATED_FRACTION", "MIN_COUNTS", "simulate_on"]
 
 
 def simulate_on(backend: Any, net: Network, duration: float, *, dt: float, seed: int | None,
@@ -63,6 +63,10 @@ def simulate_on(backend: Any, net: Network, duration: float, *, dt: float, seed:
 SONG_INITIAL_FRACTION = 0.05
 #: Fraction of a :func:`song2000` run at its end over which ``post_rate_regulated`` is counted.
 SONG_REGULATED_FRACTION = 0.2
+#: Smallest counts a protocol accepts where 1 is not enough, by protocol and argument:
+#: izhikevich2007 compares the rewarded synapse 0 with the others.
+MIN_COUNTS = {"izhikevich2007": {"n_inputs": 2}}
+
 
 #: Sjostrom et al. 2001 relative weight change (mean, s.e.m.) by frequency (Hz) for +10/-10 ms.
 SJOSTROM_DATA = {"frequency": [0.1, 10, 20, 40, 50],
@@ -304,7 +308,16 @@ def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1
     xarray.Dataset
         ``W(time, W_post, W_pre)`` in units of ``s`` (divided by ``g_unit``), ``dopamine``,
         final weights, spikes; attrs ``n_rewards``, ``rewarded_final``, ``others_mean``.
+
+    Raises
+    ------
+    RangeError
+        If ``n_inputs < 2`` (synapse 0 is rewarded; at least one other is compared with it).
     """
+    least = MIN_COUNTS["izhikevich2007"]["n_inputs"]
+    if n_inputs < least:
+        raise RangeError("izhikevich2007", "n_inputs", n_inputs,
+                         f"expected an integer >= {least}: synapse 0 is rewarded and compared with the others")
     net = Network()
     inp = net.add(PoissonGroup(name="inputs", n=n_inputs, rate=rate))
     post = net.add(ConductanceLIF(name="post", n=1, tau_m=0.01, E_l=-0.074, v_thresh=-0.054,

@@ -16,6 +16,7 @@ from plastinet import simulate
 from plastinet.errors import (NumericalError, NumericalWarning, RangeError, UnstableUpdateWarning,
                               UnsupportedError, report_numerical)
 from plastinet.fwp import Delta, Hebbian, apply
+from plastinet.io import load_model
 from plastinet.io.checkpoints import load_npz_checkpoint
 from plastinet.spiking import (LIF, PES, Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits,
                                SpikeGenerator, SpikeProbe, StateProbe, Simulator, run)
@@ -139,6 +140,24 @@ def test_fwp_apply_policy():
     assert not np.isfinite(y).all() and not np.isfinite(W).all()
 
 
+@pytest.mark.parametrize("form", ["recurrent", "parallel", "chunkwise"])
+def test_the_guard_reports_the_earliest_step_across_batches_and_heads(form):
+    # head 0 of batch 0 overflows at step 5, head 1 of batch 1 at step 2 (and head 0 of batch 1
+    # at step 2 too: a tie, reported as the lower index); index order would report batch 0
+    q = np.ones((2, 2, 8, 2))
+    k = np.ones((2, 2, 8, 2))
+    v = np.ones((2, 2, 8, 1))
+    v[0, 0, 5] = v[1, 1, 2] = v[1, 0, 2] = 1e308
+    k[0, 0, 5] = k[1, 1, 2] = k[1, 0, 2] = 1e10
+    with pytest.raises(NumericalError, match=r"non-finite at step 2 \(batch 1, head 0\)") as info:
+        apply(Hebbian(), q, k, v, form=form)
+    assert (info.value.step, info.value.where) == (2, "batch 1, head 0")
+    v[1, 0, 2], k[1, 0, 2] = 1.0, 1.0                  # only head 1 of batch 1 at step 2
+    with pytest.raises(NumericalError) as info:
+        apply(Hebbian(), q, k, v, form=form)
+    assert (info.value.step, info.value.where) == (2, "batch 1, head 1")
+
+
 def test_expanding_delta_update_warns_and_its_divergence_raises():
     k = np.zeros((1, 1, 40, 2))
     k[..., 0] = 1e4                                    # beta ||k||^2 = 1.5e8 > 2: every step expands
@@ -178,3 +197,39 @@ def test_brian2_backend_reports_runaway_rates():
         simulate(runaway_net(), 0.05, backend="brian2", seed=0)
     ds = simulate(runaway_net(t_ref=0.01), 0.05, backend="brian2", seed=0)
     assert ds.attrs["backend"] == "brian2" and ds.sizes["spike"] > 0
+
+
+# -- non-finite results ----------------------------------------------------------------------
+DIVERGING_DELTA = ["rule.feature_map=elu+1", "experiment.beta=1.9", "experiment.n_items=[8, 96]",
+                   "experiment.trials=2"]
+
+
+def test_a_nonfinite_result_is_a_numerical_error_naming_the_variable():
+    # beta ||phi(k)||^2 ~ 74: the memory diverges; the engine's states stay finite (1e114) but the
+    # squared recall error overflows, and used to be returned (and saved) with 16 inf entries
+    model = load_model("delta_fwp", DIVERGING_DELTA)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnstableUpdateWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(NumericalError, match=r"non-finite value\(s\) in 'recall_error' \(first inf at "
+                                                 r"n_items=96, trial=0\)") as info:
+            model.run(progress=False)
+        assert info.value.where == "variable 'recall_error'"
+        with pytest.warns(NumericalWarning, match="recall_error"):
+            ds = model.run(progress=False, on_numerical="warn")
+    assert np.isinf(ds["recall_error"].sel(n_items=96)).all() and np.isfinite(ds["recall_error"].sel(n_items=8)).all()
+
+
+@pytest.mark.parametrize("name", ["delta_fwp", "stdp_pairing", "assoc_retrieval"])
+def test_every_kind_checks_its_result(monkeypatch, name):
+    from plastinet.experiments import KINDS
+
+    model = load_model(name, quick=True)
+    kind = KINDS[model.kind]
+    result = xr.Dataset({"x": ("time", [0.0, 1.0, np.nan])}, coords={"time": [0.0, 0.5, 1.0]})
+    monkeypatch.setattr(type(kind), "run", lambda self, model, **options: result.copy())
+    with pytest.raises(NumericalError, match=r"1 non-finite value\(s\) in 'x' \(first nan at time=1.0\)") as info:
+        model.run(progress=False)
+    assert (info.value.where, info.value.time) == ("variable 'x'", 1.0)
+    with pytest.raises(UnsupportedError, match="on_numerical"):
+        model.run(progress=False, on_numerical="ignore")
