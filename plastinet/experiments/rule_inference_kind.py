@@ -131,9 +131,9 @@ class RuleInferenceKind:
         out = fit.to_dataset()
         planted = {term_name(parse_term(t)): v for t, v in json.loads(ds.attrs["planted"]).items()}
         names = [str(n) for n in out.coefficient.values]
-        out["planted"] = (("coefficient",), np.array([planted.get(n, np.nan) for n in names]),
+        out["planted"] = (("coefficient",), np.array([planted.get(n, 0.0) for n in names]),
                           {"units": out.coefficients.attrs["units"],
-                           "long_name": "planted coefficient (NaN: not a planted term or not fitted)"})
+                           "long_name": "planted coefficient (0: not a term of the planted rule)"})
         missing = sorted(set(planted) - set(names))
         return finalize_dataset(out, backend=attrs["backend"], backend_version=attrs["backend_version"], dt=None,
                                 seed=getattr(data, "seed", None), model_spec=model.to_dict(),
