@@ -102,7 +102,7 @@ def test_without_a_compiler_the_numpy_engine_is_used_and_it_says_why(monkeypatch
     monkeypatch.setattr(native, "_loaded", None)
     rule = Delta(feature_map=L2)
     (q, k, v), kw = make_case(rule, 1, 2, 3000, 16, 8, np.float64, seed=2)
-    with pytest.warns(RuntimeWarning, match="compiled delta-rule kernel is unavailable"):
+    with pytest.warns(RuntimeWarning, match="compiled chunk loops are unavailable"):
         y, W = apply(rule, q, k, v, form="chunkwise", **kw)
     assert native.native_status().startswith("unavailable") and native.delta_kernel(np.float64) is None
     ref_y, ref_W = apply(rule, q, k, v, **kw)

@@ -25,9 +25,10 @@ import numpy as np
 
 from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
-from plastinet.fwp.forms.native import delta_kernel
+from plastinet.fwp.forms.native import delta_kernel, hebbian_kernel
 
-__all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse"]
+__all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse",
+           "hebbian_engine", "decayed_hebbian_engine", "gated_delta_engine"]
 
 
 def _t(x: np.ndarray) -> np.ndarray:
@@ -117,7 +118,52 @@ def _inverse_of_negated(NL: np.ndarray) -> np.ndarray:
 
 
 def hebbian(q, k, v, beta, W0, C):
-    """Chunkwise linear attention; the chunk states are an exclusive cumulative sum."""
+    """Chunkwise linear attention; see :func:`decayed_hebbian`."""
+    return decayed_hebbian(q, k, v, beta, None, W0, C)
+
+
+def decayed_hebbian(q, k, v, beta, alpha, W0, C):
+    """Chunkwise (decayed) linear attention with scalar or per-key gates (``alpha=None``: none).
+
+    Runs the compiled chunk loop of :mod:`.native` (one chunk at a time, heads spread over
+    threads) unless ``PLASTINET_NATIVE=0`` or no C compiler is available; then
+    :func:`hebbian_engine` or :func:`decayed_hebbian_engine`. Float32 calls below
+    :data:`F64_WORK` flops or with one key unit are computed in float64 and rounded, as for
+    :func:`gated_delta`.
+    """
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
+    work = 2.0 * N * T * (2 * d_k * d_v + C * (d_k + d_v))
+    if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
+        return _in_float64(decayed_hebbian, q, k, v, beta, alpha, W0, C)
+    kernel = hebbian_kernel(q.dtype)
+    if kernel is None:
+        if alpha is None:
+            return hebbian_engine(q, k, v, beta, W0, C)
+        return decayed_hebbian_engine(q, k, v, beta, alpha, W0, C)
+    y = np.empty((N, -(-T // C) * C, d_v), dtype=q.dtype)
+    ST = np.array(_t(W0), dtype=q.dtype, order="C")                      # a copy, updated in place
+
+    def run(Q, K, V, b, a, S, Y):
+        kernel(Q, K, V, b, a, S, Y)
+        return ()
+
+    chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
+    gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
+    map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape)), work=work)
+    return y[:, :T], np.ascontiguousarray(_t(ST))
+
+
+def _in_float64(fn, *args):
+    """``fn`` on the float64 copies of ``args`` (arrays or None; the last is ``C``), rounded to
+    float32."""
+    *arrays, C = args
+    y, W = fn(*(None if x is None else x.astype(np.float64) for x in arrays), C)
+    return y.astype(np.float32), W.astype(np.float32)
+
+
+def hebbian_engine(q, k, v, beta, W0, C):
+    """Chunkwise linear attention in numpy; the chunk states are an exclusive cumulative sum."""
     T = q.shape[1]
     Q, K, V, b = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     bV = b[..., None] * V
@@ -131,8 +177,8 @@ def hebbian(q, k, v, beta, W0, C):
     return _unchunk(y, T), S[:, -1] + dS[:, -1]
 
 
-def decayed_hebbian(q, k, v, beta, alpha, W0, C):
-    """Chunkwise decayed linear attention with scalar or per-key gates."""
+def decayed_hebbian_engine(q, k, v, beta, alpha, W0, C):
+    """Chunkwise decayed linear attention with scalar or per-key gates, in numpy."""
     T = q.shape[1]
     Q, K, V, b = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0), axis=2)   # within each chunk
@@ -294,20 +340,19 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
     if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
-        y, W = gated_delta(*(None if x is None else x.astype(np.float64) for x in
-                             (q, k, v, beta, alpha, W0)), C)
-        return y.astype(np.float32), W.astype(np.float32)
+        return _in_float64(gated_delta, q, k, v, beta, alpha, W0, C)
     y = np.empty((N, -(-T // C) * C, v.shape[-1]), dtype=q.dtype)      # written by the groups
-    kernel = delta_kernel(q.dtype) if alpha is None else None
+    kernel = delta_kernel(q.dtype)
     if kernel is not None:                  # the compiled chunk loop runs without the GIL
         ST = np.array(_t(W0), dtype=q.dtype, order="C")                  # a copy, updated in place
 
-        def run(*arrays):
-            kernel(*arrays)
+        def run(Q, K, V, b, a, S, Y):
+            kernel(Q, K, V, b, S, Y, alpha=a)
             return ()
 
         chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
-        map_heads(run, (*chunks, ST, y.reshape(chunks[2].shape)), work=work)
+        gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
+        map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape)), work=work)
         return y[:, :T], np.ascontiguousarray(_t(ST))
     W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y), C, work=work,
                    grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))

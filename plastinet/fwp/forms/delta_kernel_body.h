@@ -24,36 +24,66 @@ static void FN(ut_inverse)(long long C, const REAL *KK, const REAL *b, double *T
     }
 }
 
+/* alpha (scalar gates, NULL: the plain delta rule) makes it the gated delta rule: with the
+ * inclusive gate products g_t from the chunk start, e_t = g_C / g_t (both as products of
+ * factors <= 1, in double) and D[t][tau] = prod_{s=tau+1..t} a_s, K K^T and Q K^T are
+ * multiplied by D, Q and K (in the products with S^T) by g, K (in the write) by e, and
+ * S^T <- g_C S^T + (K e)^T U. */
 int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
               long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
-              REAL *ST, REAL *Y, REAL *states, REAL *pseudo)
+              const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
-    REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv));
-    double *Tm = malloc(sizeof(double) * C * C);
+    REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 3 * C * dk));
+    double *Tm = malloc(sizeof(double) * (C * C + 2 * C));
     if (!A || !Tm) { free(A); free(Tm); return 1; }
     REAL *KK = A + C * C, *TB = KK + C * C, *X = TB + C * C, *U = X + C * dv;
+    REAL *Qg = U + C * dv, *Kg = Qg + C * dk, *Ke = Kg + C * dk;
+    double *G = Tm + C * C, *E = G + C;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
         for (long long j = 0; j < n; ++j) {
             long long row = (h * n + j) * C;
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
+            const REAL *a = alpha ? alpha + row : NULL;
             REAL *y = Y ? Y + row * dv : NULL, *u = pseudo ? pseudo + row * dv : U;
+            const REAL *qs = q, *ks = k, *kw = k;      /* Q, K in the products with S^T; K written */
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+            if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+            if (a) {
+                G[0] = a[0];
+                for (long long i = 1; i < C; ++i) G[i] = G[i - 1] * a[i];
+                E[C - 1] = 1.0;
+                for (long long i = C - 2; i >= 0; --i) E[i] = E[i + 1] * a[i + 1];
+                for (long long i = 0; i < C; ++i) {
+                    double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
+                    for (long long c = i; c >= 0; --c) {
+                        KK[i * C + c] = (REAL)(KK[i * C + c] * d);
+                        if (y) A[i * C + c] = (REAL)(A[i * C + c] * d);
+                        d *= a[c];
+                    }
+                    for (long long c = 0; c < dk; ++c) {
+                        Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[i]);
+                        Kg[i * dk + c] = (REAL)(k[i * dk + c] * G[i]);
+                        Ke[i * dk + c] = (REAL)(k[i * dk + c] * E[i]);
+                    }
+                }
+                qs = Qg, ks = Kg, kw = Ke;
+            }
             FN(ut_inverse)(C, KK, b, Tm, NULL, TB);
             if (y) {
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
                 for (long long i = 0; i < C; ++i)                        /* causal mask */
                     for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
-                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, q, dk, S, dv, 0, y, dv);
+                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, qs, dk, S, dv, 0, y, dv);
             }
             memcpy(X, v, sizeof(REAL) * C * dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, -1, k, dk, S, dv, 1, X, dv);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, -1, ks, dk, S, dv, 1, X, dv);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, X, dv, 0, u, dv);
             if (y) gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, u, dv, 1, y, dv);
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, k, dk, u, dv, 1, S, dv);
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
+                 S, dv);
         }
     }
     free(A);

@@ -42,18 +42,20 @@ import numpy as np
 
 from plastinet.fwp.forms._blas import _openblas_symbols
 
-__all__ = ["delta_kernel", "delta_backward_kernel", "native_status", "SOURCE", "BODY"]
+__all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "native_status", "SOURCE",
+           "BODIES"]
 
 SOURCE = Path(__file__).with_name("delta_kernel.c")
 #: included twice by SOURCE (float and double)
-BODY = Path(__file__).with_name("delta_kernel_body.h")
+BODIES = tuple(Path(__file__).with_name(name) for name in ("delta_kernel_body.h",
+                                                           "hebbian_kernel_body.h"))
 #: ``(symbol pattern, BLAS integer C type)`` of ``cblas_?gemm``, most specific first
 _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "long long"),
                  ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))   # {}: s or d
 _FLAGS = (["-O3", "-march=native"], ["-O3"])
 
 _lock = threading.Lock()
-_loaded: dict | None = None          # {"f32"/"f64": (forward, backward, gemm)}, {} on failure
+_loaded: dict | None = None          # {"f32"/"f64": (forward, backward, hebbian, gemm)}, {} on failure
 _reason = ""
 
 
@@ -97,7 +99,7 @@ def _find_gemm() -> tuple[int, int, str]:
 
 def _compile(int_type: str) -> Path:
     """Compile :data:`SOURCE` (once per key) and return the shared library's path."""
-    source = SOURCE.read_bytes() + BODY.read_bytes()
+    source = SOURCE.read_bytes() + b"".join(body.read_bytes() for body in BODIES)
     cc = _compiler()
     errors = []
     for flags in _FLAGS:
@@ -133,14 +135,15 @@ def _load() -> dict:
                 lib = ctypes.CDLL(str(_compile(int_type)))
                 _loaded = {}
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
-                    fwd, bwd = getattr(lib, f"delta_{name}"), getattr(lib, f"delta_backward_{name}")
-                    for fn, pointers in ((fwd, 8), (bwd, 11)):
+                    fwd, bwd, heb = (getattr(lib, f"{fn}_{name}")
+                                     for fn in ("delta", "delta_backward", "hebbian"))
+                    for fn, sizes, pointers in ((fwd, 6, 9), (bwd, 6, 11), (heb, 7, 8)):
                         fn.restype = ctypes.c_int
-                        fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * 6 + [ctypes.c_void_p] * pointers
-                    _loaded[name] = (fwd, bwd, gemm)
+                        fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
+                    _loaded[name] = (fwd, bwd, heb, gemm)
             except (OSError, RuntimeError, subprocess.SubprocessError) as err:
                 _loaded, _reason = {}, str(err)
-                warnings.warn(f"plastinet: the compiled delta-rule kernel is unavailable ({err}); "
+                warnings.warn(f"plastinet: the compiled chunk loops are unavailable ({err}); "
                               "using the numpy engine (same results, slower). Set "
                               "PLASTINET_NATIVE=0 to silence this.", RuntimeWarning, stacklevel=4)
         return _loaded
@@ -154,7 +157,7 @@ def native_status() -> str:
 
 
 def _functions(dtype: np.dtype) -> tuple | None:
-    """``(forward, backward, gemm)`` of the compiled kernel for ``dtype``, or None."""
+    """``(forward, backward, hebbian, gemm)`` of the compiled kernels for ``dtype``, or None."""
     if not _enabled():
         return None
     kernels = _load()
@@ -162,14 +165,14 @@ def _functions(dtype: np.dtype) -> tuple | None:
     return kernels[name] if name is not None and kernels else None
 
 
-def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays) -> None:
+def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays, name: str = "delta kernel") -> None:
     """Check ``arrays`` (``(array or None, expected shape)``; the C code trusts them) and call."""
     for a, shape in arrays:
         if a is not None and (a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous):
-            raise ValueError(f"delta kernel: expected a C-contiguous {dtype} array "
+            raise ValueError(f"{name}: expected a C-contiguous {dtype} array "
                              f"of shape {shape}, got {a.dtype} {a.shape}")
     if fn(gemm, *dims, *(None if a is None else a.ctypes.data for a, _ in arrays)):
-        raise MemoryError("delta kernel: could not allocate its chunk buffers")
+        raise MemoryError(f"{name}: could not allocate its chunk buffers")
 
 
 def _every(every: int) -> int:
@@ -183,7 +186,8 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
 
     The returned ``run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every=1)`` takes
     C-contiguous arrays of that dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``,
-    ``beta (N, n, C)``, the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the
+    ``beta (N, n, C)``, the gates ``alpha (N, n, C)`` (None: the plain delta rule; else the
+    gated delta rule, without states or pseudo-values), the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the
     read-outs ``Y (N, n, C, d_v)`` (written; None: not formed); ``states
     (N, ceil(n / every), d_k, d_v)`` and ``pseudo (N, n, C, d_v)``, if given, receive the
     transposed entering states of every ``every``-th chunk and all pseudo-values (for
@@ -192,16 +196,16 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     functions = _functions(dtype)
     if functions is None:
         return None
-    fwd, _, gemm = functions
+    fwd, _, _, gemm = functions
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1) -> None:
+    def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         _call(fwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
-               (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)), (states, (N, -(-n // every), d_k, d_v)),
-               (pseudo, (N, n, C, d_v))))
+               (alpha, (N, n, C)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
+               (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v))))
 
     return run
 
@@ -221,7 +225,7 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     functions = _functions(dtype)
     if functions is None:
         return None
-    _, bwd, gemm = functions
+    _, bwd, _, gemm = functions
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int) -> None:
@@ -232,5 +236,34 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
               ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (dY, cv),
                (states, (N, -(-n // every), d_k, d_v)),
                (pseudo, cv), (dST, (N, d_k, d_v)), (dQ, qk), (dK, qk), (dB, (N, n, C))))
+
+    return run
+
+
+def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
+    """The compiled forward chunk loop of the Hebbian rules for ``dtype``, or None (use numpy).
+
+    The returned ``run(Q, K, V, beta, alpha, ST, Y)`` takes C-contiguous arrays of that
+    dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``, ``beta (N, n, C)``, the gates
+    ``alpha (N, n, C, 1)`` (scalar), ``(N, n, C, d_k)`` (per key) or None (no decay), the
+    transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
+    ``Y (N, n, C, d_v)`` (written). The arithmetic is that of
+    :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian` without gates).
+    """
+    functions = _functions(dtype)
+    if functions is None:
+        return None
+    _, _, heb, gemm = functions
+    dtype = np.dtype(dtype)
+
+    def run(Q, K, V, beta, alpha, ST, Y) -> None:
+        N, n, C, d_k = Q.shape
+        d_v = V.shape[-1]
+        d_a = 0 if alpha is None else alpha.shape[-1]
+        if d_a not in (0, 1, d_k):
+            raise ValueError(f"hebbian kernel: gates must have 1 or d_k = {d_k} units, got {d_a}")
+        _call(heb, gemm, dtype, (N, n, C, d_k, d_v, d_a, 1),
+              ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
+               (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)), (None, ())), "hebbian kernel")
 
     return run
