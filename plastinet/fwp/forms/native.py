@@ -42,8 +42,8 @@ import numpy as np
 
 from plastinet.fwp.forms._blas import _openblas_symbols
 
-__all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "native_status", "SOURCE",
-           "BODIES"]
+__all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "hebbian_backward_kernel",
+           "native_status", "SOURCE", "BODIES"]
 
 SOURCE = Path(__file__).with_name("delta_kernel.c")
 #: included twice by SOURCE (float and double)
@@ -55,7 +55,7 @@ _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "lo
 _FLAGS = (["-O3", "-march=native"], ["-O3"])
 
 _lock = threading.Lock()
-_loaded: dict | None = None          # {"f32"/"f64": (forward, backward, hebbian, gemm)}, {} on failure
+_loaded: dict | None = None          # {"f32"/"f64": (*kernels, gemm)}, {} on failure
 _reason = ""
 
 
@@ -135,12 +135,12 @@ def _load() -> dict:
                 lib = ctypes.CDLL(str(_compile(int_type)))
                 _loaded = {}
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
-                    fwd, bwd, heb = (getattr(lib, f"{fn}_{name}")
-                                     for fn in ("delta", "delta_backward", "hebbian"))
-                    for fn, sizes, pointers in ((fwd, 6, 9), (bwd, 6, 11), (heb, 7, 8)):
+                    fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
+                                ("delta", "delta_backward", "hebbian", "hebbian_backward"))
+                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (9, 11, 8, 12)):
                         fn.restype = ctypes.c_int
                         fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
-                    _loaded[name] = (fwd, bwd, heb, gemm)
+                    _loaded[name] = (*fns, gemm)
             except (OSError, RuntimeError, subprocess.SubprocessError) as err:
                 _loaded, _reason = {}, str(err)
                 warnings.warn(f"plastinet: the compiled chunk loops are unavailable ({err}); "
@@ -157,7 +157,7 @@ def native_status() -> str:
 
 
 def _functions(dtype: np.dtype) -> tuple | None:
-    """``(forward, backward, hebbian, gemm)`` of the compiled kernels for ``dtype``, or None."""
+    """``(delta, delta_backward, hebbian, hebbian_backward, gemm)`` for ``dtype``, or None."""
     if not _enabled():
         return None
     kernels = _load()
@@ -165,14 +165,17 @@ def _functions(dtype: np.dtype) -> tuple | None:
     return kernels[name] if name is not None and kernels else None
 
 
-def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays, name: str = "delta kernel") -> None:
-    """Check ``arrays`` (``(array or None, expected shape)``; the C code trusts them) and call."""
+def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays, name: str = "delta kernel") -> int:
+    """Check ``arrays`` (``(array or None, expected shape)``; the C code trusts them), call,
+    and return the kernel's status (0: done; 2: see :func:`hebbian_backward_kernel`)."""
     for a, shape in arrays:
         if a is not None and (a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous):
             raise ValueError(f"{name}: expected a C-contiguous {dtype} array "
                              f"of shape {shape}, got {a.dtype} {a.shape}")
-    if fn(gemm, *dims, *(None if a is None else a.ctypes.data for a, _ in arrays)):
+    status = fn(gemm, *dims, *(None if a is None else a.ctypes.data for a, _ in arrays))
+    if status == 1:
         raise MemoryError(f"{name}: could not allocate its chunk buffers")
+    return status
 
 
 def _every(every: int) -> int:
@@ -196,7 +199,7 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     functions = _functions(dtype)
     if functions is None:
         return None
-    fwd, _, _, gemm = functions
+    fwd, *_, gemm = functions
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None) -> None:
@@ -225,7 +228,7 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     functions = _functions(dtype)
     if functions is None:
         return None
-    _, bwd, _, gemm = functions
+    _, bwd, *_, gemm = functions
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int) -> None:
@@ -243,27 +246,67 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
 def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     """The compiled forward chunk loop of the Hebbian rules for ``dtype``, or None (use numpy).
 
-    The returned ``run(Q, K, V, beta, alpha, ST, Y)`` takes C-contiguous arrays of that
+    The returned ``run(Q, K, V, beta, alpha, ST, Y, states=None, every=1)`` takes
+    C-contiguous arrays of that
     dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``, ``beta (N, n, C)``, the gates
     ``alpha (N, n, C, 1)`` (scalar), ``(N, n, C, d_k)`` (per key) or None (no decay), the
     transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
-    ``Y (N, n, C, d_v)`` (written). The arithmetic is that of
+    ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, ceil(n / every), d_k, d_v)``,
+    if given, receives the transposed entering states of every ``every``-th chunk (for
+    :func:`hebbian_backward_kernel`). The arithmetic is that of
     :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian` without gates).
     """
     functions = _functions(dtype)
     if functions is None:
         return None
-    _, _, heb, gemm = functions
+    heb, gemm = functions[2], functions[-1]
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, alpha, ST, Y) -> None:
+    def run(Q, K, V, beta, alpha, ST, Y, states=None, every: int = 1) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
-        d_a = 0 if alpha is None else alpha.shape[-1]
-        if d_a not in (0, 1, d_k):
-            raise ValueError(f"hebbian kernel: gates must have 1 or d_k = {d_k} units, got {d_a}")
-        _call(heb, gemm, dtype, (N, n, C, d_k, d_v, d_a, 1),
+        d_a = _gate_units(alpha, d_k)
+        _call(heb, gemm, dtype, (N, n, C, d_k, d_v, d_a, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
-               (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)), (None, ())), "hebbian kernel")
+               (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
+               (states, (N, -(-n // every), d_k, d_v))), "hebbian kernel")
+
+    return run
+
+
+def _gate_units(alpha, d_k: int) -> int:
+    d_a = 0 if alpha is None else alpha.shape[-1]
+    if d_a not in (0, 1, d_k):
+        raise ValueError(f"hebbian kernel: gates must have 1 or d_k = {d_k} units, got {d_a}")
+    return d_a
+
+
+def hebbian_backward_kernel(dtype: np.dtype) -> Callable[..., bool] | None:
+    """The compiled reverse sweep of the Hebbian rules' backward, or None (use numpy).
+
+    The returned ``run(Q, K, V, beta, alpha, dY, states, dST, dQ, dK, dV, dB, every)`` takes
+    the chunked inputs as :func:`hebbian_kernel`, the read-out cotangents ``dY (N, n, C, d_v)``,
+    the states :func:`hebbian_kernel` kept (every ``every``-th chunk), ``dST (N, d_k, d_v)``:
+    the transposed cotangent of the final state on entry, of the initial state on return; it
+    writes the gradients ``dQ, dK (N, n, C, d_k)``, ``dV (N, n, C, d_v)`` and ``dB (N, n, C)``
+    (the gates' gradients follow from them, see :mod:`plastinet.fwp.gradients.chunkwise`). It
+    returns False, with the outputs incomplete, if per-key gates decay by more than ``1e-12``
+    over a chunk (the numpy engine then does the call).
+    """
+    functions = _functions(dtype)
+    if functions is None:
+        return None
+    bwd, gemm = functions[3], functions[-1]
+    dtype = np.dtype(dtype)
+
+    def run(Q, K, V, beta, alpha, dY, states, dST, dQ, dK, dV, dB, every: int) -> bool:
+        N, n, C, d_k = Q.shape
+        d_v = V.shape[-1]
+        d_a = _gate_units(alpha, d_k)
+        qk, cv = (N, n, C, d_k), (N, n, C, d_v)
+        return _call(bwd, gemm, dtype, (N, n, C, d_k, d_v, d_a, _every(every)),
+                     ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (alpha, (N, n, C, d_a)),
+                      (dY, cv), (states, (N, -(-n // every), d_k, d_v)), (dST, (N, d_k, d_v)),
+                      (dQ, qk), (dK, qk), (dV, cv), (dB, (N, n, C))), "hebbian kernel") == 0
 
     return run

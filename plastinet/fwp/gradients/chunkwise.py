@@ -26,7 +26,8 @@ from plastinet.fwp.forms import chunkwise as chunkwise_forward
 from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
-from plastinet.fwp.forms.native import delta_backward_kernel, delta_kernel
+from plastinet.fwp.forms.native import (delta_backward_kernel, delta_kernel, hebbian_backward_kernel,
+                                        hebbian_kernel)
 
 __all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE", "SEGMENT"]
 
@@ -106,6 +107,9 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
     dict
         ``q, k, v, beta`` gradients (merged layout) and ``W0``.
     """
+    compiled = _hebbian_compiled(q, k, v, beta, None, W0, dy, dW, C)
+    if compiled is not None:
+        return compiled
     T = q.shape[1]
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
     bV = b[..., None] * V
@@ -124,6 +128,93 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
     dK = _t(dA) @ Q + bV @ dSexit
     return {"q": _unchunk(dQ, T), "k": _unchunk(dK, T), "v": _unchunk(b[..., None] * dbV, T),
             "beta": _unchunk((dbV * V).sum(-1), T), "W0": dW + R.sum(axis=1)}
+
+
+def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C) -> dict[str, np.ndarray] | None:
+    """Backward of the Hebbian rules by the compiled chunk loops, or None (no compiler,
+    ``PLASTINET_NATIVE=0``, or per-key gates the kernel leaves to numpy).
+
+    The forward kernel recomputes the entering states of every :data:`STATE_EVERY`-th chunk
+    (and the final state), the reverse kernel the gradients of ``q, k, v, beta`` and ``W0``.
+    The gates' gradient follows from those of ``q`` and ``k``: with ``L_s`` the cumulative
+    log-gate, the read-outs and the final state depend on ``L_s`` through ``exp(L_s)`` on
+    the query side and ``exp(-L_s)`` on the key side (and ``W_T`` on ``L_T``), so
+    ``d/dL_s = q_s * dq_s - k_s * dk_s`` (per key unit; summed for scalar gates), plus
+    ``<dW, W_T>`` at the last step, and ``d log alpha_t = sum_{s >= t} d/dL_s`` (in float64).
+    """
+    dt = q.dtype
+    forward, backward = hebbian_kernel(dt), hebbian_backward_kernel(dt)
+    if backward is None:
+        return None
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
+    out = {"q": np.empty_like(q), "k": np.empty_like(k), "v": np.empty_like(v),
+           "beta": np.empty_like(beta), "W0": np.empty((N, d_v, d_k), dtype=dt)}
+    WT = None if alpha is None else np.empty((N, d_k, d_v), dtype=dt)
+    work = 2.0 * N * T * (5 * d_k * d_v + 5 * C * (d_k + d_v))
+    done, = map_heads(_hebbian_heads, (q, k, v, beta, alpha, W0, dy, dW, out["q"], out["k"],
+                                       out["v"], out["beta"], out["W0"], WT),
+                      C, forward, backward, work=work)
+    if not done.all():
+        return None
+    if alpha is not None:
+        out["alpha"] = _gate_gradient(q, k, out["q"], out["k"], alpha, dW, WT)
+    return out
+
+
+#: Steps per block of the gates' reverse cumulative sum (bounds its float64 temporaries).
+GATE_BLOCK = 512
+
+
+def _gate_gradient(q, k, dq, dk, alpha, dW, WT) -> np.ndarray:
+    """``d alpha`` from the gradients of ``q`` and ``k`` (see :func:`_hebbian_compiled`).
+
+    Accumulated in float64 over blocks of :data:`GATE_BLOCK` steps from the end, so that no
+    float64 array of the size of ``q`` is formed.
+    """
+    N, T, d_a = alpha.shape
+    carry = np.einsum("nij,nji->nj", dW, WT, dtype=np.float64)              # <dW, W_T>
+    if d_a == 1:
+        carry = carry.sum(-1, keepdims=True)
+    out = np.empty_like(alpha)
+    for e in range(T, 0, -GATE_BLOCK):
+        s = max(0, e - GATE_BLOCK)
+        if d_a == 1:
+            dL = np.einsum("ntj,ntj->nt", q[:, s:e], dq[:, s:e], dtype=np.float64)
+            dL -= np.einsum("ntj,ntj->nt", k[:, s:e], dk[:, s:e], dtype=np.float64)
+            dL = dL[..., None]
+        else:
+            dL = q[:, s:e] * dq[:, s:e]
+            dL -= k[:, s:e] * dk[:, s:e]
+            dL = dL.astype(np.float64)
+        dL = _reverse_cumsum(dL, axis=1)
+        dL += carry[:, None]
+        carry = dL[:, 0]
+        np.divide(dL, alpha[:, s:e], out=out[:, s:e], casting="same_kind")
+    return out
+
+
+def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, WT, C, forward,
+                   backward):
+    """:func:`_hebbian_compiled` on one group of heads; returns ``(done,)`` per head."""
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
+    dt = q.dtype
+    Q, K, V, b, dY = (np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta, dy))
+    A = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
+    n = Q.shape[1]
+    dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
+    states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
+    ST = np.array(_t(W0), dtype=dt, order="C")
+    forward(Q, K, V, b, A, ST, None, states=states, every=STATE_EVERY)
+    if WT is not None:
+        np.copyto(WT, ST)
+    dST = np.array(_t(dW), dtype=dt, order="C")
+    done = backward(Q, K, V, b, A, dY, states, dST, dQ, dK, dV, dB, STATE_EVERY)
+    if done:
+        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB))
+        np.copyto(dW0, _t(dST))
+    return (np.full(N, done),)
 
 
 #: Row-block size of the per-key decayed scores (memory ``block**2 d`` per chunk).
@@ -172,6 +263,9 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
     the forward (:func:`~plastinet.fwp.forms.decay.decayed_scores`) and their pull-back.
     Both batched over all chunks, as the forward.
     """
+    compiled = _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C)
+    if compiled is not None:
+        return compiled
     N, T, _ = q.shape
     dt = q.dtype
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
