@@ -1,4 +1,4 @@
-"""Compiled chunk loops of the delta rule (the fast path of :func:`.chunkwise.delta` and of its backward).
+"""Compiled chunk loops of the chunkwise rules (the fast path of :mod:`.chunkwise` and of its backward).
 
 The numpy chunkwise engine (:func:`.chunkwise.gated_delta_engine`) issues a few numpy calls
 per chunk and forms the state-independent matrices of many chunks at once; both cost
@@ -14,8 +14,10 @@ is compiled on first use with the system C compiler (``$CC``, else Python's, els
 and cached in ``$PLASTINET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/plastinet``, i.e.
 ``~/.cache/plastinet``), keyed by the source, compiler, flags, BLAS integer width and CPU.
 
-The backward pass has its compiled counterpart (:func:`delta_backward_kernel`, the reverse
-sweep of :mod:`plastinet.fwp.gradients.chunkwise`), so that training keeps its cost and
+The gated delta rule runs the same loops with gate factors, and the Hebbian rules (linear
+attention, scalar and per-key decay) have their own (:func:`hebbian_kernel`). The backward
+pass has its compiled counterparts (:func:`delta_backward_kernel`,
+:func:`hebbian_backward_kernel`: the reverse sweeps of :mod:`plastinet.fwp.gradients.chunkwise`), so that training keeps its cost and
 memory relative to the forward. Where there is no compiler, no OpenBLAS or the compilation
 fails, the functions return None (warning once, with the reason) and the numpy engine is
 used: same results to rounding, slower. ``PLASTINET_NATIVE=0`` (read on every call) selects
@@ -137,7 +139,7 @@ def _load() -> dict:
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
                     fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
                                 ("delta", "delta_backward", "hebbian", "hebbian_backward"))
-                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (9, 11, 8, 12)):
+                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (9, 12, 8, 12)):
                         fn.restype = ctypes.c_int
                         fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
                     _loaded[name] = (*fns, gemm)
@@ -190,7 +192,7 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     The returned ``run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every=1)`` takes
     C-contiguous arrays of that dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``,
     ``beta (N, n, C)``, the gates ``alpha (N, n, C)`` (None: the plain delta rule; else the
-    gated delta rule, without states or pseudo-values), the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the
+    gated delta rule), the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the
     read-outs ``Y (N, n, C, d_v)`` (written; None: not formed); ``states
     (N, ceil(n / every), d_k, d_v)`` and ``pseudo (N, n, C, d_v)``, if given, receive the
     transposed entering states of every ``every``-th chunk and all pseudo-values (for
@@ -222,8 +224,10 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     pseudo-values) and pseudo-values the forward kernel recorded (``pseudo`` is
     overwritten by the value gradients), ``dST (N, d_k, d_v)``: the transposed cotangent of
     the final state on entry, of the initial state on return; it writes the gradients
-    ``dQ, dK (N, n, C, d_k)`` and ``dB (N, n, C)``. The arithmetic is that of
-    :func:`plastinet.fwp.gradients.chunkwise.gated_delta` without a gate.
+    ``dQ, dK (N, n, C, d_k)`` and ``dB (N, n, C)``. ``alpha (N, n, C)``: the gates of the
+    gated delta rule (None: the plain delta rule; the gates' own gradient follows from ``dQ``
+    and the value gradients). The arithmetic is that of
+    :func:`plastinet.fwp.gradients.chunkwise.gated_delta`.
     """
     functions = _functions(dtype)
     if functions is None:
@@ -231,12 +235,12 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     _, bwd, *_, gemm = functions
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int) -> None:
+    def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int, alpha=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         qk, cv = (N, n, C, d_k), (N, n, C, d_v)
         _call(bwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
-              ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (dY, cv),
+              ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (alpha, (N, n, C)), (dY, cv),
                (states, (N, -(-n // every), d_k, d_v)),
                (pseudo, cv), (dST, (N, d_k, d_v)), (dQ, qk), (dK, qk), (dB, (N, n, C))))
 

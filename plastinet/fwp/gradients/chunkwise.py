@@ -166,8 +166,11 @@ def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C) -> dict[str, np.ndarr
 GATE_BLOCK = 512
 
 
-def _gate_gradient(q, k, dq, dk, alpha, dW, WT) -> np.ndarray:
-    """``d alpha`` from the gradients of ``q`` and ``k`` (see :func:`_hebbian_compiled`).
+def _gate_gradient(q, x, dq, dx, alpha, dW, WT) -> np.ndarray:
+    """``d alpha`` from ``d/dL_s = q_s dq_s - x_s dx_s`` and ``<dW, W_T>`` (``WT``: ``W_T^T``).
+
+    ``x`` is the input that enters as ``x_s e^{-L_s}``: ``k`` for the Hebbian rules (see
+    :func:`_hebbian_compiled`), ``v`` for the gated delta rule (see :func:`gated_delta`).
 
     Accumulated in float64 over blocks of :data:`GATE_BLOCK` steps from the end, so that no
     float64 array of the size of ``q`` is formed.
@@ -181,11 +184,11 @@ def _gate_gradient(q, k, dq, dk, alpha, dW, WT) -> np.ndarray:
         s = max(0, e - GATE_BLOCK)
         if d_a == 1:
             dL = np.einsum("ntj,ntj->nt", q[:, s:e], dq[:, s:e], dtype=np.float64)
-            dL -= np.einsum("ntj,ntj->nt", k[:, s:e], dk[:, s:e], dtype=np.float64)
+            dL -= np.einsum("ntj,ntj->nt", x[:, s:e], dx[:, s:e], dtype=np.float64)
             dL = dL[..., None]
         else:
             dL = q[:, s:e] * dq[:, s:e]
-            dL -= k[:, s:e] * dk[:, s:e]
+            dL -= x[:, s:e] * dx[:, s:e]
             dL = dL.astype(np.float64)
         dL = _reverse_cumsum(dL, axis=1)
         dL += carry[:, None]
@@ -347,16 +350,25 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
     if alpha is not None:
         out["alpha"] = np.empty(alpha.shape, dtype=dt)
     work = 2.0 * N * T * (8 * d_k * d_v + 12 * C * (d_k + d_v))
-    # the gradients are written into slices of ``out`` (no concatenation of the groups)
-    grads = (out["q"], out["k"], out["v"], out["beta"], out["W0"], out.get("alpha"))
+    compiled = delta_backward_kernel(dt) is not None
+    # the gradients are written into slices of ``out`` (no concatenation of the groups); the
+    # compiled loops leave the gates' gradient to _gate_gradient (they write the final state)
+    WT = np.empty((N, d_k, d_v), dtype=dt) if compiled and alpha is not None else None
+    grads = (out["q"], out["k"], out["v"], out["beta"], out["W0"],
+             None if compiled else out.get("alpha"), WT)
     map_heads(_gated_delta_heads, (q, k, v, beta, alpha, W0, dy, dW, *grads), C, work=work,
               grain=chunk_grain(C, d_k, d_v, dt))
+    if WT is not None:
+        # gated delta: W_t e^{-L_t} is a delta rule fed v_t e^{-L_t}, read out as
+        # y_t = e^{L_t} (...) q_t: d/dL_s = q_s dq_s - v_s dv_s (see _hebbian_compiled)
+        out["alpha"] = _gate_gradient(q, v, out["q"], out["v"], alpha, dW, WT)
     return out
 
 
-def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C):
+def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, WT, C):
     """:func:`gated_delta` on one group of heads, writing into ``dq, dk, dv, dbeta, dW0``
-    (and ``dalpha``, None for the plain delta rule).
+    (and ``dalpha``, None for the plain delta rule and the compiled loops, which write the
+    final state into ``WT`` instead).
 
     Notation of the forward engine: the state is kept transposed, ``ST = S^T`` (d_k, d_v),
     and so is its cotangent ``dST``. Per chunk, reverse scan::
@@ -373,15 +385,18 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
     dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
     # forward sweep: chunk-entry states, and the pseudo-values, kept in the buffer of dv
     # until the reverse sweep has used those of a segment and overwrites them
-    forward = delta_kernel(dt) if alpha is None else None
-    backward = delta_backward_kernel(dt) if forward is not None else None
+    forward, backward = delta_kernel(dt), delta_backward_kernel(dt)
     if backward is not None:                                  # the compiled chunk loops
         inputs = [np.ascontiguousarray(x) for x in (Q, K, V, b)]
+        gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
         states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
-        forward(*inputs, np.array(_t(W0), dtype=dt, order="C"), None, states=states, pseudo=dV,
-                every=STATE_EVERY)
+        ST = np.array(_t(W0), dtype=dt, order="C")
+        forward(*inputs, ST, None, states=states, pseudo=dV, every=STATE_EVERY, alpha=gates)
+        if WT is not None:
+            np.copyto(WT, ST)
         dST = np.array(_t(dW), dtype=dt, order="C")
-        backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY)
+        backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY,
+                 alpha=gates)
         _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB))
         np.copyto(dW0, _t(dST))
         return ()
