@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import plastinet.fwp.forms._blas as blas
+from plastinet.fwp.forms import chunkwise
 from plastinet.fwp import apply, vjp
 from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian
 
@@ -25,6 +26,7 @@ def _inputs(dtype, d=16, H=4, T=300, seed=0):
                          ids=["delta", "gated_delta", "hebbian", "decayed_hebbian", "decayed_hebbian_per_key"])
 def test_heads_over_threads_change_nothing(monkeypatch, dtype, rule, gates, native):
     monkeypatch.setenv("PLASTINET_NATIVE", native)       # the compiled chunk loops and numpy's
+    monkeypatch.setattr(chunkwise, "F64_WORK", 0.0)      # float32 arithmetic for float32 inputs
     q, k, v, beta, alpha, W0 = _inputs(dtype)
     kw = dict(beta=beta, initial_state=W0, form="chunkwise", chunk_size=32)
     if gates == "scalar":
