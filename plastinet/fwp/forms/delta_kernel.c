@@ -27,6 +27,11 @@
 #endif
 typedef BLAS_INT bint;
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+/* Gates whose product over a chunk stays >= RATIO_MIN form the decayed products
+ * sum_j x_tj y_tauj g_t / g_tau as one product (x g)(y / g)^T: each term is then rounded like
+ * the direct one (factors within 1e12 of 1: no under- or overflow); below it, running
+ * products of the gates. */
+#define RATIO_MIN 1e-12
 
 #define REAL float
 #define FN(name) name##_f32

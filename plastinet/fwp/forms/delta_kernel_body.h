@@ -37,18 +37,19 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
 /* alpha (scalar gates, NULL: the plain delta rule) makes it the gated delta rule: with the
  * inclusive gate products g_t from the chunk start, e_t = g_C / g_t (both as products of
  * factors <= 1, in double) and D[t][tau] = prod_{s=tau+1..t} a_s, K K^T and Q K^T are
- * multiplied by D, Q and K (in the products with S^T) by g, K (in the write) by e, and
+ * multiplied by D (formed as (K g)(K / g)^T and (Q g)(K / g)^T where g_C >= RATIO_MIN), Q
+ * and K (in the products with S^T) by g, K (in the write) by e, and
  * S^T <- g_C S^T + (K e)^T U. */
 int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
               long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
               const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
-    REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 3 * C * dk));
+    REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 4 * C * dk));
     double *Tm = malloc(sizeof(double) * (C * C + 2 * C));
     if (!A || !Tm) { free(A); free(Tm); return 1; }
     REAL *KK = A + C * C, *TB = KK + C * C, *X = TB + C * C, *U = X + C * dv;
-    REAL *Qg = U + C * dv, *Kg = Qg + C * dk, *Ke = Kg + C * dk;
+    REAL *Qg = U + C * dv, *Kg = Qg + C * dk, *Ke = Kg + C * dk, *Ki = Ke + C * dk;
     double *G = Tm + C * C, *E = G + C;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
@@ -60,24 +61,36 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             const REAL *qs = q, *ks = k, *kw = k;      /* Q, K in the products with S^T; K written */
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
-            if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
             if (a) {
                 FN(scalar_gates)(C, a, G, E);
                 for (long long i = 0; i < C; ++i) {
+                    REAL gi = (REAL)G[i], ei = (REAL)E[i];
+                    for (long long c = 0; c < dk; ++c) {
+                        Qg[i * dk + c] = q[i * dk + c] * gi;
+                        Kg[i * dk + c] = k[i * dk + c] * gi;
+                        Ke[i * dk + c] = k[i * dk + c] * ei;
+                    }
+                }
+                qs = Qg, ks = Kg, kw = Ke;
+            }
+            if (a && G[C - 1] >= RATIO_MIN) {       /* K K^T * D = (K g)(K / g)^T, Q likewise */
+                for (long long i = 0; i < C; ++i) {
+                    REAL r = (REAL)(1.0 / G[i]);
+                    for (long long c = 0; c < dk; ++c) Ki[i * dk + c] = k[i * dk + c] * r;
+                }
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, Ki, dk, 0, KK, C);
+                if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, Ki, dk, 0, A, C);
+            } else {
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+                if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                for (long long i = 0; a && i < C; ++i) {
                     double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
                     for (long long c = i; c >= 0; --c) {
                         KK[i * C + c] = (REAL)(KK[i * C + c] * d);
                         if (y) A[i * C + c] = (REAL)(A[i * C + c] * d);
                         d *= a[c];
                     }
-                    for (long long c = 0; c < dk; ++c) {
-                        Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[i]);
-                        Kg[i * dk + c] = (REAL)(k[i * dk + c] * G[i]);
-                        Ke[i * dk + c] = (REAL)(k[i * dk + c] * E[i]);
-                    }
                 }
-                qs = Qg, ks = Kg, kw = Ke;
             }
             FN(ut_inverse)(C, KK, b, Tm, NULL, TB);
             if (y) {
@@ -141,7 +154,7 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                         FN(scalar_gates)(C, alpha + (h * n + i) * C, G, E);
                         for (long long t = 0; t < C; ++t)
                             for (long long c = 0; c < dk; ++c)
-                                Kg[t * dk + c] = (REAL)(ki[t * dk + c] * E[t]);
+                                Kg[t * dk + c] = ki[t * dk + c] * (REAL)E[t];
                         kw = Kg, gc = (REAL)G[C - 1];
                     }
                     gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk,
@@ -164,10 +177,11 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                         A[i * C + c] = (REAL)(A[i * C + c] * d);
                         d *= a[c];
                     }
+                    REAL gi = (REAL)G[i], ei = (REAL)E[i];
                     for (long long c = 0; c < dk; ++c) {
-                        Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[i]);
-                        Kg[i * dk + c] = (REAL)(k[i * dk + c] * G[i]);
-                        NK[i * dk + c] = (REAL)(k[i * dk + c] * E[i]);     /* K e, until NK is used */
+                        Qg[i * dk + c] = q[i * dk + c] * gi;
+                        Kg[i * dk + c] = k[i * dk + c] * gi;
+                        NK[i * dk + c] = k[i * dk + c] * ei;               /* K e, until NK is used */
                     }
                 }
                 qs = Qg, ks = Kg, kw = NK;

@@ -7,18 +7,14 @@
  * <= 1: no overflow, exact zeros), V' = diag(beta) V:
  *   Y = (Q * g) S^T + A V',   S^T <- g_C * S^T + (K * e)^T V',
  * with A[t][tau] = sum_j Q_tj K_tauj prod_{s=tau+1..t} a_sj (tau <= t, else 0). For per-key
- * gates A is one product (Q * g)(K / g)^T where no unit decays below RATIO_MIN over the
- * chunk, else it is formed in row blocks of HB steps: the diagonal blocks from running products
+ * gates A is one product (Q * g)(K / g)^T where no unit decays below RATIO_MIN (see
+ * delta_kernel.c) over the chunk, else it is formed in row blocks of HB steps: the diagonal blocks from running products
  * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
  * referred to the step before the block (both <= 1). The same arithmetic as
  * chunkwise.decayed_hebbian / hebbian, to rounding. */
 
 #ifndef HB
 #define HB 16
-/* Per-key gates whose product over the chunk stays >= RATIO_MIN in every key unit form A
- * in one product (Q * g)(K / g)^T: each term q_tj k_tj g_tj / g_tauj is then rounded like
- * the direct product (factors within 1e12 of 1: no under- or overflow). */
-#define RATIO_MIN 1e-12
 #endif
 
 static double FN(min_last)(const double *x, long long w)
