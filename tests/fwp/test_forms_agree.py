@@ -256,13 +256,13 @@ def test_float32_arithmetic_is_used_for_large_calls(monkeypatch):
         assert seen.pop() == expected, (T, d_k)
 
 
-@pytest.mark.parametrize("family, native", [("delta", "1"), ("delta", "0"), ("gated_delta", "1")],
-                         ids=["delta-compiled", "delta-numpy", "gated_delta"])
+@pytest.mark.parametrize("native", ["1", "0"], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("family", FAMILIES)
 @settings(max_examples=budget(40), deadline=None)
 @given(data=st.data())
 def test_float32_chunk_arithmetic_agrees_property(family, native, data):
     # the float32 fast path itself, on the small shapes that are otherwise computed in float64,
-    # in both chunk loops of the delta rule (compiled and numpy, see test_native.py)
+    # in both chunk loops of every rule (compiled and numpy, see test_native.py)
     from plastinet.fwp.forms import chunkwise
 
     with pytest.MonkeyPatch.context() as mp:
@@ -273,11 +273,12 @@ def test_float32_chunk_arithmetic_agrees_property(family, native, data):
 
 def _float32_chunk_case(family, data):
     rule = rule_for(family, data.draw)
+    per_key = isinstance(rule, DecayedHebbian) and data.draw(st.booleans())
     T, d_k, d_v = data.draw(st.integers(1, 200)), data.draw(st.integers(2, 8)), data.draw(st.integers(1, 6))
     chunk = data.draw(st.integers(1, 80))
     (q, k, v), kw = make_case(rule, 1, 2, T, d_k, d_v, np.float32, data.draw(st.integers(0, 2**32 - 1)),
                               gate_mode=data.draw(st.sampled_from(["uniform", "endpoints", "near_high"])),
-                              with_state=data.draw(st.booleans()))
+                              per_key=per_key, with_state=data.draw(st.booleans()))
     results = {form: apply(rule, q, k, v, form=form, chunk_size=chunk, return_state=True, **kw)
                for form in ("recurrent", "chunkwise")}
     check_agreement(results, np.float32, repr(rule))
