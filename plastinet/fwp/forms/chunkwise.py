@@ -134,24 +134,53 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C):
     N, T, d_k = q.shape
     d_v = v.shape[-1]
     work = 2.0 * N * T * (2 * d_k * d_v + C * (d_k + d_v))
+    args = (q, k, v, beta, alpha, W0, C)
     if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
-        return _in_float64(decayed_hebbian, q, k, v, beta, alpha, W0, C)
+        return _in_float64(decayed_hebbian, *args)
     kernel = hebbian_kernel(q.dtype)
     if kernel is None:
         if alpha is None:
-            return hebbian_engine(q, k, v, beta, W0, C)
-        return decayed_hebbian_engine(q, k, v, beta, alpha, W0, C)
+            y, W, peak = hebbian_engine(q, k, v, beta, W0, C)
+        else:
+            y, W, peak = decayed_hebbian_engine(q, k, v, beta, alpha, W0, C)
+        return _unless_cancelled(decayed_hebbian, args, y, W, peak)
     y = np.empty((N, -(-T // C) * C, d_v), dtype=q.dtype)
     ST = np.array(_t(W0), dtype=q.dtype, order="C")                      # a copy, updated in place
+    peak = np.zeros(N, dtype=q.dtype)
 
-    def run(Q, K, V, b, a, S, Y):
-        kernel(Q, K, V, b, a, S, Y)
+    def run(Q, K, V, b, a, S, Y, P):
+        kernel(Q, K, V, b, a, S, Y, peak=P)
         return ()
 
     chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
     gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
-    map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape)), work=work)
-    return y[:, :T], np.ascontiguousarray(_t(ST))
+    map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak), work=work)
+    return _unless_cancelled(decayed_hebbian, args, y[:, :T], np.ascontiguousarray(_t(ST)), peak)
+
+
+#: Float32 heads whose final state ends below this fraction of the largest state they had at
+#: a chunk boundary (largest ``|entry|``) are recomputed in float64, see :func:`_unless_cancelled`.
+CANCELLATION = 0.05
+
+
+def _unless_cancelled(fn, args, y, W, peak):
+    """``(y, W)``, with the float32 heads whose state cancelled recomputed by ``fn`` in float64.
+
+    A float32 chunkwise form carries rounding of the size of the states it passes through
+    (chunk sums; for the delta rules also the pseudo-values); where the final state ends much
+    smaller than those (values written and later cancelled or overwritten), that rounding is
+    large relative to it (measured: 8e-4 of ``max |W|`` for a delta rule whose state fell to
+    0.4 % of the values; the Hebbian rules lose everything where writes cancel exactly).
+    Such heads (``max |W| < CANCELLATION * peak``) are recomputed in float64 and rounded.
+    """
+    if y.dtype != np.float32:
+        return y, W
+    small = np.flatnonzero(np.abs(W).max(axis=(1, 2)) < CANCELLATION * peak)
+    if small.size:
+        *arrays, C = args
+        y = np.array(y)
+        y[small], W[small] = _in_float64(fn, *(None if x is None else x[small] for x in arrays), C)
+    return y, W
 
 
 def _in_float64(fn, *args):
@@ -163,7 +192,10 @@ def _in_float64(fn, *args):
 
 
 def hebbian_engine(q, k, v, beta, W0, C):
-    """Chunkwise linear attention in numpy; the chunk states are an exclusive cumulative sum."""
+    """Chunkwise linear attention in numpy; the chunk states are an exclusive cumulative sum.
+
+    Returns ``(y, W, peak)``, ``peak`` as in :func:`_unless_cancelled`.
+    """
     T = q.shape[1]
     Q, K, V, b = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     bV = b[..., None] * V
@@ -174,11 +206,18 @@ def hebbian_engine(q, k, v, beta, W0, C):
     np.cumsum(dS[:, :-1], axis=1, out=S[:, 1:])
     S[:, 1:] += W0[:, None]
     y = intra + Q @ _t(S)
-    return _unchunk(y, T), S[:, -1] + dS[:, -1]
+    W = S[:, -1] + dS[:, -1]
+    return _unchunk(y, T), W, _peak(S, W)
+
+
+def _peak(S, W):
+    """Largest ``|entry|`` of the chunk-entry states ``S (N, n, ...)`` and final states ``W``."""
+    return np.maximum(np.abs(S).max(axis=(1, 2, 3)), np.abs(W).max(axis=(1, 2)))
 
 
 def decayed_hebbian_engine(q, k, v, beta, alpha, W0, C):
-    """Chunkwise decayed linear attention with scalar or per-key gates, in numpy."""
+    """Chunkwise decayed linear attention with scalar or per-key gates, in numpy; returns
+    ``(y, W, peak)`` as :func:`hebbian_engine`."""
     T = q.shape[1]
     Q, K, V, b = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0), axis=2)   # within each chunk
@@ -195,7 +234,7 @@ def decayed_hebbian_engine(q, k, v, beta, alpha, W0, C):
         S[:, c] = state
         state = state * total[:, c] + dS[:, c]
     y = intra + (Q * from_start) @ _t(S)
-    return _unchunk(y, T), state
+    return _unchunk(y, T), state, _peak(S, state)
 
 
 #: Steps per segment of the (gated) delta engine: the state-independent matrices of a
@@ -207,13 +246,14 @@ SEGMENT = 256
 UT_STEPS = 1024
 
 
-def gated_delta_engine(q, k, v, beta, alpha, W0, y, C, states=None, pseudo=None):
+def gated_delta_engine(q, k, v, beta, alpha, W0, y, peak, C, states=None, pseudo=None):
     """The (gated) delta rule on one group of heads; see :func:`gated_delta`. Returns ``(W,)``.
 
     ``y`` ``(N, n * C, d_v)`` receives the read-outs (of the padded sequence); with
     ``y=None`` they are not formed. ``states`` ``(N, n, d_k, d_v)`` and ``pseudo``
     ``(N, n, C, d_v)``, if given, are filled with the transposed chunk-entry states and the
-    pseudo-values (the backward pass needs them).
+    pseudo-values (the backward pass needs them); ``peak`` ``(N,)``, if given, is raised to the
+    largest ``|entry|`` of a state at a chunk boundary (see :func:`_unless_cancelled`).
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
@@ -275,6 +315,8 @@ def gated_delta_engine(q, k, v, beta, alpha, W0, y, C, states=None, pseudo=None)
         for j in range(m):
             if states is not None:
                 states[:, s + j] = ST
+            if peak is not None:
+                np.maximum(peak, np.abs(ST).max(axis=(1, 2)), out=peak)
             np.matmul(bq[:, j], ST, out=ps[:, j])              # [Q g S^T; K g S^T]
             np.subtract(Vc[:, j], ps[:, j, -C:], out=X)
             np.matmul(tb[:, j], X, out=us[:, j])               # pseudo-values of the chunk
@@ -286,6 +328,8 @@ def gated_delta_engine(q, k, v, beta, alpha, W0, y, C, states=None, pseudo=None)
             ys = y[:, s:e]
             np.matmul(at, us, out=ys)
             ys += ps[:, :, :C]
+    if peak is not None:
+        np.maximum(peak, np.abs(ST).max(axis=(1, 2)), out=peak)
     return (np.ascontiguousarray(_t(ST)),)
 
 
@@ -339,24 +383,26 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     """
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
+    args = (q, k, v, beta, alpha, W0, C)
     if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
-        return _in_float64(gated_delta, q, k, v, beta, alpha, W0, C)
+        return _in_float64(gated_delta, *args)
     y = np.empty((N, -(-T // C) * C, v.shape[-1]), dtype=q.dtype)      # written by the groups
+    peak = np.zeros(N, dtype=q.dtype)
     kernel = delta_kernel(q.dtype)
     if kernel is not None:                  # the compiled chunk loop runs without the GIL
         ST = np.array(_t(W0), dtype=q.dtype, order="C")                  # a copy, updated in place
 
-        def run(Q, K, V, b, a, S, Y):
-            kernel(Q, K, V, b, S, Y, alpha=a)
+        def run(Q, K, V, b, a, S, Y, P):
+            kernel(Q, K, V, b, S, Y, alpha=a, peak=P)
             return ()
 
         chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
         gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
-        map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape)), work=work)
-        return y[:, :T], np.ascontiguousarray(_t(ST))
-    W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y), C, work=work,
+        map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak), work=work)
+        return _unless_cancelled(gated_delta, args, y[:, :T], np.ascontiguousarray(_t(ST)), peak)
+    W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y, peak), C, work=work,
                    grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
-    return y[:, :T], W
+    return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)
 
 
 def delta(q, k, v, beta, W0, C):

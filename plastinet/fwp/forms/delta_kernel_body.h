@@ -24,6 +24,18 @@ static void FN(ut_inverse)(long long C, const REAL *KK, const REAL *b, double *T
     }
 }
 
+/* peak[0] <- max(peak[0], max |x|) over n numbers: the largest state (entry) at a chunk
+ * boundary, against which the caller judges a final state that cancelled (chunkwise.py). */
+static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
+{
+    REAL m = *peak;
+    for (long long i = 0; i < n; ++i) {
+        REAL v = x[i] < 0 ? -x[i] : x[i];
+        m = v > m ? v : m;
+    }
+    *peak = m;
+}
+
 /* Inclusive gate products from the chunk start, G_t = prod_{s<=t} a_s, and exclusive ones to
  * its end, E_t = prod_{s>t} a_s (= G_C / G_t), in double. */
 static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
@@ -42,7 +54,7 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
  * S^T <- g_C S^T + (K e)^T U. */
 int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
               long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
-              const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo)
+              const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo, REAL *peak)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
     REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 4 * C * dk));
@@ -61,6 +73,7 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             const REAL *qs = q, *ks = k, *kw = k;      /* Q, K in the products with S^T; K written */
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
+            if (peak) FN(track_peak)(peak + h, S, dk * dv);
             if (a) {
                 FN(scalar_gates)(C, a, G, E);
                 for (long long i = 0; i < C; ++i) {
@@ -105,6 +118,7 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
                  S, dv);
         }
+        if (peak) FN(track_peak)(peak + h, S, dk * dv);
     }
     free(A);
     free(Tm);

@@ -10,7 +10,8 @@
  * gates A is one product (Q * g)(K / g)^T where no unit decays below RATIO_MIN (see
  * delta_kernel.c) over the chunk, else it is formed in row blocks of HB steps: the diagonal blocks from running products
  * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
- * referred to the step before the block (both <= 1). The same arithmetic as
+ * referred to the step before the block (both <= 1). peak (if not NULL) tracks the largest
+ * state at a chunk boundary, as in FN(delta). The same arithmetic as
  * chunkwise.decayed_hebbian / hebbian, to rounding. */
 
 #ifndef HB
@@ -27,7 +28,7 @@ static double FN(min_last)(const double *x, long long w)
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                 long long dv, long long da, long long every, const REAL *Q, const REAL *K,
                 const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
-                REAL *states)
+                REAL *states, REAL *peak)
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
@@ -46,6 +47,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
             REAL *y = Y ? Y + row * dv : NULL;
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
+            if (peak) FN(track_peak)(peak + h, S, dk * dv);
             for (long long i = 0; i < C; ++i)
                 for (long long c = 0; c < dv; ++c) Vb[i * dv + c] = b[i] * v[i * dv + c];
             if (!a) {
@@ -140,6 +142,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                 gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, Ke, dk, Vb, dv, 1, S, dv);
             }
         }
+        if (peak) FN(track_peak)(peak + h, S, dk * dv);
     }
     free(buf);
     free(G);

@@ -139,7 +139,7 @@ def _load() -> dict:
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
                     fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
                                 ("delta", "delta_backward", "hebbian", "hebbian_backward"))
-                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (9, 12, 8, 12)):
+                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (10, 12, 9, 12)):
                         fn.restype = ctypes.c_int
                         fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
                     _loaded[name] = (*fns, gemm)
@@ -196,7 +196,8 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     read-outs ``Y (N, n, C, d_v)`` (written; None: not formed); ``states
     (N, ceil(n / every), d_k, d_v)`` and ``pseudo (N, n, C, d_v)``, if given, receive the
     transposed entering states of every ``every``-th chunk and all pseudo-values (for
-    :func:`delta_backward_kernel`).
+    :func:`delta_backward_kernel`); ``peak (N,)``, if given, is raised to the largest ``|entry|``
+    of a state at a chunk boundary (entering states and the final one).
     """
     functions = _functions(dtype)
     if functions is None:
@@ -204,13 +205,14 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     fwd, *_, gemm = functions
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None) -> None:
+    def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None,
+            peak=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         _call(fwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
-               (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v))))
+               (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v)), (peak, (N,))))
 
     return run
 
@@ -257,7 +259,8 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
     ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, ceil(n / every), d_k, d_v)``,
     if given, receives the transposed entering states of every ``every``-th chunk (for
-    :func:`hebbian_backward_kernel`). The arithmetic is that of
+    :func:`hebbian_backward_kernel`); ``peak (N,)`` as for :func:`delta_kernel`. The arithmetic
+    is that of
     :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian` without gates).
     """
     functions = _functions(dtype)
@@ -266,14 +269,14 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     heb, gemm = functions[2], functions[-1]
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, alpha, ST, Y, states=None, every: int = 1) -> None:
+    def run(Q, K, V, beta, alpha, ST, Y, states=None, every: int = 1, peak=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         d_a = _gate_units(alpha, d_k)
         _call(heb, gemm, dtype, (N, n, C, d_k, d_v, d_a, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
-               (states, (N, -(-n // every), d_k, d_v))), "hebbian kernel")
+               (states, (N, -(-n // every), d_k, d_v)), (peak, (N,))), "hebbian kernel")
 
     return run
 

@@ -401,7 +401,7 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
         np.copyto(dW0, _t(dST))
         return ()
     states = np.empty((N, n, d_k, d_v), dtype=dt)
-    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, C,
+    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, None, C,
                                          states=states, pseudo=dV)
     G = max(1, min(n, SEGMENT // C))
     gated = alpha is not None
