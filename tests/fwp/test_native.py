@@ -191,7 +191,7 @@ def test_per_key_gates_both_ways(monkeypatch, low, high, compiled):
 
     def spy(dt):
         run = real(dt)
-        return None if run is None else (lambda *a: done.append(run(*a)) or done[-1])
+        return None if run is None else (lambda *a, **kw: done.append(run(*a, **kw)) or done[-1])
 
     monkeypatch.setattr(backward, "hebbian_backward_kernel", spy)
     (y1, W1), (y0, W0) = _both_engines(monkeypatch, rule, q, k, v, 64, **kw)

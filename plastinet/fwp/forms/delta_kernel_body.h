@@ -132,13 +132,15 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
  * its first, S^T_{j+1} = g_C S^T_j + (K_j e)^T U_j, by the forward's own product (same
  * rounding). With gates (alpha not NULL) the products of the forward carry the gate factors
  * (D on K K^T, Q K^T and their cotangents, g on Q and on W_y = T diag(beta g) K, e on K in
- * the write, g_C on the state); the gates' own gradient follows from dQ and dV (see
- * plastinet/fwp/gradients/chunkwise.py). */
+ * the write, g_C on the state). Their own gradient dAlpha (N, n, C) follows from dQ and dV:
+ * W_t e^{-L_t} is a delta rule fed v_t e^{-L_t} and read out as y_t = e^{L_t} (..) q_t, so
+ * d log a_t = sum_{s >= t} (q_s dq_s - v_s dv_s) + <dW, W_T>, carried in double across
+ * chunks in carry (N; in: <dW, W_T>), as for the Hebbian rules. */
 int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                        long long dv, long long every, const REAL *Q, const REAL *K,
                        const REAL *V, const REAL *beta, const REAL *alpha, const REAL *dY,
                        const REAL *states, REAL *pseudo, REAL *dST, REAL *dQ, REAL *dK,
-                       REAL *dB)
+                       REAL *dB, double *carry, REAL *dAlpha)
 {
     long long ns = (n + every - 1) / every;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
@@ -258,6 +260,13 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, KK, C, k, dk, 1, dke, dk);
             gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, q, dk, 1, dke, dk);
+            for (long long t = C - 1; a && t >= 0; --t) {  /* sum_{s >= t} (q_s dq_s - v_s dv_s) */
+                double x = 0.0;
+                for (long long c = 0; c < dk; ++c) x += (double)q[t * dk + c] * dq[t * dk + c];
+                for (long long c = 0; c < dv; ++c) x -= (double)v[t * dv + c] * u[t * dv + c];
+                carry[h] += x;
+                dAlpha[row + t] = (REAL)(carry[h] / a[t]);
+            }
         }
     }
     free(buf);

@@ -180,13 +180,16 @@ static void FN(gate_products)(long long C, long long dk, long long w, const REAL
  * where dA~ K stands for the pull-back of A: (dA * D) K and (dA * D)^T Q for scalar gates,
  * G * (dA (K / G)) and (dA^T Qg) / G for per-key gates. Per-key gates are done only where
  * the chunk's decay stays >= RATIO_MIN (returns 2 at the first chunk where it does not; the
- * caller then uses the numpy engine). The gates' own gradients follow from dQ and dK (see
- * plastinet/fwp/gradients/chunkwise.py). */
+ * caller then uses the numpy engine). The gates' gradient dAlpha (N, n, C, da) follows from
+ * dQ and dK: with L_s the cumulative log-gate, the read-outs and the final state depend on L_s
+ * through e^{L_s} on the query side and e^{-L_s} on the key side (and W_T on L_T), so
+ * d log a_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T> (per key unit, or summed), in
+ * double, carried across chunks in carry (N x da; in: <dW, W_T>). */
 int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                          long long dv, long long da, long long every, const REAL *Q,
                          const REAL *K, const REAL *V, const REAL *beta, const REAL *alpha,
                          const REAL *dY, const REAL *states, REAL *dST, REAL *dQ, REAL *dK,
-                         REAL *dV, REAL *dB)
+                         REAL *dV, REAL *dB, double *carry, REAL *dAlpha)
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
@@ -300,6 +303,24 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                 for (long long c = 0; c < dv; ++c) s += (double)dvb[t * dv + c] * v[t * dv + c];
                 db[t] = (REAL)s;
                 for (long long c = 0; c < dv; ++c) dvb[t * dv + c] *= b[t];
+            }
+            if (a) {                   /* d log a_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T> */
+                double *acc = carry + h * w;
+                for (long long t = C - 1; t >= 0; --t) {
+                    if (da == 1) {
+                        double x = 0.0;
+                        for (long long c = 0; c < dk; ++c)
+                            x += (double)q[t * dk + c] * dq[t * dk + c] - (double)k[t * dk + c] * dk_[t * dk + c];
+                        acc[0] += x;
+                        dAlpha[row + t] = (REAL)(acc[0] / a[t]);
+                    } else {
+                        for (long long c = 0; c < dk; ++c) {
+                            acc[c] += (double)q[t * dk + c] * dq[t * dk + c]
+                                      - (double)k[t * dk + c] * dk_[t * dk + c];
+                            dAlpha[(row + t) * dk + c] = (REAL)(acc[c] / a[t * dk + c]);
+                        }
+                    }
+                }
             }
         }
     }

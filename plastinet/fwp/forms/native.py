@@ -139,7 +139,7 @@ def _load() -> dict:
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
                     fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
                                 ("delta", "delta_backward", "hebbian", "hebbian_backward"))
-                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (10, 12, 9, 12)):
+                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (10, 14, 9, 14)):
                         fn.restype = ctypes.c_int
                         fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
                     _loaded[name] = (*fns, gemm)
@@ -168,13 +168,14 @@ def _functions(dtype: np.dtype) -> tuple | None:
 
 
 def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays, name: str = "delta kernel") -> int:
-    """Check ``arrays`` (``(array or None, expected shape)``; the C code trusts them), call,
+    """Check ``arrays`` (``(array or None, expected shape[, dtype])``; the C code trusts them), call,
     and return the kernel's status (0: done; 2: see :func:`hebbian_backward_kernel`)."""
-    for a, shape in arrays:
-        if a is not None and (a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous):
-            raise ValueError(f"{name}: expected a C-contiguous {dtype} array "
+    for a, shape, *kind in arrays:
+        want = kind[0] if kind else dtype
+        if a is not None and (a.shape != shape or a.dtype != want or not a.flags.c_contiguous):
+            raise ValueError(f"{name}: expected a C-contiguous {want} array "
                              f"of shape {shape}, got {a.dtype} {a.shape}")
-    status = fn(gemm, *dims, *(None if a is None else a.ctypes.data for a, _ in arrays))
+    status = fn(gemm, *dims, *(None if a[0] is None else a[0].ctypes.data for a in arrays))
     if status == 1:
         raise MemoryError(f"{name}: could not allocate its chunk buffers")
     return status
@@ -227,8 +228,9 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     overwritten by the value gradients), ``dST (N, d_k, d_v)``: the transposed cotangent of
     the final state on entry, of the initial state on return; it writes the gradients
     ``dQ, dK (N, n, C, d_k)`` and ``dB (N, n, C)``. ``alpha (N, n, C)``: the gates of the
-    gated delta rule (None: the plain delta rule; the gates' own gradient follows from ``dQ``
-    and the value gradients). The arithmetic is that of
+    gated delta rule (None: the plain delta rule); then ``carry (N,)`` (float64, in:
+    ``<dW, W_T>``) and ``dalpha (N, n, C)`` (written: the gates' gradient, see
+    ``delta_kernel_body.h``) are needed. The arithmetic is that of
     :func:`plastinet.fwp.gradients.chunkwise.gated_delta`.
     """
     functions = _functions(dtype)
@@ -237,14 +239,17 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     _, bwd, *_, gemm = functions
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int, alpha=None) -> None:
+    def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int, alpha=None,
+            carry=None, dalpha=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         qk, cv = (N, n, C, d_k), (N, n, C, d_v)
+        _gate_outputs(alpha, carry, dalpha)
         _call(bwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
               ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (alpha, (N, n, C)), (dY, cv),
                (states, (N, -(-n // every), d_k, d_v)),
-               (pseudo, cv), (dST, (N, d_k, d_v)), (dQ, qk), (dK, qk), (dB, (N, n, C))))
+               (pseudo, cv), (dST, (N, d_k, d_v)), (dQ, qk), (dK, qk), (dB, (N, n, C))) +
+              _gate_arrays(carry, dalpha, (N,), (N, n, C)))
 
     return run
 
@@ -281,6 +286,16 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     return run
 
 
+def _gate_outputs(alpha, carry, dalpha) -> None:
+    if alpha is not None and (carry is None or dalpha is None):
+        raise ValueError("kernel: gates need the carry and dalpha arrays")
+
+
+def _gate_arrays(carry, dalpha, carry_shape, dalpha_shape) -> tuple:
+    """The ``_call`` entries of ``carry`` (float64) and ``dalpha``."""
+    return (carry, carry_shape, np.dtype(np.float64)), (dalpha, dalpha_shape)
+
+
 def _gate_units(alpha, d_k: int) -> int:
     d_a = 0 if alpha is None else alpha.shape[-1]
     if d_a not in (0, 1, d_k):
@@ -295,8 +310,9 @@ def hebbian_backward_kernel(dtype: np.dtype) -> Callable[..., bool] | None:
     the chunked inputs as :func:`hebbian_kernel`, the read-out cotangents ``dY (N, n, C, d_v)``,
     the states :func:`hebbian_kernel` kept (every ``every``-th chunk), ``dST (N, d_k, d_v)``:
     the transposed cotangent of the final state on entry, of the initial state on return; it
-    writes the gradients ``dQ, dK (N, n, C, d_k)``, ``dV (N, n, C, d_v)`` and ``dB (N, n, C)``
-    (the gates' gradients follow from them, see :mod:`plastinet.fwp.gradients.chunkwise`). It
+    writes the gradients ``dQ, dK (N, n, C, d_k)``, ``dV (N, n, C, d_v)`` and ``dB (N, n, C)``;
+    with gates also ``dalpha`` (shaped as ``alpha``) from ``carry (N, d_a)`` (float64, in:
+    ``<dW, W_T>`` per gate unit; see ``hebbian_kernel_body.h``). It
     returns False, with the outputs incomplete, if per-key gates decay by more than ``1e-12``
     over a chunk (the numpy engine then does the call).
     """
@@ -306,14 +322,18 @@ def hebbian_backward_kernel(dtype: np.dtype) -> Callable[..., bool] | None:
     bwd, gemm = functions[3], functions[-1]
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, alpha, dY, states, dST, dQ, dK, dV, dB, every: int) -> bool:
+    def run(Q, K, V, beta, alpha, dY, states, dST, dQ, dK, dV, dB, every: int, carry=None,
+            dalpha=None) -> bool:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         d_a = _gate_units(alpha, d_k)
         qk, cv = (N, n, C, d_k), (N, n, C, d_v)
+        _gate_outputs(alpha, carry, dalpha)
         return _call(bwd, gemm, dtype, (N, n, C, d_k, d_v, d_a, _every(every)),
                      ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (alpha, (N, n, C, d_a)),
                       (dY, cv), (states, (N, -(-n // every), d_k, d_v)), (dST, (N, d_k, d_v)),
-                      (dQ, qk), (dK, qk), (dV, cv), (dB, (N, n, C))), "hebbian kernel") == 0
+                      (dQ, qk), (dK, qk), (dV, cv), (dB, (N, n, C))) +
+                     _gate_arrays(carry, dalpha, (N, d_a), (N, n, C, d_a)),
+                     "hebbian kernel") == 0
 
     return run

@@ -135,12 +135,12 @@ def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C) -> dict[str, np.ndarr
     ``PLASTINET_NATIVE=0``, or per-key gates the kernel leaves to numpy).
 
     The forward kernel recomputes the entering states of every :data:`STATE_EVERY`-th chunk
-    (and the final state), the reverse kernel the gradients of ``q, k, v, beta`` and ``W0``.
-    The gates' gradient follows from those of ``q`` and ``k``: with ``L_s`` the cumulative
-    log-gate, the read-outs and the final state depend on ``L_s`` through ``exp(L_s)`` on
-    the query side and ``exp(-L_s)`` on the key side (and ``W_T`` on ``L_T``), so
-    ``d/dL_s = q_s * dq_s - k_s * dk_s`` (per key unit; summed for scalar gates), plus
-    ``<dW, W_T>`` at the last step, and ``d log alpha_t = sum_{s >= t} d/dL_s`` (in float64).
+    (and the final state), the reverse kernel the gradients of ``q, k, v, beta``, ``W0`` and
+    the gates. The gates' gradient follows from those of ``q`` and ``k``: with ``L_s`` the
+    cumulative log-gate, the read-outs and the final state depend on ``L_s`` through
+    ``exp(L_s)`` on the query side and ``exp(-L_s)`` on the key side (and ``W_T`` on
+    ``L_T``), so ``d log alpha_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T>`` (per key
+    unit; summed for scalar gates), accumulated in float64 by the reverse sweep.
     """
     dt = q.dtype
     forward, backward = hebbian_kernel(dt), hebbian_backward_kernel(dt)
@@ -150,55 +150,17 @@ def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C) -> dict[str, np.ndarr
     d_v = v.shape[-1]
     out = {"q": np.empty_like(q), "k": np.empty_like(k), "v": np.empty_like(v),
            "beta": np.empty_like(beta), "W0": np.empty((N, d_v, d_k), dtype=dt)}
-    WT = None if alpha is None else np.empty((N, d_k, d_v), dtype=dt)
+    if alpha is not None:
+        out["alpha"] = np.empty_like(alpha)
     work = 2.0 * N * T * (5 * d_k * d_v + 5 * C * (d_k + d_v))
     done, = map_heads(_hebbian_heads, (q, k, v, beta, alpha, W0, dy, dW, out["q"], out["k"],
-                                       out["v"], out["beta"], out["W0"], WT),
+                                       out["v"], out["beta"], out["W0"], out.get("alpha")),
                       C, forward, backward, work=work)
-    if not done.all():
-        return None
-    if alpha is not None:
-        out["alpha"] = _gate_gradient(q, k, out["q"], out["k"], alpha, dW, WT)
-    return out
+    return out if done.all() else None
 
 
-#: Steps per block of the gates' reverse cumulative sum (bounds its float64 temporaries).
-GATE_BLOCK = 512
-
-
-def _gate_gradient(q, x, dq, dx, alpha, dW, WT) -> np.ndarray:
-    """``d alpha`` from ``d/dL_s = q_s dq_s - x_s dx_s`` and ``<dW, W_T>`` (``WT``: ``W_T^T``).
-
-    ``x`` is the input that enters as ``x_s e^{-L_s}``: ``k`` for the Hebbian rules (see
-    :func:`_hebbian_compiled`), ``v`` for the gated delta rule (see :func:`gated_delta`).
-
-    Accumulated in float64 over blocks of :data:`GATE_BLOCK` steps from the end, so that no
-    float64 array of the size of ``q`` is formed.
-    """
-    N, T, d_a = alpha.shape
-    carry = np.einsum("nij,nji->nj", dW, WT, dtype=np.float64)              # <dW, W_T>
-    if d_a == 1:
-        carry = carry.sum(-1, keepdims=True)
-    out = np.empty_like(alpha)
-    for e in range(T, 0, -GATE_BLOCK):
-        s = max(0, e - GATE_BLOCK)
-        if d_a == 1:
-            dL = np.einsum("ntj,ntj->nt", q[:, s:e], dq[:, s:e], dtype=np.float64)
-            dL -= np.einsum("ntj,ntj->nt", x[:, s:e], dx[:, s:e], dtype=np.float64)
-            dL = dL[..., None]
-        else:
-            dL = q[:, s:e] * dq[:, s:e]
-            dL -= x[:, s:e] * dx[:, s:e]
-            dL = dL.astype(np.float64)
-        dL = _reverse_cumsum(dL, axis=1)
-        dL += carry[:, None]
-        carry = dL[:, 0]
-        np.divide(dL, alpha[:, s:e], out=out[:, s:e], casting="same_kind")
-    return out
-
-
-def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, WT, C, forward,
-                   backward):
+def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C,
+                   forward, backward):
     """:func:`_hebbian_compiled` on one group of heads; returns ``(done,)`` per head."""
     N, T, d_k = q.shape
     d_v = v.shape[-1]
@@ -210,12 +172,18 @@ def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, WT,
     states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
     ST = np.array(_t(W0), dtype=dt, order="C")
     forward(Q, K, V, b, A, ST, None, states=states, every=STATE_EVERY)
-    if WT is not None:
-        np.copyto(WT, ST)
+    carry = dA = None
+    if alpha is not None:
+        carry = np.einsum("nij,nji->nj", dW, ST, dtype=np.float64)      # <dW, W_T> per key unit
+        if alpha.shape[-1] == 1:
+            carry = carry.sum(-1, keepdims=True)
+        dA = _chunk_out(dalpha, C)
     dST = np.array(_t(dW), dtype=dt, order="C")
-    done = backward(Q, K, V, b, A, dY, states, dST, dQ, dK, dV, dB, STATE_EVERY)
+    done = backward(Q, K, V, b, A, dY, states, dST, dQ, dK, dV, dB, STATE_EVERY, carry=carry,
+                    dalpha=dA)
     if done:
-        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB))
+        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
+                   *(() if alpha is None else ((dalpha, dA),)))
         np.copyto(dW0, _t(dST))
     return (np.full(N, done),)
 
@@ -350,25 +318,21 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
     if alpha is not None:
         out["alpha"] = np.empty(alpha.shape, dtype=dt)
     work = 2.0 * N * T * (8 * d_k * d_v + 12 * C * (d_k + d_v))
-    compiled = delta_backward_kernel(dt) is not None
-    # the gradients are written into slices of ``out`` (no concatenation of the groups); the
-    # compiled loops leave the gates' gradient to _gate_gradient (they write the final state)
-    WT = np.empty((N, d_k, d_v), dtype=dt) if compiled and alpha is not None else None
-    grads = (out["q"], out["k"], out["v"], out["beta"], out["W0"],
-             None if compiled else out.get("alpha"), WT)
+    # the gradients are written into slices of ``out`` (no concatenation of the groups)
+    grads = (out["q"], out["k"], out["v"], out["beta"], out["W0"], out.get("alpha"))
     map_heads(_gated_delta_heads, (q, k, v, beta, alpha, W0, dy, dW, *grads), C, work=work,
               grain=chunk_grain(C, d_k, d_v, dt))
-    if WT is not None:
-        # gated delta: W_t e^{-L_t} is a delta rule fed v_t e^{-L_t}, read out as
-        # y_t = e^{L_t} (...) q_t: d/dL_s = q_s dq_s - v_s dv_s (see _hebbian_compiled)
-        out["alpha"] = _gate_gradient(q, v, out["q"], out["v"], alpha, dW, WT)
     return out
 
 
-def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, WT, C):
+def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C):
     """:func:`gated_delta` on one group of heads, writing into ``dq, dk, dv, dbeta, dW0``
-    (and ``dalpha``, None for the plain delta rule and the compiled loops, which write the
-    final state into ``WT`` instead).
+    (and ``dalpha``, None for the plain delta rule).
+
+    The compiled loops form the gates' gradient from those of ``q`` and ``v``: ``W_t e^{-L_t}``
+    (``L`` the cumulative log-gate) is a delta rule fed ``v_t e^{-L_t}`` and read out as
+    ``y_t = e^{L_t} (...) q_t``, so ``d log alpha_t = sum_{s >= t} (q_s dq_s - v_s dv_s)
+    + <dW, W_T>`` (as for the Hebbian rules, see :func:`_hebbian_compiled`).
 
     Notation of the forward engine: the state is kept transposed, ``ST = S^T`` (d_k, d_v),
     and so is its cotangent ``dST``. Per chunk, reverse scan::
@@ -392,12 +356,15 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
         states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
         ST = np.array(_t(W0), dtype=dt, order="C")
         forward(*inputs, ST, None, states=states, pseudo=dV, every=STATE_EVERY, alpha=gates)
-        if WT is not None:
-            np.copyto(WT, ST)
+        carry = dA = None
+        if alpha is not None:
+            carry = np.einsum("nij,nji->n", dW, ST, dtype=np.float64)      # <dW, W_T>
+            dA = _chunk_out(dalpha[..., 0], C)
         dST = np.array(_t(dW), dtype=dt, order="C")
         backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY,
-                 alpha=gates)
-        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB))
+                 alpha=gates, carry=carry, dalpha=dA)
+        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
+                   *(() if alpha is None else ((dalpha[..., 0], dA),)))
         np.copyto(dW0, _t(dST))
         return ()
     states = np.empty((N, n, d_k, d_v), dtype=dt)
