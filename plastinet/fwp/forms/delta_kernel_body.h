@@ -145,13 +145,13 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
     long long ns = (n + every - 1) / every;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
     REAL *buf = malloc(sizeof(REAL) * (7 * C * C + 3 * C * dv + 5 * C * dk));
-    double *Tm = malloc(sizeof(double) * (C * C + 2 * C));
+    double *Tm = malloc(sizeof(double) * (C * C + 3 * C));
     if (!buf || !Tm || !group) { free(buf); free(Tm); free(group); return 1; }
     REAL *KK = buf, *A = KK + C * C, *dA = A + C * C, *dM = dA + C * C, *Tf = dM + C * C;
     REAL *TB = Tf + C * C, *Dm = TB + C * C, *Uy = Dm + C * C, *dU = Uy + C * dv;
     REAL *Dv = dU + C * dv, *Wy = Dv + C * dv, *NK = Wy + C * dk, *dUS = NK + C * dk;
     REAL *Qg = dUS + C * dk, *Kg = Qg + C * dk;
-    double *G = Tm + C * C, *E = G + C;
+    double *G = Tm + C * C, *E = G + C, *Gi = E + C;
     for (long long h = 0; h < N; ++h) {
         REAL *dS = dST + h * dk * dv;
         for (long long j = n - 1; j >= 0; --j) {
@@ -180,19 +180,10 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             const REAL *dy = dY + row * dv, *S = group + (j % every) * dk * dv;
             const REAL *qs = q, *ks = k, *kw = k;
             REAL *u = pseudo + row * dv, *dq = dQ + row * dk, *dke = dK + row * dk, *db = dB + row;
-            /* factors of the chunk */
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+            /* factors of the chunk, formed as the forward forms them */
             if (a) {
                 FN(scalar_gates)(C, a, G, E);
                 for (long long i = 0; i < C; ++i) {
-                    double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
-                    for (long long c = i; c >= 0; --c) {
-                        Dm[i * C + c] = (REAL)d;
-                        KK[i * C + c] = (REAL)(KK[i * C + c] * d);
-                        A[i * C + c] = (REAL)(A[i * C + c] * d);
-                        d *= a[c];
-                    }
                     REAL gi = (REAL)G[i], ei = (REAL)E[i];
                     for (long long c = 0; c < dk; ++c) {
                         Qg[i * dk + c] = q[i * dk + c] * gi;
@@ -201,6 +192,29 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                     }
                 }
                 qs = Qg, ks = Kg, kw = NK;
+            }
+            if (a && G[C - 1] >= RATIO_MIN) {   /* (K g)(K / g)^T, (Q g)(K / g)^T; D = g_i / g_c */
+                for (long long i = 0; i < C; ++i) {
+                    REAL r = (REAL)(1.0 / G[i]);
+                    Gi[i] = 1.0 / G[i];
+                    for (long long c = 0; c < dk; ++c) dUS[i * dk + c] = k[i * dk + c] * r;
+                }
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, dUS, dk, 0, KK, C);
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, dUS, dk, 0, A, C);
+                for (long long i = 0; i < C; ++i)
+                    for (long long c = 0; c <= i; ++c) Dm[i * C + c] = (REAL)(G[i] * Gi[c]);
+            } else {
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                for (long long i = 0; a && i < C; ++i) {
+                    double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
+                    for (long long c = i; c >= 0; --c) {
+                        Dm[i * C + c] = (REAL)d;
+                        KK[i * C + c] = (REAL)(KK[i * C + c] * d);
+                        A[i * C + c] = (REAL)(A[i * C + c] * d);
+                        d *= a[c];
+                    }
+                }
             }
             for (long long i = 0; i < C; ++i)                            /* attn = tril(QK^T D) */
                 for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
