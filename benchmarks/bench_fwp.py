@@ -1,9 +1,16 @@
-"""Throughput of the rate engine's forms for the delta rule (run on demand, not a test).
+"""Throughput of the rate engine's forms and chunkwise rules (run on demand, not a test).
 
-    .venv/bin/python benchmarks/bench_fwp.py            # full tables, 5-8 minutes (load-dependent)
+    .venv/bin/python benchmarks/bench_fwp.py            # full tables, 8-12 minutes (load-dependent)
     .venv/bin/python benchmarks/bench_fwp.py --quick    # T <= 2048 only
+    .venv/bin/python benchmarks/bench_fwp.py --rules-only # only the all-rules table
     .venv/bin/python benchmarks/bench_fwp.py --keep-blas-env # kernels as pinned by the environment
-    PLASTINET_NATIVE=0 .venv/bin/python benchmarks/bench_fwp.py  # the numpy chunk loop instead of the compiled one
+    PLASTINET_NATIVE=0 .venv/bin/python benchmarks/bench_fwp.py  # the numpy chunk loops instead of the compiled ones
+
+All chunkwise rules (:func:`rules_table`): Delta, GatedDelta, Hebbian, DecayedHebbian with
+scalar and with per-key gates (gates ~ U(0.9, 1)), same sizes and inputs, each at its best
+chunk size of ``CHUNKS``: tokens/s, the fraction of the GEMM rate by the rule's own FLOP
+model (:func:`rule_flops`; the Hebbian rules ``H (4 d^2 + 2 C d)``) and the ratio to the
+delta rule, measured in interleaved rounds.
 
 For the delta rule at B=1, H=4, d_k = d_v = d in {64, 128}, T in {512, 2048, 8192}, float32,
 prints tokens/s (``B*T / seconds``: one token carries all H heads) of every form of
@@ -493,11 +500,11 @@ def main() -> None:
     with_fla = fla_installed() and not args.rules_only
     fla_note = fla_times(DS[0], 64, 1, "wall")["note"] + " (in a child process)" if with_fla else \
         "fla reference not available (torch or fla-core not installed)"
-    print(f"plastinet fwp benchmark: delta rule, B={B}, H={H}, float32; {platform.processor() or platform.machine()}, "
+    print(f"plastinet fwp benchmark: forms of the delta rule, all chunkwise rules, B={B}, H={H}, float32; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (machine may be shared)")
     print(f"numpy {np.__version__}, OpenBLAS kernels {'/'.join(openblas_cores()) or 'none (another BLAS)'} "
           f"({blas_env_note()}); {fla_note}")
-    print(f"compiled delta chunk loop: {native_status()} (PLASTINET_NATIVE=0: the numpy engine)")
+    print(f"compiled chunk loops: {native_status()} (PLASTINET_NATIVE=0: the numpy engines)")
     gemm_fn, gemm_flops = gemm_runner()
     gemm_fn()
     gemm_best = gemm_time(gemm_fn, GEMM_START)
