@@ -17,6 +17,10 @@ matrix, ``U = T diag(beta) (V - diag(g) K S^T)``; only the small ``C x C`` matri
 ``T diag(beta)`` is formed ahead of the loop over chunks (the WY factors ``T diag(beta) V``
 and ``T diag(beta g) K`` are never needed). Then ``Y = diag(g) Q S^T + tril(Q K^T * D) U``
 and the next state is ``g_C S + U^T diag(g_C / g) K``.
+
+Every rule's chunk loop also exists compiled (:mod:`.native`), which is the default; the
+numpy engines here (:func:`hebbian_engine`, :func:`decayed_hebbian_engine`,
+:func:`gated_delta_engine`) are the reference and the fallback (``PLASTINET_NATIVE=0``).
 """
 
 from __future__ import annotations
@@ -128,8 +132,8 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C):
     Runs the compiled chunk loop of :mod:`.native` (one chunk at a time, heads spread over
     threads) unless ``PLASTINET_NATIVE=0`` or no C compiler is available; then
     :func:`hebbian_engine` or :func:`decayed_hebbian_engine`. Float32 calls below
-    :data:`F64_WORK` flops or with one key unit are computed in float64 and rounded, as for
-    :func:`gated_delta`.
+    :data:`F64_WORK` flops or with one key unit, and heads whose state cancelled, are
+    computed in float64 and rounded, as for :func:`gated_delta`.
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
@@ -368,13 +372,14 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate.
 
     Heads are spread over threads (each with single-threaded BLAS), see :mod:`._blas`. The
-    ungated rule runs the compiled chunk loop of :mod:`.native` instead of
-    :func:`gated_delta_engine` (same arithmetic, one chunk at a time, no GIL) unless
-    ``PLASTINET_NATIVE=0`` or no C compiler is available.
+    compiled chunk loop of :mod:`.native` runs instead of :func:`gated_delta_engine` (same
+    arithmetic, one chunk at a time, no GIL) unless ``PLASTINET_NATIVE=0`` or no C compiler
+    is available.
 
     Float32 inputs are computed in float32 (the fast path), except for calls below
     :data:`F64_WORK` flops or with one key unit, which are computed in float64 and rounded
-    (well under a millisecond). Where the delta update barely contracts
+    (well under a millisecond), and for heads whose state cancelled (see
+    :func:`_unless_cancelled`). Where the delta update barely contracts
     (``|1 - beta ||k||^2|`` near 1: ``beta`` near 2, or learning rates of exactly 0 and 2 on
     a rank-1 key space) the state can cancel to much less than the values written into it; the
     recurrent form then stays accurate relative to the small state, while the chunk sums

@@ -10,6 +10,13 @@ that their memory does not grow with ``T``, with heads spread over threads as in
 forward engine; for the Hebbian rules for all chunks at once (as the forward does). See
 ``docs/gradients.md`` for the derivations.
 
+By default the compiled reverse sweeps of :mod:`plastinet.fwp.forms.native` run instead
+(every rule; per-key gates only where a chunk's decay stays above ``1e-12``), one chunk at a
+time with the entering states of every :data:`STATE_EVERY`-th chunk kept; they form the
+gates' gradient from the gradients of ``q`` and ``k`` (Hebbian rules) or ``q`` and ``v``
+(gated delta rule), see :func:`_hebbian_compiled`. The numpy sweeps here are the reference
+and the fallback.
+
 Decay gates enter through their within-chunk cumulative logarithm ``L_t``: the gradient is
 first formed with respect to ``L_t`` (``dL``), then ``d log alpha_s = sum_{t >= s} dL_t``
 within the chunk and ``d alpha = d log alpha / alpha``. This needs ``alpha > 0``; the caller
