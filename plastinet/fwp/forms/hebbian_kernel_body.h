@@ -8,7 +8,8 @@
  *   Y = (Q * g) S^T + A V',   S^T <- g_C * S^T + (K * e)^T V',
  * with A[t][tau] = sum_j Q_tj K_tauj prod_{s=tau+1..t} a_sj (tau <= t, else 0). For per-key
  * gates A is one product (Q * g)(K / g)^T where no unit decays below RATIO_MIN (see
- * delta_kernel.c) over the chunk, else it is formed in row blocks of HB steps: the diagonal blocks from running products
+ * delta_kernel.c) over the chunk, else it is formed in row blocks of HB steps: the diagonal
+ * blocks from running products
  * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
  * referred to the step before the block (both <= 1). peak (if not NULL) tracks the largest
  * state at a chunk boundary, as in FN(delta). The same arithmetic as
@@ -23,6 +24,29 @@ static double FN(min_last)(const double *x, long long w)
     double m = x[0];
     for (long long c = 1; c < w; ++c) m = x[c] < m ? x[c] : m;
     return m;
+}
+
+/* Gate products of one chunk: G inclusive from the chunk start, E exclusive
+ * to its end, Qg = Q * G, Ke = K * E; w = 1 (scalar gates) or d_k (per key). */
+static void FN(gate_products)(long long C, long long dk, long long w, const REAL *a,
+                              const REAL *q, const REAL *k, double *G, double *E, REAL *Qg,
+                              REAL *Ke)
+{
+    for (long long c = 0; c < w; ++c) {
+        G[c] = a[c];
+        E[(C - 1) * w + c] = 1.0;
+    }
+    for (long long i = 1; i < C; ++i)
+        for (long long c = 0; c < w; ++c) G[i * w + c] = G[(i - 1) * w + c] * a[i * w + c];
+    for (long long i = C - 2; i >= 0; --i)
+        for (long long c = 0; c < w; ++c)
+            E[i * w + c] = E[(i + 1) * w + c] * a[(i + 1) * w + c];
+    for (long long i = 0; i < C; ++i)
+        for (long long c = 0; c < dk; ++c) {
+            long long x = w == 1 ? i : i * w + c;
+            Ke[i * dk + c] = (REAL)(k[i * dk + c] * E[x]);
+            Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[x]);
+        }
 }
 
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
@@ -61,21 +85,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                 gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, k, dk, Vb, dv, 1, S, dv);
                 continue;
             }
-            /* inclusive products from the chunk start, exclusive products to its end */
-            for (long long c = 0; c < w; ++c) {
-                G[c] = a[c];
-                E[(C - 1) * w + c] = 1.0;
-            }
-            for (long long i = 1; i < C; ++i)
-                for (long long c = 0; c < w; ++c) G[i * w + c] = G[(i - 1) * w + c] * a[i * w + c];
-            for (long long i = C - 2; i >= 0; --i)
-                for (long long c = 0; c < w; ++c) E[i * w + c] = E[(i + 1) * w + c] * a[(i + 1) * w + c];
-            for (long long i = 0; i < C; ++i)
-                for (long long c = 0; c < dk; ++c) {
-                    long long x = da == 1 ? i : i * w + c;
-                    Ke[i * dk + c] = (REAL)(k[i * dk + c] * E[x]);
-                    Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[x]);
-                }
+            FN(gate_products)(C, dk, w, a, q, k, G, E, Qg, Ke);
             if (y) {
                 if (da == 1) {
                     gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
@@ -147,28 +157,6 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
     free(buf);
     free(G);
     return 0;
-}
-
-/* Gate products of one chunk (see FN(hebbian)): G inclusive from the chunk start, E exclusive
- * to its end, Qg = Q * G, Ke = K * E; w = 1 (scalar gates) or d_k (per key). */
-static void FN(gate_products)(long long C, long long dk, long long w, const REAL *a,
-                              const REAL *q, const REAL *k, double *G, double *E, REAL *Qg,
-                              REAL *Ke)
-{
-    for (long long c = 0; c < w; ++c) {
-        G[c] = a[c];
-        E[(C - 1) * w + c] = 1.0;
-    }
-    for (long long i = 1; i < C; ++i)
-        for (long long c = 0; c < w; ++c) G[i * w + c] = G[(i - 1) * w + c] * a[i * w + c];
-    for (long long i = C - 2; i >= 0; --i)
-        for (long long c = 0; c < w; ++c) E[i * w + c] = E[(i + 1) * w + c] * a[(i + 1) * w + c];
-    for (long long i = 0; i < C; ++i)
-        for (long long c = 0; c < dk; ++c) {
-            long long x = w == 1 ? i : i * w + c;
-            Ke[i * dk + c] = (REAL)(k[i * dk + c] * E[x]);
-            Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[x]);
-        }
 }
 
 /* Reverse sweep of the Hebbian rules. In: states (entering S^T of every `every`-th chunk, from
@@ -274,7 +262,8 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
             } else {
                 if (da == 1)
                     for (long long i = 0; i < C; ++i)
-                        for (long long c = 0; c < dk; ++c) dq[i * dk + c] = (REAL)(dq[i * dk + c] * G[i]);
+                        for (long long c = 0; c < dk; ++c)
+                            dq[i * dk + c] = (REAL)(dq[i * dk + c] * G[i]);
                 gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
             }
             /* dK = E * (V' L^T) + pull-back of A */
@@ -286,7 +275,8 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
             } else {
                 if (da == 1)
                     for (long long i = 0; i < C; ++i)
-                        for (long long c = 0; c < dk; ++c) dk_[i * dk + c] = (REAL)(dk_[i * dk + c] * E[i]);
+                        for (long long c = 0; c < dk; ++c)
+                            dk_[i * dk + c] = (REAL)(dk_[i * dk + c] * E[i]);
                 gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, q, dk, 1, dk_, dk);
             }
             /* L <- g_C L + Qg^T dY */
@@ -304,13 +294,14 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                 db[t] = (REAL)s;
                 for (long long c = 0; c < dv; ++c) dvb[t * dv + c] *= b[t];
             }
-            if (a) {                   /* d log a_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T> */
+            if (a) {          /* d log a_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T> */
                 double *acc = carry + h * w;
                 for (long long t = C - 1; t >= 0; --t) {
                     if (da == 1) {
                         double x = 0.0;
                         for (long long c = 0; c < dk; ++c)
-                            x += (double)q[t * dk + c] * dq[t * dk + c] - (double)k[t * dk + c] * dk_[t * dk + c];
+                            x += (double)q[t * dk + c] * dq[t * dk + c]
+                                 - (double)k[t * dk + c] * dk_[t * dk + c];
                         acc[0] += x;
                         dAlpha[row + t] = (REAL)(acc[0] / a[t]);
                     } else {

@@ -16,9 +16,10 @@ and cached in ``$PLASTINET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/plastinet``, i
 
 The gated delta rule runs the same loops with gate factors, and the Hebbian rules (linear
 attention, scalar and per-key decay) have their own (:func:`hebbian_kernel`). The backward
-pass has its compiled counterparts (:func:`delta_backward_kernel`,
-:func:`hebbian_backward_kernel`: the reverse sweeps of :mod:`plastinet.fwp.gradients.chunkwise`), so that training keeps its cost and
-memory relative to the forward. Where there is no compiler, no OpenBLAS or the compilation
+passes have their compiled counterparts (:func:`delta_backward_kernel`,
+:func:`hebbian_backward_kernel`: the reverse sweeps of
+:mod:`plastinet.fwp.gradients.chunkwise`), so that training keeps its cost and memory
+relative to the forward. Where there is no compiler, no OpenBLAS or the compilation
 fails, the functions return None (warning once, with the reason) and the numpy engine is
 used: same results to rounding, slower. ``PLASTINET_NATIVE=0`` (read on every call) selects
 the numpy engine explicitly.
@@ -167,9 +168,11 @@ def _functions(dtype: np.dtype) -> tuple | None:
     return kernels[name] if name is not None and kernels else None
 
 
-def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays, name: str = "delta kernel") -> int:
-    """Check ``arrays`` (``(array or None, expected shape[, dtype])``; the C code trusts them), call,
-    and return the kernel's status (0: done; 2: see :func:`hebbian_backward_kernel`)."""
+def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays,
+          name: str = "delta kernel") -> int:
+    """Check ``arrays`` (``(array or None, expected shape[, dtype])``; the C code trusts
+    them), call, and return the kernel's status (0: done; 2: see
+    :func:`hebbian_backward_kernel`)."""
     for a, shape, *kind in arrays:
         want = kind[0] if kind else dtype
         if a is not None and (a.shape != shape or a.dtype != want or not a.flags.c_contiguous):
@@ -190,7 +193,8 @@ def _every(every: int) -> int:
 def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     """The compiled forward chunk loop for ``dtype`` (float32/float64), or None (use numpy).
 
-    The returned ``run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every=1)`` takes
+    The returned ``run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every=1, alpha=None,
+    peak=None)`` takes
     C-contiguous arrays of that dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``,
     ``beta (N, n, C)``, the gates ``alpha (N, n, C)`` (None: the plain delta rule; else the
     gated delta rule), the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the
@@ -221,7 +225,8 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
 def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     """The compiled reverse sweep of the chunkwise delta rule's backward, or None (use numpy).
 
-    The returned ``run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every)`` takes the
+    The returned ``run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every, alpha=None,
+    carry=None, dalpha=None)`` takes the
     chunked inputs as :func:`delta_kernel`, the read-out cotangents ``dY (N, n, C, d_v)``, the
     states (of every ``every``-th chunk; the others are rebuilt from them and the
     pseudo-values) and pseudo-values the forward kernel recorded (``pseudo`` is
@@ -257,16 +262,15 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
 def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     """The compiled forward chunk loop of the Hebbian rules for ``dtype``, or None (use numpy).
 
-    The returned ``run(Q, K, V, beta, alpha, ST, Y, states=None, every=1)`` takes
-    C-contiguous arrays of that
-    dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``, ``beta (N, n, C)``, the gates
+    The returned ``run(Q, K, V, beta, alpha, ST, Y, states=None, every=1, peak=None)`` takes
+    C-contiguous arrays of that dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``, ``beta (N, n, C)``, the gates
     ``alpha (N, n, C, 1)`` (scalar), ``(N, n, C, d_k)`` (per key) or None (no decay), the
     transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
     ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, ceil(n / every), d_k, d_v)``,
     if given, receives the transposed entering states of every ``every``-th chunk (for
-    :func:`hebbian_backward_kernel`); ``peak (N,)`` as for :func:`delta_kernel`. The arithmetic
-    is that of
-    :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian` without gates).
+    :func:`hebbian_backward_kernel`); ``peak (N,)`` as for :func:`delta_kernel`. The
+    arithmetic is that of :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian`
+    without gates).
     """
     functions = _functions(dtype)
     if functions is None:
@@ -287,6 +291,7 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
 
 
 def _gate_outputs(alpha, carry, dalpha) -> None:
+    """Gates need the ``carry`` and ``dalpha`` arrays of the backward kernels."""
     if alpha is not None and (carry is None or dalpha is None):
         raise ValueError("kernel: gates need the carry and dalpha arrays")
 
@@ -306,15 +311,16 @@ def _gate_units(alpha, d_k: int) -> int:
 def hebbian_backward_kernel(dtype: np.dtype) -> Callable[..., bool] | None:
     """The compiled reverse sweep of the Hebbian rules' backward, or None (use numpy).
 
-    The returned ``run(Q, K, V, beta, alpha, dY, states, dST, dQ, dK, dV, dB, every)`` takes
+    The returned ``run(Q, K, V, beta, alpha, dY, states, dST, dQ, dK, dV, dB, every,
+    carry=None, dalpha=None)`` takes
     the chunked inputs as :func:`hebbian_kernel`, the read-out cotangents ``dY (N, n, C, d_v)``,
     the states :func:`hebbian_kernel` kept (every ``every``-th chunk), ``dST (N, d_k, d_v)``:
     the transposed cotangent of the final state on entry, of the initial state on return; it
     writes the gradients ``dQ, dK (N, n, C, d_k)``, ``dV (N, n, C, d_v)`` and ``dB (N, n, C)``;
     with gates also ``dalpha`` (shaped as ``alpha``) from ``carry (N, d_a)`` (float64, in:
-    ``<dW, W_T>`` per gate unit; see ``hebbian_kernel_body.h``). It
-    returns False, with the outputs incomplete, if per-key gates decay by more than ``1e-12``
-    over a chunk (the numpy engine then does the call).
+    ``<dW, W_T>`` per gate unit; see ``hebbian_kernel_body.h``). It returns False, with the
+    outputs incomplete, if per-key gates decay by more than ``1e-12`` over a chunk (the numpy
+    engine then does the call).
     """
     functions = _functions(dtype)
     if functions is None:
