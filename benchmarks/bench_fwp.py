@@ -243,6 +243,54 @@ def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) 
         print(f"  d={d:<3} T={T:<5}: " + "; ".join(notes))
 
 
+def cpu_rules_table(Ts, repeats: int) -> None:
+    """Load-insensitive companion of :func:`rules_table`: tokens per CPU-second of one thread.
+
+    All heads in one Python thread (``PLASTINET_NUM_THREADS=1``) with one BLAS thread; the
+    yardstick is a single-threaded ``1024^3`` GEMM timed the same way before and after the
+    table (the better of the two).
+    """
+    cpu = time.process_time
+    names = list(RULES)
+    saved_threads = os.environ.get("PLASTINET_NUM_THREADS")
+    os.environ["PLASTINET_NUM_THREADS"] = "1"
+    try:
+        with single_threaded_blas():
+            gemm_fn, gemm_flops = gemm_runner(1024)
+            gemm_fn()
+            gemm_t = interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"]
+            rows = []
+            for d in DS:
+                for T in Ts:
+                    q, k, v, beta = inputs(d, T)
+                    gates = gate_inputs(d, T)
+                    runners = {}
+                    for name, (rule, gate) in RULES.items():
+                        kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
+                        for C in CHUNKS:
+                            runners[(name, C)] = (lambda rule=rule, kw=kw, C=C:
+                                                  apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw))
+                    best_t = interleaved_best(runners, repeats, 10.0, cpu)
+                    rate = {n: max(B * T / best_t[(n, C)] for C in CHUNKS) for n in names}
+                    chunk = {n: max(CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
+                    rows.append((d, T, rate, chunk))
+            gemm_t = min(gemm_t, interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"])
+    finally:
+        if saved_threads is None:
+            del os.environ["PLASTINET_NUM_THREADS"]
+        else:
+            os.environ["PLASTINET_NUM_THREADS"] = saved_threads
+    gemm1 = gemm_flops / gemm_t
+    print(f"\nall chunkwise rules, single thread, CPU time (tokens per CPU-second; % of a "
+          f"single-threaded GEMM 1024^3, {gemm1 / 1e9:.1f} GFLOP/s):")
+    head = (f"{'d':>4} {'T':>5} | " + " ".join(f"{n:>18}" for n in names) + " | %gemm1 "
+            + " ".join(f"{n[:8]:>8}" for n in names) + " | /Delta " + " ".join(f"{n[:8]:>8}" for n in names[1:]))
+    print(head)
+    print("-" * len(head))
+    for d, T, rate, chunk in rows:
+        print(_rules_row(d, T, rate, chunk, gemm1))
+
+
 def _rules_row(d: int, T: int, rate: dict, chunk: dict, gemm: float) -> str:
     names = list(RULES)
     return (f"{d:>4} {T:>5} | " + " ".join(f"{rate[n]:>11.3g} (C={chunk[n]:<2})" for n in names)
@@ -510,6 +558,8 @@ def main() -> None:
     gemm_best = gemm_time(gemm_fn, GEMM_START)
     if args.rules_only:
         rules_table(Ts, args.repeats, gemm_fn, gemm_best, gemm_flops)
+        if not args.no_cpu:
+            cpu_rules_table(Ts, args.repeats)
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
         return
     print("useful FLOPs/token: chunkwise H(6d^2 + 4Cd + C^2/3); recurrent/parallel H*6d^2\n")
@@ -569,6 +619,7 @@ def main() -> None:
     rules_table(Ts, args.repeats, gemm_fn, gemm_best, gemm_flops)
     if not args.no_cpu:
         cpu_table(with_fla, Ts, args.repeats)
+        cpu_rules_table(Ts, args.repeats)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -233,10 +233,11 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, dy, dv, u, dv, 0, dA, C);
             for (long long i = 0; i < C; ++i) {
                 if (a) {
+                    REAL gi = (REAL)G[i], ei = (REAL)E[i];
                     for (long long c = 0; c <= i; ++c) dA[i * C + c] *= Dm[i * C + c];
                     for (long long c = 0; c < dk; ++c) {
-                        dq[i * dk + c] = (REAL)(dq[i * dk + c] * G[i]);
-                        dke[i * dk + c] = (REAL)(dke[i * dk + c] * E[i]);
+                        dq[i * dk + c] *= gi;
+                        dke[i * dk + c] *= ei;
                     }
                 }
                 for (long long c = i + 1; c < C; ++c) dA[i * C + c] = 0;
