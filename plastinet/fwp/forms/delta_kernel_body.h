@@ -36,6 +36,17 @@ static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
     *peak = m;
 }
 
+/* sum x_i y_i in double, with four partial sums (no chain of dependent additions) */
+static double FN(dot)(const REAL *x, const REAL *y, long long n)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    long long i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; ++j) s[j] += (double)x[i + j] * y[i + j];
+    for (; i < n; ++i) s[0] += (double)x[i] * y[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* Inclusive gate products from the chunk start, G_t = prod_{s<=t} a_s, and exclusive ones to
  * its end, E_t = prod_{s>t} a_s (= G_C / G_t), in double. */
 static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
@@ -276,10 +287,7 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, KK, C, k, dk, 1, dke, dk);
             gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, q, dk, 1, dke, dk);
             for (long long t = C - 1; a && t >= 0; --t) {  /* sum_{s >= t} (q_s dq_s - v_s dv_s) */
-                double x = 0.0;
-                for (long long c = 0; c < dk; ++c) x += (double)q[t * dk + c] * dq[t * dk + c];
-                for (long long c = 0; c < dv; ++c) x -= (double)v[t * dv + c] * u[t * dv + c];
-                carry[h] += x;
+                carry[h] += FN(dot)(q + t * dk, dq + t * dk, dk) - FN(dot)(v + t * dv, u + t * dv, dv);
                 dAlpha[row + t] = (REAL)(carry[h] / a[t]);
             }
         }

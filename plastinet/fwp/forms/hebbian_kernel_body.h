@@ -298,11 +298,8 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                 double *acc = carry + h * w;
                 for (long long t = C - 1; t >= 0; --t) {
                     if (da == 1) {
-                        double x = 0.0;
-                        for (long long c = 0; c < dk; ++c)
-                            x += (double)q[t * dk + c] * dq[t * dk + c]
-                                 - (double)k[t * dk + c] * dk_[t * dk + c];
-                        acc[0] += x;
+                        acc[0] += FN(dot)(q + t * dk, dq + t * dk, dk)
+                                  - FN(dot)(k + t * dk, dk_ + t * dk, dk);
                         dAlpha[row + t] = (REAL)(acc[0] / a[t]);
                     } else {
                         for (long long c = 0; c < dk; ++c) {
