@@ -173,8 +173,8 @@ def _unless_cancelled(fn, args, y, W, peak):
     A float32 chunkwise form carries rounding of the size of the states it passes through
     (chunk sums; for the delta rules also the pseudo-values); where the final state ends much
     smaller than those (values written and later cancelled or overwritten), that rounding is
-    large relative to it (measured: 8e-4 of ``max |W|`` for a delta rule whose state fell to
-    0.4 % of the values; the Hebbian rules lose everything where writes cancel exactly).
+    large relative to it (measured: 2e-4 of ``max |W|`` for a delta rule whose state fell to
+    1e-3 of the values written, 1e-2 for the Hebbian rules, whose writes can cancel exactly).
     Such heads (``max |W| < CANCELLATION * peak``) are recomputed in float64 and rounded.
     """
     if y.dtype != np.float32:
