@@ -1,9 +1,16 @@
-"""Throughput of the rate engine's forms for the delta rule (run on demand, not a test).
+"""Throughput of the rate engine's forms and chunkwise rules (run on demand, not a test).
 
-    .venv/bin/python benchmarks/bench_fwp.py            # full tables, 5-8 minutes (load-dependent)
+    .venv/bin/python benchmarks/bench_fwp.py            # full tables, 8-12 minutes (load-dependent)
     .venv/bin/python benchmarks/bench_fwp.py --quick    # T <= 2048 only
+    .venv/bin/python benchmarks/bench_fwp.py --rules-only # only the all-rules table
     .venv/bin/python benchmarks/bench_fwp.py --keep-blas-env # kernels as pinned by the environment
-    PLASTINET_NATIVE=0 .venv/bin/python benchmarks/bench_fwp.py  # the numpy chunk loop instead of the compiled one
+    PLASTINET_NATIVE=0 .venv/bin/python benchmarks/bench_fwp.py  # the numpy chunk loops instead of the compiled ones
+
+All chunkwise rules (:func:`rules_table`): Delta, GatedDelta, Hebbian, DecayedHebbian with
+scalar and with per-key gates (gates ~ U(0.9, 1)), same sizes and inputs, each at its best
+chunk size of ``CHUNKS``: tokens/s, the fraction of the GEMM rate by the rule's own FLOP
+model (:func:`rule_flops`; the Hebbian rules ``H (4 d^2 + 2 C d)``) and the ratio to the
+delta rule, measured in interleaved rounds.
 
 For the delta rule at B=1, H=4, d_k = d_v = d in {64, 128}, T in {512, 2048, 8192}, float32,
 prints tokens/s (``B*T / seconds``: one token carries all H heads) of every form of
@@ -65,7 +72,7 @@ import warnings
 
 import numpy as np
 
-from plastinet.fwp import Delta, apply
+from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, apply
 from plastinet.fwp.forms._blas import openblas_cores, single_threaded_blas
 from plastinet.fwp.forms.native import native_status
 
@@ -81,6 +88,27 @@ FLA_THREADS = (1, None)          # torch threads for fla: 1 and torch's default;
 def chunk_flops(d: int, C: int) -> float:
     """Useful FLOPs per token of the chunkwise delta rule (all H heads)."""
     return H * (6.0 * d * d + 4.0 * C * d + C * C / 3.0)
+
+
+#: The rules of the all-rules table: name -> (rule, gates: None, "scalar" or "per_key").
+RULES = {"Delta": (DELTA, None), "GatedDelta": (GatedDelta(), "scalar"), "Hebbian": (Hebbian(), None),
+         "DecayedHebbian": (DecayedHebbian(), "scalar"),
+         "DecayedHebbian/key": (DecayedHebbian(), "per_key")}
+#: Range of the benchmark's decay gates, uniform per step (and per key unit)
+GATES = (0.9, 1.0)
+
+
+def rule_flops(name: str, d: int, C: int) -> float:
+    """Useful FLOPs per token of the chunkwise form of rule ``name`` (all H heads).
+
+    The (gated) delta rules: :func:`chunk_flops`. The Hebbian rules (linear attention, with
+    or without decay): ``4 d^2 + 2 C d`` per head -- ``Q S^T`` and ``K^T V`` (``2 C d^2``
+    each per chunk), lower ``Q K^T`` and ``tril(Q K^T) V`` (``C^2 d`` each). Gate factors
+    (elementwise) are not counted.
+    """
+    if name in ("Delta", "GatedDelta"):
+        return chunk_flops(d, C)
+    return H * (4.0 * d * d + 2.0 * C * d)
 
 
 def state_flops(d: int) -> float:
@@ -148,6 +176,126 @@ def inputs(d: int, T: int):
     v = rng.standard_normal((B, H, T, d), dtype=np.float32)
     beta = rng.uniform(0.0, 1.0, (B, H, T)).astype(np.float32)
     return q, k, v, beta
+
+
+def gate_inputs(d: int, T: int) -> dict:
+    """Decay gates of the all-rules table: ``{"scalar": (B, H, T), "per_key": (B, H, T, d)}``."""
+    rng = np.random.default_rng(d * 100019 + T)
+    return {"scalar": rng.uniform(*GATES, (B, H, T)).astype(np.float32),
+            "per_key": rng.uniform(*GATES, (B, H, T, d)).astype(np.float32)}
+
+
+def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) -> None:
+    """Every chunkwise rule at chunk sizes :data:`CHUNKS` (wall clock, interleaved rounds).
+
+    Prints, per size, each rule's best tokens/s over the chunk sizes, its fraction of the
+    GEMM rate by its own FLOP model (:func:`rule_flops`), its ratio to the delta rule, and the
+    targets: Hebbian rules >= Delta, GatedDelta >= 0.9 Delta, every rule >= 50 % of GEMM at
+    d = 128. Every rule is first checked against its recurrent form (relative error < 1e-4).
+    """
+    names = list(RULES)
+    print(f"\nall chunkwise rules (best of C in {CHUNKS}; gates ~ U{GATES}); useful FLOPs/token: "
+          "Delta, GatedDelta H(6d^2 + 4Cd + C^2/3); Hebbian, DecayedHebbian (scalar and per key) "
+          "H(4d^2 + 2Cd)")
+    head = (f"{'d':>4} {'T':>5} | " + " ".join(f"{n:>18}" for n in names) + " | %gemm "
+            + " ".join(f"{n[:8]:>8}" for n in names) + " | /Delta " + " ".join(f"{n[:8]:>8}" for n in names[1:]))
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for d in DS:
+        for T in Ts:
+            q, k, v, beta = inputs(d, T)
+            gates = gate_inputs(d, T)
+            runners = {}
+            for name, (rule, gate) in RULES.items():
+                kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
+                ref, W_ref = apply(rule, q, k, v, form="recurrent", **kw)
+                for C in CHUNKS:
+                    fn = (lambda rule=rule, kw=kw, C=C:
+                          apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw))
+                    y, W = fn()
+                    err = max(np.abs(y - ref).max() / np.abs(ref).max(),
+                              np.abs(W - W_ref).max() / np.abs(W_ref).max())
+                    assert err < 1e-4, f"{name} C={C} disagrees with the recurrent form: {err:.2e}"
+                    runners[(name, C)] = fn
+            best_t = interleaved_best(runners, repeats, 10.0)
+            gemm_best = min(gemm_best, gemm_time(gemm_fn, GEMM_PER_ROW))
+            rate = {n: max(B * T / best_t[(n, C)] for C in CHUNKS) for n in names}
+            chunk = {n: max(CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
+            rows.append((d, T, rate, chunk))
+            print(_rules_row(d, T, rate, chunk, gemm_flops / gemm_best), flush=True)
+    gemm = gemm_flops / gemm_best
+    print(f"\nfinal table with the best GEMM rate of the run ({gemm / 1e9:.1f} GFLOP/s):\n")
+    print(head)
+    print("-" * len(head))
+    for d, T, rate, chunk in rows:
+        print(_rules_row(d, T, rate, chunk, gemm))
+    print("\ntargets (all rules):")
+    for d, T, rate, chunk in rows:
+        notes = []
+        for n in names[1:]:
+            need = 0.9 if n == "GatedDelta" else 1.0
+            r = rate[n] / rate["Delta"]
+            notes.append(f"{n} {r:.2f} (>= {need}: {'met' if r >= need else 'NOT met'})")
+        if d == 128:
+            low = min(rate[n] * rule_flops(n, d, chunk[n]) / gemm for n in names)
+            notes.append(f"lowest GEMM fraction {100 * low:.1f}% (>= 50%: {'met' if low >= 0.5 else 'NOT met'})")
+        print(f"  d={d:<3} T={T:<5}: " + "; ".join(notes))
+
+
+def cpu_rules_table(Ts, repeats: int) -> None:
+    """Load-insensitive companion of :func:`rules_table`: tokens per CPU-second of one thread.
+
+    All heads in one Python thread (``PLASTINET_NUM_THREADS=1``) with one BLAS thread; the
+    yardstick is a single-threaded ``1024^3`` GEMM timed the same way before and after the
+    table (the better of the two).
+    """
+    cpu = time.process_time
+    names = list(RULES)
+    saved_threads = os.environ.get("PLASTINET_NUM_THREADS")
+    os.environ["PLASTINET_NUM_THREADS"] = "1"
+    try:
+        with single_threaded_blas():
+            gemm_fn, gemm_flops = gemm_runner(1024)
+            gemm_fn()
+            gemm_t = interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"]
+            rows = []
+            for d in DS:
+                for T in Ts:
+                    q, k, v, beta = inputs(d, T)
+                    gates = gate_inputs(d, T)
+                    runners = {}
+                    for name, (rule, gate) in RULES.items():
+                        kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
+                        for C in CHUNKS:
+                            runners[(name, C)] = (lambda rule=rule, kw=kw, C=C:
+                                                  apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw))
+                    best_t = interleaved_best(runners, repeats, 10.0, cpu)
+                    rate = {n: max(B * T / best_t[(n, C)] for C in CHUNKS) for n in names}
+                    chunk = {n: max(CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
+                    rows.append((d, T, rate, chunk))
+            gemm_t = min(gemm_t, interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"])
+    finally:
+        if saved_threads is None:
+            del os.environ["PLASTINET_NUM_THREADS"]
+        else:
+            os.environ["PLASTINET_NUM_THREADS"] = saved_threads
+    gemm1 = gemm_flops / gemm_t
+    print(f"\nall chunkwise rules, single thread, CPU time (tokens per CPU-second; % of a "
+          f"single-threaded GEMM 1024^3, {gemm1 / 1e9:.1f} GFLOP/s):")
+    head = (f"{'d':>4} {'T':>5} | " + " ".join(f"{n:>18}" for n in names) + " | %gemm1 "
+            + " ".join(f"{n[:8]:>8}" for n in names) + " | /Delta " + " ".join(f"{n[:8]:>8}" for n in names[1:]))
+    print(head)
+    print("-" * len(head))
+    for d, T, rate, chunk in rows:
+        print(_rules_row(d, T, rate, chunk, gemm1))
+
+
+def _rules_row(d: int, T: int, rate: dict, chunk: dict, gemm: float) -> str:
+    names = list(RULES)
+    return (f"{d:>4} {T:>5} | " + " ".join(f"{rate[n]:>11.3g} (C={chunk[n]:<2})" for n in names)
+            + " |       " + " ".join(f"{100 * rate[n] * rule_flops(n, d, chunk[n]) / gemm:>8.1f}" for n in names)
+            + " |        " + " ".join(f"{rate[n] / rate['Delta']:>8.2f}" for n in names[1:]))
 
 
 def load_fla():
@@ -383,6 +531,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="T <= 2048 only")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-cpu", action="store_true", help="skip the single-thread CPU-time table")
+    ap.add_argument("--rules-only", action="store_true",
+                    help="only the all-rules table (no forms table, fla or CPU-time table)")
     ap.add_argument("--keep-blas-env", action="store_true",
                     help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE as the environment sets them "
                          "(default: re-run without them, so that OpenBLAS picks its kernels from the CPU)")
@@ -395,17 +545,23 @@ def main() -> None:
         print(json.dumps(fla_child(json.loads(args.fla_child))))
         return
     Ts = tuple(t for t in TS if not args.quick or t <= 2048)
-    with_fla = fla_installed()
+    with_fla = fla_installed() and not args.rules_only
     fla_note = fla_times(DS[0], 64, 1, "wall")["note"] + " (in a child process)" if with_fla else \
         "fla reference not available (torch or fla-core not installed)"
-    print(f"plastinet fwp benchmark: delta rule, B={B}, H={H}, float32; {platform.processor() or platform.machine()}, "
+    print(f"plastinet fwp benchmark: forms of the delta rule, all chunkwise rules, B={B}, H={H}, float32; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (machine may be shared)")
     print(f"numpy {np.__version__}, OpenBLAS kernels {'/'.join(openblas_cores()) or 'none (another BLAS)'} "
           f"({blas_env_note()}); {fla_note}")
-    print(f"compiled delta chunk loop: {native_status()} (PLASTINET_NATIVE=0: the numpy engine)")
+    print(f"compiled chunk loops: {native_status()} (PLASTINET_NATIVE=0: the numpy engines)")
     gemm_fn, gemm_flops = gemm_runner()
     gemm_fn()
     gemm_best = gemm_time(gemm_fn, GEMM_START)
+    if args.rules_only:
+        rules_table(Ts, args.repeats, gemm_fn, gemm_best, gemm_flops)
+        if not args.no_cpu:
+            cpu_rules_table(Ts, args.repeats)
+        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+        return
     print("useful FLOPs/token: chunkwise H(6d^2 + 4Cd + C^2/3); recurrent/parallel H*6d^2\n")
     head = (f"{'d':>4} {'T':>5} | {'rec':>8} {'par':>8} " + " ".join(f"{'chunk C=' + str(C):>11}" for C in CHUNKS)
             + " | %gemm rec  par " + " ".join(f" C={C:<3}" for C in CHUNKS)
@@ -460,8 +616,10 @@ def main() -> None:
             r = best / max(fla_rate.values())
             notes.append(f"ours/fla {r:.2f} (>= 1.5: {'met' if r >= 1.5 else 'NOT met'})")
         print(f"  d={d:<3} T={T:<5} best chunk C={cbest}: " + "; ".join(notes))
+    rules_table(Ts, args.repeats, gemm_fn, gemm_best, gemm_flops)
     if not args.no_cpu:
         cpu_table(with_fla, Ts, args.repeats)
+        cpu_rules_table(Ts, args.repeats)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -1,7 +1,8 @@
-"""Training-step benchmark of the delta rule: forward vs forward+backward (run on demand).
+"""Training-step benchmark of the chunkwise rules: forward vs forward+backward (run on demand).
 
-Measures, for the chunkwise delta rule (``--rule`` picks another chunkwise rule) in float32
-(B=1, H=4, d_k=d_v=64, chunk 64, L2-normalised keys and queries):
+Measures, for every chunkwise rule (``--rule`` picks some: Delta, GatedDelta and
+DecayedHebbian with constant decay 0.99, DecayedHebbian with per-key gates ~ U(0.9, 1),
+Hebbian) in float32 (B=1, H=4, d_k=d_v=64, chunk 64, L2-normalised keys and queries):
 
 * tokens/s (sequence positions per second, all 4 heads processed) of the forward pass
   (:func:`plastinet.fwp.apply`) and of a training step (:func:`plastinet.fwp.vjp`, which
@@ -12,7 +13,7 @@ Measures, for the chunkwise delta rule (``--rule`` picks another chunkwise rule)
 * peak traced memory (``tracemalloc``: every numpy buffer allocated during the call, minus
   the memory already allocated before it; inputs excluded) of ``apply`` and of ``vjp``.
 
-Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 5] [--rule delta] [--chunk 64]``.
+Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 5] [--rule delta hebbian ...] [--chunk 64]``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ import numpy as np
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, apply, vjp
 
 _KEYS = FeatureMap("identity", normalize="l2")
-RULES = {"delta": Delta(feature_map=_KEYS), "gated_delta": GatedDelta(feature_map=_KEYS, decay=0.99),
-         "decayed_hebbian": DecayedHebbian(feature_map=_KEYS, decay=0.99),
-         "hebbian": Hebbian(feature_map=_KEYS)}
+#: name -> (rule, per-key gates passed as ``alpha``)
+RULES = {"delta": (Delta(feature_map=_KEYS), False),
+         "gated_delta": (GatedDelta(feature_map=_KEYS, decay=0.99), False),
+         "decayed_hebbian": (DecayedHebbian(feature_map=_KEYS, decay=0.99), False),
+         "decayed_hebbian_per_key": (DecayedHebbian(feature_map=_KEYS), True),
+         "hebbian": (Hebbian(feature_map=_KEYS), False)}
 
 
 def _inputs(T: int, H: int = 4, d: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
@@ -39,6 +43,7 @@ def _inputs(T: int, H: int = 4, d: int = 64, seed: int = 0) -> dict[str, np.ndar
             "k": rng.normal(size=(1, H, T, d)).astype(f32),
             "v": rng.normal(size=(1, H, T, d)).astype(f32),
             "beta": rng.uniform(0.1, 0.9, size=(1, H, T)).astype(f32),
+            "alpha": rng.uniform(0.9, 1.0, size=(1, H, T, d)).astype(f32),
             "dy": rng.normal(size=(1, H, T, d)).astype(f32)}
 
 
@@ -71,30 +76,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--T", type=int, nargs="+", default=[2048, 8192])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--rule", choices=sorted(RULES), default="delta")
+    parser.add_argument("--rule", choices=sorted(RULES), nargs="+", default=list(RULES))
     parser.add_argument("--chunk", type=int, default=64, help="chunk size (default 64, as apply)")
     args = parser.parse_args()
-    rule = RULES[args.rule]
-    print(f"{args.rule}, chunkwise, float32, B=1, H=4, d_k=d_v=64, chunk {args.chunk}; "
+    print(f"chunkwise, float32, B=1, H=4, d_k=d_v=64, chunk {args.chunk}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'T':>6} {'fwd tok/s':>11} {'fwd+bwd tok/s':>14} {'bwd/fwd':>8} {'bwd/fwd CPU':>12} "
-          f"{'fwd peak MB':>12} {'step peak MB':>13} {'mem ratio':>10}")
-    for T in args.T:
-        x = _inputs(T)
-        kw = {"beta": x["beta"], "form": "chunkwise", "chunk_size": args.chunk}
+    head = (f"{'rule':>24} {'T':>6} {'fwd tok/s':>11} {'fwd+bwd tok/s':>14} {'bwd/fwd':>8} {'bwd/fwd CPU':>12} "
+            f"{'fwd peak MB':>12} {'step peak MB':>13} {'mem ratio':>10}")
+    print(head)
+    print("-" * len(head))
+    for name in args.rule:
+        rule, per_key = RULES[name]
+        for T in args.T:
+            x = _inputs(T)
+            kw = {"beta": x["beta"], "form": "chunkwise", "chunk_size": args.chunk}
+            if per_key:
+                kw["alpha"] = x["alpha"]
 
-        def fwd():
-            return apply(rule, x["q"], x["k"], x["v"], **kw)
+            def fwd():
+                return apply(rule, x["q"], x["k"], x["v"], **kw)
 
-        def step():
-            return vjp(rule, x["q"], x["k"], x["v"], x["dy"], **kw)
+            def step():
+                return vjp(rule, x["q"], x["k"], x["v"], x["dy"], **kw)
 
-        fwd()
-        step()
-        (t_f, t_s), (c_f, c_s) = _best_times([fwd, step], args.repeat)
-        m_f, m_s = _peak(fwd), _peak(step)
-        print(f"{T:>6} {T / t_f:>11.0f} {T / t_s:>14.0f} {(t_s - t_f) / t_f:>8.2f} {(c_s - c_f) / c_f:>12.2f} "
-              f"{m_f / 2**20:>12.1f} {m_s / 2**20:>13.1f} {m_s / m_f:>10.2f}")
+            fwd()
+            step()
+            (t_f, t_s), (c_f, c_s) = _best_times([fwd, step], args.repeat)
+            m_f, m_s = _peak(fwd), _peak(step)
+            print(f"{name:>24} {T:>6} {T / t_f:>11.0f} {T / t_s:>14.0f} {(t_s - t_f) / t_f:>8.2f} "
+                  f"{(c_s - c_f) / c_f:>12.2f} {m_f / 2**20:>12.1f} {m_s / 2**20:>13.1f} {m_s / m_f:>10.2f}",
+                  flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

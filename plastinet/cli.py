@@ -149,7 +149,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
           + (f" (pinned by OPENBLAS_CORETYPE={pinned})" if pinned else ""))
     from plastinet.fwp.forms.native import native_status
 
-    print(f"  delta kernel {native_status()}  (compiled chunk loop of the chunkwise delta rule)")
+    print(f"  chunk loops {native_status()}  (compiled chunk loops of the chunkwise rules)")
     from plastinet.backends import available_backends, get_backend
 
     print("backends:")

@@ -1,22 +1,30 @@
-"""The compiled chunk loop of the delta rule (plastinet.fwp.forms.native) against the numpy engine.
+"""The compiled chunk loops (plastinet.fwp.forms.native) against the numpy engines.
 
-The compiled loops are the default fast path of ``apply(Delta(), ..., form="chunkwise")`` and
-of its backward; the numpy engine (``PLASTINET_NATIVE=0``, or no compiler) must give the same
-results to rounding, and a missing compiler must never be more than slower.
+The compiled loops are the default fast path of ``apply(rule, ..., form="chunkwise")`` and
+of its backward for every chunkwise rule (Hebbian, DecayedHebbian with scalar and per-key
+gates, Delta, GatedDelta); the numpy engines (``PLASTINET_NATIVE=0``, or no compiler) must
+give the same results to rounding, and a missing compiler must never be more than slower.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fwp_helpers import L2, assert_close, budget, make_case, max_abs, rel_err, rule_for
-from plastinet.fwp import Delta, apply, vjp
+from fwp_helpers import FAMILIES, L2, assert_close, budget, make_case, max_abs, rel_err, rule_for
+from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, apply, vjp
 from plastinet.fwp.forms import chunkwise, native
 
 pytestmark = pytest.mark.filterwarnings("error::plastinet.errors.UnstableUpdateWarning")
+
+#: one rule of each chunkwise kind: (rule, per-key gates)
+RULES = {"delta": (Delta(feature_map=L2), False), "gated_delta": (GatedDelta(feature_map=L2), False),
+         "hebbian": (Hebbian(), False), "decayed_hebbian": (DecayedHebbian(), False),
+         "decayed_hebbian_per_key": (DecayedHebbian(), True)}
 
 
 def _both_engines(monkeypatch, rule, q, k, v, chunk, **kw):
@@ -42,17 +50,31 @@ def test_the_kernel_is_built_and_used_here(monkeypatch):
     assert real(np.float32) is None and native.native_status().startswith("disabled")
 
 
+@pytest.mark.parametrize("name", ["gated_delta", "hebbian", "decayed_hebbian", "decayed_hebbian_per_key"])
+def test_every_chunkwise_rule_runs_a_compiled_loop(monkeypatch, name):
+    rule, per_key = RULES[name]
+    kernel = "delta_kernel" if isinstance(rule, GatedDelta) else "hebbian_kernel"
+    calls = []
+    real = getattr(native, kernel)
+    monkeypatch.setattr(chunkwise, kernel, lambda dtype: calls.append(dtype) or real(dtype))
+    (q, k, v), kw = make_case(rule, 1, 2, 3000, 16, 8, np.float32, seed=3, per_key=per_key)
+    apply(rule, q, k, v, form="chunkwise", **kw)
+    assert calls == [np.float32]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 @settings(max_examples=budget(30), deadline=None)
 @given(data=st.data())
-def test_kernel_agrees_with_the_numpy_engine_property(data):
-    rule = rule_for("delta", data.draw)
+def test_kernel_agrees_with_the_numpy_engine_property(family, data):
+    rule = rule_for(family, data.draw)
+    per_key = isinstance(rule, DecayedHebbian) and data.draw(st.booleans())
     dtype = data.draw(st.sampled_from([np.float64, np.float32]))
     T, d_k, d_v = data.draw(st.integers(1, 300)), data.draw(st.integers(1, 24)), data.draw(st.integers(1, 12))
     chunk = data.draw(st.integers(1, 96))
     (q, k, v), kw = make_case(rule, data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3)), T, d_k,
                               d_v, dtype, data.draw(st.integers(0, 2**32 - 1)),
                               gate_mode=data.draw(st.sampled_from(["uniform", "endpoints", "near_high"])),
-                              with_state=data.draw(st.booleans()))
+                              per_key=per_key, with_state=data.draw(st.booleans()))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(chunkwise, "F64_WORK", 0.0)             # float32 arithmetic even when small
         (y1, W1), (y0, W0) = _both_engines(mp, rule, q, k, v, chunk, **kw)
@@ -63,10 +85,12 @@ def test_kernel_agrees_with_the_numpy_engine_property(data):
         assert_close(b, ref, dtype, f"numpy {name}")
 
 
+@pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_kernel_long_sequence_with_state_and_ragged_tail(monkeypatch, dtype):
-    rule = Delta(feature_map=L2)
-    (q, k, v), kw = make_case(rule, 1, 4, 8192 + 37, 64, 48, dtype, seed=11)
+def test_kernel_long_sequence_with_state_and_ragged_tail(monkeypatch, dtype, name):
+    rule, per_key = RULES[name]
+    (q, k, v), kw = make_case(rule, 1, 4, 8192 + 37, 64, 48, dtype, seed=11, gate_mode="near_high",
+                              per_key=per_key)
     (y1, W1), (y0, W0) = _both_engines(monkeypatch, rule, q, k, v, 32, **kw)
     tol = 1e-12 if dtype == np.float64 else 2e-6
     assert rel_err(y1, y0) < tol and rel_err(W1, W0) < tol
@@ -100,28 +124,43 @@ def test_without_a_compiler_the_numpy_engine_is_used_and_it_says_why(monkeypatch
     monkeypatch.setenv("CC", "/nonexistent/cc")
     monkeypatch.setenv("PLASTINET_NATIVE", "1")
     monkeypatch.setattr(native, "_loaded", None)
-    rule = Delta(feature_map=L2)
-    (q, k, v), kw = make_case(rule, 1, 2, 3000, 16, 8, np.float64, seed=2)
-    with pytest.warns(RuntimeWarning, match="compiled delta-rule kernel is unavailable"):
-        y, W = apply(rule, q, k, v, form="chunkwise", **kw)
-    assert native.native_status().startswith("unavailable") and native.delta_kernel(np.float64) is None
-    ref_y, ref_W = apply(rule, q, k, v, **kw)
-    assert max_abs(y, ref_y) < 1e-10 and max_abs(W, ref_W) < 1e-10
+    for i, (name, (rule, per_key)) in enumerate(sorted(RULES.items())):
+        (q, k, v), kw = make_case(rule, 1, 2, 3000, 16, 8, np.float64, seed=2, per_key=per_key)
+        dy = np.random.default_rng(4).standard_normal(v.shape)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            y, W = apply(rule, q, k, v, form="chunkwise", **kw)
+            grads = vjp(rule, q, k, v, dy, form="chunkwise", **kw)
+        said = [w for w in caught if "compiled chunk loops are unavailable" in str(w.message)]
+        assert len(said) == (1 if i == 0 else 0), name                 # warns once per process
+        ref_y, ref_W = apply(rule, q, k, v, **kw)
+        assert max_abs(y, ref_y) < 1e-10 and max_abs(W, ref_W) < 1e-10, name
+        ref = vjp(rule, q, k, v, dy, form="recurrent", **kw)
+        assert grads.keys() == ref.keys()
+        for key in ref:
+            assert rel_err(grads[key], ref[key]) < 1e-9, (name, key)
+    assert native.native_status().startswith("unavailable")
+    assert native.delta_kernel(np.float64) is None and native.hebbian_kernel(np.float64) is None
+    assert native.delta_backward_kernel(np.float64) is None and native.hebbian_backward_kernel(np.float64) is None
 
 
+@pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("every", [1, 3, 4])
 @pytest.mark.parametrize("chunk", [32, 30])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, every):
+def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, every, name):
     # ragged groups of kept states (34 chunks of 30 steps), every state kept, ragged tail
     from plastinet.fwp.gradients import chunkwise as backward
 
     monkeypatch.setattr(backward, "STATE_EVERY", every)
+    rule, per_key = RULES[name]
+    kernel = "delta_backward_kernel" if isinstance(rule, (Delta, GatedDelta)) else "hebbian_backward_kernel"
     calls = []
-    real = native.delta_backward_kernel
-    monkeypatch.setattr(backward, "delta_backward_kernel", lambda dt: calls.append(dt) or real(dt))
-    rule = Delta(feature_map=L2)
-    (q, k, v), kw = make_case(rule, 1, 3, 1000 + 13, 24, 16, dtype, seed=8)
+    real = getattr(native, kernel)
+    monkeypatch.setattr(backward, kernel, lambda dt: calls.append(dt) or real(dt))
+    (q, k, v), kw = make_case(rule, 1, 3, 1000 + 13, 24, 16, dtype, seed=8, per_key=per_key)
+    if "alpha" in kw:
+        kw["alpha"] = np.random.default_rng(7).uniform(0.9, 1.0, kw["alpha"].shape).astype(dtype)
     dy = np.random.default_rng(9).standard_normal(v.shape).astype(dtype)
     grads = {}
     for flag in ("1", "0"):
@@ -129,6 +168,39 @@ def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, 
         grads[flag] = vjp(rule, q, k, v, dy, form="chunkwise", chunk_size=chunk, **kw)
     assert calls and all(c == np.dtype(dtype) for c in calls)
     assert grads["1"].keys() == grads["0"].keys()
-    for name in grads["0"]:
+    for key in grads["0"]:
         tol = 1e-11 if dtype == np.float64 else 1e-5
-        assert rel_err(grads["1"][name], grads["0"][name]) < tol, name
+        assert rel_err(grads["1"][key], grads["0"][key]) < tol, key
+
+
+@pytest.mark.parametrize("low, high, compiled", [(0.95, 1.0, True), (1e-3, 0.3, False)],
+                         ids=["ratio", "steep"])
+def test_per_key_gates_both_ways(monkeypatch, low, high, compiled):
+    # forward: scores in one product (Q g)(K / g)^T while the chunk's decay stays >= 1e-12,
+    # else row blocks of running products; backward: the kernel declines steep gates and the
+    # numpy engine does the call
+    from plastinet.fwp.gradients import chunkwise as backward
+
+    rule = DecayedHebbian()
+    (q, k, v), kw = make_case(rule, 1, 2, 700, 12, 8, np.float64, seed=21, per_key=True)
+    kw["alpha"] = np.random.default_rng(3).uniform(low, high, kw["alpha"].shape)
+    kw["alpha"][..., 100, :3] = 0.0 if compiled else low           # an erased unit (forward)
+    dy = np.random.default_rng(5).standard_normal(v.shape)
+    done = []
+    real = native.hebbian_backward_kernel
+
+    def spy(dt):
+        run = real(dt)
+        return None if run is None else (lambda *a, **kw: done.append(run(*a, **kw)) or done[-1])
+
+    monkeypatch.setattr(backward, "hebbian_backward_kernel", spy)
+    (y1, W1), (y0, W0) = _both_engines(monkeypatch, rule, q, k, v, 64, **kw)
+    ref_y, ref_W = apply(rule, q, k, v, **kw)
+    assert max_abs(y1, ref_y) < 1e-10 and max_abs(W1, ref_W) < 1e-10
+    kw["alpha"][..., 100, :3] = low                                  # the backward needs gates > 0
+    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    grads = vjp(rule, q, k, v, dy, form="chunkwise", chunk_size=64, **kw)
+    assert done and all(d == compiled for d in done)
+    ref = vjp(rule, q, k, v, dy, form="recurrent", **kw)
+    for key in ref:
+        assert rel_err(grads[key], ref[key]) < 1e-9, key

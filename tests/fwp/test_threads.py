@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import plastinet.fwp.forms._blas as blas
+from plastinet.fwp.forms import chunkwise
 from plastinet.fwp import apply, vjp
-from plastinet.fwp.rules import Delta, GatedDelta
+from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian
 
 
 def _inputs(dtype, d=16, H=4, T=300, seed=0):
@@ -20,13 +21,18 @@ def _inputs(dtype, d=16, H=4, T=300, seed=0):
 
 @pytest.mark.parametrize("native", ["1", "0"], ids=["compiled", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rule", [Delta(), GatedDelta()], ids=["delta", "gated_delta"])
-def test_heads_over_threads_change_nothing(monkeypatch, dtype, rule, native):
-    monkeypatch.setenv("PLASTINET_NATIVE", native)       # the delta rule's two chunk loops
+@pytest.mark.parametrize("rule, gates", [(Delta(), None), (GatedDelta(), "scalar"), (Hebbian(), None),
+                                         (DecayedHebbian(), "scalar"), (DecayedHebbian(), "per_key")],
+                         ids=["delta", "gated_delta", "hebbian", "decayed_hebbian", "decayed_hebbian_per_key"])
+def test_heads_over_threads_change_nothing(monkeypatch, dtype, rule, gates, native):
+    monkeypatch.setenv("PLASTINET_NATIVE", native)       # the compiled chunk loops and numpy's
+    monkeypatch.setattr(chunkwise, "F64_WORK", 0.0)      # float32 arithmetic for float32 inputs
     q, k, v, beta, alpha, W0 = _inputs(dtype)
     kw = dict(beta=beta, initial_state=W0, form="chunkwise", chunk_size=32)
-    if isinstance(rule, GatedDelta):
+    if gates == "scalar":
         kw["alpha"] = alpha
+    elif gates == "per_key":
+        kw["alpha"] = (np.repeat(alpha[..., None], q.shape[-1], axis=-1) ** np.linspace(0.5, 2, q.shape[-1])).astype(dtype)
     dy = np.random.default_rng(1).standard_normal(q.shape).astype(dtype)
     runs = {}
     for threads in (1, 3):

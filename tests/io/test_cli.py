@@ -123,7 +123,7 @@ def test_info_reports_versions_backends_and_whether_brian2_can_compile(capsys):
     assert all(c in blas for c in cores) if cores else "not OpenBLAS" in blas
     from plastinet.fwp.forms.native import native_status
 
-    assert f"delta kernel {native_status()}  (" in text     # enabled, disabled or why unavailable
+    assert f"chunk loops {native_status()}  (" in text     # enabled, disabled or why unavailable
     pinned = os.environ.get("OPENBLAS_CORETYPE")
     if pinned and cores:                                   # OpenBLAS obeys the pin, and info says so
         assert cores[0].lower() == pinned.lower() and f"OPENBLAS_CORETYPE={pinned}" in blas

@@ -17,6 +17,10 @@ matrix, ``U = T diag(beta) (V - diag(g) K S^T)``; only the small ``C x C`` matri
 ``T diag(beta)`` is formed ahead of the loop over chunks (the WY factors ``T diag(beta) V``
 and ``T diag(beta g) K`` are never needed). Then ``Y = diag(g) Q S^T + tril(Q K^T * D) U``
 and the next state is ``g_C S + U^T diag(g_C / g) K``.
+
+Every rule's chunk loop also exists compiled (:mod:`.native`), which is the default; the
+numpy engines here (:func:`hebbian_engine`, :func:`decayed_hebbian_engine`,
+:func:`gated_delta_engine`) are the reference and the fallback (``PLASTINET_NATIVE=0``).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import numpy as np
 
 from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
-from plastinet.fwp.forms.native import delta_kernel
+from plastinet.fwp.forms.native import delta_kernel, hebbian_kernel
 
-__all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse"]
+__all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse",
+           "hebbian_engine", "decayed_hebbian_engine", "gated_delta_engine"]
 
 
 def _t(x: np.ndarray) -> np.ndarray:
@@ -117,7 +122,84 @@ def _inverse_of_negated(NL: np.ndarray) -> np.ndarray:
 
 
 def hebbian(q, k, v, beta, W0, C):
-    """Chunkwise linear attention; the chunk states are an exclusive cumulative sum."""
+    """Chunkwise linear attention; see :func:`decayed_hebbian`."""
+    return decayed_hebbian(q, k, v, beta, None, W0, C)
+
+
+def decayed_hebbian(q, k, v, beta, alpha, W0, C):
+    """Chunkwise (decayed) linear attention with scalar or per-key gates (``alpha=None``: none).
+
+    Runs the compiled chunk loop of :mod:`.native` (one chunk at a time, heads spread over
+    threads) unless ``PLASTINET_NATIVE=0`` or no C compiler is available; then
+    :func:`hebbian_engine` or :func:`decayed_hebbian_engine`. Float32 calls below
+    :data:`F64_WORK` flops or with one key unit, and heads whose state cancelled, are
+    computed in float64 and rounded, as for :func:`gated_delta`.
+    """
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
+    work = 2.0 * N * T * (2 * d_k * d_v + C * (d_k + d_v))
+    args = (q, k, v, beta, alpha, W0, C)
+    if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
+        return _in_float64(decayed_hebbian, *args)
+    kernel = hebbian_kernel(q.dtype)
+    if kernel is None:
+        if alpha is None:
+            y, W, peak = hebbian_engine(q, k, v, beta, W0, C)
+        else:
+            y, W, peak = decayed_hebbian_engine(q, k, v, beta, alpha, W0, C)
+        return _unless_cancelled(decayed_hebbian, args, y, W, peak)
+    y = np.empty((N, -(-T // C) * C, d_v), dtype=q.dtype)
+    ST = np.array(_t(W0), dtype=q.dtype, order="C")                      # a copy, updated in place
+    peak = np.zeros(N, dtype=q.dtype)
+
+    def run(Q, K, V, b, a, S, Y, P):
+        kernel(Q, K, V, b, a, S, Y, peak=P)
+        return ()
+
+    chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
+    gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
+    map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak), work=work)
+    return _unless_cancelled(decayed_hebbian, args, y[:, :T], np.ascontiguousarray(_t(ST)), peak)
+
+
+#: Float32 heads whose final state ends below this fraction of the largest state they had at
+#: a chunk boundary (largest ``|entry|``) are recomputed in float64, see :func:`_unless_cancelled`.
+CANCELLATION = 0.05
+
+
+def _unless_cancelled(fn, args, y, W, peak):
+    """``(y, W)``, with the float32 heads whose state cancelled recomputed by ``fn`` in float64.
+
+    A float32 chunkwise form carries rounding of the size of the states it passes through
+    (chunk sums; for the delta rules also the pseudo-values); where the final state ends much
+    smaller than those (values written and later cancelled or overwritten), that rounding is
+    large relative to it (measured: 2e-4 of ``max |W|`` for a delta rule whose state fell to
+    1e-3 of the values written, 1e-2 for the Hebbian rules, whose writes can cancel exactly).
+    Such heads (``max |W| < CANCELLATION * peak``) are recomputed in float64 and rounded.
+    """
+    if y.dtype != np.float32:
+        return y, W
+    small = np.flatnonzero(np.abs(W).max(axis=(1, 2)) < CANCELLATION * peak)
+    if small.size:
+        *arrays, C = args
+        y = np.array(y)
+        y[small], W[small] = _in_float64(fn, *(None if x is None else x[small] for x in arrays), C)
+    return y, W
+
+
+def _in_float64(fn, *args):
+    """``fn`` on the float64 copies of ``args`` (arrays or None; the last is ``C``), rounded to
+    float32."""
+    *arrays, C = args
+    y, W = fn(*(None if x is None else x.astype(np.float64) for x in arrays), C)
+    return y.astype(np.float32), W.astype(np.float32)
+
+
+def hebbian_engine(q, k, v, beta, W0, C):
+    """Chunkwise linear attention in numpy; the chunk states are an exclusive cumulative sum.
+
+    Returns ``(y, W, peak)``, ``peak`` as in :func:`_unless_cancelled`.
+    """
     T = q.shape[1]
     Q, K, V, b = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     bV = b[..., None] * V
@@ -128,11 +210,18 @@ def hebbian(q, k, v, beta, W0, C):
     np.cumsum(dS[:, :-1], axis=1, out=S[:, 1:])
     S[:, 1:] += W0[:, None]
     y = intra + Q @ _t(S)
-    return _unchunk(y, T), S[:, -1] + dS[:, -1]
+    W = S[:, -1] + dS[:, -1]
+    return _unchunk(y, T), W, _peak(S, W)
 
 
-def decayed_hebbian(q, k, v, beta, alpha, W0, C):
-    """Chunkwise decayed linear attention with scalar or per-key gates."""
+def _peak(S, W):
+    """Largest ``|entry|`` of the chunk-entry states ``S (N, n, ...)`` and final states ``W``."""
+    return np.maximum(np.abs(S).max(axis=(1, 2, 3)), np.abs(W).max(axis=(1, 2)))
+
+
+def decayed_hebbian_engine(q, k, v, beta, alpha, W0, C):
+    """Chunkwise decayed linear attention with scalar or per-key gates, in numpy; returns
+    ``(y, W, peak)`` as :func:`hebbian_engine`."""
     T = q.shape[1]
     Q, K, V, b = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C)
     L, Z = cumulative_log_decay(_chunk(alpha, C, fill=1.0), axis=2)   # within each chunk
@@ -149,7 +238,7 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C):
         S[:, c] = state
         state = state * total[:, c] + dS[:, c]
     y = intra + (Q * from_start) @ _t(S)
-    return _unchunk(y, T), state
+    return _unchunk(y, T), state, _peak(S, state)
 
 
 #: Steps per segment of the (gated) delta engine: the state-independent matrices of a
@@ -161,13 +250,14 @@ SEGMENT = 256
 UT_STEPS = 1024
 
 
-def gated_delta_engine(q, k, v, beta, alpha, W0, y, C, states=None, pseudo=None):
+def gated_delta_engine(q, k, v, beta, alpha, W0, y, peak, C, states=None, pseudo=None):
     """The (gated) delta rule on one group of heads; see :func:`gated_delta`. Returns ``(W,)``.
 
     ``y`` ``(N, n * C, d_v)`` receives the read-outs (of the padded sequence); with
     ``y=None`` they are not formed. ``states`` ``(N, n, d_k, d_v)`` and ``pseudo``
     ``(N, n, C, d_v)``, if given, are filled with the transposed chunk-entry states and the
-    pseudo-values (the backward pass needs them).
+    pseudo-values (the backward pass needs them); ``peak`` ``(N,)``, if given, is raised to the
+    largest ``|entry|`` of a state at a chunk boundary (see :func:`_unless_cancelled`).
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
@@ -229,6 +319,8 @@ def gated_delta_engine(q, k, v, beta, alpha, W0, y, C, states=None, pseudo=None)
         for j in range(m):
             if states is not None:
                 states[:, s + j] = ST
+            if peak is not None:
+                np.maximum(peak, np.abs(ST).max(axis=(1, 2)), out=peak)
             np.matmul(bq[:, j], ST, out=ps[:, j])              # [Q g S^T; K g S^T]
             np.subtract(Vc[:, j], ps[:, j, -C:], out=X)
             np.matmul(tb[:, j], X, out=us[:, j])               # pseudo-values of the chunk
@@ -240,6 +332,8 @@ def gated_delta_engine(q, k, v, beta, alpha, W0, y, C, states=None, pseudo=None)
             ys = y[:, s:e]
             np.matmul(at, us, out=ys)
             ys += ps[:, :, :C]
+    if peak is not None:
+        np.maximum(peak, np.abs(ST).max(axis=(1, 2)), out=peak)
     return (np.ascontiguousarray(_t(ST)),)
 
 
@@ -278,13 +372,14 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate.
 
     Heads are spread over threads (each with single-threaded BLAS), see :mod:`._blas`. The
-    ungated rule runs the compiled chunk loop of :mod:`.native` instead of
-    :func:`gated_delta_engine` (same arithmetic, one chunk at a time, no GIL) unless
-    ``PLASTINET_NATIVE=0`` or no C compiler is available.
+    compiled chunk loop of :mod:`.native` runs instead of :func:`gated_delta_engine` (same
+    arithmetic, one chunk at a time, no GIL) unless ``PLASTINET_NATIVE=0`` or no C compiler
+    is available.
 
     Float32 inputs are computed in float32 (the fast path), except for calls below
     :data:`F64_WORK` flops or with one key unit, which are computed in float64 and rounded
-    (well under a millisecond). Where the delta update barely contracts
+    (well under a millisecond), and for heads whose state cancelled (see
+    :func:`_unless_cancelled`). Where the delta update barely contracts
     (``|1 - beta ||k||^2|`` near 1: ``beta`` near 2, or learning rates of exactly 0 and 2 on
     a rank-1 key space) the state can cancel to much less than the values written into it; the
     recurrent form then stays accurate relative to the small state, while the chunk sums
@@ -293,25 +388,26 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     """
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
+    args = (q, k, v, beta, alpha, W0, C)
     if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
-        y, W = gated_delta(*(None if x is None else x.astype(np.float64) for x in
-                             (q, k, v, beta, alpha, W0)), C)
-        return y.astype(np.float32), W.astype(np.float32)
+        return _in_float64(gated_delta, *args)
     y = np.empty((N, -(-T // C) * C, v.shape[-1]), dtype=q.dtype)      # written by the groups
-    kernel = delta_kernel(q.dtype) if alpha is None else None
+    peak = np.zeros(N, dtype=q.dtype)
+    kernel = delta_kernel(q.dtype)
     if kernel is not None:                  # the compiled chunk loop runs without the GIL
         ST = np.array(_t(W0), dtype=q.dtype, order="C")                  # a copy, updated in place
 
-        def run(*arrays):
-            kernel(*arrays)
+        def run(Q, K, V, b, a, S, Y, P):
+            kernel(Q, K, V, b, S, Y, alpha=a, peak=P)
             return ()
 
         chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
-        map_heads(run, (*chunks, ST, y.reshape(chunks[2].shape)), work=work)
-        return y[:, :T], np.ascontiguousarray(_t(ST))
-    W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y), C, work=work,
+        gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
+        map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak), work=work)
+        return _unless_cancelled(gated_delta, args, y[:, :T], np.ascontiguousarray(_t(ST)), peak)
+    W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y, peak), C, work=work,
                    grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
-    return y[:, :T], W
+    return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)
 
 
 def delta(q, k, v, beta, W0, C):

@@ -1,12 +1,15 @@
-/* Chunkwise delta rule, one chunk at a time in cache (see native.py): the forward pass and
- * the backward's reverse sweep, in float (suffix _f32) and double (_f64).
+/* Chunkwise rules, one chunk at a time in cache (see native.py): the (gated) delta rule's
+ * forward pass and the delta rule's backward reverse sweep (delta_kernel_body.h), and the
+ * forward pass of the Hebbian rules (hebbian_kernel_body.h), in float (suffix _f32) and
+ * double (_f64).
  *
  * Forward, for each head and each chunk of C steps with entering state S^T (d_k x d_v,
  * row-major):
  *   T  = (I + strict_tril(diag(beta) K K^T))^-1 by forward substitution in double precision,
  *   TB = T diag(beta) (rounded to REAL),
  *   Y  = Q S^T + tril(Q K^T) U,  U = TB (V - K S^T),  S^T <- S^T + K^T U.
- * Identical in exact arithmetic to gated_delta_engine in chunkwise.py without a gate. Y may be
+ * Identical in exact arithmetic to gated_delta_engine in chunkwise.py (with a gate: see
+ * delta_kernel_body.h). Y may be
  * NULL (no read-outs: the backward's recomputation); states (the entering S^T of every chunk)
  * and pseudo (U), if not NULL, are filled for the backward pass.
  *
@@ -24,13 +27,20 @@
 #endif
 typedef BLAS_INT bint;
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+/* Gates whose product over a chunk stays >= RATIO_MIN form the decayed products
+ * sum_j x_tj y_tauj g_t / g_tau as one product (x g)(y / g)^T: each term is then rounded like
+ * the direct one (factors within 1e12 of 1: no under- or overflow); below it, running
+ * products of the gates. */
+#define RATIO_MIN 1e-12
 
 #define REAL float
 #define FN(name) name##_f32
 #include "delta_kernel_body.h"
+#include "hebbian_kernel_body.h"
 #undef REAL
 #undef FN
 
 #define REAL double
 #define FN(name) name##_f64
 #include "delta_kernel_body.h"
+#include "hebbian_kernel_body.h"

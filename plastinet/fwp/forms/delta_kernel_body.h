@@ -24,37 +24,112 @@ static void FN(ut_inverse)(long long C, const REAL *KK, const REAL *b, double *T
     }
 }
 
+/* peak[0] <- max(peak[0], max |x|) over n numbers: the largest state (entry) at a chunk
+ * boundary, against which the caller judges a final state that cancelled (chunkwise.py). */
+static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
+{
+    REAL m = *peak;
+    for (long long i = 0; i < n; ++i) {
+        REAL v = x[i] < 0 ? -x[i] : x[i];
+        m = v > m ? v : m;
+    }
+    *peak = m;
+}
+
+/* sum x_i y_i in double, with four partial sums (no chain of dependent additions) */
+static double FN(dot)(const REAL *x, const REAL *y, long long n)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    long long i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; ++j) s[j] += (double)x[i + j] * y[i + j];
+    for (; i < n; ++i) s[0] += (double)x[i] * y[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* Inclusive gate products from the chunk start, G_t = prod_{s<=t} a_s, and exclusive ones to
+ * its end, E_t = prod_{s>t} a_s (= G_C / G_t), in double. */
+static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
+{
+    G[0] = a[0];
+    for (long long i = 1; i < C; ++i) G[i] = G[i - 1] * a[i];
+    E[C - 1] = 1.0;
+    for (long long i = C - 2; i >= 0; --i) E[i] = E[i + 1] * a[i + 1];
+}
+
+/* alpha (scalar gates, NULL: the plain delta rule) makes it the gated delta rule: with the
+ * inclusive gate products g_t from the chunk start, e_t = g_C / g_t (both as products of
+ * factors <= 1, in double) and D[t][tau] = prod_{s=tau+1..t} a_s, K K^T and Q K^T are
+ * multiplied by D (formed as (K g)(K / g)^T and (Q g)(K / g)^T where g_C >= RATIO_MIN), Q
+ * and K (in the products with S^T) by g, K (in the write) by e, and
+ * S^T <- g_C S^T + (K e)^T U. */
 int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
               long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
-              REAL *ST, REAL *Y, REAL *states, REAL *pseudo)
+              const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo, REAL *peak)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
-    REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv));
-    double *Tm = malloc(sizeof(double) * C * C);
+    REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 4 * C * dk));
+    double *Tm = malloc(sizeof(double) * (C * C + 2 * C));
     if (!A || !Tm) { free(A); free(Tm); return 1; }
     REAL *KK = A + C * C, *TB = KK + C * C, *X = TB + C * C, *U = X + C * dv;
+    REAL *Qg = U + C * dv, *Kg = Qg + C * dk, *Ke = Kg + C * dk, *Ki = Ke + C * dk;
+    double *G = Tm + C * C, *E = G + C;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
         for (long long j = 0; j < n; ++j) {
             long long row = (h * n + j) * C;
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
+            const REAL *a = alpha ? alpha + row : NULL;
             REAL *y = Y ? Y + row * dv : NULL, *u = pseudo ? pseudo + row * dv : U;
+            const REAL *qs = q, *ks = k, *kw = k;      /* Q, K in the products with S^T; K written */
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+            if (peak) FN(track_peak)(peak + h, S, dk * dv);
+            if (a) {
+                FN(scalar_gates)(C, a, G, E);
+                for (long long i = 0; i < C; ++i) {
+                    REAL gi = (REAL)G[i], ei = (REAL)E[i];
+                    for (long long c = 0; c < dk; ++c) {
+                        Qg[i * dk + c] = q[i * dk + c] * gi;
+                        Kg[i * dk + c] = k[i * dk + c] * gi;
+                        Ke[i * dk + c] = k[i * dk + c] * ei;
+                    }
+                }
+                qs = Qg, ks = Kg, kw = Ke;
+            }
+            if (a && G[C - 1] >= RATIO_MIN) {       /* K K^T * D = (K g)(K / g)^T, Q likewise */
+                for (long long i = 0; i < C; ++i) {
+                    REAL r = (REAL)(1.0 / G[i]);
+                    for (long long c = 0; c < dk; ++c) Ki[i * dk + c] = k[i * dk + c] * r;
+                }
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, Ki, dk, 0, KK, C);
+                if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, Ki, dk, 0, A, C);
+            } else {
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+                if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                for (long long i = 0; a && i < C; ++i) {
+                    double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
+                    for (long long c = i; c >= 0; --c) {
+                        KK[i * C + c] = (REAL)(KK[i * C + c] * d);
+                        if (y) A[i * C + c] = (REAL)(A[i * C + c] * d);
+                        d *= a[c];
+                    }
+                }
+            }
             FN(ut_inverse)(C, KK, b, Tm, NULL, TB);
             if (y) {
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
                 for (long long i = 0; i < C; ++i)                        /* causal mask */
                     for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
-                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, q, dk, S, dv, 0, y, dv);
+                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, qs, dk, S, dv, 0, y, dv);
             }
             memcpy(X, v, sizeof(REAL) * C * dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, -1, k, dk, S, dv, 1, X, dv);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, -1, ks, dk, S, dv, 1, X, dv);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, X, dv, 0, u, dv);
             if (y) gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, u, dv, 1, y, dv);
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, k, dk, u, dv, 1, S, dv);
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
+                 S, dv);
         }
+        if (peak) FN(track_peak)(peak + h, S, dk * dv);
     }
     free(A);
     free(Tm);
@@ -65,66 +140,130 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
  * them), pseudo (U of every chunk; each is overwritten by the chunk's dV once used), dY, and
  * dST = dW^T (the cotangent of the final state, transposed; on return the cotangent of the
  * initial state). Out: dQ, dK, dB. The states of a group of `every` chunks are rebuilt from
- * its first, S^T_{j+1} = S^T_j + K_j^T U_j, by the forward's own product (same rounding). */
+ * its first, S^T_{j+1} = g_C S^T_j + (K_j e)^T U_j, by the forward's own product (same
+ * rounding). With gates (alpha not NULL) the products of the forward carry the gate factors
+ * (D on K K^T, Q K^T and their cotangents, g on Q and on W_y = T diag(beta g) K, e on K in
+ * the write, g_C on the state). Their own gradient dAlpha (N, n, C) follows from dQ and dV:
+ * W_t e^{-L_t} is a delta rule fed v_t e^{-L_t} and read out as y_t = e^{L_t} (..) q_t, so
+ * d log a_t = sum_{s >= t} (q_s dq_s - v_s dv_s) + <dW, W_T>, carried in double across
+ * chunks in carry (N; in: <dW, W_T>), as for the Hebbian rules. */
 int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                        long long dv, long long every, const REAL *Q, const REAL *K,
-                       const REAL *V, const REAL *beta, const REAL *dY, const REAL *states,
-                       REAL *pseudo, REAL *dST, REAL *dQ, REAL *dK, REAL *dB)
+                       const REAL *V, const REAL *beta, const REAL *alpha, const REAL *dY,
+                       const REAL *states, REAL *pseudo, REAL *dST, REAL *dQ, REAL *dK,
+                       REAL *dB, double *carry, REAL *dAlpha)
 {
     long long ns = (n + every - 1) / every;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
-    REAL *buf = malloc(sizeof(REAL) * (6 * C * C + 3 * C * dv + 3 * C * dk));
-    double *Tm = malloc(sizeof(double) * C * C);
+    REAL *buf = malloc(sizeof(REAL) * (7 * C * C + 3 * C * dv + 5 * C * dk));
+    double *Tm = malloc(sizeof(double) * (C * C + 3 * C));
     if (!buf || !Tm || !group) { free(buf); free(Tm); free(group); return 1; }
     REAL *KK = buf, *A = KK + C * C, *dA = A + C * C, *dM = dA + C * C, *Tf = dM + C * C;
-    REAL *TB = Tf + C * C, *Uy = TB + C * C, *dU = Uy + C * dv, *Dv = dU + C * dv;
-    REAL *Wy = Dv + C * dv, *NK = Wy + C * dk, *dUS = NK + C * dk;
+    REAL *TB = Tf + C * C, *Dm = TB + C * C, *Uy = Dm + C * C, *dU = Uy + C * dv;
+    REAL *Dv = dU + C * dv, *Wy = Dv + C * dv, *NK = Wy + C * dk, *dUS = NK + C * dk;
+    REAL *Qg = dUS + C * dk, *Kg = Qg + C * dk;
+    double *G = Tm + C * C, *E = G + C, *Gi = E + C;
     for (long long h = 0; h < N; ++h) {
         REAL *dS = dST + h * dk * dv;
         for (long long j = n - 1; j >= 0; --j) {
             long long row = (h * n + j) * C;
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
+            const REAL *a = alpha ? alpha + row : NULL;
             if (j % every == every - 1 || j == n - 1) {          /* rebuild the group's states */
                 long long j0 = j - j % every;
                 memcpy(group, states + (h * ns + j0 / every) * dk * dv, sizeof(REAL) * dk * dv);
                 for (long long i = j0; i < j; ++i) {
                     REAL *next = group + (i - j0 + 1) * dk * dv;
+                    const REAL *ki = K + (h * n + i) * C * dk, *kw = ki;
+                    REAL gc = 1;
                     memcpy(next, next - dk * dv, sizeof(REAL) * dk * dv);
-                    gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, K + (h * n + i) * C * dk, dk,
-                         pseudo + (h * n + i) * C * dv, dv, 1, next, dv);
+                    if (alpha) {
+                        FN(scalar_gates)(C, alpha + (h * n + i) * C, G, E);
+                        for (long long t = 0; t < C; ++t)
+                            for (long long c = 0; c < dk; ++c)
+                                Kg[t * dk + c] = ki[t * dk + c] * (REAL)E[t];
+                        kw = Kg, gc = (REAL)G[C - 1];
+                    }
+                    gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk,
+                         pseudo + (h * n + i) * C * dv, dv, gc, next, dv);
                 }
             }
             const REAL *dy = dY + row * dv, *S = group + (j % every) * dk * dv;
+            const REAL *qs = q, *ks = k, *kw = k;
             REAL *u = pseudo + row * dv, *dq = dQ + row * dk, *dke = dK + row * dk, *db = dB + row;
-            /* factors of the chunk */
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
-            for (long long i = 0; i < C; ++i)                            /* attn = tril(QK^T) */
+            /* factors of the chunk, formed as the forward forms them */
+            if (a) {
+                FN(scalar_gates)(C, a, G, E);
+                for (long long i = 0; i < C; ++i) {
+                    REAL gi = (REAL)G[i], ei = (REAL)E[i];
+                    for (long long c = 0; c < dk; ++c) {
+                        Qg[i * dk + c] = q[i * dk + c] * gi;
+                        Kg[i * dk + c] = k[i * dk + c] * gi;
+                        NK[i * dk + c] = k[i * dk + c] * ei;               /* K e, until NK is used */
+                    }
+                }
+                qs = Qg, ks = Kg, kw = NK;
+            }
+            if (a && G[C - 1] >= RATIO_MIN) {   /* (K g)(K / g)^T, (Q g)(K / g)^T; D = g_i / g_c */
+                for (long long i = 0; i < C; ++i) {
+                    REAL r = (REAL)(1.0 / G[i]);
+                    Gi[i] = 1.0 / G[i];
+                    for (long long c = 0; c < dk; ++c) dUS[i * dk + c] = k[i * dk + c] * r;
+                }
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, dUS, dk, 0, KK, C);
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, dUS, dk, 0, A, C);
+                for (long long i = 0; i < C; ++i)
+                    for (long long c = 0; c <= i; ++c) Dm[i * C + c] = (REAL)(G[i] * Gi[c]);
+            } else {
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                for (long long i = 0; a && i < C; ++i) {
+                    double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
+                    for (long long c = i; c >= 0; --c) {
+                        Dm[i * C + c] = (REAL)d;
+                        KK[i * C + c] = (REAL)(KK[i * C + c] * d);
+                        A[i * C + c] = (REAL)(A[i * C + c] * d);
+                        d *= a[c];
+                    }
+                }
+            }
+            for (long long i = 0; i < C; ++i)                            /* attn = tril(QK^T D) */
                 for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
             FN(ut_inverse)(C, KK, b, Tm, Tf, TB);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, v, dv, 0, Uy, dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, TB, C, k, dk, 0, Wy, dk);
-            /* dU = attn^T dY + K dS';  dK_end = U dS'^T;  dS = dS' + Q^T dY - W_y^T dU */
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, TB, C, ks, dk, 0, Wy, dk);
+            /* dU = attn^T dY + K_e dS';  dK_e = U dS'^T;  dS = g_C dS' + (Q g)^T dY - W_y^T dU */
             gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dv, C, 1, A, C, dy, dv, 0, dU, dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, k, dk, dS, dv, 1, dU, dv);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, kw, dk, dS, dv, 1, dU, dv);
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, u, dv, dS, dv, 0, dke, dk);
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, q, dk, dy, dv, 1, dS, dv);
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, qs, dk, dy, dv, a ? (REAL)G[C - 1] : 1,
+                 dS, dv);
             gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, -1, Wy, dk, dU, dv, 1, dS, dv);
-            /* through the read-out Y = attn U + Q S^T: dQ = dY S, d attn = tril(dY U^T) */
+            /* through the read-out Y = attn U + Q g S^T: dQ = g dY S, d attn = tril(dY U^T) D */
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, dy, dv, S, dv, 0, dq, dk);
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, dy, dv, u, dv, 0, dA, C);
-            for (long long i = 0; i < C; ++i)
+            for (long long i = 0; i < C; ++i) {
+                if (a) {
+                    REAL gi = (REAL)G[i], ei = (REAL)E[i];
+                    for (long long c = 0; c <= i; ++c) dA[i * C + c] *= Dm[i * C + c];
+                    for (long long c = 0; c < dk; ++c) {
+                        dq[i * dk + c] *= gi;
+                        dke[i * dk + c] *= ei;
+                    }
+                }
                 for (long long c = i + 1; c < C; ++c) dA[i * C + c] = 0;
-            /* through the solves: d(beta V) = T^T dU, -d(beta K) = T^T (dU S) */
+            }
+            /* through the solves: d(beta V) = T^T dU, -d(beta g K) = T^T (dU S) */
             gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, dU, dv, S, dv, 0, dUS, dk);
             gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, Tf, C, dUS, dk, 0, NK, dk);
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, Dv, dv, Uy, dv, 0, dM, C);
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, -1, NK, dk, Wy, dk, 1, dM, C);
             for (long long i = 0; i < C; ++i) {
-                double s = 0.0;
+                double s = 0.0, hk = 0.0, gi = a ? G[i] : 1.0;
                 for (long long c = 0; c < dv; ++c) s += (double)Dv[i * dv + c] * v[c + i * dv];
-                for (long long c = 0; c < dk; ++c) s -= (double)NK[i * dk + c] * k[c + i * dk];
+                for (long long c = 0; c < dk; ++c) hk += (double)NK[i * dk + c] * k[c + i * dk];
+                s -= gi * hk;
                 for (long long c = 0; c < C; ++c) {
                     REAL m = c < i ? -dM[i * C + c] : 0;                 /* d(strict lower part) */
                     dM[i * C + c] = m;
@@ -132,14 +271,25 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                 }
                 db[i] = (REAL)s;
                 for (long long c = 0; c < dv; ++c) u[i * dv + c] = b[i] * Dv[i * dv + c];   /* dV */
-                for (long long c = 0; c < dk; ++c) dke[i * dk + c] -= b[i] * NK[i * dk + c];
+                for (long long c = 0; c < dk; ++c)
+                    dke[i * dk + c] -= (REAL)(b[i] * gi) * NK[i * dk + c];
             }
-            for (long long i = 0; i < C; ++i)          /* dKK + dKK^T, dKK = diag(beta) dM */
-                for (long long c = 0; c < C; ++c)
-                    KK[i * C + c] = b[i] * dM[i * C + c] + b[c] * dM[c * C + i];
+            for (long long i = 0; i < C; ++i)        /* dKK + dKK^T, dKK = diag(beta) dM (* D) */
+                for (long long c = 0; c < C; ++c) {
+                    REAL x = b[i] * dM[i * C + c], y = b[c] * dM[c * C + i];
+                    if (a) {
+                        if (c < i) x *= Dm[i * C + c];
+                        if (i < c) y *= Dm[c * C + i];
+                    }
+                    KK[i * C + c] = x + y;
+                }
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, KK, C, k, dk, 1, dke, dk);
             gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, q, dk, 1, dke, dk);
+            for (long long t = C - 1; a && t >= 0; --t) {  /* sum_{s >= t} (q_s dq_s - v_s dv_s) */
+                carry[h] += FN(dot)(q + t * dk, dq + t * dk, dk) - FN(dot)(v + t * dv, u + t * dv, dv);
+                dAlpha[row + t] = (REAL)(carry[h] / a[t]);
+            }
         }
     }
     free(buf);

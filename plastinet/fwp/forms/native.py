@@ -1,4 +1,4 @@
-"""Compiled chunk loops of the delta rule (the fast path of :func:`.chunkwise.delta` and of its backward).
+"""Compiled chunk loops of the chunkwise rules (the fast path of :mod:`.chunkwise` and of its backward).
 
 The numpy chunkwise engine (:func:`.chunkwise.gated_delta_engine`) issues a few numpy calls
 per chunk and forms the state-independent matrices of many chunks at once; both cost
@@ -14,9 +14,12 @@ is compiled on first use with the system C compiler (``$CC``, else Python's, els
 and cached in ``$PLASTINET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/plastinet``, i.e.
 ``~/.cache/plastinet``), keyed by the source, compiler, flags, BLAS integer width and CPU.
 
-The backward pass has its compiled counterpart (:func:`delta_backward_kernel`, the reverse
-sweep of :mod:`plastinet.fwp.gradients.chunkwise`), so that training keeps its cost and
-memory relative to the forward. Where there is no compiler, no OpenBLAS or the compilation
+The gated delta rule runs the same loops with gate factors, and the Hebbian rules (linear
+attention, scalar and per-key decay) have their own (:func:`hebbian_kernel`). The backward
+passes have their compiled counterparts (:func:`delta_backward_kernel`,
+:func:`hebbian_backward_kernel`: the reverse sweeps of
+:mod:`plastinet.fwp.gradients.chunkwise`), so that training keeps its cost and memory
+relative to the forward. Where there is no compiler, no OpenBLAS or the compilation
 fails, the functions return None (warning once, with the reason) and the numpy engine is
 used: same results to rounding, slower. ``PLASTINET_NATIVE=0`` (read on every call) selects
 the numpy engine explicitly.
@@ -42,18 +45,20 @@ import numpy as np
 
 from plastinet.fwp.forms._blas import _openblas_symbols
 
-__all__ = ["delta_kernel", "delta_backward_kernel", "native_status", "SOURCE", "BODY"]
+__all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "hebbian_backward_kernel",
+           "native_status", "SOURCE", "BODIES"]
 
 SOURCE = Path(__file__).with_name("delta_kernel.c")
 #: included twice by SOURCE (float and double)
-BODY = Path(__file__).with_name("delta_kernel_body.h")
+BODIES = tuple(Path(__file__).with_name(name) for name in ("delta_kernel_body.h",
+                                                           "hebbian_kernel_body.h"))
 #: ``(symbol pattern, BLAS integer C type)`` of ``cblas_?gemm``, most specific first
 _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "long long"),
                  ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))   # {}: s or d
 _FLAGS = (["-O3", "-march=native"], ["-O3"])
 
 _lock = threading.Lock()
-_loaded: dict | None = None          # {"f32"/"f64": (forward, backward, gemm)}, {} on failure
+_loaded: dict | None = None          # {"f32"/"f64": (*kernels, gemm)}, {} on failure
 _reason = ""
 
 
@@ -97,7 +102,7 @@ def _find_gemm() -> tuple[int, int, str]:
 
 def _compile(int_type: str) -> Path:
     """Compile :data:`SOURCE` (once per key) and return the shared library's path."""
-    source = SOURCE.read_bytes() + BODY.read_bytes()
+    source = SOURCE.read_bytes() + b"".join(body.read_bytes() for body in BODIES)
     cc = _compiler()
     errors = []
     for flags in _FLAGS:
@@ -133,14 +138,15 @@ def _load() -> dict:
                 lib = ctypes.CDLL(str(_compile(int_type)))
                 _loaded = {}
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
-                    fwd, bwd = getattr(lib, f"delta_{name}"), getattr(lib, f"delta_backward_{name}")
-                    for fn, pointers in ((fwd, 8), (bwd, 11)):
+                    fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
+                                ("delta", "delta_backward", "hebbian", "hebbian_backward"))
+                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (10, 14, 9, 14)):
                         fn.restype = ctypes.c_int
-                        fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * 6 + [ctypes.c_void_p] * pointers
-                    _loaded[name] = (fwd, bwd, gemm)
+                        fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
+                    _loaded[name] = (*fns, gemm)
             except (OSError, RuntimeError, subprocess.SubprocessError) as err:
                 _loaded, _reason = {}, str(err)
-                warnings.warn(f"plastinet: the compiled delta-rule kernel is unavailable ({err}); "
+                warnings.warn(f"plastinet: the compiled chunk loops are unavailable ({err}); "
                               "using the numpy engine (same results, slower). Set "
                               "PLASTINET_NATIVE=0 to silence this.", RuntimeWarning, stacklevel=4)
         return _loaded
@@ -154,7 +160,7 @@ def native_status() -> str:
 
 
 def _functions(dtype: np.dtype) -> tuple | None:
-    """``(forward, backward, gemm)`` of the compiled kernel for ``dtype``, or None."""
+    """``(delta, delta_backward, hebbian, hebbian_backward, gemm)`` for ``dtype``, or None."""
     if not _enabled():
         return None
     kernels = _load()
@@ -162,14 +168,20 @@ def _functions(dtype: np.dtype) -> tuple | None:
     return kernels[name] if name is not None and kernels else None
 
 
-def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays) -> None:
-    """Check ``arrays`` (``(array or None, expected shape)``; the C code trusts them) and call."""
-    for a, shape in arrays:
-        if a is not None and (a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous):
-            raise ValueError(f"delta kernel: expected a C-contiguous {dtype} array "
+def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays,
+          name: str = "delta kernel") -> int:
+    """Check ``arrays`` (``(array or None, expected shape[, dtype])``; the C code trusts
+    them), call, and return the kernel's status (0: done; 2: see
+    :func:`hebbian_backward_kernel`)."""
+    for a, shape, *kind in arrays:
+        want = kind[0] if kind else dtype
+        if a is not None and (a.shape != shape or a.dtype != want or not a.flags.c_contiguous):
+            raise ValueError(f"{name}: expected a C-contiguous {want} array "
                              f"of shape {shape}, got {a.dtype} {a.shape}")
-    if fn(gemm, *dims, *(None if a is None else a.ctypes.data for a, _ in arrays)):
-        raise MemoryError("delta kernel: could not allocate its chunk buffers")
+    status = fn(gemm, *dims, *(None if a[0] is None else a[0].ctypes.data for a in arrays))
+    if status == 1:
+        raise MemoryError(f"{name}: could not allocate its chunk buffers")
+    return status
 
 
 def _every(every: int) -> int:
@@ -181,27 +193,31 @@ def _every(every: int) -> int:
 def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     """The compiled forward chunk loop for ``dtype`` (float32/float64), or None (use numpy).
 
-    The returned ``run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every=1)`` takes
+    The returned ``run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every=1, alpha=None,
+    peak=None)`` takes
     C-contiguous arrays of that dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``,
-    ``beta (N, n, C)``, the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the
+    ``beta (N, n, C)``, the gates ``alpha (N, n, C)`` (None: the plain delta rule; else the
+    gated delta rule), the transposed states ``ST (N, d_k, d_v)`` (updated in place) and the
     read-outs ``Y (N, n, C, d_v)`` (written; None: not formed); ``states
     (N, ceil(n / every), d_k, d_v)`` and ``pseudo (N, n, C, d_v)``, if given, receive the
     transposed entering states of every ``every``-th chunk and all pseudo-values (for
-    :func:`delta_backward_kernel`).
+    :func:`delta_backward_kernel`); ``peak (N,)``, if given, is raised to the largest ``|entry|``
+    of a state at a chunk boundary (entering states and the final one).
     """
     functions = _functions(dtype)
     if functions is None:
         return None
-    fwd, _, gemm = functions
+    fwd, *_, gemm = functions
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1) -> None:
+    def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None,
+            peak=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         _call(fwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
-               (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)), (states, (N, -(-n // every), d_k, d_v)),
-               (pseudo, (N, n, C, d_v))))
+               (alpha, (N, n, C)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
+               (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v)), (peak, (N,))))
 
     return run
 
@@ -209,28 +225,121 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
 def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     """The compiled reverse sweep of the chunkwise delta rule's backward, or None (use numpy).
 
-    The returned ``run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every)`` takes the
+    The returned ``run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every, alpha=None,
+    carry=None, dalpha=None)`` takes the
     chunked inputs as :func:`delta_kernel`, the read-out cotangents ``dY (N, n, C, d_v)``, the
     states (of every ``every``-th chunk; the others are rebuilt from them and the
     pseudo-values) and pseudo-values the forward kernel recorded (``pseudo`` is
     overwritten by the value gradients), ``dST (N, d_k, d_v)``: the transposed cotangent of
     the final state on entry, of the initial state on return; it writes the gradients
-    ``dQ, dK (N, n, C, d_k)`` and ``dB (N, n, C)``. The arithmetic is that of
-    :func:`plastinet.fwp.gradients.chunkwise.gated_delta` without a gate.
+    ``dQ, dK (N, n, C, d_k)`` and ``dB (N, n, C)``. ``alpha (N, n, C)``: the gates of the
+    gated delta rule (None: the plain delta rule); then ``carry (N,)`` (float64, in:
+    ``<dW, W_T>``) and ``dalpha (N, n, C)`` (written: the gates' gradient, see
+    ``delta_kernel_body.h``) are needed. The arithmetic is that of
+    :func:`plastinet.fwp.gradients.chunkwise.gated_delta`.
     """
     functions = _functions(dtype)
     if functions is None:
         return None
-    _, bwd, gemm = functions
+    _, bwd, *_, gemm = functions
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int) -> None:
+    def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int, alpha=None,
+            carry=None, dalpha=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         qk, cv = (N, n, C, d_k), (N, n, C, d_v)
+        _gate_outputs(alpha, carry, dalpha)
         _call(bwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
-              ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (dY, cv),
+              ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (alpha, (N, n, C)), (dY, cv),
                (states, (N, -(-n // every), d_k, d_v)),
-               (pseudo, cv), (dST, (N, d_k, d_v)), (dQ, qk), (dK, qk), (dB, (N, n, C))))
+               (pseudo, cv), (dST, (N, d_k, d_v)), (dQ, qk), (dK, qk), (dB, (N, n, C))) +
+              _gate_arrays(carry, dalpha, (N,), (N, n, C)))
+
+    return run
+
+
+def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
+    """The compiled forward chunk loop of the Hebbian rules for ``dtype``, or None (use numpy).
+
+    The returned ``run(Q, K, V, beta, alpha, ST, Y, states=None, every=1, peak=None)`` takes
+    C-contiguous arrays of that dtype, ``Q, K (N, n, C, d_k)``, ``V (N, n, C, d_v)``, ``beta (N, n, C)``, the gates
+    ``alpha (N, n, C, 1)`` (scalar), ``(N, n, C, d_k)`` (per key) or None (no decay), the
+    transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
+    ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, ceil(n / every), d_k, d_v)``,
+    if given, receives the transposed entering states of every ``every``-th chunk (for
+    :func:`hebbian_backward_kernel`); ``peak (N,)`` as for :func:`delta_kernel`. The
+    arithmetic is that of :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian`
+    without gates).
+    """
+    functions = _functions(dtype)
+    if functions is None:
+        return None
+    heb, gemm = functions[2], functions[-1]
+    dtype = np.dtype(dtype)
+
+    def run(Q, K, V, beta, alpha, ST, Y, states=None, every: int = 1, peak=None) -> None:
+        N, n, C, d_k = Q.shape
+        d_v = V.shape[-1]
+        d_a = _gate_units(alpha, d_k)
+        _call(heb, gemm, dtype, (N, n, C, d_k, d_v, d_a, _every(every)),
+              ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
+               (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
+               (states, (N, -(-n // every), d_k, d_v)), (peak, (N,))), "hebbian kernel")
+
+    return run
+
+
+def _gate_outputs(alpha, carry, dalpha) -> None:
+    """Gates need the ``carry`` and ``dalpha`` arrays of the backward kernels."""
+    if alpha is not None and (carry is None or dalpha is None):
+        raise ValueError("kernel: gates need the carry and dalpha arrays")
+
+
+def _gate_arrays(carry, dalpha, carry_shape, dalpha_shape) -> tuple:
+    """The ``_call`` entries of ``carry`` (float64) and ``dalpha``."""
+    return (carry, carry_shape, np.dtype(np.float64)), (dalpha, dalpha_shape)
+
+
+def _gate_units(alpha, d_k: int) -> int:
+    d_a = 0 if alpha is None else alpha.shape[-1]
+    if d_a not in (0, 1, d_k):
+        raise ValueError(f"hebbian kernel: gates must have 1 or d_k = {d_k} units, got {d_a}")
+    return d_a
+
+
+def hebbian_backward_kernel(dtype: np.dtype) -> Callable[..., bool] | None:
+    """The compiled reverse sweep of the Hebbian rules' backward, or None (use numpy).
+
+    The returned ``run(Q, K, V, beta, alpha, dY, states, dST, dQ, dK, dV, dB, every,
+    carry=None, dalpha=None)`` takes
+    the chunked inputs as :func:`hebbian_kernel`, the read-out cotangents ``dY (N, n, C, d_v)``,
+    the states :func:`hebbian_kernel` kept (every ``every``-th chunk), ``dST (N, d_k, d_v)``:
+    the transposed cotangent of the final state on entry, of the initial state on return; it
+    writes the gradients ``dQ, dK (N, n, C, d_k)``, ``dV (N, n, C, d_v)`` and ``dB (N, n, C)``;
+    with gates also ``dalpha`` (shaped as ``alpha``) from ``carry (N, d_a)`` (float64, in:
+    ``<dW, W_T>`` per gate unit; see ``hebbian_kernel_body.h``). It returns False, with the
+    outputs incomplete, if per-key gates decay by more than ``1e-12`` over a chunk (the numpy
+    engine then does the call).
+    """
+    functions = _functions(dtype)
+    if functions is None:
+        return None
+    bwd, gemm = functions[3], functions[-1]
+    dtype = np.dtype(dtype)
+
+    def run(Q, K, V, beta, alpha, dY, states, dST, dQ, dK, dV, dB, every: int, carry=None,
+            dalpha=None) -> bool:
+        N, n, C, d_k = Q.shape
+        d_v = V.shape[-1]
+        d_a = _gate_units(alpha, d_k)
+        qk, cv = (N, n, C, d_k), (N, n, C, d_v)
+        _gate_outputs(alpha, carry, dalpha)
+        return _call(bwd, gemm, dtype, (N, n, C, d_k, d_v, d_a, _every(every)),
+                     ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (alpha, (N, n, C, d_a)),
+                      (dY, cv), (states, (N, -(-n // every), d_k, d_v)), (dST, (N, d_k, d_v)),
+                      (dQ, qk), (dK, qk), (dV, cv), (dB, (N, n, C))) +
+                     _gate_arrays(carry, dalpha, (N, d_a), (N, n, C, d_a)),
+                     "hebbian kernel") == 0
 
     return run

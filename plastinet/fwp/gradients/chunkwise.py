@@ -10,6 +10,13 @@ that their memory does not grow with ``T``, with heads spread over threads as in
 forward engine; for the Hebbian rules for all chunks at once (as the forward does). See
 ``docs/gradients.md`` for the derivations.
 
+By default the compiled reverse sweeps of :mod:`plastinet.fwp.forms.native` run instead
+(every rule; per-key gates only where a chunk's decay stays above ``1e-12``), one chunk at a
+time with the entering states of every :data:`STATE_EVERY`-th chunk kept; they form the
+gates' gradient from the gradients of ``q`` and ``k`` (Hebbian rules) or ``q`` and ``v``
+(gated delta rule), see :func:`_hebbian_compiled`. The numpy sweeps here are the reference
+and the fallback.
+
 Decay gates enter through their within-chunk cumulative logarithm ``L_t``: the gradient is
 first formed with respect to ``L_t`` (``dL``), then ``d log alpha_s = sum_{t >= s} dL_t``
 within the chunk and ``d alpha = d log alpha / alpha``. This needs ``alpha > 0``; the caller
@@ -26,7 +33,8 @@ from plastinet.fwp.forms import chunkwise as chunkwise_forward
 from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
-from plastinet.fwp.forms.native import delta_backward_kernel, delta_kernel
+from plastinet.fwp.forms.native import (delta_backward_kernel, delta_kernel, hebbian_backward_kernel,
+                                        hebbian_kernel)
 
 __all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE", "SEGMENT"]
 
@@ -106,6 +114,9 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
     dict
         ``q, k, v, beta`` gradients (merged layout) and ``W0``.
     """
+    compiled = _hebbian_compiled(q, k, v, beta, None, W0, dy, dW, C)
+    if compiled is not None:
+        return compiled
     T = q.shape[1]
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
     bV = b[..., None] * V
@@ -124,6 +135,64 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
     dK = _t(dA) @ Q + bV @ dSexit
     return {"q": _unchunk(dQ, T), "k": _unchunk(dK, T), "v": _unchunk(b[..., None] * dbV, T),
             "beta": _unchunk((dbV * V).sum(-1), T), "W0": dW + R.sum(axis=1)}
+
+
+def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C) -> dict[str, np.ndarray] | None:
+    """Backward of the Hebbian rules by the compiled chunk loops, or None (no compiler,
+    ``PLASTINET_NATIVE=0``, or per-key gates the kernel leaves to numpy).
+
+    The forward kernel recomputes the entering states of every :data:`STATE_EVERY`-th chunk
+    (and the final state), the reverse kernel the gradients of ``q, k, v, beta``, ``W0`` and
+    the gates. The gates' gradient follows from those of ``q`` and ``k``: with ``L_s`` the
+    cumulative log-gate, the read-outs and the final state depend on ``L_s`` through
+    ``exp(L_s)`` on the query side and ``exp(-L_s)`` on the key side (and ``W_T`` on
+    ``L_T``), so ``d log alpha_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T>`` (per key
+    unit; summed for scalar gates), accumulated in float64 by the reverse sweep.
+    """
+    dt = q.dtype
+    forward, backward = hebbian_kernel(dt), hebbian_backward_kernel(dt)
+    if backward is None:
+        return None
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
+    out = {"q": np.empty_like(q), "k": np.empty_like(k), "v": np.empty_like(v),
+           "beta": np.empty_like(beta), "W0": np.empty((N, d_v, d_k), dtype=dt)}
+    if alpha is not None:
+        out["alpha"] = np.empty_like(alpha)
+    work = 2.0 * N * T * (5 * d_k * d_v + 5 * C * (d_k + d_v))
+    done, = map_heads(_hebbian_heads, (q, k, v, beta, alpha, W0, dy, dW, out["q"], out["k"],
+                                       out["v"], out["beta"], out["W0"], out.get("alpha")),
+                      C, forward, backward, work=work)
+    return out if done.all() else None
+
+
+def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C,
+                   forward, backward):
+    """:func:`_hebbian_compiled` on one group of heads; returns ``(done,)`` per head."""
+    N, T, d_k = q.shape
+    d_v = v.shape[-1]
+    dt = q.dtype
+    Q, K, V, b, dY = (np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta, dy))
+    A = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
+    n = Q.shape[1]
+    dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
+    states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
+    ST = np.array(_t(W0), dtype=dt, order="C")
+    forward(Q, K, V, b, A, ST, None, states=states, every=STATE_EVERY)
+    carry = dA = None
+    if alpha is not None:
+        carry = np.einsum("nij,nji->nj", dW, ST, dtype=np.float64)      # <dW, W_T> per key unit
+        if alpha.shape[-1] == 1:
+            carry = carry.sum(-1, keepdims=True)
+        dA = _chunk_out(dalpha, C)
+    dST = np.array(_t(dW), dtype=dt, order="C")
+    done = backward(Q, K, V, b, A, dY, states, dST, dQ, dK, dV, dB, STATE_EVERY, carry=carry,
+                    dalpha=dA)
+    if done:
+        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
+                   *(() if alpha is None else ((dalpha, dA),)))
+        np.copyto(dW0, _t(dST))
+    return (np.full(N, done),)
 
 
 #: Row-block size of the per-key decayed scores (memory ``block**2 d`` per chunk).
@@ -172,6 +241,9 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
     the forward (:func:`~plastinet.fwp.forms.decay.decayed_scores`) and their pull-back.
     Both batched over all chunks, as the forward.
     """
+    compiled = _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C)
+    if compiled is not None:
+        return compiled
     N, T, _ = q.shape
     dt = q.dtype
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
@@ -264,6 +336,11 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
     """:func:`gated_delta` on one group of heads, writing into ``dq, dk, dv, dbeta, dW0``
     (and ``dalpha``, None for the plain delta rule).
 
+    The compiled loops form the gates' gradient from those of ``q`` and ``v``: ``W_t e^{-L_t}``
+    (``L`` the cumulative log-gate) is a delta rule fed ``v_t e^{-L_t}`` and read out as
+    ``y_t = e^{L_t} (...) q_t``, so ``d log alpha_t = sum_{s >= t} (q_s dq_s - v_s dv_s)
+    + <dW, W_T>`` (as for the Hebbian rules, see :func:`_hebbian_compiled`).
+
     Notation of the forward engine: the state is kept transposed, ``ST = S^T`` (d_k, d_v),
     and so is its cotangent ``dST``. Per chunk, reverse scan::
 
@@ -279,20 +356,26 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
     dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
     # forward sweep: chunk-entry states, and the pseudo-values, kept in the buffer of dv
     # until the reverse sweep has used those of a segment and overwrites them
-    forward = delta_kernel(dt) if alpha is None else None
-    backward = delta_backward_kernel(dt) if forward is not None else None
+    forward, backward = delta_kernel(dt), delta_backward_kernel(dt)
     if backward is not None:                                  # the compiled chunk loops
         inputs = [np.ascontiguousarray(x) for x in (Q, K, V, b)]
+        gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
         states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
-        forward(*inputs, np.array(_t(W0), dtype=dt, order="C"), None, states=states, pseudo=dV,
-                every=STATE_EVERY)
+        ST = np.array(_t(W0), dtype=dt, order="C")
+        forward(*inputs, ST, None, states=states, pseudo=dV, every=STATE_EVERY, alpha=gates)
+        carry = dA = None
+        if alpha is not None:
+            carry = np.einsum("nij,nji->n", dW, ST, dtype=np.float64)      # <dW, W_T>
+            dA = _chunk_out(dalpha[..., 0], C)
         dST = np.array(_t(dW), dtype=dt, order="C")
-        backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY)
-        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB))
+        backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY,
+                 alpha=gates, carry=carry, dalpha=dA)
+        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
+                   *(() if alpha is None else ((dalpha[..., 0], dA),)))
         np.copyto(dW0, _t(dST))
         return ()
     states = np.empty((N, n, d_k, d_v), dtype=dt)
-    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, C,
+    chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, None, C,
                                          states=states, pseudo=dV)
     G = max(1, min(n, SEGMENT // C))
     gated = alpha is not None

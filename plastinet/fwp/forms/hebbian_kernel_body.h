@@ -1,0 +1,319 @@
+/* Hebbian rules (linear attention, scalar or per-key decay) for one precision: REAL and
+ * FN(name) are defined by the includer (delta_kernel.c).
+ *
+ * For each head and chunk of C steps with entering state S^T (d_k x d_v, row-major), gates
+ * a_t (da = 0: none, 1: scalar, d_k: per key), inclusive products g_t = prod_{s<=t} a_s and
+ * exclusive products to the chunk end e_t = prod_{s>t} a_s (double, products of factors
+ * <= 1: no overflow, exact zeros), V' = diag(beta) V:
+ *   Y = (Q * g) S^T + A V',   S^T <- g_C * S^T + (K * e)^T V',
+ * with A[t][tau] = sum_j Q_tj K_tauj prod_{s=tau+1..t} a_sj (tau <= t, else 0). For per-key
+ * gates A is one product (Q * g)(K / g)^T where no unit decays below RATIO_MIN (see
+ * delta_kernel.c) over the chunk, else it is formed in row blocks of HB steps: the diagonal
+ * blocks from running products
+ * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
+ * referred to the step before the block (both <= 1). peak (if not NULL) tracks the largest
+ * state at a chunk boundary, as in FN(delta). The same arithmetic as
+ * chunkwise.decayed_hebbian / hebbian, to rounding. */
+
+#ifndef HB
+#define HB 16
+#endif
+
+static double FN(min_last)(const double *x, long long w)
+{
+    double m = x[0];
+    for (long long c = 1; c < w; ++c) m = x[c] < m ? x[c] : m;
+    return m;
+}
+
+/* Gate products of one chunk: G inclusive from the chunk start, E exclusive
+ * to its end, Qg = Q * G, Ke = K * E; w = 1 (scalar gates) or d_k (per key). */
+static void FN(gate_products)(long long C, long long dk, long long w, const REAL *a,
+                              const REAL *q, const REAL *k, double *G, double *E, REAL *Qg,
+                              REAL *Ke)
+{
+    for (long long c = 0; c < w; ++c) {
+        G[c] = a[c];
+        E[(C - 1) * w + c] = 1.0;
+    }
+    for (long long i = 1; i < C; ++i)
+        for (long long c = 0; c < w; ++c) G[i * w + c] = G[(i - 1) * w + c] * a[i * w + c];
+    for (long long i = C - 2; i >= 0; --i)
+        for (long long c = 0; c < w; ++c)
+            E[i * w + c] = E[(i + 1) * w + c] * a[(i + 1) * w + c];
+    for (long long i = 0; i < C; ++i)
+        for (long long c = 0; c < dk; ++c) {
+            long long x = w == 1 ? i : i * w + c;
+            Ke[i * dk + c] = (REAL)(k[i * dk + c] * E[x]);
+            Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[x]);
+        }
+}
+
+int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
+                long long dv, long long da, long long every, const REAL *Q, const REAL *K,
+                const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
+                REAL *states, REAL *peak)
+{
+    long long ns = (n + every - 1) / every;
+    long long w = da > 0 ? da : 1;
+    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk));
+    double *G = malloc(sizeof(double) * (2 * C * w + dk));
+    if (!buf || !G) { free(buf); free(G); return 1; }
+    REAL *A = buf, *Vb = A + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
+    REAL *qf = Ke + C * dk, *kf = qf + C * dk;
+    double *E = G + C * w, *r = E + C * w;
+    for (long long h = 0; h < N; ++h) {
+        REAL *S = ST + h * dk * dv;
+        for (long long j = 0; j < n; ++j) {
+            long long row = (h * n + j) * C;
+            const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
+            const REAL *a = da ? alpha + row * da : NULL;
+            REAL *y = Y ? Y + row * dv : NULL;
+            if (states && j % every == 0)
+                memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
+            if (peak) FN(track_peak)(peak + h, S, dk * dv);
+            for (long long i = 0; i < C; ++i)
+                for (long long c = 0; c < dv; ++c) Vb[i * dv + c] = b[i] * v[i * dv + c];
+            if (!a) {
+                if (y) {
+                    gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                    for (long long i = 0; i < C; ++i)
+                        for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
+                    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, q, dk, S, dv, 0, y, dv);
+                    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, Vb, dv, 1, y, dv);
+                }
+                gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, k, dk, Vb, dv, 1, S, dv);
+                continue;
+            }
+            FN(gate_products)(C, dk, w, a, q, k, G, E, Qg, Ke);
+            if (y) {
+                if (da == 1) {
+                    gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                    for (long long i = 0; i < C; ++i) {
+                        double d = 1.0;                  /* prod a over (c, i], c = i, i-1, .. */
+                        for (long long c = i; c >= 0; --c) {
+                            A[i * C + c] = (REAL)(A[i * C + c] * d);
+                            d *= a[c];
+                        }
+                        for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
+                    }
+                } else if (FN(min_last)(G + (C - 1) * w, w) >= RATIO_MIN) {
+                    /* the chunk's gates decay by at most RATIO_MIN: A = (Q g)(K / g)^T */
+                    for (long long i = 0; i < C; ++i)
+                        for (long long c = 0; c < dk; ++c)
+                            kf[i * dk + c] = (REAL)(k[i * dk + c] / G[i * w + c]);
+                    gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, kf, dk, 0, A, C);
+                    for (long long i = 0; i < C; ++i)
+                        for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
+                } else {
+                    for (long long s = 0; s < C; s += HB) {
+                        long long e = s + HB < C ? s + HB : C;
+                        for (long long t = s; t < e; ++t)
+                            for (long long c = t + 1; c < C; ++c) A[t * C + c] = 0;
+                        for (long long tau = s; tau < e; ++tau) {   /* diagonal block */
+                            for (long long c = 0; c < dk; ++c) r[c] = 1.0;
+                            for (long long t = tau; t < e; ++t) {
+                                double sum = 0.0;
+                                if (t > tau)
+                                    for (long long c = 0; c < dk; ++c) r[c] *= a[t * dk + c];
+                                for (long long c = 0; c < dk; ++c)
+                                    sum += (double)q[t * dk + c] * k[tau * dk + c] * r[c];
+                                A[t * C + tau] = (REAL)sum;
+                            }
+                        }
+                        if (s == 0) continue;
+                        for (long long c = 0; c < dk; ++c) r[c] = 1.0;
+                        for (long long t = s; t < e; ++t)         /* decay over (s-1, t] */
+                            for (long long c = 0; c < dk; ++c) {
+                                r[c] *= a[t * dk + c];
+                                qf[(t - s) * dk + c] = (REAL)(q[t * dk + c] * r[c]);
+                            }
+                        for (long long c = 0; c < dk; ++c) r[c] = 1.0;
+                        for (long long tau = s - 1; tau >= 0; --tau)  /* decay over (tau, s-1] */
+                            for (long long c = 0; c < dk; ++c) {
+                                kf[tau * dk + c] = (REAL)(k[tau * dk + c] * r[c]);
+                                r[c] *= a[tau * dk + c];
+                            }
+                        gemm(ROW_MAJOR, NO_TRANS, TRANS, e - s, s, dk, 1, qf, dk, kf, dk, 0,
+                             A + s * C, C);
+                    }
+                }
+                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, Qg, dk, S, dv, 0, y, dv);
+                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, Vb, dv, 1, y, dv);
+            }
+            if (da == 1) {
+                gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, Ke, dk, Vb, dv,
+                     (REAL)G[C - 1], S, dv);
+            } else {
+                for (long long c = 0; c < dk; ++c) {
+                    REAL gc = (REAL)G[(C - 1) * w + c];
+                    for (long long i = 0; i < dv; ++i) S[c * dv + i] *= gc;
+                }
+                gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, Ke, dk, Vb, dv, 1, S, dv);
+            }
+        }
+        if (peak) FN(track_peak)(peak + h, S, dk * dv);
+    }
+    free(buf);
+    free(G);
+    return 0;
+}
+
+/* Reverse sweep of the Hebbian rules. In: states (entering S^T of every `every`-th chunk, from
+ * FN(hebbian) with Y = NULL), dY, dST = dW^T (cotangent of the final state, transposed; on
+ * return that of the initial state, before the first gate). Out: dQ, dK, dV (the gradients
+ * of q, k, v) and dB (of beta). Per chunk, with the exit cotangent L (d_k x d_v):
+ *   dV' = A^T dY + Ke L,  dA = tril(dY V'^T),
+ *   dQ = G * (dY S) + dA~ K,  dK = E * (V' L^T) + dA~^T Q,  L <- g_C * L + Qg^T dY,
+ * where dA~ K stands for the pull-back of A: (dA * D) K and (dA * D)^T Q for scalar gates,
+ * G * (dA (K / G)) and (dA^T Qg) / G for per-key gates. Per-key gates are done only where
+ * the chunk's decay stays >= RATIO_MIN (returns 2 at the first chunk where it does not; the
+ * caller then uses the numpy engine). The gates' gradient dAlpha (N, n, C, da) follows from
+ * dQ and dK: with L_s the cumulative log-gate, the read-outs and the final state depend on L_s
+ * through e^{L_s} on the query side and e^{-L_s} on the key side (and W_T on L_T), so
+ * d log a_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T> (per key unit, or summed), in
+ * double, carried across chunks in carry (N x da; in: <dW, W_T>). */
+int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
+                         long long dv, long long da, long long every, const REAL *Q,
+                         const REAL *K, const REAL *V, const REAL *beta, const REAL *alpha,
+                         const REAL *dY, const REAL *states, REAL *dST, REAL *dQ, REAL *dK,
+                         REAL *dV, REAL *dB, double *carry, REAL *dAlpha)
+{
+    long long ns = (n + every - 1) / every;
+    long long w = da > 0 ? da : 1;
+    REAL *group = malloc(sizeof(REAL) * every * dk * dv);
+    REAL *buf = malloc(sizeof(REAL) * (2 * C * C + C * dv + 4 * C * dk));
+    double *G = malloc(sizeof(double) * 2 * C * w);
+    int status = 0;
+    if (!buf || !G || !group) { free(buf); free(G); free(group); return 1; }
+    REAL *A = buf, *dA = A + C * C, *Vb = dA + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
+    REAL *Kf = Ke + C * dk, *X = Kf + C * dk;
+    double *E = G + C * w;
+    for (long long h = 0; h < N && !status; ++h) {
+        REAL *L = dST + h * dk * dv;
+        for (long long j = n - 1; j >= 0; --j) {
+            long long row = (h * n + j) * C;
+            const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
+            const REAL *a = da ? alpha + row * da : NULL;
+            if (j % every == every - 1 || j == n - 1) {          /* rebuild the group's states */
+                long long j0 = j - j % every;
+                memcpy(group, states + (h * ns + j0 / every) * dk * dv, sizeof(REAL) * dk * dv);
+                for (long long i = j0; i < j; ++i) {
+                    long long r0 = (h * n + i) * C;
+                    REAL *next = group + (i - j0 + 1) * dk * dv;
+                    const REAL *ki = K + r0 * dk, *ke = ki;
+                    REAL gc = 1;
+                    memcpy(next, next - dk * dv, sizeof(REAL) * dk * dv);
+                    for (long long t = 0; t < C; ++t)
+                        for (long long c = 0; c < dv; ++c)
+                            Vb[t * dv + c] = beta[r0 + t] * V[(r0 + t) * dv + c];
+                    if (da) {
+                        FN(gate_products)(C, dk, w, alpha + r0 * da, Q + r0 * dk, ki, G, E, Qg, Ke);
+                        ke = Ke;
+                        if (da == 1) gc = (REAL)G[C - 1];
+                        else
+                            for (long long c = 0; c < dk; ++c) {
+                                REAL g = (REAL)G[(C - 1) * w + c];
+                                for (long long x = 0; x < dv; ++x) next[c * dv + x] *= g;
+                            }
+                    }
+                    gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, ke, dk, Vb, dv, gc, next, dv);
+                }
+            }
+            const REAL *dy = dY + row * dv, *S = group + (j % every) * dk * dv;
+            const REAL *qs = q, *ke = k;
+            REAL *dq = dQ + row * dk, *dk_ = dK + row * dk, *dvb = dV + row * dv, *db = dB + row;
+            for (long long t = 0; t < C; ++t)
+                for (long long c = 0; c < dv; ++c) Vb[t * dv + c] = b[t] * v[t * dv + c];
+            if (a) {
+                FN(gate_products)(C, dk, w, a, q, k, G, E, Qg, Ke);
+                qs = Qg, ke = Ke;
+            }
+            /* scores A (as the forward) and dA = tril(dY V'^T) */
+            if (da > 1) {
+                if (FN(min_last)(G + (C - 1) * w, w) < RATIO_MIN) { status = 2; break; }
+                for (long long i = 0; i < C; ++i)
+                    for (long long c = 0; c < dk; ++c)
+                        Kf[i * dk + c] = (REAL)(k[i * dk + c] / G[i * w + c]);
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, Kf, dk, 0, A, C);
+            } else {
+                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+            }
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, dy, dv, Vb, dv, 0, dA, C);
+            for (long long i = 0; i < C; ++i) {
+                if (da == 1) {                           /* A *= D, and dA *= D (dA~ = dA * D) */
+                    double d = 1.0;
+                    for (long long c = i; c >= 0; --c) {
+                        A[i * C + c] = (REAL)(A[i * C + c] * d);
+                        dA[i * C + c] = (REAL)(dA[i * C + c] * d);
+                        d *= a[c];
+                    }
+                }
+                for (long long c = i + 1; c < C; ++c) A[i * C + c] = dA[i * C + c] = 0;
+            }
+            /* dV' = A^T dY + Ke L */
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dv, C, 1, A, C, dy, dv, 0, dvb, dv);
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, ke, dk, L, dv, 1, dvb, dv);
+            /* dQ = G * (dY S) + pull-back of A */
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, dy, dv, S, dv, 0, dq, dk);
+            if (da > 1) {
+                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, Kf, dk, 1, dq, dk);
+                for (long long i = 0; i < C * dk; ++i) dq[i] = (REAL)(dq[i] * G[i]);
+            } else {
+                if (da == 1)
+                    for (long long i = 0; i < C; ++i)
+                        for (long long c = 0; c < dk; ++c)
+                            dq[i * dk + c] = (REAL)(dq[i * dk + c] * G[i]);
+                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
+            }
+            /* dK = E * (V' L^T) + pull-back of A */
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, Vb, dv, L, dv, 0, dk_, dk);
+            if (da > 1) {
+                gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, Qg, dk, 0, X, dk);
+                for (long long i = 0; i < C * dk; ++i)
+                    dk_[i] = (REAL)(dk_[i] * E[i] + X[i] / G[i]);
+            } else {
+                if (da == 1)
+                    for (long long i = 0; i < C; ++i)
+                        for (long long c = 0; c < dk; ++c)
+                            dk_[i * dk + c] = (REAL)(dk_[i * dk + c] * E[i]);
+                gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, q, dk, 1, dk_, dk);
+            }
+            /* L <- g_C L + Qg^T dY */
+            if (da > 1)
+                for (long long c = 0; c < dk; ++c) {
+                    REAL g = (REAL)G[(C - 1) * w + c];
+                    for (long long x = 0; x < dv; ++x) L[c * dv + x] *= g;
+                }
+            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, qs, dk, dy, dv,
+                 da == 1 ? (REAL)G[C - 1] : 1, L, dv);
+            /* d beta = sum(dV' * v), dv = beta dV' */
+            for (long long t = 0; t < C; ++t) {
+                double s = 0.0;
+                for (long long c = 0; c < dv; ++c) s += (double)dvb[t * dv + c] * v[t * dv + c];
+                db[t] = (REAL)s;
+                for (long long c = 0; c < dv; ++c) dvb[t * dv + c] *= b[t];
+            }
+            if (a) {          /* d log a_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T> */
+                double *acc = carry + h * w;
+                for (long long t = C - 1; t >= 0; --t) {
+                    if (da == 1) {
+                        acc[0] += FN(dot)(q + t * dk, dq + t * dk, dk)
+                                  - FN(dot)(k + t * dk, dk_ + t * dk, dk);
+                        dAlpha[row + t] = (REAL)(acc[0] / a[t]);
+                    } else {
+                        for (long long c = 0; c < dk; ++c) {
+                            acc[c] += (double)q[t * dk + c] * dq[t * dk + c]
+                                      - (double)k[t * dk + c] * dk_[t * dk + c];
+                            dAlpha[(row + t) * dk + c] = (REAL)(acc[c] / a[t * dk + c]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free(buf);
+    free(G);
+    free(group);
+    return status;
+}
