@@ -59,7 +59,7 @@ def expectations(n_seeds: int) -> None:
             w_s, w_r = ds["w_spiking"].values, ds["w_rate"].values
             slopes.append(float((w_s * w_r).sum() / (w_r * w_r).sum()))
         print(f"{name}: slope {np.mean(slopes):.4f} +- {np.std(slopes, ddof=1) / math.sqrt(n_seeds):.4f} "
-              f"({n_seeds} seeds, 20 neurons per feature, 100 Hz, 0.2 s)")
+              f"({n_seeds} seeds, 50 neurons per feature, 100 Hz, 0.2 s)")
 
 
 if __name__ == "__main__":
