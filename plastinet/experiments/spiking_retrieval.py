@@ -108,7 +108,6 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
         ``smallest_budget_90`` / ``smallest_budget_95`` (the smallest ``spikes_per_token``
         reaching 0.9 / 0.95 x ``accuracy_rate``; -1 if none), ``train_loss`` (last).
     """
-    from plastinet.fwp import Delta
     from plastinet.tasks import AssocRetrieval
     from plastinet.training.models import AssocRetrievalModel
     from plastinet.training.trainer import train
@@ -128,8 +127,6 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
     batch = task.sample(sequences, np.random.default_rng([seed, 1]))
     seqs = programmed_sequence(model, batch)
     rule = model.layer.rule
-    if not isinstance(rule, Delta):
-        raise RangeError(_OBJ, "rule", rule, "expected the delta rule")
     targets = np.concatenate([s["targets"] for s in seqs])
     y_rate = np.concatenate([s["y_rate"] for s in seqs])
     acc_rate = float(np.mean(y_rate.argmax(-1) == targets))
