@@ -31,12 +31,12 @@ __all__ = ["SpikingProtocolKind", "PROTOCOLS", "pes_learning", "spiking_fwp_sequ
 #: SI unit of protocol arguments by name (others are dimensionless).
 UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": "s", "phase": "s",
          "tau": "s", "segment": "s", "rate": "Hz", "frequency": "Hz", "frequencies": "Hz", "r_pre": "Hz",
-         "r_post": "Hz", "background_rate": "Hz"}
+         "r_post": "Hz", "background_rate": "Hz", "rates": "Hz"}
 _SKIP = ("progress", "chunk_steps", "rule", "backend")
 #: Dimensionless protocol arguments that must be >= 0 (conductance scales, learning rates).
 NON_NEGATIVE = ("g_max", "g_unit", "g_background", "eta", "beta")
 #: Protocol arguments that are lists.
-LISTS = ("delta_t", "frequencies")
+LISTS = ("delta_t", "frequencies", "neurons", "rates")
 
 
 def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: float = 0.2,
@@ -117,17 +117,18 @@ def spiking_fwp_sequence(fwp_rule: str = "delta", feature_map: str = "relu", ste
 
 
 def _protocols() -> dict[str, tuple[Callable[..., xr.Dataset], bool]]:
+    from plastinet.experiments.spiking_retrieval import spiking_fwp_retrieval
     from plastinet.spiking import protocols as p
 
     return {"pairing_window": (p.pairing_window, True), "sjostrom": (p.sjostrom, True),
             "poisson_drift": (p.poisson_drift, True), "song2000": (p.song2000, False),
             "izhikevich2007": (p.izhikevich2007, False), "pes_learning": (pes_learning, False),
-            "spiking_fwp": (spiking_fwp_sequence, False)}
+            "spiking_fwp": (spiking_fwp_sequence, False), "spiking_fwp_retrieval": (spiking_fwp_retrieval, False)}
 
 
 #: Protocol names a model file may use.
 PROTOCOLS = ("pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007",
-             "pes_learning", "spiking_fwp")
+             "pes_learning", "spiking_fwp", "spiking_fwp_retrieval")
 
 
 def _parameter(name: str, default: Any, least: int = 1) -> tuple[Parameter, bool]:
@@ -334,9 +335,20 @@ def _plot_fwp(ds: xr.Dataset, ax: Any) -> None:
     ax.set_title(f"spiking vs rate FWP: r = {float(ds.attrs.get('correlation', np.nan)):.3f}")
 
 
+def _plot_retrieval(ds: xr.Dataset, ax: Any) -> None:
+    ax.semilogx(ds["spikes_per_token"], ds["accuracy"], "o-", label="spiking memory")
+    ax.axhline(float(ds.attrs["accuracy_rate"]), color="k", ls="--", lw=0.8, label="rate FWP")
+    ax.axhline(0.95 * float(ds.attrs["accuracy_rate"]), color="0.6", ls=":", lw=0.8, label="0.95 x rate")
+    ax.set_xlabel("spikes per token (neurons x rate x phase)")
+    ax.set_ylabel("retrieval accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("trained delta-rule FWP with a spiking memory")
+    ax.legend(fontsize=8)
+
+
 _PLOTS = {"pairing_window": _plot_window, "sjostrom": _plot_sjostrom, "song2000": _plot_song,
           "izhikevich2007": _plot_izhikevich, "poisson_drift": _plot_drift, "pes_learning": _plot_pes,
-          "spiking_fwp": _plot_fwp}
+          "spiking_fwp": _plot_fwp, "spiking_fwp_retrieval": _plot_retrieval}
 
 from plastinet.experiments import register_kind  # noqa: E402
 
