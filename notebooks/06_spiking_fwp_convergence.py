@@ -37,7 +37,7 @@ import numpy as np
 from plastinet.analysis import rate_spike_scaling
 from plastinet.fwp import Delta, FeatureMap
 from plastinet.plotting.analysis import plot_scaling
-from plastinet.spiking.fwp_bridge import run_fwp
+from plastinet.experiments.fwp_bridge import run_fwp
 
 rng = np.random.default_rng(0)
 T, d_k, d_v = 4, 4, 3

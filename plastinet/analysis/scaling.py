@@ -96,14 +96,14 @@ def rate_spike_scaling(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *,
                        tau: float | None = None, dt: float = 1e-3) -> xr.Dataset:
     """Error of the spiking FWP read-out against the rate read-out, and its scaling exponent.
 
-    Runs :func:`plastinet.spiking.fwp_bridge.run_fwp` for every combination of neurons per
+    Runs :func:`plastinet.experiments.fwp_bridge.run_fwp` for every combination of neurons per
     key feature ``N``, peak rate ``r`` (Hz) and phase duration ``D`` (s), and fits
     ``error = C (N r D)^a`` with :func:`fit_power_law` (``combine=True``).
 
     Parameters
     ----------
     rule : Hebbian or Delta
-        Rate rule with a positive feature map (see :func:`~plastinet.spiking.fwp_bridge.from_fwp`).
+        Rate rule with a positive feature map (see :func:`~plastinet.experiments.fwp_bridge.from_fwp`).
     q, k, v : ndarray, shape (T, d)
         One sequence.
     beta : ndarray, shape (T,), optional
@@ -121,7 +121,7 @@ def rate_spike_scaling(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *,
         ``error (neurons, rate, phase, seed)`` = ``||y_spiking - y_rate||^2 / ||y_rate||^2``
         and the variables of :func:`fit_power_law` (setting ``"neurons*rate*phase"``).
     """
-    from plastinet.spiking.fwp_bridge import run_fwp
+    from plastinet.experiments.fwp_bridge import run_fwp
 
     sweep = {"neurons": neurons, "rates": rates, "phases": phases, "seeds": seeds}
     for name, values in sweep.items():

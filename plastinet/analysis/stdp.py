@@ -243,24 +243,11 @@ def fit_frequency_dependence(dw: xr.DataArray) -> xr.Dataset:
                                      {"units": "Hz", "long_name": "pairing frequency where dw changes sign"})})
 
 
-def _is_numpy(backend: Any) -> bool:
-    return isinstance(backend, str) and backend == "numpy"
-
-
-def _backend_kw(backend: Any) -> dict[str, Any]:
-    """Keyword for the spiking protocols: nothing for the numpy engine (their default)."""
-    return {} if _is_numpy(backend) else {"backend": backend}
-
-
 def _simulate(backend: Any, net: Any, duration: float, *, dt: float, seed: int, chunk_steps: int = 256) -> xr.Dataset:
-    """Run ``net`` on the numpy engine or on another backend with the ``"spiking"`` capability."""
-    if _is_numpy(backend):
-        from plastinet.spiking.engine import run
+    """Run ``net`` on ``backend`` through :func:`plastinet.simulate`."""
+    from plastinet.simulation import simulate
 
-        return run(net, duration, dt=dt, seed=seed, chunk_steps=chunk_steps)
-    from plastinet.spiking.protocols import simulate_on
-
-    return simulate_on(backend, net, duration, dt=dt, seed=seed)
+    return simulate(net, duration, backend=backend, dt=dt, seed=seed, chunk_steps=chunk_steps)
 
 
 def _nominal_window(rule: Any, w0: float, w_min: float, w_max: float) -> dict[str, float] | None:
@@ -316,10 +303,10 @@ def _dopamine_window(rule: Any, lags: np.ndarray, dt: float, tau_n: float, backe
 def measure_stdp_window(rule: Any, delta_t: Sequence[float] | None = None, *, n_pairings: int = 1,
                         frequency: float = 1.0, w0: float | None = None, w_min: float | None = None,
                         w_max: float | None = None, tau_n: float = 0.2, dt: float = 1e-4,
-                        backend: Any = "numpy") -> xr.Dataset:
+                        backend: Any = None) -> xr.Dataset:
     """Measure a spike rule's STDP window with a pairing protocol and fit it.
 
-    Runs :func:`plastinet.spiking.protocols.pairing_window` (one synapse per lag,
+    Runs :func:`plastinet.experiments.protocols.pairing_window` (one synapse per lag,
     ``n_pairings`` pairs at ``frequency``), divides by ``n_pairings`` and applies
     :func:`fit_stdp_window`. For :class:`~plastinet.spiking.DopamineSTDP` the window is
     that of the eligibility trace: each pair is read out by one dopamine pulse after all
@@ -346,7 +333,7 @@ def measure_stdp_window(rule: Any, delta_t: Sequence[float] | None = None, *, n_
         Time step (s).
     backend : str or Backend
         Where the protocol runs (``"numpy"``, ``"brian2"``, ...; see
-        :func:`plastinet.spiking.protocols.simulate_on`).
+        :func:`plastinet.simulate`).
 
     Returns
     -------
@@ -364,7 +351,7 @@ def measure_stdp_window(rule: Any, delta_t: Sequence[float] | None = None, *, n_
     ValidationError
         As :func:`fit_stdp_window` (fewer than 3 lags on a side).
     """
-    from plastinet.spiking.protocols import pairing_window
+    from plastinet.experiments.protocols import pairing_window
     from plastinet.spiking.rules import DopamineSTDP, PairSTDP, TripletSTDP
 
     if not isinstance(rule, (PairSTDP, TripletSTDP, DopamineSTDP)):
@@ -394,7 +381,7 @@ def measure_stdp_window(rule: Any, delta_t: Sequence[float] | None = None, *, n_
                               attrs={"units": "1", "long_name": "eligibility per pair"})
     else:
         ds = pairing_window(rule, lags, n_pairings=n_pairings, frequency=frequency, w0=w0, w_min=w_min,
-                            w_max=w_max, dt=dt, **_backend_kw(backend))
+                            w_max=w_max, dt=dt, backend=backend)
         window = (ds["dw"] / n_pairings).assign_attrs(units=ds["dw"].attrs.get("units", "1"),
                                                         long_name="weight change per pairing")
     fit = fit_stdp_window(window)
@@ -446,7 +433,7 @@ def measure_rate_dependence(rule: Any, r_pre: Sequence[float] = (5.0, 10.0, 20.0
                             r_post: Sequence[float] = (5.0, 10.0, 20.0), *, duration: float = 5.0,
                             n_pre: int = 50, n_post: int = 10, dt: float = 1e-4, seed: int = 0,
                             terms: Sequence[str] | None = None, warmup: float | None = None,
-                            backend: Any = "numpy") -> xr.Dataset:
+                            backend: Any = None) -> xr.Dataset:
     """Effective rate rule of a spike rule: drift on a grid of Poisson rates, then its fit.
 
     At every ``(r_pre, r_post)`` independent Poisson neurons drive unbounded synapses
@@ -477,7 +464,7 @@ def measure_rate_dependence(rule: Any, r_pre: Sequence[float] = (5.0, 10.0, 20.0
         statistics; default 5 times the rule's longest trace time constant, rounded up
         to ``dt``.
     backend : str or Backend
-        Where the runs happen (see :func:`plastinet.spiking.protocols.simulate_on`).
+        Where the runs happen (see :func:`plastinet.simulate`).
 
     Returns
     -------
@@ -541,10 +528,10 @@ def measure_rate_dependence(rule: Any, r_pre: Sequence[float] = (5.0, 10.0, 20.0
 
 def measure_frequency_dependence(rule: Any, frequencies: Sequence[float] = (0.1, 10.0, 20.0, 40.0, 50.0),
                                  delta_t: Sequence[float] = (0.01, -0.01), *, n_pairings: int = 60,
-                                 dt: float = 1e-4, backend: Any = "numpy") -> xr.Dataset:
+                                 dt: float = 1e-4, backend: Any = None) -> xr.Dataset:
     """Sjöström et al. 2001 protocol on the spiking engine, summarised and compared with the data.
 
-    Runs :func:`plastinet.spiking.protocols.sjostrom` (``n_pairings`` regular pairs per
+    Runs :func:`plastinet.experiments.protocols.sjostrom` (``n_pairings`` regular pairs per
     frequency and lag, relative change ``dw / w0`` with ``w0 = 1``) and applies
     :func:`fit_frequency_dependence`.
 
@@ -561,7 +548,7 @@ def measure_frequency_dependence(rule: Any, frequencies: Sequence[float] = (0.1,
     dt : float
         Time step (s).
     backend : str or Backend
-        Where the protocol runs (see :func:`plastinet.spiking.protocols.simulate_on`).
+        Where the protocol runs (see :func:`plastinet.simulate`).
 
     Returns
     -------
@@ -570,7 +557,7 @@ def measure_frequency_dependence(rule: Any, frequencies: Sequence[float] = (0.1,
         the published frequencies and lags of ±10 ms, ``data_mean``, ``data_sem`` and the
         attr ``rmse_vs_data``.
     """
-    from plastinet.spiking.protocols import sjostrom
+    from plastinet.experiments.protocols import sjostrom
 
     from plastinet.spiking.rules import PairSTDP, TripletSTDP
 
@@ -578,7 +565,7 @@ def measure_frequency_dependence(rule: Any, frequencies: Sequence[float] = (0.1,
         raise UnsupportedError("measure_frequency_dependence", "rule", rule,
                                "the Sjostrom pairing protocol needs PairSTDP or TripletSTDP")
     ds = sjostrom(rule, frequencies=frequencies, delta_t=delta_t, n_pairings=n_pairings, w0=1.0, dt=dt,
-                  **_backend_kw(backend))
+                  backend=backend)
     out = fit_frequency_dependence(ds["dw_rel"])
     for name in ("data_mean", "data_sem"):
         if name in ds:

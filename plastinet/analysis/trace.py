@@ -39,7 +39,7 @@ reads. Two call forms:
   analysed (pass the filtered rates or traces as ``pre``/``post``).
 
 * ``plasticity_trace(spiking_result, projection="syn")``: a spiking run (numpy engine or
-  brian2 backend, the layout of :mod:`plastinet.spiking.results`) with a ``WeightProbe`` on
+  brian2 backend, the layout of :mod:`plastinet.spiking.recordings`) with a ``WeightProbe`` on
   an all-to-all projection. The probe's samples define bins ``(t_{k-1}, t_k]``; ``dW`` is
   the weight change over a bin, ``W`` the weight at its start, ``pre``/``post`` the
   populations' rates in the bin (spike counts / bin width, Hz; a population needs a

@@ -229,7 +229,7 @@ def fwp_readouts(run: Any, x: Any = None, *, k: Any = None, v: Any = None, beta:
 
 
 def spiking_fwp_readouts(rule: Any, k: Any, v: Any, beta: Any, *, seed: int = 0, **network: Any) -> xr.Dataset:
-    """Inputs and read-outs of the spiking realisation of a FWP (:func:`plastinet.spiking.fwp_bridge.run_fwp`).
+    """Inputs and read-outs of the spiking realisation of a FWP (:func:`plastinet.experiments.fwp_bridge.run_fwp`).
 
     For each sequence ``b`` the spiking three-factor network writes ``(k_t, v_t)`` with rate
     ``beta_t`` and is queried after each write with the *next* key, ``q_t = k_(t+1)``, so its
@@ -252,7 +252,7 @@ def spiking_fwp_readouts(rule: Any, k: Any, v: Any, beta: Any, *, seed: int = 0,
     seed : int
         Seed of the spiking runs (sequence ``b`` uses ``seed + b``).
     **network
-        Passed to :func:`~plastinet.spiking.fwp_bridge.run_fwp` (``neurons_per_feature``,
+        Passed to :func:`~plastinet.experiments.fwp_bridge.run_fwp` (``neurons_per_feature``,
         ``rate``, ``phase`` ...).
 
     Returns
@@ -261,7 +261,7 @@ def spiking_fwp_readouts(rule: Any, k: Any, v: Any, beta: Any, *, seed: int = 0,
         ``pre``, ``post``, ``teacher`` ``(trial, time, ...)``, ``beta (trial, time)``; attr
         ``readout_relative_error``: the spiking read-out's error against the rate engine's.
     """
-    from plastinet.spiking.fwp_bridge import run_fwp
+    from plastinet.experiments.fwp_bridge import run_fwp
 
     k, v, beta = np.asarray(k, dtype=float), np.asarray(v, dtype=float), np.asarray(beta, dtype=float)
     B, T = v.shape[:2]

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.errors import ModelFileError, ValidationError
+from plastinet.experiments.registry import check_backend, register_kind
 
 __all__ = ["TrainingKind", "plot_history"]
 
@@ -21,7 +22,7 @@ __all__ = ["TrainingKind", "plot_history"]
 class TrainingKind:
     """Model-file kind ``training``."""
 
-    backends = ("numpy",)
+    capability = "reference"
 
     def validate(self, top: Any) -> dict[str, Any]:
         from plastinet.tasks import get_task
@@ -44,9 +45,8 @@ class TrainingKind:
                 raise ModelFileError(top.path, f"{name}.{key}", err.value, err.allowed) from None
         return built
 
-    def run(self, model: Any, *, backend: str = "numpy", progress: bool = True,
+    def run(self, model: Any, *, backend: Any = None, progress: bool = True,
             out_dir: Any = None, **options: Any) -> xr.Dataset:
-        from plastinet.experiments import check_backend
         from plastinet.training import train_config
 
         check_backend(model.name, self, backend)
@@ -90,7 +90,5 @@ def plot_history(history: xr.Dataset, fig: Any = None) -> Any:
     ax.set_title(f"training {history.attrs.get('model_name', '')}: stop = {history.attrs.get('stop_reason', '?')}")
     return fig
 
-
-from plastinet.experiments import register_kind  # noqa: E402
 
 register_kind("training", TrainingKind())

@@ -40,7 +40,7 @@ def test_bad_inputs():
 
 
 def test_spiking_readout_error_falls_with_spike_count():
-    pytest.importorskip("plastinet.spiking.fwp_bridge")
+    pytest.importorskip("plastinet.experiments.fwp_bridge")
     from plastinet.analysis import rate_spike_scaling
     from plastinet.fwp import Hebbian
 

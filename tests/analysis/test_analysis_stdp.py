@@ -27,7 +27,7 @@ def test_bi_poo_amplitudes_are_per_pairing():
     """Bi & Poo's A+ = 0.777, A- = 0.273 fit the total change of 60 pairings at 1 Hz: 60 pairings
     of the library's per-pairing window, run on the spiking engine, give that total."""
     from plastinet.spiking import PairSTDP as SpikePair
-    from plastinet.spiking.protocols import pairing_window
+    from plastinet.experiments.protocols import pairing_window
 
     lags = np.array([-0.04, -0.01, 0.005, 0.02])
     published = np.where(lags > 0, 0.777 * np.exp(-lags / 0.0168), -0.273 * np.exp(lags / 0.0337))
@@ -44,7 +44,7 @@ def test_bi_poo_rate_form_is_the_pair_sum_drift():
     """The rate form uses per-pair amplitudes: the drift of a spiking pair rule with the
     published 60-pairing fit divided by 60 (Poisson trains at 20 and 30 Hz) is BI_POO.drift."""
     from plastinet.spiking import PairSTDP as SpikePair
-    from plastinet.spiking.protocols import poisson_drift
+    from plastinet.experiments.protocols import poisson_drift
 
     rule = SpikePair(A_plus=0.777 / 60, A_minus=0.273 / 60, tau_plus=0.0168, tau_minus=0.0337)
     d = poisson_drift(rule, r_pre=20.0, r_post=30.0, n_pre=200, n_post=10, duration=10.0, seed=0)

@@ -10,7 +10,7 @@ import pytest
 brian2 = pytest.importorskip("brian2")
 
 import plastinet  # noqa: E402
-import plastinet.spiking.protocols as P  # noqa: E402
+import plastinet.experiments.protocols as P  # noqa: E402
 from plastinet.backends import get_backend  # noqa: E402
 from plastinet.errors import UnsupportedError  # noqa: E402
 from plastinet.spiking import run  # noqa: E402

@@ -36,9 +36,9 @@ def test_every_bundled_model_runs_and_plots(tmp_path, model):
 
 
 def _brian2_supported(model: str) -> bool:
-    from plastinet.experiments import KINDS
+    from plastinet.experiments import KINDS, kind_backends
 
-    return "brian2" in KINDS[load_model(model).kind].backends
+    return "brian2" in kind_backends(KINDS[load_model(model).kind])
 
 
 @pytest.mark.parametrize("model", [name for name, _, _ in list_models()])

@@ -193,7 +193,7 @@ def test_izhikevich_inputs_are_checked_when_the_file_is_validated(tmp_path):
     path.write_text(MODEL_FILES["izh1.toml"])
     with pytest.raises(ModelFileError, match=r"protocol\.n_inputs=1; expected an integer in \[2, inf\]"):
         load_model(path)                                  # before: validated, then failed after the run
-    from plastinet.spiking.protocols import izhikevich2007
+    from plastinet.experiments.protocols import izhikevich2007
 
     with pytest.raises(RangeError, match="n_inputs=1; expected an integer >= 2"):
         izhikevich2007(n_inputs=1, duration=1.0)

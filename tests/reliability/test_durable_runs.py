@@ -23,7 +23,8 @@ from plastinet import simulate
 from plastinet.errors import CheckpointError, PlastinetWarning, RangeError, UnsupportedError, ValidationError
 from plastinet.io import load_result, save_result
 from plastinet.io.checkpoints import load_npz_checkpoint
-from plastinet.spiking import Simulator, protocols, run, run_options
+from plastinet.experiments import protocols
+from plastinet.spiking import Simulator, run
 from plastinet.spiking._synapses import ProjectionState
 from plastinet.spiking.engine import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 from reliability_helpers import NETWORKS, dopamine_net, song_net
@@ -305,14 +306,13 @@ def test_checkpoint_arguments_are_validated(tmp_path):
     with pytest.raises(ValidationError, match="partial_path"):
         run(song_net(), 0.1, partial_path=tmp_path / "p.txt")
     with pytest.raises(UnsupportedError, match="checkpoint_dir"):
-        with run_options(checkpoint_dir=tmp_path):
-            pass
+        protocols.song2000(n_inputs=10, duration=0.01, run_options={"checkpoint_dir": tmp_path})
 
 
 def test_run_options_reach_runs_inside_protocols(tmp_path):
     path = tmp_path / "song.npz"
-    with run_options(checkpoint_every="0.1 s", checkpoint_path=path):
-        ds = protocols.song2000(n_inputs=100, duration=0.3, seed=1)
+    ds = protocols.song2000(n_inputs=100, duration=0.3, seed=1,
+                            run_options={"checkpoint_every": "0.1 s", "checkpoint_path": path})
     assert _meta(path)["step"] == 3000
     xr.testing.assert_identical(ds, protocols.song2000(n_inputs=100, duration=0.3, seed=1))
 

@@ -24,7 +24,7 @@ from plastinet.analysis.memory import forgetting_curve
 from plastinet.cli import main
 from plastinet.errors import CheckpointError, ModelFileError, RangeError, ValidationError, WriteError
 from plastinet.experiments.rate_memory import KVMemory
-from plastinet.experiments.spiking_protocols import pes_learning
+from plastinet.experiments.protocols import pes_learning
 from plastinet.fwp.rules import Delta
 from plastinet.io import load_model, load_result, save_result
 from plastinet.io.checkpoints import HASH_KEY, META_KEY, load_npz_checkpoint, save_npz_checkpoint

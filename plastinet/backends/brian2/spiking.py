@@ -42,7 +42,7 @@ from plastinet.spiking.engine import Simulator as _EngineSimulator
 from plastinet.spiking.engine import check_final_states
 from plastinet.spiking.network import (ModulatorProbe, Network, PoissonGroup, ProgrammedSignal,
                                        SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
-from plastinet.spiking.results import build_dataset
+from plastinet.spiking.recordings import build_dataset
 from plastinet.units import to_si
 
 __all__ = ["simulate", "POISSON_MODES", "STEP_ORDER"]

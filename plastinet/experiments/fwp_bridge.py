@@ -1,4 +1,4 @@
-"""Spiking realisation of a rate fast weight programmer (DESIGN.md section 3).
+"""Spiking realisation of a rate fast weight programmer (docs/spiking.md, "Spiking fast weight programmers").
 
 :func:`from_fwp` turns a rate FWP (``Hebbian`` or ``Delta`` from :mod:`plastinet.fwp`, a
 programmed ``beta``, a positive feature map) and one sequence into a spiking three-factor
@@ -42,7 +42,7 @@ import xarray as xr
 
 from plastinet.errors import RangeError, ShapeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset, variable
-from plastinet.spiking.engine import run
+from plastinet.simulation import check_run_options, simulate
 from plastinet.spiking.network import (Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits,
                                        StateProbe)
 from plastinet.spiking.rules import PES, ModulatedHebbian
@@ -199,12 +199,13 @@ def from_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, neurons_per
 def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, neurons_per_feature: int = 20,
             rate: float = 100.0, phase: float = 0.2, value_neurons: int | None = None,
             tau: float = 0.01, dt: float = 1e-3, seed: int | None = 0,
-            backend: Any = "numpy") -> xr.Dataset:
+            backend: Any = None, run_options: Any = None) -> xr.Dataset:
     """Run the spiking FWP of :func:`from_fwp` and compare it with :func:`plastinet.fwp.apply`.
 
-    Parameters are those of :func:`from_fwp`, plus ``dt`` (s), ``seed`` and ``backend``
-    (``"numpy"``, ``"brian2"`` or any backend with the ``"spiking"`` capability; the rate
-    reference always comes from :func:`plastinet.fwp.apply`).
+    Parameters are those of :func:`from_fwp`, plus ``dt`` (s), ``seed``, ``backend`` (any
+    backend with the ``"spiking"`` capability, see :func:`plastinet.simulate`; the rate
+    reference always comes from :func:`plastinet.fwp.apply`) and ``run_options`` (the
+    reliability options of the run, :data:`plastinet.simulation.RUN_OPTIONS`).
 
     Returns
     -------
@@ -218,12 +219,8 @@ def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, neurons_per_
                     phase=phase, value_neurons=value_neurons, tau=tau, dt=dt)
     net = sfwp.network
     net.add(StateProbe(name="pred", population="out", variable="dend", sample_every=dt))
-    if isinstance(backend, str) and backend == "numpy":
-        ds = run(net, sfwp.duration, dt=dt, seed=seed)
-    else:
-        from plastinet.spiking.protocols import simulate_on
-
-        ds = simulate_on(backend, net, sfwp.duration, dt=dt, seed=seed)
+    ds = simulate(net, sfwp.duration, backend=backend, dt=dt, seed=seed,
+                  **check_run_options("run_fwp run_options", run_options))
     pred = ds["pred"].values                       # (steps, d_v)
     steps_phase = int(round(phase / dt))
     T = sfwp.T
@@ -241,7 +238,7 @@ def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, neurons_per_
     res = xr.Dataset({"y_spiking": variable(("step", "value"), y_s, "1", "spiking read-out"),
                       "y_rate": variable(("step", "value"), y_r, "1", "rate read-out W_t phi(q_t)")})
     backend_attrs = {k: ds.attrs[k] for k in ("brian2_target", "poisson") if k in ds.attrs}
-    return finalize_dataset(res, backend=str(ds.attrs.get("backend", "numpy")),
-                            backend_version=str(ds.attrs.get("backend_version", np.__version__)), dt=dt, seed=seed,
+    return finalize_dataset(res, backend=str(ds.attrs["backend"]), backend_version=str(ds.attrs["backend_version"]),
+                            dt=dt, seed=seed,
                             model_spec=net.to_dict(), correlation=corr, relative_error=rel,
                             neurons_per_feature=neurons_per_feature, rate=rate, phase=phase, **backend_attrs)
