@@ -34,7 +34,7 @@ SEEDS = (0,) if QUICK else (0, 1)
 import matplotlib.pyplot as plt
 import numpy as np
 
-from plastinet.analysis import rate_spike_scaling
+from plastinet.experiments import rate_spike_scaling
 from plastinet.fwp import Delta, FeatureMap
 from plastinet.plotting.analysis import plot_scaling
 from plastinet.experiments.fwp_bridge import run_fwp

@@ -5,14 +5,28 @@ Each model file names a ``kind``; the kind validates the file's tables into a sp
 figure of its result (:meth:`Kind.plot`). Results record the kind in the ``model_kind``
 attribute, so ``plastinet plot`` can draw any saved result. The registry lives in
 :mod:`plastinet.experiments.registry`; importing this package registers the built-in kinds.
+
+The package also holds the experiments that produce data for :mod:`plastinet.analysis`:
+the protocols (:mod:`~plastinet.experiments.protocols`), the spiking FWP
+(:mod:`~plastinet.experiments.fwp_bridge`), STDP measurements
+(:func:`measure_stdp_window`, :func:`measure_rate_dependence`,
+:func:`measure_frequency_dependence`), memory curves (:func:`capacity_curves`,
+:func:`forgetting_curve`), :func:`plasticity_trace` and :func:`rate_spike_scaling`.
 """
 
 from plastinet.experiments import rate_memory as _rate_memory
 from plastinet.experiments import rule_inference_kind as _rule_inference
 from plastinet.experiments import spiking_protocol_kind as _spiking_protocols
 from plastinet.experiments import training_kind as _training_kind
+from plastinet.experiments.memory_curves import capacity_curves, forgetting_curve
+from plastinet.experiments.plasticity_traces import plasticity_trace
+from plastinet.experiments.rate_spike_scaling import rate_spike_scaling
 from plastinet.experiments.registry import (KINDS, Kind, check_backend, get_kind, kind_backends, register_kind,
                                             resolve_backend)
+from plastinet.experiments.stdp_measurements import (measure_frequency_dependence, measure_rate_dependence,
+                                                     measure_stdp_window)
 
-__all__ = ["Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend"]
+__all__ = ["Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
+           "capacity_curves", "forgetting_curve", "plasticity_trace", "rate_spike_scaling", "measure_stdp_window",
+           "measure_rate_dependence", "measure_frequency_dependence"]
 del _rate_memory, _rule_inference, _spiking_protocols, _training_kind

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from plastinet.analysis.stdp_theory import pair_integral
 from plastinet.errors import RangeError
 from plastinet.results import variable
 from plastinet.simulation import check_run_options, simulate
@@ -211,7 +212,7 @@ def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_p
     ds = simulate(net, duration, backend=backend, dt=dt, seed=seed, **_options(run_options))
     T = duration
     drift = float(ds["w_syn"].values.mean() / T)
-    k = rule.A_plus * rule.tau_plus - rule.A_minus * rule.tau_minus
+    k = pair_integral(rule.A_plus, rule.tau_plus, rule.A_minus, rule.tau_minus)
     e_m = np.exp(-dt / rule.tau_minus)
     k_dt = dt * (rule.A_plus / -np.expm1(-dt / rule.tau_plus) - rule.A_minus * e_m / -np.expm1(-dt / rule.tau_minus))
     pops = ds["spike_population"].values

@@ -194,7 +194,7 @@ def fwp_readouts(run: Any, x: Any = None, *, k: Any = None, v: Any = None, beta:
     programmed learning rate ``beta_t`` (``beta``, a per-step third factor). Its *read-out*
     is its response to the key before the write, ``W_{t-1} phi(k_t)`` (``post``; the
     retrieval the delta rule itself compares with ``v_t``). Recorded by
-    :func:`plastinet.analysis.plasticity_trace` (the rate engine's own steps), one trial per
+    :func:`plastinet.experiments.plasticity_trace` (the rate engine's own steps), one trial per
     sequence.
 
     Parameters
@@ -209,7 +209,7 @@ def fwp_readouts(run: Any, x: Any = None, *, k: Any = None, v: Any = None, beta:
         ``pre (trial, time, pre)``, ``post (trial, time, post)``, ``teacher (trial, time, post)``,
         ``beta (trial, time)``.
     """
-    from plastinet.analysis import plasticity_trace
+    from plastinet.experiments import plasticity_trace
     from plastinet.fwp.layer import FastWeightLayer
 
     if isinstance(run, FastWeightLayer):

@@ -99,7 +99,7 @@ def test_stdp_inputs_are_checked():
 def test_spike_rules_measured_windows_match_analytic():
     """Acceptance: pairing protocol on the spiking engine, fitted tau within 5 % of the rule's."""
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_stdp_window
+    from plastinet.experiments import measure_stdp_window
 
     for rule in (spiking.PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.0168, tau_minus=0.0337),
                  spiking.PairSTDP(pairing="nearest"), spiking.TripletSTDP.hippocampal_full()):
@@ -110,7 +110,7 @@ def test_spike_rules_measured_windows_match_analytic():
 
 def test_pair_stdp_effective_rate_rule_is_kempter():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_rate_dependence
+    from plastinet.experiments import measure_rate_dependence
 
     rule = spiking.PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.0168, tau_minus=0.0337)
     out = measure_rate_dependence(rule, r_pre=(5.0, 20.0), r_post=(5.0, 10.0, 20.0), duration=2.0,
@@ -123,7 +123,7 @@ def test_pair_stdp_effective_rate_rule_is_kempter():
 
 def test_triplet_rule_reproduces_sjostrom_frequency_dependence():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_frequency_dependence
+    from plastinet.experiments import measure_frequency_dependence
 
     triplet = measure_frequency_dependence(spiking.TripletSTDP.visual_cortex_minimal())
     plus = triplet.dw.sel(delta_t=0.01).values
@@ -144,7 +144,7 @@ def test_every_spike_timing_rule_has_its_analytic_window(make):
     """Soft bounds, nearest-spike and the dopamine rule's eligibility window: the fit equals
     the single-pair window (time constants and amplitudes)."""
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_stdp_window
+    from plastinet.experiments import measure_stdp_window
 
     out = measure_stdp_window(make(spiking), delta_t=np.array([-0.08, -0.04, -0.02, -0.005, 0.003, 0.01, 0.03, 0.09]))
     assert np.all(np.abs(out.relative_error.values) < 1e-9), out.relative_error.values
@@ -154,7 +154,7 @@ def test_every_spike_timing_rule_has_its_analytic_window(make):
 
 def test_zero_lobe_and_rules_without_window():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_stdp_window
+    from plastinet.experiments import measure_stdp_window
     from plastinet.errors import UnsupportedError
 
     out = measure_stdp_window(spiking.TripletSTDP.visual_cortex_minimal())   # A2+ = 0
@@ -169,7 +169,7 @@ def test_zero_lobe_and_rules_without_window():
 
 def test_triplet_effective_rate_rule_is_bcm_with_the_mean_field_threshold():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_rate_dependence
+    from plastinet.experiments import measure_rate_dependence
 
     rule = spiking.TripletSTDP.visual_cortex_minimal()
     out = measure_rate_dependence(rule, r_pre=(5.0, 20.0), r_post=(5.0, 10.0, 20.0, 40.0), duration=2.0,

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from plastinet.analysis import fit_rule, plasticity_trace
+from plastinet.analysis import fit_rule
+from plastinet.experiments import plasticity_trace
 from plastinet.errors import ValidationError
 from plastinet.fwp import ThreeFactor, apply
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from plastinet.analysis import fit_rule, plasticity_trace
+from plastinet.analysis import fit_rule
+from plastinet.experiments import plasticity_trace
 from plastinet.errors import ValidationError
 
 

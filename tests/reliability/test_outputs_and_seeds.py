@@ -20,7 +20,7 @@ import xarray as xr
 
 from plastinet.analysis import LIBRARY
 from plastinet.analysis.biological import synthetic_trace
-from plastinet.analysis.memory import forgetting_curve
+from plastinet.experiments import forgetting_curve
 from plastinet.cli import main
 from plastinet.errors import CheckpointError, ModelFileError, RangeError, ValidationError, WriteError
 from plastinet.experiments.rate_memory import KVMemory
