@@ -66,7 +66,7 @@ import warnings
 import numpy as np
 
 from plastinet.fwp import Delta, apply
-from plastinet.fwp.forms._blas import openblas_cores, single_threaded_blas
+from plastinet._blas import openblas_cores, single_threaded_blas
 from plastinet.fwp.forms.native import native_status
 
 B, H = 1, 4

@@ -203,7 +203,7 @@ plt.show()
 # `TARGET` in the parameters cell to try a compiled target here.
 
 # %%
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 
 model = load_model("stdp_pairing", quick=True)
 on_numpy = model.run(progress=False)

@@ -66,7 +66,7 @@ def _write_outputs(model, ds, out: Path, plot: bool) -> list[Path]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
 
     from plastinet.experiments import check_backend, get_kind
 
@@ -148,7 +148,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         except ImportError:
             version = "not installed"
         print(f"  {mod:<11} {version}")
-    from plastinet.fwp.forms._blas import openblas_cores
+    from plastinet._blas import openblas_cores
 
     cores = openblas_cores()
     pinned = os.environ.get("OPENBLAS_CORETYPE")
@@ -279,7 +279,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from plastinet.errors import UnsupportedError
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
     from plastinet.io.durable import check_output_path
 
     model = load_model(args.model, args.set or [], quick=args.quick)

@@ -1,5 +1,8 @@
 """Experiment kinds: how a validated model file runs and how its result is plotted.
 
+:func:`load_model` reads and validates a model file into a :class:`Model`;
+``Model.run(backend=...)`` runs it.
+
 Each model file names a ``kind``; the kind validates the file's tables into a spec
 (:meth:`Kind.validate`), runs it on a backend (:meth:`Kind.run`) and draws the standard
 figure of its result (:meth:`Kind.plot`). Results record the kind in the ``model_kind``
@@ -18,6 +21,7 @@ from plastinet.experiments import rate_memory as _rate_memory
 from plastinet.experiments import rule_inference_kind as _rule_inference
 from plastinet.experiments import spiking_protocol_kind as _spiking_protocols
 from plastinet.experiments import training_kind as _training_kind
+from plastinet.experiments.models import Model, load_model
 from plastinet.experiments.memory_curves import capacity_curves, forgetting_curve
 from plastinet.experiments.plasticity_traces import plasticity_trace
 from plastinet.experiments.rate_spike_scaling import rate_spike_scaling
@@ -26,7 +30,7 @@ from plastinet.experiments.registry import (KINDS, Kind, check_backend, get_kind
 from plastinet.experiments.stdp_measurements import (measure_frequency_dependence, measure_rate_dependence,
                                                      measure_stdp_window)
 
-__all__ = ["Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
+__all__ = ["Model", "load_model", "Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
            "capacity_curves", "forgetting_curve", "plasticity_trace", "rate_spike_scaling", "measure_stdp_window",
            "measure_rate_dependence", "measure_frequency_dependence"]
 del _rate_memory, _rule_inference, _spiking_protocols, _training_kind

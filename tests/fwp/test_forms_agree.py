@@ -242,7 +242,8 @@ def test_float32_cancellation_case_agrees():
 
 
 def test_float32_arithmetic_is_used_for_large_calls(monkeypatch):
-    from plastinet.fwp.forms import _blas, chunkwise
+    from plastinet import _blas
+    from plastinet.fwp.forms import chunkwise
 
     seen = []
     real = _blas.map_heads

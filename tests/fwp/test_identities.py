@@ -1,4 +1,4 @@
-"""Issue 2, acceptance point 2: exact identities of the rules (DESIGN.md section 2).
+"""Issue 2, acceptance point 2: exact identities of the rules (notation of docs/fwp.md).
 
 Every identity is checked in float64 to 1e-10 and, where a rule has several forms, in every
 form. Reads use the convention ``y_t = W_t phi(q_t)`` (step ``t``'s write included); a

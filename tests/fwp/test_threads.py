@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import plastinet.fwp.forms._blas as blas
+import plastinet._blas as blas
 from plastinet.fwp import apply, vjp
 from plastinet.fwp.rules import Delta, GatedDelta
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from plastinet.cli import main
-from plastinet.io import list_models, load_model, load_result
+from plastinet.io import list_models, load_result
+from plastinet.experiments import load_model
 
 
 def test_demo_writes_a_result_and_a_figure(tmp_path, capsys):
@@ -115,7 +116,7 @@ def test_info_reports_versions_backends_and_whether_brian2_can_compile(capsys):
     assert f"numpy       {np.__version__}" in text and f"xarray      {xarray.__version__}" in text
     assert f"brian2      {brian2.__version__:<10} capabilities: rate_fwp, spiking" in text
     assert "numpy       " + np.__version__ in text.split("backends:")[1]
-    from plastinet.fwp.forms._blas import openblas_cores
+    from plastinet._blas import openblas_cores
 
     blas = next(ln for ln in text.splitlines() if ln.strip().startswith("BLAS"))
     cores = openblas_cores()

@@ -18,7 +18,7 @@ from plastinet.backends.numpy_backend import NumpyBackend
 from plastinet.fwp import (DecayedHebbian, Delta, FastWeightLayer, FeatureMap, GatedDelta, Hebbian, Oja,
                            State, ThreeFactor, apply, get_rule, vjp)
 from plastinet.experiments import protocols
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 from plastinet.params import Parameter, Spec
 from plastinet.spiking import (LIF, ConductanceLIF, Network, PoissonGroup, ProgrammedSignal, Projection,
                                Simulator, SpikeGenerator, StateProbe, run)

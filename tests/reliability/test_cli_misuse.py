@@ -24,7 +24,7 @@ import plastinet.sizes
 import plastinet.sweep
 from plastinet.cli import main
 from plastinet.errors import ModelFileError, RangeError, SizeError
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 
 HEAD = 'schema_version = 1\nname = "m"\ndescription = "d"\nsource = "s"\n'
 

@@ -200,7 +200,7 @@ def test_cli_run_of_a_spiking_model_is_interruptible_and_resumable(tmp_path):
     assert load_result(tmp_path / "song.partial.nc").attrs["partial"] == 1
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
 
     model = load_model("song2000", ['protocol.duration="3 s"', "protocol.n_inputs=100"], quick=True)
     save_result(model.run(progress=False), tmp_path / "reference.nc")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plastinet.errors import ModelFileError
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 from reliability_helpers import budget
 
 BASE = (

@@ -16,7 +16,7 @@ from plastinet import simulate
 from plastinet.errors import (NumericalError, NumericalWarning, RangeError, UnstableUpdateWarning,
                               UnsupportedError, report_numerical)
 from plastinet.fwp import Delta, Hebbian, apply
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 from plastinet.io.checkpoints import load_npz_checkpoint
 from plastinet.spiking import (LIF, PES, Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits,
                                SpikeGenerator, SpikeProbe, StateProbe, Simulator, run)

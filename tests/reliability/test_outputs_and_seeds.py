@@ -26,11 +26,12 @@ from plastinet.errors import CheckpointError, ModelFileError, RangeError, Valida
 from plastinet.experiments.rate_memory import KVMemory
 from plastinet.experiments.protocols import pes_learning
 from plastinet.fwp.rules import Delta
-from plastinet.io import load_model, load_result, save_result
+from plastinet.io import load_result, save_result
+from plastinet.experiments import load_model
 from plastinet.io.checkpoints import HASH_KEY, META_KEY, load_npz_checkpoint, save_npz_checkpoint
 from plastinet.io import durable
 from plastinet.io.durable import check_output_path, clean_stale_temporaries
-from plastinet.io.model_files import Model
+from plastinet.experiments import Model
 from plastinet.spiking import Simulator, run
 from plastinet.spiking.engine import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 from plastinet.training import SequenceRegressor, train

@@ -1,6 +1,6 @@
 """The brian2 backend: plastinet models built and run as Brian2 simulations.
 
-Rules of this backend (DESIGN.md section 1): an explicit :class:`brian2.Network`, an
+Rules of this backend (docs/backends.md): an explicit :class:`brian2.Network`, an
 explicit ``namespace`` passed to ``run``, every object on one explicit ``Clock`` of the
 run's ``dt`` (the default clock is never touched; one clock instead of one per object keeps
 Brian2's run loop lean), Brian2 units attached only here, global ``prefs`` restored after
