@@ -167,8 +167,15 @@ def song_spec(n: int, seed: int, spikes=None):
     With ``spikes`` (indices, times) the inputs are a ``SpikeGenerator`` instead of a
     ``PoissonGroup``.
     """
-    from plastinet.spiking import (ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection,
-                                   SpikeGenerator, SpikeProbe)
+    from plastinet.spiking import (
+        ConductanceLIF,
+        Network,
+        PairSTDP,
+        PoissonGroup,
+        Projection,
+        SpikeGenerator,
+        SpikeProbe,
+    )
 
     gm = g_max(n)
     dA = 0.01 * gm

@@ -65,8 +65,8 @@ import warnings
 
 import numpy as np
 
-from plastinet.fwp import Delta, apply
 from plastinet._blas import openblas_cores, single_threaded_blas
+from plastinet.fwp import Delta, apply
 from plastinet.fwp.forms.native import native_status
 
 B, H = 1, 4

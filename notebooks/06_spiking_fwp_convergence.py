@@ -35,9 +35,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from plastinet.experiments import rate_spike_scaling
+from plastinet.experiments.fwp_bridge import run_fwp
 from plastinet.fwp import Delta, FeatureMap
 from plastinet.plotting.analysis import plot_scaling
-from plastinet.experiments.fwp_bridge import run_fwp
 
 rng = np.random.default_rng(0)
 T, d_k, d_v = 4, 4, 3

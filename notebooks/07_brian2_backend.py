@@ -45,8 +45,16 @@ import numpy as np
 
 import plastinet
 from plastinet.backends import get_backend
-from plastinet.spiking import (ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection, SpikeGenerator,
-                               SpikeProbe, WeightProbe)
+from plastinet.spiking import (
+    ConductanceLIF,
+    Network,
+    PairSTDP,
+    PoissonGroup,
+    Projection,
+    SpikeGenerator,
+    SpikeProbe,
+    WeightProbe,
+)
 
 brian2 = get_backend("brian2", target=TARGET)
 print(f"numpy engine vs brian2 {brian2.version} (target {brian2.target}); "

@@ -66,9 +66,7 @@ def _write_outputs(model, ds, out: Path, plot: bool) -> list[Path]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from plastinet.experiments import load_model
-
-    from plastinet.experiments import check_backend, get_kind
+    from plastinet.experiments import check_backend, get_kind, load_model
 
     model = load_model(args.model, args.set or [], quick=args.quick)
     target = getattr(args, "target", None)
@@ -90,7 +88,6 @@ def _durable_options(args: argparse.Namespace, model, out: Path) -> dict:
     """Checkpoint and partial-result settings of ``plastinet run`` (spiking protocols on numpy)."""
     from plastinet.errors import UnsupportedError
     from plastinet.io.durable import check_output_path
-
     from plastinet.simulation import durable_backends
 
     every, path = getattr(args, "checkpoint_every", None), getattr(args, "checkpoint", None)

@@ -36,10 +36,10 @@ import xarray as xr
 
 from plastinet.backends import DEFAULT_BACKEND
 from plastinet.errors import CheckpointError, RangeError, UnsupportedError, ValidationError
+from plastinet.experiments import load_model
 from plastinet.io.checkpoints import spec_hash
 from plastinet.io.durable import write_atomically
 from plastinet.io.model_files import find_model, parse_override
-from plastinet.experiments import load_model
 from plastinet.io.result_files import load_result, save_result
 
 __all__ = ["sweep", "parse_grid", "sweep_points", "seed_keys", "point_seeds"]

@@ -8,10 +8,29 @@ plasticity traces of rules and layers, rate/spike scaling) live in
 (``plot_<name>``, each with an ``ax=`` argument).
 """
 
-from plastinet.analysis.biological import (BCM, BI_POO, BI_POO_PAIRINGS, BTSP, COVARIANCE, DOPAMINE_STDP,
-                                           LIBRARY, OJA, PES, SONG_ABBOTT, TRIPLET_VISUAL, BCMRule, BTSPRule,
-                                           CovarianceRule, DopamineSTDPRule, LibraryRule, OjaRule, PairSTDPRule, PESRule, TripletSTDPRule,
-                                           synthetic_trace)
+from plastinet.analysis.biological import (
+                                           BCM,
+                                           BI_POO,
+                                           BI_POO_PAIRINGS,
+                                           BTSP,
+                                           COVARIANCE,
+                                           DOPAMINE_STDP,
+                                           LIBRARY,
+                                           OJA,
+                                           PES,
+                                           SONG_ABBOTT,
+                                           TRIPLET_VISUAL,
+                                           BCMRule,
+                                           BTSPRule,
+                                           CovarianceRule,
+                                           DopamineSTDPRule,
+                                           LibraryRule,
+                                           OjaRule,
+                                           PairSTDPRule,
+                                           PESRule,
+                                           TripletSTDPRule,
+                                           synthetic_trace,
+)
 from plastinet.analysis.dual import attention_weights
 from plastinet.analysis.families import FAMILIES, Family
 from plastinet.analysis.fitting import FamilyFit, RuleFit, fit_rule

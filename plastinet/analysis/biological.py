@@ -16,9 +16,9 @@ Rate forms of the spike rules use the mean-field drift of independent Poisson tr
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-import json
 from typing import Any
 
 import numpy as np

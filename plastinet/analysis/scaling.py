@@ -12,7 +12,7 @@ error with the spiking FWP and fits it.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import xarray as xr

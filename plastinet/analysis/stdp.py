@@ -22,7 +22,7 @@ measurements that run the protocols on a spiking backend and fit the results liv
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import xarray as xr

@@ -16,8 +16,6 @@ also runs rules and fast-weight layers and documents the variables. Two inputs:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import xarray as xr
 

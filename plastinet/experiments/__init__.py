@@ -21,14 +21,24 @@ from plastinet.experiments import rate_memory as _rate_memory
 from plastinet.experiments import rule_inference_kind as _rule_inference
 from plastinet.experiments import spiking_protocol_kind as _spiking_protocols
 from plastinet.experiments import training_kind as _training_kind
-from plastinet.experiments.models import Model, load_model
 from plastinet.experiments.memory_curves import capacity_curves, forgetting_curve
+from plastinet.experiments.models import Model, load_model
 from plastinet.experiments.plasticity_traces import plasticity_trace
 from plastinet.experiments.rate_spike_scaling import rate_spike_scaling
-from plastinet.experiments.registry import (KINDS, Kind, check_backend, get_kind, kind_backends, register_kind,
-                                            resolve_backend)
-from plastinet.experiments.stdp_measurements import (measure_frequency_dependence, measure_rate_dependence,
-                                                     measure_stdp_window)
+from plastinet.experiments.registry import (
+                                            KINDS,
+                                            Kind,
+                                            check_backend,
+                                            get_kind,
+                                            kind_backends,
+                                            register_kind,
+                                            resolve_backend,
+)
+from plastinet.experiments.stdp_measurements import (
+                                            measure_frequency_dependence,
+                                            measure_rate_dependence,
+                                            measure_stdp_window,
+)
 
 __all__ = ["Model", "load_model", "Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
            "capacity_curves", "forgetting_curve", "plasticity_trace", "rate_spike_scaling", "measure_stdp_window",

@@ -43,8 +43,7 @@ import xarray as xr
 from plastinet.errors import RangeError, ShapeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset, variable
 from plastinet.simulation import check_run_options, simulate
-from plastinet.spiking.network import (Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits,
-                                       StateProbe)
+from plastinet.spiking.network import Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits, StateProbe
 from plastinet.spiking.rules import PES, ModulatedHebbian
 
 __all__ = ["SpikingFWP", "from_fwp", "run_fwp"]

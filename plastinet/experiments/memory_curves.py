@@ -19,15 +19,15 @@ The spectra of the delta transitions are analysed by
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import ShapeError, UnsupportedError, ValidationError
+from plastinet.errors import ValidationError
 from plastinet.experiments.rate_memory import KVMemory, kv_memory
 from plastinet.fwp import apply
-from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian, Rule, ThreeFactor
+from plastinet.fwp.rules import DecayedHebbian, GatedDelta, Hebbian, Rule, ThreeFactor
 from plastinet.seeds import check_seed
 
 __all__ = ["capacity_curves", "forgetting_curve"]

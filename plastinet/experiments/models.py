@@ -11,8 +11,7 @@ from typing import Any
 
 from plastinet.errors import ModelFileError, check_numerical_policy
 from plastinet.experiments.registry import KINDS, get_kind
-from plastinet.io.model_files import (NAME_RULE, SCHEMA_VERSION, Section, model_name, nonempty_string,
-                                      read_model_config)
+from plastinet.io.model_files import NAME_RULE, SCHEMA_VERSION, Section, model_name, nonempty_string, read_model_config
 from plastinet.params import REQUIRED, Parameter
 from plastinet.results import check_result_finite
 

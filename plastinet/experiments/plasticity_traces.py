@@ -61,7 +61,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.analysis.trace import recording_trace
-from plastinet.errors import ShapeError, UnstableUpdateWarning, UnsupportedError, ValidationError
+from plastinet.errors import UnstableUpdateWarning, UnsupportedError, ValidationError
 from plastinet.fwp import apply
 from plastinet.fwp.functional import State, prepare
 from plastinet.fwp.layer import FastWeightLayer

@@ -26,11 +26,23 @@ import xarray as xr
 from plastinet.analysis.stdp_theory import pair_integral
 from plastinet.errors import RangeError
 from plastinet.results import variable
-from plastinet.simulation import check_run_options, simulate
 from plastinet.seeds import check_seed
-from plastinet.spiking.network import (CoincidenceReward, ConductanceLIF, ModulatorProbe, Network,
-                                       PoissonGroup, ProgrammedSignal, Projection, RateUnits, SpikeGenerator,
-                                       SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
+from plastinet.simulation import check_run_options, simulate
+from plastinet.spiking.network import (
+    CoincidenceReward,
+    ConductanceLIF,
+    ModulatorProbe,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    RateUnits,
+    SpikeGenerator,
+    SpikeProbe,
+    SpikeSignal,
+    StateProbe,
+    WeightProbe,
+)
 from plastinet.spiking.rules import PES, DopamineSTDP, PairSTDP, SpikeRule
 
 __all__ = ["pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007", "pes_learning",

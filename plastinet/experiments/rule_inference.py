@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
 import numpy as np
 import xarray as xr
 

@@ -21,10 +21,9 @@ is allowed.
 from __future__ import annotations
 
 import copy
-import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 

@@ -8,13 +8,35 @@ live in :mod:`plastinet.experiments`.
 """
 
 from plastinet.spiking.engine import Simulator, run
-from plastinet.spiking.network import (LIF, CoincidenceReward, ConductanceLIF, Modulator,
-                                       ModulatorProbe, Network, PoissonGroup, Population,
-                                       ProgrammedSignal, Projection, RateUnits, SpikeGenerator,
-                                       SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
+from plastinet.spiking.network import (
+                                       LIF,
+                                       CoincidenceReward,
+                                       ConductanceLIF,
+                                       Modulator,
+                                       ModulatorProbe,
+                                       Network,
+                                       PoissonGroup,
+                                       Population,
+                                       ProgrammedSignal,
+                                       Projection,
+                                       RateUnits,
+                                       SpikeGenerator,
+                                       SpikeProbe,
+                                       SpikeSignal,
+                                       StateProbe,
+                                       WeightProbe,
+)
 from plastinet.spiking.recordings import spike_trains
-from plastinet.spiking.rules import (PES, RULES, DopamineSTDP, ModulatedHebbian, PairSTDP,
-                                     SpikeRule, TripletSTDP, TsodyksMarkram)
+from plastinet.spiking.rules import (
+                                       PES,
+                                       RULES,
+                                       DopamineSTDP,
+                                       ModulatedHebbian,
+                                       PairSTDP,
+                                       SpikeRule,
+                                       TripletSTDP,
+                                       TsodyksMarkram,
+)
 
 __all__ = [
     "Network", "Population", "PoissonGroup", "SpikeGenerator", "LIF", "ConductanceLIF",

@@ -51,8 +51,14 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import (CheckpointError, PlastinetWarning, RangeError, UnsupportedError, ValidationError,
-                              check_numerical_policy, report_numerical)
+from plastinet.errors import (
+    CheckpointError,
+    PlastinetWarning,
+    RangeError,
+    ValidationError,
+    check_numerical_policy,
+    report_numerical,
+)
 from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, spec_hash
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
@@ -60,8 +66,16 @@ from plastinet.spiking._neurons import ConductanceLIFState, RateUnitsState, chec
 from plastinet.spiking._sources import GeneratorSource, PoissonSource, _steps
 from plastinet.spiking._synapses import ProjectionState, Trace
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
-from plastinet.spiking.network import (ModulatorProbe, Network, PoissonGroup, ProgrammedSignal,
-                                       SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
+from plastinet.spiking.network import (
+    ModulatorProbe,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    SpikeProbe,
+    SpikeSignal,
+    StateProbe,
+    WeightProbe,
+)
 from plastinet.spiking.recordings import build_dataset
 from plastinet.units import to_si
 
@@ -701,7 +715,7 @@ class Simulator:
             need_snapshot = bool(self.spiking_dyn)
             snaps = None
             if need_snapshot:
-                snaps = {name: p.snapshot() for src in bulk for p in self.out_of.get(src, ()) 
+                snaps = {name: p.snapshot() for src in bulk for p in self.out_of.get(src, ())
                          if bulk[src][0].size for name in (p.name,)}
             incs = self._bulk(n0, K, bulk)
             k_star, spikes = self._integrate(K, incs)

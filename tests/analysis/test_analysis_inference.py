@@ -18,8 +18,13 @@ import xarray as xr
 from plastinet.analysis import infer_rule
 from plastinet.analysis.rule_models import parse_term
 from plastinet.errors import NonFiniteError, RangeError, ShapeError, UnsupportedError, ValidationError
-from plastinet.experiments.rule_inference import (fwp_readouts, planted_activity, planted_bandit, recovery_grid,
-                                              spiking_fwp_readouts)
+from plastinet.experiments.rule_inference import (
+    fwp_readouts,
+    planted_activity,
+    planted_bandit,
+    recovery_grid,
+    spiking_fwp_readouts,
+)
 
 CANDIDATES = ["1", "x", "y", "W", "x*y", "y*W", "x*y^2", "y^2*W"]
 REWARD_TERMS = ["r*x*y", "r*W", "r*x", "r*y"]

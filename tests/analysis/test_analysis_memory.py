@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from plastinet.analysis import transition_spectrum
-from plastinet.experiments import capacity_curves, forgetting_curve
 from plastinet.errors import UnsupportedError, ValidationError
+from plastinet.experiments import capacity_curves, forgetting_curve
 from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian
 
 

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from plastinet.analysis import (BI_POO, BI_POO_PAIRINGS, BTSP, SONG_ABBOTT, TRIPLET_VISUAL,
-                                fit_frequency_dependence, fit_rate_dependence, fit_stdp_window)
+from plastinet.analysis import (
+    BI_POO,
+    BI_POO_PAIRINGS,
+    BTSP,
+    SONG_ABBOTT,
+    TRIPLET_VISUAL,
+    fit_frequency_dependence,
+    fit_rate_dependence,
+    fit_stdp_window,
+)
 from plastinet.errors import ValidationError
 
 
@@ -26,8 +34,8 @@ def test_window_fit_recovers_time_constants(rule):
 def test_bi_poo_amplitudes_are_per_pairing():
     """Bi & Poo's A+ = 0.777, A- = 0.273 fit the total change of 60 pairings at 1 Hz: 60 pairings
     of the library's per-pairing window, run on the spiking engine, give that total."""
-    from plastinet.spiking import PairSTDP as SpikePair
     from plastinet.experiments.protocols import pairing_window
+    from plastinet.spiking import PairSTDP as SpikePair
 
     lags = np.array([-0.04, -0.01, 0.005, 0.02])
     published = np.where(lags > 0, 0.777 * np.exp(-lags / 0.0168), -0.273 * np.exp(lags / 0.0337))
@@ -43,8 +51,8 @@ def test_bi_poo_amplitudes_are_per_pairing():
 def test_bi_poo_rate_form_is_the_pair_sum_drift():
     """The rate form uses per-pair amplitudes: the drift of a spiking pair rule with the
     published 60-pairing fit divided by 60 (Poisson trains at 20 and 30 Hz) is BI_POO.drift."""
-    from plastinet.spiking import PairSTDP as SpikePair
     from plastinet.experiments.protocols import poisson_drift
+    from plastinet.spiking import PairSTDP as SpikePair
 
     rule = SpikePair(A_plus=0.777 / 60, A_minus=0.273 / 60, tau_plus=0.0168, tau_minus=0.0337)
     d = poisson_drift(rule, r_pre=20.0, r_post=30.0, n_pre=200, n_post=10, duration=10.0, seed=0)
@@ -154,8 +162,8 @@ def test_every_spike_timing_rule_has_its_analytic_window(make):
 
 def test_zero_lobe_and_rules_without_window():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.experiments import measure_stdp_window
     from plastinet.errors import UnsupportedError
+    from plastinet.experiments import measure_stdp_window
 
     out = measure_stdp_window(spiking.TripletSTDP.visual_cortex_minimal())   # A2+ = 0
     assert float(out.fit.sel(coefficient="A_plus")) == 0.0

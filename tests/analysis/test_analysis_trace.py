@@ -5,8 +5,8 @@ import pytest
 import xarray as xr
 
 from plastinet.analysis import fit_rule
-from plastinet.experiments import plasticity_trace
 from plastinet.errors import ValidationError
+from plastinet.experiments import plasticity_trace
 from plastinet.fwp import ThreeFactor, apply
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from plastinet.analysis import fit_rule
-from plastinet.experiments import plasticity_trace
 from plastinet.errors import ValidationError
+from plastinet.experiments import plasticity_trace
 
 
 def _trained(rule, n_keys, setting, **layer):

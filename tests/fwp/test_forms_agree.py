@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fwp_helpers import ALL_RULES, FAMILIES, L2, assert_close, budget, make_case, max_abs, rule_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fwp_helpers import ALL_RULES, FAMILIES, L2, assert_close, budget, make_case, max_abs, rule_for
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, State, apply
 
 pytestmark = pytest.mark.filterwarnings("error::plastinet.errors.UnstableUpdateWarning")

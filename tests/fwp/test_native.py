@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fwp_helpers import L2, assert_close, budget, make_case, max_abs, rel_err, rule_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fwp_helpers import L2, assert_close, budget, make_case, max_abs, rel_err, rule_for
 from plastinet.fwp import Delta, apply, vjp
 from plastinet.fwp.forms import chunkwise, native
 

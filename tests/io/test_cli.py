@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from plastinet.cli import main
-from plastinet.io import list_models, load_result
 from plastinet.experiments import load_model
+from plastinet.io import list_models, load_result
 
 
 def test_demo_writes_a_result_and_a_figure(tmp_path, capsys):

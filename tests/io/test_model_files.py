@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from plastinet.errors import ModelFileError, ValidationError
+from plastinet.experiments import load_model
 from plastinet.fwp import Delta, GatedDelta, Hebbian
 from plastinet.io import list_models
-from plastinet.experiments import load_model
 from plastinet.io.model_files import parse_override
 
 GOOD = textwrap.dedent("""\

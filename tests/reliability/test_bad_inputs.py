@@ -15,13 +15,34 @@ from plastinet import errors as E
 from plastinet import simulate
 from plastinet.backends import get_backend
 from plastinet.backends.numpy_backend import NumpyBackend
-from plastinet.fwp import (DecayedHebbian, Delta, FastWeightLayer, FeatureMap, GatedDelta, Hebbian, Oja,
-                           State, ThreeFactor, apply, get_rule, vjp)
-from plastinet.experiments import protocols
-from plastinet.experiments import load_model
+from plastinet.experiments import load_model, protocols
+from plastinet.fwp import (
+    DecayedHebbian,
+    Delta,
+    FastWeightLayer,
+    FeatureMap,
+    GatedDelta,
+    Hebbian,
+    Oja,
+    State,
+    ThreeFactor,
+    apply,
+    get_rule,
+    vjp,
+)
 from plastinet.params import Parameter, Spec
-from plastinet.spiking import (LIF, ConductanceLIF, Network, PoissonGroup, ProgrammedSignal, Projection,
-                               Simulator, SpikeGenerator, StateProbe, run)
+from plastinet.spiking import (
+    LIF,
+    ConductanceLIF,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    Simulator,
+    SpikeGenerator,
+    StateProbe,
+    run,
+)
 from plastinet.spiking.rules import PairSTDP, TripletSTDP
 from plastinet.sweep import parse_grid
 from plastinet.units import parse_quantity, to_si

@@ -15,7 +15,6 @@ import contextlib
 import resource
 import signal
 import socket
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -203,7 +202,7 @@ def test_izhikevich_inputs_are_checked_when_the_file_is_validated(tmp_path):
 def test_size_errors_name_the_parameter_and_the_bytes(monkeypatch):
     from plastinet.experiments.rate_memory import KVMemory, kv_memory, kv_memory_bytes
     from plastinet.fwp import Delta
-    from plastinet.spiking import PoissonGroup, Network, Projection, Simulator, run
+    from plastinet.spiking import Network, PoissonGroup, Projection, Simulator, run
     from plastinet.spiking.network import LIF, WeightProbe
 
     monkeypatch.setattr(plastinet.sizes, "available_memory", lambda: 2**30)

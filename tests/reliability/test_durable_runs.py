@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from reliability_helpers import NETWORKS, dopamine_net, song_net
 
 from plastinet import simulate
 from plastinet.errors import CheckpointError, PlastinetWarning, RangeError, UnsupportedError, ValidationError
+from plastinet.experiments import protocols
 from plastinet.io import load_result, save_result
 from plastinet.io.checkpoints import load_npz_checkpoint
-from plastinet.experiments import protocols
 from plastinet.spiking import Simulator, run
 from plastinet.spiking._synapses import ProjectionState
 from plastinet.spiking.engine import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-from reliability_helpers import NETWORKS, dopamine_net, song_net
 
 HERE = Path(__file__).parent
 SEED = 7

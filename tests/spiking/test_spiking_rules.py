@@ -4,10 +4,20 @@ import numpy as np
 import pytest
 
 from plastinet.errors import ValidationError
-
-from plastinet.spiking import (DopamineSTDP, Network, PairSTDP, Projection, SpikeGenerator, SpikeSignal,
-                               TripletSTDP, TsodyksMarkram, LIF, StateProbe, run)
 from plastinet.experiments import protocols as P
+from plastinet.spiking import (
+    LIF,
+    DopamineSTDP,
+    Network,
+    PairSTDP,
+    Projection,
+    SpikeGenerator,
+    SpikeSignal,
+    StateProbe,
+    TripletSTDP,
+    TsodyksMarkram,
+    run,
+)
 
 DTS = np.array([-0.08, -0.03, -0.0101, -0.0003, 0.0, 0.0004, 0.0099, 0.025, 0.07])
 AP, AM, TP, TM = 0.0107, 0.0093, 0.0168, 0.0337

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import math
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -15,9 +14,18 @@ import pytest
 from plastinet.errors import NonFiniteError, NumericalError, ValidationError
 from plastinet.experiments import load_model
 from plastinet.tasks import ArrayTask, AssocRetrieval, BaRetrieval
-from plastinet.training import (SGD, Adam, AssocRetrievalModel, CheckpointError, SequenceRegressor,
-                                TokenClassifier, clip_grad_norm, softmax_cross_entropy,
-                                squared_error, train)
+from plastinet.training import (
+    SGD,
+    Adam,
+    AssocRetrievalModel,
+    CheckpointError,
+    SequenceRegressor,
+    TokenClassifier,
+    clip_grad_norm,
+    softmax_cross_entropy,
+    squared_error,
+    train,
+)
 from plastinet.training.checkpoint import read_checkpoint
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -26,7 +34,7 @@ trainer_module = importlib.import_module("plastinet.training.trainer")
 
 def _fd(f, x, d, h=1e-4):
     """Richardson-extrapolated central difference of ``f`` at ``x`` along ``d``."""
-    c = lambda e: (f(x + e * d) - f(x - e * d)) / (2 * e)
+    c = lambda e: (f(x + e * d) - f(x - e * d)) / (2 * e)  # noqa: E731
     return (4 * c(h / 2) - c(h)) / 3
 
 

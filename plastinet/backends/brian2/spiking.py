@@ -40,8 +40,14 @@ from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
 from plastinet.spiking.engine import Simulator as _EngineSimulator
 from plastinet.spiking.engine import check_final_states
-from plastinet.spiking.network import (ModulatorProbe, Network, PoissonGroup, ProgrammedSignal,
-                                       SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
+from plastinet.spiking.network import (
+    ModulatorProbe,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    StateProbe,
+    WeightProbe,
+)
 from plastinet.spiking.recordings import build_dataset
 from plastinet.units import to_si
 

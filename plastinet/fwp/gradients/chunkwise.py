@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from plastinet.fwp.forms import chunkwise as chunkwise_forward
 from plastinet._blas import chunk_grain, map_heads
+from plastinet.fwp.forms import chunkwise as chunkwise_forward
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 from plastinet.fwp.forms.native import delta_backward_kernel, delta_kernel
