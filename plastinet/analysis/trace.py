@@ -62,10 +62,11 @@ def _from_recording(ds: xr.Dataset, pre: str, post: str) -> xr.Dataset:
 
 
 def _spiking_spec(ds: xr.Dataset) -> dict | None:
-    """The network description of a spiking result (``model_spec`` with populations), if any."""
+    """The network description of a spiking result (``network_spec`` of a model run, else
+    ``model_spec``, with populations), if any."""
     import json
 
-    spec = ds.attrs.get("model_spec")
+    spec = ds.attrs.get("network_spec", ds.attrs.get("model_spec"))
     if not isinstance(spec, str) or "spike_time" not in ds.variables:
         return None
     try:

@@ -79,10 +79,10 @@ def _check_spiking_fwp(path: str, kwargs: dict[str, Any]) -> None:
     fmap = kwargs.get("feature_map", "relu")
     non_negative = "keys and queries become firing rates: 'relu', 'elu+1', 'softmax', 'dpfp' or 'dpfp-<nu>'"
     try:
-        kind = as_feature_map(fmap).kind
+        phi = as_feature_map(fmap)
     except ValidationError:
         raise ModelFileError(path, "protocol.feature_map", fmap, "allowed: " + non_negative) from None
-    if kind == "identity":
+    if phi.kind == "identity":
         raise ModelFileError(path, "protocol.feature_map", fmap, "allowed: " + non_negative)
 
 
@@ -149,17 +149,14 @@ class SpikingProtocolKind:
             raise ModelFileError(model.path, f"protocol (while building the {name!r} network)", err.value,
                                  f"{err.obj}: {err.parameter} {err.allowed}; change the [protocol] "
                                  f"values it is derived from ({', '.join(sorted(kwargs)) or 'defaults'})") from None
-        for var in ds.variables.values():
-            var.attrs.setdefault("units", "1")
-            var.attrs.setdefault("long_name", var.name if hasattr(var, "name") else "")
-        for key, value in list(ds.attrs.items()):
-            if not isinstance(value, (int, float, str, np.integer, np.floating)):
-                ds.attrs[key] = str(value)
-        dt = ds.attrs.get("dt", kwargs.get("dt"))
-        ds.attrs.update({k: v for k, v in backend_attrs.items() if k != "backend" and k != "backend_version"})
+        # the protocol's result carries units on every variable; a result the engine finished
+        # keeps the engine's network description as network_spec, model_spec is the model file
+        network = {"network_spec": ds.attrs["model_spec"]} if "model_spec" in ds.attrs else {}
+        extra = {k: v for k, v in backend_attrs.items() if k not in ("backend", "backend_version")}
         return finalize_dataset(ds, backend=backend_attrs["backend"], backend_version=backend_attrs["backend_version"],
-                                dt=dt, seed=kwargs.get("seed", ds.attrs.get("seed")), model_spec=model.to_dict(),
-                                model_kind="spiking_protocol", model_name=model.name, protocol=name)
+                                dt=ds.attrs.get("dt", kwargs.get("dt")), seed=kwargs.get("seed", ds.attrs.get("seed")),
+                                model_spec=model.to_dict(), model_kind="spiking_protocol", model_name=model.name,
+                                protocol=name, **network, **extra)
 
     def plot(self, result: xr.Dataset, fig: Any = None) -> Any:
         import matplotlib.pyplot as plt

@@ -141,7 +141,7 @@ def _projection_state(p: ProjectionState) -> dict[str, np.ndarray]:
             out[f"trace_{attr}.val"], out[f"trace_{attr}.last"] = tr.val, tr.last
     if p.stp is not None:
         out.update({"stp_u": p.u, "stp_R": p.R, "stp_last": p.stp_last})
-    if p.kind == "DopamineSTDP":
+    if p.rule_name == "DopamineSTDP":
         out.update({"c": p.c, "c_last": p.t_last})
     return out
 
@@ -290,7 +290,7 @@ class Simulator:
             if p.has_post_pathway:
                 self.into.setdefault(p.proj.post.name, []).append(p)
         self.continuous = [p for p in self.projs.values() if p.continuous]
-        self.dopa = [p for p in self.projs.values() if p.kind == "DopamineSTDP"]
+        self.dopa = [p for p in self.projs.values() if p.rule_name == "DopamineSTDP"]
         # source spikes that must end a chunk: post pathways, modulator sources, reward posts
         crit = set(self.into)
         for mod in network.modulators.values():
