@@ -12,7 +12,6 @@ import argparse
 import importlib
 import os
 import platform
-import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -154,7 +153,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from plastinet.fwp.forms.native import native_status
 
     print(f"  delta kernel {native_status()}  (compiled chunk loop of the chunkwise delta rule)")
-    from plastinet.backends import available_backends, get_backend
+    from plastinet.backends import available_backends, backend_class, get_backend
 
     print("backends:")
     for name in available_backends():
@@ -164,77 +163,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
         except PlastinetError as err:
             print(f"  {name:<11} unavailable ({err})")
     print("model kinds: " + ", ".join(f"{k} (backends: {', '.join(kind_backends(v))})" for k, v in KINDS.items()))
-    if importlib.util.find_spec("brian2") is None:
-        print("brian2 compilation: brian2 is not installed")
-    elif args.no_compile:
-        cxx = _cxx_compiler()
-        print(f"brian2 compilation: not tested (--no-compile); C++ compiler {'found at ' + cxx if cxx else 'NOT found'}")
-    else:
-        print("brian2 compilation: testing (a few seconds the first time) ...", flush=True)
-        results = {"cython": _check_cython(), "cpp_standalone": _check_cpp()}
-        for target, (ok, detail) in results.items():
-            print(f"  target {target:<15} {'can compile' if ok else 'CANNOT compile'}: {detail}")
-        usable = ["numpy"] + [t for t, (ok, _) in results.items() if ok]
-        print("  target numpy           needs no compiler (always available)")
-        print("brian2 targets usable here: " + ", ".join(usable))
-    return 0
-
-
-def _cxx_compiler() -> str | None:
-    """The C++ compiler Brian2 would use (``$CXX``, else ``c++``/``g++``/``clang++`` on PATH)."""
-    env = os.environ.get("CXX")
-    if env and shutil.which(env.split()[0]):
-        return shutil.which(env.split()[0])
-    for name in ("c++", "g++", "clang++"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def _check_cython() -> tuple[bool, str]:
-    """Whether Brian2's own Cython test compilation succeeds (cached by Brian2 after the first run)."""
-    if importlib.util.find_spec("Cython") is None:
-        return False, "Cython is not installed (pip install cython)"
-    import logging
-
-    try:
-        from brian2.codegen.runtime.cython_rt.cython_rt import CythonCodeObject
-    except Exception as err:  # brian2 import problems are reported, not raised
-        return False, f"brian2's Cython runtime cannot be imported ({type(err).__name__}: {err})"
-    logger = logging.getLogger("brian2")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        ok = bool(CythonCodeObject.is_available())
-    finally:
-        logger.setLevel(level)
-    import Cython
-
-    return ok, (f"Brian2's test extension built with Cython {Cython.__version__}" if ok else
-                "Brian2's test compilation failed; install a C/C++ compiler or set CC/CXX")
-
-
-def _check_cpp() -> tuple[bool, str]:
-    """Whether a small C++ program compiles and runs (what ``cpp_standalone`` needs, plus make)."""
-    import subprocess
-    import tempfile
-
-    cxx = _cxx_compiler()
-    if cxx is None:
-        return False, "no C++ compiler on PATH (install g++ or clang++, or set CXX)"
-    if shutil.which("make") is None:
-        return False, f"C++ compiler {cxx} found but 'make' is missing"
-    with tempfile.TemporaryDirectory(prefix="plastinet-cxx-") as tmp:
-        src, exe = Path(tmp) / "t.cpp", Path(tmp) / "t"
-        src.write_text("#include <vector>\nint main() { std::vector<double> v(3, 1.0); return v.size() == 3 ? 0 : 1; }\n")
+    for name in available_backends():
         try:
-            proc = subprocess.run([cxx, "-O0", "-std=c++11", str(src), "-o", str(exe)], capture_output=True,
-                                  text=True, timeout=120)
-            ok = proc.returncode == 0 and subprocess.run([str(exe)], timeout=30).returncode == 0
-        except (OSError, subprocess.SubprocessError) as err:
-            return False, f"{cxx} could not be run ({err})"
-    return ok, (f"{cxx} builds and runs a test program" if ok else
-                f"{cxx} failed on a test program: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '?'}")
+            cls = backend_class(name)
+        except PlastinetError:
+            continue
+        for line in cls.diagnostics(compile=not args.no_compile):
+            print(line, flush=True)
+    return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:

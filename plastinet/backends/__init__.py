@@ -80,6 +80,14 @@ class Backend(ABC):
         must be imported in the main thread (brian2 installs a signal handler) does it here.
         """
 
+    @classmethod
+    def diagnostics(cls, *, compile: bool = True) -> list[str]:
+        """Lines ``plastinet info`` prints about the backend's toolchain (default: none).
+
+        ``compile=False`` (``plastinet info --no-compile``) asks for checks without builds.
+        """
+        return []
+
     def supports(self, capability: str) -> bool:
         """Whether the backend declares ``capability``."""
         return capability in self.capabilities

@@ -43,13 +43,14 @@ class Model:
     quick: bool = False
     spec: Any = field(repr=False, default=None)
 
-    def run(self, backend: str = "numpy", *, progress: bool = True, on_numerical: str = "raise", **options: Any):
+    def run(self, backend: Any = None, *, progress: bool = True, on_numerical: str = "raise", **options: Any):
         """Run the model and return its result Dataset (see :mod:`plastinet.experiments`).
 
         Parameters
         ----------
-        backend : str or Backend
-            Where it runs (the kind lists the backends it supports).
+        backend : str, Backend or None
+            Where it runs: a registered backend with the capability the kind needs
+            (:func:`plastinet.experiments.kind_backends`); ``None`` is the reference engine.
         progress : bool
             Show progress.
         on_numerical : {"raise", "warn"}

@@ -54,6 +54,13 @@ class Brian2Backend(Backend):
         Python allows only there; dask runs tasks in other threads)."""
         import brian2  # noqa: F401
 
+    @classmethod
+    def diagnostics(cls, *, compile: bool = True) -> list[str]:
+        """Whether the compiled targets (cython, cpp_standalone) can build here."""
+        from plastinet.backends.brian2.diagnostics import diagnostics
+
+        return diagnostics(compile)
+
     @property
     def version(self) -> str:
         import brian2
