@@ -165,3 +165,11 @@ def test_the_analysis_package_loads_no_spiking_engine_backend_or_experiment():
     loaded = _loaded_after("import plastinet.analysis")
     runners = [m for m in loaded if _unit(m) in ("spiking", "backends", "experiments", "simulation", "training")]
     assert not runners, runners
+
+
+def test_the_package_cites_no_file_outside_it():
+    """Docstrings and result attributes must not point at design notes that do not ship."""
+    cited = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py") if "DESIGN.md" in p.read_text(encoding="utf-8")]
+    cited += [str(p.relative_to(ROOT)) for p in (ROOT / "models").glob("*.toml")
+              if "DESIGN" in p.read_text(encoding="utf-8")]
+    assert not cited, cited
