@@ -8,7 +8,7 @@ when ``pyproject.toml`` changes.
 Usage::
 
     python3 tasks.py demo        # install, then run the demo model and write results + PNG
-    python3 tasks.py test        # install, then run the default test suite (and the notebooks)
+    python3 tasks.py test        # install, then lint (ruff) and run the default test suite (and the notebooks)
     python3 tasks.py test-slow   # the slow reproductions and compiled-target runs
     python3 tasks.py docs        # build the documentation (notebooks executed) into docs/_build/html
     python3 tasks.py bench NAME  # run benchmarks/bench_NAME.py (e.g. fwp)
@@ -86,6 +86,11 @@ def main(argv: list[str]) -> int:
         if code == 0:
             print(f"[plastinet] documentation in {out / 'html' / 'index.html'}")
         return code
+    if task == "test":
+        lint = _run(["-m", "ruff", "check", "."])          # configuration: [tool.ruff] in pyproject.toml
+        if lint != 0:
+            print("[plastinet] ruff found problems (above); fix them before the tests run")
+            return lint
     if task in ("test", "test-slow"):
         os.environ.setdefault("PLASTINET_QUICK", "1" if task == "test" else "0")
         notebooks = _convert_notebooks()

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/bench_backends.py --targets numpy cython --sizes 1000 --repeats 3
 
 The network is Song, Miller & Abbott 2000 as in Brian2's ``examples/synapses/STDP.py`` and
-:func:`plastinet.spiking.protocols.song2000`: ``N`` Poisson inputs at 15 Hz onto one
+:func:`plastinet.experiments.protocols.song2000`: ``N`` Poisson inputs at 15 Hz onto one
 conductance LIF (Euler), additive all-to-all pair STDP (tau = 20 ms, A+ = 0.01 g_max,
 A- = 1.05 A+), 10 s of biological time, dt = 0.1 ms. ``g_max = 0.01 * 1000 / N`` (the
 original 0.01 for N = 1,000; the same total input conductance for larger N, as in
@@ -162,13 +162,20 @@ def plain(target: str, n: int, duration: float, seed: int, inputs: str = "poisso
 
 
 def song_spec(n: int, seed: int, spikes=None):
-    """The Song 2000 network as a plastinet spec (as :func:`~plastinet.spiking.protocols.song2000`).
+    """The Song 2000 network as a plastinet spec (as :func:`~plastinet.experiments.protocols.song2000`).
 
     With ``spikes`` (indices, times) the inputs are a ``SpikeGenerator`` instead of a
     ``PoissonGroup``.
     """
-    from plastinet.spiking import (ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection,
-                                   SpikeGenerator, SpikeProbe)
+    from plastinet.spiking import (
+        ConductanceLIF,
+        Network,
+        PairSTDP,
+        PoissonGroup,
+        Projection,
+        SpikeGenerator,
+        SpikeProbe,
+    )
 
     gm = g_max(n)
     dA = 0.01 * gm

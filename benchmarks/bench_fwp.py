@@ -72,8 +72,8 @@ import warnings
 
 import numpy as np
 
+from plastinet._blas import openblas_cores, single_threaded_blas
 from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, apply
-from plastinet.fwp.forms._blas import openblas_cores, single_threaded_blas
 from plastinet.fwp.forms.native import native_status
 
 B, H = 1, 4
@@ -211,8 +211,9 @@ def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) 
                 kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
                 ref, W_ref = apply(rule, q, k, v, form="recurrent", **kw)
                 for C in CHUNKS:
-                    fn = (lambda rule=rule, kw=kw, C=C:
-                          apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw))
+                    def fn(rule=rule, kw=kw, C=C):
+                        return apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw)
+
                     y, W = fn()
                     err = max(np.abs(y - ref).max() / np.abs(ref).max(),
                               np.abs(W - W_ref).max() / np.abs(W_ref).max())

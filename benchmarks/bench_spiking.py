@@ -17,7 +17,7 @@ import numpy as np
 
 
 def run_plastinet(n: int, duration: float, seed: int = 0) -> tuple[float, int]:
-    from plastinet.spiking import protocols
+    from plastinet.experiments import protocols
     t = time.perf_counter()
     ds = protocols.song2000(n_inputs=n, duration=duration, g_max=0.01 * 1000 / n, seed=seed)
     return time.perf_counter() - t, int(ds.sizes["spike"])

@@ -33,7 +33,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from plastinet import training
-from plastinet.analysis import fit_rule, plasticity_trace
+from plastinet.analysis import fit_rule
+from plastinet.experiments import plasticity_trace
 from plastinet.tasks.retrieval import AssocRetrieval
 
 # %% [markdown]

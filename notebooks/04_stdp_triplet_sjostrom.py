@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from plastinet.analysis import fit_stdp_window
+from plastinet.experiments.protocols import SJOSTROM_DATA, pairing_window, sjostrom
 from plastinet.plotting.analysis import plot_stdp_window
-from plastinet.spiking.protocols import SJOSTROM_DATA, pairing_window, sjostrom
 from plastinet.spiking.rules import PairSTDP, TripletSTDP
 
 # %% [markdown]

@@ -33,7 +33,7 @@ DURATION = 20.0 if QUICK else 400.0
 # %%
 import matplotlib.pyplot as plt
 
-from plastinet.spiking.protocols import izhikevich2007
+from plastinet.experiments.protocols import izhikevich2007
 
 ds = izhikevich2007(duration=DURATION, seed=0)
 W = ds["W"].isel(W_post=0)

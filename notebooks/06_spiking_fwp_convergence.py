@@ -37,9 +37,9 @@ SEEDS = 3 if QUICK else 30
 import matplotlib.pyplot as plt
 import numpy as np
 
+from plastinet.experiments.fwp_bridge import from_fwp, run_fwp, simulate_fwp
 from plastinet.experiments.spiking_retrieval import programmed_sequence, spiking_fwp_retrieval
 from plastinet.fwp import Delta, FeatureMap
-from plastinet.spiking.fwp_bridge import from_fwp, run_fwp, simulate_fwp
 from plastinet.tasks import AssocRetrieval
 from plastinet.training import train
 from plastinet.training.models import AssocRetrievalModel

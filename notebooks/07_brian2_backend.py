@@ -45,8 +45,16 @@ import numpy as np
 
 import plastinet
 from plastinet.backends import get_backend
-from plastinet.spiking import (ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection, SpikeGenerator,
-                               SpikeProbe, WeightProbe)
+from plastinet.spiking import (
+    ConductanceLIF,
+    Network,
+    PairSTDP,
+    PoissonGroup,
+    Projection,
+    SpikeGenerator,
+    SpikeProbe,
+    WeightProbe,
+)
 
 brian2 = get_backend("brian2", target=TARGET)
 print(f"numpy engine vs brian2 {brian2.version} (target {brian2.target}); "
@@ -203,7 +211,7 @@ plt.show()
 # `TARGET` in the parameters cell to try a compiled target here.
 
 # %%
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 
 model = load_model("stdp_pairing", quick=True)
 on_numpy = model.run(progress=False)

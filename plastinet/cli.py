@@ -12,7 +12,6 @@ import argparse
 import importlib
 import os
 import platform
-import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -28,7 +27,7 @@ DEMO_MODEL = "delta_fwp"
 def _check_outputs(command: str, out: Path, plot: bool) -> None:
     """Refuse an output path that cannot be written before anything runs."""
     from plastinet.io.durable import check_output_path
-    from plastinet.io.results import RESULT_SUFFIXES
+    from plastinet.io.result_files import RESULT_SUFFIXES
 
     check_output_path(out, obj=f"plastinet {command}", parameter="--out", suffixes=RESULT_SUFFIXES)
     if plot:
@@ -66,9 +65,7 @@ def _write_outputs(model, ds, out: Path, plot: bool) -> list[Path]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from plastinet.io import load_model
-
-    from plastinet.experiments import check_backend, get_kind
+    from plastinet.experiments import check_backend, get_kind, load_model
 
     model = load_model(args.model, args.set or [], quick=args.quick)
     target = getattr(args, "target", None)
@@ -90,13 +87,15 @@ def _durable_options(args: argparse.Namespace, model, out: Path) -> dict:
     """Checkpoint and partial-result settings of ``plastinet run`` (spiking protocols on numpy)."""
     from plastinet.errors import UnsupportedError
     from plastinet.io.durable import check_output_path
+    from plastinet.simulation import durable_backends
 
     every, path = getattr(args, "checkpoint_every", None), getattr(args, "checkpoint", None)
-    if model.kind != "spiking_protocol" or args.backend != "numpy":
+    durable = durable_backends()
+    if model.kind != "spiking_protocol" or args.backend not in durable:
         if every or path:
             raise UnsupportedError("plastinet run", "--checkpoint-every" if every else "--checkpoint", every or path,
-                                   "checkpoints are for spiking_protocol models on backend numpy "
-                                   "(training models checkpoint with 'plastinet train')")
+                                   "checkpoints are for spiking_protocol models on backend " + " or ".join(durable)
+                                   + " (training models checkpoint with 'plastinet train')")
         return {}
     options = {"partial_path": out.with_suffix(".partial.nc")}
     if every or path:
@@ -110,29 +109,33 @@ def _durable_options(args: argparse.Namespace, model, out: Path) -> dict:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
-    ns = argparse.Namespace(model=DEMO_MODEL, set=[], backend="numpy", target=None, quiet=False, no_plot=False,
+    from plastinet.backends import DEFAULT_BACKEND
+
+    ns = argparse.Namespace(model=DEMO_MODEL, set=[], backend=DEFAULT_BACKEND, target=None, quiet=False, no_plot=False,
                             quick=False, out=str(out_dir / f"{DEMO_MODEL}.nc"), checkpoint_every=None,
                             checkpoint=None)
     return _cmd_run(ns)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from plastinet.experiments import KINDS
+    from plastinet.backends import available_backends
+    from plastinet.experiments import KINDS, kind_backends
     from plastinet.io import catalog
 
     entries = catalog()
     width = max((len(e.name) for e in entries), default=4)
     for e in entries:
-        backends = ", ".join(KINDS[e.kind].backends) if e.kind in KINDS else "?"
+        backends = ", ".join(kind_backends(KINDS[e.kind])) if e.kind in KINDS else "?"
         print(f"{e.name:<{width}}  [{e.kind}; backends: {backends}]")
         print(f"{'':<{width}}  {e.description}")
         print(f"{'':<{width}}  source: {e.source or '(not given)'}")
-    print(f"\n{len(entries)} models. Run one with: plastinet run NAME [--backend numpy|brian2] [--quick]")
+    print(f"\n{len(entries)} models. Run one with: plastinet run NAME [--backend {'|'.join(available_backends())}] "
+          "[--quick]")
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from plastinet.experiments import KINDS
+    from plastinet.experiments import KINDS, kind_backends
 
     print(f"plastinet {__version__}  (python {platform.python_version()}, {platform.platform()})")
     for mod in ("numpy", "scipy", "xarray", "matplotlib", "brian2", "tqdm", "Cython", "dask", "netCDF4"):
@@ -141,7 +144,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         except ImportError:
             version = "not installed"
         print(f"  {mod:<11} {version}")
-    from plastinet.fwp.forms._blas import openblas_cores
+    from plastinet._blas import openblas_cores
 
     cores = openblas_cores()
     pinned = os.environ.get("OPENBLAS_CORETYPE")
@@ -150,7 +153,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from plastinet.fwp.forms.native import native_status
 
     print(f"  chunk loops {native_status()}  (compiled chunk loops of the chunkwise rules)")
-    from plastinet.backends import available_backends, get_backend
+    from plastinet.backends import available_backends, backend_class, get_backend
 
     print("backends:")
     for name in available_backends():
@@ -159,78 +162,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(f"  {name:<11} {be.version:<10} capabilities: {', '.join(sorted(be.capabilities))}")
         except PlastinetError as err:
             print(f"  {name:<11} unavailable ({err})")
-    print("model kinds: " + ", ".join(f"{k} (backends: {', '.join(v.backends)})" for k, v in KINDS.items()))
-    if importlib.util.find_spec("brian2") is None:
-        print("brian2 compilation: brian2 is not installed")
-    elif args.no_compile:
-        cxx = _cxx_compiler()
-        print(f"brian2 compilation: not tested (--no-compile); C++ compiler {'found at ' + cxx if cxx else 'NOT found'}")
-    else:
-        print("brian2 compilation: testing (a few seconds the first time) ...", flush=True)
-        results = {"cython": _check_cython(), "cpp_standalone": _check_cpp()}
-        for target, (ok, detail) in results.items():
-            print(f"  target {target:<15} {'can compile' if ok else 'CANNOT compile'}: {detail}")
-        usable = ["numpy"] + [t for t, (ok, _) in results.items() if ok]
-        print("  target numpy           needs no compiler (always available)")
-        print("brian2 targets usable here: " + ", ".join(usable))
-    return 0
-
-
-def _cxx_compiler() -> str | None:
-    """The C++ compiler Brian2 would use (``$CXX``, else ``c++``/``g++``/``clang++`` on PATH)."""
-    env = os.environ.get("CXX")
-    if env and shutil.which(env.split()[0]):
-        return shutil.which(env.split()[0])
-    for name in ("c++", "g++", "clang++"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-def _check_cython() -> tuple[bool, str]:
-    """Whether Brian2's own Cython test compilation succeeds (cached by Brian2 after the first run)."""
-    if importlib.util.find_spec("Cython") is None:
-        return False, "Cython is not installed (pip install cython)"
-    import logging
-
-    try:
-        from brian2.codegen.runtime.cython_rt.cython_rt import CythonCodeObject
-    except Exception as err:  # brian2 import problems are reported, not raised
-        return False, f"brian2's Cython runtime cannot be imported ({type(err).__name__}: {err})"
-    logger = logging.getLogger("brian2")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        ok = bool(CythonCodeObject.is_available())
-    finally:
-        logger.setLevel(level)
-    import Cython
-
-    return ok, (f"Brian2's test extension built with Cython {Cython.__version__}" if ok else
-                "Brian2's test compilation failed; install a C/C++ compiler or set CC/CXX")
-
-
-def _check_cpp() -> tuple[bool, str]:
-    """Whether a small C++ program compiles and runs (what ``cpp_standalone`` needs, plus make)."""
-    import subprocess
-    import tempfile
-
-    cxx = _cxx_compiler()
-    if cxx is None:
-        return False, "no C++ compiler on PATH (install g++ or clang++, or set CXX)"
-    if shutil.which("make") is None:
-        return False, f"C++ compiler {cxx} found but 'make' is missing"
-    with tempfile.TemporaryDirectory(prefix="plastinet-cxx-") as tmp:
-        src, exe = Path(tmp) / "t.cpp", Path(tmp) / "t"
-        src.write_text("#include <vector>\nint main() { std::vector<double> v(3, 1.0); return v.size() == 3 ? 0 : 1; }\n")
+    print("model kinds: " + ", ".join(f"{k} (backends: {', '.join(kind_backends(v))})" for k, v in KINDS.items()))
+    for name in available_backends():
         try:
-            proc = subprocess.run([cxx, "-O0", "-std=c++11", str(src), "-o", str(exe)], capture_output=True,
-                                  text=True, timeout=120)
-            ok = proc.returncode == 0 and subprocess.run([str(exe)], timeout=30).returncode == 0
-        except (OSError, subprocess.SubprocessError) as err:
-            return False, f"{cxx} could not be run ({err})"
-    return ok, (f"{cxx} builds and runs a test program" if ok else
-                f"{cxx} failed on a test program: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '?'}")
+            cls = backend_class(name)
+        except PlastinetError:
+            continue
+        for line in cls.diagnostics(compile=not args.no_compile):
+            print(line, flush=True)
+    return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -272,7 +212,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from plastinet.errors import UnsupportedError
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
     from plastinet.io.durable import check_output_path
 
     model = load_model(args.model, args.set or [], quick=args.quick)
@@ -305,16 +245,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``plastinet`` command."""
+    from plastinet.backends import DEFAULT_BACKEND, available_backends, backend_targets
+
     parser = argparse.ArgumentParser(prog="plastinet", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"plastinet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a model and write its result (netCDF) and figure (PNG)")
     run.add_argument("model", help="bundled model name or path to a TOML model file")
-    run.add_argument("--backend", default="numpy", choices=("numpy", "brian2"),
-                     help="engine: numpy (reference, default) or brian2 (rate_fwp and spiking_protocol models)")
-    run.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"),
-                     help="brian2 code-generation target (default numpy: no compiler needed)")
+    backends = available_backends()
+    run.add_argument("--backend", default=DEFAULT_BACKEND, choices=backends,
+                     help=f"engine, any registered backend ({', '.join(backends)}); default {DEFAULT_BACKEND}, "
+                          "the reference engine (see 'plastinet models' for the backends of each model)")
+    targets = list(dict.fromkeys(t for ts in backend_targets().values() for t in ts))
+    run.add_argument("--target", choices=targets,
+                     help="code-generation target of backends that have them ("
+                          + "; ".join(f"{b}: {', '.join(ts)}" for b, ts in backend_targets().items())
+                          + "; default: the backend's own, brian2's is numpy: no compiler needed)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a model-file value, e.g. --set experiment.trials=4 (repeatable)")
     run.add_argument("--out", help="result file (.nc); default results/<model>.nc")
@@ -341,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a swept parameter and its values (repeatable: the grid is their product)")
     sw.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
     sw.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster")
-    sw.add_argument("--backend", default="numpy", choices=("numpy", "brian2"))
-    sw.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), help="brian2 code-generation target")
+    sw.add_argument("--backend", default=DEFAULT_BACKEND, choices=backends)
+    sw.add_argument("--target", choices=targets, help="code-generation target of backends that have them")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed override for every point")
     sw.add_argument("--out", help="sweep directory (resumable); default results/sweep_<model>/")
     sw.add_argument("--seed", type=int, help="sweep seed: point i runs with SeedSequence(SEED).spawn(n)[i] "

@@ -1,4 +1,4 @@
-"""Conventions shared by every result plastinet returns (DESIGN.md section 4).
+"""Conventions shared by every result plastinet returns (docs/architecture.md, "Results").
 
 Results are :class:`xarray.Dataset` objects. Every data variable carries ``units`` (a
 UDUNITS string) and ``long_name`` attributes; the Dataset carries the global attributes

@@ -24,6 +24,7 @@ By default the sweep starts a local cluster (2 worker processes, 1 thread each);
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -33,11 +34,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from plastinet.backends import DEFAULT_BACKEND
 from plastinet.errors import CheckpointError, RangeError, UnsupportedError, ValidationError
+from plastinet.experiments import load_model
 from plastinet.io.checkpoints import spec_hash
 from plastinet.io.durable import write_atomically
-from plastinet.io.model_files import find_model, load_model, parse_override
-from plastinet.io.results import load_result, save_result
+from plastinet.io.model_files import find_model, parse_override
+from plastinet.io.result_files import load_result, save_result
 
 __all__ = ["sweep", "parse_grid", "sweep_points", "seed_keys", "point_seeds"]
 
@@ -149,12 +152,11 @@ def _point_file(directory: Path, index: int, point: Mapping[str, Any]) -> Path:
     return directory / f"point_{index:05d}_{digest}.nc"
 
 
-def _import_brian2_in_main_thread(dask_worker: Any = None) -> str:
-    """Import brian2 in a worker's main thread (it installs a SIGINT handler on import,
-    which Python allows only there; dask runs tasks in other threads)."""
-    import brian2
+def _prepare_worker(backend: str, dask_worker: Any = None) -> None:
+    """Let the backend prepare a worker's main thread (worker callbacks run there)."""
+    from plastinet.backends import backend_class
 
-    return brian2.__version__
+    backend_class(backend).prepare_process()
 
 
 def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], backend: str,
@@ -175,7 +177,7 @@ def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], back
 
 
 def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Path,
-          scheduler: str | None = None, n_workers: int = 2, backend: str = "numpy",
+          scheduler: str | None = None, n_workers: int = 2, backend: str = DEFAULT_BACKEND,
           target: str | None = None, overrides: Sequence[str] | None = None,
           seed: int | None = None, spawn_seeds: bool = True, progress: bool = True) -> xr.Dataset:
     """Run ``model`` at every point of ``grid`` on dask.distributed; combine the results.
@@ -196,9 +198,10 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     n_workers : int
         Worker processes of the local cluster (>= 1).
     backend : str
-        Backend every point runs on (``"numpy"`` or ``"brian2"``).
+        Registered backend every point runs on (default the reference engine).
     target : str, optional
-        Brian2 code-generation target (``"numpy"``, ``"cython"``, ``"cpp_standalone"``).
+        Code-generation target of backends that have one (brian2: ``"numpy"``,
+        ``"cython"``, ``"cpp_standalone"``).
     overrides : list of "key=value", optional
         Fixed changes applied to every point.
     seed : int, optional
@@ -259,11 +262,13 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         master, keys, seeds = None, [], [None] * len(points)
     runs = [{**fixed, **p, **{k: s for k in keys}} for p, s in zip(points, seeds)]
     models = [load_model(path, r) for r in runs]     # validate every point first
+    from plastinet.backends import backend_class, backend_targets
     from plastinet.experiments import check_backend, get_kind
 
     check_backend(models[0].name, get_kind(models[0].kind), backend)
-    if target is not None and backend != "brian2":
-        raise UnsupportedError(_OBJ, "target", target, "code-generation targets belong to the brian2 backend")
+    if target is not None and not backend_class(backend).targets:
+        raise UnsupportedError(_OBJ, "target", target, "code-generation targets belong to the backends "
+                               + ", ".join(repr(n) for n in backend_targets()))
     model_text = Path(path).read_text(encoding="utf-8")
     out = Path(out)
     pdir = out / "points"
@@ -286,8 +291,8 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         if not mpath.exists():
             write_atomically(mpath, json.dumps(manifest, indent=2, default=str).encode())
         if todo:
-            if backend == "brian2":      # before any task: workers import brian2 in their main thread
-                client.register_worker_callbacks(_import_brian2_in_main_thread)
+            # before any task: the backend prepares each worker's main thread
+            client.register_worker_callbacks(functools.partial(_prepare_worker, backend))
             futures = {client.submit(_run_point, model_text, path, runs[i], backend, target,
                                      key=f"plastinet-point-{files[i].stem}", pure=False): i for i in todo}
             with client.as_current(), tqdm(total=len(points), initial=len(points) - len(todo),

@@ -67,7 +67,7 @@ def first_nonfinite(arr: np.ndarray) -> tuple[int, ...] | None:
     """
     with np.errstate(over="ignore", invalid="ignore"):
         if arr.size >= DOT_SCREEN_SIZE and (arr.flags.c_contiguous or arr.flags.f_contiguous):
-            from plastinet.fwp.forms._blas import single_threaded_blas   # lazy: no import cycle
+            from plastinet._blas import single_threaded_blas
             flat = arr.ravel(order="K")
             with single_threaded_blas():
                 screen = np.dot(flat, flat)

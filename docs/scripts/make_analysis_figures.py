@@ -15,16 +15,39 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from plastinet.analysis import (BI_POO, BI_POO_PAIRINGS, BTSP, LIBRARY, TRIPLET_VISUAL, attention_weights,  # noqa: E402
-                                capacity_curves, fit_rate_dependence, fit_rule,
-                                fit_stdp_window, forgetting_curve, measure_frequency_dependence, plasticity_trace,
-                                rate_spike_scaling,
-                                synthetic_trace, transition_spectrum)
+from plastinet.analysis import (  # noqa: E402
+    BI_POO,
+    BI_POO_PAIRINGS,
+    BTSP,
+    LIBRARY,
+    TRIPLET_VISUAL,
+    attention_weights,
+    fit_rate_dependence,
+    fit_rule,
+    fit_stdp_window,
+    synthetic_trace,
+    transition_spectrum,
+)
+from plastinet.experiments import (  # noqa: E402
+    capacity_curves,
+    forgetting_curve,
+    measure_frequency_dependence,
+    plasticity_trace,
+    rate_spike_scaling,
+)
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian  # noqa: E402
+from plastinet.plotting import (  # noqa: E402
+    plot_attention,
+    plot_capacity,
+    plot_forgetting,
+    plot_frequency_dependence,
+    plot_rate_dependence,
+    plot_rule_fit,
+    plot_scaling,
+    plot_spectrum,
+    plot_stdp_window,
+)
 from plastinet.spiking import TripletSTDP  # noqa: E402
-from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting,  # noqa: E402
-                                plot_frequency_dependence, plot_rate_dependence,
-                                plot_rule_fit, plot_scaling, plot_spectrum, plot_stdp_window)
 
 OUT = Path(__file__).resolve().parents[1] / "figures"
 

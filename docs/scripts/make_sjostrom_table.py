@@ -17,7 +17,7 @@ import pathlib
 
 import numpy as np
 
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "spiking.md"
 START, END = "<!-- sjostrom-table:start -->", "<!-- sjostrom-table:end -->"

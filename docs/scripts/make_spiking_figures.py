@@ -10,10 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from plastinet.experiments import protocols as P  # noqa: E402
+from plastinet.experiments.fwp_bridge import run_fwp  # noqa: E402
 from plastinet.fwp import Delta, Hebbian  # noqa: E402
 from plastinet.spiking import PairSTDP, TripletSTDP  # noqa: E402
-from plastinet.spiking import protocols as P  # noqa: E402
-from plastinet.spiking.fwp_bridge import run_fwp  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "figures"
 OUT.mkdir(exist_ok=True)

@@ -18,10 +18,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from plastinet.experiments import get_kind  # noqa: E402
+from plastinet.experiments import (
+    get_kind,  # noqa: E402
+    load_model,  # noqa: E402
+)
+from plastinet.experiments.fwp_bridge import run_fwp  # noqa: E402
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, ThreeFactor  # noqa: E402
-from plastinet.io import load_model  # noqa: E402
-from plastinet.spiking.fwp_bridge import run_fwp  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "figures"
 

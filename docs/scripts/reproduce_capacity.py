@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from plastinet.fwp import as_feature_map
-from plastinet.training import train_config
+from plastinet.tasks import get_task
+from plastinet.training import TrainingSpec, build_model, train
 
 PRESETS: dict[str, dict[str, Any]] = {
     # init_scale 0.577: std 1/sqrt(3 fan_in), PyTorch's default nn.Linear initialisation.
@@ -112,7 +113,6 @@ def run_point(feature_map: str, n_keys: int, setting: int, rule: str, p: dict[st
     """
     ps = point_settings(p, feature_map, n_keys, setting)
     cfg = {
-        "schema_version": 1, "name": f"capacity-{feature_map}-{n_keys}", "kind": "training",
         "task": {"type": "assoc_retrieval", "setting": setting, "n_keys": n_keys},
         "layer": {"rule": rule, "feature_map": feature_map, "feature_normalize": "sum",
                   "d_key": p["d_key"], "beta_scale": 1.0, "form": "chunkwise", "chunk_size": 32,
@@ -125,7 +125,8 @@ def run_point(feature_map: str, n_keys: int, setting: int, rule: str, p: dict[st
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hist, _ = train_config(cfg, progress=False)
+        task = get_task(cfg["task"])
+        hist = train(build_model(task, cfg["layer"]), task, TrainingSpec(**cfg["training"]), progress=False)
     evals = [float(x) for x in hist.eval_loss.values]
     return {"feature_map": feature_map, "n_keys": n_keys, "setting": setting, "rule": rule,
             "seed": seed, "lr": ps["lr"], "max_steps": ps["max_steps"], "batch_size": ps["batch_size"],

@@ -16,19 +16,20 @@ Rate forms of the spike rules use the mean-field drift of independent Poisson tr
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-import json
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from plastinet.analysis.stdp_theory import mean_field_drift, pair_integral
 from plastinet.errors import RangeError, ValidationError
 from plastinet.seeds import check_seed
 
-__all__ = ["LibraryRule", "PairSTDP", "TripletSTDP", "BCMRule", "OjaRule", "CovarianceRule",
-           "PESRule", "DopamineSTDP", "BTSPRule", "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL",
+__all__ = ["LibraryRule", "PairSTDPRule", "TripletSTDPRule", "BCMRule", "OjaRule", "CovarianceRule",
+           "PESRule", "DopamineSTDPRule", "BTSPRule", "BI_POO", "SONG_ABBOTT", "TRIPLET_VISUAL",
            "BCM", "OJA", "COVARIANCE", "PES", "DOPAMINE_STDP", "BTSP", "LIBRARY",
            "synthetic_trace", "BI_POO_PAIRINGS"]
 
@@ -76,7 +77,7 @@ def _window(delta_t: Any, values: np.ndarray, name: str) -> xr.DataArray:
 
 
 @dataclass(frozen=True)
-class PairSTDP(LibraryRule):
+class PairSTDPRule(LibraryRule):
     """Pair-based STDP with exponential window (all-to-all traces, additive).
 
     ``dw(dt) = A+ exp(-dt / tau+)`` for ``dt = t_post - t_pre > 0``,
@@ -115,7 +116,7 @@ class PairSTDP(LibraryRule):
     @property
     def integral(self) -> float:
         """``A+ tau+ - A- tau-`` (s): the rate-form coefficient."""
-        return self.A_plus * self.tau_plus - self.A_minus * self.tau_minus
+        return pair_integral(self.A_plus, self.tau_plus, self.A_minus, self.tau_minus)
 
     def window(self, delta_t: Any) -> xr.DataArray:
         """Weight change per pre/post pair at lags ``delta_t = t_post - t_pre`` (s)."""
@@ -126,7 +127,7 @@ class PairSTDP(LibraryRule):
 
     def drift(self, r_pre: Any, r_post: Any) -> Any:
         """Mean drift ``<dw/dt>`` (1/s) for independent Poisson rates (Hz)."""
-        return np.asarray(r_pre) * np.asarray(r_post) * self.integral
+        return mean_field_drift(self, r_pre, r_post)
 
     def rate_update(self, state, x, y, w, m, dt):
         return dt * self.integral * np.outer(y, x)
@@ -136,7 +137,7 @@ class PairSTDP(LibraryRule):
 
 
 @dataclass(frozen=True)
-class TripletSTDP(LibraryRule):
+class TripletSTDPRule(LibraryRule):
     """Triplet STDP (Pfister & Gerstner 2006), all-to-all.
 
     Pre traces ``r1 (tau+)``, ``r2 (tau_x)``; post traces ``o1 (tau-)``, ``o2 (tau_y)``. On a
@@ -161,15 +162,12 @@ class TripletSTDP(LibraryRule):
     def window(self, delta_t: Any) -> xr.DataArray:
         """Pair window at low pairing frequency (triplet terms vanish): ``A2+ e^{-dt/tau+}``
         for ``dt > 0``, ``-A2- e^{dt/tau-}`` for ``dt < 0``."""
-        return PairSTDP(A_plus=self.A2_plus, A_minus=self.A2_minus, tau_plus=self.tau_plus,
+        return PairSTDPRule(A_plus=self.A2_plus, A_minus=self.A2_minus, tau_plus=self.tau_plus,
                         tau_minus=self.tau_minus, name=self.name).window(delta_t)
 
     def drift(self, r_pre: Any, r_post: Any) -> Any:
         """Mean drift ``<dw/dt>`` (1/s) for independent Poisson rates (Hz)."""
-        x, y = np.asarray(r_pre), np.asarray(r_post)
-        return (x * y * (self.A2_plus * self.tau_plus - self.A2_minus * self.tau_minus)
-                + self.A3_plus * self.tau_plus * self.tau_y * x * y ** 2
-                - self.A3_minus * self.tau_minus * self.tau_x * x ** 2 * y)
+        return mean_field_drift(self, r_pre, r_post)
 
     @property
     def threshold(self) -> float:
@@ -256,7 +254,7 @@ class PESRule(LibraryRule):
 
 
 @dataclass(frozen=True)
-class DopamineSTDP(LibraryRule):
+class DopamineSTDPRule(LibraryRule):
     """Dopamine-modulated STDP (Izhikevich 2007; NEST ``stdp_dopamine_synapse``).
 
     ``dc/dt = -c / tau_c + STDP``, ``dw/dt = c (n - b)``, dopamine ``n`` the modulator.
@@ -279,12 +277,12 @@ class DopamineSTDP(LibraryRule):
         return {"c": np.zeros(shape)}
 
     def rate_update(self, state, x, y, w, m, dt):
-        integral = self.A_plus * self.tau_plus - self.A_minus * self.tau_minus
+        integral = pair_integral(self.A_plus, self.tau_plus, self.A_minus, self.tau_minus)
         state["c"] = np.exp(-dt / self.tau_c) * state["c"] + dt * integral * np.outer(y, x)
         return dt * state["c"] * (m - self.b)
 
     def expected_coefficients(self, dt, n_pre):
-        integral = self.A_plus * self.tau_plus - self.A_minus * self.tau_minus
+        integral = pair_integral(self.A_plus, self.tau_plus, self.A_minus, self.tau_minus)
         return {"eta": dt * dt * integral, "gamma": float(np.exp(-dt / self.tau_c))}
 
 
@@ -333,18 +331,18 @@ class BTSPRule(LibraryRule):
                 "b": -dt * (1 - g) * (self.k_plus + self.k_minus), "gamma": g}
 
 
-BI_POO = PairSTDP(name="bi_poo", family="hebbian",
+BI_POO = PairSTDPRule(name="bi_poo", family="hebbian",
                   source="Bi & Poo 1998; 2001 review (amplitudes per pairing: 60-pairing fit / 60)")
-SONG_ABBOTT = PairSTDP(name="song_abbott", family="anti_hebbian",
+SONG_ABBOTT = PairSTDPRule(name="song_abbott", family="anti_hebbian",
                        source="Song, Miller & Abbott 2000 (Brian2 examples/synapses/STDP.py)",
                        A_plus=1e-4, A_minus=1.05e-4, tau_plus=20e-3, tau_minus=20e-3)
-TRIPLET_VISUAL = TripletSTDP(name="triplet_visual_minimal", family="bcm",
+TRIPLET_VISUAL = TripletSTDPRule(name="triplet_visual_minimal", family="bcm",
                              source="Pfister & Gerstner 2006, Table 3: visual cortex, all-to-all, minimal")
 BCM = BCMRule(name="bcm", family="bcm", source="Bienenstock, Cooper & Munro 1982; Nengo 4.1 BCM")
 OJA = OjaRule(name="oja", family="oja", source="Oja 1982; Nengo 4.1 Oja")
 COVARIANCE = CovarianceRule(name="covariance", family="covariance", source="Sejnowski 1977")
 PES = PESRule(name="pes", family="delta", source="MacNeil & Eliasmith 2011; Nengo 4.1 PES")
-DOPAMINE_STDP = DopamineSTDP(name="dopamine_stdp", family="three_factor",
+DOPAMINE_STDP = DopamineSTDPRule(name="dopamine_stdp", family="three_factor",
                              source="Izhikevich 2007; NEST 3.10 stdp_dopamine_synapse")
 BTSP = BTSPRule(name="btsp", family="btsp", source="Bittner et al. 2017; Milstein et al. 2021")
 

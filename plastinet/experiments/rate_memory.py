@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import ModelFileError, ValidationError
+from plastinet.backends import get_backend
+from plastinet.errors import ModelFileError, UnsupportedError, ValidationError
+from plastinet.experiments.registry import register_kind, resolve_backend
 from plastinet.fwp import RULES, FeatureMap, apply
 from plastinet.fwp.rules import DecayedHebbian, GatedDelta, Rule, ThreeFactor
 from plastinet.params import Parameter, Spec
@@ -145,7 +147,7 @@ def _check_size(rule: Rule, protocol: KVMemory, obj: str, keys: dict[str, str] |
                       f"d_key={protocol.d_key}, d_phi={rule.phi.out_dim(protocol.d_key)}, d_value={protocol.d_value})")
 
 
-def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend: Any = "numpy",
+def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend: Any = None,
               on_numerical: str = "raise") -> xr.Dataset:
     """Store ``n`` random key/value pairs with ``rule`` and recall them, for each ``n``.
 
@@ -157,9 +159,10 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend
         The protocol's parameters.
     progress : bool
         Show a progress bar over the values of ``n``.
-    backend : str or Backend
-        ``"numpy"`` (:func:`plastinet.fwp.apply` in ``protocol.form``) or any backend with
-        the ``"rate_fwp"`` capability, e.g. ``"brian2"`` (which computes the recurrent form).
+    backend : str, Backend or None
+        Any backend with the ``"rate_fwp"`` capability, asked for ``protocol.form``
+        (``None``: the reference engine, :func:`plastinet.fwp.apply`; brian2 computes the
+        recurrent form).
     on_numerical : {"raise", "warn"}
         Policy of the engine's numerical guard (a non-finite fast-weight state).
 
@@ -183,18 +186,12 @@ def kv_memory(rule: Rule, protocol: KVMemory, *, progress: bool = False, backend
                               f"{type(rule).__name__} has the forms {', '.join(rule.forms)}")
     _check_size(rule, p, "kv_memory")
     dtype = np.dtype(p.dtype)
-    run_rule = lambda *args, **gates: apply(rule, *args, form=p.form, on_numerical=on_numerical, **gates)  # noqa: E731
-    if not (isinstance(backend, str) and backend == "numpy"):
-        from plastinet.backends import get_backend
-
-        be = get_backend(backend)
-        be.require("rate_fwp")
-        if not isinstance(rule, be.rate_rules):
-            from plastinet.errors import UnsupportedError
-
-            raise UnsupportedError("kv_memory", "rule", type(rule).__name__,
-                                   f"backend {be.name!r} runs: " + ", ".join(c.__name__ for c in be.rate_rules))
-        run_rule = lambda *args, **gates: be.apply_fwp(rule, *args, on_numerical=on_numerical, **gates)  # noqa: E731
+    be = get_backend(backend)
+    be.require("rate_fwp")
+    if not isinstance(rule, be.rate_rules):
+        raise UnsupportedError("kv_memory", "rule", type(rule).__name__,
+                               f"backend {be.name!r} runs: " + ", ".join(c.__name__ for c in be.rate_rules))
+    run_rule = lambda *args, **gates: be.apply_fwp(rule, *args, form=p.form, on_numerical=on_numerical, **gates)  # noqa: E731
     rng = np.random.default_rng(p.seed)
     errors = np.empty((len(p.n_items), p.trials))
     W_example = None
@@ -315,7 +312,7 @@ class RateFWPKind:
     """Model-file kind ``rate_fwp``: tables ``[rule]`` (``type`` + rule parameters) and
     ``[experiment]`` (``type = "kv_memory"`` + :class:`KVMemory` parameters)."""
 
-    backends = ("numpy", "brian2")
+    capability = "rate_fwp"
 
     def validate(self, top: Any) -> tuple[Rule, KVMemory]:
         from plastinet.params import Parameter as P
@@ -334,17 +331,14 @@ class RateFWPKind:
         _check_gates(top.path, rule, protocol)
         return rule, protocol
 
-    def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, target: str | None = None,
+    def run(self, model: Any, *, backend: Any = None, progress: bool = True, target: str | None = None,
             on_numerical: str = "raise", **options: Any) -> xr.Dataset:
         """Run the memory protocol on ``backend`` (``"numpy"`` or ``"brian2"``; brian2 ``target`` optional)."""
-        from plastinet.experiments import resolve_backend
-
         be, attrs = resolve_backend(model.name, self, backend, target)
         rule, protocol = model.spec
         _check_size(rule, protocol, model.path, {name: f"experiment.{name}" for name in KVMemory.parameters()}
                     | {"feature_map": "rule.feature_map"})        # named by their model-file keys
-        ds = kv_memory(rule, protocol, progress=progress, backend="numpy" if be.name == "numpy" else be,
-                       on_numerical=on_numerical)
+        ds = kv_memory(rule, protocol, progress=progress, backend=be, on_numerical=on_numerical)
         extra = {k: v for k, v in attrs.items() if k not in ("backend", "backend_version")}
         return finalize_dataset(ds, backend=attrs["backend"], backend_version=attrs["backend_version"], dt=None,
                                 seed=protocol.seed, model_spec=model.to_dict(),
@@ -353,7 +347,5 @@ class RateFWPKind:
     def plot(self, result: xr.Dataset, fig: Any = None) -> Any:
         return plot_kv_memory(result, fig)
 
-
-from plastinet.experiments import register_kind  # noqa: E402
 
 register_kind("rate_fwp", RateFWPKind())

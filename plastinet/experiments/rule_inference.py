@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
@@ -194,7 +196,7 @@ def fwp_readouts(run: Any, x: Any = None, *, k: Any = None, v: Any = None, beta:
     programmed learning rate ``beta_t`` (``beta``, a per-step third factor). Its *read-out*
     is its response to the key before the write, ``W_{t-1} phi(k_t)`` (``post``; the
     retrieval the delta rule itself compares with ``v_t``). Recorded by
-    :func:`plastinet.analysis.plasticity_trace` (the rate engine's own steps), one trial per
+    :func:`plastinet.experiments.plasticity_trace` (the rate engine's own steps), one trial per
     sequence.
 
     Parameters
@@ -209,7 +211,7 @@ def fwp_readouts(run: Any, x: Any = None, *, k: Any = None, v: Any = None, beta:
         ``pre (trial, time, pre)``, ``post (trial, time, post)``, ``teacher (trial, time, post)``,
         ``beta (trial, time)``.
     """
-    from plastinet.analysis import plasticity_trace
+    from plastinet.experiments import plasticity_trace
     from plastinet.fwp.layer import FastWeightLayer
 
     if isinstance(run, FastWeightLayer):
@@ -229,7 +231,7 @@ def fwp_readouts(run: Any, x: Any = None, *, k: Any = None, v: Any = None, beta:
 
 
 def spiking_fwp_readouts(rule: Any, k: Any, v: Any, beta: Any, *, seed: int = 0, **network: Any) -> xr.Dataset:
-    """Inputs and read-outs of the spiking realisation of a FWP (:func:`plastinet.spiking.fwp_bridge.run_fwp`).
+    """Inputs and read-outs of the spiking realisation of a FWP (:func:`plastinet.experiments.fwp_bridge.run_fwp`).
 
     For each sequence ``b`` the spiking three-factor network writes ``(k_t, v_t)`` with rate
     ``beta_t`` and is queried after each write with the *next* key, ``q_t = k_(t+1)``, so its
@@ -252,7 +254,7 @@ def spiking_fwp_readouts(rule: Any, k: Any, v: Any, beta: Any, *, seed: int = 0,
     seed : int
         Seed of the spiking runs (sequence ``b`` uses ``seed + b``).
     **network
-        Passed to :func:`~plastinet.spiking.fwp_bridge.run_fwp` (``neurons_per_feature``,
+        Passed to :func:`~plastinet.experiments.fwp_bridge.run_fwp` (``neurons_per_feature``,
         ``rate``, ``phase`` ...).
 
     Returns
@@ -261,7 +263,7 @@ def spiking_fwp_readouts(rule: Any, k: Any, v: Any, beta: Any, *, seed: int = 0,
         ``pre``, ``post``, ``teacher`` ``(trial, time, ...)``, ``beta (trial, time)``; attr
         ``readout_relative_error``: the spiking read-out's error against the rate engine's.
     """
-    from plastinet.spiking.fwp_bridge import run_fwp
+    from plastinet.experiments.fwp_bridge import run_fwp
 
     k, v, beta = np.asarray(k, dtype=float), np.asarray(v, dtype=float), np.asarray(beta, dtype=float)
     B, T = v.shape[:2]

@@ -16,6 +16,7 @@ import xarray as xr
 
 from plastinet.analysis.rule_models import parse_term, term_name
 from plastinet.errors import ValidationError
+from plastinet.experiments.registry import register_kind, resolve_backend
 from plastinet.experiments.rule_inference import PLANTED, planted_activity, planted_bandit
 from plastinet.params import Parameter, Spec
 from plastinet.results import finalize_dataset
@@ -97,7 +98,7 @@ def plot_rule_inference_result(result: xr.Dataset, fig: Any = None) -> Any:
 class RuleInferenceKind:
     """Model-file kind ``rule_inference``."""
 
-    backends = ("numpy",)
+    capability = "reference"
 
     def validate(self, top: Any) -> tuple[Spec, Inference]:
         from plastinet.params import Parameter as P
@@ -111,11 +112,9 @@ class RuleInferenceKind:
         inf_t.finish()
         return data, inference
 
-    def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, **options: Any) -> xr.Dataset:
+    def run(self, model: Any, *, backend: Any = None, progress: bool = True, **options: Any) -> xr.Dataset:
         """Generate the planted data and infer the rule (numpy only)."""
         from plastinet.analysis import infer_rule
-        from plastinet.experiments import resolve_backend
-
         _, attrs = resolve_backend(model.name, self, backend)
         data, inf = model.spec
         if isinstance(data, PlantedActivity):
@@ -143,7 +142,5 @@ class RuleInferenceKind:
     def plot(self, result: xr.Dataset, fig: Any = None) -> Any:
         return plot_rule_inference_result(result, fig)
 
-
-from plastinet.experiments import register_kind  # noqa: E402
 
 register_kind("rule_inference", RuleInferenceKind())

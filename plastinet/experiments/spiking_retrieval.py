@@ -2,7 +2,7 @@
 
 :func:`spiking_fwp_retrieval` trains a delta-rule FWP (:class:`~plastinet.training.models.AssocRetrievalModel`,
 linear programmer, DPFP-1 keys) on associative retrieval (Schlag et al. 2021, setting 1),
-then runs every evaluation sequence through :func:`plastinet.spiking.fwp_bridge.from_fwp`:
+then runs every evaluation sequence through :func:`plastinet.experiments.fwp_bridge.from_fwp`:
 the trained programmer computes keys, values, queries and ``beta`` from the input tokens, the
 spiking network writes all pairs into its plastic synapses and answers every query in a read
 phase, and the prediction is the arg-max of the spiking read-out. It is the
@@ -60,7 +60,7 @@ def spiking_predictions(rule: Any, seqs: list[dict[str, np.ndarray]], *, neurons
 
     Sequence ``b`` runs with the seed ``SeedSequence([seed, b])``.
     """
-    from plastinet.spiking.fwp_bridge import from_fwp, simulate_fwp
+    from plastinet.experiments.fwp_bridge import from_fwp, simulate_fwp
 
     ys = []
     for b, s in enumerate(seqs):

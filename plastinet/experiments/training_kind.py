@@ -1,19 +1,44 @@
 """The ``training`` experiment kind: train a programmer (a FastWeightLayer) on a task.
 
-Tables ``[task]``, ``[layer]`` and ``[training]`` (schema in
-:mod:`plastinet.training.config`). Validation builds the task, the model and the training
-spec without training; running trains (checkpoints go to ``out_dir`` when given) and
+Schema (TOML, ``schema_version = 1``)::
+
+    schema_version = 1
+    name = "assoc_retrieval"
+    kind = "training"
+    description = "..."
+    source = "paper"
+
+    [task]                  # type = "assoc_retrieval" (n_keys, setting, max_queries)
+    type = "assoc_retrieval"   #  or "ba_retrieval" (n_pairs)
+    n_keys = 20
+    setting = 1
+
+    [layer]                 # FastWeightLayer options: rule, feature_map, feature_normalize,
+    rule = "delta"          # d_key, d_value, heads, programmer, hidden, beta_scale, form,
+    feature_map = "dpfp-1"  # chunk_size, init_scale, initial_state, dtype, seed;
+    d_key = 64              # context (ba_retrieval only)
+    programmer = "linear"
+
+    [training]              # TrainingSpec: optimizer, lr, momentum, batch_size, max_steps,
+    optimizer = "adam"      # eval_every, eval_size, patience, target_loss, clip_norm,
+    lr = 1e-3               # diverge_factor, seed
+
+Validation builds the task, the model and the training spec without training (the
+validated spec is ``{"task", "layer", "training"}``); running trains a copy of the model
+with :func:`plastinet.training.train` (checkpoints go to ``out_dir`` when given) and
 returns the history Dataset.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from plastinet.errors import ModelFileError, ValidationError
+from plastinet.experiments.registry import check_backend, register_kind
 
 __all__ = ["TrainingKind", "plot_history"]
 
@@ -21,7 +46,7 @@ __all__ = ["TrainingKind", "plot_history"]
 class TrainingKind:
     """Model-file kind ``training``."""
 
-    backends = ("numpy",)
+    capability = "reference"
 
     def validate(self, top: Any) -> dict[str, Any]:
         from plastinet.tasks import get_task
@@ -44,15 +69,15 @@ class TrainingKind:
                 raise ModelFileError(top.path, f"{name}.{key}", err.value, err.allowed) from None
         return built
 
-    def run(self, model: Any, *, backend: str = "numpy", progress: bool = True,
+    def run(self, model: Any, *, backend: Any = None, progress: bool = True,
             out_dir: Any = None, **options: Any) -> xr.Dataset:
-        from plastinet.experiments import check_backend
-        from plastinet.training import train_config
+        from plastinet.training import train
 
         check_backend(model.name, self, backend)
-        history = train_config(model.config, out_dir=out_dir, progress=progress).history
-        history.attrs["model_spec"] = model.to_json()
-        history.attrs["model_kind"] = "training"
+        spec = model.spec
+        history = train(copy.deepcopy(spec["layer"]), copy.deepcopy(spec["task"]), spec["training"],
+                        out_dir=out_dir, progress=progress)
+        history.attrs.update(model_name=model.name, model_kind="training", model_spec=model.to_json())
         return history
 
     def plot(self, result: xr.Dataset, fig: Any = None) -> Any:
@@ -90,7 +115,5 @@ def plot_history(history: xr.Dataset, fig: Any = None) -> Any:
     ax.set_title(f"training {history.attrs.get('model_name', '')}: stop = {history.attrs.get('stop_reason', '?')}")
     return fig
 
-
-from plastinet.experiments import register_kind  # noqa: E402
 
 register_kind("training", TrainingKind())

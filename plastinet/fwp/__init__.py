@@ -9,8 +9,7 @@ from plastinet.fwp.feature_maps import FeatureMap, as_feature_map
 from plastinet.fwp.functional import FORMS, State, apply
 from plastinet.fwp.gradients import vjp
 from plastinet.fwp.layer import FastWeightLayer
-from plastinet.fwp.rules import (RULES, DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule,
-                                 ThreeFactor, get_rule)
+from plastinet.fwp.rules import RULES, DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule, ThreeFactor, get_rule
 
 __all__ = ["apply", "vjp", "State", "FORMS", "FeatureMap", "as_feature_map", "Rule", "Hebbian",
            "DecayedHebbian", "Delta", "GatedDelta", "Oja", "ThreeFactor", "RULES", "get_rule",

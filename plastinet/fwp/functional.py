@@ -14,12 +14,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from plastinet.errors import (RangeError, ShapeError, UnstableUpdateWarning, UnsupportedError,
-                              ValidationError, check_numerical_policy, report_numerical)
+from plastinet.errors import (
+    RangeError,
+    ShapeError,
+    UnstableUpdateWarning,
+    UnsupportedError,
+    ValidationError,
+    check_numerical_policy,
+    report_numerical,
+)
 from plastinet.fwp.forms import chunkwise, parallel, recurrent
-from plastinet.fwp.rules import (RULES, DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule,
-                                 ThreeFactor, get_rule)
-from plastinet.validation import check_finite, check_range, check_shape, float_array, first_nonfinite
+from plastinet.fwp.rules import RULES, DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule, ThreeFactor, get_rule
+from plastinet.validation import check_finite, check_range, check_shape, first_nonfinite, float_array
 
 __all__ = ["apply", "State", "FORMS", "prepare"]
 

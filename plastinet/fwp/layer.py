@@ -373,7 +373,7 @@ class FastWeightLayer:
         -------
         xarray.Dataset
             ``y (trial, time, output)`` and the recorded probes; every variable has
-            ``units`` and ``long_name``; global attrs per DESIGN.md section 4.
+            ``units`` and ``long_name``; global attrs as in :mod:`plastinet.results`.
         """
         record = tuple(record)
         for name in record:

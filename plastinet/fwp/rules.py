@@ -1,7 +1,7 @@
 """Fast-weight update rules (rate form), as specification objects.
 
 Each rule holds only its parameters (validated, dimensionless) and a description of the
-maths; the engines in :mod:`plastinet.fwp.forms` compute. Notation (DESIGN.md section 2):
+maths; the engines in :mod:`plastinet.fwp.forms` compute. Notation (docs/fwp.md):
 fast weights ``W_t`` of shape ``(d_v, d_phi)`` (rows: post/value neurons, columns:
 pre/key features), keys ``k_t`` and queries ``q_t`` after the feature map ``phi``, values
 ``v_t``, learning rate ``beta_t``, decay ``alpha_t`` (``lambda_t``), neuromodulator ``m_t``.

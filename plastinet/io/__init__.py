@@ -1,7 +1,7 @@
 """Reading and writing plastinet data: model files (TOML) and results (netCDF)."""
 
-from plastinet.io.model_files import Model, ModelEntry, Section, catalog, find_model, list_models, load_model
-from plastinet.io.results import load_result, save_result
+from plastinet.io.model_files import ModelEntry, Section, catalog, find_model, list_models, read_model_config
+from plastinet.io.result_files import load_result, save_result
 
-__all__ = ["Model", "ModelEntry", "Section", "catalog", "find_model", "list_models", "load_model", "load_result",
+__all__ = ["ModelEntry", "Section", "catalog", "find_model", "list_models", "read_model_config", "load_result",
            "save_result"]

@@ -21,18 +21,17 @@ is allowed.
 from __future__ import annotations
 
 import copy
-import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from plastinet.errors import ModelFileError, ValidationError
 from plastinet.params import REQUIRED, Parameter
 
-__all__ = ["Model", "ModelEntry", "Section", "catalog", "find_model", "list_models", "load_model",
-           "model_dirs", "SCHEMA_VERSION", "NAME_RULE", "parse_override"]
+__all__ = ["ModelEntry", "Section", "catalog", "find_model", "list_models", "read_model_config",
+           "model_dirs", "model_name", "nonempty_string", "SCHEMA_VERSION", "NAME_RULE", "parse_override"]
 
 SCHEMA_VERSION = 1
 
@@ -160,74 +159,6 @@ class Section:
         except ValidationError as err:
             key = self.key(err.parameter) if err.parameter in params else self.key(name)
             raise ModelFileError(self.path, key, err.value, err.allowed) from None
-
-
-@dataclass
-class Model:
-    """A validated model file.
-
-    Attributes
-    ----------
-    name, kind, description, source : str
-        Header fields of the file.
-    path : str
-        Where it was read from.
-    config : dict
-        The file's contents with overrides applied (JSON-able; stored in results' attrs).
-    spec : object
-        The validated specification the kind's runner uses.
-    """
-
-    name: str
-    kind: str
-    description: str
-    source: str
-    path: str
-    config: dict[str, Any]
-    quick: bool = False
-    spec: Any = field(repr=False, default=None)
-
-    def run(self, backend: str = "numpy", *, progress: bool = True, on_numerical: str = "raise", **options: Any):
-        """Run the model and return its result Dataset (see :mod:`plastinet.experiments`).
-
-        Parameters
-        ----------
-        backend : str or Backend
-            Where it runs (the kind lists the backends it supports).
-        progress : bool
-            Show progress.
-        on_numerical : {"raise", "warn"}
-            Policy for non-finite states during the run (the engines' guards) and for a
-            result whose data variables hold NaN or infinity
-            (:func:`plastinet.results.check_result_finite`): ``"raise"`` (default) raises a
-            :class:`~plastinet.errors.NumericalError`, ``"warn"`` warns and returns the result.
-        **options
-            Kind-specific options (e.g. checkpoints of spiking protocols).
-
-        Raises
-        ------
-        NumericalError
-            Under ``on_numerical="raise"``, if the run diverges or its result is not finite.
-        SizeError
-            Before anything is allocated, if the run cannot fit in the available memory.
-        """
-        from plastinet.errors import check_numerical_policy
-        from plastinet.experiments import get_kind
-        from plastinet.results import check_result_finite
-
-        check_numerical_policy(f"model {self.name!r}", on_numerical)
-        ds = get_kind(self.kind).run(self, backend=backend, progress=progress, on_numerical=on_numerical, **options)
-        check_result_finite(ds, on_numerical=on_numerical, owner=self.name)
-        return ds
-
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved model as a JSON-able dict (what results store in ``model_spec``)."""
-        return {"name": self.name, "kind": self.kind, "source": self.source, "config": self.config,
-                "quick": self.quick}
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string."""
-        return json.dumps(self.to_dict(), sort_keys=True, default=str)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -371,33 +302,32 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return config
 
 
-def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None,
-               *, quick: bool = False) -> Model:
-    """Read, override and validate a model file.
+def read_model_config(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None,
+                      *, quick: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Find and read a model file and apply its ``[quick]`` table and the overrides (not validated).
 
     Parameters
     ----------
     name_or_path : str or Path
         A bundled model's name (see :func:`list_models`) or a path to a TOML file.
     overrides : list of "key=value" strings, or dict of dotted key -> value, optional
-        Changes applied before validation (as ``plastinet run --set``).
+        Changes applied after the ``[quick]`` table (as ``plastinet run --set``).
     quick : bool
         Apply the file's optional ``[quick]`` table first: dotted-key overrides that shrink
-        the model for a fast check (used by the test suite and ``plastinet run --quick``).
+        the model for a fast check.
 
     Returns
     -------
-    Model
-        The validated model; nothing has run yet.
+    path : Path
+        The file read.
+    config : dict
+        Its contents (without ``[quick]``) with the overrides applied.
 
     Raises
     ------
     ModelFileError
-        Syntax errors (with line and column), unknown kinds/rules/keys, missing fields,
-        wrong units and out-of-range values (with the dotted key).
+        Syntax errors (with line and column), malformed ``[quick]`` tables and overrides.
     """
-    from plastinet.experiments import KINDS
-
     path = find_model(name_or_path)
     spath = str(path)
     config = _read_toml(path)
@@ -412,22 +342,7 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     for keys, value in items:
         _apply_override(config, keys.split(".") if isinstance(keys, str) else keys, value, spath)
     _check_nesting(config, spath)
-    config = copy.deepcopy(config)
-    top = Section(spath, "", config)
-    version = top.take("schema_version", Parameter(REQUIRED, integer=True))
-    if version != SCHEMA_VERSION:
-        raise ModelFileError(spath, "schema_version", version, f"this plastinet reads schema_version = {SCHEMA_VERSION}")
-    name = top.take("name", Parameter(path.stem, convert=_model_name, doc=NAME_RULE))
-    kind = top.take("kind", Parameter(REQUIRED, choices=tuple(KINDS)))
-    description = top.take("description", Parameter(
-        REQUIRED, convert=_nonempty_string, doc="a non-empty string: one line saying what the model shows"))
-    source = top.take("source", Parameter(
-        REQUIRED, convert=_nonempty_string, doc="a non-empty string: the paper (or code) the model comes from"))
-    model = Model(name=name, kind=kind, description=description, source=source, path=spath,
-                  config=config, quick=quick)
-    model.spec = KINDS[kind].validate(top)
-    top.finish()
-    return model
+    return path, copy.deepcopy(config)
 
 
 #: What a model's ``name`` may be: it names the default output files (``results/<name>.nc``).
@@ -436,13 +351,15 @@ NAME_RULE = ("an identifier of 1 to 100 letters, digits, '_' or '-', not startin
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
 
 
-def _model_name(value: Any) -> str:
+def model_name(value: Any) -> str:
+    """``value`` if it is a valid model name (:data:`NAME_RULE`)."""
     if not isinstance(value, str) or _NAME.fullmatch(value) is None:
         raise ValidationError("model file", "name", value, NAME_RULE)
     return value
 
 
-def _nonempty_string(value: Any) -> str:
+def nonempty_string(value: Any) -> str:
+    """``value`` stripped, if it is a non-empty string."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("model file", "value", value, "expected a non-empty string")
     return value.strip()

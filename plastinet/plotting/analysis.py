@@ -72,7 +72,7 @@ def plot_plasticity_trace(trace: xr.Dataset, ax: Any = None, n_synapses: int = 5
     Parameters
     ----------
     trace : xarray.Dataset
-        Output of :func:`~plastinet.analysis.plasticity_trace` (or any Dataset with
+        Output of :func:`~plastinet.experiments.plasticity_trace` (or any Dataset with
         ``dW (time, post, pre)``).
     ax : matplotlib.axes.Axes, optional
     n_synapses : int
@@ -160,7 +160,7 @@ def plot_frequency_dependence(result: xr.Dataset, ax: Any = None) -> Any:
     ----------
     result : xarray.Dataset
         Output of :func:`~plastinet.analysis.fit_frequency_dependence` or
-        :func:`~plastinet.analysis.measure_frequency_dependence` (whose data, if present,
+        :func:`~plastinet.experiments.measure_frequency_dependence` (whose data, if present,
         are drawn as open squares with s.e.m.).
     ax : matplotlib.axes.Axes, optional
     """
@@ -189,7 +189,7 @@ def plot_capacity(result: xr.Dataset, ax: Any = None, key_distribution: str | No
     Parameters
     ----------
     result : xarray.Dataset
-        Output of :func:`~plastinet.analysis.capacity_curves`.
+        Output of :func:`~plastinet.experiments.capacity_curves`.
     ax : matplotlib.axes.Axes, optional
     key_distribution, beta : optional
         Which slice to draw (default: the first).
@@ -219,7 +219,7 @@ def plot_forgetting(result: xr.Dataset, ax: Any = None) -> Any:
     Parameters
     ----------
     result : xarray.Dataset
-        Output of :func:`~plastinet.analysis.forgetting_curve`.
+        Output of :func:`~plastinet.experiments.forgetting_curve`.
     ax : matplotlib.axes.Axes, optional
     """
     ax = _ax(ax)

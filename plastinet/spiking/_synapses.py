@@ -112,10 +112,10 @@ class ProjectionState:
             self.stp_last = np.full(n_pre, _NEVER, dtype=np.int64)
         # long-term plasticity
         rule = self.rule = proj.rule
-        self.kind = None if rule is None else type(rule).__name__
+        self.rule_name = None if rule is None else type(rule).__name__
         self.traces_pre: list[Trace] = []
         self.traces_post: list[Trace] = []
-        owner = f"{self.kind} ({proj.name!r})"
+        owner = f"{self.rule_name} ({proj.name!r})"
         if isinstance(rule, PairSTDP):
             check_tau(owner, "tau_plus", rule.tau_plus, dt)
             check_tau(owner, "tau_minus", rule.tau_minus, dt)
@@ -175,7 +175,7 @@ class ProjectionState:
         snap: dict[str, Any] = {"w": self.w.copy(), "tr": [t.snapshot() for t in self.traces_pre]}
         if self.stp is not None:
             snap["stp"] = (self.u.copy(), self.R.copy(), self.stp_last.copy())
-        if self.kind == "DopamineSTDP":
+        if self.rule_name == "DopamineSTDP":
             snap["c"] = (self.c.copy(), self.t_last.copy())
         return snap
 
@@ -208,7 +208,7 @@ class ProjectionState:
 
     def weights_at(self, step: int) -> np.ndarray:
         """Current weights (dopamine synapses integrated to ``step`` without changing state)."""
-        if self.kind == "DopamineSTDP":
+        if self.rule_name == "DopamineSTDP":
             return self.integrate_dopamine(slice(None), step, commit=False)
         return self.w.copy()
 
@@ -233,10 +233,10 @@ class ProjectionState:
             self.u[js], self.R[js], self.stp_last[js] = u, R - u * R, steps
         syn, rep = self.fan_out(js)
         ss = steps[rep] if isinstance(steps, np.ndarray) else steps
-        kind = self.kind
-        if kind is None:
+        rule_name = self.rule_name
+        if rule_name is None:
             delivered = self.w[syn]
-        elif kind == "PairSTDP":
+        elif rule_name == "PairSTDP":
             delivered = self.w[syn]
             self.x.bump(js, steps)
             y = self.y.at(self.post[syn], ss)
@@ -246,14 +246,14 @@ class ProjectionState:
             else:
                 new = delivered - rule.A_minus * (delivered - self.w_min) * y
             self.clip(syn, new)
-        elif kind == "TripletSTDP":
+        elif rule_name == "TripletSTDP":
             delivered = self.w[syn]
             rule = self.rule
             r2 = self.r2.bump(js, steps)
             self.r1.bump(js, steps)
             o1 = self.o1.at(self.post[syn], ss)
             self.clip(syn, delivered - o1 * (rule.A2_minus + rule.A3_minus * r2[rep]))
-        elif kind == "DopamineSTDP":
+        elif rule_name == "DopamineSTDP":
             delivered = self.integrate_dopamine(syn, ss)
             self.c[syn] -= self.rule.A_minus * self.km.at(self.post[syn], ss)
             self.kp.bump(js, steps)
@@ -270,8 +270,8 @@ class ProjectionState:
 
     def post_pathway(self, step: int, idx: np.ndarray) -> None:
         """Post pathway for post neurons ``idx`` spiking at ``step``."""
-        kind = self.kind
-        if kind == "PairSTDP":
+        rule_name = self.rule_name
+        if rule_name == "PairSTDP":
             self.y.bump(idx, step)
             syn, _ = self.fan_in(idx)
             x = self.x.at(self.pre[syn], step)
@@ -281,26 +281,26 @@ class ProjectionState:
                 self.clip(syn, w + rule.A_plus * x)
             else:
                 self.clip(syn, w + rule.A_plus * (self.w_max - w) * x)
-        elif kind == "TripletSTDP":
+        elif rule_name == "TripletSTDP":
             rule = self.rule
             o2 = self.o2.bump(idx, step)
             self.o1.bump(idx, step)
             syn, rep = self.fan_in(idx)
             r1 = self.r1.at(self.pre[syn], step)
             self.clip(syn, self.w[syn] + r1 * (rule.A2_plus + rule.A3_plus * o2[rep]))
-        elif kind == "DopamineSTDP":
+        elif rule_name == "DopamineSTDP":
             syn, _ = self.fan_in(idx)
             self.integrate_dopamine(syn, step)
             self.c[syn] += self.rule.A_plus * self.kp.at(self.pre[syn], step)
             self.km.bump(idx, step)
-        elif kind == "ModulatedHebbian" and self.post_trace is not None:
+        elif rule_name == "ModulatedHebbian" and self.post_trace is not None:
             self.post_trace.bump(idx, step)
 
     def continuous_update(self, step: int, m: float, post_state: Any) -> None:
         """Per-step update of ModulatedHebbian / PES (``synapses`` slot, order 0)."""
         rule = self.rule
         x = self.xr.at(slice(None), step)
-        if self.kind == "PES":
+        if self.rule_name == "PES":
             a = post_state.get(rule.target_variable) - post_state.get(rule.prediction_variable)
         elif self.post_trace is not None:
             a = self.post_trace.at(slice(None), step)

@@ -39,7 +39,6 @@ exception saves the results collected so far, marked ``partial = 1``.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import heapq
 import math
 import signal
@@ -52,8 +51,14 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import (CheckpointError, PlastinetWarning, RangeError, UnsupportedError, ValidationError,
-                              check_numerical_policy, report_numerical)
+from plastinet.errors import (
+    CheckpointError,
+    PlastinetWarning,
+    RangeError,
+    ValidationError,
+    check_numerical_policy,
+    report_numerical,
+)
 from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, spec_hash
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
@@ -61,12 +66,20 @@ from plastinet.spiking._neurons import ConductanceLIFState, RateUnitsState, chec
 from plastinet.spiking._sources import GeneratorSource, PoissonSource, _steps
 from plastinet.spiking._synapses import ProjectionState, Trace
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
-from plastinet.spiking.network import (ModulatorProbe, Network, PoissonGroup, ProgrammedSignal,
-                                       SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
-from plastinet.spiking.results import build_dataset
+from plastinet.spiking.network import (
+    ModulatorProbe,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    SpikeProbe,
+    SpikeSignal,
+    StateProbe,
+    WeightProbe,
+)
+from plastinet.spiking.recordings import build_dataset
 from plastinet.units import to_si
 
-__all__ = ["Simulator", "run", "run_options", "check_final_states", "nonfinite_summary", "GUARD_STEPS",
+__all__ = ["Simulator", "run", "check_final_states", "nonfinite_summary", "GUARD_STEPS",
            "CHECKPOINT_FORMAT"]
 
 #: The numerical guard runs at least every this many steps (and before checkpoints, at the end).
@@ -79,48 +92,6 @@ CHECKPOINT_VERSION = 2
 #: File name of the checkpoint when ``checkpoint_path`` is a directory.
 CHECKPOINT_NAME = "spiking_checkpoint.npz"
 _OWNER = "spiking.Simulator.run"
-#: Options :func:`run_options` may set.
-RUN_OPTIONS = ("on_numerical", "max_rate", "checkpoint_every", "checkpoint_path", "partial_path")
-_RUN_OPTIONS: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("plastinet_spiking_run_options",
-                                                                              default={})
-
-
-@contextlib.contextmanager
-def run_options(**options: Any) -> Iterator[dict[str, Any]]:
-    """Defaults for every :func:`run` of the numpy engine inside the ``with`` block.
-
-    Lets code that calls :func:`run` internally (the protocols of
-    :mod:`plastinet.spiking.protocols`, ``plastinet run`` for ``spiking_protocol`` models)
-    be checkpointed or given a numerical policy without changing its signature. Arguments
-    given to :func:`run` explicitly take precedence; blocks nest.
-
-    Parameters
-    ----------
-    **options
-        Any of ``on_numerical``, ``max_rate``, ``checkpoint_every``, ``checkpoint_path``,
-        ``partial_path`` (see :meth:`Simulator.run` and :class:`Simulator`).
-
-    Raises
-    ------
-    UnsupportedError
-        For any other option.
-
-    Examples
-    --------
-    >>> from plastinet.spiking import protocols, run_options          # doctest: +SKIP
-    >>> with run_options(checkpoint_every="10 s", checkpoint_path="song.npz"):  # doctest: +SKIP
-    ...     ds = protocols.song2000(duration=1000.0)
-    """
-    for key in options:
-        if key not in RUN_OPTIONS:
-            raise UnsupportedError("spiking.run_options", key, options[key], "allowed: " + ", ".join(RUN_OPTIONS))
-    token = _RUN_OPTIONS.set({**_RUN_OPTIONS.get(), **options})
-    try:
-        yield _RUN_OPTIONS.get()
-    finally:
-        _RUN_OPTIONS.reset(token)
-
-
 @contextlib.contextmanager
 def _deferred_sigint() -> Iterator[Callable[[], bool]]:
     """Turn Ctrl-C into a flag the run loop checks at chunk boundaries (main thread only).
@@ -170,7 +141,7 @@ def _projection_state(p: ProjectionState) -> dict[str, np.ndarray]:
             out[f"trace_{attr}.val"], out[f"trace_{attr}.last"] = tr.val, tr.last
     if p.stp is not None:
         out.update({"stp_u": p.u, "stp_R": p.R, "stp_last": p.stp_last})
-    if p.kind == "DopamineSTDP":
+    if p.rule_name == "DopamineSTDP":
         out.update({"c": p.c, "c_last": p.t_last})
     return out
 
@@ -319,7 +290,7 @@ class Simulator:
             if p.has_post_pathway:
                 self.into.setdefault(p.proj.post.name, []).append(p)
         self.continuous = [p for p in self.projs.values() if p.continuous]
-        self.dopa = [p for p in self.projs.values() if p.kind == "DopamineSTDP"]
+        self.dopa = [p for p in self.projs.values() if p.rule_name == "DopamineSTDP"]
         # source spikes that must end a chunk: post pathways, modulator sources, reward posts
         crit = set(self.into)
         for mod in network.modulators.values():
@@ -695,7 +666,7 @@ class Simulator:
             pass
         if partial is not None:
             try:
-                from plastinet.io.results import save_result
+                from plastinet.io.result_files import save_result
 
                 save_result(ds, partial, rescue=True)
                 notes.append(f"plastinet: partial results up to t = {safe * self.dt:g} s (of {stop * self.dt:g} s) "
@@ -744,7 +715,7 @@ class Simulator:
             need_snapshot = bool(self.spiking_dyn)
             snaps = None
             if need_snapshot:
-                snaps = {name: p.snapshot() for src in bulk for p in self.out_of.get(src, ()) 
+                snaps = {name: p.snapshot() for src in bulk for p in self.out_of.get(src, ())
                          if bulk[src][0].size for name in (p.name,)}
             incs = self._bulk(n0, K, bulk)
             k_star, spikes = self._integrate(K, incs)
@@ -987,7 +958,7 @@ def check_final_states(sim: Simulator, owner: str, stop: int, states: list[tuple
 
 
 def run(network: Network, duration: Any, dt: Any = 1e-4, seed: int | None = None,
-        progress: bool = False, chunk_steps: int = 256, *, on_numerical: str | None = None,
+        progress: bool = False, chunk_steps: int = 256, *, on_numerical: str = "raise",
         max_rate: Any = None, checkpoint_every: Any = None, checkpoint_path: Any = None,
         partial_path: Any = None) -> xr.Dataset:
     """Simulate ``network`` for ``duration`` with the numpy engine.
@@ -1006,23 +977,19 @@ def run(network: Network, duration: Any, dt: Any = 1e-4, seed: int | None = None
         Show a tqdm progress bar.
     chunk_steps : int
         Maximum steps advanced at once (does not change results).
-    on_numerical : {"raise", "warn"} or None
-        Numerical policy (see :class:`Simulator`); ``None``: the :func:`run_options`
-        value, else ``"raise"``.
+    on_numerical : {"raise", "warn"}
+        Numerical policy (see :class:`Simulator`).
     max_rate : float or str or None
         Runaway-rate limit (Hz) of LIF neurons (see :class:`Simulator`).
     checkpoint_every, checkpoint_path, partial_path
-        Durable runs (see :meth:`Simulator.run`); ``None`` takes the :func:`run_options` value.
+        Durable runs (see :meth:`Simulator.run`).
 
     Returns
     -------
     xarray.Dataset
         See :meth:`Simulator.run`.
     """
-    given = {"on_numerical": on_numerical, "max_rate": max_rate, "checkpoint_every": checkpoint_every,
-             "checkpoint_path": checkpoint_path, "partial_path": partial_path}
-    opts = {**_RUN_OPTIONS.get(), **{k: v for k, v in given.items() if v is not None}}
     sim = Simulator(network, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps,
-                    on_numerical=opts.get("on_numerical", "raise"), max_rate=opts.get("max_rate"))
-    return sim.run(duration, checkpoint_every=opts.get("checkpoint_every"),
-                   checkpoint_path=opts.get("checkpoint_path"), partial_path=opts.get("partial_path"))
+                    on_numerical=on_numerical, max_rate=max_rate)
+    return sim.run(duration, checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
+                   partial_path=partial_path)

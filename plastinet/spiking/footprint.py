@@ -10,10 +10,9 @@ pre/post pair, and every sampled probe stores one 8-byte value per recorded entr
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from plastinet.spiking.network import ModulatorProbe, Network, PoissonGroup, StateProbe, WeightProbe
 from plastinet.sizes import check_memory
+from plastinet.spiking.network import ModulatorProbe, Network, PoissonGroup, StateProbe, WeightProbe
 
 __all__ = ["synapse_count", "state_bytes", "probe_bytes", "check_network_memory"]
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from plastinet.errors import RangeError, ShapeError, UnsupportedError, ValidationError
 from plastinet.params import Parameter, Spec
+from plastinet.spiking.rules import SpikeRule, TsodyksMarkram
 from plastinet.units import to_si
 
 __all__ = [
@@ -370,14 +371,12 @@ def _weight(value: Any) -> Any:
 
 
 def _rule(value: Any) -> Any:
-    from plastinet.spiking.rules import SpikeRule
     if value is None or isinstance(value, SpikeRule):
         return value
     raise ValidationError("Projection", "rule", value, "expected a spike rule object or None")
 
 
 def _stp(value: Any) -> Any:
-    from plastinet.spiking.rules import TsodyksMarkram
     if value is None or isinstance(value, TsodyksMarkram):
         return value
     raise ValidationError("Projection", "stp", value, "expected a TsodyksMarkram object or None")

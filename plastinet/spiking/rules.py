@@ -306,7 +306,7 @@ class ModulatedHebbian(SpikeRule):
     modulator : str
     """
 
-    source = "Gerstner et al. 2018 (neoHebbian three-factor rules); DESIGN.md section 3"
+    source = "Gerstner et al. 2018 (neoHebbian three-factor rules)"
     eta = Parameter(1.0, doc="learning rate")
     tau_pre = Parameter(0.01, unit="s", low=0.0, low_open=True, doc="rate trace time constant (s)")
     post_variable = Parameter("soma", convert=_mod_name, doc="post variable used as activity")
@@ -317,9 +317,8 @@ class ModulatedHebbian(SpikeRule):
     continuous = "w = clip(w + eta * m * a_post * x_pre * dt, w_min, w_max)"
 
     def check_projection(self, projection: Any) -> None:
-        from plastinet.spiking.network import RateUnits
         post = projection.post
-        if isinstance(post, RateUnits) and self.post_variable not in post.inputs:
+        if not post.spiking and self.post_variable not in post.inputs:        # RateUnits
             raise ValidationError("ModulatedHebbian", "post_variable", self.post_variable,
                                   f"projection {projection.name!r}: RateUnits {post.name!r} has inputs "
                                   f"{list(post.inputs)}")
@@ -359,9 +358,8 @@ class PES(SpikeRule):
                   "w = clip(w + eta * m * e * x_pre * dt, w_min, w_max)")
 
     def check_projection(self, projection: Any) -> None:
-        from plastinet.spiking.network import RateUnits
         post = projection.post
-        if not isinstance(post, RateUnits):
+        if post.spiking:                                                      # not RateUnits
             raise UnsupportedError("PES", "post", post.name, "PES needs a RateUnits post population")
         for name in ("target_variable", "prediction_variable"):
             if getattr(self, name) not in post.inputs:

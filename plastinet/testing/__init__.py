@@ -25,10 +25,21 @@ time) give identical spike times and states and weights within ``SPIKE_RTOL`` (1
 relative).
 """
 
-from plastinet.testing.checks import (CHECKS, RATE_ATOL, SPIKE_DURATION, SPIKE_RTOL, CapabilityMissing,
-                                      check_rate_fwp_matches_reference, check_rate_fwp_rejects_bad_input,
-                                      check_rate_fwp_state_round_trip, check_spiking_matches_reference,
-                                      check_spiking_seeded_poisson, compare_spiking, rate_cases, spiking_cases)
+from plastinet.testing.checks import (
+                                      CHECKS,
+                                      RATE_ATOL,
+                                      SPIKE_DURATION,
+                                      SPIKE_RTOL,
+                                      CapabilityMissing,
+                                      check_rate_fwp_matches_reference,
+                                      check_rate_fwp_rejects_bad_input,
+                                      check_rate_fwp_state_round_trip,
+                                      check_spiking_matches_reference,
+                                      check_spiking_seeded_poisson,
+                                      compare_spiking,
+                                      rate_cases,
+                                      spiking_cases,
+)
 
 __all__ = ["CHECKS", "CapabilityMissing", "RATE_ATOL", "SPIKE_RTOL", "SPIKE_DURATION",
            "check_rate_fwp_matches_reference", "check_rate_fwp_state_round_trip",

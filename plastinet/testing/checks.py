@@ -153,10 +153,26 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
     conductance LIF with exponential Euler). Every case makes its post neurons fire (where
     they spike) and changes its weights over the run.
     """
-    from plastinet.spiking import (LIF, PES, CoincidenceReward, ConductanceLIF, DopamineSTDP,
-                                   ModulatedHebbian, ModulatorProbe, Network, PairSTDP,
-                                   ProgrammedSignal, Projection, RateUnits, SpikeProbe,
-                                   SpikeSignal, StateProbe, TripletSTDP, TsodyksMarkram, WeightProbe)
+    from plastinet.spiking import (
+        LIF,
+        PES,
+        CoincidenceReward,
+        ConductanceLIF,
+        DopamineSTDP,
+        ModulatedHebbian,
+        ModulatorProbe,
+        Network,
+        PairSTDP,
+        ProgrammedSignal,
+        Projection,
+        RateUnits,
+        SpikeProbe,
+        SpikeSignal,
+        StateProbe,
+        TripletSTDP,
+        TsodyksMarkram,
+        WeightProbe,
+    )
 
     T = SPIKE_DURATION + 0.1
 
@@ -192,7 +208,7 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
         net = Network()
         pre = net.add(_generator("pre", 30, 15.0, T, 3))
         post = net.add(LIF(name="post", n=3, t_ref=0.002))
-        da = net.add(_generator("da_neurons", 2, 4.0, T, 4))
+        net.add(_generator("da_neurons", 2, 4.0, T, 4))
         net.add(SpikeSignal(name="dopamine", tau=0.2, increment=0.5, sources=("da_neurons",)))
         net.add(CoincidenceReward(name="reward", modulator="dopamine", pre="pre", post="post", pre_neuron=0,
                                   post_neuron=0, window=0.02, delay_min=0.05, delay_max=0.2, amount=2.0))
@@ -369,8 +385,7 @@ def check_spiking_matches_reference(backend: Backend | str, case: str, seed: int
 
 def check_spiking_seeded_poisson(backend: Backend | str, case: str = "song", seed: int = 3) -> None:
     """Poisson inputs: the same seed gives the same result twice; outputs keep the layout."""
-    from plastinet.spiking import (ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection,
-                                   SpikeProbe, run)
+    from plastinet.spiking import ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection, SpikeProbe, run
 
     be = _backend(backend)
     if not be.supports("spiking"):

@@ -6,20 +6,21 @@
 * models wrapping a :class:`~plastinet.fwp.FastWeightLayer` for the tasks of
   :mod:`plastinet.tasks`;
 * :func:`train`: seeded data, early stopping, atomic checkpoints that resume
-  bit-identically, a history :class:`xarray.Dataset`;
-* :func:`train_config`: the same from a model file (``kind = "training"``).
+  bit-identically, a history :class:`xarray.Dataset`.
+
+Model files of ``kind = "training"`` are validated and run by
+:mod:`plastinet.experiments.training_kind` (``load_model(...).run()``).
 
 See ``docs/training.md``.
 """
 
 from plastinet.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from plastinet.training.config import TrainResult, train_config
 from plastinet.training.losses import accuracy, one_hot, softmax_cross_entropy, squared_error
 from plastinet.training.models import AssocRetrievalModel, SequenceRegressor, TokenClassifier, build_model
 from plastinet.training.optim import SGD, Adam, Optimizer, clip_grad_norm, global_norm
 from plastinet.training.trainer import TrainingSpec, train
 
-__all__ = ["train", "train_config", "TrainResult", "TrainingSpec", "squared_error",
+__all__ = ["train", "TrainingSpec", "squared_error",
            "softmax_cross_entropy", "accuracy", "one_hot", "SGD", "Adam", "Optimizer",
            "clip_grad_norm", "global_norm", "AssocRetrievalModel", "TokenClassifier",
            "SequenceRegressor", "build_model", "CheckpointError", "save_checkpoint",

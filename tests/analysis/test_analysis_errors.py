@@ -4,11 +4,28 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from plastinet.analysis import (OJA, attention_weights, capacity_curves, fit_frequency_dependence, fit_power_law,
-                                fit_rate_dependence, fit_rule, fit_stdp_window, forgetting_curve, infer_rule,
-                                measure_frequency_dependence, measure_rate_dependence, measure_stdp_window,
-                                plasticity_trace, rate_spike_scaling, synthetic_trace, transition_spectrum)
+from plastinet.analysis import (
+    OJA,
+    attention_weights,
+    fit_frequency_dependence,
+    fit_power_law,
+    fit_rate_dependence,
+    fit_rule,
+    fit_stdp_window,
+    infer_rule,
+    synthetic_trace,
+    transition_spectrum,
+)
 from plastinet.errors import ValidationError
+from plastinet.experiments import (
+    capacity_curves,
+    forgetting_curve,
+    measure_frequency_dependence,
+    measure_rate_dependence,
+    measure_stdp_window,
+    plasticity_trace,
+    rate_spike_scaling,
+)
 from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian
 
 K = np.random.default_rng(0).normal(size=(10, 4))

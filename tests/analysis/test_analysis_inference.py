@@ -18,8 +18,13 @@ import xarray as xr
 from plastinet.analysis import infer_rule
 from plastinet.analysis.rule_models import parse_term
 from plastinet.errors import NonFiniteError, RangeError, ShapeError, UnsupportedError, ValidationError
-from plastinet.experiments.rule_inference import (fwp_readouts, planted_activity, planted_bandit, recovery_grid,
-                                              spiking_fwp_readouts)
+from plastinet.experiments.rule_inference import (
+    fwp_readouts,
+    planted_activity,
+    planted_bandit,
+    recovery_grid,
+    spiking_fwp_readouts,
+)
 
 CANDIDATES = ["1", "x", "y", "W", "x*y", "y*W", "x*y^2", "y^2*W"]
 REWARD_TERMS = ["r*x*y", "r*W", "r*x", "r*y"]
@@ -197,7 +202,7 @@ def test_plot_companion_draws_coefficients_and_prediction():
                                            ("data.noise=-1", "data.noise")])
 def test_rule_inference_model_file_errors_name_the_key(override, key):
     from plastinet.errors import ModelFileError
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
 
     with pytest.raises(ModelFileError) as info:
         load_model("rule_inference", [override])
@@ -205,7 +210,7 @@ def test_rule_inference_model_file_errors_name_the_key(override, key):
 
 
 def test_rule_inference_model_result_has_units_and_the_planted_rule():
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
 
     ds = load_model("rule_inference", quick=True).run(progress=False)
     assert ds.attrs["model_kind"] == "rule_inference" and ds.attrs["best"] == "oja"
@@ -240,7 +245,7 @@ def test_spiking_fwp_is_identified_from_its_rates():
 
 
 def test_rule_inference_kind_runs_a_bandit_model_file(tmp_path):
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
 
     path = tmp_path / "bandit.toml"
     path.write_text('schema_version = 1\nname = "bandit"\nkind = "rule_inference"\ndescription = "d"\nsource = "s"\n'

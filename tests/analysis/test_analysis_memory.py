@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from plastinet.analysis import capacity_curves, forgetting_curve, transition_spectrum
+from plastinet.analysis import transition_spectrum
 from plastinet.errors import UnsupportedError, ValidationError
+from plastinet.experiments import capacity_curves, forgetting_curve
 from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian
 
 

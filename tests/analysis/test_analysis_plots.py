@@ -8,12 +8,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from plastinet.analysis import (BI_POO, attention_weights, capacity_curves, fit_frequency_dependence,  # noqa: E402
-                                fit_power_law, fit_rate_dependence, fit_rule, fit_stdp_window, forgetting_curve,
-                                synthetic_trace, transition_spectrum)
+from plastinet.analysis import (  # noqa: E402
+    BI_POO,
+    attention_weights,
+    fit_frequency_dependence,
+    fit_power_law,
+    fit_rate_dependence,
+    fit_rule,
+    fit_stdp_window,
+    synthetic_trace,
+    transition_spectrum,
+)
+from plastinet.experiments import capacity_curves, forgetting_curve  # noqa: E402
 from plastinet.fwp import DecayedHebbian, Delta, Hebbian  # noqa: E402
-from plastinet.plotting import (plot_attention, plot_capacity, plot_forgetting,  # noqa: E402
-                                plot_frequency_dependence, plot_plasticity_trace, plot_rate_dependence, plot_rule_fit, plot_scaling, plot_spectrum, plot_stdp_window)
+from plastinet.plotting import (  # noqa: E402
+    plot_attention,
+    plot_capacity,
+    plot_forgetting,
+    plot_frequency_dependence,
+    plot_plasticity_trace,
+    plot_rate_dependence,
+    plot_rule_fit,
+    plot_scaling,
+    plot_spectrum,
+    plot_stdp_window,
+)
 
 
 def _check(ax):
@@ -56,7 +75,7 @@ def test_trace_and_frequency_plots():
 
 def test_measurement_plots_with_units():
     spiking = __import__("pytest").importorskip("plastinet.spiking")
-    from plastinet.analysis import measure_rate_dependence, measure_stdp_window
+    from plastinet.experiments import measure_rate_dependence, measure_stdp_window
 
     fig, axes = plt.subplots(1, 2)
     w = measure_stdp_window(spiking.DopamineSTDP(), delta_t=[-0.04, -0.02, -0.01, 0.01, 0.02, 0.04])

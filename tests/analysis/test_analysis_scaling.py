@@ -40,8 +40,8 @@ def test_bad_inputs():
 
 
 def test_spiking_readout_error_falls_with_spike_count():
-    pytest.importorskip("plastinet.spiking.fwp_bridge")
-    from plastinet.analysis import rate_spike_scaling
+    pytest.importorskip("plastinet.experiments.fwp_bridge")
+    from plastinet.experiments import rate_spike_scaling
     from plastinet.fwp import Hebbian
 
     rng = np.random.default_rng(0)

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from plastinet.analysis import (BI_POO, BI_POO_PAIRINGS, BTSP, SONG_ABBOTT, TRIPLET_VISUAL,
-                                fit_frequency_dependence, fit_rate_dependence, fit_stdp_window)
+from plastinet.analysis import (
+    BI_POO,
+    BI_POO_PAIRINGS,
+    BTSP,
+    SONG_ABBOTT,
+    TRIPLET_VISUAL,
+    fit_frequency_dependence,
+    fit_rate_dependence,
+    fit_stdp_window,
+)
 from plastinet.errors import ValidationError
 
 
@@ -26,8 +34,8 @@ def test_window_fit_recovers_time_constants(rule):
 def test_bi_poo_amplitudes_are_per_pairing():
     """Bi & Poo's A+ = 0.777, A- = 0.273 fit the total change of 60 pairings at 1 Hz: 60 pairings
     of the library's per-pairing window, run on the spiking engine, give that total."""
+    from plastinet.experiments.protocols import pairing_window
     from plastinet.spiking import PairSTDP as SpikePair
-    from plastinet.spiking.protocols import pairing_window
 
     lags = np.array([-0.04, -0.01, 0.005, 0.02])
     published = np.where(lags > 0, 0.777 * np.exp(-lags / 0.0168), -0.273 * np.exp(lags / 0.0337))
@@ -43,8 +51,8 @@ def test_bi_poo_amplitudes_are_per_pairing():
 def test_bi_poo_rate_form_is_the_pair_sum_drift():
     """The rate form uses per-pair amplitudes: the drift of a spiking pair rule with the
     published 60-pairing fit divided by 60 (Poisson trains at 20 and 30 Hz) is BI_POO.drift."""
+    from plastinet.experiments.protocols import poisson_drift
     from plastinet.spiking import PairSTDP as SpikePair
-    from plastinet.spiking.protocols import poisson_drift
 
     rule = SpikePair(A_plus=0.777 / 60, A_minus=0.273 / 60, tau_plus=0.0168, tau_minus=0.0337)
     d = poisson_drift(rule, r_pre=20.0, r_post=30.0, n_pre=200, n_post=10, duration=10.0, seed=0)
@@ -99,7 +107,7 @@ def test_stdp_inputs_are_checked():
 def test_spike_rules_measured_windows_match_analytic():
     """Acceptance: pairing protocol on the spiking engine, fitted tau within 5 % of the rule's."""
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_stdp_window
+    from plastinet.experiments import measure_stdp_window
 
     for rule in (spiking.PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.0168, tau_minus=0.0337),
                  spiking.PairSTDP(pairing="nearest"), spiking.TripletSTDP.hippocampal_full()):
@@ -110,7 +118,7 @@ def test_spike_rules_measured_windows_match_analytic():
 
 def test_pair_stdp_effective_rate_rule_is_kempter():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_rate_dependence
+    from plastinet.experiments import measure_rate_dependence
 
     rule = spiking.PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.0168, tau_minus=0.0337)
     out = measure_rate_dependence(rule, r_pre=(5.0, 20.0), r_post=(5.0, 10.0, 20.0), duration=2.0,
@@ -123,7 +131,7 @@ def test_pair_stdp_effective_rate_rule_is_kempter():
 
 def test_triplet_rule_reproduces_sjostrom_frequency_dependence():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_frequency_dependence
+    from plastinet.experiments import measure_frequency_dependence
 
     triplet = measure_frequency_dependence(spiking.TripletSTDP.visual_cortex_minimal())
     plus = triplet.dw.sel(delta_t=0.01).values
@@ -144,7 +152,7 @@ def test_every_spike_timing_rule_has_its_analytic_window(make):
     """Soft bounds, nearest-spike and the dopamine rule's eligibility window: the fit equals
     the single-pair window (time constants and amplitudes)."""
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_stdp_window
+    from plastinet.experiments import measure_stdp_window
 
     out = measure_stdp_window(make(spiking), delta_t=np.array([-0.08, -0.04, -0.02, -0.005, 0.003, 0.01, 0.03, 0.09]))
     assert np.all(np.abs(out.relative_error.values) < 1e-9), out.relative_error.values
@@ -154,8 +162,8 @@ def test_every_spike_timing_rule_has_its_analytic_window(make):
 
 def test_zero_lobe_and_rules_without_window():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_stdp_window
     from plastinet.errors import UnsupportedError
+    from plastinet.experiments import measure_stdp_window
 
     out = measure_stdp_window(spiking.TripletSTDP.visual_cortex_minimal())   # A2+ = 0
     assert float(out.fit.sel(coefficient="A_plus")) == 0.0
@@ -169,7 +177,7 @@ def test_zero_lobe_and_rules_without_window():
 
 def test_triplet_effective_rate_rule_is_bcm_with_the_mean_field_threshold():
     spiking = pytest.importorskip("plastinet.spiking.rules")
-    from plastinet.analysis import measure_rate_dependence
+    from plastinet.experiments import measure_rate_dependence
 
     rule = spiking.TripletSTDP.visual_cortex_minimal()
     out = measure_rate_dependence(rule, r_pre=(5.0, 20.0), r_post=(5.0, 10.0, 20.0, 40.0), duration=2.0,

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from plastinet.analysis import fit_rule, plasticity_trace
+from plastinet.analysis import fit_rule
 from plastinet.errors import ValidationError
+from plastinet.experiments import plasticity_trace
 from plastinet.fwp import ThreeFactor, apply
 
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from plastinet.analysis import fit_rule, plasticity_trace
+from plastinet.analysis import fit_rule
 from plastinet.errors import ValidationError
+from plastinet.experiments import plasticity_trace
 
 
 def _trained(rule, n_keys, setting, **layer):

@@ -10,12 +10,11 @@ import pytest
 brian2 = pytest.importorskip("brian2")
 
 import plastinet  # noqa: E402
-import plastinet.spiking.protocols as P  # noqa: E402
+import plastinet.experiments.protocols as P  # noqa: E402
 from plastinet.backends import get_backend  # noqa: E402
 from plastinet.errors import UnsupportedError  # noqa: E402
 from plastinet.spiking import run  # noqa: E402
-from plastinet.testing.checks import (CapabilityMissing, check_spiking_matches_reference,  # noqa: E402
-                                      compare_spiking, spiking_cases)
+from plastinet.testing.checks import CapabilityMissing, check_spiking_matches_reference, compare_spiking, spiking_cases  # noqa: E402
 
 
 def b2(target="numpy", poisson="replay"):

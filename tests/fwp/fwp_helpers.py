@@ -6,8 +6,7 @@ import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from plastinet.fwp import (DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, Oja,
-                           ThreeFactor)
+from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, Oja, ThreeFactor
 
 #: Acceptance tolerances (issue 2): max abs difference in float64, relative in float32.
 ABS_TOL_F64 = 1e-10

@@ -7,10 +7,10 @@ import pickle
 
 import numpy as np
 import pytest
+from fwp_helpers import budget, feature_maps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fwp_helpers import budget, feature_maps
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.fwp import Delta, FeatureMap, Hebbian, as_feature_map
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fwp_helpers import ALL_RULES, FAMILIES, L2, assert_close, budget, make_case, max_abs, rule_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fwp_helpers import ALL_RULES, FAMILIES, L2, assert_close, budget, make_case, max_abs, rule_for
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, State, apply
 
 pytestmark = pytest.mark.filterwarnings("error::plastinet.errors.UnstableUpdateWarning")
@@ -242,7 +242,8 @@ def test_float32_cancellation_case_agrees():
 
 
 def test_float32_arithmetic_is_used_for_large_calls(monkeypatch):
-    from plastinet.fwp.forms import _blas, chunkwise
+    from plastinet import _blas
+    from plastinet.fwp.forms import chunkwise
 
     seen = []
     real = _blas.map_heads

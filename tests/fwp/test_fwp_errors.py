@@ -8,13 +8,20 @@ import warnings
 
 import numpy as np
 import pytest
-
 from fwp_helpers import L2, unit_rows
-from plastinet.errors import (DTypeError, NonFiniteError, NumericalError, PlastinetError,
-                              RangeError, ShapeError, UnstableUpdateWarning, UnsupportedError,
-                              ValidationError)
-from plastinet.fwp import (FORMS, DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, State,
-                           ThreeFactor, apply, get_rule)
+
+from plastinet.errors import (
+    DTypeError,
+    NonFiniteError,
+    NumericalError,
+    PlastinetError,
+    RangeError,
+    ShapeError,
+    UnstableUpdateWarning,
+    UnsupportedError,
+    ValidationError,
+)
+from plastinet.fwp import FORMS, DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, State, ThreeFactor, apply, get_rule
 
 B, H, T, DK, DV = 2, 3, 7, 4, 5
 

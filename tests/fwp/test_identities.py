@@ -1,4 +1,4 @@
-"""Issue 2, acceptance point 2: exact identities of the rules (DESIGN.md section 2).
+"""Issue 2, acceptance point 2: exact identities of the rules (notation of docs/fwp.md).
 
 Every identity is checked in float64 to 1e-10 and, where a rule has several forms, in every
 form. Reads use the convention ``y_t = W_t phi(q_t)`` (step ``t``'s write included); a
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fwp_helpers import ALL_RULES, L2, budget, make_case, max_abs, unit_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fwp_helpers import ALL_RULES, L2, budget, make_case, max_abs, unit_rows
-from plastinet.fwp import (DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, State, ThreeFactor,
-                           apply)
+from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, State, ThreeFactor, apply
 
 TOL = 1e-10
 pytestmark = pytest.mark.filterwarnings("error::plastinet.errors.UnstableUpdateWarning")

@@ -23,7 +23,7 @@ def test_linear_programmer_is_apply_of_its_projections():
     layer = FastWeightLayer(6, 3, rule="delta", feature_map="elu+1", heads=2, d_key=4, d_value=5,
                             seed=3)
     P, x = layer.params, _x()
-    heads = lambda a: a.reshape(2, 9, 2, -1).transpose(0, 2, 1, 3)
+    heads = lambda a: a.reshape(2, 9, 2, -1).transpose(0, 2, 1, 3)  # noqa: E731
     k, q, v = heads(x @ P["W_k"].T), heads(x @ P["W_q"].T), heads(x @ P["W_v"].T)
     beta = 2.0 * _sig(x @ P["W_beta"].T + P["b_beta"]).transpose(0, 2, 1)
     y_fw, _ = apply(layer.rule, q, k, v, beta=beta)

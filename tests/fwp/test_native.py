@@ -12,10 +12,10 @@ import warnings
 
 import numpy as np
 import pytest
+from fwp_helpers import FAMILIES, L2, assert_close, budget, make_case, max_abs, rel_err, rule_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fwp_helpers import FAMILIES, L2, assert_close, budget, make_case, max_abs, rel_err, rule_for
 from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, apply, vjp
 from plastinet.fwp.forms import chunkwise, native
 

@@ -9,10 +9,20 @@ import pickle
 import numpy as np
 import pytest
 
-from plastinet.errors import (DTypeError, ModelFileError, NonFiniteError, NumericalError,
-                              PlastinetError, PlastinetWarning, RangeError, ShapeError,
-                              UnitError, UnstableUpdateWarning, UnsupportedError,
-                              ValidationError)
+from plastinet.errors import (
+    DTypeError,
+    ModelFileError,
+    NonFiniteError,
+    NumericalError,
+    PlastinetError,
+    PlastinetWarning,
+    RangeError,
+    ShapeError,
+    UnitError,
+    UnstableUpdateWarning,
+    UnsupportedError,
+    ValidationError,
+)
 from plastinet.fwp import RULES, Delta, FeatureMap, Hebbian, ThreeFactor, get_rule
 from plastinet.params import REQUIRED, Parameter, Spec
 from plastinet.units import BASE_UNITS, format_si, parse_quantity, to_si

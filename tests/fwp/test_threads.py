@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-import plastinet.fwp.forms._blas as blas
-from plastinet.fwp.forms import chunkwise
+import plastinet._blas as blas
 from plastinet.fwp import apply, vjp
+from plastinet.fwp.forms import chunkwise
 from plastinet.fwp.rules import DecayedHebbian, Delta, GatedDelta, Hebbian
 
 

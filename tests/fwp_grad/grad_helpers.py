@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from plastinet.fwp import (DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, Oja, State,
-                           ThreeFactor, apply)
+from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, Oja, State, ThreeFactor, apply
 
 MAPS = {
     "identity": FeatureMap("identity"),

@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
+from grad_helpers import MAPS, RULE_CASES, leaves, make_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grad_helpers import MAPS, RULE_CASES, leaves, make_case
 from plastinet.errors import DTypeError, NonFiniteError, RangeError, ShapeError, UnsupportedError
 from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, State, apply, vjp
 from plastinet.fwp.gradients import chunkwise as chunkwise_backward

@@ -26,8 +26,8 @@ import zlib
 
 import numpy as np
 import pytest
-
 from grad_helpers import MAPS, RULE_CASES, entrywise_fd, fd_errors, make_case
+
 from plastinet.fwp import Delta, GatedDelta, vjp
 
 TOL = 1e-6

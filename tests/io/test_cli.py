@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from plastinet.cli import main
-from plastinet.io import list_models, load_model, load_result
+from plastinet.experiments import load_model
+from plastinet.io import list_models, load_result
 
 
 def test_demo_writes_a_result_and_a_figure(tmp_path, capsys):
@@ -36,9 +37,9 @@ def test_every_bundled_model_runs_and_plots(tmp_path, model):
 
 
 def _brian2_supported(model: str) -> bool:
-    from plastinet.experiments import KINDS
+    from plastinet.experiments import KINDS, kind_backends
 
-    return "brian2" in KINDS[load_model(model).kind].backends
+    return "brian2" in kind_backends(KINDS[load_model(model).kind])
 
 
 @pytest.mark.parametrize("model", [name for name, _, _ in list_models()])
@@ -115,7 +116,7 @@ def test_info_reports_versions_backends_and_whether_brian2_can_compile(capsys):
     assert f"numpy       {np.__version__}" in text and f"xarray      {xarray.__version__}" in text
     assert f"brian2      {brian2.__version__:<10} capabilities: rate_fwp, spiking" in text
     assert "numpy       " + np.__version__ in text.split("backends:")[1]
-    from plastinet.fwp.forms._blas import openblas_cores
+    from plastinet._blas import openblas_cores
 
     blas = next(ln for ln in text.splitlines() if ln.strip().startswith("BLAS"))
     cores = openblas_cores()

@@ -16,7 +16,7 @@ import xarray as xr
 pytest.importorskip("distributed", reason="sweeps need the 'parallel' extra (dask.distributed)")
 
 from plastinet.errors import ModelFileError, ValidationError  # noqa: E402
-from plastinet.io import load_model  # noqa: E402
+from plastinet.experiments import load_model  # noqa: E402
 from plastinet.sweep import parse_grid, point_seeds, seed_keys, sweep  # noqa: E402
 
 GRID = {"experiment.beta": [0.25, 0.5, 1.0, 1.5], "rule.type": ["hebbian", "delta"]}

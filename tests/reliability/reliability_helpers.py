@@ -13,10 +13,27 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import settings
 
-from plastinet.spiking import (LIF, PES, CoincidenceReward, ConductanceLIF, DopamineSTDP, ModulatedHebbian,
-                               ModulatorProbe, Network, PairSTDP, PoissonGroup, ProgrammedSignal, Projection,
-                               RateUnits, SpikeProbe, SpikeSignal, StateProbe, TripletSTDP, TsodyksMarkram,
-                               WeightProbe)
+from plastinet.spiking import (
+    LIF,
+    PES,
+    CoincidenceReward,
+    ConductanceLIF,
+    DopamineSTDP,
+    ModulatedHebbian,
+    ModulatorProbe,
+    Network,
+    PairSTDP,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    RateUnits,
+    SpikeProbe,
+    SpikeSignal,
+    StateProbe,
+    TripletSTDP,
+    TsodyksMarkram,
+    WeightProbe,
+)
 
 
 def budget(n: int) -> int:

@@ -15,12 +15,34 @@ from plastinet import errors as E
 from plastinet import simulate
 from plastinet.backends import get_backend
 from plastinet.backends.numpy_backend import NumpyBackend
-from plastinet.fwp import (DecayedHebbian, Delta, FastWeightLayer, FeatureMap, GatedDelta, Hebbian, Oja,
-                           State, ThreeFactor, apply, get_rule, vjp)
-from plastinet.io import load_model
+from plastinet.experiments import load_model, protocols
+from plastinet.fwp import (
+    DecayedHebbian,
+    Delta,
+    FastWeightLayer,
+    FeatureMap,
+    GatedDelta,
+    Hebbian,
+    Oja,
+    State,
+    ThreeFactor,
+    apply,
+    get_rule,
+    vjp,
+)
 from plastinet.params import Parameter, Spec
-from plastinet.spiking import (LIF, ConductanceLIF, Network, PoissonGroup, ProgrammedSignal, Projection,
-                               Simulator, SpikeGenerator, StateProbe, run, run_options)
+from plastinet.spiking import (
+    LIF,
+    ConductanceLIF,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    Simulator,
+    SpikeGenerator,
+    StateProbe,
+    run,
+)
 from plastinet.spiking.rules import PairSTDP, TripletSTDP
 from plastinet.sweep import parse_grid
 from plastinet.units import parse_quantity, to_si
@@ -170,7 +192,7 @@ def cases(tmp_path):
         ("checkpoint-every-range", lambda: run(_net_with(_pop()), 0.01, checkpoint_every=0.0, checkpoint_path=tmp_path / "c.npz"), E.RangeError, "checkpoint_every"),
         ("checkpoint-every-unit", lambda: run(_net_with(_pop()), 0.01, checkpoint_every="2 mV", checkpoint_path=tmp_path / "c.npz"), E.UnitError, "checkpoint_every"),
         ("partial-path-suffix", lambda: run(_net_with(_pop()), 0.01, partial_path=tmp_path / "p.csv"), E.ValidationError, "partial_path"),
-        ("run-options-key", lambda: run_options(checkpoint=tmp_path).__enter__(), E.UnsupportedError, "checkpoint"),
+        ("run-options-key", lambda: protocols.song2000(n_inputs=2, duration=0.01, run_options={"checkpoint": tmp_path}), E.UnsupportedError, "checkpoint"),
         ("checkpoint-foreign-network", _foreign_checkpoint(tmp_path), E.CheckpointError, "network"),
         ("checkpoint-garbage", lambda: (tmp_path.joinpath("g.npz").write_bytes(b"xx"), run(_net_with(_pop()), 0.01, checkpoint_path=tmp_path / "g.npz")), E.CheckpointError, "file"),
         ("simulate-checkpoint-backend", lambda: simulate(_net_with(_pop()), 0.01, backend=_NoCheckpoints(), checkpoint_path=tmp_path / "c.npz"), E.UnsupportedError, "checkpoint_path"),

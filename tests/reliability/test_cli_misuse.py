@@ -15,7 +15,6 @@ import contextlib
 import resource
 import signal
 import socket
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ import plastinet.sizes
 import plastinet.sweep
 from plastinet.cli import main
 from plastinet.errors import ModelFileError, RangeError, SizeError
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 
 HEAD = 'schema_version = 1\nname = "m"\ndescription = "d"\nsource = "s"\n'
 
@@ -193,7 +192,7 @@ def test_izhikevich_inputs_are_checked_when_the_file_is_validated(tmp_path):
     path.write_text(MODEL_FILES["izh1.toml"])
     with pytest.raises(ModelFileError, match=r"protocol\.n_inputs=1; expected an integer in \[2, inf\]"):
         load_model(path)                                  # before: validated, then failed after the run
-    from plastinet.spiking.protocols import izhikevich2007
+    from plastinet.experiments.protocols import izhikevich2007
 
     with pytest.raises(RangeError, match="n_inputs=1; expected an integer >= 2"):
         izhikevich2007(n_inputs=1, duration=1.0)
@@ -203,7 +202,7 @@ def test_izhikevich_inputs_are_checked_when_the_file_is_validated(tmp_path):
 def test_size_errors_name_the_parameter_and_the_bytes(monkeypatch):
     from plastinet.experiments.rate_memory import KVMemory, kv_memory, kv_memory_bytes
     from plastinet.fwp import Delta
-    from plastinet.spiking import PoissonGroup, Network, Projection, Simulator, run
+    from plastinet.spiking import Network, PoissonGroup, Projection, Simulator, run
     from plastinet.spiking.network import LIF, WeightProbe
 
     monkeypatch.setattr(plastinet.sizes, "available_memory", lambda: 2**30)

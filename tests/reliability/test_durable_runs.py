@@ -18,15 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from reliability_helpers import NETWORKS, dopamine_net, song_net
 
 from plastinet import simulate
 from plastinet.errors import CheckpointError, PlastinetWarning, RangeError, UnsupportedError, ValidationError
+from plastinet.experiments import protocols
 from plastinet.io import load_result, save_result
 from plastinet.io.checkpoints import load_npz_checkpoint
-from plastinet.spiking import Simulator, protocols, run, run_options
+from plastinet.spiking import Simulator, run
 from plastinet.spiking._synapses import ProjectionState
 from plastinet.spiking.engine import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-from reliability_helpers import NETWORKS, dopamine_net, song_net
 
 HERE = Path(__file__).parent
 SEED = 7
@@ -199,7 +200,7 @@ def test_cli_run_of_a_spiking_model_is_interruptible_and_resumable(tmp_path):
     assert load_result(tmp_path / "song.partial.nc").attrs["partial"] == 1
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
 
     model = load_model("song2000", ['protocol.duration="3 s"', "protocol.n_inputs=100"], quick=True)
     save_result(model.run(progress=False), tmp_path / "reference.nc")
@@ -305,14 +306,13 @@ def test_checkpoint_arguments_are_validated(tmp_path):
     with pytest.raises(ValidationError, match="partial_path"):
         run(song_net(), 0.1, partial_path=tmp_path / "p.txt")
     with pytest.raises(UnsupportedError, match="checkpoint_dir"):
-        with run_options(checkpoint_dir=tmp_path):
-            pass
+        protocols.song2000(n_inputs=10, duration=0.01, run_options={"checkpoint_dir": tmp_path})
 
 
 def test_run_options_reach_runs_inside_protocols(tmp_path):
     path = tmp_path / "song.npz"
-    with run_options(checkpoint_every="0.1 s", checkpoint_path=path):
-        ds = protocols.song2000(n_inputs=100, duration=0.3, seed=1)
+    ds = protocols.song2000(n_inputs=100, duration=0.3, seed=1,
+                            run_options={"checkpoint_every": "0.1 s", "checkpoint_path": path})
     assert _meta(path)["step"] == 3000
     xr.testing.assert_identical(ds, protocols.song2000(n_inputs=100, duration=0.3, seed=1))
 

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from reliability_helpers import song_net
 
 from plastinet.io import load_result, save_result
 from plastinet.spiking import run
+from plastinet.tasks import ArrayTask
 from plastinet.training import SequenceRegressor, train
 from plastinet.training.checkpoint import read_checkpoint
-from plastinet.tasks import ArrayTask
-from reliability_helpers import song_net
 
 SEED = 7
 

@@ -7,6 +7,7 @@ was never interrupted, bit for bit.
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -18,8 +19,8 @@ import pytest
 import xarray as xr
 
 from plastinet.errors import CheckpointError
-from plastinet.io import load_model
-from plastinet.training import train_config
+from plastinet.experiments import load_model
+from plastinet.training import train
 from plastinet.training.checkpoint import read_checkpoint
 
 TRAIN_SET = ["training.max_steps=60", "training.eval_every=5", "training.batch_size=8", "training.patience=1000"]
@@ -59,9 +60,10 @@ def test_sigkilled_training_resumes_bit_identically(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     killed_at = _checkpoint_step(out_dir)
     assert 15 <= killed_at < 60, "the kill did not interrupt the training"
-    config = load_model("assoc_retrieval", TRAIN_SET).config
-    resumed, resumed_model = train_config(config, out_dir=out_dir, progress=False)
-    reference, reference_model = train_config(config, progress=False)
+    spec = load_model("assoc_retrieval", TRAIN_SET).spec
+    resumed_model, reference_model = copy.deepcopy(spec["layer"]), copy.deepcopy(spec["layer"])
+    resumed = train(resumed_model, spec["task"], spec["training"], out_dir=out_dir, progress=False)
+    reference = train(reference_model, spec["task"], spec["training"], progress=False)
     assert resumed.sizes["step"] == 60
     xr.testing.assert_identical(resumed, reference)
     for name, value in reference_model.params.items():

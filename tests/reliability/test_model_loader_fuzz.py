@@ -9,10 +9,10 @@ import string
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reliability_helpers import budget
 
 from plastinet.errors import ModelFileError
-from plastinet.io import load_model
-from reliability_helpers import budget
+from plastinet.experiments import load_model
 
 BASE = (
     'schema_version = 1\nname = "fuzz"\nkind = "rate_fwp"\ndescription = "d"\nsource = "s"\n'

@@ -11,17 +11,35 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+from reliability_helpers import song_net
 
 from plastinet import simulate
-from plastinet.errors import (NumericalError, NumericalWarning, RangeError, UnstableUpdateWarning,
-                              UnsupportedError, report_numerical)
+from plastinet.errors import (
+    NumericalError,
+    NumericalWarning,
+    RangeError,
+    UnstableUpdateWarning,
+    UnsupportedError,
+    report_numerical,
+)
+from plastinet.experiments import load_model
 from plastinet.fwp import Delta, Hebbian, apply
-from plastinet.io import load_model
 from plastinet.io.checkpoints import load_npz_checkpoint
-from plastinet.spiking import (LIF, PES, Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits,
-                               SpikeGenerator, SpikeProbe, StateProbe, Simulator, run)
+from plastinet.spiking import (
+    LIF,
+    PES,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    RateUnits,
+    Simulator,
+    SpikeGenerator,
+    SpikeProbe,
+    StateProbe,
+    run,
+)
 from plastinet.spiking.engine import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-from reliability_helpers import song_net
 
 
 def runaway_net(t_ref: float = 0.0) -> Network:

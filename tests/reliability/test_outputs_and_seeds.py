@@ -17,26 +17,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from reliability_helpers import song_net
 
 from plastinet.analysis import LIBRARY
 from plastinet.analysis.biological import synthetic_trace
-from plastinet.analysis.memory import forgetting_curve
 from plastinet.cli import main
 from plastinet.errors import CheckpointError, ModelFileError, RangeError, ValidationError, WriteError
+from plastinet.experiments import Model, forgetting_curve, load_model
+from plastinet.experiments.protocols import pes_learning
 from plastinet.experiments.rate_memory import KVMemory
-from plastinet.experiments.spiking_protocols import pes_learning
 from plastinet.fwp.rules import Delta
-from plastinet.io import load_model, load_result, save_result
+from plastinet.io import durable, load_result, save_result
 from plastinet.io.checkpoints import HASH_KEY, META_KEY, load_npz_checkpoint, save_npz_checkpoint
-from plastinet.io import durable
 from plastinet.io.durable import check_output_path, clean_stale_temporaries
-from plastinet.io.model_files import Model
 from plastinet.spiking import Simulator, run
 from plastinet.spiking.engine import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+from plastinet.tasks import ArrayTask
 from plastinet.training import SequenceRegressor, train
 from plastinet.training.checkpoint import read_checkpoint
-from plastinet.tasks import ArrayTask
-from reliability_helpers import song_net
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 

@@ -20,15 +20,30 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reliability_helpers import budget
 
 from plastinet.errors import ValidationError
 from plastinet.fwp import RULES as RATE_RULES
 from plastinet.fwp import Hebbian, State, ThreeFactor, apply
-from plastinet.spiking import (LIF, PES, DopamineSTDP, ModulatedHebbian, Network, PairSTDP, PoissonGroup,
-                               ProgrammedSignal, Projection, RateUnits, SpikeGenerator, SpikeSignal, TripletSTDP,
-                               TsodyksMarkram, WeightProbe, run)
+from plastinet.spiking import (
+    LIF,
+    PES,
+    DopamineSTDP,
+    ModulatedHebbian,
+    Network,
+    PairSTDP,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    RateUnits,
+    SpikeGenerator,
+    SpikeSignal,
+    TripletSTDP,
+    TsodyksMarkram,
+    WeightProbe,
+    run,
+)
 from plastinet.spiking import RULES as SPIKE_RULES
-from reliability_helpers import budget
 
 DT = 1e-3
 

@@ -33,8 +33,9 @@ def test_same_seed_two_processes_bit_identical(tmp_path, model):
 
 
 def test_the_recorded_seed_reproduces_an_unseeded_spiking_run():
-    from plastinet.spiking import run
     from reliability_helpers import dopamine_net
+
+    from plastinet.spiking import run
 
     a = run(dopamine_net(), 0.3)                    # seed=None: fresh entropy, recorded in attrs
     b = run(dopamine_net(), 0.3, seed=a.attrs["seed"])

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 
 PAGE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "spiking.md"
 

@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 
 from plastinet.errors import RangeError, ShapeError, ValidationError
-from plastinet.spiking import (LIF, ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection,
-                               SpikeProbe, StateProbe, WeightProbe, run)
-from plastinet.spiking import protocols as P
+from plastinet.experiments import protocols as P
+from plastinet.spiking import (
+    LIF,
+    ConductanceLIF,
+    Network,
+    PairSTDP,
+    PoissonGroup,
+    Projection,
+    SpikeProbe,
+    StateProbe,
+    WeightProbe,
+    run,
+)
 
 
 def _song_net(N=200, gmax=0.05):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from plastinet.errors import UnsupportedError
+from plastinet.experiments import protocols as P
+from plastinet.experiments.fwp_bridge import from_fwp, run_fwp
 from plastinet.fwp import Delta, Hebbian
-from plastinet.spiking import protocols as P
-from plastinet.spiking.fwp_bridge import from_fwp, run_fwp
 
 SETTINGS = [(5, 50.0, 0.12), (20, 100.0, 0.24), (50, 200.0, 0.48)]
 

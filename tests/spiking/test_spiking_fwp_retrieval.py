@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from plastinet.io import load_model
+from plastinet.experiments import load_model
 
 
 def _run(quick):

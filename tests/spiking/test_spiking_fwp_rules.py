@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from plastinet.errors import RangeError, UnsupportedError
+from plastinet.experiments.fwp_bridge import delta_step_modulator, lagged_delta_factor, run_fwp
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, ThreeFactor
-from plastinet.spiking.fwp_bridge import delta_step_modulator, lagged_delta_factor, run_fwp
 
 FM = FeatureMap("relu", normalize="l2")
 ALPHA = np.array([0.9, 0.7, 0.8, 0.95])

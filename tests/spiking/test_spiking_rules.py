@@ -4,10 +4,20 @@ import numpy as np
 import pytest
 
 from plastinet.errors import ValidationError
-
-from plastinet.spiking import (DopamineSTDP, Network, PairSTDP, Projection, SpikeGenerator, SpikeSignal,
-                               TripletSTDP, TsodyksMarkram, LIF, StateProbe, run)
-from plastinet.spiking import protocols as P
+from plastinet.experiments import protocols as P
+from plastinet.spiking import (
+    LIF,
+    DopamineSTDP,
+    Network,
+    PairSTDP,
+    Projection,
+    SpikeGenerator,
+    SpikeSignal,
+    StateProbe,
+    TripletSTDP,
+    TsodyksMarkram,
+    run,
+)
 
 DTS = np.array([-0.08, -0.03, -0.0101, -0.0003, 0.0, 0.0004, 0.0099, 0.025, 0.07])
 AP, AM, TP, TM = 0.0107, 0.0093, 0.0168, 0.0337
@@ -82,7 +92,7 @@ def test_triplet_citations_name_the_right_tables():
         assert table in doc and other not in doc, (preset, doc)
     assert "Table 3: visual cortex" in TripletSTDP.source and "Table 4: hippocampal" in TripletSTDP.source
     from plastinet.analysis import TRIPLET_VISUAL
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
 
     assert "Table 3" in TRIPLET_VISUAL.source and "Table 4" not in (type(TRIPLET_VISUAL).__doc__ or "")
     model = load_model("triplet_sjostrom2001")
@@ -201,7 +211,7 @@ def test_dopamine_traces_are_all_to_all():
     assert w == pytest.approx((np.exp(-1.0) + np.exp(-0.5)) * factor, rel=1e-12)
     assert w / (np.exp(-0.5) * factor) == pytest.approx(1.606, abs=1e-3)    # daspnet.m's reset would give 1
     assert "daspnet.m" in DopamineSTDP.__doc__ and "all-to-all" in DopamineSTDP.__doc__
-    from plastinet.io import load_model
+    from plastinet.experiments import load_model
 
     assert "all-to-all STDP traces" in load_model("izhikevich2007_distal_reward").description
 

@@ -6,9 +6,24 @@ import numpy as np
 import pytest
 
 from plastinet.errors import ValidationError
-from plastinet.spiking import (LIF, DopamineSTDP, ModulatedHebbian, Network, PairSTDP, PoissonGroup,
-                               ProgrammedSignal, Projection, RateUnits, SpikeGenerator, SpikeProbe,
-                               StateProbe, TsodyksMarkram, WeightProbe, run, spike_trains)
+from plastinet.spiking import (
+    LIF,
+    DopamineSTDP,
+    ModulatedHebbian,
+    Network,
+    PairSTDP,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    RateUnits,
+    SpikeGenerator,
+    SpikeProbe,
+    StateProbe,
+    TsodyksMarkram,
+    WeightProbe,
+    run,
+    spike_trains,
+)
 
 
 def test_poisson_rate_schedule_segments_and_chunking():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import math
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -13,10 +12,20 @@ import numpy as np
 import pytest
 
 from plastinet.errors import NonFiniteError, NumericalError, ValidationError
+from plastinet.experiments import load_model
 from plastinet.tasks import ArrayTask, AssocRetrieval, BaRetrieval
-from plastinet.training import (SGD, Adam, AssocRetrievalModel, CheckpointError, SequenceRegressor,
-                                TokenClassifier, clip_grad_norm, softmax_cross_entropy,
-                                squared_error, train, train_config)
+from plastinet.training import (
+    SGD,
+    Adam,
+    AssocRetrievalModel,
+    CheckpointError,
+    SequenceRegressor,
+    TokenClassifier,
+    clip_grad_norm,
+    softmax_cross_entropy,
+    squared_error,
+    train,
+)
 from plastinet.training.checkpoint import read_checkpoint
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -25,7 +34,7 @@ trainer_module = importlib.import_module("plastinet.training.trainer")
 
 def _fd(f, x, d, h=1e-4):
     """Richardson-extrapolated central difference of ``f`` at ``x`` along ``d``."""
-    c = lambda e: (f(x + e * d) - f(x - e * d)) / (2 * e)
+    c = lambda e: (f(x + e * d) - f(x - e * d)) / (2 * e)  # noqa: E731
     return (4 * c(h / 2) - c(h)) / 3
 
 
@@ -191,18 +200,14 @@ def test_early_stopping_at_target_loss_and_patience():
 
 
 def test_cli_train_equals_the_python_call(tmp_path, capsys):
-    """``plastinet train <model> --quick`` and ``train_config`` give the same history."""
+    """``plastinet train <model> --quick`` and ``load_model(...).run()`` give the same history."""
     from plastinet.cli import main
     from plastinet.io import load_result
 
     assert main(["train", "assoc_retrieval", "--quick", "--quiet", "--out-dir", str(tmp_path)]) == 0
     assert "checkpoints in" in capsys.readouterr().out
     cli = load_result(tmp_path / "history.nc")
-    cfg = tomllib.loads((MODELS / "assoc_retrieval.toml").read_text())
-    for key, value in cfg["quick"].items():
-        table, name = key.split(".")
-        cfg[table][name] = value
-    hist, _ = train_config(cfg, progress=False)
+    hist = load_model("assoc_retrieval", quick=True).run(progress=False)
     np.testing.assert_array_equal(cli.train_loss.values, hist.train_loss.values)
     np.testing.assert_array_equal(cli.eval_loss.values, hist.eval_loss.values)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "history.nc", "history.png"]
@@ -378,23 +383,19 @@ def test_nan_in_data_is_a_clear_error():
 
 # -- model files ----------------------------------------------------------------------------
 def test_config_errors_name_the_key():
-    cfg = tomllib.loads((MODELS / "assoc_retrieval.toml").read_text())
-    with pytest.raises(ValidationError, match="kind"):
-        train_config({**cfg, "kind": "rate_fwp"}, progress=False)
-    with pytest.raises(ValidationError, match="lr"):
-        train_config({**cfg, "training": {**cfg["training"], "lr": -1.0}}, progress=False)
+    with pytest.raises(ValidationError, match="training.lr"):
+        load_model("assoc_retrieval", {"training.lr": -1.0})
     with pytest.raises(ValidationError, match="layer.colour"):
-        train_config({**cfg, "layer": {**cfg["layer"], "colour": "red"}}, progress=False)
-    with pytest.raises(ValidationError, match="type"):
-        train_config({**cfg, "task": {"type": "copy"}}, progress=False)
+        load_model("assoc_retrieval", {"layer.colour": "red"})
+    with pytest.raises(ValidationError, match="task.type"):
+        load_model("assoc_retrieval", {"task.type": "copy"})
 
 
 @pytest.mark.parametrize("name", ["assoc_retrieval", "assoc_retrieval_setting2", "ba2016_retrieval"])
 def test_model_files_train(name, tmp_path):
-    cfg = tomllib.loads((MODELS / f"{name}.toml").read_text())
-    assert cfg["schema_version"] == 1 and cfg["kind"] == "training"
-    cfg["training"].update(max_steps=6, eval_every=3, batch_size=4)
-    hist, model = train_config(cfg, out_dir=tmp_path, progress=False)
+    model = load_model(name, {"training.max_steps": 6, "training.eval_every": 3, "training.batch_size": 4})
+    assert model.config["schema_version"] == 1 and model.kind == "training"
+    hist = model.run(out_dir=tmp_path, progress=False)
     assert hist.sizes["step"] == 6 and hist.attrs["model_kind"] == "training"
     assert (tmp_path / "checkpoint.npz").is_file()
 
@@ -403,6 +404,5 @@ def test_model_files_train(name, tmp_path):
 @pytest.mark.parametrize("name", ["assoc_retrieval", "assoc_retrieval_setting2", "ba2016_retrieval"])
 def test_model_files_learn(name):
     """Default settings: each model file trains in well under a minute and learns."""
-    cfg = tomllib.loads((MODELS / f"{name}.toml").read_text())
-    hist, _ = train_config(cfg, progress=False)
+    hist = load_model(name).run(progress=False)
     assert hist.eval_loss.values[-1] < 0.5 * hist.eval_loss.values[0]

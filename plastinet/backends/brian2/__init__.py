@@ -1,6 +1,6 @@
 """The brian2 backend: plastinet models built and run as Brian2 simulations.
 
-Rules of this backend (DESIGN.md section 1): an explicit :class:`brian2.Network`, an
+Rules of this backend (docs/backends.md): an explicit :class:`brian2.Network`, an
 explicit ``namespace`` passed to ``run``, every object on one explicit ``Clock`` of the
 run's ``dt`` (the default clock is never touched; one clock instead of one per object keeps
 Brian2's run loop lean), Brian2 units attached only here, global ``prefs`` restored after
@@ -36,6 +36,7 @@ class Brian2Backend(Backend):
 
     name = "brian2"
     capabilities = frozenset({"rate_fwp", "spiking"})
+    targets = TARGETS
     rate_rules = (Hebbian, DecayedHebbian, Delta, GatedDelta, Oja, ThreeFactor)
 
     def __init__(self, target: str = "numpy", poisson: str = "replay") -> None:
@@ -47,14 +48,30 @@ class Brian2Backend(Backend):
             raise UnsupportedError("brian2 backend", "poisson", poisson, "allowed: " + ", ".join(POISSON_MODES))
         self.poisson = poisson
 
+    @classmethod
+    def prepare_process(cls) -> None:
+        """Import brian2 in the main thread (it installs a SIGINT handler on import, which
+        Python allows only there; dask runs tasks in other threads)."""
+        import brian2  # noqa: F401
+
+    @classmethod
+    def diagnostics(cls, *, compile: bool = True) -> list[str]:
+        """Whether the compiled targets (cython, cpp_standalone) can build here."""
+        from plastinet.backends.brian2.diagnostics import diagnostics
+
+        return diagnostics(compile)
+
     @property
     def version(self) -> str:
         import brian2
 
         return brian2.__version__
 
-    def apply_fwp(self, rule: Any, q: Any, k: Any, v: Any, **gates: Any) -> Any:
-        """Run a rate rule as a Brian2 network; same contract as :func:`plastinet.fwp.apply`."""
+    def apply_fwp(self, rule: Any, q: Any, k: Any, v: Any, *, form: str | None = None, **gates: Any) -> Any:
+        """Run a rate rule as a Brian2 network; same contract as :func:`plastinet.fwp.apply`.
+
+        ``form`` is accepted and ignored: a Brian2 network has one (recurrent) form.
+        """
         from plastinet.backends.brian2.rate import apply_fwp
 
         return apply_fwp(rule, q, k, v, target=self.target, **gates)

@@ -84,7 +84,7 @@ def apply_fwp(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any
     N, _, d_k = p.k.shape
     d_v = p.v.shape[-1]
     per_key = p.alpha is not None and p.alpha.shape[-1] > 1
-    expand_post = lambda g: np.repeat(g[:, :, None], d_v, axis=2)          # (N, T) -> (N, T, d_v)
+    expand_post = lambda g: np.repeat(g[:, :, None], d_v, axis=2)          # (N, T) -> (N, T, d_v)  # noqa: E731
 
     with brian2_run(target) as b2:
         step = 1 * b2.ms

@@ -40,9 +40,15 @@ from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
 from plastinet.spiking.engine import Simulator as _EngineSimulator
 from plastinet.spiking.engine import check_final_states
-from plastinet.spiking.network import (ModulatorProbe, Network, PoissonGroup, ProgrammedSignal,
-                                       SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
-from plastinet.spiking.results import build_dataset
+from plastinet.spiking.network import (
+    ModulatorProbe,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    StateProbe,
+    WeightProbe,
+)
+from plastinet.spiking.recordings import build_dataset
 from plastinet.units import to_si
 
 __all__ = ["simulate", "POISSON_MODES", "STEP_ORDER"]
@@ -225,7 +231,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
     for rank, (name, p) in enumerate(ref.projs.items()):
         code = projection_code(p)
         ns = {**code["namespace"], "DT": dt}
-        if p.kind == "DopamineSTDP":
+        if p.rule_name == "DopamineSTDP":
             ns["em1"] = _expm1(b2)
         kw: dict[str, Any] = {}
         if code["on_pre"]:
@@ -244,7 +250,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
         if "midx" in s.variables:
             s.midx = 0
             mg = mgroups[p.rule.modulator]
-            if p.kind == "DopamineSTDP":
+            if p.rule_name == "DopamineSTDP":
                 s.mval = b2.linked_var(mg, "mval", index="midx")
                 s.mlast = b2.linked_var(mg, "mlast", index="midx")
                 s.mnev = b2.linked_var(mg, "mnev", index="midx")
@@ -255,7 +261,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
         if code["on_post"]:
             s.post.order = _POST + rank
         if code["continuous"]:
-            order = _DOPA_ALL + rank if p.kind == "DopamineSTDP" else _CONT + rank
+            order = _DOPA_ALL + rank if p.rule_name == "DopamineSTDP" else _CONT + rank
             objects.append(s.run_regularly(code["continuous"], when="synapses", order=order, clock=clock,
                                            name=f"proj_{name}_step"))
         objects.append(s)
@@ -282,7 +288,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
         elif isinstance(probe, WeightProbe):
             p = ref.projs[probe.projection]
             var = "w"
-            if p.kind == "DopamineSTDP":
+            if p.rule_name == "DopamineSTDP":
                 var = "w_now"
                 objects.append(syns[probe.projection].run_regularly(
                     projection_code(p)["w_now"], when="end", order=-10, clock=sample_clock,
@@ -309,7 +315,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
     for probe in ref.sampled:
         mon = state_mons[probe.name]
         var = probe.variable if isinstance(probe, StateProbe) else (
-            "w_now" if isinstance(probe, WeightProbe) and ref.projs[probe.projection].kind == "DopamineSTDP"
+            "w_now" if isinstance(probe, WeightProbe) and ref.projs[probe.projection].rule_name == "DopamineSTDP"
             else ("w" if isinstance(probe, WeightProbe) else "m"))
         vals = np.asarray(getattr(mon, var + "_") if hasattr(mon, var + "_") else getattr(mon, var))
         tt = np.rint(np.asarray(mon.t_[:]) / dt).astype(np.int64)
@@ -324,7 +330,7 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
             continue
         s = syns[name]
         w = np.array(s.w[:], dtype=np.float64)
-        if p.kind == "DopamineSTDP":
+        if p.rule_name == "DopamineSTDP":
             mg = mgroups[p.rule.modulator]
             c = np.array(s.c[:], dtype=np.float64)
             tl = np.array(s.tl[:], dtype=np.int64)

@@ -138,8 +138,8 @@ def projection_code(p: Any) -> dict[str, Any]:
         ns["scale"] = p.scale
         delivered = f"{delivered} * scale"
     deliver = [f"{proj.target}_post += {delivered}"] if p.transmits else []
-    kind = p.kind
-    if kind is None:
+    rule_name = p.rule_name
+    if rule_name is None:
         pre += deliver
     elif isinstance(rule, PairSTDP):
         # Brian2's event-driven traces: both are brought to the event's time (from the
@@ -214,7 +214,7 @@ def projection_code(p: Any) -> dict[str, Any]:
         lines.append("w = " + _clip(f"w + {dw}", bounded))
         cont = "\n".join(lines)
     else:  # pragma: no cover - every rule of the engine is handled above
-        raise TypeError(kind)
+        raise TypeError(rule_name)
     now = ""
     if isinstance(rule, DopamineSTDP):   # weights integrated to now without committing (probes)
         now = "\n".join(integ + ["w_now = wn"])

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plastinet.fwp.forms._blas import chunk_grain, map_heads
+from plastinet._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 from plastinet.fwp.forms.native import delta_kernel, hebbian_kernel
 
@@ -371,8 +371,8 @@ F64_WORK = 2e7
 def gated_delta(q, k, v, beta, alpha, W0, C):
     """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate.
 
-    Heads are spread over threads (each with single-threaded BLAS), see :mod:`._blas`. The
-    compiled chunk loop of :mod:`.native` runs instead of :func:`gated_delta_engine` (same
+    Heads are spread over threads (each with single-threaded BLAS), see :mod:`plastinet._blas`.
+    The compiled chunk loop of :mod:`.native` runs instead of :func:`gated_delta_engine` (same
     arithmetic, one chunk at a time, no GIL) unless ``PLASTINET_NATIVE=0`` or no C compiler
     is available.
 

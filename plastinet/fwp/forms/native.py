@@ -9,7 +9,7 @@ forward substitution in double precision (as the numpy engine forms it), and fou
 products for the pseudo-values, read-outs and state; it runs without the GIL.
 
 The products call numpy's own BLAS (the ``cblas_?gemm`` of the OpenBLAS numpy loads; its
-thread count is managed by :mod:`._blas`), so no BLAS is linked at build time. The C file
+thread count is managed by :mod:`plastinet._blas`), so no BLAS is linked at build time. The C file
 is compiled on first use with the system C compiler (``$CC``, else Python's, else ``cc``)
 and cached in ``$PLASTINET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/plastinet``, i.e.
 ``~/.cache/plastinet``), keyed by the source, compiler, flags, BLAS integer width and CPU.
@@ -43,7 +43,7 @@ from typing import Callable
 
 import numpy as np
 
-from plastinet.fwp.forms._blas import _openblas_symbols
+from plastinet._blas import _openblas_symbols
 
 __all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "hebbian_backward_kernel",
            "native_status", "SOURCE", "BODIES"]

@@ -5,7 +5,7 @@ Additive and decayed rules are causal linear attention,
 decayed read-out of the initial state. The delta rule is attention over *pseudo-values*
 ``u_t = beta_t (v_t - W_0 k_t - sum_{tau<t} u_tau <k_tau, k_t>)``, one unit-lower-triangular
 solve. Memory is O(T^2) per head; heads are processed one at a time within a thread, and
-groups of heads are spread over threads (:mod:`._blas`).
+groups of heads are spread over threads (:mod:`plastinet._blas`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from plastinet.fwp.forms._blas import map_heads
+from plastinet._blas import map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 
 __all__ = ["hebbian", "decayed_hebbian", "delta"]

@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from plastinet._blas import chunk_grain, map_heads
 from plastinet.fwp.forms import chunkwise as chunkwise_forward
-from plastinet.fwp.forms._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.chunkwise import unit_lower_inverse
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
-from plastinet.fwp.forms.native import (delta_backward_kernel, delta_kernel, hebbian_backward_kernel,
-                                        hebbian_kernel)
+from plastinet.fwp.forms.native import delta_backward_kernel, delta_kernel, hebbian_backward_kernel, hebbian_kernel
 
 __all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE", "SEGMENT"]
 
@@ -315,7 +314,7 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
     ``None`` for the plain delta rule. The forward engine recomputes the chunk-entry states
     and pseudo-values; a reverse sweep over segments of about :data:`SEGMENT` steps
     recomputes each segment's factors and pulls the cotangents through it. Heads are spread
-    over threads with single-threaded BLAS (:func:`~plastinet.fwp.forms._blas.map_heads`).
+    over threads with single-threaded BLAS (:func:`~plastinet._blas.map_heads`).
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]

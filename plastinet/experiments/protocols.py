@@ -5,59 +5,54 @@
 * :func:`poisson_drift` - Kempter et al. 1999 drift of pair STDP under Poisson firing.
 * :func:`song2000` - Song, Miller & Abbott 2000 competitive STDP (Brian2's STDP example).
 * :func:`izhikevich2007` - Izhikevich 2007 distal reward, reduced to one neuron.
+* :func:`pes_learning` - error-modulated (PES) learning of a linear map.
+* :func:`spiking_fwp_sequence` - a spiking FWP beside the rate FWP on a random sequence.
 
 Every condition of a sweep is a separate pre/post neuron pair (explicit one-to-one
-connectivity) inside one network, so a sweep is one run. Every protocol takes
-``backend="numpy"`` (the reference engine) or any backend with the ``"spiking"``
-capability (``"brian2"``, or a configured :class:`~plastinet.backends.Backend`).
+connectivity) inside one network, so a sweep is one run. Every protocol runs its network
+through :func:`plastinet.simulate`: it takes ``backend`` (a registered name or a configured
+:class:`~plastinet.backends.Backend` with the ``"spiking"`` capability; ``None`` is the
+reference engine) and ``run_options``, a mapping of the reliability options of
+:data:`plastinet.simulation.RUN_OPTIONS` (checkpoints, numerical policy) passed to the run.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
+from plastinet.analysis.stdp_theory import pair_integral
 from plastinet.errors import RangeError
 from plastinet.results import variable
-from plastinet.spiking.engine import run
-from plastinet.spiking.network import (CoincidenceReward, ConductanceLIF, ModulatorProbe, Network,
-                                       PoissonGroup, Projection, SpikeGenerator, SpikeProbe,
-                                       SpikeSignal, WeightProbe)
-from plastinet.spiking.rules import DopamineSTDP, PairSTDP, SpikeRule
+from plastinet.seeds import check_seed
+from plastinet.simulation import check_run_options, simulate
+from plastinet.spiking.network import (
+    CoincidenceReward,
+    ConductanceLIF,
+    ModulatorProbe,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    RateUnits,
+    SpikeGenerator,
+    SpikeProbe,
+    SpikeSignal,
+    StateProbe,
+    WeightProbe,
+)
+from plastinet.spiking.rules import PES, DopamineSTDP, PairSTDP, SpikeRule
 
-__all__ = ["pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007",
-           "SJOSTROM_DATA", "SONG_INITIAL_FRACTION", "SONG_REGULATED_FRACTION", "MIN_COUNTS", "simulate_on"]
+__all__ = ["pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007", "pes_learning",
+           "spiking_fwp_sequence",
+           "SJOSTROM_DATA", "SONG_INITIAL_FRACTION", "SONG_REGULATED_FRACTION", "MIN_COUNTS"]
 
 
-def simulate_on(backend: Any, net: Network, duration: float, *, dt: float, seed: int | None,
-                progress: bool = False, chunk_steps: int = 256) -> xr.Dataset:
-    """Run ``net`` on ``backend``: the numpy engine's :func:`run` or a registered backend.
+def _options(run_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    return check_run_options("protocol run_options", run_options)
 
-    Parameters
-    ----------
-    backend : str or Backend
-        ``"numpy"`` (the engine itself, with ``chunk_steps``) or any backend with the
-        ``"spiking"`` capability, e.g. ``"brian2"`` or ``get_backend("brian2", target="cython")``.
-    net : Network
-        The specification.
-    duration, dt : float
-        Biological time and time step (s).
-    seed : int or None
-        Seed of the run.
-    progress : bool
-        Show progress.
-    chunk_steps : int
-        Steps advanced at once by the numpy engine (does not change results).
-    """
-    if isinstance(backend, str) and backend == "numpy":
-        return run(net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps)
-    from plastinet.backends import get_backend
-
-    be = get_backend(backend)
-    be.require("spiking")
-    return be.simulate(net, duration, dt=dt, seed=seed, progress=progress)
 
 #: Fraction of a :func:`song2000` run at its start over which ``post_rate_initial`` is counted.
 SONG_INITIAL_FRACTION = 0.05
@@ -75,7 +70,8 @@ SJOSTROM_DATA = {"frequency": [0.1, 10, 20, 40, 50],
 
 
 def _paired_run(rule: SpikeRule, pre_t: list[np.ndarray], post_t: list[np.ndarray], w0: float,
-                dt: float, w_min: float, w_max: float, tail: float = 1.0, backend: Any = "numpy") -> np.ndarray:
+                dt: float, w_min: float, w_max: float, tail: float = 1.0, backend: Any = None,
+                run_options: Mapping[str, Any] | None = None) -> np.ndarray:
     """Run one pre->post synapse per condition; returns the final weights."""
     C = len(pre_t)
     idx_pre = np.concatenate([np.full(len(t), c) for c, t in enumerate(pre_t)])
@@ -87,14 +83,14 @@ def _paired_run(rule: SpikeRule, pre_t: list[np.ndarray], post_t: list[np.ndarra
     net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=w0,
                        connectivity=(np.arange(C), np.arange(C)), w_min=w_min, w_max=w_max, rule=rule))
     duration = float(max(tp.max(initial=0), tq.max(initial=0))) + tail
-    ds = simulate_on(backend, net, duration, dt=dt, seed=0, chunk_steps=8192)
+    ds = simulate(net, duration, backend=backend, dt=dt, seed=0, chunk_steps=8192, **_options(run_options))
     return ds["w_syn"].values
 
 
 def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 1,
                    frequency: float = 1.0, w0: float = 0.0, w_min: float = -np.inf,
                    w_max: float = np.inf, dt: float = 1e-4, t0: float = 0.1,
-                   backend: Any = "numpy") -> xr.Dataset:
+                   backend: Any = None, run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
     """STDP window: weight change after ``n_pairings`` pairs at each ``delta_t = t_post - t_pre``.
 
     Parameters
@@ -112,7 +108,10 @@ def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 
     t0 : float
         Time of the first pre spike (s); ``t0 + min(delta_t)`` must be >= 0.
     backend : str or Backend
-        Where the network runs (see :func:`simulate_on`); every protocol takes it.
+        Where the network runs (see :func:`plastinet.simulate`); every protocol takes it.
+    run_options : mapping, optional
+        Reliability options of the run (:data:`plastinet.simulation.RUN_OPTIONS`); every
+        protocol takes them.
 
     Returns
     -------
@@ -127,7 +126,7 @@ def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 
     k = np.arange(n_pairings) / frequency
     pre_t = [t0 + k for _ in dts]
     post_t = [t0 + d + k for d in dts]
-    w = _paired_run(rule, pre_t, post_t, w0, dt, w_min, w_max, backend=backend)
+    w = _paired_run(rule, pre_t, post_t, w0, dt, w_min, w_max, backend=backend, run_options=run_options)
     return xr.Dataset({"dw": variable("delta_t", w - w0, "1", "weight change")},
                       coords={"delta_t": variable("delta_t", dts, "s", "t_post - t_pre")},
                       attrs={"n_pairings": n_pairings, "frequency": frequency, "rule": repr(rule)})
@@ -135,7 +134,8 @@ def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 
 
 def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 50),
              delta_t: Sequence[float] = (0.01, -0.01), n_pairings: int = 60, w0: float = 1.0,
-             dt: float = 1e-4, backend: Any = "numpy") -> xr.Dataset:
+             dt: float = 1e-4, backend: Any = None,
+             run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
     """Sjostrom et al. 2001 protocol: ``n_pairings`` pairs at each frequency and timing.
 
     Pairs are regular (period ``1/rho``), as in Pfister & Gerstner 2006's description
@@ -155,7 +155,7 @@ def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 5
             k = np.arange(n_pairings) / f
             pre_t.append(t0 + k)
             post_t.append(t0 + d + k)
-    w = _paired_run(rule, pre_t, post_t, w0, dt, -np.inf, np.inf, backend=backend)
+    w = _paired_run(rule, pre_t, post_t, w0, dt, -np.inf, np.inf, backend=backend, run_options=run_options)
     dw_rel = ((w - w0) / w0).reshape(dts.size, fr.size)
     ds = xr.Dataset({"dw_rel": variable(("delta_t", "frequency"), dw_rel, "1", "relative weight change")},
                     coords={"delta_t": variable("delta_t", dts, "s", "t_post - t_pre"),
@@ -176,7 +176,7 @@ def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 5
 
 def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_pre: int = 200,
                   n_post: int = 10, duration: float = 10.0, dt: float = 1e-4, seed: int = 0,
-                  backend: Any = "numpy") -> xr.Dataset:
+                  backend: Any = None, run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
     """Mean drift of unbounded pair STDP between independent Poisson neurons (Kempter 1999).
 
     ``n_pre x n_post`` all-to-all synapses (weights start at 0, no bounds) between Poisson
@@ -205,7 +205,7 @@ def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_p
     seed : int
         Seed.
     backend : str or Backend
-        Where it runs (:func:`simulate_on`).
+        Where it runs (:func:`plastinet.simulate`).
 
     Returns
     -------
@@ -221,10 +221,10 @@ def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_p
     net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=0.0, rule=rule))
     net.add(SpikeProbe(name="sp_pre", population="pre"))
     net.add(SpikeProbe(name="sp_post", population="post"))
-    ds = simulate_on(backend, net, duration, dt=dt, seed=seed)
+    ds = simulate(net, duration, backend=backend, dt=dt, seed=seed, **_options(run_options))
     T = duration
     drift = float(ds["w_syn"].values.mean() / T)
-    k = rule.A_plus * rule.tau_plus - rule.A_minus * rule.tau_minus
+    k = pair_integral(rule.A_plus, rule.tau_plus, rule.A_minus, rule.tau_minus)
     e_m = np.exp(-dt / rule.tau_minus)
     k_dt = dt * (rule.A_plus / -np.expm1(-dt / rule.tau_plus) - rule.A_minus * e_m / -np.expm1(-dt / rule.tau_minus))
     pops = ds["spike_population"].values
@@ -241,7 +241,8 @@ def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_p
 
 def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, g_max: float = 0.01,
              dt: float = 1e-4, seed: int = 0, sample_every: float | None = None,
-             progress: bool = False, chunk_steps: int = 256, backend: Any = "numpy") -> xr.Dataset:
+             progress: bool = False, chunk_steps: int = 256, backend: Any = None,
+             run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
     """Song, Miller & Abbott 2000 competitive STDP, as Brian2's ``examples/synapses/STDP.py``.
 
     ``n_inputs`` Poisson inputs at ``rate`` onto one conductance LIF (Euler, tau_m = 10 ms,
@@ -271,7 +272,8 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
     net.add(SpikeProbe(name="post_spikes", population="post"))
     if sample_every:
         net.add(WeightProbe(name="W", projection="syn", sample_every=sample_every))
-    ds = simulate_on(backend, net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps)
+    ds = simulate(net, duration, backend=backend, dt=dt, seed=seed, progress=progress, chunk_steps=chunk_steps,
+                  **_options(run_options))
     w = ds["w_syn"].values / g_max
     t = ds["spike_time"].values
     first, last = SONG_INITIAL_FRACTION * duration, SONG_REGULATED_FRACTION * duration
@@ -285,7 +287,8 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
 def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1.0,
                    g_unit: float = 0.03, n_background: int = 200, background_rate: float = 10.0,
                    g_background: float = 0.025, dt: float = 5e-4, seed: int = 0,
-                   sample_every: float = 1.0, progress: bool = False, backend: Any = "numpy") -> xr.Dataset:
+                   sample_every: float = 1.0, progress: bool = False, backend: Any = None,
+                   run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
     """Izhikevich 2007 distal reward, reduced: ``n_inputs`` Poisson inputs onto one neuron.
 
     Reduction (documented in ``docs/spiking.md``): instead of 1000 recurrently coupled
@@ -337,7 +340,8 @@ def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1
     net.add(SpikeProbe(name="in0", population="inputs"))
     net.add(WeightProbe(name="W", projection="syn", sample_every=sample_every))
     net.add(ModulatorProbe(name="dopamine_level", modulator="dopamine", sample_every=sample_every))
-    ds = simulate_on(backend, net, duration, dt=dt, seed=seed, progress=progress, chunk_steps=1024)
+    ds = simulate(net, duration, backend=backend, dt=dt, seed=seed, progress=progress, chunk_steps=1024,
+                  **_options(run_options))
     ds["W"] = ds["W"] / g_unit
     ds["W"].attrs.update(units="1", long_name="synaptic strength s (Izhikevich units)")
     w = ds["w_syn"].values / g_unit
@@ -346,3 +350,79 @@ def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1
                      "others_max": float(w[1:].max()),
                      "post_rate": float(np.sum(pops == "post") / duration), "g_unit": g_unit})
     return ds
+
+
+def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: float = 0.2,
+                 n_segments: int = 40, eta: float = 2e-3, tau: float = 0.01, dt: float = 1e-3,
+                 seed: int = 0, progress: bool = False, backend: Any = None,
+                 run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """Error-modulated (PES) learning of a linear map by a spiking network.
+
+    ``n_pre`` Poisson inputs fire at ``rate * u_j`` with a new random pattern
+    ``u ~ U[0, 1]^n_pre`` every ``segment`` seconds. A fixed random *teacher* projection
+    drives the ``soma`` input of ``n_post`` rate units; a plastic projection from the same
+    inputs drives their ``dend`` input and learns with the spiking delta rule
+    ``dw_ij/dt = eta m e_i x_j``, ``e = soma - dend`` (Nengo's PES; MacNeil & Eliasmith 2011),
+    with the modulator ``m = 1``. ``backend`` and ``run_options`` as for every protocol.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``soma``, ``dend`` ``(time, neuron)``, ``error (time)`` (mean absolute error),
+        ``w_learner`` and ``w_teacher`` ``(syn_synapse)`` and the attrs ``error_first``,
+        ``error_last`` (mean absolute error over the first and last 20 % of the run) and
+        ``weight_correlation`` (learned vs teacher weights).
+    """
+    rng = np.random.default_rng(check_seed("pes_learning", seed, allow_none=False))
+    pattern = rng.uniform(0.0, 1.0, size=(n_segments, n_pre))
+    teacher = rng.uniform(-1.0, 1.0, size=(n_post, n_pre)) / n_pre
+    net = Network()
+    inputs = net.add(PoissonGroup(name="inputs", n=n_pre, rate=rate * pattern, rate_interval=segment))
+    out = net.add(RateUnits(name="out", n=n_post, tau=tau))
+    net.add(ProgrammedSignal(name="m", values=[1.0], interval=segment * n_segments))
+    net.add(Projection(name="teacher", pre=inputs, post=out, target="soma", weight=teacher))
+    net.add(Projection(name="learner", pre=inputs, post=out, target="dend", weight=np.zeros((n_post, n_pre)),
+                       rule=PES(eta=eta, tau_pre=tau, modulator="m")))
+    for var in ("soma", "dend"):
+        net.add(StateProbe(name=f"p_{var}", population="out", variable=var, sample_every=10 * dt))
+    ds = simulate(net, segment * n_segments, backend=backend, dt=dt, seed=seed, progress=progress,
+                  **_options(run_options))
+    err = np.abs(ds["p_soma"].values - ds["p_dend"].values).mean(axis=1)
+    n = err.size
+    ds["error"] = variable("time", err, "1", "mean absolute error |soma - dend|")
+    ds["w_teacher"] = variable(ds["w_learner"].dims, teacher.reshape(-1)[: ds["w_learner"].size], "1",
+                               "teacher weights")
+    w = ds["w_learner"].values
+    ds.attrs.update(error_first=float(err[: max(1, n // 5)].mean()), error_last=float(err[-max(1, n // 5):].mean()),
+                    weight_correlation=float(np.corrcoef(w, teacher.reshape(-1))[0, 1]))
+    return ds
+
+
+def spiking_fwp_sequence(fwp_rule: str = "delta", feature_map: str = "relu", steps: int = 6, d_key: int = 4,
+                         d_value: int = 3, neurons_per_feature: int = 20, rate: float = 100.0,
+                         phase: float = 0.2, tau: float = 0.01, dt: float = 1e-3, beta: float = 0.8,
+                         seed: int = 0, backend: Any = None,
+                         run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """A spiking realisation of a rate FWP on a random key/value sequence, beside the rate FWP.
+
+    ``fwp_rule`` is ``"hebbian"`` or ``"delta"``; ``phi(k)`` and ``phi(q)`` are
+    L2-normalised and every step writes with learning rate ``beta`` (< 1, as the spiking
+    delta rule requires ``beta ||phi(k)||^2 < 1``). Draws ``steps`` random keys, queries (normal) and values (uniform in [0, 1]) and runs
+    :func:`plastinet.experiments.fwp_bridge.run_fwp` (key/query neurons at rates proportional
+    to ``phi(k), phi(q)``, value neurons as teacher, a neuromodulator carrying beta) on
+    ``backend`` with ``run_options``, as every protocol.
+    """
+    from plastinet.experiments.fwp_bridge import run_fwp
+    from plastinet.fwp import RULES as RATE_RULES
+    from plastinet.fwp import FeatureMap
+    from plastinet.fwp.feature_maps import as_feature_map
+
+    rng = np.random.default_rng(check_seed("spiking_fwp_sequence", seed, allow_none=False))
+    k = rng.normal(size=(steps, d_key))
+    q = k + 0.1 * rng.normal(size=(steps, d_key))
+    v = rng.uniform(0.0, 1.0, size=(steps, d_value))
+    phi = as_feature_map(feature_map)
+    rate_rule = RATE_RULES[fwp_rule](feature_map=FeatureMap(phi.kind, nu=phi.nu, normalize="l2"))
+    return run_fwp(rate_rule, q, k, v, np.full(steps, beta), neurons_per_feature=neurons_per_feature, rate=rate, phase=phase,
+                   tau=tau, dt=dt, seed=seed, backend=backend,
+                   run_options=run_options)

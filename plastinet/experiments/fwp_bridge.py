@@ -1,4 +1,4 @@
-"""Spiking realisation of a rate fast weight programmer (DESIGN.md section 3).
+"""Spiking realisation of a rate fast weight programmer (docs/spiking.md, "Spiking fast weight programmers").
 
 :func:`from_fwp` turns a rate FWP (a rule of :mod:`plastinet.fwp` with a non-negative feature
 map), its programmed keys, values and gates, and the queries to read into a spiking
@@ -64,8 +64,8 @@ from scipy.optimize import brentq
 
 from plastinet.errors import RangeError, ShapeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset, variable
-from plastinet.spiking.network import (Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits,
-                                       StateProbe)
+from plastinet.simulation import check_run_options, simulate
+from plastinet.spiking.network import Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits, StateProbe
 from plastinet.spiking.rules import PES, ModulatedHebbian
 
 __all__ = ["SpikingFWP", "from_fwp", "run_fwp", "simulate_fwp", "feature_weights", "lagged_delta_factor",
@@ -385,8 +385,8 @@ def feature_weights(sfwp: SpikingFWP, w: Any, pre: Any, post: Any) -> np.ndarray
     return W * (sfwp.final_gain / (n * sfwp.weight_scale))
 
 
-def simulate_fwp(sfwp: SpikingFWP, *, dt: float = 1e-3, seed: int | None = 0,
-                 backend: Any = "numpy") -> tuple[np.ndarray, np.ndarray, xr.Dataset]:
+def simulate_fwp(sfwp: SpikingFWP, *, dt: float = 1e-3, seed: int | None = 0, backend: Any = None,
+                 run_options: Any = None) -> tuple[np.ndarray, np.ndarray, xr.Dataset]:
     """Run a :class:`SpikingFWP`: its read-outs, final weights (rate units) and the raw result.
 
     Parameters
@@ -397,8 +397,10 @@ def simulate_fwp(sfwp: SpikingFWP, *, dt: float = 1e-3, seed: int | None = 0,
         Time step (s).
     seed : int or None
         Seed of the run.
-    backend : str or Backend
-        ``"numpy"``, ``"brian2"`` or any backend with the ``"spiking"`` capability.
+    backend : str, Backend or None
+        Any backend with the ``"spiking"`` capability (see :func:`plastinet.simulate`).
+    run_options : mapping or None
+        The reliability options of the run (:data:`plastinet.simulation.RUN_OPTIONS`).
 
     Returns
     -------
@@ -409,12 +411,11 @@ def simulate_fwp(sfwp: SpikingFWP, *, dt: float = 1e-3, seed: int | None = 0,
     ds : xarray.Dataset
         The simulator's result.
     """
-    from plastinet.spiking.protocols import simulate_on
-
     net = sfwp.network
     if "pred" not in net.probes:
         net.add(StateProbe(name="pred", population="out", variable="dend", sample_every=dt))
-    ds = simulate_on(backend, net, sfwp.duration, dt=dt, seed=seed)
+    ds = simulate(net, sfwp.duration, backend=backend, dt=dt, seed=seed,
+                  **check_run_options("simulate_fwp run_options", run_options))
     pred = ds["pred"].values                       # (steps, d_v)
     steps_phase = int(round(sfwp.phase / dt))
     y = np.zeros((sfwp.read_phase.size, sfwp.d_v))
@@ -454,12 +455,13 @@ def rate_reference(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, alpha
 def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, alpha: Any = None, modulator: Any = None,
             read_after: Any = None, neurons_per_feature: int = 50, rate: float = 100.0, phase: float = 0.2,
             value_neurons: int | None = None, tau: float = 0.01, dt: float = 1e-3, seed: int | None = 0,
-            backend: Any = "numpy") -> xr.Dataset:
+            backend: Any = None, run_options: Any = None) -> xr.Dataset:
     """Run the spiking FWP of :func:`from_fwp` and compare it with :func:`plastinet.fwp.apply`.
 
-    Parameters are those of :func:`from_fwp`, plus ``dt`` (s), ``seed`` and ``backend``
-    (``"numpy"``, ``"brian2"`` or any backend with the ``"spiking"`` capability; the rate
-    reference always comes from :func:`plastinet.fwp.apply`).
+    Parameters are those of :func:`from_fwp`, plus ``dt`` (s), ``seed``, ``backend`` (any
+    backend with the ``"spiking"`` capability, see :func:`plastinet.simulate`; the rate
+    reference always comes from :func:`plastinet.fwp.apply`) and ``run_options`` (the
+    reliability options of the run, :data:`plastinet.simulation.RUN_OPTIONS`).
 
     Returns
     -------
@@ -472,7 +474,7 @@ def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, alpha: Any =
     sfwp = from_fwp(rule, q, k, v, beta, alpha=alpha, modulator=modulator, read_after=read_after,
                     neurons_per_feature=neurons_per_feature, rate=rate, phase=phase,
                     value_neurons=value_neurons, tau=tau, dt=dt)
-    y_s, W_s, ds = simulate_fwp(sfwp, dt=dt, seed=seed, backend=backend)
+    y_s, W_s, ds = simulate_fwp(sfwp, dt=dt, seed=seed, backend=backend, run_options=run_options)
     y_r, W_r = rate_reference(rule, q, k, v, beta, alpha=alpha, modulator=modulator, read_after=read_after)
     corr = float(np.corrcoef(y_s.ravel(), y_r.ravel())[0, 1])
     rel = float(np.linalg.norm(y_s - y_r) / np.linalg.norm(y_r))
@@ -481,7 +483,7 @@ def run_fwp(rule: Any, q: Any, k: Any, v: Any, beta: Any = None, *, alpha: Any =
                       "w_spiking": variable(("value", "feature"), W_s, "1", "final spiking fast weights (rate units)"),
                       "w_rate": variable(("value", "feature"), W_r, "1", "final rate fast weights")})
     backend_attrs = {k: ds.attrs[k] for k in ("brian2_target", "poisson") if k in ds.attrs}
-    return finalize_dataset(res, backend=str(ds.attrs.get("backend", "numpy")),
-                            backend_version=str(ds.attrs.get("backend_version", np.__version__)), dt=dt, seed=seed,
+    return finalize_dataset(res, backend=str(ds.attrs["backend"]), backend_version=str(ds.attrs["backend_version"]),
+                            dt=dt, seed=seed,
                             model_spec=sfwp.network.to_dict(), correlation=corr, relative_error=rel,
                             neurons_per_feature=neurons_per_feature, rate=rate, phase=phase, **backend_attrs)

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.results import variable
-from plastinet.spiking.network import Network, ModulatorProbe, StateProbe, WeightProbe
+from plastinet.spiking.network import ModulatorProbe, Network, StateProbe, WeightProbe
 
 __all__ = ["build_dataset", "spike_trains"]
 

@@ -4,7 +4,7 @@ A model file names a protocol and, for protocols that take one, a rule::
 
     kind = "spiking_protocol"
     [protocol]
-    type = "pairing_window"        # see PROTOCOLS
+    type = "pairing_window"        # a key of PROTOCOLS
     delta_t = ["-50 ms", "-10 ms", "10 ms", "50 ms"]
     [rule]
     type = "pair_stdp"             # a key of plastinet.spiking.RULES (+ its parameters)
@@ -16,119 +16,32 @@ table in :data:`UNITS`, bounds from the kind of value) before anything runs.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import CheckpointError, ModelFileError, SizeError, UnsupportedError, ValidationError
+from plastinet.errors import CheckpointError, ModelFileError, SizeError, ValidationError
+from plastinet.experiments import protocols as P
+from plastinet.experiments.registry import register_kind, resolve_backend
+from plastinet.experiments.spiking_retrieval import spiking_fwp_retrieval
 from plastinet.params import Parameter
-from plastinet.results import finalize_dataset, variable
-from plastinet.seeds import check_seed, seed_parameter
+from plastinet.results import finalize_dataset
+from plastinet.seeds import seed_parameter
+from plastinet.simulation import RUN_OPTIONS
 
-__all__ = ["SpikingProtocolKind", "PROTOCOLS", "pes_learning", "spiking_fwp_sequence"]
+__all__ = ["SpikingProtocolKind", "Protocol", "PROTOCOLS"]
 
 #: SI unit of protocol arguments by name (others are dimensionless).
 UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": "s", "phase": "s",
          "tau": "s", "segment": "s", "rate": "Hz", "frequency": "Hz", "frequencies": "Hz", "r_pre": "Hz",
          "r_post": "Hz", "background_rate": "Hz", "rates": "Hz"}
-_SKIP = ("progress", "chunk_steps", "rule", "backend")
+_SKIP = ("progress", "chunk_steps", "rule", "backend", "run_options")
 #: Dimensionless protocol arguments that must be >= 0 (conductance scales, learning rates).
 NON_NEGATIVE = ("g_max", "g_unit", "g_background", "eta", "beta")
 #: Protocol arguments that are lists.
 LISTS = ("delta_t", "frequencies", "neurons", "rates")
-
-
-def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: float = 0.2,
-                 n_segments: int = 40, eta: float = 2e-3, tau: float = 0.01, dt: float = 1e-3,
-                 seed: int = 0, progress: bool = False, backend: Any = "numpy") -> xr.Dataset:
-    """Error-modulated (PES) learning of a linear map by a spiking network.
-
-    ``n_pre`` Poisson inputs fire at ``rate * u_j`` with a new random pattern
-    ``u ~ U[0, 1]^n_pre`` every ``segment`` seconds. A fixed random *teacher* projection
-    drives the ``soma`` input of ``n_post`` rate units; a plastic projection from the same
-    inputs drives their ``dend`` input and learns with the spiking delta rule
-    ``dw_ij/dt = eta m e_i x_j``, ``e = soma - dend`` (Nengo's PES; MacNeil & Eliasmith 2011),
-    with the modulator ``m = 1``. ``backend`` is ``"numpy"``, ``"brian2"`` or any backend
-    with the ``"spiking"`` capability.
-
-    Returns
-    -------
-    xarray.Dataset
-        ``soma``, ``dend`` ``(time, neuron)``, ``error (time)`` (mean absolute error),
-        ``w_learner`` and ``w_teacher`` ``(syn_synapse)`` and the attrs ``error_first``,
-        ``error_last`` (mean absolute error over the first and last 20 % of the run) and
-        ``weight_correlation`` (learned vs teacher weights).
-    """
-    from plastinet.spiking import Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits, StateProbe
-    from plastinet.spiking.protocols import simulate_on
-    from plastinet.spiking.rules import PES
-
-    rng = np.random.default_rng(check_seed("pes_learning", seed, allow_none=False))
-    pattern = rng.uniform(0.0, 1.0, size=(n_segments, n_pre))
-    teacher = rng.uniform(-1.0, 1.0, size=(n_post, n_pre)) / n_pre
-    net = Network()
-    inputs = net.add(PoissonGroup(name="inputs", n=n_pre, rate=rate * pattern, rate_interval=segment))
-    out = net.add(RateUnits(name="out", n=n_post, tau=tau))
-    net.add(ProgrammedSignal(name="m", values=[1.0], interval=segment * n_segments))
-    net.add(Projection(name="teacher", pre=inputs, post=out, target="soma", weight=teacher))
-    net.add(Projection(name="learner", pre=inputs, post=out, target="dend", weight=np.zeros((n_post, n_pre)),
-                       rule=PES(eta=eta, tau_pre=tau, modulator="m")))
-    for var in ("soma", "dend"):
-        net.add(StateProbe(name=f"p_{var}", population="out", variable=var, sample_every=10 * dt))
-    ds = simulate_on(backend, net, segment * n_segments, dt=dt, seed=seed, progress=progress)
-    err = np.abs(ds["p_soma"].values - ds["p_dend"].values).mean(axis=1)
-    n = err.size
-    ds["error"] = variable("time", err, "1", "mean absolute error |soma - dend|")
-    ds["w_teacher"] = variable(ds["w_learner"].dims, teacher.reshape(-1)[: ds["w_learner"].size], "1",
-                               "teacher weights")
-    w = ds["w_learner"].values
-    ds.attrs.update(error_first=float(err[: max(1, n // 5)].mean()), error_last=float(err[-max(1, n // 5):].mean()),
-                    weight_correlation=float(np.corrcoef(w, teacher.reshape(-1))[0, 1]))
-    return ds
-
-
-def spiking_fwp_sequence(fwp_rule: str = "delta", feature_map: str = "relu", steps: int = 6, d_key: int = 4,
-                         d_value: int = 3, neurons_per_feature: int = 20, rate: float = 100.0,
-                         phase: float = 0.2, tau: float = 0.01, dt: float = 1e-3, beta: float = 0.8,
-                         seed: int = 0, backend: Any = "numpy") -> xr.Dataset:
-    """A spiking realisation of a rate FWP on a random key/value sequence, beside the rate FWP.
-
-    ``fwp_rule`` is ``"hebbian"`` or ``"delta"``; ``phi(k)`` and ``phi(q)`` are
-    L2-normalised and every step writes with learning rate ``beta`` (< 1, as the spiking
-    delta rule requires ``beta ||phi(k)||^2 < 1``). Draws ``steps`` random keys, queries (normal) and values (uniform in [0, 1]) and runs
-    :func:`plastinet.spiking.fwp_bridge.run_fwp` (key/query neurons at rates proportional
-    to ``phi(k), phi(q)``, value neurons as teacher, a neuromodulator carrying beta) on
-    ``backend`` (``"numpy"``, ``"brian2"`` ...).
-    """
-    from plastinet.fwp import RULES as RATE_RULES
-    from plastinet.fwp import FeatureMap
-    from plastinet.fwp.feature_maps import as_feature_map
-    from plastinet.spiking.fwp_bridge import run_fwp
-
-    rng = np.random.default_rng(check_seed("spiking_fwp_sequence", seed, allow_none=False))
-    k = rng.normal(size=(steps, d_key))
-    q = k + 0.1 * rng.normal(size=(steps, d_key))
-    v = rng.uniform(0.0, 1.0, size=(steps, d_value))
-    phi = as_feature_map(feature_map)
-    rate_rule = RATE_RULES[fwp_rule](feature_map=FeatureMap(phi.kind, nu=phi.nu, normalize="l2"))
-    return run_fwp(rate_rule, q, k, v, np.full(steps, beta), neurons_per_feature=neurons_per_feature, rate=rate, phase=phase,
-                   tau=tau, dt=dt, seed=seed, backend=backend)
-
-
-def _protocols() -> dict[str, tuple[Callable[..., xr.Dataset], bool]]:
-    from plastinet.experiments.spiking_retrieval import spiking_fwp_retrieval
-    from plastinet.spiking import protocols as p
-
-    return {"pairing_window": (p.pairing_window, True), "sjostrom": (p.sjostrom, True),
-            "poisson_drift": (p.poisson_drift, True), "song2000": (p.song2000, False),
-            "izhikevich2007": (p.izhikevich2007, False), "pes_learning": (pes_learning, False),
-            "spiking_fwp": (spiking_fwp_sequence, False), "spiking_fwp_retrieval": (spiking_fwp_retrieval, False)}
-
-
-#: Protocol names a model file may use.
-PROTOCOLS = ("pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007",
-             "pes_learning", "spiking_fwp", "spiking_fwp_retrieval")
 
 
 def _parameter(name: str, default: Any, least: int = 1) -> tuple[Parameter, bool]:
@@ -137,7 +50,7 @@ def _parameter(name: str, default: Any, least: int = 1) -> tuple[Parameter, bool
     Units come from :data:`UNITS`; times and rates must be >= 0 (durations and time
     constants > 0) except the signed timing differences ``delta_t``; the arguments in
     :data:`NON_NEGATIVE` must be >= 0 (``g_max`` and ``g_unit`` > 0); counts are >= ``least``
-    (1, or the protocol's own minimum from :data:`plastinet.spiking.protocols.MIN_COUNTS`).
+    (1, or the protocol's own minimum from :data:`plastinet.experiments.protocols.MIN_COUNTS`).
     """
     unit = UNITS.get(name, "1")
     positive = name in ("duration", "dt", "tau", "segment", "phase", "sample_every", "g_max", "g_unit")
@@ -167,31 +80,30 @@ def _check_spiking_fwp(path: str, kwargs: dict[str, Any]) -> None:
     fmap = kwargs.get("feature_map", "relu")
     non_negative = "keys and queries become firing rates: 'relu', 'elu+1', 'softmax', 'dpfp' or 'dpfp-<nu>'"
     try:
-        kind = as_feature_map(fmap).kind
+        phi = as_feature_map(fmap)
     except ValidationError:
         raise ModelFileError(path, "protocol.feature_map", fmap, "allowed: " + non_negative) from None
-    if kind == "identity":
+    if phi.kind == "identity":
         raise ModelFileError(path, "protocol.feature_map", fmap, "allowed: " + non_negative)
 
 
 class SpikingProtocolKind:
     """Model-file kind ``spiking_protocol``: ``[protocol]`` (``type`` + arguments), ``[rule]``."""
 
-    backends = ("numpy", "brian2")
+    capability = "spiking"
 
     def validate(self, top: Any) -> tuple[str, dict[str, Any], Any]:
-        from plastinet.spiking.protocols import MIN_COUNTS
         from plastinet.spiking.rules import RULES as SPIKE_RULES
 
         table = top.table("protocol")
-        name = table.take("type", Parameter(choices=PROTOCOLS))
-        func, needs_rule = _protocols()[name]
+        name = table.take("type", Parameter(choices=tuple(PROTOCOLS)))
+        func, needs_rule = PROTOCOLS[name].func, PROTOCOLS[name].needs_rule
         kwargs: dict[str, Any] = {}
         for arg, param in inspect.signature(func).parameters.items():
             required = param.default is inspect.Parameter.empty
             if arg in _SKIP or (arg not in table.data and not required):
                 continue
-            spec, is_list = _parameter(arg, [] if arg in LISTS else param.default, MIN_COUNTS.get(name, {}).get(arg, 1))
+            spec, is_list = _parameter(arg, [] if arg in LISTS else param.default, P.MIN_COUNTS.get(name, {}).get(arg, 1))
             kwargs[arg] = table.take_list(arg, spec) if is_list else table.take(arg, spec)
         table.finish()
         if name == "spiking_fwp":
@@ -204,32 +116,25 @@ class SpikingProtocolKind:
             rt.finish()
         return name, kwargs, rule
 
-    def run(self, model: Any, *, backend: Any = "numpy", progress: bool = True, target: str | None = None,
+    def run(self, model: Any, *, backend: Any = None, progress: bool = True, target: str | None = None,
             **options: Any) -> xr.Dataset:
-        """Run the protocol on ``backend`` (``"numpy"`` or ``"brian2"``; brian2 ``target`` optional).
+        """Run the protocol on ``backend`` (any backend with the ``"spiking"`` capability).
 
-        ``options`` may hold the durable-run settings of the numpy engine
-        (``checkpoint_every``, ``checkpoint_path``, ``partial_path``, ``on_numerical``; see
-        :func:`plastinet.spiking.run_options`), applied to the protocol's run.
+        ``target`` is the code-generation target of backends that have one; ``options`` may
+        hold the reliability options of :data:`plastinet.simulation.RUN_OPTIONS`
+        (``checkpoint_every``, ``checkpoint_path``, ``partial_path``, ``on_numerical``,
+        ``max_rate``), passed to the protocol's run as ``run_options``.
         """
-        from plastinet.experiments import resolve_backend
-        from plastinet.spiking.engine import RUN_OPTIONS, run_options
-
         be, backend_attrs = resolve_backend(model.name, self, backend, target)
         if options.get("on_numerical") == "raise":       # the default of every engine
             del options["on_numerical"]
-        durable = {k: options.pop(k) for k in RUN_OPTIONS if options.get(k) is not None}
-        if durable and be.name != "numpy":
-            key = next(iter(durable))
-            raise UnsupportedError(model.name, key, durable[key],
-                                   "checkpoints and partial results of protocol runs need backend 'numpy'")
+        run_options = {k: options.pop(k) for k in RUN_OPTIONS if options.get(k) is not None}
         name, kwargs, rule = model.spec
-        func, needs_rule = _protocols()[name]
+        func, needs_rule = PROTOCOLS[name].func, PROTOCOLS[name].needs_rule
         extra = {"progress": progress} if "progress" in inspect.signature(func).parameters else {}
-        extra["backend"] = "numpy" if be.name == "numpy" else be
+        extra.update(backend=be, run_options=run_options)
         try:
-            with run_options(**durable):
-                ds = func(rule, **kwargs, **extra) if needs_rule else func(**kwargs, **extra)
+            ds = func(rule, **kwargs, **extra) if needs_rule else func(**kwargs, **extra)
         except CheckpointError:
             raise
         except SizeError as err:
@@ -237,7 +142,7 @@ class SpikingProtocolKind:
                             f"{err.need}; reduce the [protocol] values it is derived from "
                             f"({', '.join(sorted(kwargs)) or 'defaults'})", need=err.need) from None
         except ValidationError as err:
-            if err.parameter in durable:             # a run option (checkpoint_every ...), not a protocol value
+            if err.parameter in run_options:         # a run option (checkpoint_every ...), not a protocol value
                 raise
             if err.parameter in kwargs or err.parameter in inspect.signature(func).parameters:
                 raise ModelFileError(model.path, f"protocol.{err.parameter}", err.value, err.allowed) from None
@@ -245,24 +150,21 @@ class SpikingProtocolKind:
             raise ModelFileError(model.path, f"protocol (while building the {name!r} network)", err.value,
                                  f"{err.obj}: {err.parameter} {err.allowed}; change the [protocol] "
                                  f"values it is derived from ({', '.join(sorted(kwargs)) or 'defaults'})") from None
-        for var in ds.variables.values():
-            var.attrs.setdefault("units", "1")
-            var.attrs.setdefault("long_name", var.name if hasattr(var, "name") else "")
-        for key, value in list(ds.attrs.items()):
-            if not isinstance(value, (int, float, str, np.integer, np.floating)):
-                ds.attrs[key] = str(value)
-        dt = ds.attrs.get("dt", kwargs.get("dt"))
-        ds.attrs.update({k: v for k, v in backend_attrs.items() if k != "backend" and k != "backend_version"})
+        # the protocol's result carries units on every variable; a result the engine finished
+        # keeps the engine's network description as network_spec, model_spec is the model file
+        network = {"network_spec": ds.attrs["model_spec"]} if "model_spec" in ds.attrs else {}
+        extra = {k: v for k, v in backend_attrs.items() if k not in ("backend", "backend_version")}
         return finalize_dataset(ds, backend=backend_attrs["backend"], backend_version=backend_attrs["backend_version"],
-                                dt=dt, seed=kwargs.get("seed", ds.attrs.get("seed")), model_spec=model.to_dict(),
-                                model_kind="spiking_protocol", model_name=model.name, protocol=name)
+                                dt=ds.attrs.get("dt", kwargs.get("dt")), seed=kwargs.get("seed", ds.attrs.get("seed")),
+                                model_spec=model.to_dict(), model_kind="spiking_protocol", model_name=model.name,
+                                protocol=name, **network, **extra)
 
     def plot(self, result: xr.Dataset, fig: Any = None) -> Any:
         import matplotlib.pyplot as plt
 
         fig = fig or plt.figure(figsize=(7, 4.2), layout="constrained")
         ax = fig.subplots()
-        _PLOTS[str(result.attrs.get("protocol"))](result, ax)
+        PROTOCOLS[str(result.attrs.get("protocol"))].plot(result, ax)
         return fig
 
 
@@ -273,8 +175,7 @@ def _plot_window(ds: xr.Dataset, ax: Any) -> None:
 
 
 def _plot_sjostrom(ds: xr.Dataset, ax: Any) -> None:
-    from plastinet.spiking.protocols import SJOSTROM_DATA
-
+    SJOSTROM_DATA = P.SJOSTROM_DATA
     f = ds["frequency"].values
     for dt_val, color in zip(ds["delta_t"].values, ("tab:red", "tab:blue")):
         ax.plot(f, ds["dw_rel"].sel(delta_t=dt_val), "o-", color=color, label=f"model, Δt = {dt_val * 1e3:+.0f} ms")
@@ -346,10 +247,25 @@ def _plot_retrieval(ds: xr.Dataset, ax: Any) -> None:
     ax.legend(fontsize=8)
 
 
-_PLOTS = {"pairing_window": _plot_window, "sjostrom": _plot_sjostrom, "song2000": _plot_song,
-          "izhikevich2007": _plot_izhikevich, "poisson_drift": _plot_drift, "pes_learning": _plot_pes,
-          "spiking_fwp": _plot_fwp, "spiking_fwp_retrieval": _plot_retrieval}
+@dataclass(frozen=True)
+class Protocol:
+    """A protocol a model file may name: its function, whether it takes a ``[rule]``, its figure."""
 
-from plastinet.experiments import register_kind  # noqa: E402
+    func: Callable[..., xr.Dataset]
+    needs_rule: bool
+    plot: Callable[[xr.Dataset, Any], None]
+
+
+#: The protocols a model file may name (``[protocol] type``).
+PROTOCOLS: dict[str, Protocol] = {
+    "pairing_window": Protocol(P.pairing_window, True, _plot_window),
+    "sjostrom": Protocol(P.sjostrom, True, _plot_sjostrom),
+    "poisson_drift": Protocol(P.poisson_drift, True, _plot_drift),
+    "song2000": Protocol(P.song2000, False, _plot_song),
+    "izhikevich2007": Protocol(P.izhikevich2007, False, _plot_izhikevich),
+    "pes_learning": Protocol(P.pes_learning, False, _plot_pes),
+    "spiking_fwp": Protocol(P.spiking_fwp_sequence, False, _plot_fwp),
+    "spiking_fwp_retrieval": Protocol(spiking_fwp_retrieval, False, _plot_retrieval),
+}
 
 register_kind("spiking_protocol", SpikingProtocolKind())
