@@ -19,6 +19,7 @@ import xarray as xr
 from plastinet.errors import RangeError, ShapeError
 from plastinet.results import variable
 from plastinet.seeds import check_seed
+from plastinet.simulation import check_run_options
 
 __all__ = ["spiking_fwp_retrieval", "spiking_predictions", "programmed_sequence"]
 
@@ -55,7 +56,7 @@ def programmed_sequence(model: Any, batch: dict[str, np.ndarray]) -> list[dict[s
 
 def spiking_predictions(rule: Any, seqs: list[dict[str, np.ndarray]], *, neurons_per_feature: int,
                         rate: float, phase: float, tau: float, dt: float, seed: int,
-                        backend: Any = "numpy") -> np.ndarray:
+                        backend: Any = None, run_options: Any = None) -> np.ndarray:
     """Spiking read-outs ``(sum Q, d_v)`` of the programmed sequences (all queries read at the end).
 
     Sequence ``b`` runs with the seed ``SeedSequence([seed, b])``.
@@ -68,7 +69,7 @@ def spiking_predictions(rule: Any, seqs: list[dict[str, np.ndarray]], *, neurons
         net = from_fwp(rule, s["q"], s["k"], s["v"], s["beta"], read_after=np.full(s["q"].shape[0], T - 1),
                        neurons_per_feature=neurons_per_feature, rate=rate, phase=phase, tau=tau, dt=dt)
         run_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
-        y, _, _ = simulate_fwp(net, dt=dt, seed=run_seed, backend=backend)
+        y, _, _ = simulate_fwp(net, dt=dt, seed=run_seed, backend=backend, run_options=run_options)
         ys.append(y)
     return np.concatenate(ys)
 
@@ -76,7 +77,8 @@ def spiking_predictions(rule: Any, seqs: list[dict[str, np.ndarray]], *, neurons
 def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 200, lr: float = 3e-3,
                           batch_size: int = 32, sequences: int = 4, neurons: Any = (1, 1, 1, 2, 5),
                           rates: Any = (10.0, 20.0, 50.0, 50.0, 100.0), phase: float = 0.2, tau: float = 0.01,
-                          dt: float = 1e-3, seed: int = 0, backend: Any = "numpy") -> xr.Dataset:
+                          dt: float = 1e-3, seed: int = 0, backend: Any = None,
+                          run_options: Any = None) -> xr.Dataset:
     """Train a delta-rule FWP on associative retrieval and run it with a spiking memory.
 
     Parameters
@@ -95,8 +97,11 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
         Phase duration, filter time constant and time step (s).
     seed : int
         Seed of the model, data and spiking runs.
-    backend : str or Backend
-        Runs the spiking networks (``"numpy"``, ``"brian2"``).
+    backend : str, Backend or None
+        Runs the spiking networks (any backend with the ``"spiking"`` capability).
+    run_options : mapping or None
+        The reliability options of every run (:data:`plastinet.simulation.RUN_OPTIONS`), as
+        for every protocol.
 
     Returns
     -------
@@ -113,6 +118,7 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
     from plastinet.training.trainer import train
 
     seed = check_seed(_OBJ, seed, allow_none=False)
+    run_options = check_run_options(_OBJ + " run_options", run_options)
     neurons = [int(n) for n in np.atleast_1d(neurons)]
     rates = [float(r) for r in np.atleast_1d(rates)]
     if len(neurons) != len(rates) or not neurons:
@@ -133,7 +139,7 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
     acc, rel = [], []
     for n, r in zip(neurons, rates):
         y = spiking_predictions(rule, seqs, neurons_per_feature=n, rate=r, phase=phase, tau=tau, dt=dt,
-                                seed=seed, backend=backend)
+                                seed=seed, backend=backend, run_options=run_options)
         acc.append(float(np.mean(y.argmax(-1) == targets)))
         rel.append(float(np.linalg.norm(y - y_rate) / np.linalg.norm(y_rate)))
     budget = np.array(neurons) * np.array(rates) * phase
