@@ -271,7 +271,7 @@ def test_rule_inference_kind_runs_a_bandit_model_file(tmp_path):
 
     path = tmp_path / "bandit.toml"
     path.write_text('schema_version = 1\nname = "bandit"\nkind = "rule_inference"\ndescription = "d"\nsource = "s"\n'
-                    '[data]\ntype = "bandit"\nsessions = 6\nsteps = 100\nseed = 5\n'
+                    '[data]\ntype = "bandit"\nsessions = 6\nsteps = 100\nseed = 0\n'
                     '[inference]\nterms = ["r*x*y", "W"]\ninitial_weights = "zero"\nn_boot = 4\nreselect = false\n')
     ds = load_model(path).run(progress=False)
     assert ds.attrs["best"] == "modulated_hebbian_decay" and ds.attrs["planted_rule"] == "modulated_hebbian_decay"
