@@ -1,10 +1,13 @@
 """infer_rule: planted rules recovered from activity (or choices) alone; bad data get named errors.
 
 Recovery setting (stated): 6 trials of 50 steps, 4 inputs, 2 outputs, observation noise of
-2 % of the activity's standard deviation (data seed 5), 8 bootstrap resamples, candidate
-terms :data:`CANDIDATES` (plus the reward terms for the modulated rule). Planted terms must
-lie inside their 95 % intervals and within 3 % of the planted value; all other terms within
-5 % of the largest planted coefficient.
+2 % of the activity's standard deviation, data seeds 0 and 1 (the first two, not chosen),
+8 bootstrap resamples, candidate terms :data:`CANDIDATES` (plus the reward terms for the
+modulated rule). Planted terms must lie inside their 95 % intervals and within 3 % of the
+planted value; all other terms within 5 % of the largest planted coefficient. Over data seeds
+0-19 the intervals cover 139 of 140 planted terms (slow test
+:func:`test_interval_coverage_of_planted_rules`); the 3 % and 5 % bounds hold for 74 of the 80
+fits (seeds 0-2 included).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from plastinet.experiments.rule_inference import (
 
 CANDIDATES = ["1", "x", "y", "W", "x*y", "y*W", "x*y^2", "y^2*W"]
 REWARD_TERMS = ["r*x*y", "r*W", "r*x", "r*y"]
+RULES = [("oja", "oja"), ("hebbian_decay", "hebbian_decay"), ("bcm", "bcm"),
+         ("modulated_hebbian", "modulated_hebbian")]
 
 
 def _planted_terms(ds: xr.Dataset) -> dict[str, float]:
@@ -35,12 +40,16 @@ def _planted_terms(ds: xr.Dataset) -> dict[str, float]:
             for t, c in json.loads(ds.attrs["planted"]).items()}
 
 
-@pytest.mark.parametrize("rule, best", [("oja", "oja"), ("hebbian_decay", "hebbian_decay"), ("bcm", "bcm"),
-                                        ("modulated_hebbian", "modulated_hebbian")])
-def test_planted_rule_is_recovered_from_activity_alone(rule, best):
-    ds = planted_activity(rule, trials=6, steps=50, noise=0.02, seed=5)
+def _recovery_fit(rule: str, seed: int) -> tuple[xr.Dataset, object]:
+    ds = planted_activity(rule, trials=6, steps=50, noise=0.02, seed=seed)
     terms = CANDIDATES + (REWARD_TERMS if "reward" in ds else [])
-    fit = infer_rule(ds, terms=terms, n_boot=8, seed=0)
+    return ds, infer_rule(ds, terms=terms, n_boot=8, seed=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("rule, best", RULES)
+def test_planted_rule_is_recovered_from_activity_alone(rule, best, seed):
+    ds, fit = _recovery_fit(rule, seed)
     c = fit.coefficients
     planted = _planted_terms(ds)
     scale = max(abs(v) for v in planted.values())
@@ -49,12 +58,33 @@ def test_planted_rule_is_recovered_from_activity_alone(rule, best):
         est, lo, hi = float(one), float(one.ci_low), float(one.ci_high)
         if name in planted:
             assert lo <= planted[name] <= hi, (name, planted[name], lo, hi)
+            assert lo * hi > 0, (name, lo, hi)                                  # informative: excludes zero
             assert est == pytest.approx(planted[name], rel=0.03)
         else:
             assert abs(est) <= 0.05 * scale, (name, est)
     assert fit.best == best
     assert fit.r2 > 0.99
     assert fit.prediction["predicted"].dims == ("trial", "time", "post")
+
+
+@pytest.mark.slow
+def test_interval_coverage_of_planted_rules():
+    """Empirical coverage of the 95 % intervals at the recovery setting over data seeds 0-19:
+    the fraction of planted terms inside their intervals, pooled >= 95 % and >= 90 % per rule.
+    Measured: 139/140 (99.3 %; Oja 40/40, decayed Hebbian 40/40, BCM 39/40, modulated 20/20).
+    The former estimate +- 1.96 bootstrap SD covered 126/140 (90.0 %; BCM and decayed Hebbian
+    35/40 each) and fails this test."""
+    inside = {rule: [] for rule, _ in RULES}
+    for rule, _ in RULES:
+        for seed in range(20):
+            ds, fit = _recovery_fit(rule, seed)
+            c = fit.coefficients
+            for name, value in _planted_terms(ds).items():
+                one = c.sel(coefficient=name)
+                inside[rule].append(float(one.ci_low) <= value <= float(one.ci_high))
+    pooled = np.mean([v for hits in inside.values() for v in hits])
+    assert pooled >= 0.95, {r: f"{sum(h)}/{len(h)}" for r, h in inside.items()}
+    assert all(np.mean(hits) >= 0.9 for hits in inside.values()), {r: f"{sum(h)}/{len(h)}" for r, h in inside.items()}
 
 
 def test_default_terms_recover_oja_from_a_single_recording():
@@ -71,9 +101,10 @@ def test_default_terms_recover_oja_from_a_single_recording():
 
 
 def test_forgetting_rule_is_recovered_from_choices_alone():
-    """Choices and rewards only (10 sessions of 150 trials); action values start at zero (naive
-    agent); intervals conditional on the selected terms (``reselect=False``)."""
-    ds = planted_bandit(sessions=10, steps=150, seed=5)
+    """Choices and rewards only (10 sessions of 150 trials, data seed 0); action values start at
+    zero (naive agent); intervals conditional on the selected terms (``reselect=False``). Data
+    seeds 0-4 all pass (measured; e.g. seed 0: ``r x y`` 0.46 [0.37, 0.56], ``W`` -0.097 [-0.103, -0.092])."""
+    ds = planted_bandit(sessions=10, steps=150, seed=0)
     fit = infer_rule(ds, terms=["r*x*y", "x*y", "W", "r*W"], initial_weights="zero", n_boot=8, seed=0,
                      reselect=False)
     c = fit.coefficients
@@ -249,7 +280,7 @@ def test_rule_inference_kind_runs_a_bandit_model_file(tmp_path):
 
     path = tmp_path / "bandit.toml"
     path.write_text('schema_version = 1\nname = "bandit"\nkind = "rule_inference"\ndescription = "d"\nsource = "s"\n'
-                    '[data]\ntype = "bandit"\nsessions = 6\nsteps = 100\nseed = 5\n'
+                    '[data]\ntype = "bandit"\nsessions = 6\nsteps = 100\nseed = 0\n'
                     '[inference]\nterms = ["r*x*y", "W"]\ninitial_weights = "zero"\nn_boot = 4\nreselect = false\n')
     ds = load_model(path).run(progress=False)
     assert ds.attrs["best"] == "modulated_hebbian_decay" and ds.attrs["planted_rule"] == "modulated_hebbian_decay"
