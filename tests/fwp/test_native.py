@@ -146,10 +146,12 @@ def test_without_a_compiler_the_numpy_engine_is_used_and_it_says_why(monkeypatch
 
 @pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("every", [1, 3, 4])
-@pytest.mark.parametrize("chunk", [32, 30])
+@pytest.mark.parametrize("chunk", [32, 30, 16])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, every, name):
-    # ragged groups of kept states (34 chunks of 30 steps), every state kept, ragged tail
+    # ragged groups of kept states (34 chunks of 30 steps), every state kept, ragged tail;
+    # C = 16 <= d_k = 24: the delta rules' backward reads the chunks' T and K K^T that the
+    # forward recorded in the buffers of dk and dq (C > d_k: it forms them again)
     from plastinet.fwp.gradients import chunkwise as backward
 
     monkeypatch.setattr(backward, "STATE_EVERY", every)

@@ -289,9 +289,7 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                  da == 1 ? (REAL)G[C - 1] : 1, L, dv);
             /* d beta = sum(dV' * v), dv = beta dV' */
             for (long long t = 0; t < C; ++t) {
-                double s = 0.0;
-                for (long long c = 0; c < dv; ++c) s += (double)dvb[t * dv + c] * v[t * dv + c];
-                db[t] = (REAL)s;
+                db[t] = (REAL)FN(dot)(dvb + t * dv, v + t * dv, dv);
                 for (long long c = 0; c < dv; ++c) dvb[t * dv + c] *= b[t];
             }
             if (a) {          /* d log a_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T> */

@@ -387,14 +387,17 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
         gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
         states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
         ST = np.array(_t(W0), dtype=dt, order="C")
-        forward(*inputs, ST, None, states=states, pseudo=dV, every=STATE_EVERY, alpha=gates)
+        # each chunk's T and K K^T (* D) kept in the buffers of dk and dq where they fit
+        factors = (dK, dQ) if C <= d_k else None
+        forward(*inputs, ST, None, states=states, pseudo=dV, every=STATE_EVERY, alpha=gates,
+                factors=factors)
         carry = dA = None
         if alpha is not None:
             carry = np.einsum("nij,nji->n", dW, ST, dtype=np.float64)      # <dW, W_T>
             dA = _chunk_out(dalpha[..., 0], C)
         dST = np.array(_t(dW), dtype=dt, order="C")
         backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY,
-                 alpha=gates, carry=carry, dalpha=dA)
+                 alpha=gates, carry=carry, dalpha=dA, factors=factors)
         _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
                    *(() if alpha is None else ((dalpha[..., 0], dA),)))
         np.copyto(dW0, _t(dST))
