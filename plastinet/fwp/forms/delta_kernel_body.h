@@ -24,6 +24,35 @@ static void FN(ut_inverse)(long long C, const REAL *KK, const REAL *b, double *T
     }
 }
 
+/* A = X Y^T (C x C, rows of length dk) where only its lower triangle is used: from SPLIT
+ * steps on, the upper right (C/2 x C/2) block is not formed (left as it was; the callers read
+ * or mask only the lower triangle), a quarter of the product saved. */
+static void FN(lower_xyt)(FN(gemm_t) gemm, long long C, long long dk, const REAL *X,
+                          const REAL *Y, REAL *A)
+{
+    long long h = C / 2;
+    if (C < SPLIT) {
+        gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, X, dk, Y, dk, 0, A, C);
+        return;
+    }
+    gemm(ROW_MAJOR, NO_TRANS, TRANS, h, h, dk, 1, X, dk, Y, dk, 0, A, C);
+    gemm(ROW_MAJOR, NO_TRANS, TRANS, C - h, C, dk, 1, X + h * dk, dk, Y, dk, 0, A + h * C, C);
+}
+
+/* Y <- L Z + beta Y for a lower-triangular L (C x C; from SPLIT steps on its upper right
+ * block is not read), Z and Y (C x dv). */
+static void FN(lower_times)(FN(gemm_t) gemm, long long C, long long dv, const REAL *L,
+                            const REAL *Z, REAL beta, REAL *Y)
+{
+    long long h = C / 2;
+    if (C < SPLIT) {
+        gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, L, C, Z, dv, beta, Y, dv);
+        return;
+    }
+    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, h, dv, h, 1, L, C, Z, dv, beta, Y, dv);
+    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C - h, dv, C, 1, L + h * C, C, Z, dv, beta, Y + h * dv, dv);
+}
+
 /* peak[0] <- max(peak[0], max |x|) over n numbers: the largest state (entry) at a chunk
  * boundary, against which the caller judges a final state that cancelled (chunkwise.py). */
 static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
@@ -105,11 +134,11 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
                     REAL r = (REAL)(1.0 / G[i]);
                     for (long long c = 0; c < dk; ++c) Ki[i * dk + c] = k[i * dk + c] * r;
                 }
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, Ki, dk, 0, KK, C);
-                if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, Ki, dk, 0, A, C);
+                FN(lower_xyt)(gemm, C, dk, Kg, Ki, KK);
+                if (y) FN(lower_xyt)(gemm, C, dk, Qg, Ki, A);
             } else {
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
-                if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                FN(lower_xyt)(gemm, C, dk, k, k, KK);
+                if (y) FN(lower_xyt)(gemm, C, dk, q, k, A);
                 for (long long i = 0; a && i < C; ++i) {
                     double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
                     for (long long c = i; c >= 0; --c) {
@@ -128,8 +157,8 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             }
             memcpy(X, v, sizeof(REAL) * C * dv);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, -1, ks, dk, S, dv, 1, X, dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, X, dv, 0, u, dv);
-            if (y) gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, u, dv, 1, y, dv);
+            FN(lower_times)(gemm, C, dv, TB, X, 0, u);
+            if (y) FN(lower_times)(gemm, C, dv, A, u, 1, y);
             gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
                  S, dv);
         }
