@@ -8,7 +8,7 @@
 
 All chunkwise rules (:func:`rules_table`): Delta, GatedDelta, Hebbian, DecayedHebbian with
 scalar and with per-key gates (gates ~ U(0.9, 1)), same sizes and inputs, each at its best
-chunk size of ``CHUNKS``: tokens/s, the fraction of the GEMM rate by the rule's own FLOP
+chunk size of ``RULE_CHUNKS``: tokens/s, the fraction of the GEMM rate by the rule's own FLOP
 model (:func:`rule_flops`; the Hebbian rules ``H (4 d^2 + 2 C d)``) and the ratio to the
 delta rule, measured in interleaved rounds.
 
@@ -82,6 +82,8 @@ DS = (64, 128)
 TS = (512, 2048, 8192)
 CHUNKS = (32, 64)
 FLA_CHUNKS = (32, 64)
+#: chunk sizes of the all-rules tables (at d = 128 the Hebbian rules run best at C = 128)
+RULE_CHUNKS = (32, 64, 128)
 FLA_THREADS = (1, None)          # torch threads for fla: 1 and torch's default; best is kept
 
 
@@ -186,7 +188,7 @@ def gate_inputs(d: int, T: int) -> dict:
 
 
 def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) -> None:
-    """Every chunkwise rule at chunk sizes :data:`CHUNKS` (wall clock, interleaved rounds).
+    """Every chunkwise rule at chunk sizes :data:`RULE_CHUNKS` (wall clock, interleaved rounds).
 
     Prints, per size, each rule's best tokens/s over the chunk sizes, its fraction of the
     GEMM rate by its own FLOP model (:func:`rule_flops`), its ratio to the delta rule, and the
@@ -194,7 +196,7 @@ def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) 
     d = 128. Every rule is first checked against its recurrent form (relative error < 1e-4).
     """
     names = list(RULES)
-    print(f"\nall chunkwise rules (best of C in {CHUNKS}; gates ~ U{GATES}); useful FLOPs/token: "
+    print(f"\nall chunkwise rules (best of C in {RULE_CHUNKS}; gates ~ U{GATES}); useful FLOPs/token: "
           "Delta, GatedDelta H(6d^2 + 4Cd + C^2/3); Hebbian, DecayedHebbian (scalar and per key) "
           "H(4d^2 + 2Cd)")
     head = (f"{'d':>4} {'T':>5} | " + " ".join(f"{n:>18}" for n in names) + " | %gemm "
@@ -210,7 +212,7 @@ def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) 
             for name, (rule, gate) in RULES.items():
                 kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
                 ref, W_ref = apply(rule, q, k, v, form="recurrent", **kw)
-                for C in CHUNKS:
+                for C in RULE_CHUNKS:
                     def fn(rule=rule, kw=kw, C=C):
                         return apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw)
 
@@ -221,8 +223,8 @@ def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) 
                     runners[(name, C)] = fn
             best_t = interleaved_best(runners, repeats, 10.0)
             gemm_best = min(gemm_best, gemm_time(gemm_fn, GEMM_PER_ROW))
-            rate = {n: max(B * T / best_t[(n, C)] for C in CHUNKS) for n in names}
-            chunk = {n: max(CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
+            rate = {n: max(B * T / best_t[(n, C)] for C in RULE_CHUNKS) for n in names}
+            chunk = {n: max(RULE_CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
             rows.append((d, T, rate, chunk))
             print(_rules_row(d, T, rate, chunk, gemm_flops / gemm_best), flush=True)
     gemm = gemm_flops / gemm_best
@@ -268,12 +270,12 @@ def cpu_rules_table(Ts, repeats: int) -> None:
                     runners = {}
                     for name, (rule, gate) in RULES.items():
                         kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
-                        for C in CHUNKS:
+                        for C in RULE_CHUNKS:
                             runners[(name, C)] = (lambda rule=rule, kw=kw, C=C:
                                                   apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw))
                     best_t = interleaved_best(runners, repeats, 10.0, cpu)
-                    rate = {n: max(B * T / best_t[(n, C)] for C in CHUNKS) for n in names}
-                    chunk = {n: max(CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
+                    rate = {n: max(B * T / best_t[(n, C)] for C in RULE_CHUNKS) for n in names}
+                    chunk = {n: max(RULE_CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
                     rows.append((d, T, rate, chunk))
             gemm_t = min(gemm_t, interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"])
     finally:

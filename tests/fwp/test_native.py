@@ -146,10 +146,12 @@ def test_without_a_compiler_the_numpy_engine_is_used_and_it_says_why(monkeypatch
 
 @pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("every", [1, 3, 4])
-@pytest.mark.parametrize("chunk", [32, 30])
+@pytest.mark.parametrize("chunk", [32, 30, 16])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, every, name):
-    # ragged groups of kept states (34 chunks of 30 steps), every state kept, ragged tail
+    # ragged groups of kept states (34 chunks of 30 steps), every state kept, ragged tail;
+    # C = 16 <= d_k = 24: the delta rules' backward reads the chunks' T and K K^T that the
+    # forward recorded in the buffers of dk and dq (C > d_k: it forms them again)
     from plastinet.fwp.gradients import chunkwise as backward
 
     monkeypatch.setattr(backward, "STATE_EVERY", every)
@@ -171,6 +173,25 @@ def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, 
     for key in grads["0"]:
         tol = 1e-11 if dtype == np.float64 else 1e-5
         assert rel_err(grads["1"][key], grads["0"][key]) < tol, key
+
+
+@pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian_per_key"])
+def test_hebbian_backward_states_in_their_own_array(monkeypatch, name):
+    # states of d_v = 40 numbers per key do not fit into the q gradient of one group of
+    # chunks (STATE_EVERY * C = 8 * 4 < 40): the kernel keeps them in an array of their own
+    from plastinet.fwp.gradients import chunkwise as backward
+
+    monkeypatch.setattr(backward, "STATE_EVERY", 8)
+    rule, per_key = RULES[name]
+    (q, k, v), kw = make_case(rule, 1, 3, 203, 12, 40, np.float64, seed=31, per_key=per_key)
+    if "alpha" in kw:
+        kw["alpha"] = np.random.default_rng(2).uniform(0.9, 1.0, kw["alpha"].shape)
+    dy = np.random.default_rng(6).standard_normal(v.shape)
+    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    grads = vjp(rule, q, k, v, dy, form="chunkwise", chunk_size=4, **kw)
+    ref = vjp(rule, q, k, v, dy, form="recurrent", **kw)
+    for key in ref:
+        assert rel_err(grads[key], ref[key]) < 1e-9, key
 
 
 @pytest.mark.parametrize("low, high, compiled", [(0.95, 1.0, True), (1e-3, 0.3, False)],

@@ -32,6 +32,11 @@ enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
  * the direct one (factors within 1e12 of 1: no under- or overflow); below it, running
  * products of the gates. */
 #define RATIO_MIN 1e-12
+/* Chunks of at least SPLIT steps form their lower-triangular C x C products in two halves
+ * (see lower_xyt in delta_kernel_body.h). */
+#ifndef SPLIT
+#define SPLIT 64
+#endif
 
 #define REAL float
 #define FN(name) name##_f32

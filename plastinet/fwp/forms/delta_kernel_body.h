@@ -24,6 +24,35 @@ static void FN(ut_inverse)(long long C, const REAL *KK, const REAL *b, double *T
     }
 }
 
+/* A = X Y^T (C x C, rows of length dk) where only its lower triangle is used: from SPLIT
+ * steps on, the upper right (C/2 x C/2) block is not formed (left as it was; the callers read
+ * or mask only the lower triangle), a quarter of the product saved. */
+static void FN(lower_xyt)(FN(gemm_t) gemm, long long C, long long dk, const REAL *X,
+                          const REAL *Y, REAL *A)
+{
+    long long h = C / 2;
+    if (C < SPLIT) {
+        gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, X, dk, Y, dk, 0, A, C);
+        return;
+    }
+    gemm(ROW_MAJOR, NO_TRANS, TRANS, h, h, dk, 1, X, dk, Y, dk, 0, A, C);
+    gemm(ROW_MAJOR, NO_TRANS, TRANS, C - h, C, dk, 1, X + h * dk, dk, Y, dk, 0, A + h * C, C);
+}
+
+/* Y <- L Z + beta Y for a lower-triangular L (C x C; from SPLIT steps on its upper right
+ * block is not read), Z and Y (C x dv). */
+static void FN(lower_times)(FN(gemm_t) gemm, long long C, long long dv, const REAL *L,
+                            const REAL *Z, REAL beta, REAL *Y)
+{
+    long long h = C / 2;
+    if (C < SPLIT) {
+        gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, L, C, Z, dv, beta, Y, dv);
+        return;
+    }
+    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, h, dv, h, 1, L, C, Z, dv, beta, Y, dv);
+    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C - h, dv, C, 1, L + h * C, C, Z, dv, beta, Y + h * dv, dv);
+}
+
 /* peak[0] <- max(peak[0], max |x|) over n numbers: the largest state (entry) at a chunk
  * boundary, against which the caller judges a final state that cancelled (chunkwise.py). */
 static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
@@ -62,10 +91,13 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
  * factors <= 1, in double) and D[t][tau] = prod_{s=tau+1..t} a_s, K K^T and Q K^T are
  * multiplied by D (formed as (K g)(K / g)^T and (Q g)(K / g)^T where g_C >= RATIO_MIN), Q
  * and K (in the products with S^T) by g, K (in the write) by e, and
- * S^T <- g_C S^T + (K e)^T U. */
+ * S^T <- g_C S^T + (K e)^T U. inv and gram (NULL: none), laid out as Q (C <= dk), receive
+ * each chunk's T and K K^T (* D) (C x C, at the start of the chunk's rows) for the backward,
+ * which then need not form them again. */
 int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
               long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
-              const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo, REAL *peak)
+              const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo, REAL *peak,
+              REAL *inv, REAL *gram)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
     REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 4 * C * dk));
@@ -102,11 +134,11 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
                     REAL r = (REAL)(1.0 / G[i]);
                     for (long long c = 0; c < dk; ++c) Ki[i * dk + c] = k[i * dk + c] * r;
                 }
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, Ki, dk, 0, KK, C);
-                if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, Ki, dk, 0, A, C);
+                FN(lower_xyt)(gemm, C, dk, Kg, Ki, KK);
+                if (y) FN(lower_xyt)(gemm, C, dk, Qg, Ki, A);
             } else {
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
-                if (y) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                FN(lower_xyt)(gemm, C, dk, k, k, KK);
+                if (y) FN(lower_xyt)(gemm, C, dk, q, k, A);
                 for (long long i = 0; a && i < C; ++i) {
                     double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
                     for (long long c = i; c >= 0; --c) {
@@ -116,7 +148,8 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
                     }
                 }
             }
-            FN(ut_inverse)(C, KK, b, Tm, NULL, TB);
+            if (gram) memcpy(gram + row * dk, KK, sizeof(REAL) * C * C);
+            FN(ut_inverse)(C, KK, b, Tm, inv ? inv + row * dk : NULL, TB);
             if (y) {
                 for (long long i = 0; i < C; ++i)                        /* causal mask */
                     for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
@@ -124,8 +157,8 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             }
             memcpy(X, v, sizeof(REAL) * C * dv);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, -1, ks, dk, S, dv, 1, X, dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, X, dv, 0, u, dv);
-            if (y) gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, u, dv, 1, y, dv);
+            FN(lower_times)(gemm, C, dv, TB, X, 0, u);
+            if (y) FN(lower_times)(gemm, C, dv, A, u, 1, y);
             gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
                  S, dv);
         }
@@ -146,12 +179,16 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
  * the write, g_C on the state). Their own gradient dAlpha (N, n, C) follows from dQ and dV:
  * W_t e^{-L_t} is a delta rule fed v_t e^{-L_t} and read out as y_t = e^{L_t} (..) q_t, so
  * d log a_t = sum_{s >= t} (q_s dq_s - v_s dv_s) + <dW, W_T>, carried in double across
- * chunks in carry (N; in: <dW, W_T>), as for the Hebbian rules. */
+ * chunks in carry (N; in: <dW, W_T>), as for the Hebbian rules. inv and gram (NULL: formed
+ * here): T and K K^T (* D) of every chunk as FN(delta) recorded them, in buffers laid out as
+ * dQ and dK (they are dK and dQ themselves: chunk j's matrices are copied out before chunk
+ * j's gradients are written). */
 int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                        long long dv, long long every, const REAL *Q, const REAL *K,
                        const REAL *V, const REAL *beta, const REAL *alpha, const REAL *dY,
                        const REAL *states, REAL *pseudo, REAL *dST, REAL *dQ, REAL *dK,
-                       REAL *dB, double *carry, REAL *dAlpha)
+                       REAL *dB, double *carry, REAL *dAlpha, const REAL *inv,
+                       const REAL *gram)
 {
     long long ns = (n + every - 1) / every;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
@@ -210,18 +247,18 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                     Gi[i] = 1.0 / G[i];
                     for (long long c = 0; c < dk; ++c) dUS[i * dk + c] = k[i * dk + c] * r;
                 }
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, dUS, dk, 0, KK, C);
+                if (!gram) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, dUS, dk, 0, KK, C);
                 gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, dUS, dk, 0, A, C);
                 for (long long i = 0; i < C; ++i)
                     for (long long c = 0; c <= i; ++c) Dm[i * C + c] = (REAL)(G[i] * Gi[c]);
             } else {
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
+                if (!gram) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
                 gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
                 for (long long i = 0; a && i < C; ++i) {
                     double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
                     for (long long c = i; c >= 0; --c) {
                         Dm[i * C + c] = (REAL)d;
-                        KK[i * C + c] = (REAL)(KK[i * C + c] * d);
+                        if (!gram) KK[i * C + c] = (REAL)(KK[i * C + c] * d);
                         A[i * C + c] = (REAL)(A[i * C + c] * d);
                         d *= a[c];
                     }
@@ -229,7 +266,13 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             }
             for (long long i = 0; i < C; ++i)                            /* attn = tril(QK^T D) */
                 for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
-            FN(ut_inverse)(C, KK, b, Tm, Tf, TB);
+            if (gram) {                    /* K K^T (* D) and T as the forward recorded them */
+                memcpy(KK, gram + row * dk, sizeof(REAL) * C * C);
+                memcpy(Tf, inv + row * dk, sizeof(REAL) * C * C);
+                for (long long i = 0; i < C; ++i)
+                    for (long long c = 0; c < C; ++c) TB[i * C + c] = Tf[i * C + c] * b[c];
+            } else
+                FN(ut_inverse)(C, KK, b, Tm, Tf, TB);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, v, dv, 0, Uy, dv);
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, TB, C, ks, dk, 0, Wy, dk);
             /* dU = attn^T dY + K_e dS';  dK_e = U dS'^T;  dS = g_C dS' + (Q g)^T dY - W_y^T dU */
@@ -260,15 +303,12 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, Dv, dv, Uy, dv, 0, dM, C);
             gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, -1, NK, dk, Wy, dk, 1, dM, C);
             for (long long i = 0; i < C; ++i) {
-                double s = 0.0, hk = 0.0, gi = a ? G[i] : 1.0;
-                for (long long c = 0; c < dv; ++c) s += (double)Dv[i * dv + c] * v[c + i * dv];
-                for (long long c = 0; c < dk; ++c) hk += (double)NK[i * dk + c] * k[c + i * dk];
-                s -= gi * hk;
-                for (long long c = 0; c < C; ++c) {
-                    REAL m = c < i ? -dM[i * C + c] : 0;                 /* d(strict lower part) */
-                    dM[i * C + c] = m;
-                    s += (double)m * KK[i * C + c];
-                }
+                double gi = a ? G[i] : 1.0;
+                double s = FN(dot)(Dv + i * dv, v + i * dv, dv)
+                           - gi * FN(dot)(NK + i * dk, k + i * dk, dk);
+                for (long long c = 0; c < C; ++c)                        /* d(strict lower part) */
+                    dM[i * C + c] = c < i ? -dM[i * C + c] : 0;
+                s += FN(dot)(dM + i * C, KK + i * C, i);
                 db[i] = (REAL)s;
                 for (long long c = 0; c < dv; ++c) u[i * dv + c] = b[i] * Dv[i * dv + c];   /* dV */
                 for (long long c = 0; c < dk; ++c)

@@ -6,9 +6,10 @@
  * exclusive products to the chunk end e_t = prod_{s>t} a_s (double, products of factors
  * <= 1: no overflow, exact zeros), V' = diag(beta) V:
  *   Y = (Q * g) S^T + A V',   S^T <- g_C * S^T + (K * e)^T V',
- * with A[t][tau] = sum_j Q_tj K_tauj prod_{s=tau+1..t} a_sj (tau <= t, else 0). For per-key
- * gates A is one product (Q * g)(K / g)^T where no unit decays below RATIO_MIN (see
- * delta_kernel.c) over the chunk, else it is formed in row blocks of HB steps: the diagonal
+ * with A[t][tau] = sum_j Q_tj K_tauj prod_{s=tau+1..t} a_sj (tau <= t, else 0). With gates
+ * A is one product (Q * g)(K / g)^T where no unit decays below RATIO_MIN (see
+ * delta_kernel.c) over the chunk; else, for scalar gates, Q K^T times running products of
+ * the gates, and for per-key gates it is formed in row blocks of HB steps: the diagonal
  * blocks from running products
  * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
  * referred to the step before the block (both <= 1). peak (if not NULL) tracks the largest
@@ -76,19 +77,19 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                 for (long long c = 0; c < dv; ++c) Vb[i * dv + c] = b[i] * v[i * dv + c];
             if (!a) {
                 if (y) {
-                    gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                    FN(lower_xyt)(gemm, C, dk, q, k, A);
                     for (long long i = 0; i < C; ++i)
                         for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                     gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, q, dk, S, dv, 0, y, dv);
-                    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, Vb, dv, 1, y, dv);
+                    FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
                 }
                 gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, k, dk, Vb, dv, 1, S, dv);
                 continue;
             }
             FN(gate_products)(C, dk, w, a, q, k, G, E, Qg, Ke);
             if (y) {
-                if (da == 1) {
-                    gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                if (da == 1 && G[C - 1] < RATIO_MIN) {       /* running products of the gates */
+                    FN(lower_xyt)(gemm, C, dk, q, k, A);
                     for (long long i = 0; i < C; ++i) {
                         double d = 1.0;                  /* prod a over (c, i], c = i, i-1, .. */
                         for (long long c = i; c >= 0; --c) {
@@ -101,8 +102,8 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                     /* the chunk's gates decay by at most RATIO_MIN: A = (Q g)(K / g)^T */
                     for (long long i = 0; i < C; ++i)
                         for (long long c = 0; c < dk; ++c)
-                            kf[i * dk + c] = (REAL)(k[i * dk + c] / G[i * w + c]);
-                    gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, kf, dk, 0, A, C);
+                            kf[i * dk + c] = (REAL)(k[i * dk + c] / G[w == 1 ? i : i * w + c]);
+                    FN(lower_xyt)(gemm, C, dk, Qg, kf, A);
                     for (long long i = 0; i < C; ++i)
                         for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                 } else {
@@ -139,7 +140,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                     }
                 }
                 gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, Qg, dk, S, dv, 0, y, dv);
-                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, A, C, Vb, dv, 1, y, dv);
+                FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
             }
             if (da == 1) {
                 gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, Ke, dk, Vb, dv,
@@ -289,9 +290,7 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                  da == 1 ? (REAL)G[C - 1] : 1, L, dv);
             /* d beta = sum(dV' * v), dv = beta dV' */
             for (long long t = 0; t < C; ++t) {
-                double s = 0.0;
-                for (long long c = 0; c < dv; ++c) s += (double)dvb[t * dv + c] * v[t * dv + c];
-                db[t] = (REAL)s;
+                db[t] = (REAL)FN(dot)(dvb + t * dv, v + t * dv, dv);
                 for (long long c = 0; c < dv; ++c) dvb[t * dv + c] *= b[t];
             }
             if (a) {          /* d log a_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T> */

@@ -167,7 +167,8 @@ def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C) -> dict[str, np.ndarr
 
 def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C,
                    forward, backward):
-    """:func:`_hebbian_compiled` on one group of heads; returns ``(done,)`` per head."""
+    """:func:`_hebbian_compiled` on one group of heads; returns ``(done,)`` per head (all
+    False if the kernel declined a head)."""
     N, T, d_k = q.shape
     d_v = v.shape[-1]
     dt = q.dtype
@@ -175,23 +176,47 @@ def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dal
     A = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
     n = Q.shape[1]
     dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
-    states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
+    ns = -(-n // STATE_EVERY)
+    inside = STATE_EVERY * C >= d_v and ns * d_v <= n * C
+    # the kept states of a head in the buffer of its q gradient where they fit (see
+    # _states_in): one call per head; else an array of their own, one call for all heads
+    states = None if inside else np.empty((N, ns, d_k, d_v), dtype=dt)
+    heads = [slice(h, h + 1) for h in range(N)] if inside else [slice(0, N)]
     ST = np.array(_t(W0), dtype=dt, order="C")
-    forward(Q, K, V, b, A, ST, None, states=states, every=STATE_EVERY)
-    carry = dA = None
-    if alpha is not None:
-        carry = np.einsum("nij,nji->nj", dW, ST, dtype=np.float64)      # <dW, W_T> per key unit
-        if alpha.shape[-1] == 1:
-            carry = carry.sum(-1, keepdims=True)
-        dA = _chunk_out(dalpha, C)
     dST = np.array(_t(dW), dtype=dt, order="C")
-    done = backward(Q, K, V, b, A, dY, states, dST, dQ, dK, dV, dB, STATE_EVERY, carry=carry,
-                    dalpha=dA)
-    if done:
-        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
-                   *(() if alpha is None else ((dalpha, dA),)))
-        np.copyto(dW0, _t(dST))
-    return (np.full(N, done),)
+    dA = None if alpha is None else _chunk_out(dalpha, C)
+    for h in heads:
+        kept = _states_in(dQ[h], ns, d_v) if inside else states
+        forward(Q[h], K[h], V[h], b[h], None if A is None else A[h], ST[h], None, states=kept,
+                every=STATE_EVERY)
+        carry = None
+        if alpha is not None:
+            carry = np.einsum("nij,nji->nj", dW[h], ST[h], dtype=np.float64)  # <dW, W_T> per unit
+            if alpha.shape[-1] == 1:
+                carry = carry.sum(-1, keepdims=True)
+        if not backward(Q[h], K[h], V[h], b[h], None if A is None else A[h], dY[h], kept, dST[h],
+                        dQ[h], dK[h], dV[h], dB[h], STATE_EVERY, carry=carry,
+                        dalpha=None if dA is None else dA[h]):
+            return (np.zeros(N, dtype=bool),)
+    _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
+               *(() if alpha is None else ((dalpha, dA),)))
+    np.copyto(dW0, _t(dST))
+    return (np.ones(N, dtype=bool),)
+
+
+def _states_in(grad: np.ndarray, ns: int, d_v: int) -> np.ndarray:
+    """The ``ns`` kept states ``(1, ns, d_k, d_v)`` of one head, laid over the start of its
+    chunked gradient buffer ``grad (1, n, C, d_k)`` (C-contiguous).
+
+    The reverse sweep writes the gradient of chunk ``j`` only after it has read the state
+    of ``j``'s group (the group's first state, copied when the sweep enters the group), and
+    state ``i`` ends at ``(i + 1) d_k d_v`` numbers, before chunk ``(i + 1) STATE_EVERY``
+    starts, when ``STATE_EVERY C >= d_v``: no state is overwritten before it is used. This
+    saves the states' memory (the step's peak stays within twice the forward's with the
+    gates' gradient as a fourth array of that size).
+    """
+    d_k = grad.shape[-1]
+    return grad.reshape(-1)[:ns * d_k * d_v].reshape(1, ns, d_k, d_v)
 
 
 #: Row-block size of the per-key decayed scores (memory ``block**2 d`` per chunk).
@@ -361,14 +386,17 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
         gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
         states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
         ST = np.array(_t(W0), dtype=dt, order="C")
-        forward(*inputs, ST, None, states=states, pseudo=dV, every=STATE_EVERY, alpha=gates)
+        # each chunk's T and K K^T (* D) kept in the buffers of dk and dq where they fit
+        factors = (dK, dQ) if C <= d_k else None
+        forward(*inputs, ST, None, states=states, pseudo=dV, every=STATE_EVERY, alpha=gates,
+                factors=factors)
         carry = dA = None
         if alpha is not None:
             carry = np.einsum("nij,nji->n", dW, ST, dtype=np.float64)      # <dW, W_T>
             dA = _chunk_out(dalpha[..., 0], C)
         dST = np.array(_t(dW), dtype=dt, order="C")
         backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY,
-                 alpha=gates, carry=carry, dalpha=dA)
+                 alpha=gates, carry=carry, dalpha=dA, factors=factors)
         _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
                    *(() if alpha is None else ((dalpha[..., 0], dA),)))
         np.copyto(dW0, _t(dST))
