@@ -14,6 +14,7 @@ read-only directory) is a :class:`WriteError`.
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -49,6 +50,9 @@ def _short(value: Any, limit: int = 80) -> str:
     shape = getattr(value, "shape", None)
     if shape is not None and getattr(value, "size", 1) > 4:
         return f"<array shape={tuple(shape)} dtype={getattr(value, 'dtype', '?')}>"
+    if isinstance(value, os.PathLike):            # a path keeps its end: the file's name
+        text = os.fspath(value)
+        return repr(text) if len(text) <= limit - 2 else repr("..." + text[-(limit - 5):])
     text = repr(value).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -137,13 +137,13 @@ def load_result(path: str | os.PathLike) -> xr.Dataset:
     """
     path = Path(path)
     if not path.is_file():
-        raise ValidationError("load_result", "path", str(path), "no such result file")
+        raise ValidationError("load_result", "path", path, "no such result file")
     try:
         with xr.open_dataset(path, engine=_engine()) as ds:
             ds = ds.load()
     except _READ_ERRORS as err:
         reason = (str(err).strip().splitlines() or [""])[0][:160]
-        raise ValidationError("load_result", "path", str(path),
+        raise ValidationError("load_result", "path", path,
                               f"not a readable netCDF result: empty, truncated, damaged or another format "
                               f"({type(err).__name__}: {reason})") from None
     _decode_ints(ds.attrs)
