@@ -206,25 +206,9 @@ def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) 
     rows = []
     for d in DS:
         for T in Ts:
-            q, k, v, beta = inputs(d, T)
-            gates = gate_inputs(d, T)
-            runners = {}
-            for name, (rule, gate) in RULES.items():
-                kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
-                ref, W_ref = apply(rule, q, k, v, form="recurrent", **kw)
-                for C in RULE_CHUNKS:
-                    def fn(rule=rule, kw=kw, C=C):
-                        return apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw)
-
-                    y, W = fn()
-                    err = max(np.abs(y - ref).max() / np.abs(ref).max(),
-                              np.abs(W - W_ref).max() / np.abs(W_ref).max())
-                    assert err < 1e-4, f"{name} C={C} disagrees with the recurrent form: {err:.2e}"
-                    runners[(name, C)] = fn
-            best_t = interleaved_best(runners, repeats, 10.0)
+            best_t = interleaved_best(_rule_runners(d, T, check=True), repeats, 10.0)
             gemm_best = min(gemm_best, gemm_time(gemm_fn, GEMM_PER_ROW))
-            rate = {n: max(B * T / best_t[(n, C)] for C in RULE_CHUNKS) for n in names}
-            chunk = {n: max(RULE_CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
+            rate, chunk = _best_chunks(T, best_t)
             rows.append((d, T, rate, chunk))
             print(_rules_row(d, T, rate, chunk, gemm_flops / gemm_best), flush=True)
     gemm = gemm_flops / gemm_best
@@ -265,18 +249,8 @@ def cpu_rules_table(Ts, repeats: int) -> None:
             rows = []
             for d in DS:
                 for T in Ts:
-                    q, k, v, beta = inputs(d, T)
-                    gates = gate_inputs(d, T)
-                    runners = {}
-                    for name, (rule, gate) in RULES.items():
-                        kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
-                        for C in RULE_CHUNKS:
-                            runners[(name, C)] = (lambda rule=rule, kw=kw, C=C:
-                                                  apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw))
-                    best_t = interleaved_best(runners, repeats, 10.0, cpu)
-                    rate = {n: max(B * T / best_t[(n, C)] for C in RULE_CHUNKS) for n in names}
-                    chunk = {n: max(RULE_CHUNKS, key=lambda C: B * T / best_t[(n, C)]) for n in names}
-                    rows.append((d, T, rate, chunk))
+                    best_t = interleaved_best(_rule_runners(d, T, check=False), repeats, 10.0, cpu)
+                    rows.append((d, T, *_best_chunks(T, best_t)))
             gemm_t = min(gemm_t, interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"])
     finally:
         if saved_threads is None:
@@ -292,6 +266,33 @@ def cpu_rules_table(Ts, repeats: int) -> None:
     print("-" * len(head))
     for d, T, rate, chunk in rows:
         print(_rules_row(d, T, rate, chunk, gemm1))
+
+
+def _rule_runners(d: int, T: int, *, check: bool) -> dict:
+    """Chunkwise runs of every rule of :data:`RULES` at every chunk size, keyed ``(name, C)``;
+    ``check``: each run is first compared with the recurrent form (relative error < 1e-4)."""
+    q, k, v, beta = inputs(d, T)
+    gates = gate_inputs(d, T)
+    runners = {}
+    for name, (rule, gate) in RULES.items():
+        kw = {"beta": beta} if gate is None else {"beta": beta, "alpha": gates[gate]}
+        ref, W_ref = apply(rule, q, k, v, form="recurrent", **kw) if check else (None, None)
+        for C in RULE_CHUNKS:
+            def fn(rule=rule, kw=kw, C=C):
+                return apply(rule, q, k, v, form="chunkwise", chunk_size=C, **kw)
+
+            if check:
+                y, W = fn()
+                err = max(np.abs(y - ref).max() / np.abs(ref).max(), np.abs(W - W_ref).max() / np.abs(W_ref).max())
+                assert err < 1e-4, f"{name} C={C} disagrees with the recurrent form: {err:.2e}"
+            runners[(name, C)] = fn
+    return runners
+
+
+def _best_chunks(T: int, best_t: dict) -> tuple[dict, dict]:
+    """Each rule's best rate (tokens/s) over :data:`RULE_CHUNKS` and the chunk size giving it."""
+    chunk = {n: min(RULE_CHUNKS, key=lambda C: best_t[(n, C)]) for n in RULES}
+    return {n: B * T / best_t[(n, chunk[n])] for n in RULES}, chunk
 
 
 def _rules_row(d: int, T: int, rate: dict, chunk: dict, gemm: float) -> str:
