@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from plastinet.errors import RangeError
-from plastinet.spiking._neurons import check_tau
+from plastinet.spiking.draws import connectivity
+from plastinet.spiking.guards import check_tau
 from plastinet.spiking.network import Projection, RateUnits
 from plastinet.spiking.rules import PES, DopamineSTDP, ModulatedHebbian, PairSTDP, TripletSTDP
 
@@ -66,33 +67,10 @@ class ProjectionState:
         self.proj, self.name, self.dt = proj, proj.name, dt
         n_pre, n_post = proj.pre.n, proj.post.n
         self.n_pre, self.n_post = n_pre, n_post
-        conn = proj.connectivity
-        w0 = proj.weight
-        self.dense = conn == "all"
-        if conn == "all":
-            pre = np.repeat(np.arange(n_pre), n_post)
-            post = np.tile(np.arange(n_post), n_pre)
-            perm = None
-        elif isinstance(conn, float):
-            mask = rng.random((n_pre, n_post)) < conn
-            pre, post = np.nonzero(mask)
-            perm = None
-        else:
-            perm = np.argsort(conn[0], kind="stable")
-            pre, post = conn[0][perm], conn[1][perm]
-        self.pre, self.post = pre.astype(np.int64), post.astype(np.int64)
+        self.dense = proj.connectivity == "all"
+        drawn = connectivity(proj, rng)
+        self.pre, self.post, self.w = drawn.pre, drawn.post, drawn.w
         n_syn = self.pre.size
-        if isinstance(w0, tuple):
-            w = rng.uniform(w0[1], w0[2], n_syn)
-        elif w0.ndim == 0:
-            w = np.full(n_syn, float(w0))
-        elif w0.ndim == 2:
-            w = np.asarray(w0, dtype=np.float64)[self.post, self.pre]
-        else:
-            w = np.array(w0, dtype=np.float64)
-            if perm is not None:
-                w = w[perm]
-        self.w = w
         self.w_min, self.w_max = proj.w_min, proj.w_max
         self.bounded = math.isfinite(self.w_min) or math.isfinite(self.w_max)
         self.indptr_pre = np.searchsorted(self.pre, np.arange(n_pre + 1))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
 from plastinet.backends import Backend, get_backend
 from plastinet.errors import ShapeError, ValidationError
-from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule, State, ThreeFactor, apply
+from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule, State, ThreeFactor
+from plastinet.testing.reference import rate_reference, spiking_reference
 
 __all__ = ["CHECKS", "CapabilityMissing", "rate_cases", "spiking_cases", "compare_spiking",
            "check_spiking_matches_reference", "check_spiking_seeded_poisson", "check_rate_fwp_matches_reference",
@@ -64,24 +66,28 @@ def _inputs(case: str, seed: int, B: int = 2, H: int = 2, T: int = 40, d_k: int 
 
 
 def check_rate_fwp_matches_reference(backend: Backend | str, case: str, seed: int = 0) -> None:
-    """The backend's read-outs and final weights equal the numpy recurrent form (1e-10)."""
+    """Read-outs and final weights equal a step-by-step loop of the rule's equation (1e-10).
+
+    The reference (:func:`plastinet.testing.reference.rate_reference`) is written in the check
+    suite from the rules' equations, not taken from any engine.
+    """
     be = _backend(backend)
     rule, q, k, v, gates, W0 = _inputs(case, seed)
     _need(be, "rate_fwp", rule)
-    y_ref, W_ref = apply(rule, q, k, v, initial_state=W0, **gates)
+    y_ref, W_ref = rate_reference(rule, q, k, v, initial_state=W0, **gates)
     y, W = be.apply_fwp(rule, q, k, v, initial_state=W0, **gates)
     assert y.shape == y_ref.shape and W.shape == W_ref.shape, "shapes differ from the reference"
-    assert y.dtype == y_ref.dtype, f"dtype {y.dtype} differs from the reference {y_ref.dtype}"
+    assert y.dtype == q.dtype, f"dtype {y.dtype} differs from the inputs' {q.dtype}"
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=RATE_ATOL, err_msg=f"{case}: read-outs differ")
     np.testing.assert_allclose(W, W_ref, rtol=0, atol=RATE_ATOL, err_msg=f"{case}: final weights differ")
 
 
 def check_rate_fwp_state_round_trip(backend: Backend | str, case: str, seed: int = 1) -> None:
-    """Two runs chained through ``return_state`` equal one run over the whole sequence."""
+    """Two runs chained through ``return_state`` equal one run and the step-by-step loop."""
     be = _backend(backend)
     rule, q, k, v, gates, W0 = _inputs(case, seed)
     _need(be, "rate_fwp", rule)
-    y_all, W_all = be.apply_fwp(rule, q, k, v, initial_state=W0, **gates)
+    y_all, W_all = rate_reference(rule, q, k, v, initial_state=W0, **gates)
     cut = q.shape[2] // 3
     first = {g: a[:, :, :cut] for g, a in gates.items()}
     second = {g: a[:, :, cut:] for g, a in gates.items()}
@@ -363,10 +369,18 @@ def compare_spiking(ref: Any, got: Any, case: str = "") -> dict[str, float]:
     return out
 
 
-def check_spiking_matches_reference(backend: Backend | str, case: str, seed: int = 0) -> dict[str, float]:
-    """Spike times identical and weights/states within 1e-9 relative of the numpy engine (>= 1 s)."""
-    from plastinet.spiking import run
+@functools.lru_cache(maxsize=None)
+def _spiking_reference(case: str, seed: int) -> Any:
+    return spiking_reference(spiking_cases()[case](), SPIKE_DURATION, 1e-4, seed)
 
+
+def check_spiking_matches_reference(backend: Backend | str, case: str, seed: int = 0) -> dict[str, float]:
+    """Spike times identical and weights/states within 1e-9 relative of the step-by-step reference (1 s).
+
+    The reference (:func:`plastinet.testing.reference.spiking_reference`) steps the network
+    in plain loops written in the check suite from the models' equations and the step-order
+    contract; it is computed once per case and seed in a process.
+    """
     be = _backend(backend)
     if not be.supports("spiking"):
         raise CapabilityMissing(f"backend {be.name!r} does not declare 'spiking'")
@@ -374,33 +388,48 @@ def check_spiking_matches_reference(backend: Backend | str, case: str, seed: int
     reason = getattr(be, "unsupported", lambda n: None)(net)
     if reason:
         raise CapabilityMissing(f"backend {be.name!r}: {reason}")
-    ref = run(net, SPIKE_DURATION, dt=1e-4, seed=seed)
     got = be.simulate(net, SPIKE_DURATION, dt=1e-4, seed=seed)
     assert got.attrs["backend"] == be.name, "the result's backend attr does not name the backend"
     for attr in ("backend_version", "dt", "seed", "model_spec"):
         assert attr in got.attrs, f"attr {attr!r} missing from the result"
     assert got.attrs["dt"] == 1e-4 and got.attrs["seed"] == seed
-    return compare_spiking(ref, got, case)
+    return compare_spiking(_spiking_reference(case, seed), got, case)
+
+
+#: Poisson check: ``n`` inputs at ``rate`` for ``duration`` (and the tolerance in standard deviations).
+POISSON_N, POISSON_RATE, POISSON_DURATION, POISSON_SIGMAS = 100, 15.0, 0.5, 5.0
 
 
 def check_spiking_seeded_poisson(backend: Backend | str, case: str = "song", seed: int = 3) -> None:
-    """Poisson inputs: the same seed gives the same result twice; outputs keep the layout."""
-    from plastinet.spiking import ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection, SpikeProbe, run
+    """Poisson inputs: the same seed gives the same result twice; the input count is Poisson.
+
+    The inputs fire ``n rate T`` spikes in expectation (standard deviation ``sqrt(n rate T)``
+    for independent Bernoulli steps); the count must lie within :data:`POISSON_SIGMAS` of it.
+    The result holds exactly the documented variables.
+    """
+    from plastinet.spiking import ConductanceLIF, Network, PairSTDP, PoissonGroup, Projection, SpikeProbe
 
     be = _backend(backend)
     if not be.supports("spiking"):
         raise CapabilityMissing(f"backend {be.name!r} does not declare 'spiking'")
     net = Network()
-    inp = net.add(PoissonGroup(name="inputs", n=100, rate=15.0))
+    inp = net.add(PoissonGroup(name="inputs", n=POISSON_N, rate=POISSON_RATE))
     post = net.add(ConductanceLIF(name="post", n=1, method="euler"))
     net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=("uniform", 0.0, 0.05),
                        w_min=0.0, w_max=0.05, rule=PairSTDP(A_plus=5e-4, A_minus=5.25e-4)))
     net.add(SpikeProbe(name="sp", population="post"))
-    a = be.simulate(net, 0.5, seed=seed)
-    b = be.simulate(net, 0.5, seed=seed)
+    net.add(SpikeProbe(name="sp_in", population="inputs"))
+    a = be.simulate(net, POISSON_DURATION, seed=seed)
+    b = be.simulate(net, POISSON_DURATION, seed=seed)
     assert np.array_equal(a["w_syn"].values, b["w_syn"].values), "same seed, different weights"
-    ref = run(net, 0.5, seed=seed)
-    assert set(a.variables) == set(ref.variables) and a["w_syn"].dims == ref["w_syn"].dims
+    assert np.array_equal(a["spike_time"].values, b["spike_time"].values), "same seed, different spikes"
+    assert set(a.variables) == {"spike_time", "spike_neuron", "spike_population", "w_syn", "syn_pre", "syn_post",
+                                "time"}
+    assert a["w_syn"].dims == ("syn_synapse",) and a["w_syn"].size == POISSON_N
+    mean = POISSON_N * POISSON_RATE * POISSON_DURATION
+    count = int(np.sum(a["spike_population"].values == "inputs"))
+    assert abs(count - mean) <= POISSON_SIGMAS * np.sqrt(mean), \
+        f"{count} input spikes, expected {mean:g} +- {POISSON_SIGMAS:g} sd ({np.sqrt(mean):.3g})"
 
 
 CHECKS += [
