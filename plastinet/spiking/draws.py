@@ -12,13 +12,15 @@ engine for the same seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from plastinet.spiking._sources import GeneratorSource, PoissonSource
 from plastinet.spiking.network import Network, PoissonGroup, Projection
 
-__all__ = ["Streams", "Connectivity", "seed_streams", "connectivity", "sources", "source_spikes"]
+__all__ = ["Streams", "Connectivity", "DELAY_ROUNDING", "seed_streams", "connectivity", "delay_steps", "sources",
+           "source_spikes"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Connectivity:
     pre: np.ndarray         #: presynaptic index of each synapse (int64)
     post: np.ndarray        #: postsynaptic index of each synapse (int64)
     w: np.ndarray           #: initial weight of each synapse (float64, the projection's target units)
+    delay: np.ndarray       #: delay of each synapse (float64, s; round with :func:`delay_steps`)
 
 
 def seed_streams(network: Network, seed: int) -> Streams:
@@ -68,7 +71,8 @@ def connectivity(proj: Projection, rng: np.random.Generator) -> Connectivity:
     draws one uniform number per pair (pre-major) and keeps those below it; explicit index
     lists are sorted by pre index (stably). Initial weights ``("uniform", low, high)`` are
     then drawn per synapse in that order; a dense ``(n_post, n_pre)`` matrix is read at each
-    synapse; a per-synapse array follows the sorting of explicit index lists.
+    synapse; a per-synapse array follows the sorting of explicit index lists. Delays are
+    given or drawn the same way, after the weights.
     """
     n_pre, n_post = proj.pre.n, proj.post.n
     conn, w0 = proj.connectivity, proj.weight
@@ -82,17 +86,30 @@ def connectivity(proj: Projection, rng: np.random.Generator) -> Connectivity:
         perm = np.argsort(conn[0], kind="stable")
         pre, post = conn[0][perm], conn[1][perm]
     pre, post = pre.astype(np.int64), post.astype(np.int64)
-    if isinstance(w0, tuple):
-        w = rng.uniform(w0[1], w0[2], pre.size)
-    elif w0.ndim == 0:
-        w = np.full(pre.size, float(w0))
-    elif w0.ndim == 2:
-        w = np.asarray(w0, dtype=np.float64)[post, pre]
-    else:
-        w = np.array(w0, dtype=np.float64)
-        if perm is not None:
-            w = w[perm]
-    return Connectivity(pre, post, w)
+    w = _per_synapse(w0, pre, post, perm, rng)
+    return Connectivity(pre, post, w, _per_synapse(proj.delay, pre, post, perm, rng))
+
+
+def _per_synapse(value: Any, pre: np.ndarray, post: np.ndarray, perm: np.ndarray | None,
+                 rng: np.random.Generator) -> np.ndarray:
+    """A scalar, ``("uniform", low, high)``, dense ``(n_post, n_pre)`` or per-synapse value, per synapse."""
+    if isinstance(value, tuple):
+        return rng.uniform(value[1], value[2], pre.size)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(pre.size, float(arr))
+    if arr.ndim == 2:
+        return arr[post, pre]
+    return arr[perm] if perm is not None else arr.copy()
+
+
+#: How delays become steps (recorded in results of networks with delays as the ``delay_rounding`` attr).
+DELAY_ROUNDING = "round(delay / dt) steps, halves rounded up, at least 0"
+
+
+def delay_steps(delay: np.ndarray, dt: float) -> np.ndarray:
+    """Delays (s) in whole steps: ``round(delay / dt)`` with halves rounded up (int64, >= 0)."""
+    return np.maximum(np.floor(np.asarray(delay, dtype=np.float64) / dt + 0.5), 0).astype(np.int64)
 
 
 def sources(network: Network, dt: float, streams: Streams) -> dict[str, PoissonSource | GeneratorSource]:

@@ -4,8 +4,9 @@ Nothing here calls an engine. :func:`rate_reference` runs a rate rule's recurren
 step as its docstring states it; :func:`spiking_reference` steps a small spiking network one
 time step at a time through the step-order contract of ``docs/spiking.md`` with per-neuron
 traces decayed by ``exp(-dt / tau)`` in every step (the engine evaluates them lazily, Brian2
-event-driven), dense per-synapse loops over the spikes of the step, and the neuron models'
-own integration schemes. Only the random draws (connectivity, initial weights, reward delays:
+event-driven), presynaptic traces and short-term plasticity kept per synapse and driven by
+the spikes as they arrive after the synapse's delay (Brian2's ``Synapses(..., delay=...)``),
+and the neuron models' own integration schemes. Only the random draws (connectivity, initial weights, reward delays:
 :mod:`plastinet.spiking.draws`) and the Dataset layout (:mod:`plastinet.spiking.recordings`)
 are shared, so that every backend, the numpy engine included, is held to something it does
 not compute itself. The references cover what the compliance cases use and refuse anything
@@ -24,7 +25,7 @@ import xarray as xr
 
 from plastinet.errors import UnsupportedError
 from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, Rule, ThreeFactor
-from plastinet.spiking.draws import connectivity, seed_streams
+from plastinet.spiking.draws import connectivity, delay_steps, seed_streams
 from plastinet.spiking.network import (
     LIF,
     ConductanceLIF,
@@ -221,10 +222,13 @@ class _Synapses:
     def __init__(self, proj: Any, dt: float, rng: np.random.Generator, mods: dict) -> None:
         drawn = connectivity(proj, rng)
         self.proj, self.dt, self.pre, self.post, self.w = proj, dt, drawn.pre, drawn.post, drawn.w.copy()
+        self.delay = delay_steps(drawn.delay, dt)
+        self.pending: dict[int, list[np.ndarray]] = {}      # arrival step -> synapses
         self.rule = rule = proj.rule
         self.lo, self.hi = proj.w_min, proj.w_max
         self.traces: list[_Trace] = []
-        n_pre, n_post = proj.pre.n, proj.post.n
+        # presynaptic traces live on the synapses (they see the delayed spikes), post ones on the neurons
+        n_pre, n_post = self.w.size, proj.post.n
         if isinstance(rule, PairSTDP):
             near = rule.pairing == "nearest"
             self.x, self.y = _Trace(n_pre, rule.tau_plus, dt, nearest=near), _Trace(n_post, rule.tau_minus, dt,
@@ -241,7 +245,7 @@ class _Synapses:
             self.kp, self.km = _Trace(n_pre, rule.tau_plus, dt), _Trace(n_post, rule.tau_minus, dt)
             self.traces = [self.kp, self.km]
             self.c = np.zeros(self.w.size)
-            self.since = np.zeros(self.w.size, dtype=np.int64)     # step of each synapse's last update
+            self.since = np.zeros(n_pre, dtype=np.int64)     # step of each synapse's last update
             self.mod = mods[rule.modulator]
         elif isinstance(rule, (ModulatedHebbian, PES)):
             self.xr = _Trace(n_pre, rule.tau_pre, dt, amp=1.0 / rule.tau_pre)
@@ -254,7 +258,7 @@ class _Synapses:
             raise _uncovered("rule", rule)
         self.stp = proj.stp
         if self.stp is not None:
-            self.u, self.R = np.zeros(n_pre), np.ones(n_pre)
+            self.u, self.R = np.zeros(n_pre), np.ones(n_pre)      # per synapse, as its delayed spikes arrive
             self.stp_last = np.full(n_pre, -np.inf)
 
     def bound(self, w: np.ndarray) -> np.ndarray:
@@ -273,43 +277,51 @@ class _Synapses:
             self.w[syn], self.c[syn], self.since[syn] = w, c * np.exp(-span / rule.tau_c), step
         return w
 
-    def pre_spikes(self, step: int, js: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pre pathway; returns (post index, delivered value) of every synapse of neurons ``js``."""
+    def spike(self, step: int, js: np.ndarray) -> None:
+        """Pre neurons ``js`` spike at ``step``: their synapses act ``delay`` steps later."""
+        syn = np.flatnonzero(np.isin(self.pre, js))
+        for d in np.unique(self.delay[syn]):
+            self.pending.setdefault(step + int(d), []).append(syn[self.delay[syn] == d])
+
+    def arrivals(self, step: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Pre pathway of the spikes arriving at ``step``: (post index, delivered value) per synapse."""
+        if step not in self.pending:
+            return None
+        syn = np.sort(np.concatenate(self.pending.pop(step)))
         fac = None
         if self.stp is not None:
             stp = self.stp
-            gap = (step - self.stp_last[js]) * self.dt
+            gap = (step - self.stp_last[syn]) * self.dt
             if stp.tau_facil > 0:           # u relaxes to 0, then jumps by U (1 - u)
-                u = self.u[js] * np.exp(-gap / stp.tau_facil)
+                u = self.u[syn] * np.exp(-gap / stp.tau_facil)
                 u = u + stp.U * (1.0 - u)
             else:
-                u = np.full(js.size, stp.U)
-            R = 1.0 - (1.0 - self.R[js]) * np.exp(-gap / stp.tau_rec)
-            fac = dict(zip(js.tolist(), (u * R).tolist()))
-            self.u[js], self.R[js], self.stp_last[js] = u, R - u * R, step
-        syn = np.flatnonzero(np.isin(self.pre, js))
+                u = np.full(syn.size, stp.U)
+            R = 1.0 - (1.0 - self.R[syn]) * np.exp(-gap / stp.tau_rec)
+            fac = u * R
+            self.u[syn], self.R[syn], self.stp_last[syn] = u, R - u * R, step
         rule = self.rule
         if isinstance(rule, DopamineSTDP):
             delivered = self.dopamine_weights(syn, step, commit=True)
         else:
             delivered = self.w[syn].copy()
         if isinstance(rule, PairSTDP):
-            self.x.spike(js)
+            self.x.spike(syn)
             y = self.y.x[self.post[syn]]
             dep = rule.A_minus * y if rule.bound == "additive" else rule.A_minus * (self.w[syn] - self.lo) * y
             self.w[syn] = self.bound(self.w[syn] - dep)
         elif isinstance(rule, TripletSTDP):
-            r2_before = self.r2.x[self.pre[syn]].copy()
-            self.r1.spike(js)
-            self.r2.spike(js)
+            r2_before = self.r2.x[syn].copy()
+            self.r1.spike(syn)
+            self.r2.spike(syn)
             self.w[syn] = self.bound(self.w[syn] - self.o1.x[self.post[syn]] * (rule.A2_minus + rule.A3_minus * r2_before))
         elif isinstance(rule, DopamineSTDP):
             self.c[syn] = self.c[syn] - rule.A_minus * self.km.x[self.post[syn]]
-            self.kp.spike(js)
+            self.kp.spike(syn)
         elif rule is not None:
-            self.xr.spike(js)
+            self.xr.spike(syn)
         if fac is not None:
-            delivered = delivered * np.array([fac[j] for j in self.pre[syn].tolist()])
+            delivered = delivered * fac
         if isinstance(self.proj.post, RateUnits):
             delivered = delivered / self.proj.post.tau
         return self.post[syn], delivered
@@ -319,17 +331,17 @@ class _Synapses:
         syn = np.flatnonzero(np.isin(self.post, idx))
         if isinstance(rule, PairSTDP):
             self.y.spike(idx)
-            x = self.x.x[self.pre[syn]]
+            x = self.x.x[syn]
             pot = rule.A_plus * x if rule.bound == "additive" else rule.A_plus * (self.hi - self.w[syn]) * x
             self.w[syn] = self.bound(self.w[syn] + pot)
         elif isinstance(rule, TripletSTDP):
             o2_before = self.o2.x[self.post[syn]].copy()
             self.o1.spike(idx)
             self.o2.spike(idx)
-            self.w[syn] = self.bound(self.w[syn] + self.r1.x[self.pre[syn]] * (rule.A2_plus + rule.A3_plus * o2_before))
+            self.w[syn] = self.bound(self.w[syn] + self.r1.x[syn] * (rule.A2_plus + rule.A3_plus * o2_before))
         elif isinstance(rule, DopamineSTDP):
             self.dopamine_weights(syn, step, commit=True)
-            self.c[syn] = self.c[syn] + rule.A_plus * self.kp.x[self.pre[syn]]
+            self.c[syn] = self.c[syn] + rule.A_plus * self.kp.x[syn]
             self.km.spike(idx)
         elif isinstance(rule, ModulatedHebbian) and self.yr is not None:
             self.yr.spike(idx)
@@ -343,7 +355,7 @@ class _Synapses:
             a = self.yr.x
         else:
             a = post.read(rule.post_variable)
-        self.w = self.bound(self.w + rule.eta * m * self.dt * a[self.post] * self.xr.x[self.pre])
+        self.w = self.bound(self.w + rule.eta * m * self.dt * a[self.post] * self.xr.x)
 
     def weights_at(self, step: int) -> np.ndarray:
         if isinstance(self.rule, DopamineSTDP):
@@ -437,9 +449,10 @@ def spiking_reference(net: Network, duration: float, dt: float, seed: int) -> xr
             mods[m].jump(step, amount)
         for s in syns.values():
             if s.proj.pre.name in spk:
-                post_idx, val = s.pre_spikes(step, spk[s.proj.pre.name])
-                if s.proj.target != "none" and s.proj.post.name in dyn:
-                    np.add.at(dyn[s.proj.post.name].s[s.proj.target], post_idx, val)
+                s.spike(step, spk[s.proj.pre.name])
+            out = s.arrivals(step)
+            if out is not None and s.proj.target != "none" and s.proj.post.name in dyn:
+                np.add.at(dyn[s.proj.post.name].s[s.proj.target], *out)
         for s in syns.values():
             if isinstance(s.rule, (ModulatedHebbian, PES)):
                 m = float(mods[s.rule.modulator].value_at(step))

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from plastinet.backends.brian2.registry import RULES
 from plastinet.spiking.guards import check_tau
-from plastinet.spiking.network import Projection, RateUnits
-from plastinet.spiking.rules import PES, DopamineSTDP, ModulatedHebbian, PairSTDP, TripletSTDP
+from plastinet.spiking.network import Projection
+from plastinet.spiking.rules import PES, DopamineSTDP, InhibitorySTDP, ModulatedHebbian, PairSTDP, TripletSTDP
 
 __all__ = ["NEVER", "SynapseCode", "Projected", "synapse_code"]
 
@@ -66,7 +66,7 @@ def _clip(expr: str, bounded: bool) -> str:
     return f"clip({expr}, w_lo, w_hi)" if bounded else expr
 
 
-def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None) -> SynapseCode:
+def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, input_scale: float = 1.0) -> SynapseCode:
     """The Synapses code of ``proj``: short-term plasticity, transmission, then its rule's builder.
 
     Parameters
@@ -77,6 +77,9 @@ def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None) -> S
         Time step (s).
     mod_tau : float or None
         Time constant (s) of the rule's SpikeSignal modulator, if it has one.
+    input_scale : float
+        What a spike of weight ``w`` adds to the target, per unit weight (the post
+        population's :attr:`~plastinet.backends.brian2.neurons.NeuronCode.input_scale`).
     """
     code = SynapseCode()
     code.namespace.update(w_lo=proj.w_min if proj.w_min > -BIG else -BIG,
@@ -99,8 +102,8 @@ def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None) -> S
                         "R_s = R_s - u_s * R_s", "l_s = t_in_timesteps"]
         code.never += ("l_s",)
         delivered = "w * fac"
-    if isinstance(proj.post, RateUnits):            # RateUnits receive w / tau per spike
-        code.namespace["scale"] = 1.0 / proj.post.tau
+    if input_scale != 1.0:
+        code.namespace["scale"] = input_scale
         delivered += " * scale"
     deliver = [f"{proj.target}_post += {delivered}"] if proj.target != "none" else []
     RULES(proj.rule, Projected(proj, dt, deliver, mod_tau), code)
@@ -182,17 +185,29 @@ def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
              "wn = " + _clip("w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -em1(-dl / tau_c))", p.bounded),
              "cn = c * exp(-dl / tau_c)"]
     commit = ["w = wn", "c = cn", "tl = t_in_timesteps"]
+    near = rule.convention == "nearest"          # Izhikevich's daspnet.m: a spike resets its trace to 1
     code.on_pre += integ + commit + p.deliver + [
         f"kmv = {_decay('Km', 'lkm', 'tau_minus')}", "c = c - A_minus * kmv",
-        f"Kp = {_decay('Kp', 'lkp', 'tau_plus')} + 1.0", "lkp = t_in_timesteps"]
+        "Kp = 1.0" if near else f"Kp = {_decay('Kp', 'lkp', 'tau_plus')} + 1.0", "lkp = t_in_timesteps"]
     code.on_post += integ + commit + [
         f"kpv = {_decay('Kp', 'lkp', 'tau_plus')}", "c = c + A_plus * kpv",
-        f"Km = {_decay('Km', 'lkm', 'tau_minus')} + 1.0", "lkm = t_in_timesteps"]
+        "Km = 1.0" if near else f"Km = {_decay('Km', 'lkm', 'tau_minus')} + 1.0", "lkm = t_in_timesteps"]
     # integrate every synapse up to now when the modulator jumps in this step
     code.continuous = "\n".join(["ev = int(mnev > 0)"] + integ +
                                 ["w = ev * wn + (1 - ev) * w", "c = ev * cn + (1 - ev) * c",
                                  "tl = ev * t_in_timesteps + (1 - ev) * tl"])
     code.w_now = "\n".join(integ + ["w_now = wn"])
+
+
+@RULES.register(InhibitorySTDP)
+def _inhibitory(rule: InhibitorySTDP, p: Projected, code: SynapseCode) -> None:
+    """Vogels et al. (2011) as in Brian2's ``examples/frompapers/Vogels_et_al_2011.py``."""
+    check_tau(f"InhibitorySTDP ({p.proj.name!r})", "tau", rule.tau, p.dt)
+    code.model += ["dx_pre/dt = -x_pre / (tau_istdp * second) : 1 (event-driven)",
+                   "dx_post/dt = -x_post / (tau_istdp * second) : 1 (event-driven)"]
+    code.namespace.update(eta=rule.eta, tau_istdp=rule.tau, alpha=rule.alpha)
+    code.on_pre += p.deliver + ["x_pre += 1.0", "w = " + _clip("w + eta * (x_post - alpha)", p.bounded)]
+    code.on_post += ["x_post += 1.0", "w = " + _clip("w + eta * x_pre", p.bounded)]
 
 
 def _rate_trace_rule(rule: ModulatedHebbian | PES, p: Projected, code: SynapseCode, activity: str) -> None:

@@ -45,12 +45,13 @@ from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
 from plastinet.spiking._sources import _steps
-from plastinet.spiking.draws import connectivity, seed_streams, sources
+from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
 from plastinet.spiking.guards import check_final_states, check_tau, numerical_guard
 from plastinet.spiking.network import (
     ModulatorProbe,
     Network,
+    NoiseCurrent,
     PoissonGroup,
     ProgrammedSignal,
     SpikeGenerator,
@@ -70,7 +71,7 @@ _OWNER = "brian2 backend"
 
 # orders inside the ``synapses`` slot (Brian2 sorts by order, then name)
 _REWARD, _MODSRC, _DOPA_ALL, _JUMP, _MVAL = -5_000_000, -4_000_000, -3_000_000, -2_000_000, -1_500_000
-_PRE, _CONT, _POST = -1_000_000, 0, 1_000_000
+_NOISE, _PRE, _CONT, _POST = -1_100_000, -1_000_000, 0, 1_000_000
 
 
 def unsupported_reason(network: Network, target: str) -> str | None:
@@ -171,10 +172,11 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     check_final_states(guard, _OWNER, dt, n_steps, plan.sampled, rec.states, rec._samples, rec._sample_times,
                        rec.counts)
     ds = build_dataset(rec, rec.final_w)
+    delays = {"delay_rounding": DELAY_ROUNDING} if any(p.delay_steps.any() for p in plan.projs.values()) else {}
     return finalize_dataset(ds, backend="brian2", backend_version=version, dt=dt, seed=seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
                             step_order=STEP_ORDER, brian2_target=target, poisson=poisson,
-                            wall_time=wall, run_loop_time=rec.loop_time)
+                            wall_time=wall, run_loop_time=rec.loop_time, **delays)
 
 
 # --------------------------------------------------------------------------------------
@@ -197,8 +199,10 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
         mod = net.modulators.get(getattr(proj.rule, "modulator", None) or "")
         drawn = connectivity(proj, streams.projections[name])
         projs[name] = SimpleNamespace(proj=proj, pre=drawn.pre, post=drawn.post, w=drawn.w,
+                                      delay_steps=delay_steps(drawn.delay, dt),
                                       n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all",
-                                      code=synapse_code(proj, dt, getattr(mod, "tau", None)))
+                                      code=synapse_code(proj, dt, getattr(mod, "tau", None),
+                                                        _input_scale(neuron_code, proj.post.name)))
     sampled = [p for p in net.probes.values() if not isinstance(p, SpikeProbe)]
     sample_steps = (_steps(sampled[0].sample_every, dt, type(sampled[0]).__name__, "sample_every")
                     if sampled else 0)
@@ -212,6 +216,24 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
                            projs=projs, sampled=sampled, sample_steps=sample_steps, mod_sources=mod_sources,
                            spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
                            spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
+
+
+def _input_scale(neuron_code: dict, name: str) -> float:
+    return neuron_code[name].input_scale if name in neuron_code else 1.0
+
+
+def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
+    """A fresh draw per neuron and step from Brian2's generator (the same distribution, other draws)."""
+    n = noise.name
+    if noise.distribution == "uniform":
+        draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
+    else:
+        draw, ns = f"(mu_{n} + sd_{n} * randn())", {f"mu_{n}": noise.mean, f"sd_{n}": noise.std}
+    ns[f"sc_{n}"] = _input_scale(ctx.plan.neuron_code, noise.population)
+    g = ctx.groups[noise.population]
+    g.namespace.update(ns)
+    return g.run_regularly(f"{noise.target} = {noise.target} + sc_{n} * {draw}", when="synapses",
+                           order=_NOISE + rank, clock=ctx.clock, name=f"noise_{n}")
 
 
 @SOURCES.register(PoissonGroup)
@@ -281,7 +303,7 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
     clock = b2.Clock(DT, name="plastinet_step")
     ctx = SimpleNamespace(plan=plan, clock=clock, n_steps=n_steps, poisson=poisson, objects=[], groups={})
     objects, groups = ctx.objects, ctx.groups
-    if poisson == "brian2":
+    if poisson == "brian2" or net.noises:
         b2.seed(plan.seed % (2 ** 32))
     # ---- populations
     for name, pop in net.populations.items():
@@ -299,6 +321,9 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
                 setattr(g, var, value)
         objects.append(g)
         groups[name] = g
+    # ---- noise currents (added like spikes delivered in the step)
+    for rank, noise in enumerate(net.noises.values()):
+        objects.append(_noise(noise, b2, ctx, rank))
     # ---- modulators
     mgroups: dict[str, Any] = {}
     for rank, (name, mod) in enumerate(net.modulators.items()):
@@ -312,14 +337,20 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
         if "em1(" in code.continuous:       # DopamineSTDP's closed form
             ns["em1"] = _expm1(b2)
         kw: dict[str, Any] = {}
+        steps = p.delay_steps
+        uniform_delay = not steps.size or bool(np.all(steps == steps[0]))
         if code.on_pre:
             kw["on_pre"] = "\n".join(code.on_pre)
+            if uniform_delay and steps.size and steps[0] > 0:     # one delay: Brian2's scalar delay
+                kw["delay"] = int(steps[0]) * DT
         if code.on_post:
             kw["on_post"] = "\n".join(code.on_post)
         s = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], "\n".join(code.model), clock=clock,
                         namespace=ns, name=f"proj_{name}", **kw)
         s.connect(i=p.pre, j=p.post)
         s.w = p.w
+        if code.on_pre and not uniform_delay:       # transmission and the pre side of plasticity
+            s.pre.delay = (steps * dt) * b2.second
         for var in code.never:
             setattr(s, var, NEVER)
         if proj.stp is not None:
