@@ -52,7 +52,7 @@ def test_transmission_arrives_exactly_the_rounded_delay_later():
         want = _filtered(spike_steps + expected_steps[k], [w[k]] * 3, n_steps)
         np.testing.assert_allclose(got[:, k], want, rtol=1e-12, atol=0)
     np.testing.assert_array_equal(ds.delay_p.values, expected_steps * DT)
-    assert "halves up" in ds.attrs["delay_rounding"]
+    assert "halves rounded up" in ds.attrs["delay_rounding"]
 
 
 def test_spikes_of_a_dynamic_population_arrive_delayed_through_the_ring():
