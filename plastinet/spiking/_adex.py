@@ -13,6 +13,7 @@ import numpy as np
 
 from plastinet.spiking._neurons import check_tau
 from plastinet.spiking.network import AdEx
+from plastinet.spiking.registry import POPULATIONS
 
 
 class AdExState:
@@ -74,3 +75,16 @@ class AdExState:
 
     def get(self, var: str) -> np.ndarray:
         return getattr(self, var)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The mutable arrays (checkpoints, numerical guard)."""
+        return {name: getattr(self, name) for name in ("v", "w", "I_e", "I_i", "ref")}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, arr in arrays.items():
+            setattr(self, name, arr)
+
+
+@POPULATIONS.register(AdEx)
+def _build(pop: AdEx, dt: float, seed_seq: np.random.SeedSequence) -> AdExState:
+    return AdExState(pop, dt)

@@ -19,6 +19,7 @@ import numpy as np
 
 from plastinet.errors import RangeError
 from plastinet.spiking.network import Izhikevich
+from plastinet.spiking.registry import POPULATIONS
 
 #: Coefficients of the quadratic membrane in SI: 0.04 /(mV ms) = 4e4 /(V s), 5 /ms = 5e3 /s, 140 mV/ms = 140 V/s.
 K2, K1, K0 = 4e4, 5e3, 140.0
@@ -71,3 +72,16 @@ class IzhikevichState:
 
     def get(self, var: str) -> np.ndarray:
         return getattr(self, var)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The mutable arrays (checkpoints, numerical guard)."""
+        return {name: getattr(self, name) for name in ("v", "u", "I")}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, arr in arrays.items():
+            setattr(self, name, arr)
+
+
+@POPULATIONS.register(Izhikevich)
+def _build(pop: Izhikevich, dt: float, seed_seq: np.random.SeedSequence) -> IzhikevichState:
+    return IzhikevichState(pop, dt)
