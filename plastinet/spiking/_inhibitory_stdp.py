@@ -22,8 +22,8 @@ from plastinet.spiking.rules import InhibitorySTDP
 class InhibitorySTDPState(RuleState):
     """Symmetric iSTDP window with the depression ``eta alpha`` per pre spike."""
 
-    def __init__(self, p: Any, rule: InhibitorySTDP, modulators: dict[str, Any]) -> None:
-        super().__init__(p, rule, modulators)
+    def __init__(self, rule: InhibitorySTDP, p: Any, modulators: dict[str, Any]) -> None:
+        super().__init__(rule, p, modulators)
         self.check_taus("tau")
         self.x_pre = Trace(p.n_pre, rule.tau, p.dt)
         self.x_post = Trace(p.n_post, rule.tau, p.dt)

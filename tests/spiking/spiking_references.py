@@ -97,7 +97,8 @@ def adex_rhs(C: float, g_L: float, E_L: float, V_T: float, Delta_T: float, tau_w
              i_const: float) -> Callable[[float, float], tuple[float, float]]:
     """The AdEx right-hand side ``(dV/dt, dw/dt)`` in mV/ms and pA/ms."""
     def f(V: float, w: float) -> tuple[float, float]:
-        expo = g_L * Delta_T * math.exp((V - V_T) / Delta_T) if Delta_T > 0 else 0.0
+        # the exponent is capped only for RK4's trial stages far beyond the cut-off (no effect below it)
+        expo = g_L * Delta_T * math.exp(min((V - V_T) / Delta_T, 100.0))
         return (-g_L * (V - E_L) + expo - w + i_const) / C, (a * (V - E_L) - w) / tau_w
     return f
 
@@ -136,16 +137,20 @@ def adex_fine(params: dict, i_const: float, t_end: float, h: float = 1e-4) -> li
                  params["tau_w"], params["a"], i_const)
     V, w = params.get("V0", params["E_L"]), params.get("w0", 0.0)
     t, times = 0.0, []
+    peak = params["V_peak"]
     while t < t_end:
         k1 = f(V, w)
-        k2 = f(V + 0.5 * h * k1[0], w + 0.5 * h * k1[1])
-        k3 = f(V + 0.5 * h * k2[0], w + 0.5 * h * k2[1])
-        k4 = f(V + h * k3[0], w + h * k3[1])
+        V2 = V + 0.5 * h * k1[0]
+        k2 = f(V2, w + 0.5 * h * k1[1])
+        V3 = V + 0.5 * h * k2[0]
+        k3 = f(V3, w + 0.5 * h * k2[1])
+        V4 = V + h * k3[0]
+        k4 = f(V4, w + h * k3[1])
         V_new = V + h / 6.0 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
         w_new = w + h / 6.0 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
-        if V_new > params["V_peak"]:
+        if max(V2, V3, V4, V_new) > peak:      # the upswing crosses the cut-off within this step
             times.append(t + h)
-            V_new, w_new = params["V_reset"], w_new + params["b"]
+            V_new, w_new = params["V_reset"], w + params["b"]
         V, w = V_new, w_new
         t += h
     return times

@@ -45,19 +45,21 @@ def _paired(rule, pre, post, w0, w_min, w_max, duration):
     return run(net, duration, dt=DT, seed=0)["w_syn"].values
 
 
-@pytest.mark.parametrize("w_max", [np.inf, 0.05])
-def test_inhibitory_stdp_matches_the_hand_loop(w_max):
+@pytest.mark.parametrize("w_max, rho0", [(np.inf, 3.0), (0.05, 3.0), (np.inf, 100.0)])
+def test_inhibitory_stdp_matches_the_hand_loop(w_max, rho0):
     rng = np.random.default_rng(11)
     pre, post = _trains(rng, 12, 30.0, 2.0), _trains(rng, 12, 8.0, 2.0)
-    # a pre and post spike in the same step, and a pair 1 step apart, in synapse 0
+    # a pre and a post spike in the same step, and a pair one step apart, in synapse 0
     pre[0] = np.union1d(pre[0], [0.5, 0.7]).round(4)
     post[0] = np.union1d(post[0], [0.5, 0.7001]).round(4)
-    rule = InhibitorySTDP(eta=0.01, tau=0.02, rho0=3.0)
+    rule = InhibitorySTDP(eta=0.01, tau=0.02, rho0=rho0)
     got = _paired(rule, pre, post, 0.02, 0.0, w_max, 2.5)
-    want = [istdp_loop(p, q, 0.02, 0.01, 0.02, 3.0, 0.0, w_max)[0] for p, q in zip(pre, post)]
+    want = [istdp_loop(p, q, 0.02, 0.01, 0.02, rho0, 0.0, w_max)[0] for p, q in zip(pre, post)]
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     if np.isfinite(w_max):
-        assert np.any(np.isclose(got, w_max)) and np.any(got == 0.0)        # both bounds were hit
+        assert np.any(got == w_max)                         # the upper bound was hit
+    if rho0 > 10:
+        assert np.any(got == 0.0)                           # the lower bound was hit
 
 
 def test_inhibitory_stdp_transmits_the_weight_before_its_update():
@@ -87,7 +89,7 @@ def test_inhibitory_stdp_poisson_drift():
         a = net.add(PoissonGroup(name="pre", n=n, rate=r_pre))
         b = net.add(PoissonGroup(name="post", n=n, rate=rho_post))
         net.add(Projection(name="syn", pre=a, post=b, target="none", weight=1.0, connectivity=(np.arange(n), np.arange(n)),
-                           rule=rule))
+                           w_min=0.0, rule=rule))
         w = run(net, duration, dt=DT, seed=4)["w_syn"].values
         drift = (w.mean() - 1.0) / duration
         predicted = 2 * 1e-3 * 0.02 * r_pre * (rho_post - 3.0)
