@@ -51,6 +51,11 @@ class NoiseInput:
                 self._cache[b] = spec.mean + spec.std * rng.standard_normal(shape)
         return self._cache[b]
 
+    def row(self, step: int) -> np.ndarray:
+        """The draws of one step, an array ``(n,)`` (a view of the block)."""
+        b = step // self.block
+        return self._draw_block(b)[step - b * self.block]
+
     def draws(self, n0: int, n1: int) -> np.ndarray:
         """The draws of steps ``[n0, n1)``, an array ``(n1 - n0, n)`` (target units)."""
         B = self.block

@@ -258,3 +258,35 @@ def spike_steps(ds, population: str, dt: float, neuron: int = 0) -> np.ndarray:
     """Steps of the spikes of ``neuron`` of ``population`` in a result Dataset."""
     sel = (ds["spike_population"].values == population) & (ds["spike_neuron"].values == neuron)
     return np.rint(ds["spike_time"].values[sel] / dt).astype(np.int64)
+
+
+def daspnet_rates(duration_ms: int, seed: int, n_exc: int = 800, n_inh: int = 200, fan_out: int = 100
+                  ) -> tuple[float, float]:
+    """Mean excitatory and inhibitory rates (Hz) of Izhikevich's ``daspnet.m`` network with frozen weights.
+
+    His loop at 1 ms steps, vectorised: thalamic input ``13 (rand - 0.5)``; neurons with
+    ``v >= 30`` are reset (``v = -65``, ``u += d``) and their synapses (weight 1 from
+    excitatory, -1 from inhibitory neurons; targets as in his code) add to this step's
+    input; then ``v`` advances in two 0.5 ms half steps and ``u`` in one 1 ms step.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_exc + n_inh
+    targets = np.vstack([rng.integers(0, n, size=(n_exc, fan_out)), rng.integers(0, n_exc, size=(n_inh, fan_out))])
+    s = np.r_[np.ones(n_exc), -np.ones(n_inh)]
+    a = np.r_[np.full(n_exc, 0.02), np.full(n_inh, 0.1)]
+    d = np.r_[np.full(n_exc, 8.0), np.full(n_inh, 2.0)]
+    v = np.full(n, -65.0)
+    u = 0.2 * v
+    counts = np.zeros(n)
+    for _ in range(duration_ms):
+        current = 13.0 * (rng.random(n) - 0.5)
+        fired = np.flatnonzero(v >= 30.0)
+        v[fired] = -65.0
+        u[fired] += d[fired]
+        counts[fired] += 1
+        current += np.bincount(targets[fired].ravel(), weights=np.repeat(s[fired], fan_out), minlength=n)
+        v += 0.5 * ((0.04 * v + 5.0) * v + 140.0 - u + current)
+        v += 0.5 * ((0.04 * v + 5.0) * v + 140.0 - u + current)
+        u += a * (0.2 * v - u)
+    rates = counts / (duration_ms * 1e-3)
+    return float(rates[:n_exc].mean()), float(rates[n_exc:].mean())
