@@ -104,7 +104,7 @@ def _per_synapse(value: Any, pre: np.ndarray, post: np.ndarray, perm: np.ndarray
 
 
 #: How delays become steps (recorded in results of networks with delays as the ``delay_rounding`` attr).
-DELAY_ROUNDING = "round(delay / dt) steps, halves rounded up, at least 0"
+DELAY_ROUNDING = "nearest step, halves up: d_steps = floor(delay / dt + 0.5), at least 0"
 
 
 def delay_steps(delay: np.ndarray, dt: float) -> np.ndarray:

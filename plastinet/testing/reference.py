@@ -502,7 +502,9 @@ def spiking_reference(net: Network, duration: float, dt: float, seed: int) -> xr
                 elif isinstance(p, ModulatorProbe):
                     samples[p.name].append(np.array(float(mods[p.modulator].value_at(step))))
     projs = {name: SimpleNamespace(pre=s.pre, post=s.post, w=s.w, dense=s.proj.connectivity == "all",
-                                   n_pre=s.proj.pre.n, n_post=s.proj.post.n) for name, s in syns.items()}
+                                   n_pre=s.proj.pre.n, n_post=s.proj.post.n,
+                                   delay_steps=None if isinstance(s.proj.delay, float) and s.proj.delay == 0.0
+                                   else s.delay) for name, s in syns.items()}
     final = {name: s.weights_at(n_steps) for name, s in syns.items() if s.rule is not None}
     rec = SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=sampled, _samples=samples,
                           _sample_times=times, projs=projs)

@@ -172,7 +172,7 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     check_final_states(guard, _OWNER, dt, n_steps, plan.sampled, rec.states, rec._samples, rec._sample_times,
                        rec.counts)
     ds = build_dataset(rec, rec.final_w)
-    delays = {"delay_rounding": DELAY_ROUNDING} if any(p.delay_steps.any() for p in plan.projs.values()) else {}
+    delays = {"delay_rounding": DELAY_ROUNDING} if any(p.delay_steps is not None for p in plan.projs.values()) else {}
     return finalize_dataset(ds, backend="brian2", backend_version=version, dt=dt, seed=seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
                             step_order=STEP_ORDER, brian2_target=target, poisson=poisson,
@@ -199,7 +199,7 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
         mod = net.modulators.get(getattr(proj.rule, "modulator", None) or "")
         drawn = connectivity(proj, streams.projections[name])
         projs[name] = SimpleNamespace(proj=proj, pre=drawn.pre, post=drawn.post, w=drawn.w,
-                                      delay_steps=delay_steps(drawn.delay, dt),
+                                      delay_steps=_delays(proj, drawn.delay, dt),
                                       n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all",
                                       code=synapse_code(proj, dt, getattr(mod, "tau", None),
                                                         _input_scale(neuron_code, proj.post.name)))
@@ -216,6 +216,12 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
                            projs=projs, sampled=sampled, sample_steps=sample_steps, mod_sources=mod_sources,
                            spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
                            spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
+
+
+def _delays(proj: Any, seconds: np.ndarray, dt: float) -> np.ndarray | None:
+    """Per-synapse delays in steps; None for a projection without a delay (0 s, the default)."""
+    d = proj.delay
+    return None if isinstance(d, float) and d == 0.0 else delay_steps(seconds, dt)
 
 
 def _input_scale(neuron_code: dict, name: str) -> float:
@@ -337,7 +343,7 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
         if "em1(" in code.continuous:       # DopamineSTDP's closed form
             ns["em1"] = _expm1(b2)
         kw: dict[str, Any] = {}
-        steps = p.delay_steps
+        steps = np.zeros(0, dtype=np.int64) if p.delay_steps is None else p.delay_steps
         uniform_delay = not steps.size or bool(np.all(steps == steps[0]))
         if code.on_pre:
             kw["on_pre"] = "\n".join(code.on_pre)
