@@ -562,16 +562,17 @@ def _exponential_spike_steps(v0: float, v_inf: float, v_th: float, v_reset: floa
 
 
 def _izhikevich_loop(pop: Any, drive: tuple[float, float], dt: float, n_steps: int) -> tuple[list, list]:
-    """Izhikevich's step as the spec states it, in Python floats: spikes and v at every ms."""
+    """Izhikevich's step as the spec states it, in Python floats: spikes and v at every ms.
+
+    Each step integrates with the input of the previous step's drive spike (``w / dt``), then
+    ``v >= v_peak`` spikes and resets (``v = c``, ``u += d``).
+    """
     period, weight = drive
     every = int(round(period / dt))
     v = pop.c if pop.v_init is None else pop.v_init
     u = pop.b * v if pop.u_init is None else pop.u_init
     inp, spikes, vs = 0.0, [], []
     for n in range(n_steps):
-        if v >= pop.v_peak:             # reset first; the neuron spikes in this step
-            v, u = pop.c, u + pop.d
-            spikes.append(n)
         if pop.method == "half_steps":
             for _ in range(2):
                 v = v + 0.5 * dt * (4e4 * v * v + 5e3 * v + 140.0 - u + inp)
@@ -579,6 +580,9 @@ def _izhikevich_loop(pop: Any, drive: tuple[float, float], dt: float, n_steps: i
         else:
             v, u = v + dt * (4e4 * v * v + 5e3 * v + 140.0 - u + inp), u + dt * pop.a * (pop.b * v - u)
         inp = weight / dt if n % every == 0 else 0.0     # the drive's spike of this step, used in the next
+        if v >= pop.v_peak:
+            spikes.append(n)
+            v, u = pop.c, u + pop.d
         if n % int(round(0.001 / dt)) == 0:
             vs.append(v)
     return spikes, vs

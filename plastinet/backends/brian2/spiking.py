@@ -44,6 +44,7 @@ from plastinet.backends.brian2.session import brian2_run, run_network
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
+from plastinet.spiking._noise import noise_draws
 from plastinet.spiking._sources import _steps
 from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
@@ -71,7 +72,7 @@ _OWNER = "brian2 backend"
 
 # orders inside the ``synapses`` slot (Brian2 sorts by order, then name)
 _REWARD, _MODSRC, _DOPA_ALL, _JUMP, _MVAL = -5_000_000, -4_000_000, -3_000_000, -2_000_000, -1_500_000
-_NOISE, _PRE, _CONT, _POST = -1_100_000, -1_000_000, 0, 1_000_000
+_PRE, _NOISE, _CONT, _POST = -1_000_000, -500_000, 0, 1_000_000
 
 
 def unsupported_reason(network: Network, target: str) -> str | None:
@@ -158,7 +159,12 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     if seed is None:                    # draw one, so that the recorded seed reproduces the run
         seed = new_seed()
     n_steps = int(round(duration / dt))
+    if poisson == "replay" and network.noises:        # the replayed draws are held in memory
+        check_network_memory({f"noise {name!r} draws (replayed)": 8.0 * n_steps * network.populations[x.population].n
+                              for name, x in network.noises.items()}, _OWNER,
+                             f"replaying {duration:g} s of noise (poisson='brian2' draws it in Brian2 instead)")
     plan = _plan(network, dt, seed)
+    plan.noise_draws = noise_draws(network, seed, 0, n_steps) if poisson == "replay" and network.noises else {}
     rng_state = np.random.get_state()
     t0 = time.perf_counter()
     try:
@@ -229,9 +235,18 @@ def _input_scale(neuron_code: dict, name: str) -> float:
 
 
 def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
-    """A fresh draw per neuron and step from Brian2's generator (the same distribution, other draws)."""
+    """Per-step draws added to the target after the step's spikes (synapses slot, before per-step rules).
+
+    ``poisson="replay"`` replays the numpy engine's draws from the run's noise stream (a
+    ``TimedArray`` of steps x neurons); ``"brian2"`` draws with Brian2's generator (the same
+    distribution, other draws).
+    """
     n = noise.name
-    if noise.distribution == "uniform":
+    if ctx.poisson == "replay":
+        values = ctx.plan.noise_draws[n]
+        ns = {f"draws_{n}": b2.TimedArray(values, dt=ctx.plan.dt * b2.second)}
+        draw = f"draws_{n}(t, i)"
+    elif noise.distribution == "uniform":
         draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
     else:
         draw, ns = f"(mu_{n} + sd_{n} * randn())", {f"mu_{n}": noise.mean, f"sd_{n}": noise.std}
