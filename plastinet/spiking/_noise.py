@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from plastinet.spiking.draws import seed_streams
 from plastinet.spiking.network import Network, NoiseCurrent
 
 __all__ = ["NoiseInput", "noise_streams", "noise_draws"]
@@ -72,9 +73,7 @@ def noise_streams(network: Network, seed: int) -> dict[str, np.random.SeedSequen
     The run's :class:`numpy.random.SeedSequence` first spawns one stream per population,
     projection and reward (in that order), then one per noise (in insertion order).
     """
-    ss = np.random.SeedSequence(seed)
-    ss.spawn(len(network.populations) + len(network.projections) + len(network.rewards))
-    return dict(zip(network.noises, ss.spawn(len(network.noises))))
+    return seed_streams(network, seed).noises
 
 
 def noise_draws(network: Network, seed: int, start: int, stop: int) -> dict[str, np.ndarray]:
