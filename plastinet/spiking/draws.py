@@ -34,6 +34,8 @@ class Streams:
     projections: dict[str, np.random.Generator]
     #: reward name -> its generator (reward delays, in the order rewards are scheduled)
     rewards: dict[str, np.random.Generator]
+    #: noise name -> its seed sequence (spawned after all others, so noises leave them unchanged)
+    noises: dict[str, np.random.SeedSequence]
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Connectivity:
 
 
 def seed_streams(network: Network, seed: int) -> Streams:
-    """Spawn the streams of a run with ``seed``: populations, projections, rewards (in this order).
+    """Spawn the streams of a run with ``seed``: populations, projections, rewards, then noises.
 
     Parameters
     ----------
@@ -57,12 +59,12 @@ def seed_streams(network: Network, seed: int) -> Streams:
         The run's seed (a ``None`` seed must be replaced by a drawn one before, so that the
         recorded seed reproduces the run).
     """
-    seqs = iter(np.random.SeedSequence(seed).spawn(
-        len(network.populations) + len(network.projections) + len(network.rewards)))
+    root = np.random.SeedSequence(seed)
+    seqs = iter(root.spawn(len(network.populations) + len(network.projections) + len(network.rewards)))
     pops = {name: next(seqs) for name in network.populations}
     projs = {name: np.random.default_rng(next(seqs)) for name in network.projections}
     rewards = {name: np.random.default_rng(next(seqs)) for name in network.rewards}
-    return Streams(pops, projs, rewards)
+    return Streams(pops, projs, rewards, dict(zip(network.noises, root.spawn(len(network.noises)))))
 
 
 def connectivity(proj: Projection, rng: np.random.Generator) -> Connectivity:
@@ -105,7 +107,7 @@ def _per_synapse(value: Any, pre: np.ndarray, post: np.ndarray, perm: np.ndarray
 
 
 #: How delays become steps (recorded in results of networks with delays as the ``delay_rounding`` attr).
-DELAY_ROUNDING = "round(delay / dt) steps, halves rounded up, at least 0"
+DELAY_ROUNDING = "nearest step, halves up: d_steps = floor(delay / dt + 0.5), at least 0"
 
 
 def delay_steps(delay: np.ndarray, dt: float) -> np.ndarray:

@@ -62,6 +62,7 @@ from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, s
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
 from plastinet.spiking import builders  # noqa: F401  (registers every builder)
+from plastinet.spiking._noise import NoiseInput
 from plastinet.spiking._sources import _steps
 from plastinet.spiking._synapses import ProjectionState
 from plastinet.spiking.draws import seed_streams
@@ -255,6 +256,9 @@ class Simulator:
         self.projs = {name: ProjectionState(network.projections[name], dt, streams.projections[name], self.mods)
                       for name in sorted(network.projections)}   # Brian2 sorts by name in a slot
         self.reward_rngs = streams.rewards
+        # per-step noise inputs, on streams spawned after all others (results without noise unchanged)
+        self.noise_inputs = [NoiseInput(spec, network.populations[spec.population].n, streams.noises[name])
+                             for name, spec in network.noises.items()]
         # which populations feed which projections
         self.out_of: dict[str, list[ProjectionState]] = {}
         self.into: dict[str, list[ProjectionState]] = {}
@@ -702,7 +706,7 @@ class Simulator:
             if self.spiking_dyn:
                 snaps = {p.name: p.snapshot() for p, _, st, _ in self._pre_work(bulk, bulk_arr) if st.size}
             incs = self._bulk(n0, K, bulk, bulk_arr)
-            k_star, spikes = self._integrate(K, incs)
+            k_star, spikes = self._integrate(n0, K, incs)
             if k_star < K - 1:
                 last = n0 + k_star
                 for name, snap in (snaps or {}).items():
@@ -794,11 +798,12 @@ class Simulator:
             np.add.at(arr, (st_a - n0, post_a), val_a)
         return incs
 
-    def _integrate(self, K: int, incs: dict) -> tuple[int, dict[str, np.ndarray]]:
-        """Groups + thresholds for K steps, stopping at the first spike; adds increments."""
+    def _integrate(self, n0: int, K: int, incs: dict) -> tuple[int, dict[str, np.ndarray]]:
+        """Groups + thresholds for K steps from ``n0``, stopping at the first spike; adds increments, then noise."""
         dyn = list(self.dyn.values())
         spk_states = list(self.spiking_dyn.items())
-        if len(dyn) == 1 and len(spk_states) == 1 and hasattr(dyn[0], "fast_chunk") and dyn[0].v.size == 1:
+        if (len(dyn) == 1 and len(spk_states) == 1 and hasattr(dyn[0], "fast_chunk") and dyn[0].v.size == 1
+                and not self.noise_inputs):
             name, d = spk_states[0]
             k = d.fast_chunk(K, {t: arr for (pop, t), arr in incs.items()})
             idx = d.threshold()
@@ -807,6 +812,7 @@ class Simulator:
         for (pop, target), arr in incs.items():
             rows = np.flatnonzero(arr.any(axis=1))
             inc_list.append((self.dyn[pop], target, arr, set(rows.tolist())))
+        noise = [(self.dyn[x.population], x) for x in self.noise_inputs]
         for k in range(K):
             for d in dyn:
                 d.update()
@@ -822,6 +828,8 @@ class Simulator:
             for d, target, arr, rows in inc_list:
                 if k in rows:
                     d.receive(target, arr[k])
+            for d, x in noise:
+                d.receive(x.target, x.row(n0 + k))
         return K - 1, {}
 
     def _commit_records(self, bulk: dict) -> None:
@@ -876,6 +884,8 @@ class Simulator:
                 np.add.at(acc[key], post_idx, val)
         for (pop, target), arr in acc.items():
             self.dyn[pop].receive(target, arr)
+        for x in self.noise_inputs:
+            self.dyn[x.population].receive(x.target, x.row(s))
         # (0) per-step rules
         for p in self.continuous:
             m = self.mods[p.rule.modulator].value(s)

@@ -166,6 +166,7 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
         CoincidenceReward,
         ConductanceLIF,
         DopamineSTDP,
+        InhibitorySTDP,
         ModulatedHebbian,
         ModulatorProbe,
         Network,
@@ -211,7 +212,7 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
                                            A2_minus=7e-3 * 1.5e-9, A3_minus=2.3e-4 * 1.5e-9, tau_x=0.101,
                                            tau_y=0.125))
 
-    def dopamine():
+    def dopamine(convention="all_to_all"):
         net = Network()
         pre = net.add(_generator("pre", 30, 15.0, T, 3))
         post = net.add(LIF(name="post", n=3, t_ref=0.002))
@@ -219,7 +220,8 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
         net.add(SpikeSignal(name="dopamine", tau=0.2, increment=0.5, sources=("da_neurons",)))
         net.add(CoincidenceReward(name="reward", modulator="dopamine", pre="pre", post="post", pre_neuron=0,
                                   post_neuron=0, window=0.02, delay_min=0.05, delay_max=0.2, amount=2.0))
-        rule = DopamineSTDP(A_plus=0.1 * g, A_minus=0.15 * g, tau_c=0.3, b=0.2, modulator="dopamine")
+        rule = DopamineSTDP(A_plus=0.1 * g, A_minus=0.15 * g, tau_c=0.3, b=0.2, modulator="dopamine",
+                            convention=convention)
         net.add(Projection(name="syn", pre=pre, post=post, target="I_e", weight=("uniform", 0.0, 1.2e-9),
                            w_min=0.0, w_max=1.5e-9, rule=rule))
         net.add(SpikeProbe(name="post_spikes", population="post"))
@@ -322,6 +324,26 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
         net.add(StateProbe(name="V", population="exc", variable="v", indices=[0, 1, 2], sample_every=0.1))
         return net
 
+    def dopamine_nearest():     # Izhikevich's daspnet.m trace convention
+        net = dopamine("nearest")
+        del net.rewards["reward"]
+        return net
+
+    def inhibitory_stdp():      # Vogels et al. 2011 on a conductance LIF with a background current
+        net = Network()
+        exc = net.add(_generator("exc", 40, 10.0, T, 15))
+        inh = net.add(_generator("inh", 20, 12.0, T, 16))
+        post = net.add(ConductanceLIF(name="post", n=3, tau_m=0.02, E_l=-0.060, v_thresh=-0.050, v_reset=-0.060,
+                                      g_l=1e-8, i_ext=1.5e-10, t_ref=0.005))
+        net.add(Projection(name="exc_syn", pre=exc, post=post, target="g_e", weight=("uniform", 0.0, 0.1)))
+        net.add(Projection(name="inh_syn", pre=inh, post=post, target="g_i", weight=("uniform", 0.0, 0.3),
+                           w_min=0.0, w_max=1.0, delay=("uniform", 0.0, 0.002),
+                           rule=InhibitorySTDP(eta=0.01, tau=0.02, rho0=5.0)))
+        net.add(SpikeProbe(name="post_spikes", population="post"))
+        net.add(StateProbe(name="gi", population="post", variable="g_i", sample_every=0.1))
+        net.add(WeightProbe(name="W", projection="inh_syn", sample_every=0.1))
+        return net
+
     return {
         "pair_all_additive": pair("all", "additive"),
         "pair_nearest_additive": pair("nearest", "additive"),
@@ -331,7 +353,7 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
         "triplet_all": triplet("all"),
         "triplet_nearest": triplet("nearest"),
         "dopamine_stdp": dopamine_no_reward,
-        "dopamine_stdp_reward": dopamine,
+        "dopamine_stdp_reward": lambda: dopamine(),
         "modulated_hebbian_rate": hebbian_rate,
         "modulated_hebbian_spiking": hebbian_spiking,
         "pes": pes,
@@ -339,6 +361,8 @@ def spiking_cases() -> dict[str, Callable[[], Any]]:
         "tsodyks_markram_facilitation": tm(0.5),
         "conductance_lif_euler": conductance("euler", 0.0),
         "conductance_lif_exponential_euler": conductance("exponential_euler", 0.002),
+        "dopamine_stdp_nearest": dopamine_nearest,
+        "inhibitory_stdp": inhibitory_stdp,
         "delays_injected": delayed_inputs,
         "delays_recurrent": delayed_recurrent,
     }
@@ -538,16 +562,17 @@ def _exponential_spike_steps(v0: float, v_inf: float, v_th: float, v_reset: floa
 
 
 def _izhikevich_loop(pop: Any, drive: tuple[float, float], dt: float, n_steps: int) -> tuple[list, list]:
-    """Izhikevich's step as the spec states it, in Python floats: spikes and v at every ms."""
+    """Izhikevich's step as the spec states it, in Python floats: spikes and v at every ms.
+
+    Each step integrates with the input of the previous step's drive spike (``w / dt``), then
+    ``v >= v_peak`` spikes and resets (``v = c``, ``u += d``).
+    """
     period, weight = drive
     every = int(round(period / dt))
     v = pop.c if pop.v_init is None else pop.v_init
     u = pop.b * v if pop.u_init is None else pop.u_init
     inp, spikes, vs = 0.0, [], []
     for n in range(n_steps):
-        if v >= pop.v_peak:             # reset first; the neuron spikes in this step
-            v, u = pop.c, u + pop.d
-            spikes.append(n)
         if pop.method == "half_steps":
             for _ in range(2):
                 v = v + 0.5 * dt * (4e4 * v * v + 5e3 * v + 140.0 - u + inp)
@@ -555,6 +580,9 @@ def _izhikevich_loop(pop: Any, drive: tuple[float, float], dt: float, n_steps: i
         else:
             v, u = v + dt * (4e4 * v * v + 5e3 * v + 140.0 - u + inp), u + dt * pop.a * (pop.b * v - u)
         inp = weight / dt if n % every == 0 else 0.0     # the drive's spike of this step, used in the next
+        if v >= pop.v_peak:
+            spikes.append(n)
+            v, u = pop.c, u + pop.d
         if n % int(round(0.001 / dt)) == 0:
             vs.append(v)
     return spikes, vs

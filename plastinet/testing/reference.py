@@ -41,7 +41,7 @@ from plastinet.spiking.network import (
     WeightProbe,
 )
 from plastinet.spiking.recordings import build_dataset
-from plastinet.spiking.rules import PES, DopamineSTDP, ModulatedHebbian, PairSTDP, TripletSTDP
+from plastinet.spiking.rules import PES, DopamineSTDP, InhibitorySTDP, ModulatedHebbian, PairSTDP, TripletSTDP
 
 __all__ = ["rate_reference", "spiking_reference"]
 
@@ -161,7 +161,9 @@ class _Neurons:
             return SimpleNamespace(v_inf=pop.v_rest + pop.r_m * pop.i_ext, em=em, gain_e=gains[0], gain_i=gains[1],
                                    es_e=math.exp(-dt / pop.tau_e), es_i=math.exp(-dt / pop.tau_i))
         euler = pop.method == "euler"
+        # tau_m v' = g_e (E_e - v) + g_i (E_i - v) + E_l - v + i_ext / g_l
         return SimpleNamespace(euler=euler, k=dt / pop.tau_m, E_e=pop.E_e, E_i=pop.E_i, E_l=pop.E_l,
+                               v_bg=pop.i_ext / pop.g_l,
                                ce=1.0 - dt / pop.tau_e if euler else math.exp(-dt / pop.tau_e),
                                ci=1.0 - dt / pop.tau_i if euler else math.exp(-dt / pop.tau_i))
 
@@ -178,10 +180,10 @@ class _Neurons:
         else:
             ge, gi = s["g_e"], s["g_i"]
             if c.euler:                     # forward Euler on (v, g_e, g_i)
-                new = v + c.k * (ge * (c.E_e - v) + gi * (c.E_i - v) + c.E_l - v)
+                new = v + c.k * (ge * (c.E_e - v) + gi * (c.E_i - v) + c.E_l - v + c.v_bg)
             else:                           # conductances frozen over the step: v relaxes exactly
                 a = 1.0 + ge + gi
-                v_inf = (ge * c.E_e + gi * c.E_i + c.E_l) / a
+                v_inf = (ge * c.E_e + gi * c.E_i + c.E_l + c.v_bg) / a
                 new = v_inf + (v - v_inf) * np.exp(-c.k * a)
             s["g_e"], s["g_i"] = ge * c.ce, gi * c.ci
         self.hold = self.ref > 0
@@ -241,8 +243,13 @@ class _Synapses:
             self.o1, self.o2 = _Trace(n_post, rule.tau_minus, dt, nearest=near), _Trace(n_post, rule.tau_y, dt,
                                                                                         nearest=near)
             self.traces = [self.r1, self.r2, self.o1, self.o2]
+        elif isinstance(rule, InhibitorySTDP):
+            self.x, self.y = _Trace(n_pre, rule.tau, dt), _Trace(n_post, rule.tau, dt)
+            self.traces = [self.x, self.y]
         elif isinstance(rule, DopamineSTDP):
-            self.kp, self.km = _Trace(n_pre, rule.tau_plus, dt), _Trace(n_post, rule.tau_minus, dt)
+            near = rule.convention == "nearest"
+            self.kp, self.km = _Trace(n_pre, rule.tau_plus, dt, nearest=near), _Trace(n_post, rule.tau_minus, dt,
+                                                                                      nearest=near)
             self.traces = [self.kp, self.km]
             self.c = np.zeros(self.w.size)
             self.since = np.zeros(n_pre, dtype=np.int64)     # step of each synapse's last update
@@ -318,6 +325,9 @@ class _Synapses:
         elif isinstance(rule, DopamineSTDP):
             self.c[syn] = self.c[syn] - rule.A_minus * self.km.x[self.post[syn]]
             self.kp.spike(syn)
+        elif isinstance(rule, InhibitorySTDP):     # w += eta (x_post - 2 rho0 tau)
+            self.x.spike(syn)
+            self.w[syn] = self.bound(self.w[syn] + rule.eta * (self.y.x[self.post[syn]] - 2.0 * rule.rho0 * rule.tau))
         elif rule is not None:
             self.xr.spike(syn)
         if fac is not None:
@@ -339,6 +349,9 @@ class _Synapses:
             self.o1.spike(idx)
             self.o2.spike(idx)
             self.w[syn] = self.bound(self.w[syn] + self.r1.x[syn] * (rule.A2_plus + rule.A3_plus * o2_before))
+        elif isinstance(rule, InhibitorySTDP):     # w += eta x_pre
+            self.y.spike(idx)
+            self.w[syn] = self.bound(self.w[syn] + rule.eta * self.x.x[syn])
         elif isinstance(rule, DopamineSTDP):
             self.dopamine_weights(syn, step, commit=True)
             self.c[syn] = self.c[syn] + rule.A_plus * self.kp.x[syn]
@@ -489,7 +502,9 @@ def spiking_reference(net: Network, duration: float, dt: float, seed: int) -> xr
                 elif isinstance(p, ModulatorProbe):
                     samples[p.name].append(np.array(float(mods[p.modulator].value_at(step))))
     projs = {name: SimpleNamespace(pre=s.pre, post=s.post, w=s.w, dense=s.proj.connectivity == "all",
-                                   n_pre=s.proj.pre.n, n_post=s.proj.post.n) for name, s in syns.items()}
+                                   n_pre=s.proj.pre.n, n_post=s.proj.post.n,
+                                   delay_steps=None if isinstance(s.proj.delay, float) and s.proj.delay == 0.0
+                                   else s.delay) for name, s in syns.items()}
     final = {name: s.weights_at(n_steps) for name, s in syns.items() if s.rule is not None}
     rec = SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=sampled, _samples=samples,
                           _sample_times=times, projs=projs)

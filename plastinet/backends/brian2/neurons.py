@@ -16,10 +16,10 @@ stated in the specs' docstrings:
   ``v_inf = (g_e E_e + g_i E_i + E_l) / (1 + g_e + g_i)`` with rate ``(1 + g_e + g_i) / tau_m``
   (conductances frozen over the step).
 * ``RateUnits``: each input decays exactly, ``x <- x e^{-dt/tau}``; a spike adds ``w / tau``.
-* ``Izhikevich``: neurons with ``v >= v_peak`` are reset (``v = c``, ``u += d``) and spike at
-  the start of the step, then forward Euler (``u`` from the old ``v``) or Izhikevich's two
-  half steps of ``dt / 2`` for ``v`` followed by one step for ``u`` (``method="half_steps"``);
-  the input ``I`` (V/s) gathered since the last step is used and cleared (a spike adds ``w / dt``).
+* ``Izhikevich``: forward Euler (``u`` from the old ``v``) or Izhikevich's two half steps of
+  ``dt / 2`` for ``v`` followed by one step for ``u`` (``method="half_steps"``) with the input
+  ``I`` (V/s) gathered in the previous step, then cleared (a spike adds ``w / dt``); ``v >= v_peak``
+  spikes and resets (``v = c``, ``u += d``).
 * ``AdEx``: forward Euler on ``(v, w, I_e, I_i)``; a spike when ``v > V_peak`` resets ``v`` and
   adds ``b`` to ``w``; ``v`` is held during ``t_ref`` while ``w`` evolves.
 
@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 
 from plastinet.backends.brian2.registry import POPULATIONS
+from plastinet.errors import RangeError
 from plastinet.spiking.guards import check_tau
 from plastinet.spiking.network import LIF, AdEx, ConductanceLIF, Izhikevich, RateUnits
 
@@ -105,18 +106,15 @@ def _conductance_lif(pop: ConductanceLIF, dt: float, targets: set[str]) -> Neuro
         check_tau(f"ConductanceLIF {pop.name!r}", name, getattr(pop, name), dt, 2.0 if euler else 1.0)
     ref_steps = refractory_steps(pop.t_ref, dt)
     uses_gi = "g_i" in targets
-    ns = {"kk": dt / pop.tau_m, "E_l": pop.E_l, "E_e": pop.E_e, "E_i": pop.E_i}
-    bg = ""
-    if pop.i_ext != 0.0:            # the background current enters as i_ext / g_l (V)
-        ns["v_bg"] = pop.i_ext / pop.g_l
-        bg = " + v_bg"
+    # the background current shifts the leak reversal: (E_l - v) + i_ext / g_l = (E_l + i_ext / g_l) - v
+    ns = {"kk": dt / pop.tau_m, "E_l": pop.E_l + pop.i_ext / pop.g_l, "E_e": pop.E_e, "E_i": pop.E_i}
     if euler:
         ns.update(ce=1.0 - dt / pop.tau_e, ci=1.0 - dt / pop.tau_i)
         drive = "g_e * (E_e - v) + g_i * (E_i - v) + E_l - v" if uses_gi else "g_e * (E_e - v) + E_l - v"
-        pre, new = [], f"v + kk * ({drive}{bg})"
+        pre, new = [], f"v + kk * ({drive})"
     else:
         ns.update(ce=math.exp(-dt / pop.tau_e), ci=math.exp(-dt / pop.tau_i))
-        pre = ["aa = 1.0 + g_e + g_i", f"vi = (g_e * E_e + g_i * E_i + E_l{bg}) / aa"]
+        pre = ["aa = 1.0 + g_e + g_i", "vi = (g_e * E_e + g_i * E_i + E_l) / aa"]
         new = "vi + (v - vi) * exp(-kk * aa)"
     decays = ["g_e = g_e * ce"] + (["g_i = g_i * ci"] if uses_gi else [])
     update = "\n".join(pre + [_hold(new, decays, ref_steps > 0)])
@@ -138,38 +136,37 @@ def _rate_units(pop: RateUnits, dt: float, targets: set[str]) -> NeuronCode:
 def _izhikevich(pop: Izhikevich, dt: float, targets: set[str]) -> NeuronCode:
     """Izhikevich (2003) in SI: ``dv/dt = 4e4 v^2 + 5e3 v + 140 - u + I`` (V/s), ``du/dt = a (b v - u)``.
 
-    The step first resets the neurons with ``v >= v_peak`` (``v = c``, ``u += d``; they spike
-    in this step), then integrates with the input ``I`` gathered since the last step (a spike
-    of weight ``w`` adds ``w / dt``) and clears it.
+    The step integrates with the input ``I`` gathered in the previous step (a spike of weight
+    ``w`` adds ``w / dt``) and clears it; ``v >= v_peak`` spikes, the reset is ``v = c``, ``u += d``.
     """
-    f = "(k2 * v * v + k1 * v + k0 - u + I)"
+    if pop.a * dt > 1.0:
+        raise RangeError(f"Izhikevich {pop.name!r}", "a", pop.a,
+                         f"the recovery rate a must be <= 1/dt = {1 / dt:g} Hz (dt={dt:g} s)")
+    f = "((k2 * v + k1) * v + k0 - u + I)"
     if pop.method == "half_steps":      # Izhikevich's spnet.m / daspnet.m: two half steps for v, then u
-        integrate = [f"v = v + HALF * {f}", f"v = v + HALF * {f}", "u = u + DT * a * (b * v - u)"]
+        integrate = [f"v = v + HALF * {f}", f"v = v + HALF * {f}", "u = u + DT * (a * (b * v - u))"]
     else:                               # forward Euler: u from the old v
-        integrate = [f"vn = v + DT * {f}", "u = u + DT * a * (b * v - u)", "v = vn"]
-    update = "\n".join(["fired = int(v >= v_peak)", "v = fired * c + (1 - fired) * v", "u = u + fired * d"]
-                       + integrate + ["I = 0.0"])
+        integrate = [f"dvdt = {f}", "u = u + DT * (a * (b * v - u))", "v = v + DT * dvdt"]
     v0 = pop.c if pop.v_init is None else pop.v_init
     u0 = pop.b * v0 if pop.u_init is None else pop.u_init
     ns = {"k2": 4e4, "k1": 5e3, "k0": 140.0, "a": pop.a, "b": pop.b, "c": pop.c, "d": pop.d, "v_peak": pop.v_peak,
           "DT": dt, "HALF": 0.5 * dt}
-    return NeuronCode("v : 1\nu : 1\nI : 1\nfired : integer", update, "fired == 1", None, ns,
-                      {"v": v0, "u": u0}, input_scale=1.0 / dt)
+    return NeuronCode("v : 1\nu : 1\nI : 1", "\n".join(integrate + ["I = 0.0"]), "v >= v_peak",
+                      "v = c\nu = u + d", ns, {"v": v0, "u": u0}, input_scale=1.0 / dt)
 
 
 @POPULATIONS.register(AdEx)
 def _adex(pop: AdEx, dt: float, targets: set[str]) -> NeuronCode:
     """Brette & Gerstner (2005), forward Euler on ``(v, w, I_e, I_i)`` (Brian2's ``method='euler'``)."""
-    for name in ("tau_w", "tau_e", "tau_i"):
-        check_tau(f"AdEx {pop.name!r}", name, getattr(pop, name), dt)
+    for name, tau in (("tau_w", pop.tau_w), ("tau_e", pop.tau_e), ("tau_i", pop.tau_i), ("C / g_L", pop.C / pop.g_L)):
+        check_tau(f"AdEx {pop.name!r}", name, tau, dt, 2.0)      # Euler on a linear decay: dt < 2 tau
     ref_steps = refractory_steps(pop.t_ref, dt)
-    dv = "(-g_L * (v - E_L) + g_L * Delta_T * exp((v - V_T) / Delta_T) - w + I_e + I_i + i_ext) / C"
-    new = f"v + DT * {dv}"
-    state = ["w = w + DT * (a * (v_old - E_L) - w) / tau_w", "I_e = I_e + DT * (-I_e / tau_e)",
-             "I_i = I_i + DT * (-I_i / tau_i)"]
+    new = "v + k_v * (-g_L * (v - E_L) + g_L * Delta_T * exp((v - V_T) / Delta_T) - w + I_e + I_i + i_ext)"
+    state = ["w = w + k_w * (a * (v_old - E_L) - w)", "I_e = I_e * ce", "I_i = I_i * ci"]
     update = "\n".join(["v_old = v", _hold(new, state, ref_steps > 0)])
-    ns = {"C": pop.C, "g_L": pop.g_L, "E_L": pop.E_L, "V_T": pop.V_T, "Delta_T": pop.Delta_T, "tau_w": pop.tau_w,
-          "a": pop.a, "tau_e": pop.tau_e, "tau_i": pop.tau_i, "i_ext": pop.i_ext, "DT": dt}
+    ns = {"k_v": dt / pop.C, "k_w": dt / pop.tau_w, "g_L": pop.g_L, "E_L": pop.E_L, "V_T": pop.V_T,
+          "Delta_T": pop.Delta_T, "a": pop.a, "i_ext": pop.i_ext, "ce": 1.0 - dt / pop.tau_e,
+          "ci": 1.0 - dt / pop.tau_i}
     code = _spiking(["v : 1", "w : 1", "I_e : 1", "I_i : 1", "v_old : 1"], update, ref_steps > 0, ns,
                     {"v": pop.E_L if pop.v_init is None else pop.v_init, "w": pop.w_init}, ref_steps,
                     pop.V_peak, pop.V_reset)

@@ -203,11 +203,11 @@ def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
 def _inhibitory(rule: InhibitorySTDP, p: Projected, code: SynapseCode) -> None:
     """Vogels et al. (2011) as in Brian2's ``examples/frompapers/Vogels_et_al_2011.py``."""
     check_tau(f"InhibitorySTDP ({p.proj.name!r})", "tau", rule.tau, p.dt)
-    code.model += ["dx_pre/dt = -x_pre / (tau_istdp * second) : 1 (event-driven)",
-                   "dx_post/dt = -x_post / (tau_istdp * second) : 1 (event-driven)"]
+    code.model += ["dApre/dt = -Apre / (tau_istdp * second) : 1 (event-driven)",
+                   "dApost/dt = -Apost / (tau_istdp * second) : 1 (event-driven)"]
     code.namespace.update(eta=rule.eta, tau_istdp=rule.tau, alpha=rule.alpha)
-    code.on_pre += p.deliver + ["x_pre += 1.0", "w = " + _clip("w + eta * (x_post - alpha)", p.bounded)]
-    code.on_post += ["x_post += 1.0", "w = " + _clip("w + eta * x_pre", p.bounded)]
+    code.on_pre += p.deliver + ["Apre += 1.0", "w = " + _clip("w + eta * (Apost - alpha)", p.bounded)]
+    code.on_post += ["Apost += 1.0", "w = " + _clip("w + eta * Apre", p.bounded)]
 
 
 def _rate_trace_rule(rule: ModulatedHebbian | PES, p: Projected, code: SynapseCode, activity: str) -> None:

@@ -44,6 +44,7 @@ from plastinet.backends.brian2.session import brian2_run, run_network
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
+from plastinet.spiking._noise import noise_draws
 from plastinet.spiking._sources import _steps
 from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
@@ -71,7 +72,7 @@ _OWNER = "brian2 backend"
 
 # orders inside the ``synapses`` slot (Brian2 sorts by order, then name)
 _REWARD, _MODSRC, _DOPA_ALL, _JUMP, _MVAL = -5_000_000, -4_000_000, -3_000_000, -2_000_000, -1_500_000
-_NOISE, _PRE, _CONT, _POST = -1_100_000, -1_000_000, 0, 1_000_000
+_PRE, _NOISE, _CONT, _POST = -1_000_000, -500_000, 0, 1_000_000
 
 
 def unsupported_reason(network: Network, target: str) -> str | None:
@@ -158,7 +159,12 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     if seed is None:                    # draw one, so that the recorded seed reproduces the run
         seed = new_seed()
     n_steps = int(round(duration / dt))
+    if poisson == "replay" and network.noises:        # the replayed draws are held in memory
+        check_network_memory({f"noise {name!r} draws (replayed)": 8.0 * n_steps * network.populations[x.population].n
+                              for name, x in network.noises.items()}, _OWNER,
+                             f"replaying {duration:g} s of noise (poisson='brian2' draws it in Brian2 instead)")
     plan = _plan(network, dt, seed)
+    plan.noise_draws = noise_draws(network, seed, 0, n_steps) if poisson == "replay" and network.noises else {}
     rng_state = np.random.get_state()
     t0 = time.perf_counter()
     try:
@@ -172,7 +178,7 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     check_final_states(guard, _OWNER, dt, n_steps, plan.sampled, rec.states, rec._samples, rec._sample_times,
                        rec.counts)
     ds = build_dataset(rec, rec.final_w)
-    delays = {"delay_rounding": DELAY_ROUNDING} if any(p.delay_steps.any() for p in plan.projs.values()) else {}
+    delays = {"delay_rounding": DELAY_ROUNDING} if any(p.delay_steps is not None for p in plan.projs.values()) else {}
     return finalize_dataset(ds, backend="brian2", backend_version=version, dt=dt, seed=seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
                             step_order=STEP_ORDER, brian2_target=target, poisson=poisson,
@@ -199,7 +205,7 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
         mod = net.modulators.get(getattr(proj.rule, "modulator", None) or "")
         drawn = connectivity(proj, streams.projections[name])
         projs[name] = SimpleNamespace(proj=proj, pre=drawn.pre, post=drawn.post, w=drawn.w,
-                                      delay_steps=delay_steps(drawn.delay, dt),
+                                      delay_steps=_delays(proj, drawn.delay, dt),
                                       n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all",
                                       code=synapse_code(proj, dt, getattr(mod, "tau", None),
                                                         _input_scale(neuron_code, proj.post.name)))
@@ -218,14 +224,29 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
                            spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
 
 
+def _delays(proj: Any, seconds: np.ndarray, dt: float) -> np.ndarray | None:
+    """Per-synapse delays in steps; None for a projection without a delay (0 s, the default)."""
+    d = proj.delay
+    return None if isinstance(d, float) and d == 0.0 else delay_steps(seconds, dt)
+
+
 def _input_scale(neuron_code: dict, name: str) -> float:
     return neuron_code[name].input_scale if name in neuron_code else 1.0
 
 
 def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
-    """A fresh draw per neuron and step from Brian2's generator (the same distribution, other draws)."""
+    """Per-step draws added to the target after the step's spikes (synapses slot, before per-step rules).
+
+    ``poisson="replay"`` replays the numpy engine's draws from the run's noise stream (a
+    ``TimedArray`` of steps x neurons); ``"brian2"`` draws with Brian2's generator (the same
+    distribution, other draws).
+    """
     n = noise.name
-    if noise.distribution == "uniform":
+    if ctx.poisson == "replay":
+        values = ctx.plan.noise_draws[n]
+        ns = {f"draws_{n}": b2.TimedArray(values, dt=ctx.plan.dt * b2.second)}
+        draw = f"draws_{n}(t, i)"
+    elif noise.distribution == "uniform":
         draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
     else:
         draw, ns = f"(mu_{n} + sd_{n} * randn())", {f"mu_{n}": noise.mean, f"sd_{n}": noise.std}
@@ -337,7 +358,7 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
         if "em1(" in code.continuous:       # DopamineSTDP's closed form
             ns["em1"] = _expm1(b2)
         kw: dict[str, Any] = {}
-        steps = p.delay_steps
+        steps = np.zeros(0, dtype=np.int64) if p.delay_steps is None else p.delay_steps
         uniform_delay = not steps.size or bool(np.all(steps == steps[0]))
         if code.on_pre:
             kw["on_pre"] = "\n".join(code.on_pre)
