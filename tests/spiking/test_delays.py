@@ -19,6 +19,7 @@ from plastinet.spiking import (
     TsodyksMarkram,
     run,
 )
+from plastinet.spiking.draws import DELAY_ROUNDING
 from plastinet.spiking.engine import Simulator
 
 DT = 1e-4
@@ -52,7 +53,7 @@ def test_transmission_arrives_exactly_the_rounded_delay_later():
         want = _filtered(spike_steps + expected_steps[k], [w[k]] * 3, n_steps)
         np.testing.assert_allclose(got[:, k], want, rtol=1e-12, atol=0)
     np.testing.assert_array_equal(ds.delay_p.values, expected_steps * DT)
-    assert "halves rounded up" in ds.attrs["delay_rounding"]
+    assert ds.attrs["delay_rounding"] == DELAY_ROUNDING and "floor(delay / dt + 0.5)" in DELAY_ROUNDING
 
 
 def test_spikes_of_a_dynamic_population_arrive_delayed_through_the_ring():
