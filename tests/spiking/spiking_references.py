@@ -12,7 +12,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-
 # --------------------------------------------------------------------------------------
 # Izhikevich (2003): dv/dt = 0.04 v^2 + 5 v + 140 - u + I, du/dt = a (b v - u), v >= 30 -> v = c, u += d
 # (v in mV, t in ms, u and I in mV/ms)

@@ -35,7 +35,7 @@ def test_izhikevich_network_quick_plasticity_acts_within_bounds(izhikevich_quick
     assert W[0, ds.attrs["rewarded_synapse"]] < 0.01             # it starts at 0
 
 
-def test_izhikevich_network_rejects_an_empty_population(tmp_path):
+def test_izhikevich_network_rejects_an_empty_population():
     with pytest.raises(ModelFileError, match="n_exc"):
         load_model("izhikevich2007_network", ["protocol.n_exc=1"], quick=True).run(progress=False)
 
