@@ -55,6 +55,7 @@ from plastinet.errors import (
     CheckpointError,
     PlastinetWarning,
     RangeError,
+    RunawayFiringWarning,
     ValidationError,
     check_numerical_policy,
     report_numerical,
@@ -86,6 +87,12 @@ __all__ = ["Simulator", "run", "check_final_states", "nonfinite_summary", "GUARD
 GUARD_STEPS = 1000
 #: Rates are judged over windows in which a neuron at ``max_rate`` fires this many spikes.
 RATE_WINDOW_SPIKES = 100
+#: Without an explicit ``max_rate``, a spiking neuron faster than this (Hz) over a guard window
+#: warns (:class:`~plastinet.errors.RunawayFiringWarning`): sustained rates above ~200 Hz are
+#: not physiological and usually mean too strong weights or a missing refractory period.
+PLAUSIBLE_MAX_RATE = 200.0
+#: The plausible-rate warning judges windows in which a neuron at that rate fires this many spikes.
+PLAUSIBLE_WINDOW_SPIKES = 20
 #: ``format`` entry of the spiking engine's checkpoints.
 CHECKPOINT_FORMAT = "plastinet-spiking-checkpoint"
 CHECKPOINT_VERSION = 2
@@ -224,7 +231,11 @@ class Simulator:
     max_rate : float or str or None
         Highest firing rate (Hz) a LIF / conductance LIF neuron may reach, averaged over
         guard windows (each long enough for 100 spikes at ``max_rate``, at least
-        :data:`GUARD_STEPS` steps). Default ``0.5 / dt`` (a spike every other step).
+        :data:`GUARD_STEPS` steps); a violation is handled by ``on_numerical``. Default
+        ``None``: the limit is ``0.5 / dt`` (a spike every other step) and, in addition, a
+        neuron faster than :data:`PLAUSIBLE_MAX_RATE` (200 Hz) over a window of at least
+        20 spikes at that rate warns :class:`~plastinet.errors.RunawayFiringWarning` once
+        per population (an explicit ``max_rate`` replaces that warning).
 
     Raises
     ------
@@ -246,6 +257,9 @@ class Simulator:
         if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < 1:
             raise RangeError("spiking.Simulator", "chunk_steps", chunk_steps, "expected an integer >= 1")
         self.on_numerical = check_numerical_policy("spiking.Simulator", on_numerical)
+        #: The rate above which a neuron warns (default max_rate only), and its window in steps.
+        self.warn_rate = PLAUSIBLE_MAX_RATE if max_rate is None and PLAUSIBLE_MAX_RATE < 0.5 / dt else None
+        self._warn_window = math.ceil(PLAUSIBLE_WINDOW_SPIKES / (PLAUSIBLE_MAX_RATE * dt))
         if max_rate is None:
             max_rate = 0.5 / dt
         max_rate = to_si(max_rate, "Hz", name="max_rate", owner="spiking.Simulator")
@@ -521,6 +535,12 @@ class Simulator:
                                      f"max_rate = {self.max_rate:g} Hz; check weights, reset and refractory "
                                      "period, or raise max_rate",
                                      step=now, where=f"population {name!r}, rate", time=now * dt, stacklevel=4)
+                elif (self.warn_rate is not None and window >= self._warn_window and rates.size
+                      and rates[k] > self.warn_rate and ("population", name, "plausible rate") not in self._reported):
+                    self._reported.add(("population", name, "plausible rate"))
+                    warn_runaway(f"spiking engine: population {name!r}: neuron {k} fired at {rates[k]:.4g} Hz "
+                                 f"(population mean {rates.mean():.4g} Hz) between t = {self._count_since * dt:g} s "
+                                 f"and t = {now * dt:g} s", self.warn_rate)
                 counts[:] = 0
             self._count_since = now
         self._checked = now
@@ -902,6 +922,12 @@ class Simulator:
         raise TypeError(type(probe).__name__)
 
 
+def warn_runaway(what: str, rate: float) -> None:
+    """Warn :class:`~plastinet.errors.RunawayFiringWarning`: ``what`` fired above ``rate`` (Hz)."""
+    warnings.warn(f"{what}, above the plausible {rate:g} Hz; check weights, thresholds and the refractory "
+                  "period (t_ref), or pass max_rate to set the limit yourself", RunawayFiringWarning, stacklevel=5)
+
+
 def check_final_states(sim: Simulator, owner: str, stop: int, states: list[tuple[str, str, str, np.ndarray]],
                        samples: dict[str, list[np.ndarray]], sample_times: list[int],
                        spike_counts: dict[str, np.ndarray]) -> None:
@@ -943,6 +969,13 @@ def check_final_states(sim: Simulator, owner: str, stop: int, states: list[tuple
                              f"t = {stop * dt:g} s); reduce weights, learning rates or input rates, or check "
                              "the parameters", step=stop, where=f"{kind} {name!r}, {var}", time=stop * dt, stacklevel=4)
             return
+    if sim.warn_rate is not None and stop >= sim._warn_window:
+        for name, counts in spike_counts.items():
+            rates = np.asarray(counts) / (stop * dt)
+            if rates.size and sim.max_rate >= rates.max() > sim.warn_rate:
+                k = int(np.argmax(rates))
+                warn_runaway(f"{owner}: population {name!r}: neuron {k} fired at {rates[k]:.4g} Hz (population "
+                             f"mean {rates.mean():.4g} Hz) over the run (t = 0 to {stop * dt:g} s)", sim.warn_rate)
     if stop >= sim._rate_window:
         for name, counts in spike_counts.items():
             rates = np.asarray(counts) / (stop * dt)
