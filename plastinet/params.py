@@ -44,8 +44,9 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
 #: ``(owner class, parameter)`` pairs that have already warned about an implausible value.
 _WARNED: set[tuple[str, str]] = set()
 
-#: SI prefixes tried when suggesting the unit a user probably meant.
-_PREFIXES = (("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12), ("k", 1e3))
+#: Prefixed units tried, per SI unit, when suggesting what a bare number probably meant.
+_MEANT = {"s": (("m", 1e-3), ("u", 1e-6)), "V": (("m", 1e-3),), "A": (("n", 1e-9), ("p", 1e-12)),
+          "S": (("n", 1e-9),), "F": (("p", 1e-12),), "ohm": (("M", 1e6),)}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -247,14 +248,13 @@ class Parameter:
         unit = self.unit or self.quantity or "1"
         lo, hi = self.plausible  # type: ignore[misc]
         hint = ""
-        for prefix, factor in _PREFIXES:
-            if unit != "1" and lo <= number * factor <= hi and number != 0:
-                hint = f"; did you mean '{number:g} {prefix}{unit}'?"
+        for prefix, factor in _MEANT.get(unit, ()):
+            if lo <= number * factor <= hi and number != 0:
+                hint = f"; did you mean '{number:.12g} {prefix}{unit}'?"
                 break
         warnings.warn(f"{owner}: {self.name}={_format_quantity(number, unit)} is outside the plausible range "
-                      f"{_format_quantity(lo, unit)} to {_format_quantity(hi, unit)} of a {self.doc or self.name}; "
-                      f"bare numbers are SI units ({unit}){hint} (warned once per parameter)",
-                      ImplausibleValueWarning, stacklevel=6)
+                      f"{_format_quantity(lo, unit)} to {_format_quantity(hi, unit)}; floats are SI units "
+                      f"({unit}){hint} (warned once per parameter)", ImplausibleValueWarning, stacklevel=6)
 
 
 def _format_quantity(value: float, unit: str) -> str:
