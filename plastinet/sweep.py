@@ -160,7 +160,7 @@ def _prepare_worker(backend: str, dask_worker: Any = None) -> None:
 
 
 def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], backend: str,
-               target: str | None) -> xr.Dataset:
+               target: str | None, quick: bool = False) -> xr.Dataset:
     """Worker task: validate and run one point from the model file's text; return its result.
 
     The text travels with the task, so workers on other machines need neither the file nor
@@ -171,7 +171,7 @@ def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], back
     with tempfile.TemporaryDirectory(prefix="plastinet-point-") as tmp:
         local = Path(tmp) / Path(model_path).name
         local.write_text(model_text, encoding="utf-8")
-        model = load_model(local, overrides)
+        model = load_model(local, overrides, quick=quick)
     model.path = model_path
     return model.run(backend=backend, progress=False, **({"target": target} if target else {})).load()
 
@@ -179,7 +179,8 @@ def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], back
 def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Path,
           scheduler: str | None = None, n_workers: int = 2, backend: str = DEFAULT_BACKEND,
           target: str | None = None, overrides: Sequence[str] | None = None,
-          seed: int | None = None, spawn_seeds: bool = True, progress: bool = True) -> xr.Dataset:
+          seed: int | None = None, spawn_seeds: bool = True, progress: bool = True,
+          quick: bool = False) -> xr.Dataset:
     """Run ``model`` at every point of ``grid`` on dask.distributed; combine the results.
 
     Parameters
@@ -212,6 +213,9 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         ``False`` runs every point with the model file's seeds (shared random numbers).
     progress : bool
         Show a progress bar over the points.
+    quick : bool
+        Apply the model file's ``[quick]`` table at every point (a small, fast sweep); the
+        grid and ``overrides`` are applied after it.
 
     Returns
     -------
@@ -246,7 +250,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     path = str(find_model(model))
     fixed = {".".join(keys): value for keys, value in map(parse_override, overrides or [])}
     points = sweep_points(grid)
-    base = load_model(path, fixed)
+    base = load_model(path, fixed, quick=quick)
     keys = [k for k in seed_keys(base.config) if k not in grid and k not in fixed]
     if spawn_seeds and keys:
         file_seed = base.config
@@ -261,7 +265,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
                                   "that is neither swept nor overridden")
         master, keys, seeds = None, [], [None] * len(points)
     runs = [{**fixed, **p, **{k: s for k in keys}} for p, s in zip(points, seeds)]
-    models = [load_model(path, r) for r in runs]     # validate every point first
+    models = [load_model(path, r, quick=quick) for r in runs]     # validate every point first
     from plastinet.backends import backend_class, backend_targets
     from plastinet.experiments import check_backend, get_kind
 
@@ -274,6 +278,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     pdir = out / "points"
     manifest = {"model": models[0].name, "model_file": path, "grid": {k: list(v) for k, v in grid.items()},
                 "overrides": fixed, "backend": backend, **({"target": target} if target else {}),
+                **({"quick": True} if quick else {}),
                 "sweep_seed": master, "seed_keys": keys}
     mpath = out / "sweep.json"
     if mpath.exists():
@@ -293,7 +298,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         if todo:
             # before any task: the backend prepares each worker's main thread
             client.register_worker_callbacks(functools.partial(_prepare_worker, backend))
-            futures = {client.submit(_run_point, model_text, path, runs[i], backend, target,
+            futures = {client.submit(_run_point, model_text, path, runs[i], backend, target, quick,
                                      key=f"plastinet-point-{files[i].stem}", pure=False): i for i in todo}
             with client.as_current(), tqdm(total=len(points), initial=len(points) - len(todo),
                                            desc=f"sweep {models[0].name}", disable=not progress) as bar:

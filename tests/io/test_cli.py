@@ -146,3 +146,50 @@ def test_bad_input_prints_one_error_line_and_exits_2(tmp_path, capsys):
     assert main(["run", "delta_fwp", "--set", "experiment.trials=-1", "--out", str(tmp_path / "x.nc")]) == 2
     assert "experiment.trials" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
+
+
+def _subcommands():
+    import argparse
+
+    from plastinet.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, sub.choices
+
+
+def test_every_option_of_every_subcommand_has_help():
+    parser, commands = _subcommands()
+    missing = [f"{name} {'/'.join(action.option_strings) or action.dest}"
+               for name, cmd in commands.items() for action in cmd._actions
+               if not action.help and action.dest != "help"]
+    assert missing == []
+
+
+def test_top_level_help_shows_no_doc_markup(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and "plastinet command line" in out
+
+
+def test_sweep_takes_quick_and_passes_it_on(monkeypatch, tmp_path):
+    import plastinet.sweep as sweep_module
+
+    seen = {}
+
+    def fake_sweep(model, grid, **kwargs):
+        seen.update(kwargs, model=model, grid=grid)
+        import xarray as xr
+        return xr.Dataset(attrs={"points_computed": 0, "points_reused": 0})
+
+    monkeypatch.setattr(sweep_module, "sweep", fake_sweep)
+    assert main(["sweep", "delta_fwp", "--grid", "experiment.beta=0.5,1", "--quick", "--quiet",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert seen["quick"] is True and seen["grid"] == {"experiment.beta": [0.5, 1]}
+
+
+def test_a_bad_set_value_names_the_override(tmp_path, capsys):
+    assert main(["run", "stdp_pairing", "--quick", "--set", "rule.tau_minus=30", "--out", str(tmp_path / "r.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("plastinet: error: --set rule.tau_minus: invalid rule.tau_minus=30") and '"30 ms"' in err

@@ -190,3 +190,10 @@ def test_a_seed_of_any_size_and_point_files_checked_against_the_sweep(tmp_path, 
     assert main(args) == 2
     second.write_bytes(good)
     assert main(args) == 0
+
+
+def test_quick_sweep_applies_the_model_files_quick_table_at_every_point(tmp_path):
+    ds = sweep("hebbian_fwp", {"experiment.beta": [0.5, 1.0]}, out=tmp_path, n_workers=1, progress=False, quick=True)
+    quick = load_model("hebbian_fwp", quick=True).config["experiment"]
+    assert list(ds["n_items"].values) == quick["n_items"] == [4, 16, 48]
+    assert dict(ds.sizes)["trial"] == quick["trials"] == 2
