@@ -4,6 +4,7 @@ validates it with its experiment kind and returns a :class:`Model`, which runs o
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from plastinet.io.model_files import (
 from plastinet.params import REQUIRED, Parameter
 from plastinet.results import check_result_finite
 
-__all__ = ["Model", "load_model"]
+__all__ = ["Model", "load_model", "model_from_dict"]
 
 
 @dataclass
@@ -137,6 +138,33 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
         return _validate(path, config, quick, keys)
     except ModelFileError as err:
         raise (override_error(err, keys) or err) from None
+
+
+def model_from_dict(data: dict[str, Any]) -> Model:
+    """Validate again a model stored by :meth:`Model.to_dict` (e.g. a result's ``model_spec``).
+
+    Parameters
+    ----------
+    data : dict
+        ``{"name", "kind", "config", "quick", ...}`` as written by :meth:`Model.to_dict`
+        (the file's contents with its ``[quick]`` table and overrides already applied).
+
+    Returns
+    -------
+    Model
+        The model, validated as :func:`load_model` would (``path`` is ``"<stored model>"``).
+
+    Raises
+    ------
+    ModelFileError
+        If ``data`` is not such a dict or its configuration is no longer valid.
+    """
+    where = "<stored model>"
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise ModelFileError(where, "model_spec", data, "expected the dict of Model.to_dict() with a 'config' table")
+    config = copy.deepcopy(data["config"])
+    config.setdefault("name", data.get("name", "model"))
+    return _validate(Path(where), config, bool(data.get("quick", False)), [])
 
 
 def _validate(path: Path, config: dict[str, Any], quick: bool, overrides: list[str]) -> Model:
