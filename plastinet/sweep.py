@@ -41,6 +41,7 @@ from plastinet.io.checkpoints import spec_hash
 from plastinet.io.durable import write_atomically
 from plastinet.io.model_files import find_model, parse_override
 from plastinet.io.result_files import load_result, save_result
+from plastinet.results import attach_attr_units
 
 __all__ = ["sweep", "parse_grid", "sweep_points", "seed_keys", "point_seeds"]
 
@@ -222,7 +223,8 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     xarray.Dataset
         The combined result, one dimension per swept parameter, with the seed of every
         point in ``point_seed``; attrs ``points_computed`` and ``points_reused`` say how much
-        work this call did, ``sweep_seed`` and ``seed_keys`` how the seeds were made.
+        work this call did, ``sweep_seed`` (absent when the points share the file's seeds)
+        and ``seed_keys`` how the seeds were made.
 
     Raises
     ------
@@ -315,9 +317,11 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         _check_point(f, m)
     combined = _combine(points, files, list(grid), seeds)
     combined.attrs.update(points_computed=len(todo), points_reused=len(points) - len(todo),
-                          sweep_seed="none" if master is None else int(master), seed_keys=",".join(keys),
-                          sweep_grid=json.dumps(manifest["grid"], default=str),
+                          seed_keys=",".join(keys), sweep_grid=json.dumps(manifest["grid"], default=str),
                           model_spec=json.dumps({**models[0].to_dict(), "sweep": manifest}, default=str))
+    if master is not None:                      # shared seeds (spawn_seeds=False): no sweep seed
+        combined.attrs["sweep_seed"] = int(master)
+    attach_attr_units(combined)
     save_result(combined, out / "sweep.nc")
     return combined
 

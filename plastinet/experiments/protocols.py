@@ -25,7 +25,7 @@ import xarray as xr
 
 from plastinet.analysis.stdp_theory import pair_integral
 from plastinet.errors import RangeError
-from plastinet.results import variable
+from plastinet.results import variable, with_attr_units
 from plastinet.seeds import check_seed
 from plastinet.simulation import check_run_options, simulate
 from plastinet.spiking.network import (
@@ -64,6 +64,15 @@ SONG_REGULATED_FRACTION = 0.2
 UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": "s", "phase": "s",
          "tau": "s", "segment": "s", "tail": "s", "warmup": "s", "tau_n": "s", "rate": "Hz", "frequency": "Hz",
          "frequencies": "Hz", "r_pre": "Hz", "r_post": "Hz", "background_rate": "Hz", "rates": "Hz"}
+
+
+def protocol(func: Any) -> Any:
+    """Decorator of a protocol or measurement: arguments in :data:`UNITS` take unit strings
+    (:func:`~plastinet.units.si_arguments`) and the result's numeric attributes get their units
+    (:func:`~plastinet.results.with_attr_units`)."""
+    return si_arguments(UNITS)(with_attr_units(func))
+
+
 #: Smallest counts a protocol accepts where 1 is not enough, by protocol and argument:
 #: izhikevich2007 compares the rewarded synapse 0 with the others.
 MIN_COUNTS = {"izhikevich2007": {"n_inputs": 2}}
@@ -93,7 +102,7 @@ def _paired_run(rule: SpikeRule, pre_t: list[np.ndarray], post_t: list[np.ndarra
     return ds["w_syn"].values
 
 
-@si_arguments(UNITS)
+@protocol
 def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 1,
                    frequency: float = 1.0, w0: float = 0.0, w_min: float = -np.inf,
                    w_max: float = np.inf, dt: float = 1e-4, t0: float = 0.1,
@@ -139,7 +148,7 @@ def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 
                       attrs={"n_pairings": n_pairings, "frequency": frequency, "rule": repr(rule)})
 
 
-@si_arguments(UNITS)
+@protocol
 def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 50),
              delta_t: Sequence[float] = (0.01, -0.01), n_pairings: int = 60, w0: float = 1.0,
              dt: float = 1e-4, backend: Any = None,
@@ -182,7 +191,7 @@ def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 5
     return ds
 
 
-@si_arguments(UNITS)
+@protocol
 def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_pre: int = 200,
                   n_post: int = 10, duration: float = 10.0, dt: float = 1e-4, seed: int = 0,
                   backend: Any = None, run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
@@ -248,7 +257,7 @@ def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_p
                       attrs={"dt": dt, "duration": duration, "n_pre": n_pre, "n_post": n_post})
 
 
-@si_arguments(UNITS)
+@protocol
 def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, g_max: float = 0.01,
              dt: float = 1e-4, seed: int = 0, sample_every: float | None = None,
              progress: bool = False, chunk_steps: int = 256, backend: Any = None,
@@ -294,7 +303,7 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
     return ds
 
 
-@si_arguments(UNITS)
+@protocol
 def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1.0,
                    g_unit: float = 0.03, n_background: int = 200, background_rate: float = 10.0,
                    g_background: float = 0.025, dt: float = 5e-4, seed: int = 0,
@@ -363,7 +372,7 @@ def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1
     return ds
 
 
-@si_arguments(UNITS)
+@protocol
 def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: float = 0.2,
                  n_segments: int = 40, eta: float = 2e-3, tau: float = 0.01, dt: float = 1e-3,
                  seed: int = 0, progress: bool = False, backend: Any = None,
@@ -410,7 +419,7 @@ def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: 
     return ds
 
 
-@si_arguments(UNITS)
+@protocol
 def spiking_fwp_sequence(fwp_rule: str = "delta", feature_map: str = "relu", steps: int = 6, d_key: int = 4,
                          d_value: int = 3, neurons_per_feature: int = 20, rate: float = 100.0,
                          phase: float = 0.2, tau: float = 0.01, dt: float = 1e-3, beta: float = 0.8,

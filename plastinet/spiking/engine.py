@@ -51,6 +51,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import xarray as xr
 
+from plastinet._version import __version__
 from plastinet.errors import (
     CheckpointError,
     PlastinetWarning,
@@ -471,7 +472,7 @@ class Simulator:
         view = SimpleNamespace(network=self.network, dt=self.dt, _spikes=spikes, _samples=samples,
                                _sample_times=sample_times, sampled=self.sampled, projs=self.projs)
         ds = build_dataset(view, final_w)
-        return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=self.dt,
+        return finalize_dataset(ds, backend="numpy", backend_version=__version__, dt=self.dt,
                                 seed=self.seed, model_spec=self.network.to_dict(),
                                 t_start=start * self.dt, t_stop=stop * self.dt,
                                 step_order="groups,thresholds,synapses(mod,pre,continuous,post),resets,end",

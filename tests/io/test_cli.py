@@ -32,8 +32,23 @@ def test_every_bundled_model_runs_and_plots(tmp_path, model):
     assert main(["run", model, "--quick", "--quiet", "--no-plot", "--out", str(out)]) == 0
     ds = load_result(out)
     assert ds.attrs["model_kind"] in ("rate_fwp", "training", "spiking_protocol", "rule_inference")
+    assert_units_everywhere(ds)
     assert main(["plot", str(out)]) == 0
     assert out.with_suffix(".png").stat().st_size > 5_000
+
+
+def assert_units_everywhere(ds):
+    """Every variable has units; every numeric global attribute has ``<name>_units``; the seed
+    is an integer or absent (never "none"); ``backend_version`` is the backend's own version."""
+    from plastinet.backends import get_backend
+
+    assert [name for name, var in ds.variables.items() if "units" not in var.attrs] == []
+    numeric = [k for k, v in ds.attrs.items() if isinstance(v, (int, float, np.integer, np.floating))
+               and not k.endswith("_units")]
+    assert [k for k in numeric if f"{k}_units" not in ds.attrs] == []
+    assert "seed" not in ds.attrs or isinstance(ds.attrs["seed"], (int, np.integer))
+    assert ds.attrs["backend_version"] == get_backend(ds.attrs["backend"]).version
+    assert ds.attrs["numpy_version"] == np.__version__
 
 
 def _brian2_supported(model: str) -> bool:
@@ -115,7 +130,7 @@ def test_info_reports_versions_backends_and_whether_brian2_can_compile(capsys):
     assert text.startswith(f"plastinet {__version__}")
     assert f"numpy       {np.__version__}" in text and f"xarray      {xarray.__version__}" in text
     assert f"brian2      {brian2.__version__:<10} capabilities: rate_fwp, spiking" in text
-    assert "numpy       " + np.__version__ in text.split("backends:")[1]
+    assert "numpy       " + __version__ in text.split("backends:")[1]    # the reference engine is plastinet's
     from plastinet._blas import openblas_cores
 
     blas = next(ln for ln in text.splitlines() if ln.strip().startswith("BLAS"))
