@@ -99,7 +99,7 @@ CASES = [
      "invalid rule.feature_map="),
     ("size-2e9-inputs", ["run", "song2000", "--set", "protocol.n_inputs=2000000000", "--out", "OUT/x.nc"],
      "projection 'syn' (2e+09 synapses)"),
-    ("size-probe-samples", ["run", "izhikevich2007_distal_reward", "--set", "protocol.duration=1e12",
+    ("size-probe-samples", ["run", "izhikevich2007_distal_reward", "--set", "protocol.duration=1e12 s",
                             "--out", "OUT/x.nc"], "probe 'W'"),
     # sizes no up-front check covers: numpy refuses at once, the CLI reports it in one line
     ("size-training-batch", ["train", "assoc_retrieval", "--set", "training.batch_size=100000000000",
