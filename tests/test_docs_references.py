@@ -12,6 +12,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: Files named in the docs that are not in the repository on purpose: outputs and other projects' files.
 NOT_IN_REPOSITORY = {
     "checkpoint.npz": "written by plastinet train into its --out-dir",
+    "history.nc": "written by plastinet train into its --out-dir",
     "STDP.py": "Brian2's examples/synapses/STDP.py, which song2000 reproduces",
 }
 _FILE = re.compile(r"`([\w./*-]+\.(?:py|md|toml|ipynb|txt|ya?ml|cfg|json|png|csv|nc|npz))`")
