@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plastinet.errors import ModelFileError, check_numerical_policy
+from plastinet.errors import ModelFileError, ValidationError, check_numerical_policy
 from plastinet.experiments.registry import KINDS, get_kind
 from plastinet.io.model_files import (
     NAME_RULE,
@@ -85,8 +85,8 @@ class Model:
         try:
             ds = get_kind(self.kind).run(self, backend=backend, progress=progress, on_numerical=on_numerical,
                                          **options)
-        except ModelFileError as err:
-            raise (override_error(err, self.overrides) or err) from None
+        except ValidationError as err:
+            raise (override_error(err, self.overrides, self.path) or err) from None
         check_result_finite(ds, on_numerical=on_numerical, owner=self.name)
         return ds
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from plastinet.errors import ModelFileError, ValidationError
+from plastinet.errors import ModelFileError, SizeError, ValidationError
 from plastinet.params import REQUIRED, Parameter
 
 __all__ = ["ModelEntry", "Section", "catalog", "find_model", "list_models", "read_model_config", "override_keys",
@@ -252,16 +252,34 @@ def override_keys(overrides: list[str] | dict[str, Any] | None) -> list[str]:
     return [".".join(parse_override(o)[0]) for o in (overrides or [])]
 
 
-def override_error(err: ModelFileError, keys: list[str]) -> ModelFileError | None:
+def override_error(err: ValidationError, keys: list[str], path: str | None = None) -> ValidationError | None:
     """``err`` re-addressed to the ``--set`` override that set its key, or ``None``.
 
     A value given on the command line is not in the model file, so its error names the
     override (``--set protocol.duration``), not the file; the file is still mentioned.
+
+    Parameters
+    ----------
+    err : ValidationError
+        A :class:`~plastinet.errors.ModelFileError`, or a
+        :class:`~plastinet.errors.SizeError` raised for the model file ``path``.
+    keys : list of str
+        The dotted keys the overrides set (:func:`override_keys`).
+    path : str, optional
+        The model file (to recognise a SizeError about it).
     """
-    for key in reversed(keys):              # the last override of a key is the one that counts
-        if err.key == key or err.key.startswith((key + ".", key + "[")):
-            return ModelFileError(f"--set {key}", err.key, err.value,
-                                  f"{err.allowed} (a command-line override of {Path(err.path).name})")
+    if isinstance(err, ModelFileError):
+        where, key = err.path, err.key
+    elif isinstance(err, SizeError) and path is not None and err.obj == str(path):
+        where, key = path, err.parameter
+    else:
+        return None
+    for set_key in reversed(keys):          # the last override of a key is the one that counts
+        if key == set_key or key.startswith((set_key + ".", set_key + "[")):
+            allowed = f"{err.allowed} (a command-line override of {where})"
+            if isinstance(err, SizeError):
+                return SizeError(f"--set {set_key}", key, err.value, allowed, need=err.need)
+            return ModelFileError(f"--set {set_key}", key, err.value, allowed)
     return None
 
 

@@ -537,7 +537,8 @@ class Simulator:
                                      "period, or raise max_rate",
                                      step=now, where=f"population {name!r}, rate", time=now * dt, stacklevel=4)
                 elif (self.warn_rate is not None and window >= self._warn_window and rates.size
-                      and rates[k] > self.warn_rate and ("population", name, "plausible rate") not in self._reported):
+                      and self.max_rate >= rates[k] > self.warn_rate and key not in self._reported
+                      and ("population", name, "plausible rate") not in self._reported):
                     self._reported.add(("population", name, "plausible rate"))
                     warn_runaway(f"spiking engine: population {name!r}: neuron {k} fired at {rates[k]:.4g} Hz "
                                  f"(population mean {rates.mean():.4g} Hz) between t = {self._count_since * dt:g} s "

@@ -33,7 +33,7 @@ MODEL_FILES = {
     "digits.toml": HEAD + 'kind = "rate_fwp"\n[rule]\ntype = "delta"\n[experiment]\ntype = "kv_memory"\n'
                           "d_key = " + "9" * 400 + "\n",
     "izh1.toml": HEAD + 'kind = "spiking_protocol"\n[protocol]\ntype = "izhikevich2007"\nn_inputs = 1\n'
-                        "duration = 2.0\n",
+                        'duration = "2 s"\n',
 }
 
 #: Files that are not readable plastinet results (``plastinet plot`` input).
