@@ -23,7 +23,7 @@ from typing import Any, Callable, ClassVar
 from plastinet.errors import ImplausibleValueWarning, RangeError, UnsupportedError, ValidationError
 from plastinet.units import format_si, to_si
 
-__all__ = ["Parameter", "Spec", "REQUIRED", "PLAUSIBLE"]
+__all__ = ["Parameter", "Spec", "REQUIRED", "PLAUSIBLE", "UNIT_PLAUSIBLE"]
 
 #: Plausible ranges (SI units) of common neuroscience quantities, for ``Parameter(plausible=...)``.
 #: A value outside them is legal but warns once (:class:`~plastinet.errors.ImplausibleValueWarning`):
@@ -40,6 +40,12 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "current": (-1e-6, 1e-6),          # injected currents: |I| <= 1 uA
     "resistance": (1e6, 1e10),         # membrane resistances: 1 Mohm .. 10 Gohm
 }
+
+#: The plausible range a parameter gets from its unit when it declares none: any potential,
+#: current, resistance or rate of any spec class (time parameters declare theirs: a time
+#: constant and a duration differ).
+UNIT_PLAUSIBLE: dict[str, tuple[float, float]] = {"V": PLAUSIBLE["potential"], "A": PLAUSIBLE["current"],
+                                                  "ohm": PLAUSIBLE["resistance"], "Hz": PLAUSIBLE["rate"]}
 
 #: ``(owner class, parameter)`` pairs that have already warned about an implausible value.
 _WARNED: set[tuple[str, str]] = set()
@@ -109,7 +115,8 @@ class Parameter:
         The range (SI units) in which the value is physiologically plausible (e.g.
         ``PLAUSIBLE["tau_plasticity"]``). A value outside it is accepted but warns once per
         parameter (:class:`~plastinet.errors.ImplausibleValueWarning`), suggesting the unit
-        that was probably meant (a bare ``20`` is 20 s, not 20 ms).
+        that was probably meant (a bare ``20`` is 20 s, not 20 ms). Default: the range of the
+        unit in :data:`UNIT_PLAUSIBLE` (potentials, currents, resistances, rates), else none.
     quantity : str or None
         SI unit of a parameter with a ``convert`` function whose values are quantities
         (e.g. an array of rates in Hz); model files then require unit strings for it.
@@ -131,6 +138,8 @@ class Parameter:
         self.default = default
         self.unit = None if (choices is not None or convert is not None) else unit
         self.quantity = quantity if convert is not None else self.unit
+        if plausible is None and self.unit is not None:
+            plausible = UNIT_PLAUSIBLE.get(self.unit)
         self.plausible = None if plausible is None else (float(plausible[0]), float(plausible[1]))
         self.low, self.high = low, high
         self.low_open, self.high_open = low_open, high_open

@@ -231,19 +231,17 @@ class LIF(Population):
 
     tau_m = Parameter(0.02, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_membrane"],
                       doc="membrane time constant (s)")
-    v_rest = Parameter(-0.070, unit="V", plausible=PLAUSIBLE["potential"], doc="resting potential (V)")
-    v_thresh = Parameter(-0.050, unit="V", plausible=PLAUSIBLE["potential"], doc="threshold (V)")
-    v_reset = Parameter(-0.060, unit="V", plausible=PLAUSIBLE["potential"], doc="reset potential (V)")
-    r_m = Parameter(1e8, unit="ohm", low=0.0, low_open=True, plausible=PLAUSIBLE["resistance"],
-                    doc="membrane resistance (ohm)")
+    v_rest = Parameter(-0.070, unit="V", doc="resting potential (V)")
+    v_thresh = Parameter(-0.050, unit="V", doc="threshold (V)")
+    v_reset = Parameter(-0.060, unit="V", doc="reset potential (V)")
+    r_m = Parameter(1e8, unit="ohm", low=0.0, low_open=True, doc="membrane resistance (ohm)")
     tau_e = Parameter(0.005, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
                       doc="excitatory current time constant (s)")
     tau_i = Parameter(0.010, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
                       doc="inhibitory current time constant (s)")
     t_ref = Parameter(0.002, unit="s", low=0.0, plausible=PLAUSIBLE["refractory"], doc="refractory period (s)")
-    i_ext = Parameter(0.0, unit="A", plausible=PLAUSIBLE["current"], doc="constant external current (A)")
-    v_init = Parameter(None, unit="V", allow_none=True, plausible=PLAUSIBLE["potential"],
-                       doc="initial potential (V); None: v_rest")
+    i_ext = Parameter(0.0, unit="A", doc="constant external current (A)")
+    v_init = Parameter(None, unit="V", allow_none=True, doc="initial potential (V); None: v_rest")
 
     def _check(self) -> None:
         if self.v_reset >= self.v_thresh:
@@ -284,11 +282,11 @@ class ConductanceLIF(Population):
 
     tau_m = Parameter(0.010, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_membrane"],
                       doc="membrane time constant (s)")
-    E_l = Parameter(-0.074, unit="V", plausible=PLAUSIBLE["potential"], doc="leak reversal potential (V)")
-    v_thresh = Parameter(-0.054, unit="V", plausible=PLAUSIBLE["potential"], doc="threshold (V)")
-    v_reset = Parameter(-0.060, unit="V", plausible=PLAUSIBLE["potential"], doc="reset potential (V)")
-    E_e = Parameter(0.0, unit="V", plausible=PLAUSIBLE["potential"], doc="excitatory reversal potential (V)")
-    E_i = Parameter(-0.080, unit="V", plausible=PLAUSIBLE["potential"], doc="inhibitory reversal potential (V)")
+    E_l = Parameter(-0.074, unit="V", doc="leak reversal potential (V)")
+    v_thresh = Parameter(-0.054, unit="V", doc="threshold (V)")
+    v_reset = Parameter(-0.060, unit="V", doc="reset potential (V)")
+    E_e = Parameter(0.0, unit="V", doc="excitatory reversal potential (V)")
+    E_i = Parameter(-0.080, unit="V", doc="inhibitory reversal potential (V)")
     tau_e = Parameter(0.005, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
                       doc="excitatory conductance time constant (s)")
     tau_i = Parameter(0.010, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
@@ -296,8 +294,7 @@ class ConductanceLIF(Population):
     t_ref = Parameter(0.002, unit="s", low=0.0, plausible=PLAUSIBLE["refractory"], doc="refractory period (s)")
     method = Parameter("exponential_euler", choices=("euler", "exponential_euler"),
                        doc="integration method")
-    v_init = Parameter(None, unit="V", allow_none=True, plausible=PLAUSIBLE["potential"],
-                       doc="initial potential (V); None: E_l")
+    v_init = Parameter(None, unit="V", allow_none=True, doc="initial potential (V); None: E_l")
 
     def _check(self) -> None:
         if self.v_reset >= self.v_thresh:
