@@ -34,6 +34,7 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "tau_plasticity": (1e-4, 1.0),     # STDP / triplet traces (Pfister & Gerstner's longest: 946 ms)
     "tau_slow": (1e-3, 1e3),           # eligibility, modulator and recovery time constants
     "tau_facilitation": (0.0, 1e2),    # short-term facilitation (0: none)
+    "time_constant": (1e-5, 10.0),     # any other time constant (a parameter named tau...)
     "refractory": (0.0, 0.1),          # refractory periods: 0 .. 100 ms
     "potential": (-0.2, 0.1),          # membrane and reversal potentials: -200 mV .. 100 mV
     "rate": (0.0, 1e3),                # firing rates: 0 .. 1 kHz
@@ -116,7 +117,8 @@ class Parameter:
         ``PLAUSIBLE["tau_plasticity"]``). A value outside it is accepted but warns once per
         parameter (:class:`~plastinet.errors.ImplausibleValueWarning`), suggesting the unit
         that was probably meant (a bare ``20`` is 20 s, not 20 ms). Default: the range of the
-        unit in :data:`UNIT_PLAUSIBLE` (potentials, currents, resistances, rates), else none.
+        unit in :data:`UNIT_PLAUSIBLE` (potentials, currents, resistances, rates); for a time
+        parameter named ``tau...``, ``PLAUSIBLE["time_constant"]`` (10 us to 10 s); else none.
     quantity : str or None
         SI unit of a parameter with a ``convert`` function whose values are quantities
         (e.g. an array of rates in Hz); model files then require unit strings for it.
@@ -155,6 +157,9 @@ class Parameter:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
         self.owner = owner.__name__
+        if self.plausible is None and self.unit == "s" and name.startswith("tau"):
+            self.plausible = PLAUSIBLE["time_constant"]         # undeclared time constants
+            self.__doc__ = self.describe()
 
     def dimensional(self) -> bool:
         """Whether values carry a physical unit (model files then require a unit string)."""

@@ -157,3 +157,17 @@ def test_dir_plastinet_lists_the_public_api():
                  "experiments", "analysis", "plotting", "errors", "units"):
         assert name in names and getattr(plastinet, name) is not None
     assert set(plastinet.__all__) <= set(names)
+
+
+def test_a_new_spec_class_gets_plausibility_checks_without_declaring_them(fresh_warnings):
+    from plastinet.params import Parameter
+
+    class Adaptive(Spec):                      # e.g. an AdEx neuron added later: no plausible=...
+        tau_w = Parameter(0.144, unit="s", low=0.0, low_open=True, doc="adaptation time constant (s)")
+        v_peak = Parameter(0.0, unit="V", doc="spike cut-off (V)")
+        b = Parameter(8e-11, unit="A", doc="spike-triggered adaptation (A)")
+
+    for kwargs, needle in (({"tau_w": 144}, "'144 ms'"), ({"v_peak": 20}, "'20 mV'"), ({"b": 0.08}, "'0.08 nA'")):
+        with pytest.warns(ImplausibleValueWarning, match=needle):
+            Adaptive(**kwargs)
+    assert "plausible 10 us to 10 s" in pydoc.render_doc(Adaptive, renderer=pydoc.plaintext)
