@@ -185,7 +185,7 @@ def song_spec(n: int, seed: int, spikes=None):
     else:
         inp = net.add(SpikeGenerator(name="inputs", n=n, indices=spikes[0], times=spikes[1]))
     post = net.add(ConductanceLIF(name="post", n=1, tau_m=0.01, E_l=-0.074, v_thresh=-0.054,
-                                  v_reset=-0.060, E_e=0.0, tau_e=0.005, method="euler"))
+                                  v_reset=-0.060, E_e=0.0, tau_e=0.005, t_ref=0.0, method="euler"))
     net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=initial_weights(n, seed),
                        w_min=0.0, w_max=gm,
                        rule=PairSTDP(A_plus=dA, A_minus=1.05 * dA, tau_plus=0.02, tau_minus=0.02)))

@@ -76,7 +76,7 @@ def song_network() -> Network:
     net = Network()
     inp = net.add(PoissonGroup(name="inputs", n=N_INPUTS, rate="15 Hz"))
     post = net.add(ConductanceLIF(name="post", n=1, tau_m="10 ms", E_l="-74 mV", v_thresh="-54 mV",
-                                  v_reset="-60 mV", E_e=0.0, tau_e="5 ms", method="euler"))
+                                  v_reset="-60 mV", E_e=0.0, tau_e="5 ms", t_ref=0.0, method="euler"))
     net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=("uniform", 0.0, g_max),
                        w_min=0.0, w_max=g_max,
                        rule=PairSTDP(A_plus=dA, A_minus=1.05 * dA, tau_plus="20 ms", tau_minus="20 ms")))

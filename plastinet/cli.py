@@ -1,4 +1,4 @@
-"""The ``plastinet`` command line.
+"""The plastinet command line: run, sweep and plot models of plastic networks.
 
 Subcommands: ``run`` a model, ``sweep`` it over a grid, ``demo`` (the README's demo), ``models`` (list bundled models),
 ``info`` (versions, backends, compilers), ``plot`` a saved result, ``train`` a training model.
@@ -22,6 +22,8 @@ from plastinet.errors import PlastinetError
 __all__ = ["main"]
 
 DEMO_MODEL = "delta_fwp"
+#: The demo of ``plastinet demo --spiking``: an STDP window measured on the spiking engine.
+SPIKING_DEMO_MODEL = "stdp_pairing"
 
 
 def _check_outputs(command: str, out: Path, plot: bool) -> None:
@@ -111,10 +113,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     from plastinet.backends import DEFAULT_BACKEND
 
-    ns = argparse.Namespace(model=DEMO_MODEL, set=[], backend=DEFAULT_BACKEND, target=None, quiet=False, no_plot=False,
-                            quick=False, out=str(out_dir / f"{DEMO_MODEL}.nc"), checkpoint_every=None,
+    name = SPIKING_DEMO_MODEL if args.spiking else DEMO_MODEL
+    ns = argparse.Namespace(model=name, set=[], backend=DEFAULT_BACKEND, target=None, quiet=False, no_plot=False,
+                            quick=False, out=str(out_dir / f"{name}.nc"), checkpoint_every=None,
                             checkpoint=None)
-    return _cmd_run(ns)
+    status = _cmd_run(ns)
+    other = ("plastinet demo (the machine-learning side: a delta-rule fast weight memory)" if args.spiking else
+             "plastinet demo --spiking (the neuroscience side: an STDP window on the spiking engine)")
+    print(f"[plastinet] next: {other}; 'plastinet models' lists every model")
+    return status
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -237,7 +244,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     check_output_path(out, obj="plastinet sweep", parameter="--out", directory=True)
     ds = sweep(args.model, parse_grid(args.grid), out=out, scheduler=args.scheduler,
                n_workers=args.workers, backend=args.backend, target=args.target, overrides=args.set or [],
-               seed=args.seed, spawn_seeds=not args.same_seed, progress=not args.quiet)
+               seed=args.seed, spawn_seeds=not args.same_seed, progress=not args.quiet, quick=args.quick)
     print(f"[plastinet] {ds.attrs['points_computed']} point(s) computed, "
           f"{ds.attrs['points_reused']} reused; wrote {(out / 'sweep.nc').resolve()}")
     return 0
@@ -278,8 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="checkpoint file (.npz; default <out>.ckpt.npz); an existing one is resumed")
     run.set_defaults(func=_cmd_run)
 
-    demo = sub.add_parser("demo", help=f"run the demo model ({DEMO_MODEL}) on its embedded defaults")
-    demo.add_argument("--out-dir", default="results")
+    demo = sub.add_parser("demo", help=f"run a demo model: {DEMO_MODEL} (a fast weight memory) or, with --spiking, "
+                                        f"{SPIKING_DEMO_MODEL} (an STDP window)")
+    demo.add_argument("--out-dir", default="results",
+                      help=f"directory for the demo's result ({DEMO_MODEL}.nc) and figure (PNG); default results/")
+    demo.add_argument("--spiking", action="store_true",
+                      help=f"the neuroscience demo: the STDP window of pair STDP ({SPIKING_DEMO_MODEL})")
     demo.set_defaults(func=_cmd_demo)
 
     sw = sub.add_parser("sweep", help="run a model over a parameter grid on dask.distributed")
@@ -288,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a swept parameter and its values (repeatable: the grid is their product)")
     sw.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
     sw.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster")
-    sw.add_argument("--backend", default=DEFAULT_BACKEND, choices=backends)
+    sw.add_argument("--backend", default=DEFAULT_BACKEND, choices=backends,
+                    help=f"engine every point runs on ({', '.join(backends)}); default {DEFAULT_BACKEND}")
     sw.add_argument("--target", choices=targets, help="code-generation target of backends that have them")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed override for every point")
     sw.add_argument("--out", help="sweep directory (resumable); default results/sweep_<model>/")
@@ -296,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(default: the model file's seed)")
     sw.add_argument("--same-seed", action="store_true",
                     help="run every point with the model file's seeds (common random numbers)")
-    sw.add_argument("--quiet", action="store_true")
+    sw.add_argument("--quick", action="store_true",
+                    help="apply the model file's [quick] settings at every point (a small, fast sweep)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_cmd_sweep)
 
     models = sub.add_parser("models", help="list the bundled models")
@@ -314,10 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a programmer from a training model file")
     train.add_argument("model", help="bundled model name or path to a TOML model file")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a model-file value, e.g. --set training.max_steps=100 (repeatable)")
     train.add_argument("--out-dir", help="checkpoints and history; default results/<model>/ (resumed if present)")
     train.add_argument("--quick", action="store_true", help="apply the model file's [quick] settings")
-    train.add_argument("--quiet", action="store_true")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(func=_cmd_train)
     return parser
 

@@ -35,7 +35,9 @@ __all__ = [
     "WriteError",
     "PlastinetWarning",
     "UnstableUpdateWarning",
+    "ImplausibleValueWarning",
     "NumericalWarning",
+    "RunawayFiringWarning",
     "NUMERICAL_POLICIES",
     "check_numerical_policy",
     "report_numerical",
@@ -235,8 +237,24 @@ class UnstableUpdateWarning(PlastinetWarning):
     """A parameter combination makes an update expanding (e.g. ``beta * ||k||^2 > 2``)."""
 
 
+class ImplausibleValueWarning(PlastinetWarning):
+    """A parameter value is legal but outside the plausible range its declaration states.
+
+    Most often a number meant in ms, mV or nA given as a bare float, which plastinet reads
+    in SI units (``tau_plus=20`` is 20 s). Issued once per parameter of each class.
+    """
+
+
 class NumericalWarning(PlastinetWarning):
     """A :class:`NumericalError` reported as a warning (policy ``on_numerical="warn"``)."""
+
+
+class RunawayFiringWarning(NumericalWarning):
+    """Neurons fire faster than is physiologically plausible (above the default ``max_rate``).
+
+    Issued by default (no ``max_rate`` given) once per population; an explicit ``max_rate``
+    makes the limit an error or warning under the run's ``on_numerical`` policy.
+    """
 
 
 def check_numerical_policy(owner: str, value: Any) -> str:

@@ -2,16 +2,21 @@
 
 Results are :class:`xarray.Dataset` objects. Every data variable carries ``units`` (a
 UDUNITS string) and ``long_name`` attributes; the Dataset carries the global attributes
-``plastinet_version``, ``backend``, ``backend_version``, ``dt``, ``seed`` and
-``model_spec`` (a JSON string). netCDF attributes cannot hold ``None``, dicts or bools, so
+``plastinet_version``, ``backend``, ``backend_version`` (the backend's own version: plastinet's
+for the reference engine, brian2's for brian2), ``numpy_version``, ``dt``, ``seed`` (the
+run's integer seed; absent for a deterministic computation that uses none) and ``model_spec``
+(a JSON string). A numeric global attribute with a physical meaning carries its unit in a
+companion attribute ``<name>_units`` (``post_rate_units = "Hz"``; the table
+:data:`ATTR_UNITS`). netCDF attributes cannot hold ``None``, dicts or bools, so
 :func:`encode_attr` turns them into strings/ints before they are stored. A result whose data
 is not finite is reported by :func:`check_result_finite`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import xarray as xr
@@ -20,7 +25,29 @@ from plastinet._version import __version__
 from plastinet.errors import check_numerical_policy, report_numerical
 from plastinet.validation import first_nonfinite
 
-__all__ = ["check_result_finite", "encode_attr", "finalize_dataset", "variable"]
+__all__ = ["check_result_finite", "encode_attr", "finalize_dataset", "variable", "ATTR_UNITS", "attach_attr_units",
+           "with_attr_units"]
+
+#: Units (UDUNITS) of the numeric global attributes of plastinet's results, by name; a result
+#: gets ``<name>_units`` beside each of these attributes it has.
+ATTR_UNITS: dict[str, str] = {
+    # time
+    "dt": "s", "t_start": "s", "t_stop": "s", "duration": "s", "phase": "s", "warmup": "s",
+    # rates and frequencies
+    "post_rate": "Hz", "post_rate_initial": "Hz", "post_rate_regulated": "Hz", "rate": "Hz", "frequency": "Hz",
+    # conductances in units of the leak conductance, weights and their summaries
+    "g_max": "1", "g_unit": "1", "rewarded_final": "1", "others_mean": "1", "others_max": "1",
+    "frac_low": "1", "frac_high": "1",
+    # errors, losses, fits and accuracies
+    "error_first": "1", "error_last": "1", "weight_correlation": "1", "correlation": "1", "relative_error": "1",
+    "loss": "1", "r2": "1", "best_eval_loss": "1", "train_loss": "1", "accuracy_rate": "1",
+    "accuracy_spiking": "1",
+    # counts
+    "seed": "1", "partial": "1", "steps": "1", "n_params": "1", "d_phi": "1", "n_pairings": "1",
+    "neurons_per_feature": "1", "queries": "1", "spikes_per_token": "1", "smallest_budget_90": "1",
+    "smallest_budget_95": "1", "sample_every": "1", "sweep_seed": "1", "points_computed": "1",
+    "points_reused": "1", "n_pre": "1", "n_post": "1",
+}
 
 
 def encode_attr(value: Any) -> Any:
@@ -75,11 +102,22 @@ def finalize_dataset(ds: xr.Dataset, *, backend: str, backend_version: str, dt: 
         "plastinet_version": __version__,
         "backend": backend,
         "backend_version": backend_version,
+        "numpy_version": np.__version__,
         "dt": encode_attr(dt),
-        "seed": encode_attr(seed),
         "model_spec": json.dumps(model_spec or {}, sort_keys=True, default=str),
     })
+    if seed is not None:                       # a run without randomness has no seed attribute
+        ds.attrs["seed"] = encode_attr(seed)
     ds.attrs.update({k: encode_attr(v) for k, v in extra.items()})
+    return attach_attr_units(ds)
+
+
+def attach_attr_units(ds: xr.Dataset) -> xr.Dataset:
+    """Add ``<name>_units`` (from :data:`ATTR_UNITS`) beside every numeric global attribute of ``ds``."""
+    for name, value in list(ds.attrs.items()):
+        if name in ATTR_UNITS and isinstance(value, (int, float, np.integer, np.floating)) \
+                and not isinstance(value, bool):
+            ds.attrs[f"{name}_units"] = ATTR_UNITS[name]
     return ds
 
 
@@ -121,3 +159,13 @@ def check_result_finite(ds: xr.Dataset, *, on_numerical: str = "raise", owner: s
             "rate or normalise its inputs (on_numerical='warn', CLI --on-numerical warn, keeps such a result)",
             step=step, where=f"variable {name!r}", time=time, stacklevel=3)
         return
+
+
+def with_attr_units(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: :func:`attach_attr_units` on the Dataset ``func`` returns (other results pass)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = func(*args, **kwargs)
+        return attach_attr_units(result) if isinstance(result, xr.Dataset) else result
+
+    return wrapper

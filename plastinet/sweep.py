@@ -41,6 +41,7 @@ from plastinet.io.checkpoints import spec_hash
 from plastinet.io.durable import write_atomically
 from plastinet.io.model_files import find_model, parse_override
 from plastinet.io.result_files import load_result, save_result
+from plastinet.results import attach_attr_units
 
 __all__ = ["sweep", "parse_grid", "sweep_points", "seed_keys", "point_seeds"]
 
@@ -160,7 +161,7 @@ def _prepare_worker(backend: str, dask_worker: Any = None) -> None:
 
 
 def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], backend: str,
-               target: str | None) -> xr.Dataset:
+               target: str | None, quick: bool = False) -> xr.Dataset:
     """Worker task: validate and run one point from the model file's text; return its result.
 
     The text travels with the task, so workers on other machines need neither the file nor
@@ -171,7 +172,7 @@ def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], back
     with tempfile.TemporaryDirectory(prefix="plastinet-point-") as tmp:
         local = Path(tmp) / Path(model_path).name
         local.write_text(model_text, encoding="utf-8")
-        model = load_model(local, overrides)
+        model = load_model(local, overrides, quick=quick)
     model.path = model_path
     return model.run(backend=backend, progress=False, **({"target": target} if target else {})).load()
 
@@ -179,7 +180,8 @@ def _run_point(model_text: str, model_path: str, overrides: dict[str, Any], back
 def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Path,
           scheduler: str | None = None, n_workers: int = 2, backend: str = DEFAULT_BACKEND,
           target: str | None = None, overrides: Sequence[str] | None = None,
-          seed: int | None = None, spawn_seeds: bool = True, progress: bool = True) -> xr.Dataset:
+          seed: int | None = None, spawn_seeds: bool = True, progress: bool = True,
+          quick: bool = False) -> xr.Dataset:
     """Run ``model`` at every point of ``grid`` on dask.distributed; combine the results.
 
     Parameters
@@ -212,13 +214,17 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         ``False`` runs every point with the model file's seeds (shared random numbers).
     progress : bool
         Show a progress bar over the points.
+    quick : bool
+        Apply the model file's ``[quick]`` table at every point (a small, fast sweep); the
+        grid and ``overrides`` are applied after it.
 
     Returns
     -------
     xarray.Dataset
         The combined result, one dimension per swept parameter, with the seed of every
         point in ``point_seed``; attrs ``points_computed`` and ``points_reused`` say how much
-        work this call did, ``sweep_seed`` and ``seed_keys`` how the seeds were made.
+        work this call did, ``sweep_seed`` (absent when the points share the file's seeds)
+        and ``seed_keys`` how the seeds were made.
 
     Raises
     ------
@@ -246,7 +252,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     path = str(find_model(model))
     fixed = {".".join(keys): value for keys, value in map(parse_override, overrides or [])}
     points = sweep_points(grid)
-    base = load_model(path, fixed)
+    base = load_model(path, fixed, quick=quick)
     keys = [k for k in seed_keys(base.config) if k not in grid and k not in fixed]
     if spawn_seeds and keys:
         file_seed = base.config
@@ -261,7 +267,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
                                   "that is neither swept nor overridden")
         master, keys, seeds = None, [], [None] * len(points)
     runs = [{**fixed, **p, **{k: s for k in keys}} for p, s in zip(points, seeds)]
-    models = [load_model(path, r) for r in runs]     # validate every point first
+    models = [load_model(path, r, quick=quick) for r in runs]     # validate every point first
     from plastinet.backends import backend_class, backend_targets
     from plastinet.experiments import check_backend, get_kind
 
@@ -274,6 +280,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
     pdir = out / "points"
     manifest = {"model": models[0].name, "model_file": path, "grid": {k: list(v) for k, v in grid.items()},
                 "overrides": fixed, "backend": backend, **({"target": target} if target else {}),
+                **({"quick": True} if quick else {}),
                 "sweep_seed": master, "seed_keys": keys}
     mpath = out / "sweep.json"
     if mpath.exists():
@@ -293,7 +300,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         if todo:
             # before any task: the backend prepares each worker's main thread
             client.register_worker_callbacks(functools.partial(_prepare_worker, backend))
-            futures = {client.submit(_run_point, model_text, path, runs[i], backend, target,
+            futures = {client.submit(_run_point, model_text, path, runs[i], backend, target, quick,
                                      key=f"plastinet-point-{files[i].stem}", pure=False): i for i in todo}
             with client.as_current(), tqdm(total=len(points), initial=len(points) - len(todo),
                                            desc=f"sweep {models[0].name}", disable=not progress) as bar:
@@ -310,9 +317,11 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
         _check_point(f, m)
     combined = _combine(points, files, list(grid), seeds)
     combined.attrs.update(points_computed=len(todo), points_reused=len(points) - len(todo),
-                          sweep_seed="none" if master is None else int(master), seed_keys=",".join(keys),
-                          sweep_grid=json.dumps(manifest["grid"], default=str),
+                          seed_keys=",".join(keys), sweep_grid=json.dumps(manifest["grid"], default=str),
                           model_spec=json.dumps({**models[0].to_dict(), "sweep": manifest}, default=str))
+    if master is not None:                      # shared seeds (spawn_seeds=False): no sweep seed
+        combined.attrs["sweep_seed"] = int(master)
+    attach_attr_units(combined)
     save_result(combined, out / "sweep.nc")
     return combined
 

@@ -9,14 +9,16 @@ typing.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from plastinet.errors import RangeError, UnitError
 
-__all__ = ["to_si", "parse_quantity", "BASE_UNITS", "format_si"]
+__all__ = ["to_si", "parse_quantity", "BASE_UNITS", "format_si", "si_arguments"]
 
 #: Base units plastinet knows, mapped to their dimension signature
 #: (exponents of s, m, kg, A) and their UDUNITS spelling.
@@ -181,3 +183,46 @@ def format_si(value: float, unit: str) -> str:
         if abs(value) >= factor * 0.9999999:
             return f"{value / factor:g} {prefix}{unit}"
     return f"{value:g} {unit}"
+
+
+def _si_value(value: Any, unit: str, name: str, owner: str) -> Any:
+    """A scalar or a sequence of quantities as SI floats (``None`` and arrays of numbers pass)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or (hasattr(value, "shape") and not hasattr(value, "dim")
+                                             and not hasattr(value, "magnitude")):
+        items = list(value) if isinstance(value, (list, tuple)) else None
+        if items is None:
+            return value                     # a numpy array: already numbers in SI units
+        return [to_si(v, unit, name=f"{name}[{i}]", owner=owner) for i, v in enumerate(items)]
+    return to_si(value, unit, name=name, owner=owner)
+
+
+def si_arguments(units: Mapping[str, str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: convert the arguments named in ``units`` to SI floats before the call.
+
+    Each named argument may be a number (SI), a unit string (``"10 ms"``), a brian2 or pint
+    quantity, or a list/tuple of these; names the function does not take are ignored. A
+    value of the wrong dimension raises :class:`~plastinet.errors.UnitError` naming the
+    function and the argument.
+
+    Parameters
+    ----------
+    units : mapping of str to str
+        Argument name -> SI base unit (a key of :data:`BASE_UNITS`).
+    """
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(func)
+        names = {n: u for n, u in units.items() if n in signature.parameters}
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind_partial(*args, **kwargs)
+            for name, unit in names.items():
+                if name in bound.arguments:
+                    bound.arguments[name] = _si_value(bound.arguments[name], unit, name, func.__name__)
+            return func(*bound.args, **bound.kwargs)
+
+        return wrapper
+
+    return decorate

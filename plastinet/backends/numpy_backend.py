@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from plastinet._version import __version__
 from plastinet.backends import Backend
 from plastinet.fwp import apply
 from plastinet.fwp.rules import Rule
@@ -31,7 +32,9 @@ class NumpyBackend(Backend):
 
     @property
     def version(self) -> str:
-        return np.__version__
+        """plastinet's version: the reference engine is part of plastinet (numpy's version is
+        recorded in every result as ``numpy_version``)."""
+        return __version__
 
     def apply_fwp(self, rule: Any, q: Any, k: Any, v: Any, *, form: str | None = None,
                   **gates: Any) -> tuple[np.ndarray, np.ndarray]:

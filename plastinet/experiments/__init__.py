@@ -22,7 +22,7 @@ from plastinet.experiments import rule_inference_kind as _rule_inference
 from plastinet.experiments import spiking_protocol_kind as _spiking_protocols
 from plastinet.experiments import training_kind as _training_kind
 from plastinet.experiments.memory_curves import capacity_curves, forgetting_curve
-from plastinet.experiments.models import Model, load_model
+from plastinet.experiments.models import Model, load_model, model_from_dict
 from plastinet.experiments.plasticity_traces import plasticity_trace
 from plastinet.experiments.rate_spike_scaling import rate_spike_scaling
 from plastinet.experiments.registry import (
@@ -39,8 +39,9 @@ from plastinet.experiments.stdp_measurements import (
                                             measure_rate_dependence,
                                             measure_stdp_window,
 )
+from plastinet.experiments.trained import TrainedModel, load_trained
 
-__all__ = ["Model", "load_model", "Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
+__all__ = ["Model", "load_model", "model_from_dict", "load_trained", "TrainedModel", "Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
            "capacity_curves", "forgetting_curve", "plasticity_trace", "rate_spike_scaling", "measure_stdp_window",
            "measure_rate_dependence", "measure_frequency_dependence"]
 del _rate_memory, _rule_inference, _spiking_protocols, _training_kind

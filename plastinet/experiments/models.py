@@ -4,18 +4,28 @@ validates it with its experiment kind and returns a :class:`Model`, which runs o
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plastinet.errors import ModelFileError, check_numerical_policy
+from plastinet.errors import ModelFileError, ValidationError, check_numerical_policy
 from plastinet.experiments.registry import KINDS, get_kind
-from plastinet.io.model_files import NAME_RULE, SCHEMA_VERSION, Section, model_name, nonempty_string, read_model_config
+from plastinet.io.model_files import (
+    NAME_RULE,
+    SCHEMA_VERSION,
+    Section,
+    model_name,
+    nonempty_string,
+    override_error,
+    override_keys,
+    read_model_config,
+)
 from plastinet.params import REQUIRED, Parameter
 from plastinet.results import check_result_finite
 
-__all__ = ["Model", "load_model"]
+__all__ = ["Model", "load_model", "model_from_dict"]
 
 
 @dataclass
@@ -25,7 +35,8 @@ class Model:
     Attributes
     ----------
     name, kind, description, source : str
-        Header fields of the file.
+        Header fields of the file (``description`` and ``source`` are optional in a user's
+        own file: ``""`` when absent; every bundled model has both).
     path : str
         Where it was read from.
     config : dict
@@ -42,6 +53,8 @@ class Model:
     config: dict[str, Any]
     quick: bool = False
     spec: Any = field(repr=False, default=None)
+    #: Dotted keys set by command-line overrides (errors about them name the override).
+    overrides: list[str] = field(repr=False, default_factory=list)
 
     def run(self, backend: Any = None, *, progress: bool = True, on_numerical: str = "raise", **options: Any):
         """Run the model and return its result Dataset (see :mod:`plastinet.experiments`).
@@ -69,7 +82,11 @@ class Model:
             Before anything is allocated, if the run cannot fit in the available memory.
         """
         check_numerical_policy(f"model {self.name!r}", on_numerical)
-        ds = get_kind(self.kind).run(self, backend=backend, progress=progress, on_numerical=on_numerical, **options)
+        try:
+            ds = get_kind(self.kind).run(self, backend=backend, progress=progress, on_numerical=on_numerical,
+                                         **options)
+        except ValidationError as err:
+            raise (override_error(err, self.overrides, self.path) or err) from None
         check_result_finite(ds, on_numerical=on_numerical, owner=self.name)
         return ds
 
@@ -81,6 +98,11 @@ class Model:
     def to_json(self) -> str:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+
+def _optional_text(value: Any) -> str:
+    """A non-empty string, or ``""`` for the default (an absent key)."""
+    return "" if value == "" else nonempty_string(value)
 
 
 def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] | None = None,
@@ -106,9 +128,47 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     ------
     ModelFileError
         Syntax errors (with line and column), unknown kinds/rules/keys, missing fields,
-        wrong units and out-of-range values (with the dotted key).
+        wrong units, bare numbers for dimensional values (unit strings such as ``"30 ms"``
+        are required) and out-of-range values (with the dotted key); an error in a value an
+        override set names the override (``--set KEY``) instead of the file.
     """
     path, config = read_model_config(name_or_path, overrides, quick=quick)
+    keys = override_keys(overrides)
+    try:
+        return _validate(path, config, quick, keys)
+    except ModelFileError as err:
+        raise (override_error(err, keys) or err) from None
+
+
+def model_from_dict(data: dict[str, Any]) -> Model:
+    """Validate again a model stored by :meth:`Model.to_dict` (e.g. a result's ``model_spec``).
+
+    Parameters
+    ----------
+    data : dict
+        ``{"name", "kind", "config", "quick", ...}`` as written by :meth:`Model.to_dict`
+        (the file's contents with its ``[quick]`` table and overrides already applied).
+
+    Returns
+    -------
+    Model
+        The model, validated as :func:`load_model` would (``path`` is ``"<stored model>"``).
+
+    Raises
+    ------
+    ModelFileError
+        If ``data`` is not such a dict or its configuration is no longer valid.
+    """
+    where = "<stored model>"
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise ModelFileError(where, "model_spec", data, "expected the dict of Model.to_dict() with a 'config' table")
+    config = copy.deepcopy(data["config"])
+    config.setdefault("name", data.get("name", "model"))
+    return _validate(Path(where), config, bool(data.get("quick", False)), [])
+
+
+def _validate(path: Path, config: dict[str, Any], quick: bool, overrides: list[str]) -> Model:
+    """Validate a read model file (:func:`load_model`)."""
     spath = str(path)
     top = Section(spath, "", config)
     version = top.take("schema_version", Parameter(REQUIRED, integer=True))
@@ -117,11 +177,11 @@ def load_model(name_or_path: str | Path, overrides: list[str] | dict[str, Any] |
     name = top.take("name", Parameter(path.stem, convert=model_name, doc=NAME_RULE))
     kind = top.take("kind", Parameter(REQUIRED, choices=tuple(KINDS)))
     description = top.take("description", Parameter(
-        REQUIRED, convert=nonempty_string, doc="a non-empty string: one line saying what the model shows"))
+        "", convert=_optional_text, doc="a non-empty string: one line saying what the model shows (optional)"))
     source = top.take("source", Parameter(
-        REQUIRED, convert=nonempty_string, doc="a non-empty string: the paper (or code) the model comes from"))
+        "", convert=_optional_text, doc="a non-empty string: the paper (or code) the model comes from (optional)"))
     model = Model(name=name, kind=kind, description=description, source=source, path=spath,
-                  config=config, quick=quick)
+                  config=config, quick=quick, overrides=overrides)
     model.spec = KINDS[kind].validate(top)
     top.finish()
     return model

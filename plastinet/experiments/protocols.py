@@ -25,7 +25,7 @@ import xarray as xr
 
 from plastinet.analysis.stdp_theory import pair_integral
 from plastinet.errors import RangeError
-from plastinet.results import variable
+from plastinet.results import variable, with_attr_units
 from plastinet.seeds import check_seed
 from plastinet.simulation import check_run_options, simulate
 from plastinet.spiking.network import (
@@ -44,6 +44,7 @@ from plastinet.spiking.network import (
     WeightProbe,
 )
 from plastinet.spiking.rules import PES, DopamineSTDP, PairSTDP, SpikeRule
+from plastinet.units import si_arguments
 
 __all__ = ["pairing_window", "sjostrom", "poisson_drift", "song2000", "izhikevich2007", "pes_learning",
            "spiking_fwp_sequence",
@@ -58,6 +59,20 @@ def _options(run_options: Mapping[str, Any] | None) -> dict[str, Any]:
 SONG_INITIAL_FRACTION = 0.05
 #: Fraction of a :func:`song2000` run at its end over which ``post_rate_regulated`` is counted.
 SONG_REGULATED_FRACTION = 0.2
+#: SI unit of protocol arguments by name (others are dimensionless): every protocol takes
+#: numbers (SI), unit strings (``"10 ms"``) or quantities, alone or in lists, for these.
+UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": "s", "phase": "s",
+         "tau": "s", "segment": "s", "tail": "s", "warmup": "s", "tau_n": "s", "rate": "Hz", "frequency": "Hz",
+         "frequencies": "Hz", "r_pre": "Hz", "r_post": "Hz", "background_rate": "Hz", "rates": "Hz", "rho0": "Hz"}
+
+
+def protocol(func: Any) -> Any:
+    """Decorator of a protocol or measurement: arguments in :data:`UNITS` take unit strings
+    (:func:`~plastinet.units.si_arguments`) and the result's numeric attributes get their units
+    (:func:`~plastinet.results.with_attr_units`)."""
+    return si_arguments(UNITS)(with_attr_units(func))
+
+
 #: Smallest counts a protocol accepts where 1 is not enough, by protocol and argument:
 #: izhikevich2007 compares the rewarded synapse 0 with the others.
 MIN_COUNTS = {"izhikevich2007": {"n_inputs": 2}}
@@ -87,6 +102,7 @@ def _paired_run(rule: SpikeRule, pre_t: list[np.ndarray], post_t: list[np.ndarra
     return ds["w_syn"].values
 
 
+@protocol
 def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 1,
                    frequency: float = 1.0, w0: float = 0.0, w_min: float = -np.inf,
                    w_max: float = np.inf, dt: float = 1e-4, t0: float = 0.1,
@@ -132,6 +148,7 @@ def pairing_window(rule: SpikeRule, delta_t: Sequence[float], n_pairings: int = 
                       attrs={"n_pairings": n_pairings, "frequency": frequency, "rule": repr(rule)})
 
 
+@protocol
 def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 50),
              delta_t: Sequence[float] = (0.01, -0.01), n_pairings: int = 60, w0: float = 1.0,
              dt: float = 1e-4, backend: Any = None,
@@ -174,6 +191,7 @@ def sjostrom(rule: SpikeRule, frequencies: Sequence[float] = (0.1, 10, 20, 40, 5
     return ds
 
 
+@protocol
 def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_pre: int = 200,
                   n_post: int = 10, duration: float = 10.0, dt: float = 1e-4, seed: int = 0,
                   backend: Any = None, run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
@@ -239,6 +257,7 @@ def poisson_drift(rule: PairSTDP, r_pre: float = 20.0, r_post: float = 20.0, n_p
                       attrs={"dt": dt, "duration": duration, "n_pre": n_pre, "n_post": n_post})
 
 
+@protocol
 def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, g_max: float = 0.01,
              dt: float = 1e-4, seed: int = 0, sample_every: float | None = None,
              progress: bool = False, chunk_steps: int = 256, backend: Any = None,
@@ -246,7 +265,7 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
     """Song, Miller & Abbott 2000 competitive STDP, as Brian2's ``examples/synapses/STDP.py``.
 
     ``n_inputs`` Poisson inputs at ``rate`` onto one conductance LIF (Euler, tau_m = 10 ms,
-    E_l = -74 mV, threshold -54 mV, reset -60 mV, E_e = 0, tau_e = 5 ms), additive
+    E_l = -74 mV, threshold -54 mV, reset -60 mV, E_e = 0, tau_e = 5 ms, no refractory period), additive
     all-to-all pair STDP with tau = 20 ms, ``A_plus = 0.01 g_max``,
     ``A_minus = 1.05 A_plus``, weights uniform in ``[0, g_max]`` and clipped to it.
 
@@ -265,7 +284,7 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
     net = Network()
     inp = net.add(PoissonGroup(name="inputs", n=n_inputs, rate=rate))
     post = net.add(ConductanceLIF(name="post", n=1, tau_m=0.01, E_l=-0.074, v_thresh=-0.054,
-                                  v_reset=-0.060, E_e=0.0, tau_e=0.005, method="euler"))
+                                  v_reset=-0.060, E_e=0.0, tau_e=0.005, t_ref=0.0, method="euler"))
     net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=("uniform", 0.0, g_max),
                        w_min=0.0, w_max=g_max,
                        rule=PairSTDP(A_plus=dA, A_minus=1.05 * dA, tau_plus=0.02, tau_minus=0.02)))
@@ -284,6 +303,7 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
     return ds
 
 
+@protocol
 def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1.0,
                    g_unit: float = 0.03, n_background: int = 200, background_rate: float = 10.0,
                    g_background: float = 0.025, dt: float = 5e-4, seed: int = 0,
@@ -352,6 +372,7 @@ def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1
     return ds
 
 
+@protocol
 def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: float = 0.2,
                  n_segments: int = 40, eta: float = 2e-3, tau: float = 0.01, dt: float = 1e-3,
                  seed: int = 0, progress: bool = False, backend: Any = None,
@@ -398,6 +419,7 @@ def pes_learning(n_pre: int = 40, n_post: int = 4, rate: float = 50.0, segment: 
     return ds
 
 
+@protocol
 def spiking_fwp_sequence(fwp_rule: str = "delta", feature_map: str = "relu", steps: int = 6, d_key: int = 4,
                          d_value: int = 3, neurons_per_feature: int = 20, rate: float = 100.0,
                          phase: float = 0.2, tau: float = 0.01, dt: float = 1e-3, beta: float = 0.8,

@@ -35,9 +35,7 @@ from plastinet.simulation import RUN_OPTIONS
 __all__ = ["SpikingProtocolKind", "Protocol", "PROTOCOLS"]
 
 #: SI unit of protocol arguments by name (others are dimensionless).
-UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": "s", "phase": "s",
-         "tau": "s", "segment": "s", "rate": "Hz", "frequency": "Hz", "frequencies": "Hz", "r_pre": "Hz",
-         "r_post": "Hz", "background_rate": "Hz", "rates": "Hz", "warmup": "s", "rho0": "Hz"}
+UNITS = P.UNITS
 _SKIP = ("progress", "chunk_steps", "rule", "backend", "run_options")
 #: Dimensionless protocol arguments that must be >= 0 (conductance scales, learning rates).
 NON_NEGATIVE = ("g_max", "g_unit", "g_background", "eta", "beta")

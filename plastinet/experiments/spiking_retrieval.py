@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.errors import RangeError, ShapeError
+from plastinet.experiments.protocols import protocol
 from plastinet.results import variable
 from plastinet.seeds import check_seed
 from plastinet.simulation import check_run_options
@@ -74,6 +75,7 @@ def spiking_predictions(rule: Any, seqs: list[dict[str, np.ndarray]], *, neurons
     return np.concatenate(ys)
 
 
+@protocol
 def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 200, lr: float = 3e-3,
                           batch_size: int = 32, sequences: int = 4, neurons: Any = (1, 1, 1, 2, 5),
                           rates: Any = (10.0, 20.0, 50.0, 50.0, 100.0), phase: float = 0.2, tau: float = 0.01,

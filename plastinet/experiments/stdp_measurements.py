@@ -23,7 +23,7 @@ import xarray as xr
 from plastinet.analysis.stdp import fit_frequency_dependence, fit_rate_dependence, fit_stdp_window
 from plastinet.analysis.stdp_theory import mean_field_drift
 from plastinet.errors import UnsupportedError, ValidationError
-from plastinet.experiments.protocols import pairing_window, sjostrom
+from plastinet.experiments.protocols import pairing_window, protocol, sjostrom
 from plastinet.simulation import simulate
 from plastinet.spiking.network import Network, PoissonGroup, Projection, SpikeGenerator, SpikeSignal, WeightProbe
 from plastinet.spiking.rules import DopamineSTDP, PairSTDP, TripletSTDP
@@ -83,6 +83,7 @@ def _dopamine_window(rule: Any, lags: np.ndarray, dt: float, tau_n: float, backe
     return dw / F
 
 
+@protocol
 def measure_stdp_window(rule: Any, delta_t: Sequence[float] | None = None, *, n_pairings: int = 1,
                         frequency: float = 1.0, w0: float | None = None, w_min: float | None = None,
                         w_max: float | None = None, tau_n: float = 0.2, dt: float = 1e-4,
@@ -195,6 +196,7 @@ def _poisson_drift(rule: Any, r_pre: float, r_post: float, n_pre: int, n_post: i
     return float((w_end - w_warm).mean() / ((n_steps - 1 - s_warm) * dt))
 
 
+@protocol
 def measure_rate_dependence(rule: Any, r_pre: Sequence[float] = (5.0, 10.0, 20.0),
                             r_post: Sequence[float] = (5.0, 10.0, 20.0), *, duration: float = 5.0,
                             n_pre: int = 50, n_post: int = 10, dt: float = 1e-4, seed: int = 0,
@@ -290,6 +292,7 @@ def measure_rate_dependence(rule: Any, r_pre: Sequence[float] = (5.0, 10.0, 20.0
     return fit
 
 
+@protocol
 def measure_frequency_dependence(rule: Any, frequencies: Sequence[float] = (0.1, 10.0, 20.0, 40.0, 50.0),
                                  delta_t: Sequence[float] = (0.01, -0.01), *, n_pairings: int = 60,
                                  dt: float = 1e-4, backend: Any = None) -> xr.Dataset:

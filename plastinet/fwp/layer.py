@@ -14,6 +14,7 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 import xarray as xr
 
+from plastinet._version import __version__
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.fwp import programmers as prog
 from plastinet.fwp.feature_maps import as_feature_map
@@ -430,6 +431,6 @@ class FastWeightLayer:
                 data[name] = variable(sampled, cache["gates"][name][:, :, times].transpose(0, 2, 1),
                                       one, long)
         ds = xr.Dataset(data, coords=coords)
-        return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=None,
+        return finalize_dataset(ds, backend="numpy", backend_version=__version__, dt=None,
                                 seed=self.spec.seed, model_spec=self.to_dict(),
                                 programmer=c.programmer, sample_every=int(sample_every))

@@ -11,7 +11,10 @@ A model file is data only (read with :mod:`tomllib`; nothing in it is executed):
     [rule]                        # further tables depend on the kind
     type = "delta"
 
-Values are SI numbers or unit strings (``"20 ms"``). Bundled models live in ``models/``
+Every dimensional value is a unit string (``tau_plus = "20 ms"``, ``rate = "15 Hz"``): a
+bare number for a parameter with a physical unit is refused (:func:`require_unit_strings`),
+so that ``tau_minus = 30`` cannot silently mean 30 s; ``0`` and dimensionless values stay
+bare numbers. Bundled models live in ``models/``
 of a development checkout and in ``plastinet/_bundled_models`` of an installed wheel;
 :func:`find_model` looks in both. Every problem is a
 :class:`~plastinet.errors.ModelFileError` naming the file, the line or dotted key, and what
@@ -27,13 +30,59 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from plastinet.errors import ModelFileError, ValidationError
+from plastinet.errors import ModelFileError, SizeError, ValidationError
 from plastinet.params import REQUIRED, Parameter
 
-__all__ = ["ModelEntry", "Section", "catalog", "find_model", "list_models", "read_model_config",
-           "model_dirs", "model_name", "nonempty_string", "SCHEMA_VERSION", "NAME_RULE", "parse_override"]
+__all__ = ["ModelEntry", "Section", "catalog", "find_model", "list_models", "read_model_config", "override_keys",
+           "model_dirs", "model_name", "nonempty_string", "SCHEMA_VERSION", "NAME_RULE", "parse_override",
+           "require_unit_strings", "override_error"]
 
 SCHEMA_VERSION = 1
+
+#: The prefixed unit a neuroscientist usually means, per SI unit (for suggestions in errors).
+_TYPICAL = {"s": "ms", "V": "mV", "Hz": "Hz", "A": "nA", "S": "nS", "F": "pF", "ohm": "Mohm", "m": "um"}
+
+
+def _bare_number(value: Any) -> Any:
+    """The first non-zero bare number in ``value`` (nested lists included), else ``None``."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, (int, float)) and not isinstance(item, bool) and item != 0:
+            return item
+    return None
+
+
+def require_unit_strings(path: str, key: str, value: Any, unit: str) -> None:
+    """Refuse a bare non-zero number for a quantity in ``unit`` (model files need unit strings).
+
+    Parameters
+    ----------
+    path : str
+        The model file (named in the error).
+    key : str
+        Dotted key of the value.
+    value : object
+        The value read from the file (a number, a string, or a list of them).
+    unit : str
+        The SI unit of the parameter; ``"1"`` (dimensionless) accepts bare numbers.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the key and suggesting a unit string such as ``"30 ms"``.
+    """
+    bare = _bare_number(value) if unit not in (None, "1") else None
+    if bare is None:
+        return
+    typical = _TYPICAL.get(unit, unit)
+    example = f'"{bare:g} {typical}"'
+    si = f' (or "{bare:g} {unit}" if you meant SI units)' if typical != unit else ""
+    raise ModelFileError(path, key, value, f"a quantity in {unit} needs a unit string in a model file, "
+                                           f"e.g. {key.split('.')[-1]} = {example}{si}; a bare number is "
+                                           "ambiguous (ms or s?)")
 
 
 def model_dirs() -> list[Path]:
@@ -104,6 +153,8 @@ class Section:
         if value is REQUIRED:
             raise ModelFileError(self.path, self.key(name), "<missing>",
                                  "this key is required; " + param.allowed())
+        if name in self.data and param.dimensional():
+            require_unit_strings(self.path, self.key(name), value, param.quantity)
         try:
             return param.validate(value, self.key(name))
         except ValidationError as err:
@@ -121,6 +172,8 @@ class Section:
                                  f"expected a list of at least {min_len} item(s); " + param.allowed())
         out = []
         for i, item in enumerate(value):
+            if param.dimensional():
+                require_unit_strings(self.path, f"{self.key(name)}[{i}]", item, param.quantity)
             try:
                 out.append(param.validate(item, f"{self.key(name)}[{i}]"))
             except ValidationError as err:
@@ -152,8 +205,16 @@ class Section:
                                  "unknown key; allowed keys here: " + ", ".join(sorted(self.used)))
 
     def build(self, factory: Any, name: str) -> Any:
-        """Build a spec object from the remaining keys, mapping its errors to this file."""
+        """Build a spec object from the remaining keys, mapping its errors to this file.
+
+        A factory that declares its parameters (a :class:`~plastinet.params.Spec` class)
+        gets unit strings required for its dimensional ones (:func:`require_unit_strings`).
+        """
         params = self.rest()
+        declared = factory.parameters() if hasattr(factory, "parameters") else {}
+        for key, value in params.items():
+            if key in declared and declared[key].dimensional():
+                require_unit_strings(self.path, self.key(key), value, declared[key].quantity)
         try:
             return factory(**params)
         except ValidationError as err:
@@ -182,6 +243,44 @@ def parse_override(text: str) -> tuple[list[str], Any]:
                               f"a value nested at most {MAX_NESTING} levels deep, numbers that fit a 64-bit "
                               "integer or a float") from None
     return key.split("."), value
+
+
+def override_keys(overrides: list[str] | dict[str, Any] | None) -> list[str]:
+    """The dotted keys that ``overrides`` (as given to :func:`read_model_config`) set."""
+    if isinstance(overrides, dict):
+        return [k if isinstance(k, str) else ".".join(k) for k in overrides]
+    return [".".join(parse_override(o)[0]) for o in (overrides or [])]
+
+
+def override_error(err: ValidationError, keys: list[str], path: str | None = None) -> ValidationError | None:
+    """``err`` re-addressed to the ``--set`` override that set its key, or ``None``.
+
+    A value given on the command line is not in the model file, so its error names the
+    override (``--set protocol.duration``), not the file; the file is still mentioned.
+
+    Parameters
+    ----------
+    err : ValidationError
+        A :class:`~plastinet.errors.ModelFileError`, or a
+        :class:`~plastinet.errors.SizeError` raised for the model file ``path``.
+    keys : list of str
+        The dotted keys the overrides set (:func:`override_keys`).
+    path : str, optional
+        The model file (to recognise a SizeError about it).
+    """
+    if isinstance(err, ModelFileError):
+        where, key = err.path, err.key
+    elif isinstance(err, SizeError) and path is not None and err.obj == str(path):
+        where, key = path, err.parameter
+    else:
+        return None
+    for set_key in reversed(keys):          # the last override of a key is the one that counts
+        if key == set_key or key.startswith((set_key + ".", set_key + "[")):
+            allowed = f"{err.allowed} (a command-line override of {where})"
+            if isinstance(err, SizeError):
+                return SizeError(f"--set {set_key}", key, err.value, allowed, need=err.need)
+            return ModelFileError(f"--set {set_key}", key, err.value, allowed)
+    return None
 
 
 def _apply_override(config: dict[str, Any], keys: list[str], value: Any, path: str) -> None:

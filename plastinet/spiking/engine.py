@@ -51,6 +51,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import xarray as xr
 
+from plastinet._version import __version__
 from plastinet.errors import (
     CheckpointError,
     PlastinetWarning,
@@ -67,7 +68,7 @@ from plastinet.spiking._sources import _steps
 from plastinet.spiking._synapses import ProjectionState
 from plastinet.spiking.draws import seed_streams
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
-from plastinet.spiking.guards import check_tau, nonfinite_summary, numerical_guard
+from plastinet.spiking.guards import check_tau, nonfinite_summary, numerical_guard, warn_runaway
 from plastinet.spiking.network import (
     ModulatorProbe,
     Network,
@@ -215,7 +216,11 @@ class Simulator:
     max_rate : float or str or None
         Highest firing rate (Hz) a LIF / conductance LIF neuron may reach, averaged over
         guard windows (each long enough for 100 spikes at ``max_rate``, at least
-        :data:`GUARD_STEPS` steps). Default ``0.5 / dt`` (a spike every other step).
+        :data:`GUARD_STEPS` steps); a violation is handled by ``on_numerical``. Default
+        ``None``: the limit is ``0.5 / dt`` (a spike every other step) and, in addition, a
+        neuron faster than :data:`~plastinet.spiking.guards.PLAUSIBLE_MAX_RATE` (200 Hz) over a window of at least
+        20 spikes at that rate warns :class:`~plastinet.errors.RunawayFiringWarning` once
+        per population (an explicit ``max_rate`` replaces that warning).
 
     Raises
     ------
@@ -238,6 +243,7 @@ class Simulator:
             raise RangeError("spiking.Simulator", "chunk_steps", chunk_steps, "expected an integer >= 1")
         guard = numerical_guard("spiking.Simulator", dt, on_numerical, max_rate)
         self.on_numerical, self.max_rate, self._rate_window = guard.on_numerical, guard.max_rate, guard.rate_window
+        self.warn_rate, self._warn_window = guard.warn_rate, guard.warn_window
         check_network_memory(state_bytes(network), "spiking.Simulator", "the network's state")   # before allocating
         self._guard_steps = max(GUARD_STEPS, self._rate_window)
         self.network, self.progress, self.chunk_steps = network, progress, int(chunk_steps)
@@ -445,7 +451,7 @@ class Simulator:
         view = SimpleNamespace(network=self.network, dt=self.dt, _spikes=spikes, _samples=samples,
                                _sample_times=sample_times, sampled=self.sampled, projs=self.projs)
         ds = build_dataset(view, final_w)
-        return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=self.dt,
+        return finalize_dataset(ds, backend="numpy", backend_version=__version__, dt=self.dt,
                                 seed=self.seed, model_spec=self.network.to_dict(),
                                 t_start=start * self.dt, t_stop=stop * self.dt,
                                 step_order="groups,thresholds,synapses(mod,pre,continuous,post),resets,end",
@@ -509,6 +515,13 @@ class Simulator:
                                      f"max_rate = {self.max_rate:g} Hz; check weights, reset and refractory "
                                      "period, or raise max_rate",
                                      step=now, where=f"population {name!r}, rate", time=now * dt, stacklevel=4)
+                elif (self.warn_rate is not None and window >= self._warn_window and rates.size
+                      and self.max_rate >= rates[k] > self.warn_rate and key not in self._reported
+                      and ("population", name, "plausible rate") not in self._reported):
+                    self._reported.add(("population", name, "plausible rate"))
+                    warn_runaway(f"spiking engine: population {name!r}: neuron {k} fired at {rates[k]:.4g} Hz "
+                                 f"(population mean {rates.mean():.4g} Hz) between t = {self._count_since * dt:g} s "
+                                 f"and t = {now * dt:g} s", self.warn_rate)
                 counts[:] = 0
             self._count_since = now
         self._checked = now

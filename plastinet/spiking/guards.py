@@ -4,25 +4,34 @@ The numpy engine checks states while it runs; a backend that sees its states onl
 run (brian2) calls :func:`check_final_states` with what it read back. Both use the same
 settings (:func:`numerical_guard`): the ``on_numerical`` policy, the runaway limit
 ``max_rate`` (default ``0.5 / dt``) and the window over which rates are judged (long enough
-for :data:`RATE_WINDOW_SPIKES` spikes at ``max_rate``).
+for :data:`RATE_WINDOW_SPIKES` spikes at ``max_rate``). Without an explicit ``max_rate``, a
+neuron faster than :data:`PLAUSIBLE_MAX_RATE` also warns
+:class:`~plastinet.errors.RunawayFiringWarning` (:func:`warn_runaway`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from plastinet.errors import RangeError, check_numerical_policy, report_numerical
+from plastinet.errors import RangeError, RunawayFiringWarning, check_numerical_policy, report_numerical
 from plastinet.units import to_si
 
-__all__ = ["RATE_WINDOW_SPIKES", "NumericalGuard", "numerical_guard", "check_tau", "nonfinite_summary",
-           "check_final_states"]
+__all__ = ["RATE_WINDOW_SPIKES", "PLAUSIBLE_MAX_RATE", "NumericalGuard", "numerical_guard", "check_tau",
+           "nonfinite_summary", "check_final_states", "warn_runaway"]
 
 #: Rates are judged over windows in which a neuron at ``max_rate`` fires this many spikes.
 RATE_WINDOW_SPIKES = 100
+#: Without an explicit ``max_rate``, a spiking neuron faster than this (Hz) over a guard window
+#: warns (:class:`~plastinet.errors.RunawayFiringWarning`): sustained rates above ~200 Hz are
+#: not physiological and usually mean too strong weights or a missing refractory period.
+PLAUSIBLE_MAX_RATE = 200.0
+#: The plausible-rate warning judges windows in which a neuron at that rate fires this many spikes.
+PLAUSIBLE_WINDOW_SPIKES = 20
 
 
 @dataclass(frozen=True)
@@ -32,17 +41,27 @@ class NumericalGuard:
     on_numerical: str       #: "raise" or "warn"
     max_rate: float         #: runaway limit (Hz)
     rate_window: int        #: steps over which rates are judged
+    warn_rate: float | None  #: rate above which a neuron warns (None with an explicit max_rate)
+    warn_window: int        #: steps over which the warning judges rates
 
 
 def numerical_guard(owner: str, dt: float, on_numerical: str = "raise", max_rate: Any = None) -> NumericalGuard:
     """Validate ``on_numerical`` and ``max_rate`` (Hz, default ``0.5 / dt``) for time step ``dt`` (s)."""
     policy = check_numerical_policy(owner, on_numerical)
+    warn_rate = PLAUSIBLE_MAX_RATE if max_rate is None and PLAUSIBLE_MAX_RATE < 0.5 / dt else None
     if max_rate is None:
         max_rate = 0.5 / dt
     max_rate = to_si(max_rate, "Hz", name="max_rate", owner=owner)
     if not max_rate > 0 or not math.isfinite(max_rate):
         raise RangeError(owner, "max_rate", max_rate, "expected a finite rate > 0 Hz")
-    return NumericalGuard(policy, float(max_rate), max(1, math.ceil(RATE_WINDOW_SPIKES / (max_rate * dt))))
+    return NumericalGuard(policy, float(max_rate), max(1, math.ceil(RATE_WINDOW_SPIKES / (max_rate * dt))),
+                          warn_rate, math.ceil(PLAUSIBLE_WINDOW_SPIKES / (PLAUSIBLE_MAX_RATE * dt)))
+
+
+def warn_runaway(what: str, rate: float) -> None:
+    """Warn :class:`~plastinet.errors.RunawayFiringWarning`: ``what`` fired above ``rate`` (Hz)."""
+    warnings.warn(f"{what}, above the plausible {rate:g} Hz; check weights, thresholds and the refractory "
+                  "period (t_ref), or pass max_rate to set the limit yourself", RunawayFiringWarning, stacklevel=5)
 
 
 def check_tau(owner: str, name: str, tau: float, dt: float, factor: float = 1.0) -> None:
@@ -107,6 +126,13 @@ def check_final_states(guard: NumericalGuard, owner: str, dt: float, stop: int, 
                              f"t = {stop * dt:g} s); reduce weights, learning rates or input rates, or check "
                              "the parameters", step=stop, where=f"{kind} {name!r}, {var}", time=stop * dt, stacklevel=4)
             return
+    if guard.warn_rate is not None and stop >= guard.warn_window:
+        for name, counts in spike_counts.items():
+            rates = np.asarray(counts) / (stop * dt)
+            if rates.size and guard.max_rate >= rates.max() > guard.warn_rate:
+                k = int(np.argmax(rates))
+                warn_runaway(f"{owner}: population {name!r}: neuron {k} fired at {rates[k]:.4g} Hz (population "
+                             f"mean {rates.mean():.4g} Hz) over the run (t = 0 to {stop * dt:g} s)", guard.warn_rate)
     if stop >= guard.rate_window:
         for name, counts in spike_counts.items():
             rates = np.asarray(counts) / (stop * dt)

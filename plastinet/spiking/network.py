@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Iterable
 import numpy as np
 
 from plastinet.errors import RangeError, ShapeError, UnsupportedError, ValidationError
-from plastinet.params import Parameter, Spec
+from plastinet.params import PLAUSIBLE, Parameter, Spec
 from plastinet.spiking.rules import SpikeRule, TsodyksMarkram
 from plastinet.units import to_si
 
@@ -84,13 +84,16 @@ class Population(Spec):
     Class attributes describe the population for the engines: ``spiking`` (emits spikes),
     ``source`` (its spikes do not depend on the network: Poisson, generators),
     ``targets`` (the input variables projections can increment; sources have the single
-    target ``"none"``, for plasticity-only projections that transmit nothing) and ``variables`` (the
+    target ``"none"``, for plasticity-only projections that transmit nothing),
+    ``conductances`` (the targets that are conductances: a :class:`Projection` onto them
+    keeps its weights >= 0 unless given ``w_min``) and ``variables`` (the
     state variables a :class:`StateProbe` can record, with their units).
     """
 
     spiking: ClassVar[bool] = True
     source: ClassVar[bool] = False
     targets: ClassVar[tuple[str, ...]] = ()
+    conductances: ClassVar[tuple[str, ...]] = ()
     variables: ClassVar[dict[str, str]] = {}
 
     name = _name_parameter()
@@ -131,7 +134,8 @@ class PoissonGroup(Population):
     source = True
     targets = ("none",)
 
-    rate = Parameter(0.0, convert=_rates, doc="rate in Hz: scalar, (n,) or (n_segments, n)")
+    rate = Parameter(0.0, convert=_rates, quantity="Hz", plausible=PLAUSIBLE["rate"],
+                     doc="rate in Hz: scalar, (n,) or (n_segments, n)")
     rate_interval = Parameter(1.0, unit="s", low=0.0, low_open=True,
                               doc="duration of one row of a rate schedule (s)")
 
@@ -171,7 +175,7 @@ class SpikeGenerator(Population):
 
     indices = Parameter((), convert=lambda v: _int_array(v, "SpikeGenerator", "indices"),
                         doc="neuron index of each spike")
-    times = Parameter((), convert=lambda v: _float_array(v, "SpikeGenerator", "times", "s"),
+    times = Parameter((), convert=lambda v: _float_array(v, "SpikeGenerator", "times", "s"), quantity="s",
                       doc="spike times (s)")
 
     def _check(self) -> None:
@@ -228,14 +232,17 @@ class LIF(Population):
     targets = ("I_e", "I_i")
     variables = {"v": "V", "I_e": "A", "I_i": "A"}
 
-    tau_m = Parameter(0.02, unit="s", low=0.0, low_open=True, doc="membrane time constant (s)")
+    tau_m = Parameter(0.02, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_membrane"],
+                      doc="membrane time constant (s)")
     v_rest = Parameter(-0.070, unit="V", doc="resting potential (V)")
     v_thresh = Parameter(-0.050, unit="V", doc="threshold (V)")
     v_reset = Parameter(-0.060, unit="V", doc="reset potential (V)")
     r_m = Parameter(1e8, unit="ohm", low=0.0, low_open=True, doc="membrane resistance (ohm)")
-    tau_e = Parameter(0.005, unit="s", low=0.0, low_open=True, doc="excitatory current time constant (s)")
-    tau_i = Parameter(0.010, unit="s", low=0.0, low_open=True, doc="inhibitory current time constant (s)")
-    t_ref = Parameter(0.002, unit="s", low=0.0, doc="refractory period (s)")
+    tau_e = Parameter(0.005, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
+                      doc="excitatory current time constant (s)")
+    tau_i = Parameter(0.010, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
+                      doc="inhibitory current time constant (s)")
+    t_ref = Parameter(0.002, unit="s", low=0.0, plausible=PLAUSIBLE["refractory"], doc="refractory period (s)")
     i_ext = Parameter(0.0, unit="A", doc="constant external current (A)")
     v_init = Parameter(None, unit="V", allow_none=True, doc="initial potential (V); None: v_rest")
 
@@ -269,7 +276,8 @@ class ConductanceLIF(Population):
     tau_e, tau_i : float
         Conductance time constants (s).
     t_ref : float
-        Refractory period (s).
+        Refractory period (s); default 2 ms (Song et al. 2000 and Brian2's STDP example use
+        none: pass ``t_ref=0``).
     method : {"euler", "exponential_euler"}
     v_init : float or None
         Initial potential (V); ``None`` means ``E_l``.
@@ -281,17 +289,21 @@ class ConductanceLIF(Population):
     """
 
     targets = ("g_e", "g_i")
+    conductances = ("g_e", "g_i")
     variables = {"v": "V", "g_e": "1", "g_i": "1"}
 
-    tau_m = Parameter(0.010, unit="s", low=0.0, low_open=True, doc="membrane time constant (s)")
+    tau_m = Parameter(0.010, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_membrane"],
+                      doc="membrane time constant (s)")
     E_l = Parameter(-0.074, unit="V", doc="leak reversal potential (V)")
     v_thresh = Parameter(-0.054, unit="V", doc="threshold (V)")
     v_reset = Parameter(-0.060, unit="V", doc="reset potential (V)")
     E_e = Parameter(0.0, unit="V", doc="excitatory reversal potential (V)")
     E_i = Parameter(-0.080, unit="V", doc="inhibitory reversal potential (V)")
-    tau_e = Parameter(0.005, unit="s", low=0.0, low_open=True, doc="excitatory conductance time constant (s)")
-    tau_i = Parameter(0.010, unit="s", low=0.0, low_open=True, doc="inhibitory conductance time constant (s)")
-    t_ref = Parameter(0.0, unit="s", low=0.0, doc="refractory period (s)")
+    tau_e = Parameter(0.005, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
+                      doc="excitatory conductance time constant (s)")
+    tau_i = Parameter(0.010, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
+                      doc="inhibitory conductance time constant (s)")
+    t_ref = Parameter(0.002, unit="s", low=0.0, plausible=PLAUSIBLE["refractory"], doc="refractory period (s)")
     method = Parameter("exponential_euler", choices=("euler", "exponential_euler"),
                        doc="integration method")
     v_init = Parameter(None, unit="V", allow_none=True, doc="initial potential (V); None: E_l")
@@ -481,7 +493,8 @@ class RateUnits(Population):
     """
 
     spiking = False
-    tau = Parameter(0.01, unit="s", low=0.0, low_open=True, doc="input filter time constant (s)")
+    tau = Parameter(0.01, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_synapse"],
+                    doc="input filter time constant (s)")
     inputs = Parameter(("soma", "dend"), convert=_names, doc="names of the filtered inputs")
 
     @property
@@ -581,6 +594,9 @@ class Projection(Spec):
         All-to-all, fixed connection probability, or explicit index lists.
     w_min, w_max : float
         Weight bounds (initial weights must lie inside; plastic rules clip to them).
+        ``w_min=None`` (default) is 0 for a conductance target (``post.conductances``,
+        e.g. ``"g_e"``: a conductance cannot be negative) and ``-inf`` otherwise; pass a
+        negative ``w_min`` to allow negative weights on a conductance anyway.
     rule : SpikeRule or None
         Long-term plasticity rule.
     stp : TsodyksMarkram or None
@@ -601,7 +617,8 @@ class Projection(Spec):
     target = Parameter(convert=_name, doc="input variable of the post population")
     weight = Parameter(0.0, convert=_weight, doc="initial weights")
     connectivity = Parameter("all", convert=_connectivity, doc="connectivity")
-    w_min = Parameter(-np.inf, unit=None, convert=lambda v: float(v), doc="lower weight bound")
+    w_min = Parameter(None, unit=None, convert=lambda v: float(v), allow_none=True,
+                      doc="lower weight bound; None: 0 for conductance targets, -inf otherwise")
     w_max = Parameter(np.inf, unit=None, convert=lambda v: float(v), doc="upper weight bound")
     rule = Parameter(None, convert=_rule, allow_none=True, doc="plasticity rule")
     stp = Parameter(None, convert=_stp, allow_none=True, doc="short-term plasticity")
@@ -614,6 +631,8 @@ class Projection(Spec):
             raise ValidationError(name, "target", self.target,
                                   f"population {self.post.name!r} ({type(self.post).__name__}) has targets "
                                   f"{list(self.post.targets)}")
+        if self.w_min is None:
+            self.w_min = 0.0 if self.target in self.post.conductances else -np.inf
         if not self.pre.spiking:
             raise UnsupportedError(name, "pre", self.pre.name,
                                    "the presynaptic population must spike (RateUnits cannot be pre)")
@@ -731,7 +750,8 @@ class SpikeSignal(Modulator):
         Names of the populations whose spikes are events.
     """
 
-    tau = Parameter(0.2, unit="s", low=0.0, low_open=True, doc="decay time constant (s)")
+    tau = Parameter(0.2, unit="s", low=0.0, low_open=True, plausible=PLAUSIBLE["tau_slow"],
+                    doc="decay time constant (s)")
     increment = Parameter(1.0, doc="jump per event")
     sources = Parameter((), convert=lambda v: () if not v else _names(v), doc="source populations")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from plastinet.errors import UnsupportedError, ValidationError
-from plastinet.params import Parameter, Spec
+from plastinet.params import PLAUSIBLE, Parameter, Spec
 
 __all__ = ["SpikeRule", "PairSTDP", "TripletSTDP", "DopamineSTDP", "InhibitorySTDP", "PES",
            "ModulatedHebbian", "TsodyksMarkram", "RULES"]
@@ -64,8 +64,10 @@ class PairSTDP(SpikeRule):
     source = "Song, Miller & Abbott 2000; Morrison, Diesmann & Gerstner 2008"
     A_plus = Parameter(0.01, low=0.0, doc="potentiation amplitude")
     A_minus = Parameter(0.0105, low=0.0, doc="depression amplitude (positive)")
-    tau_plus = Parameter(0.02, unit="s", low=0.0, low_open=True, doc="pre trace time constant (s)")
-    tau_minus = Parameter(0.02, unit="s", low=0.0, low_open=True, doc="post trace time constant (s)")
+    tau_plus = Parameter(0.02, unit="s", low=0.0, low_open=True,
+                         plausible=PLAUSIBLE["tau_plasticity"], doc="pre trace time constant (s)")
+    tau_minus = Parameter(0.02, unit="s", low=0.0, low_open=True,
+                          plausible=PLAUSIBLE["tau_plasticity"], doc="post trace time constant (s)")
     pairing = Parameter("all", choices=("all", "nearest"), doc="spike interaction")
     bound = Parameter("additive", choices=("additive", "soft"), doc="weight dependence")
 
@@ -113,10 +115,14 @@ class TripletSTDP(SpikeRule):
     A3_plus = Parameter(6.2e-3, low=0.0, doc="triplet potentiation amplitude")
     A2_minus = Parameter(7e-3, low=0.0, doc="pair depression amplitude")
     A3_minus = Parameter(2.3e-4, low=0.0, doc="triplet depression amplitude")
-    tau_plus = Parameter(0.0168, unit="s", low=0.0, low_open=True, doc="r1 time constant (s)")
-    tau_minus = Parameter(0.0337, unit="s", low=0.0, low_open=True, doc="o1 time constant (s)")
-    tau_x = Parameter(0.101, unit="s", low=0.0, low_open=True, doc="r2 time constant (s)")
-    tau_y = Parameter(0.125, unit="s", low=0.0, low_open=True, doc="o2 time constant (s)")
+    tau_plus = Parameter(0.0168, unit="s", low=0.0, low_open=True,
+                         plausible=PLAUSIBLE["tau_plasticity"], doc="r1 time constant (s)")
+    tau_minus = Parameter(0.0337, unit="s", low=0.0, low_open=True,
+                          plausible=PLAUSIBLE["tau_plasticity"], doc="o1 time constant (s)")
+    tau_x = Parameter(0.101, unit="s", low=0.0, low_open=True,
+                      plausible=PLAUSIBLE["tau_plasticity"], doc="r2 time constant (s)")
+    tau_y = Parameter(0.125, unit="s", low=0.0, low_open=True,
+                      plausible=PLAUSIBLE["tau_plasticity"], doc="o2 time constant (s)")
     pairing = Parameter("all", choices=("all", "nearest"), doc="spike interaction")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -226,9 +232,12 @@ class DopamineSTDP(SpikeRule):
     needs_spike_signal: ClassVar[bool] = True   #: its modulator must be a SpikeSignal
     A_plus = Parameter(1.0, low=0.0, doc="eligibility potentiation amplitude")
     A_minus = Parameter(1.5, low=0.0, doc="eligibility depression amplitude (positive)")
-    tau_plus = Parameter(0.02, unit="s", low=0.0, low_open=True, doc="pre trace time constant (s)")
-    tau_minus = Parameter(0.02, unit="s", low=0.0, low_open=True, doc="post trace time constant (s)")
-    tau_c = Parameter(1.0, unit="s", low=0.0, low_open=True, doc="eligibility time constant (s)")
+    tau_plus = Parameter(0.02, unit="s", low=0.0, low_open=True,
+                         plausible=PLAUSIBLE["tau_plasticity"], doc="pre trace time constant (s)")
+    tau_minus = Parameter(0.02, unit="s", low=0.0, low_open=True,
+                          plausible=PLAUSIBLE["tau_plasticity"], doc="post trace time constant (s)")
+    tau_c = Parameter(1.0, unit="s", low=0.0, low_open=True,
+                      plausible=PLAUSIBLE["tau_slow"], doc="eligibility time constant (s)")
     b = Parameter(0.0, doc="dopamine baseline")
     modulator = Parameter("dopamine", convert=_mod_name, doc="SpikeSignal name")
     convention = Parameter("all_to_all", choices=("all_to_all", "nearest"), doc="trace convention")
@@ -304,7 +313,8 @@ class ModulatedHebbian(SpikeRule):
 
     source = "Gerstner et al. 2018 (neoHebbian three-factor rules)"
     eta = Parameter(1.0, doc="learning rate")
-    tau_pre = Parameter(0.01, unit="s", low=0.0, low_open=True, doc="rate trace time constant (s)")
+    tau_pre = Parameter(0.01, unit="s", low=0.0, low_open=True,
+                        plausible=PLAUSIBLE["tau_synapse"], doc="rate trace time constant (s)")
     post_variable = Parameter("soma", convert=_mod_name, doc="post variable used as activity")
     modulator = Parameter("beta", convert=_mod_name, doc="modulator name")
 
@@ -339,7 +349,8 @@ class PES(SpikeRule):
 
     source = "MacNeil & Eliasmith 2011 (PES); Nengo 4.1 nengo/learning_rules.py"
     eta = Parameter(1.0, doc="learning rate")
-    tau_pre = Parameter(0.01, unit="s", low=0.0, low_open=True, doc="rate trace time constant (s)")
+    tau_pre = Parameter(0.01, unit="s", low=0.0, low_open=True,
+                        plausible=PLAUSIBLE["tau_synapse"], doc="rate trace time constant (s)")
     target_variable = Parameter("soma", convert=_mod_name, doc="teacher variable")
     prediction_variable = Parameter("dend", convert=_mod_name, doc="prediction variable")
     modulator = Parameter("beta", convert=_mod_name, doc="modulator name")
@@ -376,8 +387,10 @@ class TsodyksMarkram(Spec):
 
     source = "Tsodyks, Pawelzik & Markram 1998, Neural Comput 10:821"
     U = Parameter(0.5, low=0.0, high=1.0, low_open=True, doc="utilisation increment")
-    tau_rec = Parameter(0.8, unit="s", low=0.0, low_open=True, doc="recovery time constant (s)")
-    tau_facil = Parameter(0.0, unit="s", low=0.0, doc="facilitation time constant (s)")
+    tau_rec = Parameter(0.8, unit="s", low=0.0, low_open=True,
+                        plausible=PLAUSIBLE["tau_slow"], doc="recovery time constant (s)")
+    tau_facil = Parameter(0.0, unit="s", low=0.0,
+                          plausible=PLAUSIBLE["tau_facilitation"], doc="facilitation time constant (s)")
 
 
 RULES: dict[str, type[SpikeRule]] = {"pair_stdp": PairSTDP, "triplet_stdp": TripletSTDP,

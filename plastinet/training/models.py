@@ -46,6 +46,11 @@ class _Model:
         """All trainable arrays by name (the layer's, plus e.g. ``embedding``)."""
         return {**self.extra, **self.layer.params}
 
+    def layer_inputs(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The inputs ``x (B, T, d_in)`` the fast-weight layer sees for ``batch`` (e.g. for
+        :func:`plastinet.experiments.plasticity_trace` of ``self.layer``)."""
+        return batch["x"]
+
     def to_dict(self) -> dict[str, Any]:
         """Identity of the model: class, task, layer configuration, parameter shapes."""
         return {"model": type(self).__name__, "task": self.task.to_dict(),
@@ -99,6 +104,10 @@ class AssocRetrievalModel(_Model):
         xq = np.concatenate([np.zeros(batch["query_keys"].shape + (N,), dtype=dtype),
                              E[batch["query_keys"]]], axis=-1)
         return x, xq
+
+    def layer_inputs(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The write-phase inputs of the layer: one-hot value and key embedding per step."""
+        return self._inputs(batch)[0]
 
     def predict(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Predictions ``(B, Q, N)`` for the queries of ``batch``."""
@@ -159,6 +168,10 @@ class TokenClassifier(_Model):
             shifted[:, lag:] = codes[:, :-lag]
             parts.append(shifted)
         return np.concatenate(parts, axis=-1)
+
+    def layer_inputs(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """The layer's inputs: one-hot codes of the tokens and their ``context - 1`` predecessors."""
+        return self._inputs(batch["tokens"])
 
     def loss_and_grads(self, batch: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
         """Cross-entropy of the last step's logits and its gradients."""

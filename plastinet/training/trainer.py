@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from plastinet._version import __version__
 from plastinet.errors import NonFiniteError, NumericalError, ValidationError
 from plastinet.params import Parameter, Spec
 from plastinet.results import finalize_dataset, variable
@@ -237,7 +238,7 @@ def _history(hist: dict[str, list[float]], spec: TrainingSpec, model: Any, stop:
               "eval_step": variable("eval_step", np.asarray(hist["eval_step"], dtype=np.int64), "1",
                                     "optimiser step of the evaluation")}
     ds = xr.Dataset(data, coords=coords)
-    return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=None,
+    return finalize_dataset(ds, backend="numpy", backend_version=__version__, dt=None,
                             seed=spec.seed, model_spec=model.to_dict(), training=spec.to_dict(),
                             stop_reason=stop, best_eval_loss=best if math.isfinite(best) else None,
                             steps=step, n_params=int(sum(p.size for p in model.params.values())))

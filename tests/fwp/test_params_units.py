@@ -193,7 +193,8 @@ def test_spec_set_replace_eq_hash_repr_to_dict():
     assert other.n == 2 and cell.n == 1 and other.tau == 0.03
     assert cell == Neuron(v_th=-0.05, tau=0.03) and cell != other and cell != "Neuron"
     assert hash(cell) == hash(Neuron(v_th=-0.05, tau=0.03))
-    assert repr(cell) == "Neuron(tau=0.03, v_th=-0.05)"
+    assert repr(cell) == "Neuron(tau='30 ms', v_th='-50 mV')"      # non-defaults, with units
+    assert eval(repr(cell), {"Neuron": Neuron}) == cell
     d = cell.to_dict()
     assert d == {"type": "neuron", "tau": 0.03, "v_th": -0.05, "n": 1, "mode": "a", "gain": None}
     assert Neuron(**{k: v for k, v in d.items() if k != "type"}) == cell

@@ -32,8 +32,23 @@ def test_every_bundled_model_runs_and_plots(tmp_path, model):
     assert main(["run", model, "--quick", "--quiet", "--no-plot", "--out", str(out)]) == 0
     ds = load_result(out)
     assert ds.attrs["model_kind"] in ("rate_fwp", "training", "spiking_protocol", "rule_inference")
+    assert_units_everywhere(ds)
     assert main(["plot", str(out)]) == 0
     assert out.with_suffix(".png").stat().st_size > 5_000
+
+
+def assert_units_everywhere(ds):
+    """Every variable has units; every numeric global attribute has ``<name>_units``; the seed
+    is an integer or absent (never "none"); ``backend_version`` is the backend's own version."""
+    from plastinet.backends import get_backend
+
+    assert [name for name, var in ds.variables.items() if "units" not in var.attrs] == []
+    numeric = [k for k, v in ds.attrs.items() if isinstance(v, (int, float, np.integer, np.floating))
+               and not k.endswith("_units")]
+    assert [k for k in numeric if f"{k}_units" not in ds.attrs] == []
+    assert "seed" not in ds.attrs or isinstance(ds.attrs["seed"], (int, np.integer))
+    assert ds.attrs["backend_version"] == get_backend(ds.attrs["backend"]).version
+    assert ds.attrs["numpy_version"] == np.__version__
 
 
 def _brian2_supported(model: str) -> bool:
@@ -115,7 +130,7 @@ def test_info_reports_versions_backends_and_whether_brian2_can_compile(capsys):
     assert text.startswith(f"plastinet {__version__}")
     assert f"numpy       {np.__version__}" in text and f"xarray      {xarray.__version__}" in text
     assert f"brian2      {brian2.__version__:<10} capabilities: rate_fwp, spiking" in text
-    assert "numpy       " + np.__version__ in text.split("backends:")[1]
+    assert "numpy       " + __version__ in text.split("backends:")[1]    # the reference engine is plastinet's
     from plastinet._blas import openblas_cores
 
     blas = next(ln for ln in text.splitlines() if ln.strip().startswith("BLAS"))
@@ -146,3 +161,50 @@ def test_bad_input_prints_one_error_line_and_exits_2(tmp_path, capsys):
     assert main(["run", "delta_fwp", "--set", "experiment.trials=-1", "--out", str(tmp_path / "x.nc")]) == 2
     assert "experiment.trials" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
+
+
+def _subcommands():
+    import argparse
+
+    from plastinet.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, sub.choices
+
+
+def test_every_option_of_every_subcommand_has_help():
+    parser, commands = _subcommands()
+    missing = [f"{name} {'/'.join(action.option_strings) or action.dest}"
+               for name, cmd in commands.items() for action in cmd._actions
+               if not action.help and action.dest != "help"]
+    assert missing == []
+
+
+def test_top_level_help_shows_no_doc_markup(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and "plastinet command line" in out
+
+
+def test_sweep_takes_quick_and_passes_it_on(monkeypatch, tmp_path):
+    import plastinet.sweep as sweep_module
+
+    seen = {}
+
+    def fake_sweep(model, grid, **kwargs):
+        seen.update(kwargs, model=model, grid=grid)
+        import xarray as xr
+        return xr.Dataset(attrs={"points_computed": 0, "points_reused": 0})
+
+    monkeypatch.setattr(sweep_module, "sweep", fake_sweep)
+    assert main(["sweep", "delta_fwp", "--grid", "experiment.beta=0.5,1", "--quick", "--quiet",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert seen["quick"] is True and seen["grid"] == {"experiment.beta": [0.5, 1]}
+
+
+def test_a_bad_set_value_names_the_override(tmp_path, capsys):
+    assert main(["run", "stdp_pairing", "--quick", "--set", "rule.tau_minus=30", "--out", str(tmp_path / "r.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("plastinet: error: --set rule.tau_minus: invalid rule.tau_minus=30") and '"30 ms"' in err

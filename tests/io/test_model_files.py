@@ -76,7 +76,7 @@ def test_delta_rule_with_orthonormal_keys_recalls_exactly(tmp_path):
 @pytest.mark.parametrize("mutate, key, needle", [
     (lambda t: t.replace('kind = "rate_fwp"', 'kind = "rate_fwp'), "line 3", "syntax"),
     (lambda t: t.replace('type = "delta"', 'type = "deltax"'), "rule.type", "allowed"),
-    (lambda t: t.replace('description = "tiny test model"\n', ""), "description", "required"),
+    (lambda t: t.replace('description = "tiny test model"', "description = 3"), "description", "non-empty"),
     (lambda t: t.replace("d_key = 8", "d_key = -8"), "experiment.d_key", "[1"),
     (lambda t: t.replace("d_key = 8", 'd_key = "8 ms"'), "experiment.d_key", ""),
     (lambda t: t.replace("seed = 1", "seed = 1\nbogus = 3"), "experiment.bogus", "unknown"),
@@ -164,7 +164,7 @@ MALFORMED = [
      "rule.pairing", "needs explicit A2_plus, A3_plus, A2_minus, A3_minus, tau_x, tau_y"),
     ("training", "syntax", lambda t: t.replace("[layer]", "[layer"), "line 11, column 7", "TOML syntax error"),
     ("training", "unknown rule", lambda t: t.replace('"delta"', '"deltax"'), "layer.rule", "gated_delta"),
-    ("training", "missing field", lambda t: t.replace('source = "test"\n', ""), "source", "the paper"),
+    ("training", "missing field", lambda t: t.replace('type = "assoc_retrieval"\n', ""), "task.type", "known tasks"),
     ("training", "wrong unit", lambda t: t.replace("lr = 1e-3", 'lr = "1 ms"'), "training.lr", "dimensionless"),
     ("training", "out of range", lambda t: t.replace("n_keys = 4", "n_keys = 0"), "task.n_keys", "[2, inf]"),
 ]
@@ -283,6 +283,67 @@ def test_values_out_of_range_for_the_run_name_the_key_and_nothing_is_written(tmp
     extra = ["--set", "protocol.w_max=0.5"] if model == "stdp_pairing" else []
     assert main(["run", model, "--quick", "--quiet", "--set", override, *extra, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"plastinet: error: {load_model(model).path}: invalid {key}"), err
-    assert allowed in err
+    set_key = override.split("=")[0]
+    # a value the override set is named by the override (and the file); a derived one by the file
+    where = f"--set {set_key}" if key.startswith(set_key) else load_model(model).path
+    assert err.startswith(f"plastinet: error: {where}: invalid {key}"), err
+    assert allowed in err and Path(load_model(model).path).name in err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+STDP = textwrap.dedent("""\
+    schema_version = 1
+    kind = "spiking_protocol"
+
+    [protocol]
+    type = "pairing_window"
+    delta_t = ["-10 ms", "10 ms"]
+
+    [rule]
+    type = "pair_stdp"
+    tau_minus = "30 ms"
+    """)
+
+
+def test_a_users_model_file_needs_no_description_or_source(tmp_path):
+    model = load_model(write(tmp_path, STDP))                       # neither header key is present
+    assert (model.name, model.description, model.source) == ("model", "", "")
+
+
+@pytest.mark.parametrize("old, new, key, suggestion", [
+    ('tau_minus = "30 ms"', "tau_minus = 30", "rule.tau_minus", 'tau_minus = "30 ms"'),
+    ('delta_t = ["-10 ms", "10 ms"]', 'delta_t = ["-10 ms", 10]', "protocol.delta_t[1]", '"10 ms"'),
+    ('type = "pairing_window"', 'type = "pairing_window"\ndt = 0.0001', "protocol.dt", '"0.0001 ms"'),
+])
+def test_model_files_refuse_bare_numbers_for_dimensional_values(tmp_path, old, new, key, suggestion):
+    with pytest.raises(ModelFileError) as info:
+        load_model(write(tmp_path, STDP.replace(old, new)))
+    assert info.value.key == key and suggestion in str(info.value) and "unit string" in str(info.value)
+
+
+def test_dimensionless_values_and_zero_stay_bare_numbers(tmp_path):
+    model = load_model(write(tmp_path, STDP.replace('tau_minus = "30 ms"', "tau_minus = \"30 ms\"\nA_plus = 0.02")
+                             .replace('type = "pairing_window"', 'type = "pairing_window"\nt0 = 0\nw0 = 0.5')))
+    name, kwargs, rule = model.spec
+    assert (kwargs["t0"], kwargs["w0"], rule.A_plus, rule.tau_minus) == (0.0, 0.5, 0.02, 0.03)
+
+
+def test_every_bundled_model_loads_with_unit_strings():
+    from plastinet.io import list_models
+
+    for name, _, _ in list_models():
+        load_model(name)
+        load_model(name, quick=True)
+
+
+def test_an_error_in_an_override_names_the_override_not_the_file():
+    with pytest.raises(ModelFileError) as info:
+        load_model("stdp_pairing", ["rule.tau_minus=30"])
+    message = str(info.value)
+    assert message.startswith("--set rule.tau_minus: ") and "stdp_pairing.toml" in message
+    with pytest.raises(ModelFileError) as info:
+        load_model("stdp_pairing", ["rule.tau_minus=-30 ms"])
+    assert str(info.value).startswith("--set rule.tau_minus: ")
+    with pytest.raises(ModelFileError) as info:                   # an error in the file still names the file
+        load_model("stdp_pairing", ["rule.tau_minus=30 ms", "rule.tau_plus=1"])
+    assert info.value.key == "rule.tau_plus" and str(info.value).startswith("--set rule.tau_plus")

@@ -149,7 +149,7 @@ def test_points_get_independent_streams_and_the_sweep_seed_reproduces(tmp_path):
     np.testing.assert_array_equal(ds["point_seed"].values, point_seeds(11, 2))
     shared = sweep("hebbian_fwp", grid, out=tmp_path / "c", overrides=FIXED, n_workers=1, spawn_seeds=False,
                    progress=False)
-    assert "point_seed" not in shared and shared.attrs["sweep_seed"] == "none"
+    assert "point_seed" not in shared and "sweep_seed" not in shared.attrs       # never the string "none"
     for beta, seed in zip(grid["experiment.beta"], point_seeds(11, 2)):
         own = load_model("hebbian_fwp", FIXED + [f"experiment.beta={beta}", f"experiment.seed={seed}"]).run(progress=False)
         np.testing.assert_array_equal(ds["recall_error"].sel(beta=beta).values, own["recall_error"].values)
@@ -190,3 +190,10 @@ def test_a_seed_of_any_size_and_point_files_checked_against_the_sweep(tmp_path, 
     assert main(args) == 2
     second.write_bytes(good)
     assert main(args) == 0
+
+
+def test_quick_sweep_applies_the_model_files_quick_table_at_every_point(tmp_path):
+    ds = sweep("hebbian_fwp", {"experiment.beta": [0.5, 1.0]}, out=tmp_path, n_workers=1, progress=False, quick=True)
+    quick = load_model("hebbian_fwp", quick=True).config["experiment"]
+    assert list(ds["n_items"].values) == quick["n_items"] == [4, 16, 48]
+    assert dict(ds.sizes)["trial"] == quick["trials"] == 2

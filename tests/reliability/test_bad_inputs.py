@@ -204,7 +204,8 @@ def cases(tmp_path):
         # --- model files --------------------------------------------------------------------
         ("model-syntax", _model(tmp_path, RATE + "d_key = = 3\n"), E.ModelFileError, "line"),
         ("model-unknown-rule", _model(tmp_path, RATE.replace('"delta"', '"delta_v2"')), E.ModelFileError, "rule.type"),
-        ("model-missing-source", _model(tmp_path, RATE.replace('source = "s"\n', "")), E.ModelFileError, "source"),
+        ("model-empty-source", _model(tmp_path, RATE.replace('source = "s"', 'source = " "')), E.ModelFileError, "source"),
+        ("model-bare-time", _model(tmp_path, SPIKE + '[protocol]\ntype = "song2000"\nduration = 100\n'), E.ModelFileError, "protocol.duration"),
         ("model-missing-table", _model(tmp_path, HEAD + '[rule]\ntype = "delta"\n'), E.ModelFileError, "experiment"),
         ("model-wrong-unit", _model(tmp_path, SPIKE + '[protocol]\ntype = "song2000"\nduration = "100 mV"\n'), E.ModelFileError, "protocol.duration"),
         ("model-out-of-range", _model(tmp_path, SPIKE + '[protocol]\ntype = "song2000"\nrate = "-15 Hz"\n'), E.ModelFileError, "protocol.rate"),

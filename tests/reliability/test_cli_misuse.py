@@ -33,7 +33,7 @@ MODEL_FILES = {
     "digits.toml": HEAD + 'kind = "rate_fwp"\n[rule]\ntype = "delta"\n[experiment]\ntype = "kv_memory"\n'
                           "d_key = " + "9" * 400 + "\n",
     "izh1.toml": HEAD + 'kind = "spiking_protocol"\n[protocol]\ntype = "izhikevich2007"\nn_inputs = 1\n'
-                        "duration = 2.0\n",
+                        'duration = "2 s"\n',
 }
 
 #: Files that are not readable plastinet results (``plastinet plot`` input).
@@ -99,7 +99,7 @@ CASES = [
      "invalid rule.feature_map="),
     ("size-2e9-inputs", ["run", "song2000", "--set", "protocol.n_inputs=2000000000", "--out", "OUT/x.nc"],
      "projection 'syn' (2e+09 synapses)"),
-    ("size-probe-samples", ["run", "izhikevich2007_distal_reward", "--set", "protocol.duration=1e12",
+    ("size-probe-samples", ["run", "izhikevich2007_distal_reward", "--set", "protocol.duration=1e12 s",
                             "--out", "OUT/x.nc"], "probe 'W'"),
     # sizes no up-front check covers: numpy refuses at once, the CLI reports it in one line
     ("size-training-batch", ["train", "assoc_retrieval", "--set", "training.batch_size=100000000000",
