@@ -450,7 +450,7 @@ class AdEx(Population):
     b = Parameter(0.0805e-9, unit="A", doc="spike-triggered adaptation (A)")
     V_reset = Parameter(-0.0706, unit="V", doc="reset potential (V)")
     V_peak = Parameter(0.020, unit="V", doc="spike cut-off (V)")
-    t_ref = Parameter(0.0, unit="s", low=0.0, doc="refractory period (s)")
+    t_ref = Parameter(0.0, unit="s", low=0.0, plausible=PLAUSIBLE["refractory"], doc="refractory period (s)")
     tau_e = Parameter(0.005, unit="s", low=0.0, low_open=True, doc="excitatory current time constant (s)")
     tau_i = Parameter(0.010, unit="s", low=0.0, low_open=True, doc="inhibitory current time constant (s)")
     i_ext = Parameter(0.0, unit="A", doc="constant external current (A)")
