@@ -17,6 +17,7 @@ the protocols (:mod:`~plastinet.experiments.protocols`), the spiking FWP
 :func:`forgetting_curve`), :func:`plasticity_trace` and :func:`rate_spike_scaling`.
 """
 
+from plastinet.experiments import network_kind as _network_kind
 from plastinet.experiments import rate_memory as _rate_memory
 from plastinet.experiments import rule_inference_kind as _rule_inference
 from plastinet.experiments import spiking_protocol_kind as _spiking_protocols
@@ -43,4 +44,4 @@ from plastinet.experiments.stdp_measurements import (
 __all__ = ["Model", "load_model", "Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
            "capacity_curves", "forgetting_curve", "plasticity_trace", "rate_spike_scaling", "measure_stdp_window",
            "measure_rate_dependence", "measure_frequency_dependence"]
-del _rate_memory, _rule_inference, _spiking_protocols, _training_kind
+del _network_kind, _rate_memory, _rule_inference, _spiking_protocols, _training_kind

@@ -1,0 +1,258 @@
+"""The ``network`` experiment kind: any spiking network written as a model file.
+
+Every spec object of :mod:`plastinet.spiking.network` and :mod:`plastinet.spiking.rules` is
+a table whose ``type`` names its class and whose other keys are its declared parameters
+(units as strings, ``"10 ms"``); the table's own name is the object's ``name``::
+
+    kind = "network"
+
+    [run]
+    duration = "1 s"
+    dt = "0.1 ms"
+    seed = 0
+
+    [populations.inputs]
+    type = "PoissonGroup"
+    n = 100
+    rate = "15 Hz"
+
+    [populations.post]
+    type = "ConductanceLIF"
+    tau_m = "10 ms"
+
+    [projections.syn]              # type = "Projection" is the default
+    pre = "inputs"                 # populations are referred to by name
+    post = "post"
+    target = "g_e"
+    weight = ["uniform", 0.0, 0.01]
+    w_min = 0.0
+    w_max = 0.01
+    rule = { type = "pair_stdp", A_plus = 1e-4, tau_plus = "20 ms" }
+
+    [probes.post_spikes]
+    type = "SpikeProbe"
+    population = "post"
+
+The tables ``populations``, ``projections``, ``modulators``, ``rewards`` and ``probes``
+hold the objects of each kind. The builder reads the classes' declared
+:class:`~plastinet.params.Parameter` s, so a spec class added to those modules (listed in
+their ``__all__``) is usable here without changing this kind. Lists become tuples (e.g.
+``weight = ["uniform", low, high]``); a value that is a table with a ``type`` (a class name
+or a rule's registry key such as ``"pair_stdp"``) becomes a nested spec object (``rule``,
+``stp``). Any key is reachable by a dotted override:
+``--set populations.post.tau_m='"15 ms"'``, ``--grid projections.syn.rule.tau_plus="10 ms","20 ms"``.
+"""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+import xarray as xr
+
+from plastinet.errors import ModelFileError, ValidationError
+from plastinet.experiments.registry import register_kind, resolve_backend
+from plastinet.params import Parameter, Spec
+from plastinet.results import finalize_dataset
+from plastinet.seeds import seed_parameter
+from plastinet.simulation import RUN_OPTIONS, simulate
+from plastinet.spiking import network as _network
+from plastinet.spiking import rules as _rules
+from plastinet.spiking.network import CoincidenceReward, Modulator, Network, Population, Probe, Projection
+from plastinet.spiking.rules import RULES
+
+__all__ = ["NetworkKind", "SPEC_MODULES", "TABLES", "spec_classes", "build_network"]
+
+#: The modules whose ``__all__`` lists the spec classes a network model file may name.
+SPEC_MODULES: tuple[ModuleType, ...] = (_network, _rules)
+
+#: Table of a network model file -> (base class of its objects, default ``type``).
+TABLES: dict[str, tuple[type, str | None]] = {
+    "populations": (Population, None),
+    "projections": (Projection, "Projection"),
+    "modulators": (Modulator, None),
+    "rewards": (CoincidenceReward, "CoincidenceReward"),
+    "probes": (Probe, None),
+}
+
+#: What a top-level table or a nested spec looks like, for error messages.
+_TABLE_HINT = "a table of named objects, e.g. [populations.post] with type = \"ConductanceLIF\""
+
+
+def spec_classes() -> dict[str, type[Spec]]:
+    """Every concrete spec class of :data:`SPEC_MODULES`, by class name and registry key."""
+    listed = [getattr(module, name, None) for module in SPEC_MODULES for name in getattr(module, "__all__", ())]
+    listed = [obj for obj in listed if isinstance(obj, type) and issubclass(obj, Spec)]
+    found: dict[str, type[Spec]] = {}
+    for cls in listed:            # base classes (those with listed subclasses) are not objects
+        if not any(other is not cls and issubclass(other, cls) for other in listed):
+            found[cls.__name__] = cls
+    for key, cls in RULES.items():
+        found.setdefault(key, cls)
+    return found
+
+
+def _top_level(cls: type) -> bool:
+    return any(issubclass(cls, base) for base, _ in TABLES.values())
+
+
+class _Builder:
+    """Builds the spec objects of one model file, naming the dotted key of every error."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.classes = spec_classes()
+        self.net = Network()
+
+    def fail(self, key: str, value: Any, allowed: str) -> ModelFileError:
+        return ModelFileError(self.path, key, value, allowed)
+
+    def lookup(self, key: str, name: Any, allowed: list[str]) -> type[Spec]:
+        if not isinstance(name, str) or name not in allowed:
+            raise self.fail(key, name, "allowed: " + ", ".join(repr(a) for a in allowed))
+        return self.classes[name]
+
+    def value(self, key: str, param: Parameter, raw: Any) -> Any:
+        """A model-file value as the parameter's converter expects it."""
+        if isinstance(raw, dict):
+            nested = [n for n, c in self.classes.items() if not _top_level(c)]
+            if "type" not in raw:
+                raise self.fail(f"{key}.type", "<missing>", "a nested spec table needs a type; allowed: "
+                                + ", ".join(repr(n) for n in nested))
+            cls = self.lookup(f"{key}.type", raw["type"], nested)
+            return self.build(key, cls, {k: v for k, v in raw.items() if k != "type"})
+        if isinstance(raw, list):
+            return tuple(raw)
+        if isinstance(raw, str) and param.convert is not None and self.net.populations:
+            some = next(iter(self.net.populations.values()))
+            try:
+                takes_population = param.validate(some) is some
+            except (ValidationError, TypeError, AttributeError):
+                takes_population = False
+            if not takes_population:
+                return raw
+            if raw not in self.net.populations:
+                raise self.fail(key, raw, "unknown population; known populations: "
+                                + ", ".join(repr(p) for p in self.net.populations))
+            return self.net.populations[raw]
+        return raw
+
+    def build(self, key: str, cls: type[Spec], data: dict[str, Any], name: str | None = None) -> Spec:
+        """``cls(**data)`` with model-file values converted; errors name ``key.<parameter>``."""
+        params = cls.parameters()
+        kwargs: dict[str, Any] = {} if name is None else {"name": name}
+        for pname, raw in data.items():
+            if pname not in params or pname == "name":
+                known = [p for p in params if p != "name"]
+                raise self.fail(f"{key}.{pname}", raw, f"unknown key for a {cls.__name__}; allowed keys: type, "
+                                + ", ".join(known))
+            kwargs[pname] = self.value(f"{key}.{pname}", params[pname], raw)
+        try:
+            return cls(**kwargs)
+        except ValidationError as err:
+            where = f"{key}.{err.parameter}" if err.parameter in data else key
+            raise self.fail(where, data.get(err.parameter, err.value),
+                            f"{err.obj}: {err.parameter} {err.allowed}" if where == key else err.allowed) from None
+
+    def table(self, top: Any, table: str) -> None:
+        base, default = TABLES[table]
+        section = top.table(table, required=table == "populations")
+        allowed = [n for n, c in self.classes.items() if issubclass(c, base) and n == c.__name__]
+        for name, data in section.data.items():
+            key = section.key(name)
+            section.used.add(name)
+            if not isinstance(data, dict):
+                raise self.fail(key, data, _TABLE_HINT)
+            cls = self.lookup(f"{key}.type", data.get("type", default) or "<missing>", allowed)
+            obj = self.build(key, cls, {k: v for k, v in data.items() if k != "type"}, name=name)
+            try:
+                self.net.add(obj)
+            except ValidationError as err:
+                raise self.fail(key, name, err.allowed) from None
+        section.finish()
+
+    def validate(self) -> None:
+        """The network's cross references, the error located at the object that makes it."""
+        try:
+            self.net.validate()
+        except ValidationError as err:
+            for table in TABLES:
+                for obj in getattr(self.net, table).values():
+                    nested = [o for o in (obj, getattr(obj, "rule", None)) if isinstance(o, Spec)]
+                    for o in nested:
+                        if type(o).__name__ == err.obj and err.parameter in o.parameters() \
+                                and _refers(o.get_params()[err.parameter], err.value):
+                            sub = "" if o is obj else ".rule"
+                            raise self.fail(f"{table}.{obj.name}{sub}.{err.parameter}", err.value,
+                                            err.allowed) from None
+            raise self.fail("network", err.value, f"{err.obj}: {err.parameter} {err.allowed}") from None
+
+
+def _refers(stored: Any, value: Any) -> bool:
+    """Whether a stored parameter value is (or, for a tuple of names, holds) ``value``."""
+    if isinstance(stored, str):
+        return stored == value
+    return isinstance(stored, tuple) and value in stored
+
+
+def build_network(top: Any) -> Network:
+    """The validated :class:`~plastinet.spiking.Network` of a model file's tables.
+
+    Parameters
+    ----------
+    top : plastinet.io.Section
+        The model file's top level; its ``populations``, ``projections``, ``modulators``,
+        ``rewards`` and ``probes`` tables are consumed.
+
+    Raises
+    ------
+    ModelFileError
+        An unknown ``type`` or key (listing the allowed ones), a value a parameter rejects,
+        or a reference to a missing object (naming the dotted key).
+    """
+    builder = _Builder(top.path)
+    for table in TABLES:
+        builder.table(top, table)
+    builder.validate()
+    return builder.net
+
+
+class NetworkKind:
+    """Model-file kind ``network``: ``[run]`` and the spec tables of :data:`TABLES`."""
+
+    capability = "spiking"
+
+    def validate(self, top: Any) -> tuple[Network, dict[str, Any]]:
+        run = top.table("run")
+        settings = {"duration": run.take("duration", Parameter(unit="s", low=0.0, low_open=True,
+                                                               doc="simulated time (s)")),
+                    "dt": run.take("dt", Parameter(1e-4, unit="s", low=0.0, low_open=True, doc="time step (s)")),
+                    "seed": run.take("seed", seed_parameter(0))}
+        run.finish()
+        return build_network(top), settings
+
+    def run(self, model: Any, *, backend: Any = None, progress: bool = True, target: str | None = None,
+            **options: Any) -> xr.Dataset:
+        """Simulate the network on ``backend`` (any backend with the ``"spiking"`` capability).
+
+        ``options`` may hold the reliability options of :data:`plastinet.simulation.RUN_OPTIONS`.
+        """
+        be, backend_attrs = resolve_backend(model.name, self, backend, target)
+        net, settings = model.spec
+        run_options = {k: options.pop(k) for k in RUN_OPTIONS if options.get(k) is not None}
+        ds = simulate(net, settings["duration"], backend=be, dt=settings["dt"], seed=settings["seed"],
+                      progress=progress, **run_options)
+        extra = {k: v for k, v in backend_attrs.items() if k not in ("backend", "backend_version")}
+        return finalize_dataset(ds, backend=backend_attrs["backend"], backend_version=backend_attrs["backend_version"],
+                                dt=settings["dt"], seed=settings["seed"], model_spec=model.to_dict(),
+                                model_kind="network", model_name=model.name, duration=settings["duration"],
+                                network_spec=json.dumps(net.to_dict(), sort_keys=True, default=str), **extra)
+
+    def plot(self, result: xr.Dataset, fig: Any = None) -> Any:
+        from plastinet.plotting.spiking import plot_spiking_overview
+
+        return plot_spiking_overview(result, fig)
+
+
+register_kind("network", NetworkKind())
