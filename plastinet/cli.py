@@ -180,7 +180,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from matplotlib.backend_bases import FigureCanvasBase
 
     from plastinet.errors import ValidationError
-    from plastinet.experiments import KINDS, get_kind
+    from plastinet.experiments import KINDS, plot_result
     from plastinet.io import load_result
     from plastinet.io.durable import check_output_path
 
@@ -198,7 +198,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         raise ValidationError("plastinet plot", "RESULT", args.result,
                               f"a result of an unknown model_kind {str(kind)!r}; known kinds: " + ", ".join(KINDS))
     try:
-        fig = get_kind(str(kind)).plot(ds)
+        fig = plot_result(ds)
     except (KeyError, IndexError, ValueError, TypeError) as err:     # variables or attrs missing or empty
         plt.close("all")
         reason = (str(err).strip().splitlines() or [""])[0][:160]
@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
 
     plot = sub.add_parser("plot", help="draw the standard figure of a saved result")
-    plot.add_argument("result", help="a .nc result written by 'plastinet run'")
+    plot.add_argument("result", help="a .nc result written by 'plastinet run' or a sweep's sweep.nc (one panel per grid point)")
     plot.add_argument("--out", help="PNG file; default next to the result")
     plot.set_defaults(func=_cmd_plot)
 

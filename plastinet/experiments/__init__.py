@@ -32,6 +32,7 @@ from plastinet.experiments.registry import (
                                             check_backend,
                                             get_kind,
                                             kind_backends,
+                                            plot_result,
                                             register_kind,
                                             resolve_backend,
 )
@@ -42,6 +43,7 @@ from plastinet.experiments.stdp_measurements import (
 )
 
 __all__ = ["Model", "load_model", "Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
+           "plot_result",
            "capacity_curves", "forgetting_curve", "plasticity_trace", "rate_spike_scaling", "measure_stdp_window",
            "measure_rate_dependence", "measure_frequency_dependence"]
 del _network_kind, _rate_memory, _rule_inference, _spiking_protocols, _training_kind

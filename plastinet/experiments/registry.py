@@ -7,7 +7,8 @@ from typing import Any, Protocol
 from plastinet.backends import backend_class, backend_targets, backends_with, get_backend
 from plastinet.errors import UnsupportedError
 
-__all__ = ["Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend"]
+__all__ = ["Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
+           "plot_result"]
 
 
 class Kind(Protocol):
@@ -109,3 +110,36 @@ def resolve_backend(model_name: str, kind: Kind, backend: Any = None,
     if getattr(be, "target", None) is not None:
         attrs["brian2_target"] = be.target
     return be, attrs
+
+
+def plot_result(result: Any, fig: Any = None) -> Any:
+    """The standard figure of a saved result of any kind; a sweep is drawn one panel per grid point.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A model's result (its ``model_kind`` attribute names the kind) or a sweep's combined
+        result (:func:`plastinet.sweep.sweep`; :func:`plastinet.plotting.plot_sweep` draws it).
+    fig : matplotlib.figure.Figure, optional
+        Figure to draw into.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValidationError
+        If the result names no kind (not a model's result).
+    UnsupportedError
+        If it names an unknown kind.
+    """
+    from plastinet.errors import ValidationError
+    from plastinet.plotting.sweeps import plot_sweep, sweep_dims
+
+    kind = result.attrs.get("model_kind")
+    if not kind:
+        raise ValidationError("plot_result", "result", result.attrs.get("model_name", "dataset"),
+                              "a model's result (with a 'model_kind' attribute)")
+    draw = get_kind(str(kind)).plot
+    return plot_sweep(result, draw, fig) if sweep_dims(result) else draw(result, fig)
