@@ -26,7 +26,7 @@ from plastinet.spiking.network import (
                                        StateProbe,
                                        WeightProbe,
 )
-from plastinet.spiking.recordings import spike_trains
+from plastinet.spiking.recordings import spike_events, spike_trains
 from plastinet.spiking.rules import (
                                        PES,
                                        RULES,
@@ -43,5 +43,5 @@ __all__ = [
     "RateUnits", "Projection", "Modulator", "ProgrammedSignal", "SpikeSignal",
     "CoincidenceReward", "SpikeProbe", "StateProbe", "WeightProbe", "ModulatorProbe",
     "SpikeRule", "PairSTDP", "TripletSTDP", "DopamineSTDP", "PES", "ModulatedHebbian",
-    "TsodyksMarkram", "RULES", "Simulator", "run", "spike_trains",
+    "TsodyksMarkram", "RULES", "Simulator", "run", "spike_trains", "spike_events",
 ]
