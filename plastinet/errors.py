@@ -36,6 +36,7 @@ __all__ = [
     "PlastinetWarning",
     "UnstableUpdateWarning",
     "NumericalWarning",
+    "IndistinguishableWarning",
     "NUMERICAL_POLICIES",
     "check_numerical_policy",
     "report_numerical",
@@ -237,6 +238,10 @@ class UnstableUpdateWarning(PlastinetWarning):
 
 class NumericalWarning(PlastinetWarning):
     """A :class:`NumericalError` reported as a warning (policy ``on_numerical="warn"``)."""
+
+
+class IndistinguishableWarning(PlastinetWarning):
+    """The data cannot tell several candidate models apart (e.g. rule families of equal fit)."""
 
 
 def check_numerical_policy(owner: str, value: Any) -> str:
