@@ -33,10 +33,11 @@ a table whose ``type`` names its class and whose other keys are its declared par
     type = "SpikeProbe"
     population = "post"
 
-The tables ``populations``, ``projections``, ``modulators``, ``rewards`` and ``probes``
-hold the objects of each kind. The builder reads the classes' declared
-:class:`~plastinet.params.Parameter` s, so a spec class added to those modules (listed in
-their ``__all__``) is usable here without changing this kind. Lists become tuples (e.g.
+The tables are the object kinds of :class:`~plastinet.spiking.Network` (``populations``,
+``projections``, ``modulators``, ``rewards``, ``probes``, and any kind the network gains).
+The builder reads the classes' declared :class:`~plastinet.params.Parameter` s, so a spec
+class added to those modules (listed in their ``__all__``) is usable here without changing
+this kind. Lists become tuples (e.g.
 ``weight = ["uniform", low, high]``); a value that is a table with a ``type`` (a class name
 or a rule's registry key such as ``"pair_stdp"``) becomes a nested spec object (``rule``,
 ``stp``). Any key is reachable by a dotted override:
@@ -60,41 +61,45 @@ from plastinet.simulation import RUN_OPTIONS, simulate
 from plastinet.spiking import network as _network
 from plastinet.spiking import rules as _rules
 from plastinet.spiking.network import CoincidenceReward, Modulator, Network, Population, Probe, Projection
-from plastinet.spiking.rules import RULES
+from plastinet.spiking.rules import RULES, SpikeRule
 
-__all__ = ["NetworkKind", "SPEC_MODULES", "TABLES", "spec_classes", "build_network"]
+__all__ = ["NetworkKind", "SPEC_MODULES", "DEFAULT_TYPES", "tables", "spec_classes", "build_network"]
 
-#: The modules whose ``__all__`` lists the spec classes a network model file may name.
+#: The modules whose ``__all__`` lists the spec classes a network model file may name: objects
+#: of the network (tables) come from the first, nested specs (``rule``, ``stp``) from the others.
 SPEC_MODULES: tuple[ModuleType, ...] = (_network, _rules)
 
-#: Table of a network model file -> (base class of its objects, default ``type``).
-TABLES: dict[str, tuple[type, str | None]] = {
-    "populations": (Population, None),
-    "projections": (Projection, "Projection"),
-    "modulators": (Modulator, None),
-    "rewards": (CoincidenceReward, "CoincidenceReward"),
-    "probes": (Probe, None),
-}
+#: The documented base classes (not objects of their own).
+_BASES: tuple[type, ...] = (Spec, Population, Modulator, Probe, SpikeRule)
+
+#: Table -> the base class of its objects, where one exists (for the types an error lists).
+_TABLE_BASES: dict[str, type] = {"populations": Population, "projections": Projection, "modulators": Modulator,
+                                 "rewards": CoincidenceReward, "probes": Probe}
+
+#: Default ``type`` of a table's objects.
+DEFAULT_TYPES = {"projections": "Projection"}
 
 #: What a top-level table or a nested spec looks like, for error messages.
 _TABLE_HINT = "a table of named objects, e.g. [populations.post] with type = \"ConductanceLIF\""
 
 
-def spec_classes() -> dict[str, type[Spec]]:
-    """Every concrete spec class of :data:`SPEC_MODULES`, by class name and registry key."""
-    listed = [getattr(module, name, None) for module in SPEC_MODULES for name in getattr(module, "__all__", ())]
-    listed = [obj for obj in listed if isinstance(obj, type) and issubclass(obj, Spec)]
-    found: dict[str, type[Spec]] = {}
-    for cls in listed:            # base classes (those with listed subclasses) are not objects
-        if not any(other is not cls and issubclass(other, cls) for other in listed):
-            found[cls.__name__] = cls
+def tables() -> list[str]:
+    """The tables of a network model file: the object kinds of :class:`~plastinet.spiking.Network`."""
+    return list(Network().to_dict())
+
+
+def _listed(module: ModuleType) -> list[type[Spec]]:
+    found = [getattr(module, name, None) for name in getattr(module, "__all__", ())]
+    return [c for c in found if isinstance(c, type) and issubclass(c, Spec) and c not in _BASES]
+
+
+def spec_classes() -> tuple[dict[str, type[Spec]], dict[str, type[Spec]]]:
+    """The spec classes a model file may name: network objects, and nested specs by name and key."""
+    objects = {c.__name__: c for c in _listed(SPEC_MODULES[0])}
+    nested = {c.__name__: c for module in SPEC_MODULES[1:] for c in _listed(module)}
     for key, cls in RULES.items():
-        found.setdefault(key, cls)
-    return found
-
-
-def _top_level(cls: type) -> bool:
-    return any(issubclass(cls, base) for base, _ in TABLES.values())
+        nested.setdefault(key, cls)
+    return objects, nested
 
 
 class _Builder:
@@ -102,25 +107,25 @@ class _Builder:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.classes = spec_classes()
+        self.objects, self.nested = spec_classes()
         self.net = Network()
 
     def fail(self, key: str, value: Any, allowed: str) -> ModelFileError:
         return ModelFileError(self.path, key, value, allowed)
 
-    def lookup(self, key: str, name: Any, allowed: list[str]) -> type[Spec]:
-        if not isinstance(name, str) or name not in allowed:
+    def lookup(self, key: str, name: Any, classes: dict[str, type[Spec]], allowed: list[str]) -> type[Spec]:
+        if not isinstance(name, str) or name not in classes:
             raise self.fail(key, name, "allowed: " + ", ".join(repr(a) for a in allowed))
-        return self.classes[name]
+        return classes[name]
 
     def value(self, key: str, param: Parameter, raw: Any) -> Any:
         """A model-file value as the parameter's converter expects it."""
         if isinstance(raw, dict):
-            nested = [n for n, c in self.classes.items() if not _top_level(c)]
+            nested = list(self.nested)
             if "type" not in raw:
                 raise self.fail(f"{key}.type", "<missing>", "a nested spec table needs a type; allowed: "
                                 + ", ".join(repr(n) for n in nested))
-            cls = self.lookup(f"{key}.type", raw["type"], nested)
+            cls = self.lookup(f"{key}.type", raw["type"], self.nested, nested)
             return self.build(key, cls, {k: v for k, v in raw.items() if k != "type"})
         if isinstance(raw, list):
             return tuple(raw)
@@ -156,20 +161,27 @@ class _Builder:
                             f"{err.obj}: {err.parameter} {err.allowed}" if where == key else err.allowed) from None
 
     def table(self, top: Any, table: str) -> None:
-        base, default = TABLES[table]
         section = top.table(table, required=table == "populations")
-        allowed = [n for n, c in self.classes.items() if issubclass(c, base) and n == c.__name__]
+        base = _TABLE_BASES.get(table)
+        known = tuple(b for b in _TABLE_BASES.values() if b is not base)
+        allowed = [n for n, c in self.objects.items()
+                   if (issubclass(c, base) if base is not None else not issubclass(c, known))]
         for name, data in section.data.items():
             key = section.key(name)
             section.used.add(name)
             if not isinstance(data, dict):
                 raise self.fail(key, data, _TABLE_HINT)
-            cls = self.lookup(f"{key}.type", data.get("type", default) or "<missing>", allowed)
+            cls = self.lookup(f"{key}.type", data.get("type", DEFAULT_TYPES.get(table, "<missing>")),
+                              {n: self.objects[n] for n in allowed}, allowed)
             obj = self.build(key, cls, {k: v for k, v in data.items() if k != "type"}, name=name)
             try:
                 self.net.add(obj)
             except ValidationError as err:
                 raise self.fail(key, name, err.allowed) from None
+            if name not in getattr(self.net, table):
+                home = next(t for t in tables() if name in getattr(self.net, t))
+                raise self.fail(f"{key}.type", cls.__name__, f"a {cls.__name__} belongs in the [{home}] table; "
+                                f"types of [{table}]: " + ", ".join(repr(a) for a in allowed))
         section.finish()
 
     def validate(self) -> None:
@@ -177,7 +189,7 @@ class _Builder:
         try:
             self.net.validate()
         except ValidationError as err:
-            for table in TABLES:
+            for table in tables():
                 for obj in getattr(self.net, table).values():
                     nested = [o for o in (obj, getattr(obj, "rule", None)) if isinstance(o, Spec)]
                     for o in nested:
@@ -203,7 +215,7 @@ def build_network(top: Any) -> Network:
     ----------
     top : plastinet.io.Section
         The model file's top level; its ``populations``, ``projections``, ``modulators``,
-        ``rewards`` and ``probes`` tables are consumed.
+        ``rewards`` and ``probes`` tables (every table of :func:`tables`) are consumed.
 
     Raises
     ------
@@ -212,14 +224,14 @@ def build_network(top: Any) -> Network:
         or a reference to a missing object (naming the dotted key).
     """
     builder = _Builder(top.path)
-    for table in TABLES:
+    for table in tables():
         builder.table(top, table)
     builder.validate()
     return builder.net
 
 
 class NetworkKind:
-    """Model-file kind ``network``: ``[run]`` and the spec tables of :data:`TABLES`."""
+    """Model-file kind ``network``: ``[run]`` and the object tables of :func:`tables`."""
 
     capability = "spiking"
 
