@@ -194,3 +194,16 @@ def test_a_spec_class_added_later_is_usable_without_changing_the_kind(tmp_path, 
     assert type(net.populations["post"]) is QuietLIF and net.populations["post"].tau_m == 0.05
     net, _ = load_model(write(tmp_path, SMALL)).spec                 # the base class stays usable
     assert type(net.populations["post"]) is LIF
+
+
+def test_delays_new_neurons_and_noise_are_written_like_any_other_element(tmp_path):
+    """Projection.delay, Izhikevich neurons and the noises table need nothing of their own."""
+    text = SMALL.replace('type = "LIF"\nn = 3\ntau_m = "20 ms"\ni_ext = "0.15 nA"', 'type = "Izhikevich"\nn = 3')
+    text = text.replace('target = "I_e"', 'target = "I"\ndelay = "2 ms"')
+    text += '\n[noises.thalamic]\ntype = "NoiseCurrent"\npopulation = "post"\ntarget = "I"\nlow = -1.0\nhigh = 1.0\n'
+    net, _ = load_model(write(tmp_path, text)).spec
+    assert net.projections["syn"].delay == pytest.approx(0.002)
+    assert type(net.populations["post"]).__name__ == "Izhikevich"
+    assert net.noises["thalamic"].population == "post" and net.noises["thalamic"].high == 1.0
+    with pytest.raises(ModelFileError, match="noises.thalamic.population"):
+        load_model(write(tmp_path, text.replace('population = "post"\ntarget = "I"', 'population = "pots"\ntarget = "I"')))
