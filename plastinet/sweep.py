@@ -373,12 +373,40 @@ def grid_coordinate(key: str, values: Sequence[Any]) -> tuple[list[Any], str]:
     return [parse_quantity(v)[0] if isinstance(v, str) else v for v in values], unit
 
 
+def _pad_uncoordinated(parts: list[xr.Dataset]) -> list[xr.Dataset]:
+    """Pad dimensions without a coordinate (event tables) to one length over all points."""
+    sizes: dict[str, set[int]] = {}
+    for ds in parts:
+        for dim, n in ds.sizes.items():
+            if dim not in ds.coords:
+                sizes.setdefault(str(dim), set()).add(int(n))
+    ragged = {dim: max(ns) for dim, ns in sizes.items() if len(ns) > 1}
+    if not ragged:
+        return parts
+    out = []
+    for ds in parts:
+        padded = {}
+        for name, var in ds.data_vars.items():
+            widths = [(0, ragged[d] - ds.sizes[d]) if d in ragged else (0, 0) for d in var.dims]
+            if any(w for _, w in widths):
+                kind = var.dtype.kind
+                values = var.values if kind in "fiu" else var.values.astype(str)
+                fill = np.nan if kind == "f" else -1 if kind in "iu" else ""
+                padded[name] = xr.Variable(var.dims, np.pad(values, widths, constant_values=fill), var.attrs)
+        out.append(ds.drop_vars(list(padded)).assign(padded) if padded else ds)
+    return out
+
+
 def _combine(points: list[dict[str, Any]], files: list[Path], grid: Mapping[str, Sequence[Any]],
              seeds: list[int | None]) -> xr.Dataset:
     """One Dataset with a dimension per swept key, in the grid's order, SI coordinates with units.
 
     Numeric global attributes that differ between points (a model's summary numbers) are kept
     in the ``point_attrs`` attribute: a JSON object of attribute name -> values in point order.
+    Dimensions without a coordinate whose length differs between points (the ``spike``
+    event table) are padded to the longest: floats with NaN, integers with -1, strings with
+    ``""`` (no population has that name, so :func:`plastinet.spiking.spike_trains` ignores
+    the padding).
     """
     keys = list(grid)
     names = _dim_names(keys)
@@ -395,6 +423,7 @@ def _combine(points: list[dict[str, Any]], files: list[Path], grid: Mapping[str,
         for k in keys:
             ds[names[k]].attrs.update(units=coords[k][1], long_name=f"swept parameter {k}")
         parts.append(ds)
+    parts = _pad_uncoordinated(parts)
     nested: Any = np.empty([len(grid[k]) for k in keys], dtype=object)
     for i, ds in enumerate(parts):
         nested[np.unravel_index(i, nested.shape)] = ds

@@ -25,7 +25,7 @@ def spike_populations(ds: xr.Dataset) -> list[str]:
     if "spike_population" not in ds:
         return []
     names = ds["spike_population"].values.astype(str)
-    return list(dict.fromkeys(names.tolist()))
+    return [n for n in dict.fromkeys(names.tolist()) if n]        # "" pads the event tables of sweeps
 
 
 def weight_probes(ds: xr.Dataset) -> list[str]:

@@ -190,3 +190,17 @@ def test_a_seed_of_any_size_and_point_files_checked_against_the_sweep(tmp_path, 
     assert main(args) == 2
     second.write_bytes(good)
     assert main(args) == 0
+
+
+def test_unit_string_grid_values_are_si_coordinates_with_units_in_the_grids_order(tmp_path):
+    """'20 ms' becomes 0.02 with units 's' (not the object '20 ms' with units '1'); no key is reordered."""
+    grid = {"rule.tau_plus": ["20 ms", "10 ms"], "rule.pairing": ["nearest", "all"]}
+    ds = sweep("stdp_pairing", grid, out=tmp_path, n_workers=1, progress=False,
+               overrides=['protocol.delta_t=["-20 ms", "5 ms", "20 ms"]'])
+    assert ds["tau_plus"].dtype == np.float64 and list(ds["tau_plus"].values) == [0.02, 0.01]
+    assert ds["tau_plus"].attrs["units"] == "s" and ds["pairing"].attrs["units"] == "1"
+    assert list(ds["pairing"].values) == ["nearest", "all"]
+    assert ds.attrs["sweep_dims"] == "tau_plus,pairing"
+    single = load_model("stdp_pairing", ['protocol.delta_t=["-20 ms", "5 ms", "20 ms"]', 'rule.tau_plus="10 ms"',
+                                         'rule.pairing="nearest"']).run(progress=False)
+    np.testing.assert_array_equal(ds["dw"].sel(tau_plus=0.01, pairing="nearest").values, single["dw"].values)
