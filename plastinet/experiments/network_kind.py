@@ -2,7 +2,8 @@
 
 Every spec object of :mod:`plastinet.spiking.network` and :mod:`plastinet.spiking.rules` is
 a table whose ``type`` names its class and whose other keys are its declared parameters
-(units as strings, ``"10 ms"``); the table's own name is the object's ``name``::
+(every quantity with its unit: ``"10 ms"``, a bare number for a parameter with a unit is an
+error); the table's own name is the object's ``name``::
 
     kind = "network"
 
@@ -129,6 +130,10 @@ class _Builder:
             return self.build(key, cls, {k: v for k, v in raw.items() if k != "type"})
         if isinstance(raw, list):
             return tuple(raw)
+        if param.unit not in (None, "1") and isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw != 0:
+            raise self.fail(key, raw, f"a quantity in {param.unit} needs its unit in a model file (a bare number "
+                            f"would be read as {raw:g} {param.unit}), e.g. \"{raw:g} m{param.unit}\" or "
+                            f"\"{raw:g} {param.unit}\"")
         if isinstance(raw, str) and param.convert is not None and self.net.populations:
             some = next(iter(self.net.populations.values()))
             try:
