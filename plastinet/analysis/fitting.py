@@ -31,6 +31,7 @@ attribute says so and the fit repeats it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -39,8 +40,6 @@ import xarray as xr
 from scipy.optimize import minimize_scalar
 
 from plastinet.analysis.families import FAMILIES, Family, Variables, family_terms
-import warnings
-
 from plastinet.errors import IndistinguishableWarning, NonFiniteError, ShapeError, UnsupportedError, ValidationError
 from plastinet.seeds import check_seed
 
