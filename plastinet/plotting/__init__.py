@@ -26,6 +26,7 @@ from plastinet.plotting.spiking import (
                                          plot_population_rates,
                                          plot_raster,
                                          plot_spiking_overview,
+                                         plot_traces,
                                          plot_weight_histogram,
                                          plot_weight_trajectories,
 )
@@ -34,4 +35,4 @@ from plastinet.plotting.sweeps import plot_sweep, sweep_dims
 __all__ = ["plot_rule_fit", "plot_rule_inference", "plot_plasticity_trace", "plot_stdp_window", "plot_rate_dependence",
            "plot_frequency_dependence", "plot_capacity", "plot_forgetting", "plot_spectrum", "plot_attention",
            "plot_scaling", "plot_raster", "plot_population_rates", "plot_weight_trajectories", "plot_weight_histogram",
-           "plot_spiking_overview", "plot_sweep", "sweep_dims"]
+           "plot_traces", "plot_spiking_overview", "plot_sweep", "sweep_dims"]

@@ -8,6 +8,7 @@ optional matplotlib ``ax``, labels the axes with units and returns the Axes.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,7 +18,8 @@ from plastinet.errors import ValidationError
 from plastinet.plotting.analysis import _ax
 
 __all__ = ["plot_raster", "plot_population_rates", "plot_weight_trajectories", "plot_weight_histogram",
-           "plot_spiking_overview", "spike_populations", "weight_probes", "final_weights"]
+           "plot_traces", "plot_spiking_overview", "spike_populations", "weight_probes", "final_weights",
+           "sampled_traces"]
 
 
 def spike_populations(ds: xr.Dataset) -> list[str]:
@@ -39,6 +41,13 @@ def final_weights(ds: xr.Dataset) -> list[str]:
     """Names of the final-weight variables ``w_<projection>``."""
     return [str(n) for n, v in ds.data_vars.items()
             if str(n).startswith("w_") and v.dims == (f"{str(n)[2:]}_synapse",)]
+
+
+def sampled_traces(ds: xr.Dataset) -> list[str]:
+    """Names of the sampled state and modulator variables (``StateProbe`` s, ``ModulatorProbe`` s)."""
+    weights = set(weight_probes(ds))
+    return [str(n) for n, v in ds.data_vars.items() if str(n) not in weights and v.dims
+            and v.dims[0] == "time" and (len(v.dims) == 1 or (len(v.dims) == 2 and v.dims[1].endswith("_neuron")))]
 
 
 def _duration(ds: xr.Dataset) -> float:
@@ -129,7 +138,7 @@ def plot_population_rates(ds: xr.Dataset, population: str | None = None, ax: Any
         sel = names == pop
         count = sizes.get(pop) or int(ds["spike_neuron"].values[sel].max()) + 1
         hist, _ = np.histogram(ds["spike_time"].values[sel], bins=edges)
-        ax.step(edges[:-1], hist / (count * width), where="post", color=f"C{k}", label=f"{pop} (n={count})")
+        ax.stairs(hist / (count * width), edges, color=f"C{k}", lw=1.5, label=f"{pop} (n={count})")
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"rate per neuron (Hz), {width * 1e3:g} ms bins")
     ax.legend(fontsize=8)
@@ -214,11 +223,46 @@ def plot_weight_histogram(ds: xr.Dataset, projection: str | None = None, ax: Any
     return ax
 
 
+def plot_traces(ds: xr.Dataset, name: str | None = None, ax: Any = None, max_lines: int = 5) -> Any:
+    """A sampled state variable (``StateProbe``: up to ``max_lines`` neurons) or modulator against time.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A spiking result with a ``StateProbe`` or ``ModulatorProbe`` variable.
+    name : str, optional
+        The variable (default: the first).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+    max_lines : int
+        Neurons drawn at most (the first).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _ax(ax, (6.0, 3.0))
+    names = sampled_traces(ds)
+    if not names:
+        raise ValidationError("plastinet.plotting", "name", name, "this result has no sampled state or modulator")
+    var = ds[_check(ds, names, name, "name")[0]]
+    values = var.values.reshape(var.shape[0], -1)[:, :max_lines]
+    for i in range(values.shape[1]):
+        label = f"neuron {int(var[var.dims[1]].values[i])}" if var.ndim == 2 else None
+        ax.plot(ds["time"].values, values[:, i], lw=1, label=label)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"{var.attrs.get('long_name', var.name)} ({var.attrs.get('units', '1')})")
+    if var.ndim == 2:
+        ax.legend(fontsize=8)
+    return ax
+
+
 def plot_spiking_overview(ds: xr.Dataset, fig: Any = None) -> Any:
     """The standard figure of a spiking result: every panel the result has data for.
 
-    Raster and population rates (if spikes were recorded), weight trajectories (if a
-    ``WeightProbe`` was), final-weight histograms (if a projection is plastic).
+    Raster and population rates (if spikes were recorded), each sampled state or modulator
+    (``StateProbe``, ``ModulatorProbe``), weight trajectories (if a ``WeightProbe`` was),
+    final-weight histograms (if a projection is plastic).
 
     Returns
     -------
@@ -226,9 +270,10 @@ def plot_spiking_overview(ds: xr.Dataset, fig: Any = None) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    panels = []
+    panels: list[Any] = []
     if spike_populations(ds):
         panels += [plot_raster, plot_population_rates]
+    panels += [functools.partial(plot_traces, name=n) for n in sampled_traces(ds)]
     if weight_probes(ds):
         panels.append(plot_weight_trajectories)
     if final_weights(ds):

@@ -17,6 +17,7 @@ from plastinet.plotting import (  # noqa: E402
     plot_population_rates,
     plot_raster,
     plot_spiking_overview,
+    plot_traces,
     plot_weight_histogram,
     plot_weight_trajectories,
 )
@@ -40,11 +41,11 @@ def test_raster_draws_every_spike_of_each_population_at_its_time(song):
 
 def test_population_rates_integrate_to_the_spike_counts(song):
     ax = plot_population_rates(song, bin_width=0.05)
-    for line, pop, n in zip(ax.lines, ("inputs", "post"), (1000, 1)):
-        rate = line.get_ydata()
+    for stairs, pop, n in zip(ax.patches, ("inputs", "post"), (1000, 1)):
+        rate = stairs.get_data().values
         count = int(np.sum(song["spike_population"].values == pop))
         assert np.sum(rate) * n * 0.05 == pytest.approx(count)          # Hz x neurons x s = spikes
-    assert 10 < np.mean(ax.lines[0].get_ydata()) < 20                   # 15 Hz Poisson inputs
+    assert 10 < np.mean(ax.patches[0].get_data().values) < 20            # 15 Hz Poisson inputs
     plt.close("all")
 
 
@@ -100,3 +101,23 @@ def test_a_sweep_of_every_kind_is_drawn_one_panel_per_grid_point(tmp_path, kind)
     save_result(combined, tmp_path / "sweep.nc")
     assert main(["plot", str(tmp_path / "sweep.nc"), "--out", str(tmp_path / "sweep.png")]) == 0
     assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_sampled_states_and_modulators_are_drawn_as_recorded():
+    from plastinet import simulate
+    from plastinet.spiking import LIF, ModulatorProbe, Network, ProgrammedSignal, StateProbe
+
+    net = Network()
+    net.add(LIF(name="cells", n=3, i_ext=0.1e-9))
+    net.add(ProgrammedSignal(name="beta", values=[0.5, 1.0, 0.0], interval=0.01))
+    net.add(StateProbe(name="v", population="cells", variable="v", sample_every=1e-3))
+    net.add(ModulatorProbe(name="beta_level", modulator="beta", sample_every=1e-3))
+    ds = simulate(net, 0.03, dt=1e-4)
+    ax = plot_traces(ds, "v", max_lines=2)
+    assert len(ax.lines) == 2
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), ds["v"].values[:, 1])
+    ax = plot_traces(ds, "beta_level")
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), ds["beta_level"].values)
+    assert set(np.unique(ds["beta_level"].values)) == {0.0, 0.5, 1.0}
+    assert len(plot_spiking_overview(ds).axes) == 2                 # no spikes, no weights: the two traces
+    plt.close("all")
