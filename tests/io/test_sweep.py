@@ -204,3 +204,21 @@ def test_unit_string_grid_values_are_si_coordinates_with_units_in_the_grids_orde
     single = load_model("stdp_pairing", ['protocol.delta_t=["-20 ms", "5 ms", "20 ms"]', 'rule.tau_plus="10 ms"',
                                          'rule.pairing="nearest"']).run(progress=False)
     np.testing.assert_array_equal(ds["dw"].sel(tau_plus=0.01, pairing="nearest").values, single["dw"].values)
+
+
+def test_a_network_model_is_swept_and_plotted_from_the_command_line(tmp_path, capsys):
+    """`plastinet sweep` on a network file, addressing a population's parameter; `plastinet plot` of sweep.nc."""
+    from plastinet.cli import main
+    from plastinet.io import load_result
+    from plastinet.spiking import spike_trains
+
+    out = tmp_path / "sw"
+    assert main(["sweep", "song2000_network", "--grid", "populations.inputs.rate=20 Hz,5 Hz", "--workers", "1",
+                 "--set", 'run.duration="0.2 s"', "--set", 'probes.W.sample_every="50 ms"', "--quiet",
+                 "--out", str(out)]) == 0
+    ds = load_result(out / "sweep.nc")
+    assert list(ds["rate"].values) == [20.0, 5.0] and ds["rate"].attrs["units"] == "Hz"
+    n_in = [sum(t.size for t in spike_trains(ds.isel(rate=i), "inputs")) for i in range(2)]
+    assert n_in[0] > 2 * n_in[1]                     # 1000 inputs for 0.2 s: about 4000 and 1000 spikes
+    assert main(["plot", str(out / "sweep.nc")]) == 0
+    assert (out / "sweep.png").stat().st_size > 5_000
