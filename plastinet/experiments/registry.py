@@ -118,8 +118,10 @@ def plot_result(result: Any, fig: Any = None) -> Any:
     Parameters
     ----------
     result : xarray.Dataset
-        A model's result (its ``model_kind`` attribute names the kind) or a sweep's combined
-        result (:func:`plastinet.sweep.sweep`; :func:`plastinet.plotting.plot_sweep` draws it).
+        A model's result (its ``model_kind`` attribute names the kind), a sweep's combined
+        result (:func:`plastinet.sweep.sweep`; :func:`plastinet.plotting.plot_sweep` draws it)
+        or any spiking run (:func:`plastinet.simulate`; drawn by
+        :func:`plastinet.plotting.plot_spiking_overview`).
     fig : matplotlib.figure.Figure, optional
         Figure to draw into.
 
@@ -130,16 +132,21 @@ def plot_result(result: Any, fig: Any = None) -> Any:
     Raises
     ------
     ValidationError
-        If the result names no kind (not a model's result).
+        If the result is neither a model's result nor a spiking run.
     UnsupportedError
         If it names an unknown kind.
     """
     from plastinet.errors import ValidationError
+    from plastinet.plotting.spiking import is_spiking_result, plot_spiking_overview
     from plastinet.plotting.sweeps import plot_sweep, sweep_dims
 
     kind = result.attrs.get("model_kind")
-    if not kind:
+    if kind:
+        draw = get_kind(str(kind)).plot
+    elif is_spiking_result(result):
+        draw = plot_spiking_overview
+    else:
         raise ValidationError("plot_result", "result", result.attrs.get("model_name", "dataset"),
-                              "a model's result (with a 'model_kind' attribute)")
-    draw = get_kind(str(kind)).plot
+                              "not a plastinet model result (no 'model_kind' attribute) nor a spiking run "
+                              "(no spike table, probes or final weights)")
     return plot_sweep(result, draw, fig) if sweep_dims(result) else draw(result, fig)

@@ -19,7 +19,7 @@ from plastinet.plotting.analysis import _ax
 
 __all__ = ["plot_raster", "plot_population_rates", "plot_weight_trajectories", "plot_weight_histogram",
            "plot_traces", "plot_spiking_overview", "spike_populations", "weight_probes", "final_weights",
-           "sampled_traces"]
+           "sampled_traces", "is_spiking_result"]
 
 
 def spike_populations(ds: xr.Dataset) -> list[str]:
@@ -48,6 +48,12 @@ def sampled_traces(ds: xr.Dataset) -> list[str]:
     weights = set(weight_probes(ds))
     return [str(n) for n, v in ds.data_vars.items() if str(n) not in weights and v.dims
             and v.dims[0] == "time" and (len(v.dims) == 1 or (len(v.dims) == 2 and v.dims[1].endswith("_neuron")))]
+
+
+def is_spiking_result(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` has the layout of a spiking run (spikes, sampled probes or final weights) to draw."""
+    return bool(spike_populations(ds) or weight_probes(ds) or final_weights(ds)
+                or ("spike_time" in ds and sampled_traces(ds)))
 
 
 def _duration(ds: xr.Dataset) -> float:

@@ -121,3 +121,19 @@ def test_sampled_states_and_modulators_are_drawn_as_recorded():
     assert set(np.unique(ds["beta_level"].values)) == {0.0, 0.5, 1.0}
     assert len(plot_spiking_overview(ds).axes) == 2                 # no spikes, no weights: the two traces
     plt.close("all")
+
+
+def test_plot_draws_a_spiking_run_saved_from_python(tmp_path):
+    """A user's own simulate() result has no model kind; `plastinet plot` draws its spiking overview."""
+    from plastinet import simulate
+    from plastinet.cli import main
+    from plastinet.spiking import LIF, Network, PoissonGroup, Projection, SpikeProbe
+
+    net = Network()
+    inp = net.add(PoissonGroup(name="inp", n=20, rate="50 Hz"))
+    post = net.add(LIF(name="post", n=2))
+    net.add(Projection(name="syn", pre=inp, post=post, target="I_e", weight=2e-10))
+    net.add(SpikeProbe(name="spikes", population="inp"))
+    save_result(simulate(net, 0.2, seed=0), tmp_path / "mine.nc")
+    assert main(["plot", str(tmp_path / "mine.nc")]) == 0
+    assert (tmp_path / "mine.png").stat().st_size > 5_000
