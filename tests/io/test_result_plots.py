@@ -137,3 +137,25 @@ def test_plot_draws_a_spiking_run_saved_from_python(tmp_path):
     save_result(simulate(net, 0.2, seed=0), tmp_path / "mine.nc")
     assert main(["plot", str(tmp_path / "mine.nc")]) == 0
     assert (tmp_path / "mine.png").stat().st_size > 5_000
+
+
+def test_a_large_grid_is_drawn_in_part_and_the_title_says_so():
+    import xarray as xr
+
+    from plastinet.plotting import plot_sweep
+
+    ds = xr.Dataset({"y": (("a", "b", "x"), np.arange(5 * 4 * 3, dtype=float).reshape(5, 4, 3))},
+                    coords={"a": ("a", [0.001, 0.002, 0.003, 0.004, 0.005], {"units": "s"}), "b": list("pqrs")},
+                    attrs={"sweep_dims": "a,b", "model_name": "m", "point_attrs": '{"score": ' + str(list(range(20))) + "}"})
+    seen = []
+
+    def draw(point, fig):
+        seen.append((float(point["y"][0]), point.attrs["score"]))
+        fig.subplots().plot(point["y"])
+        return fig
+
+    fig = plot_sweep(ds, draw, max_panels=6)
+    assert seen == [(3.0 * i, i) for i in range(6)]              # grid order (a slowest), per-point attrs back
+    assert "20 grid point(s), the first 6 shown" in fig._suptitle.get_text()
+    assert [sub._suptitle.get_text() for sub in fig.subfigs[:2]] == ["a = 1 ms, b = p", "a = 1 ms, b = q"]
+    plt.close("all")
