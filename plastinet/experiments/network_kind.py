@@ -196,11 +196,10 @@ class _Builder:
         except ValidationError as err:
             for table in tables():
                 for obj in getattr(self.net, table).values():
-                    nested = [o for o in (obj, getattr(obj, "rule", None)) if isinstance(o, Spec)]
-                    for o in nested:
+                    nested = [("", obj)] + [(f".{p}", v) for p, v in obj.get_params().items() if isinstance(v, Spec)]
+                    for sub, o in nested:
                         if type(o).__name__ == err.obj and err.parameter in o.parameters() \
                                 and _refers(o.get_params()[err.parameter], err.value):
-                            sub = "" if o is obj else ".rule"
                             raise self.fail(f"{table}.{obj.name}{sub}.{err.parameter}", err.value,
                                             err.allowed) from None
             raise self.fail("network", err.value, f"{err.obj}: {err.parameter} {err.allowed}") from None

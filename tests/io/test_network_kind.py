@@ -218,3 +218,12 @@ def test_delays_new_neurons_and_noise_are_written_like_any_other_element(tmp_pat
     assert net.noises["thalamic"].population == "post" and net.noises["thalamic"].high == 1.0
     with pytest.raises(ModelFileError, match="noises.thalamic.population"):
         load_model(write(tmp_path, text.replace('population = "post"\ntarget = "I"', 'population = "pots"\ntarget = "I"')))
+
+
+def test_a_rule_naming_a_missing_modulator_is_located_at_the_rule(tmp_path):
+    text = SMALL.replace('rule = { type = "pair_stdp", A_plus = 1e-12, A_minus = 1.05e-12, tau_plus = "20 ms", '
+                         'tau_minus = "20 ms" }', 'rule = { type = "modulated_hebbian", modulator = "dopamine" }')
+    assert text != SMALL
+    with pytest.raises(ModelFileError) as info:
+        load_model(write(tmp_path, text))
+    assert "projections.syn.rule.modulator='dopamine'" in str(info.value) and "known modulators" in str(info.value)
