@@ -57,9 +57,9 @@ def is_spiking_result(ds: xr.Dataset) -> bool:
 
 
 def _duration(ds: xr.Dataset) -> float:
-    duration = ds.attrs.get("duration")
-    if duration is not None:
-        return float(duration)
+    for attr in ("duration", "t_stop"):          # a network model's run, any engine's run
+        if ds.attrs.get(attr) is not None:
+            return float(ds.attrs[attr])
     t = ds["spike_time"].values
     return float(t.max()) + float(ds.attrs.get("dt", 0.0) or 0.0) if t.size else 0.0
 
