@@ -78,6 +78,16 @@ fit.plot()
 # The learned update is classified **delta-like, gated by a third factor** — the
 # programmed learning rate `beta` plays the role a neuromodulator plays in three-factor
 # plasticity.
+#
+# What this comparison can and cannot show: `plasticity_trace` replays the layer's own keys,
+# values and `beta` through the same delta rule, so the family that contains it fits with
+# R² = 1 *by construction* (and so do families that contain it as a special case). The fit
+# tells which biological families can express the learned updates, not which rule produced
+# them; only the BIC, which charges for parameters, separates families of equal R². The
+# summary says so, and `fit_rule` warns when the data cannot tell families apart.
+
+# %%
+print(fit.summary())
 
 # %%
 assert fit.best == "modulated_delta" and "beta" in fit.classification

@@ -187,30 +187,32 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from matplotlib.backend_bases import FigureCanvasBase
 
     from plastinet.errors import ValidationError
-    from plastinet.experiments import KINDS, get_kind
+    from plastinet.experiments import KINDS, plot_result
     from plastinet.io import load_result
     from plastinet.io.durable import check_output_path
+    from plastinet.plotting.spiking import is_spiking_result
 
     out = Path(args.out) if args.out else Path(args.result).with_suffix(".png")
     check_output_path(out, obj="plastinet plot", parameter="--out",
                       suffixes=tuple("." + s for s in FigureCanvasBase.get_supported_filetypes()))
     ds = load_result(args.result)
     kind = ds.attrs.get("model_kind")
-    if not kind:
+    if not kind and not is_spiking_result(ds):
         raise ValidationError("plastinet plot", "RESULT", args.result,
-                              "not a plastinet model result (no 'model_kind' attribute)")
+                              "not a plastinet model result (no 'model_kind' attribute) nor a spiking run "
+                              "(no spike table, probes or final weights)")
     import matplotlib.pyplot as plt
 
-    if str(kind) not in KINDS:
+    if kind and str(kind) not in KINDS:
         raise ValidationError("plastinet plot", "RESULT", args.result,
                               f"a result of an unknown model_kind {str(kind)!r}; known kinds: " + ", ".join(KINDS))
     try:
-        fig = get_kind(str(kind)).plot(ds)
+        fig = plot_result(ds)
     except (KeyError, IndexError, ValueError, TypeError) as err:     # variables or attrs missing or empty
         plt.close("all")
         reason = (str(err).strip().splitlines() or [""])[0][:160]
         raise ValidationError("plastinet plot", "RESULT", args.result,
-                              f"not a complete {kind} result: its figure cannot be drawn "
+                              f"not a complete {kind or 'spiking'} result: its figure cannot be drawn "
                               f"({type(err).__name__}: {reason})") from None
     _save_figure(fig, out)
     print(f"[plastinet] wrote {out.resolve()}")
@@ -322,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
 
     plot = sub.add_parser("plot", help="draw the standard figure of a saved result")
-    plot.add_argument("result", help="a .nc result written by 'plastinet run'")
+    plot.add_argument("result", help="a .nc result written by 'plastinet run', a sweep's sweep.nc (one panel per "
+                                     "grid point) or any spiking run saved with plastinet.io.save_result")
     plot.add_argument("--out", help="PNG file; default next to the result")
     plot.set_defaults(func=_cmd_plot)
 

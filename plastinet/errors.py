@@ -38,6 +38,7 @@ __all__ = [
     "ImplausibleValueWarning",
     "NumericalWarning",
     "RunawayFiringWarning",
+    "IndistinguishableWarning",
     "NUMERICAL_POLICIES",
     "check_numerical_policy",
     "report_numerical",
@@ -255,6 +256,10 @@ class RunawayFiringWarning(NumericalWarning):
     Issued by default (no ``max_rate`` given) once per population; an explicit ``max_rate``
     makes the limit an error or warning under the run's ``on_numerical`` policy.
     """
+
+
+class IndistinguishableWarning(PlastinetWarning):
+    """The data cannot tell several candidate models apart (e.g. rule families of equal fit)."""
 
 
 def check_numerical_policy(owner: str, value: Any) -> str:

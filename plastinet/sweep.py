@@ -43,7 +43,7 @@ from plastinet.io.model_files import find_model, parse_override
 from plastinet.io.result_files import load_result, save_result
 from plastinet.results import attach_attr_units
 
-__all__ = ["sweep", "parse_grid", "sweep_points", "seed_keys", "point_seeds"]
+__all__ = ["sweep", "parse_grid", "sweep_points", "seed_keys", "point_seeds", "grid_coordinate"]
 
 _OBJ = "sweep"
 
@@ -315,7 +315,7 @@ def sweep(model: str | Path, grid: Mapping[str, Sequence[Any]], *, out: str | Pa
             cluster.close()
     for f, m in zip(files, models):      # every point file is this sweep's point before merging
         _check_point(f, m)
-    combined = _combine(points, files, list(grid), seeds)
+    combined = _combine(points, files, grid, seeds)
     combined.attrs.update(points_computed=len(todo), points_reused=len(points) - len(todo),
                           seed_keys=",".join(keys), sweep_grid=json.dumps(manifest["grid"], default=str),
                           model_spec=json.dumps({**models[0].to_dict(), "sweep": manifest}, default=str))
@@ -350,21 +350,99 @@ def _connect(scheduler: str | None, n_workers: int) -> tuple[Any, Any]:
                                "('dask scheduler') or omit --scheduler to run a local cluster") from None
 
 
-def _combine(points: list[dict[str, Any]], files: list[Path], keys: list[str],
+def grid_coordinate(key: str, values: Sequence[Any]) -> tuple[list[Any], str]:
+    """The coordinate values of a swept key and their unit.
+
+    Unit strings become SI numbers (``["20 ms", "40 ms"]`` -> ``[0.02, 0.04]``, ``"s"``);
+    all values of a key must then share one dimension (bare numbers are SI). Other values
+    are kept as given with unit ``"1"``.
+
+    Raises
+    ------
+    UnitError
+        If the unit strings of one key have different dimensions.
+    """
+    from plastinet.errors import UnitError
+    from plastinet.units import parse_quantity
+
+    units = set()
+    for v in values:
+        if isinstance(v, str):
+            try:
+                units.add(parse_quantity(v)[1])
+            except UnitError:
+                return list(values), "1"         # a categorical value (rule type, feature map ...)
+    dimensional = units - {"1"}
+    if not units or (not dimensional and not all(isinstance(v, str) for v in values)):
+        return list(values), "1"
+    if len(dimensional) > 1:
+        raise UnitError(_OBJ, f"grid[{key!r}]", list(values), "the values of a swept key need one unit "
+                        f"dimension; got {', '.join(sorted(dimensional))}")
+    unit = dimensional.pop() if dimensional else "1"
+    return [parse_quantity(v)[0] if isinstance(v, str) else v for v in values], unit
+
+
+def _pad_uncoordinated(parts: list[xr.Dataset]) -> list[xr.Dataset]:
+    """Pad dimensions without a coordinate (event tables) to one length over all points."""
+    sizes: dict[str, set[int]] = {}
+    for ds in parts:
+        for dim, n in ds.sizes.items():
+            if dim not in ds.coords:
+                sizes.setdefault(str(dim), set()).add(int(n))
+    ragged = {dim: max(ns) for dim, ns in sizes.items() if len(ns) > 1}
+    if not ragged:
+        return parts
+    out = []
+    for ds in parts:
+        padded = {}
+        for name, var in ds.data_vars.items():
+            widths = [(0, ragged[d] - ds.sizes[d]) if d in ragged else (0, 0) for d in var.dims]
+            if any(w for _, w in widths):
+                kind = var.dtype.kind
+                values = var.values if kind in "fiu" else var.values.astype(str)
+                fill = np.nan if kind == "f" else -1 if kind in "iu" else ""
+                padded[name] = xr.Variable(var.dims, np.pad(values, widths, constant_values=fill), var.attrs)
+        out.append(ds.drop_vars(list(padded)).assign(padded) if padded else ds)
+    return out
+
+
+def _combine(points: list[dict[str, Any]], files: list[Path], grid: Mapping[str, Sequence[Any]],
              seeds: list[int | None]) -> xr.Dataset:
+    """One Dataset with a dimension per swept key, in the grid's order, SI coordinates with units.
+
+    Numeric global attributes that differ between points (a model's summary numbers) are kept
+    in the ``point_attrs`` attribute: a JSON object of attribute name -> values in point order.
+    Dimensions without a coordinate whose length differs between points (the ``spike``
+    event table) are padded to the longest: floats with NaN, integers with -1, strings with
+    ``""`` (no population has that name, so :func:`plastinet.spiking.spike_trains` ignores
+    the padding).
+    """
+    keys = list(grid)
     names = _dim_names(keys)
-    parts = []
-    for point, f, point_seed in zip(points, files, seeds):
+    coords = {k: grid_coordinate(k, grid[k]) for k in keys}
+    parts, point_attrs = [], []
+    for i, (f, point_seed) in enumerate(zip(files, seeds)):
         ds = load_result(f)
-        attrs = dict(ds.attrs)
+        point_attrs.append(dict(ds.attrs))
         if point_seed is not None:
             ds["point_seed"] = xr.DataArray(np.int64(point_seed), attrs={
                 "units": "1", "long_name": "seed of the point (SeedSequence(sweep_seed).spawn)"})
-        ds = ds.expand_dims({names[k]: [v] for k, v in point.items()})
+        index = np.unravel_index(i, [len(grid[k]) for k in keys])
+        ds = ds.expand_dims({names[k]: [coords[k][0][j]] for k, j in zip(keys, index)})
         for k in keys:
-            ds[names[k]].attrs.update(units="1", long_name=f"swept parameter {k}")
+            ds[names[k]].attrs.update(units=coords[k][1], long_name=f"swept parameter {k}")
         parts.append(ds)
-    combined = xr.combine_by_coords(parts, combine_attrs="drop_conflicts")
-    combined.attrs.update({k: v for k, v in attrs.items() if k in ("plastinet_version", "backend",
-                                                                    "backend_version", "model_kind")})
+    parts = _pad_uncoordinated(parts)
+    nested: Any = np.empty([len(grid[k]) for k in keys], dtype=object)
+    for i, ds in enumerate(parts):
+        nested[np.unravel_index(i, nested.shape)] = ds
+    combined = xr.combine_nested(nested.tolist(), concat_dim=[names[k] for k in keys],
+                                 combine_attrs="drop_conflicts")
+    varying = {name: [a.get(name) for a in point_attrs] for name in point_attrs[0]
+               if all(isinstance(a.get(name), (int, float, np.integer, np.floating)) for a in point_attrs)
+               and len({float(a[name]) for a in point_attrs}) > 1}
+    combined.attrs.update({k: v for k, v in point_attrs[-1].items() if k in (
+        "plastinet_version", "backend", "backend_version", "model_kind")})
+    combined.attrs.update(sweep_dims=",".join(names[k] for k in keys),
+                          point_attrs=json.dumps({k: [float(x) for x in v] for k, v in varying.items()}))
     return combined

@@ -17,6 +17,7 @@ the protocols (:mod:`~plastinet.experiments.protocols`), the spiking FWP
 :func:`forgetting_curve`), :func:`plasticity_trace` and :func:`rate_spike_scaling`.
 """
 
+from plastinet.experiments import network_kind as _network_kind
 from plastinet.experiments import rate_memory as _rate_memory
 from plastinet.experiments import rule_inference_kind as _rule_inference
 from plastinet.experiments import spiking_protocol_kind as _spiking_protocols
@@ -31,6 +32,7 @@ from plastinet.experiments.registry import (
                                             check_backend,
                                             get_kind,
                                             kind_backends,
+                                            plot_result,
                                             register_kind,
                                             resolve_backend,
 )
@@ -42,6 +44,7 @@ from plastinet.experiments.stdp_measurements import (
 from plastinet.experiments.trained import TrainedModel, load_trained
 
 __all__ = ["Model", "load_model", "model_from_dict", "load_trained", "TrainedModel", "Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
+           "plot_result",
            "capacity_curves", "forgetting_curve", "plasticity_trace", "rate_spike_scaling", "measure_stdp_window",
            "measure_rate_dependence", "measure_frequency_dependence"]
-del _rate_memory, _rule_inference, _spiking_protocols, _training_kind
+del _network_kind, _rate_memory, _rule_inference, _spiking_protocols, _training_kind

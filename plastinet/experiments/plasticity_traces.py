@@ -50,6 +50,14 @@ reads; it runs the rate engine for rules and layers, and hands recordings to
   width`` (Kempter et al. 1999), i.e. a Hebbian (or anti-Hebbian) rate rule.
 
 Rate quantities of the rate engine are dimensionless with the step index as time.
+
+What a replayed trace can show. The rule and layer forms replay the run's own keys, values
+and gates through the *same* rule, so every recorded change is that rule's update: the family
+that contains the rule fits it exactly (R^2 = 1 by construction), and families that contain
+it as a special case fit as well. Fitting such a trace asks which biological families *can
+express* the learned updates on these inputs, not which rule generated them or which rule a
+brain uses. Such traces carry the attributes ``replayed = 1`` and ``caveat`` (this, in one
+sentence), which :func:`~plastinet.analysis.fit_rule` repeats in its summary and warnings.
 """
 
 from __future__ import annotations
@@ -67,7 +75,12 @@ from plastinet.fwp.functional import State, prepare
 from plastinet.fwp.layer import FastWeightLayer
 from plastinet.fwp.rules import DecayedHebbian, GatedDelta, Oja, Rule, ThreeFactor
 
-__all__ = ["plasticity_trace"]
+__all__ = ["plasticity_trace", "REPLAY_CAVEAT"]
+
+#: What a fit of a replayed trace cannot show (stored in the trace's ``caveat`` attribute).
+REPLAY_CAVEAT = ("the weight changes are the {rule} rule's own updates replayed on the run's keys, values and "
+                 "gates, so a family that contains {rule} fits them exactly (R^2 = 1 by construction): the "
+                 "comparison shows which families can express these updates, not which rule generated them")
 
 _OBJ = "plasticity_trace"
 
@@ -138,7 +151,9 @@ def _from_rule(rule: Rule | str, q: Any, k: Any, v: Any, beta: Any, alpha: Any, 
         data["alpha"] = _var(("time",), p.alpha[n, :, 0], "decay gate alpha_t")
     coords = {"time": ("time", np.arange(T), {"units": "1", "long_name": "step"})}
     return xr.Dataset(data, coords=coords, attrs={"rule": type(rule).__name__, "equation": rule.equation,
-                                                  "batch": batch, "head": head, "source": "fwp.apply"})
+                                                  "batch": batch, "head": head, "source": "fwp.apply",
+                                                  "replayed": 1,
+                                                  "caveat": REPLAY_CAVEAT.format(rule=type(rule).__name__)})
 
 
 def _from_layer(layer: Any, x: Any, trial: int, head: int) -> xr.Dataset:

@@ -7,7 +7,8 @@ from typing import Any, Protocol
 from plastinet.backends import backend_class, backend_targets, backends_with, get_backend
 from plastinet.errors import UnsupportedError
 
-__all__ = ["Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend"]
+__all__ = ["Kind", "KINDS", "get_kind", "register_kind", "check_backend", "kind_backends", "resolve_backend",
+           "plot_result"]
 
 
 class Kind(Protocol):
@@ -109,3 +110,43 @@ def resolve_backend(model_name: str, kind: Kind, backend: Any = None,
     if getattr(be, "target", None) is not None:
         attrs["brian2_target"] = be.target
     return be, attrs
+
+
+def plot_result(result: Any, fig: Any = None) -> Any:
+    """The standard figure of a saved result of any kind; a sweep is drawn one panel per grid point.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A model's result (its ``model_kind`` attribute names the kind), a sweep's combined
+        result (:func:`plastinet.sweep.sweep`; :func:`plastinet.plotting.plot_sweep` draws it)
+        or any spiking run (:func:`plastinet.simulate`; drawn by
+        :func:`plastinet.plotting.plot_spiking_overview`).
+    fig : matplotlib.figure.Figure, optional
+        Figure to draw into.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValidationError
+        If the result is neither a model's result nor a spiking run.
+    UnsupportedError
+        If it names an unknown kind.
+    """
+    from plastinet.errors import ValidationError
+    from plastinet.plotting.spiking import is_spiking_result, plot_spiking_overview
+    from plastinet.plotting.sweeps import plot_sweep, sweep_dims
+
+    kind = result.attrs.get("model_kind")
+    if kind:
+        draw = get_kind(str(kind)).plot
+    elif is_spiking_result(result):
+        draw = plot_spiking_overview
+    else:
+        raise ValidationError("plot_result", "result", result.attrs.get("model_name", "dataset"),
+                              "not a plastinet model result (no 'model_kind' attribute) nor a spiking run "
+                              "(no spike table, probes or final weights)")
+    return plot_sweep(result, draw, fig) if sweep_dims(result) else draw(result, fig)

@@ -29,7 +29,7 @@ from plastinet.spiking.network import (
                                        StateProbe,
                                        WeightProbe,
 )
-from plastinet.spiking.recordings import spike_trains
+from plastinet.spiking.recordings import spike_events, spike_trains
 from plastinet.spiking.rules import (
                                        PES,
                                        RULES,
@@ -47,5 +47,5 @@ __all__ = [
     "Izhikevich", "AdEx", "RateUnits", "Projection", "Modulator", "ProgrammedSignal", "SpikeSignal",
     "CoincidenceReward", "NoiseCurrent", "SpikeProbe", "StateProbe", "WeightProbe", "ModulatorProbe",
     "SpikeRule", "PairSTDP", "TripletSTDP", "DopamineSTDP", "InhibitorySTDP", "PES", "ModulatedHebbian",
-    "TsodyksMarkram", "RULES", "Simulator", "run", "spike_trains",
+    "TsodyksMarkram", "RULES", "Simulator", "run", "spike_trains", "spike_events",
 ]

@@ -2,7 +2,11 @@
 
 * Spikes: an event table on the ``spike`` dimension: ``spike_time`` (s), ``spike_neuron``
   (index within its population), ``spike_population`` (population name), sorted by
-  time, then population (insertion order), then neuron.
+  time, then population (insertion order), then neuron. Read it with :func:`spike_trains`
+  (per-neuron arrays of one population) or :func:`spike_events` (the table alone, as its
+  own Dataset). Never mask the whole result with it: ``ds.where(ds.spike_population ==
+  "post")`` broadcasts every sampled variable against the ``spike`` dimension (gigabytes
+  for a long run).
 * Sampled probes share the ``time`` coordinate (s; the start time ``n dt`` of the
   recorded step, values taken in the ``end`` slot, as Brian2 labels them):
   ``StateProbe`` -> ``<probe>(time, <probe>_neuron)``; ``WeightProbe`` ->
@@ -21,11 +25,12 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 
+from plastinet.errors import ValidationError
 from plastinet.results import variable
 from plastinet.spiking.draws import DELAY_ROUNDING
 from plastinet.spiking.network import ModulatorProbe, Network, StateProbe, WeightProbe
 
-__all__ = ["build_dataset", "spike_trains"]
+__all__ = ["build_dataset", "spike_trains", "spike_events"]
 
 _UNITS = {"V": "V", "A": "A", "1": "1", "S": "S"}
 
@@ -122,9 +127,83 @@ def build_dataset(sim: Any, final_w: Mapping[str, np.ndarray]) -> xr.Dataset:
     return ds
 
 
+def _populations(ds: xr.Dataset) -> dict[str, int]:
+    """Population name -> size from the result's network description (empty if it has none)."""
+    import json
+
+    for attr in ("network_spec", "model_spec"):
+        try:
+            spec = json.loads(str(ds.attrs.get(attr, "{}")))
+            pops = spec.get("populations") if isinstance(spec, dict) else None
+            if isinstance(pops, list):
+                return {str(p["name"]): int(p["n"]) for p in pops}
+        except (ValueError, TypeError, KeyError):
+            continue
+    return {}
+
+
+def _check_population(ds: xr.Dataset, population: str) -> None:
+    known = list(dict.fromkeys([*_populations(ds), *ds["spike_population"].values.astype(str).tolist()]))
+    if population not in known:
+        raise ValidationError("spike_trains", "population", population,
+                              "a population of this result: " + (", ".join(repr(p) for p in known) or "none spiked"))
+
+
+def spike_events(ds: xr.Dataset, population: str | None = None) -> xr.Dataset:
+    """The spike event table of a result as its own Dataset (``spike`` dimension only).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A spiking result.
+    population : str, optional
+        Keep only this population's spikes.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``spike_time`` (s), ``spike_neuron``, ``spike_population``; safe to filter with
+        ``where`` / ``isel`` (no sampled variable is broadcast against the events).
+
+    Raises
+    ------
+    ValidationError
+        If ``population`` is not a population of the result.
+    """
+    table = ds[["spike_time", "spike_neuron", "spike_population"]]
+    table = table.drop_vars([c for c in table.coords if "spike" not in table[c].dims])
+    if population is None:
+        return table
+    _check_population(ds, population)
+    return table.isel(spike=np.flatnonzero(ds["spike_population"].values == population))
+
+
 def spike_trains(ds: xr.Dataset, population: str, n: int | None = None) -> list[np.ndarray]:
-    """Per-neuron spike times (s) of ``population`` from a result's event table."""
+    """Per-neuron spike times (s) of ``population`` from a result's event table.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A spiking result.
+    population : str
+        A population of the network.
+    n : int, optional
+        Number of neurons; default the population's size from the result's network
+        description, else the highest spiking index + 1.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``trains[i]`` holds the spike times of neuron ``i`` (empty for a silent neuron).
+
+    Raises
+    ------
+    ValidationError
+        If ``population`` is not a population of the result (no silent empty answer for a typo).
+    """
+    _check_population(ds, population)
     sel = ds["spike_population"].values == population
     t, i = ds["spike_time"].values[sel], ds["spike_neuron"].values[sel]
-    n = int(i.max()) + 1 if n is None and i.size else (n or 0)
+    if n is None:
+        n = _populations(ds).get(population, int(i.max()) + 1 if i.size else 0)
     return [t[i == k] for k in range(n)]

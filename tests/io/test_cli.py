@@ -31,7 +31,7 @@ def test_every_bundled_model_runs_and_plots(tmp_path, model):
     out = tmp_path / f"{model}.nc"
     assert main(["run", model, "--quick", "--quiet", "--no-plot", "--out", str(out)]) == 0
     ds = load_result(out)
-    assert ds.attrs["model_kind"] in ("rate_fwp", "training", "spiking_protocol", "rule_inference")
+    assert ds.attrs["model_kind"] in ("rate_fwp", "training", "spiking_protocol", "rule_inference", "network")
     assert_units_everywhere(ds)
     assert main(["plot", str(out)]) == 0
     assert out.with_suffix(".png").stat().st_size > 5_000
@@ -67,7 +67,7 @@ def test_every_bundled_model_runs_on_brian2_where_supported_with_the_numpy_resul
         assert code == 2 and not out.exists()
         assert captured.err.startswith(f"plastinet: error: {model}: invalid backend='brian2'; "
                                        "this model runs on: numpy; the brian2 backend runs models of kind "
-                                       "'rate_fwp', 'spiking_protocol'"), captured.err
+                                       "'network', 'rate_fwp', 'spiking_protocol'"), captured.err
         assert "running" not in captured.out
         return
     assert code == 0, captured.err

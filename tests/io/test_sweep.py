@@ -197,3 +197,35 @@ def test_quick_sweep_applies_the_model_files_quick_table_at_every_point(tmp_path
     quick = load_model("hebbian_fwp", quick=True).config["experiment"]
     assert list(ds["n_items"].values) == quick["n_items"] == [4, 16, 48]
     assert dict(ds.sizes)["trial"] == quick["trials"] == 2
+
+
+def test_unit_string_grid_values_are_si_coordinates_with_units_in_the_grids_order(tmp_path):
+    """'20 ms' becomes 0.02 with units 's' (not the object '20 ms' with units '1'); no key is reordered."""
+    grid = {"rule.tau_plus": ["20 ms", "10 ms"], "rule.pairing": ["nearest", "all"]}
+    ds = sweep("stdp_pairing", grid, out=tmp_path, n_workers=1, progress=False,
+               overrides=['protocol.delta_t=["-20 ms", "5 ms", "20 ms"]'])
+    assert ds["tau_plus"].dtype == np.float64 and list(ds["tau_plus"].values) == [0.02, 0.01]
+    assert ds["tau_plus"].attrs["units"] == "s" and ds["pairing"].attrs["units"] == "1"
+    assert list(ds["pairing"].values) == ["nearest", "all"]
+    assert ds.attrs["sweep_dims"] == "tau_plus,pairing"
+    single = load_model("stdp_pairing", ['protocol.delta_t=["-20 ms", "5 ms", "20 ms"]', 'rule.tau_plus="10 ms"',
+                                         'rule.pairing="nearest"']).run(progress=False)
+    np.testing.assert_array_equal(ds["dw"].sel(tau_plus=0.01, pairing="nearest").values, single["dw"].values)
+
+
+def test_a_network_model_is_swept_and_plotted_from_the_command_line(tmp_path, capsys):
+    """`plastinet sweep` on a network file, addressing a population's parameter; `plastinet plot` of sweep.nc."""
+    from plastinet.cli import main
+    from plastinet.io import load_result
+    from plastinet.spiking import spike_trains
+
+    out = tmp_path / "sw"
+    assert main(["sweep", "song2000_network", "--grid", "populations.inputs.rate=20 Hz,5 Hz", "--workers", "1",
+                 "--set", 'run.duration="0.2 s"', "--set", 'probes.W.sample_every="50 ms"', "--quiet",
+                 "--out", str(out)]) == 0
+    ds = load_result(out / "sweep.nc")
+    assert list(ds["rate"].values) == [20.0, 5.0] and ds["rate"].attrs["units"] == "Hz"
+    n_in = [sum(t.size for t in spike_trains(ds.isel(rate=i), "inputs")) for i in range(2)]
+    assert n_in[0] > 2 * n_in[1]                     # 1000 inputs for 0.2 s: about 4000 and 1000 spikes
+    assert main(["plot", str(out / "sweep.nc")]) == 0
+    assert (out / "sweep.png").stat().st_size > 5_000
