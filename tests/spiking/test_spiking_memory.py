@@ -1,0 +1,107 @@
+"""The step-by-step spiking memory and a trained recurrent programmer driving it.
+
+The memory (plastinet.experiments.spiking_memory) runs every write and read phase as its own
+simulation; its delta rule takes the error from the weights before the step through an
+independent copy of the key neurons, so the expected step equals the rate rule for every
+beta, beta |phi|^2 > 1 included (which the single-network bridge refuses).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from plastinet.errors import RangeError, UnsupportedError, ValidationError
+from plastinet.experiments import load_model
+from plastinet.experiments.fwp_bridge import from_fwp
+from plastinet.experiments.spiking_memory import SpikingMemory
+from plastinet.fwp import Delta, GatedDelta, Hebbian
+
+
+def _sequence(rule):
+    rng = np.random.default_rng(0)
+    phik, v = np.abs(rng.normal(size=(4, 4))), rng.uniform(-1, 1, size=(4, 3))
+    phiq, beta = np.abs(rng.normal(size=(2, 4))), np.full(4, 0.3)
+    W = np.zeros((3, 4))
+    for t in range(4):
+        pred = W @ phik[t] if isinstance(rule, Delta) else 0.0
+        W = W + beta[t] * np.outer(v[t] - pred, phik[t])
+    return phik, v, beta, phiq, W
+
+
+def _runs(rule, seeds, n, **options):
+    """Weight slopes on the rate weights and read-out errors over seeds."""
+    phik, v, beta, phiq, W = _sequence(rule)
+    slopes, errors = [], []
+    for seed in seeds:
+        mem = SpikingMemory(rule, 4, 3, neurons_per_feature=n, readout_neurons=n, error_neurons=n, y_range=2.0,
+                            seed=seed, **options)
+        for t in range(4):
+            mem.write(phik[t], v[t], beta[t])
+        y = mem.read(phiq)
+        slopes.append(float((mem.W * W).sum() / (W * W).sum()))
+        errors.append(float(np.linalg.norm(y - phiq @ W.T) / np.linalg.norm(phiq @ W.T)))
+    slopes = np.array(slopes)
+    return slopes.mean(), slopes.std(ddof=1) / math.sqrt(slopes.size), float(np.mean(errors))
+
+
+def test_delta_step_beyond_beta_phi2_one_is_exact_in_expectation():
+    rule = Delta(feature_map="relu")
+    phik, v, beta, phiq, _ = _sequence(rule)
+    assert (beta * (phik ** 2).sum(1)).max() > 2           # 2.26: one step overshoots the target
+    with pytest.raises(RangeError, match="beta"):          # the closed-loop bridge cannot realise it
+        from_fwp(rule, phiq, phik, v, beta)
+    mean, se, _ = _runs(rule, range(12), 20)
+    assert se < 0.02, se
+    assert abs(mean - 1) < 4 * se, (mean, se)
+
+
+def test_hebbian_memory_is_unbiased():
+    mean, se, _ = _runs(Hebbian(feature_map="relu"), range(8), 20)
+    assert se < 0.02, se
+    assert abs(mean - 1) < 4 * se, (mean, se)
+
+
+@pytest.mark.parametrize("options", [{}, {"readout": "lif"}, {"error": "lif"}])
+def test_readout_error_falls_with_the_neurons(options):
+    rule = Delta(feature_map="relu")
+    _, _, small = _runs(rule, range(2), 5, **options)
+    _, _, large = _runs(rule, range(2), 80, **options)
+    assert large < 0.6 * small, (small, large)
+
+
+def test_memory_refuses_what_it_cannot_realise():
+    with pytest.raises(UnsupportedError, match="rule"):
+        SpikingMemory(GatedDelta(feature_map="relu"), 4, 3)
+    with pytest.raises(UnsupportedError, match="error"):
+        SpikingMemory(Hebbian(feature_map="relu"), 4, 3, error="lif")
+    with pytest.raises(ValidationError, match="readout"):
+        SpikingMemory(Delta(feature_map="relu"), 4, 3, readout="poisson")
+    mem = SpikingMemory(Delta(feature_map="relu"), 4, 3)
+    with pytest.raises(UnsupportedError, match="non-negative"):
+        mem.write(np.array([1.0, -0.5, 0.0, 0.0]), np.zeros(3), 0.5)
+    with pytest.raises(RangeError, match="beta"):
+        mem.write(np.ones(4), np.zeros(3), -1.0)
+
+
+def _ba2016(quick):
+    return load_model("spiking_ba2016_retrieval", quick=quick).run(progress=False)
+
+
+def test_quick_recurrent_programmer_fed_by_the_spiking_readout():
+    ds = _ba2016(True)
+    assert ds.attrs["programmer"] == "recurrent"
+    assert ds.attrs["beta_phi2_max"] > 1                    # the trained writes overshoot
+    # more spikes per token: the logits approach the rate model's; the classes agree
+    err = ds["relative_error"].values
+    assert err[1] < 0.6 * err[0], err
+    assert ds["agreement"].values[-1] == 1.0
+    assert ds.attrs["accuracy_spiking"] >= 0.9 * ds.attrs["accuracy_rate"]
+
+
+@pytest.mark.slow
+def test_full_recurrent_programmer_reaches_ninety_five_percent_of_the_rate_model():
+    ds = _ba2016(False)
+    assert ds.attrs["accuracy_rate"] >= 0.8
+    assert ds.attrs["accuracy_spiking"] >= 0.95 * ds.attrs["accuracy_rate"]
+    assert 0 < ds.attrs["smallest_budget_95"] <= ds.attrs["spikes_per_token"]
