@@ -1,6 +1,7 @@
 """A fast-weight memory in spiking synapses, written and read one phase at a time.
 
-:class:`SpikingMemory` keeps the fast weights of a Hebbian or delta-rule FWP in the plastic
+:class:`SpikingMemory` keeps the fast weights of a Hebbian, decayed Hebbian, delta or gated
+delta FWP in the plastic
 synapses of spiking networks and runs every write and every read as its own simulation
 (:func:`plastinet.simulate`), carrying the synaptic weights from one run to the next. A
 programmer outside the network can therefore compute step ``t``'s keys, values and ``beta``
@@ -30,6 +31,11 @@ Write phase of step ``t`` (duration ``phase``):
 * the neuromodulator ``beta`` is 0 in the first quarter of the phase (the filters settle)
   and ``beta_t s_t`` afterwards; the rule (:class:`~plastinet.spiking.PES` or
   :class:`~plastinet.spiking.ModulatedHebbian`) has ``eta = 1 / (n rate^2 kappa^2 T_learn)``.
+
+Decay (DecayedHebbian, GatedDelta; :meth:`SpikingMemory.decay`): modulator-gated synaptic
+decay, one phase per decaying feature ``f``: its key neurons and their copy fire, the copy
+drives ``dend`` with ``W[:, f]`` through static synapses, ``soma`` is silent, and PES synapses
+gated by ``1 - alpha_f`` move ``W[:, f]`` to ``alpha_f W[:, f]`` in expectation.
 
 Read phase of a query (duration ``phase``): the key neurons fire at ``rate * phi(q)/s_q``
 and reach the read-out through static synapses holding the current weights. With
@@ -92,11 +98,11 @@ def _lif_slope(current: float, dt: float) -> float:
 
 
 class SpikingMemory:
-    """Fast weights ``W (d_v, d_phi)`` of a Hebbian or delta FWP held by spiking synapses.
+    """Fast weights ``W (d_v, d_phi)`` of a Hebbian-family or delta-family FWP held by spiking synapses.
 
     Parameters
     ----------
-    rule : plastinet.fwp.Hebbian or plastinet.fwp.Delta
+    rule : plastinet.fwp.Hebbian, DecayedHebbian, Delta or GatedDelta
         The rate rule (its feature map must be non-negative; the Hebbian normaliser is not
         realised). The caller applies the feature map: :meth:`write` and :meth:`read` take
         features ``phi(k)``, ``phi(q)``.
@@ -138,10 +144,11 @@ class SpikingMemory:
                  readout_neurons: int = 20, error: str = "rate", error_neurons: int = 20, y_range: float = 1.0,
                  tau: float = 0.01, dt: float = 1e-3, seed: int = 0, backend: Any = None,
                  run_options: Any = None) -> None:
-        from plastinet.fwp import Delta, Hebbian
+        from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian
 
-        if type(rule) not in (Hebbian, Delta):
-            raise UnsupportedError(_OBJ, "rule", rule, "expected plastinet.fwp.Hebbian or Delta")
+        if type(rule) not in (Hebbian, DecayedHebbian, Delta, GatedDelta):
+            raise UnsupportedError(_OBJ, "rule", rule, "expected plastinet.fwp.Hebbian, DecayedHebbian, Delta "
+                                   "or GatedDelta")
         if isinstance(rule, Hebbian) and rule.normalize:
             raise UnsupportedError(_OBJ, "rule", rule, "the attention normaliser has no spiking realisation here")
         for name, val in (("d_phi", d_phi), ("d_v", d_v), ("neurons_per_feature", neurons_per_feature),
@@ -155,7 +162,7 @@ class SpikingMemory:
             raise ValidationError(_OBJ, "readout", readout, f"allowed: {', '.join(READOUTS)}")
         if error not in ERRORS:
             raise ValidationError(_OBJ, "error", error, f"allowed: {', '.join(ERRORS)}")
-        if error == "lif" and not isinstance(rule, Delta):
+        if error == "lif" and not isinstance(rule, (Delta, GatedDelta)):
             raise UnsupportedError(_OBJ, "error", error, "error neurons carry the delta rule's error; "
                                    "the Hebbian rule has none")
         if tau > phase / 12:
@@ -163,7 +170,8 @@ class SpikingMemory:
         if abs(phase / (4 * dt) - round(phase / (4 * dt))) > 1e-9:
             raise RangeError(_OBJ, "phase", phase, f"must be a multiple of 4 dt = {4 * dt:g} s")
         self.rule, self.d_phi, self.d_v = rule, int(d_phi), int(d_v)
-        self.is_delta = isinstance(rule, Delta)
+        self.is_delta = isinstance(rule, (Delta, GatedDelta))
+        self.decays = isinstance(rule, (DecayedHebbian, GatedDelta))
         self.n, self.n_v = int(neurons_per_feature), int(value_neurons or neurons_per_feature)
         self.n_r, self.n_e = int(readout_neurons), int(error_neurons)
         self.rate, self.phase, self.tau, self.dt = float(rate), float(phase), float(tau), float(dt)
@@ -177,7 +185,6 @@ class SpikingMemory:
         self.run_options = check_run_options(_OBJ + " run_options", run_options)
         self.w = np.zeros((self.d_v, self.d_phi * self.n))  # per-synapse weights (post, pre)
         self.runs = 0
-        self.key_spikes = 0.0                                # expected key spikes of all phases so far
         self._pre = np.tile(np.arange(self.d_phi * self.n), self.d_v)
         self._post = np.repeat(np.arange(self.d_v), self.d_phi * self.n)
 
@@ -230,8 +237,12 @@ class SpikingMemory:
         return slice(a + self.steps_phase // 4, a + self.steps_phase)
 
     # -- write ------------------------------------------------------------------------------
-    def write(self, phi_k: Any, v: Any, beta: float = 1.0) -> None:
-        """One write phase: ``W += beta v phi_k^T`` (Hebbian) or ``beta (v - W phi_k) phi_k^T`` (delta).
+    def write(self, phi_k: Any, v: Any, beta: float = 1.0, alpha: Any = None) -> None:
+        """One step: ``W += beta v phi_k^T`` (Hebbian) or ``beta (v - W phi_k) phi_k^T`` (delta).
+
+        DecayedHebbian and GatedDelta first decay the memory (:meth:`decay`, ``alpha``),
+        then write: ``W_t = alpha W_{t-1} + beta v phi^T`` and ``W_t = alpha W_{t-1} + beta (v -
+        alpha W_{t-1} phi) phi^T = alpha W_{t-1} (I - beta phi phi^T) + beta v phi^T``.
 
         Parameters
         ----------
@@ -241,7 +252,14 @@ class SpikingMemory:
             Value.
         beta : float
             Learning rate, ``>= 0``.
+        alpha : float, array (d_phi,) or None
+            Decay of DecayedHebbian (scalar or per feature) and GatedDelta (scalar) in
+            ``[0, 1]``; default the rule's ``decay``.
         """
+        if self.decays:
+            self.decay(self._alpha(alpha))
+        elif alpha is not None:
+            raise UnsupportedError(_OBJ, "alpha", alpha, f"{type(self.rule).__name__} has no decay gate")
         phi_k = np.asarray(phi_k, dtype=np.float64).reshape(-1)
         v = np.asarray(v, dtype=np.float64).reshape(-1)
         if phi_k.shape != (self.d_phi,) or v.shape != (self.d_v,):
@@ -295,10 +313,69 @@ class SpikingMemory:
             srule = ModulatedHebbian(eta=eta, tau_pre=self.tau, post_variable="soma", modulator="beta")
         net.add(Projection(name="fast", pre=keys, post=out, target="y", weight=w_old,
                            connectivity=(self._pre, self._post), rule=srule))
-        ds = self._simulate(net, 1)
+        self._store(self._simulate(net, 1))
+
+    def _alpha(self, alpha: Any) -> np.ndarray:
+        from plastinet.fwp import GatedDelta
+
+        if alpha is None:
+            if self.rule.decay is None:
+                raise ValidationError(_OBJ, "alpha", None, f"{type(self.rule).__name__} needs a decay gate: pass "
+                                      "alpha or construct the rule with decay=...")
+            alpha = self.rule.decay
+        a = np.asarray(alpha, dtype=np.float64)
+        if a.ndim == 1 and isinstance(self.rule, GatedDelta):
+            raise UnsupportedError(_OBJ, "alpha", alpha, "GatedDelta decays with a scalar alpha")
+        a = np.broadcast_to(a, (self.d_phi,)) if a.ndim == 0 else a
+        if a.shape != (self.d_phi,) or not np.all((a >= 0) & (a <= 1)):
+            raise RangeError(_OBJ, "alpha", alpha, f"expected a scalar or ({self.d_phi},) decay in [0, 1]")
+        return a
+
+    def decay(self, alpha: Any) -> None:
+        """Modulator-gated synaptic decay, ``W[:, f] *= alpha_f`` in expectation (one phase per feature).
+
+        Phase ``f`` replays feature ``f``: its key neurons fire at ``rate``, an independent
+        copy drives ``dend`` through static synapses holding the current weights (``<dend> =
+        W[:, f]``), ``soma`` receives nothing, and the PES synapses, gated by the modulator
+        ``1 - alpha_f`` in the last three quarters, move ``W[:, f]`` by ``-(1 - alpha_f) W[:, f]``
+        in expectation (``alpha_f = 0`` erases the column). Features with ``alpha_f = 1`` are
+        skipped.
+
+        Parameters
+        ----------
+        alpha : array (d_phi,)
+            Decay per feature in ``[0, 1]``.
+        """
+        feats = np.flatnonzero(np.asarray(alpha) < 1)
+        if feats.size == 0:
+            return
+        P = feats.size
+        rates = np.zeros((P, self.d_phi))
+        rates[np.arange(P), feats] = 1.0
+        key_rates = np.repeat(rates, self.n, axis=1) * self.rate
+        net = Network()
+        keys = net.add(PoissonGroup(name="keys", n=self.d_phi * self.n, rate=key_rates, rate_interval=self.phase))
+        copy = net.add(PoissonGroup(name="keys_copy", n=self.d_phi * self.n, rate=key_rates,
+                                    rate_interval=self.phase))
+        out = net.add(RateUnits(name="out", n=self.d_v, tau=self.tau, inputs=("soma", "dend", "y")))
+        q4 = self.steps_phase // 4
+        mod = np.zeros((P, 4))
+        mod[:, 1:] = (1.0 - np.asarray(alpha)[feats])[:, None]
+        net.add(ProgrammedSignal(name="beta", values=mod.reshape(-1), interval=q4 * self.dt))
+        w_old = self.w[self._post, self._pre]
+        net.add(Projection(name="old", pre=copy, post=out, target="dend", weight=w_old,
+                           connectivity=(self._pre, self._post)))
+        eta = 1.0 / (self.n * self.rate ** 2 * self.kappa ** 2 * self.t_learn)
+        net.add(Projection(name="fast", pre=keys, post=out, target="y", weight=w_old,
+                           connectivity=(self._pre, self._post),
+                           rule=PES(eta=eta, tau_pre=self.tau, target_variable="soma", prediction_variable="dend",
+                                    modulator="beta")))
+        self._store(self._simulate(net, P))
+
+    def _store(self, ds: Any) -> None:
+        """Keep the final weights of the plastic projection ``fast`` of a run."""
         self.w = np.zeros_like(self.w)
         self.w[ds["fast_post"].values, ds["fast_pre"].values] = ds["w_fast"].values
-        self.key_spikes += float(key_rates.sum()) * self.phase
 
     # -- read -------------------------------------------------------------------------------
     def read(self, phi_q: Any) -> np.ndarray:
@@ -339,7 +416,6 @@ class SpikingMemory:
                 counts = np.bincount(neuron[inside], minlength=2 * self.d_v * self.n_r)
                 r = counts.reshape(2, self.d_v, self.n_r).sum(-1) / (self.n_r * window)
                 y[j] = np.interp(r[0] - r[1], table, grid) * s[j]
-        self.key_spikes += float(key_rates.sum()) * self.phase
         return y
 
     def _readout_table(self) -> tuple[np.ndarray, np.ndarray]:

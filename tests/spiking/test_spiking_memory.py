@@ -15,7 +15,7 @@ from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.experiments import load_model
 from plastinet.experiments.fwp_bridge import from_fwp
 from plastinet.experiments.spiking_memory import SpikingMemory
-from plastinet.fwp import Delta, GatedDelta, Hebbian
+from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, ThreeFactor, apply
 
 
 def _sequence(rule):
@@ -62,6 +62,25 @@ def test_hebbian_memory_is_unbiased():
     assert abs(mean - 1) < 4 * se, (mean, se)
 
 
+@pytest.mark.parametrize("rule", [DecayedHebbian(feature_map="relu"), GatedDelta(feature_map="relu")],
+                         ids=["decayed_hebbian", "gated_delta"])
+def test_modulator_gated_synaptic_decay_matches_apply_in_expectation(rule):
+    phik, v, beta, _, _ = _sequence(rule)
+    alpha = np.array([0.9, 0.5, 0.0, 0.8])                 # alpha = 0 erases the memory
+    _, state = apply(rule, phik[None, None], phik[None, None], v[None, None], beta=beta[None, None],
+                     alpha=alpha[None, None], return_state=True)
+    W = state.W[0, 0]
+    slopes = []
+    for seed in range(6):
+        mem = SpikingMemory(rule, 4, 3, neurons_per_feature=20, seed=seed)
+        for t in range(4):
+            mem.write(phik[t], v[t], beta[t], alpha[t])
+        slopes.append(float((mem.W * W).sum() / (W * W).sum()))
+    mean, se = np.mean(slopes), np.std(slopes, ddof=1) / math.sqrt(len(slopes))
+    assert se < 0.05, se                                    # measured 0.03 (4 seeds)
+    assert abs(mean - 1) < 4 * se, (mean, se)
+
+
 @pytest.mark.parametrize("options", [{}, {"readout": "lif"}, {"error": "lif"}])
 def test_readout_error_falls_with_the_neurons(options):
     rule = Delta(feature_map="relu")
@@ -72,7 +91,7 @@ def test_readout_error_falls_with_the_neurons(options):
 
 def test_memory_refuses_what_it_cannot_realise():
     with pytest.raises(UnsupportedError, match="rule"):
-        SpikingMemory(GatedDelta(feature_map="relu"), 4, 3)
+        SpikingMemory(ThreeFactor(feature_map="relu", gamma=0.5), 4, 3)
     with pytest.raises(UnsupportedError, match="error"):
         SpikingMemory(Hebbian(feature_map="relu"), 4, 3, error="lif")
     with pytest.raises(ValidationError, match="readout"):
@@ -82,6 +101,12 @@ def test_memory_refuses_what_it_cannot_realise():
         mem.write(np.array([1.0, -0.5, 0.0, 0.0]), np.zeros(3), 0.5)
     with pytest.raises(RangeError, match="beta"):
         mem.write(np.ones(4), np.zeros(3), -1.0)
+    with pytest.raises(UnsupportedError, match="alpha"):
+        mem.write(np.ones(4), np.zeros(3), 0.5, alpha=0.9)
+    with pytest.raises(RangeError, match="alpha"):
+        SpikingMemory(DecayedHebbian(feature_map="relu"), 4, 3).write(np.ones(4), np.zeros(3), 0.5, alpha=1.5)
+    with pytest.raises(UnsupportedError, match="scalar"):
+        SpikingMemory(GatedDelta(feature_map="relu"), 4, 3).write(np.ones(4), np.zeros(3), 0.5, alpha=np.ones(4))
 
 
 def _ba2016(quick):
