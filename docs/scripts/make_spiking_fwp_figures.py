@@ -68,7 +68,7 @@ def memory_scaling(n_seeds: int) -> None:
     phik, v, beta, phiq, W, y = memory_sequence()
     variants = {"rate read-out, rate error": {}, "LIF read-out": {"readout": "lif"},
                 "LIF error neurons": {"error": "lif"}}
-    sizes = (5, 20, 80)
+    sizes = (5, 10, 20, 40)
     fig, ax = plt.subplots(figsize=(5, 3.4), layout="constrained")
     for label, opts in variants.items():
         errs, slopes = [], []
