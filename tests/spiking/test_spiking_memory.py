@@ -116,8 +116,8 @@ def _ba2016(quick):
 def test_quick_recurrent_programmer_fed_by_the_spiking_readout():
     ds = _ba2016(True)
     assert ds.attrs["programmer"] == "recurrent"
-    assert ds.attrs["beta_phi2_max"] > 1                    # the trained writes overshoot
-    # more spikes per token: the logits approach the rate model's; the classes agree
+    # more spikes per token: the logits approach the rate model's (measured 0.20 -> 0.086);
+    # at 200 spikes per token every sequence is classified as by the rate model
     err = ds["relative_error"].values
     assert err[1] < 0.6 * err[0], err
     assert ds["agreement"].values[-1] == 1.0
@@ -127,6 +127,7 @@ def test_quick_recurrent_programmer_fed_by_the_spiking_readout():
 @pytest.mark.slow
 def test_full_recurrent_programmer_reaches_ninety_five_percent_of_the_rate_model():
     ds = _ba2016(False)
-    assert ds.attrs["accuracy_rate"] >= 0.8
+    assert ds.attrs["beta_phi2_max"] > 1                    # measured 1.06: beyond the closed-loop bridge
+    assert ds.attrs["accuracy_rate"] >= 0.8                 # measured 0.90 (20 sequences)
     assert ds.attrs["accuracy_spiking"] >= 0.95 * ds.attrs["accuracy_rate"]
     assert 0 < ds.attrs["smallest_budget_95"] <= ds.attrs["spikes_per_token"]
