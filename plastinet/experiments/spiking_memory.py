@@ -58,8 +58,16 @@ import numpy as np
 
 from plastinet.errors import RangeError, ShapeError, UnsupportedError, ValidationError
 from plastinet.simulation import check_run_options, simulate
-from plastinet.spiking.network import (LIF, Network, PoissonGroup, ProgrammedSignal, Projection, RateUnits,
-                                       SpikeProbe, StateProbe)
+from plastinet.spiking.network import (
+    LIF,
+    Network,
+    PoissonGroup,
+    ProgrammedSignal,
+    Projection,
+    RateUnits,
+    SpikeProbe,
+    StateProbe,
+)
 from plastinet.spiking.rules import PES, ModulatedHebbian
 
 __all__ = ["SpikingMemory", "lif_rate", "READOUTS", "ERRORS"]
