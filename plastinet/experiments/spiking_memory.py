@@ -1,7 +1,7 @@
 """A fast-weight memory in spiking synapses, written and read one phase at a time.
 
-:class:`SpikingMemory` keeps the fast weights of a Hebbian, decayed Hebbian, delta or gated
-delta FWP in the plastic
+:class:`SpikingMemory` keeps the fast weights of a Hebbian, decayed Hebbian, delta, gated
+delta or three-factor FWP in the plastic
 synapses of spiking networks and runs every write and every read as its own simulation
 (:func:`plastinet.simulate`), carrying the synaptic weights from one run to the next. A
 programmer outside the network can therefore compute step ``t``'s keys, values and ``beta``
@@ -36,6 +36,11 @@ Decay (DecayedHebbian, GatedDelta; :meth:`SpikingMemory.decay`): modulator-gated
 decay, one phase per decaying feature ``f``: its key neurons and their copy fire, the copy
 drives ``dend`` with ``W[:, f]`` through static synapses, ``soma`` is silent, and PES synapses
 gated by ``1 - alpha_f`` move ``W[:, f]`` to ``alpha_f W[:, f]`` in expectation.
+
+Eligibility (ThreeFactor with ``gamma > 0``): a second set of plastic synapses from the key
+neurons holds ``E``; per step it decays by ``gamma`` (replay as above), receives the Hebbian
+write ``beta v phi(k)^T``, and a consolidation replay (the copy drives ``soma`` through static
+synapses holding ``E``, ModulatedHebbian synapses gated by ``m_t``) adds ``m_t E`` to ``W``.
 
 Read phase of a query (duration ``phase``): the key neurons fire at ``rate * phi(q)/s_q``
 and reach the read-out through static synapses holding the current weights. With
@@ -110,7 +115,7 @@ class SpikingMemory:
 
     Parameters
     ----------
-    rule : plastinet.fwp.Hebbian, DecayedHebbian, Delta or GatedDelta
+    rule : plastinet.fwp.Hebbian, DecayedHebbian, Delta, GatedDelta or ThreeFactor
         The rate rule (its feature map must be non-negative; the Hebbian normaliser is not
         realised). The caller applies the feature map: :meth:`write` and :meth:`read` take
         features ``phi(k)``, ``phi(q)``.
@@ -152,11 +157,11 @@ class SpikingMemory:
                  readout_neurons: int = 20, error: str = "rate", error_neurons: int = 20, y_range: float = 1.0,
                  tau: float = 0.01, dt: float = 1e-3, seed: int = 0, backend: Any = None,
                  run_options: Any = None) -> None:
-        from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian
+        from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, ThreeFactor
 
-        if type(rule) not in (Hebbian, DecayedHebbian, Delta, GatedDelta):
-            raise UnsupportedError(_OBJ, "rule", rule, "expected plastinet.fwp.Hebbian, DecayedHebbian, Delta "
-                                   "or GatedDelta")
+        if type(rule) not in (Hebbian, DecayedHebbian, Delta, GatedDelta, ThreeFactor):
+            raise UnsupportedError(_OBJ, "rule", rule, "expected plastinet.fwp.Hebbian, DecayedHebbian, Delta, "
+                                   "GatedDelta or ThreeFactor")
         if isinstance(rule, Hebbian) and rule.normalize:
             raise UnsupportedError(_OBJ, "rule", rule, "the attention normaliser has no spiking realisation here")
         for name, val in (("d_phi", d_phi), ("d_v", d_v), ("neurons_per_feature", neurons_per_feature),
@@ -192,6 +197,7 @@ class SpikingMemory:
         self.seed, self.backend = seed, backend
         self.run_options = check_run_options(_OBJ + " run_options", run_options)
         self.w = np.zeros((self.d_v, self.d_phi * self.n))  # per-synapse weights (post, pre)
+        self.e = np.zeros_like(self.w)                      # ThreeFactor's eligibility synapses
         self.runs = 0
         self._pre = np.tile(np.arange(self.d_phi * self.n), self.d_v)
         self._post = np.repeat(np.arange(self.d_v), self.d_phi * self.n)
@@ -245,12 +251,16 @@ class SpikingMemory:
         return slice(a + self.steps_phase // 4, a + self.steps_phase)
 
     # -- write ------------------------------------------------------------------------------
-    def write(self, phi_k: Any, v: Any, beta: float = 1.0, alpha: Any = None) -> None:
-        """One step: ``W += beta v phi_k^T`` (Hebbian) or ``beta (v - W phi_k) phi_k^T`` (delta).
+    def write(self, phi_k: Any, v: Any, beta: float = 1.0, alpha: Any = None, modulator: float | None = None) -> None:
+        """One step of the rule: a write phase, after replay phases where the rule decays.
 
-        DecayedHebbian and GatedDelta first decay the memory (:meth:`decay`, ``alpha``),
-        then write: ``W_t = alpha W_{t-1} + beta v phi^T`` and ``W_t = alpha W_{t-1} + beta (v -
-        alpha W_{t-1} phi) phi^T = alpha W_{t-1} (I - beta phi phi^T) + beta v phi^T``.
+        * Hebbian: ``W += beta v phi^T``; Delta: ``W += beta (v - W phi) phi^T``;
+        * DecayedHebbian, GatedDelta: :meth:`decay` by ``alpha``, then the Hebbian or delta
+          write (``alpha W + beta (v - alpha W phi) phi^T = alpha W (I - beta phi phi^T) + beta v phi^T``);
+        * ThreeFactor: the eligibility ``E`` is a second set of plastic synapses (same key
+          neurons, own post units): ``E`` decays by ``gamma`` (:meth:`decay`), receives the
+          Hebbian write ``beta v phi^T``, and a consolidation replay moves ``W += m E``
+          (``m`` the modulator; with ``gamma = 0`` one write phase ``W += m beta v phi^T``).
 
         Parameters
         ----------
@@ -263,17 +273,38 @@ class SpikingMemory:
         alpha : float, array (d_phi,) or None
             Decay of DecayedHebbian (scalar or per feature) and GatedDelta (scalar) in
             ``[0, 1]``; default the rule's ``decay``.
+        modulator : float or None
+            ThreeFactor's neuromodulator ``m_t`` (any sign; default 1).
         """
-        if self.decays:
-            self.decay(self._alpha(alpha))
-        elif alpha is not None:
-            raise UnsupportedError(_OBJ, "alpha", alpha, f"{type(self.rule).__name__} has no decay gate")
+        from plastinet.fwp import ThreeFactor
+
         phi_k = np.asarray(phi_k, dtype=np.float64).reshape(-1)
         v = np.asarray(v, dtype=np.float64).reshape(-1)
         if phi_k.shape != (self.d_phi,) or v.shape != (self.d_v,):
             raise ShapeError(_OBJ, "phi_k", phi_k, f"expected phi_k ({self.d_phi},) and v ({self.d_v},)")
         if not (np.all(np.isfinite(phi_k)) and np.all(np.isfinite(v)) and math.isfinite(beta) and beta >= 0):
             raise RangeError(_OBJ, "beta", beta, "expected finite features and values and beta >= 0")
+        three = isinstance(self.rule, ThreeFactor)
+        if alpha is not None and not self.decays:
+            raise UnsupportedError(_OBJ, "alpha", alpha, f"{type(self.rule).__name__} has no decay gate")
+        if modulator is not None and not three:
+            raise UnsupportedError(_OBJ, "modulator", modulator, f"{type(self.rule).__name__} reads no modulator")
+        m = 1.0 if modulator is None else float(modulator)
+        if not math.isfinite(m):
+            raise RangeError(_OBJ, "modulator", modulator, "expected a finite value")
+        if self.decays:
+            self.decay(self._alpha(alpha))
+        if not three:
+            self.w = self._write_phase(self.w, phi_k, v, beta)
+        elif self.rule.gamma == 0:
+            self.w = self._write_phase(self.w, phi_k, v, m * beta)
+        else:
+            self.e = self._replay(self.e, self.e, np.full(self.d_phi, 1.0 - self.rule.gamma), decay=True)
+            self.e = self._write_phase(self.e, phi_k, v, beta)
+            self.w = self._replay(self.w, self.e, np.full(self.d_phi, m), decay=False)
+
+    def _write_phase(self, w: np.ndarray, phi_k: np.ndarray, v: np.ndarray, beta: float) -> np.ndarray:
+        """One write phase on the synapses ``w`` (Hebbian or delta, as the rule): the new weights."""
         key_rates, s = self._key_rates(phi_k[None])
         s_v = float(np.abs(v).max()) or 1.0
         n_k = self.d_phi * self.n
@@ -290,7 +321,7 @@ class SpikingMemory:
         sign_v = np.where(pre_v < self.d_v * self.n_v, 1.0, -1.0)
         # the copied keys carry the old prediction W_{t-1} phi(k) (delta rule)
         copy = net.add(PoissonGroup(name="keys_copy", n=n_k, rate=key_rates[0])) if self.is_delta else None
-        w_old = self.w[self._post, self._pre]
+        w_old = w[self._post, self._pre]
         if self.error == "rate":
             net.add(Projection(name="teacher", pre=values, post=out, target="soma",
                                weight=sign_v * s_v / (self.n_v * self.rate * self.kappa),
@@ -313,15 +344,19 @@ class SpikingMemory:
                                connectivity=(idx[positive], dim_e[positive])))
             net.add(Projection(name="err_minus", pre=err, post=out, target="dend", weight=decoder,
                                connectivity=(idx[~positive], dim_e[~positive])))
-        eta = 1.0 / (self.n * self.rate ** 2 * self.kappa ** 2 * self.t_learn)
         if self.is_delta:
-            srule = PES(eta=eta, tau_pre=self.tau, target_variable="soma", prediction_variable="dend",
+            srule = PES(eta=self._eta, tau_pre=self.tau, target_variable="soma", prediction_variable="dend",
                         modulator="beta")
         else:
-            srule = ModulatedHebbian(eta=eta, tau_pre=self.tau, post_variable="soma", modulator="beta")
+            srule = ModulatedHebbian(eta=self._eta, tau_pre=self.tau, post_variable="soma", modulator="beta")
         net.add(Projection(name="fast", pre=keys, post=out, target="y", weight=w_old,
                            connectivity=(self._pre, self._post), rule=srule))
-        self._store(self._simulate(net, 1))
+        return self._final(self._simulate(net, 1))
+
+    @property
+    def _eta(self) -> float:
+        """Learning rate of the plastic synapses, ``1 / (n rate^2 kappa^2 T_learn)``."""
+        return 1.0 / (self.n * self.rate ** 2 * self.kappa ** 2 * self.t_learn)
 
     def _alpha(self, alpha: Any) -> np.ndarray:
         from plastinet.fwp import GatedDelta
@@ -340,23 +375,33 @@ class SpikingMemory:
         return a
 
     def decay(self, alpha: Any) -> None:
-        """Modulator-gated synaptic decay, ``W[:, f] *= alpha_f`` in expectation (one phase per feature).
+        """Modulator-gated synaptic decay of the memory, ``W[:, f] *= alpha_f`` in expectation.
 
-        Phase ``f`` replays feature ``f``: its key neurons fire at ``rate``, an independent
-        copy drives ``dend`` through static synapses holding the current weights (``<dend> =
-        W[:, f]``), ``soma`` receives nothing, and the PES synapses, gated by the modulator
-        ``1 - alpha_f`` in the last three quarters, move ``W[:, f]`` by ``-(1 - alpha_f) W[:, f]``
-        in expectation (``alpha_f = 0`` erases the column). Features with ``alpha_f = 1`` are
-        skipped.
+        One replay phase per feature ``f`` with ``alpha_f < 1``: its key neurons fire at
+        ``rate``, an independent copy drives ``dend`` through static synapses holding the
+        current weights (``<dend> = W[:, f]``), ``soma`` receives nothing, and PES synapses,
+        gated by the modulator ``1 - alpha_f`` in the last three quarters, move ``W[:, f]`` by
+        ``-(1 - alpha_f) W[:, f]`` in expectation (``alpha_f = 0`` erases the column).
 
         Parameters
         ----------
         alpha : array (d_phi,)
             Decay per feature in ``[0, 1]``.
         """
-        feats = np.flatnonzero(np.asarray(alpha) < 1)
+        self.w = self._replay(self.w, self.w, 1.0 - np.asarray(alpha, dtype=np.float64), decay=True)
+
+    def _replay(self, w: np.ndarray, source: np.ndarray, mods: np.ndarray, *, decay: bool) -> np.ndarray:
+        """Replay phases, one per feature ``f`` with ``mods[f] != 0``: the new weights ``w``.
+
+        Feature ``f``'s key neurons and an independent copy fire at ``rate``; the copy reaches
+        the post units through static synapses holding ``source``. ``decay=True``: into
+        ``dend``, with PES towards a silent ``soma``, ``w[:, f] -= mods[f] source[:, f]``;
+        ``decay=False``: into ``soma``, with ModulatedHebbian, ``w[:, f] += mods[f] source[:, f]``
+        (in expectation, rate units).
+        """
+        feats = np.flatnonzero(mods != 0)
         if feats.size == 0:
-            return
+            return w
         P = feats.size
         rates = np.zeros((P, self.d_phi))
         rates[np.arange(P), feats] = 1.0
@@ -366,24 +411,25 @@ class SpikingMemory:
         copy = net.add(PoissonGroup(name="keys_copy", n=self.d_phi * self.n, rate=key_rates,
                                     rate_interval=self.phase))
         out = net.add(RateUnits(name="out", n=self.d_v, tau=self.tau, inputs=("soma", "dend", "y")))
-        q4 = self.steps_phase // 4
         mod = np.zeros((P, 4))
-        mod[:, 1:] = (1.0 - np.asarray(alpha)[feats])[:, None]
-        net.add(ProgrammedSignal(name="beta", values=mod.reshape(-1), interval=q4 * self.dt))
-        w_old = self.w[self._post, self._pre]
-        net.add(Projection(name="old", pre=copy, post=out, target="dend", weight=w_old,
-                           connectivity=(self._pre, self._post)))
-        eta = 1.0 / (self.n * self.rate ** 2 * self.kappa ** 2 * self.t_learn)
-        net.add(Projection(name="fast", pre=keys, post=out, target="y", weight=w_old,
-                           connectivity=(self._pre, self._post),
-                           rule=PES(eta=eta, tau_pre=self.tau, target_variable="soma", prediction_variable="dend",
-                                    modulator="beta")))
-        self._store(self._simulate(net, P))
+        mod[:, 1:] = mods[feats][:, None]
+        net.add(ProgrammedSignal(name="beta", values=mod.reshape(-1), interval=(self.steps_phase // 4) * self.dt))
+        net.add(Projection(name="source", pre=copy, post=out, target="dend" if decay else "soma",
+                           weight=source[self._post, self._pre], connectivity=(self._pre, self._post)))
+        if decay:
+            srule = PES(eta=self._eta, tau_pre=self.tau, target_variable="soma", prediction_variable="dend",
+                        modulator="beta")
+        else:
+            srule = ModulatedHebbian(eta=self._eta, tau_pre=self.tau, post_variable="soma", modulator="beta")
+        net.add(Projection(name="fast", pre=keys, post=out, target="y", weight=w[self._post, self._pre],
+                           connectivity=(self._pre, self._post), rule=srule))
+        return self._final(self._simulate(net, P))
 
-    def _store(self, ds: Any) -> None:
-        """Keep the final weights of the plastic projection ``fast`` of a run."""
-        self.w = np.zeros_like(self.w)
-        self.w[ds["fast_post"].values, ds["fast_pre"].values] = ds["w_fast"].values
+    def _final(self, ds: Any) -> np.ndarray:
+        """The final weights ``(d_v, d_phi n)`` of the plastic projection ``fast`` of a run."""
+        w = np.zeros_like(self.w)
+        w[ds["fast_post"].values, ds["fast_pre"].values] = ds["w_fast"].values
+        return w
 
     # -- read -------------------------------------------------------------------------------
     def read(self, phi_q: Any) -> np.ndarray:

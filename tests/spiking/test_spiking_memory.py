@@ -15,7 +15,7 @@ from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.experiments import load_model
 from plastinet.experiments.fwp_bridge import from_fwp
 from plastinet.experiments.spiking_memory import SpikingMemory
-from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, ThreeFactor, apply
+from plastinet.fwp import DecayedHebbian, Delta, GatedDelta, Hebbian, Oja, ThreeFactor, apply
 
 
 def _sequence(rule):
@@ -62,19 +62,24 @@ def test_hebbian_memory_is_unbiased():
     assert abs(mean - 1) < 4 * se, (mean, se)
 
 
-@pytest.mark.parametrize("rule", [DecayedHebbian(feature_map="relu"), GatedDelta(feature_map="relu")],
-                         ids=["decayed_hebbian", "gated_delta"])
-def test_modulator_gated_synaptic_decay_matches_apply_in_expectation(rule):
+ALPHA = np.array([0.9, 0.5, 0.0, 0.8])                     # alpha = 0 erases the memory
+MOD = np.array([1.0, -0.5, 2.0, 0.7])
+
+
+@pytest.mark.parametrize("rule,gate", [(DecayedHebbian(feature_map="relu"), {"alpha": ALPHA}),
+                                       (GatedDelta(feature_map="relu"), {"alpha": ALPHA}),
+                                       (ThreeFactor(feature_map="relu", gamma=0.6), {"modulator": MOD})],
+                         ids=["decayed_hebbian", "gated_delta", "three_factor_gamma"])
+def test_decay_and_eligibility_match_apply_in_expectation(rule, gate):
     phik, v, beta, _, _ = _sequence(rule)
-    alpha = np.array([0.9, 0.5, 0.0, 0.8])                 # alpha = 0 erases the memory
     _, state = apply(rule, phik[None, None], phik[None, None], v[None, None], beta=beta[None, None],
-                     alpha=alpha[None, None], return_state=True)
+                     return_state=True, **{k: a[None, None] for k, a in gate.items()})
     W = state.W[0, 0]
     slopes = []
     for seed in range(6):
         mem = SpikingMemory(rule, 4, 3, neurons_per_feature=20, seed=seed)
         for t in range(4):
-            mem.write(phik[t], v[t], beta[t], alpha[t])
+            mem.write(phik[t], v[t], beta[t], **{k: a[t] for k, a in gate.items()})
         slopes.append(float((mem.W * W).sum() / (W * W).sum()))
     mean, se = np.mean(slopes), np.std(slopes, ddof=1) / math.sqrt(len(slopes))
     assert se < 0.05, se                                    # measured 0.03 (4 seeds)
@@ -91,7 +96,7 @@ def test_readout_error_falls_with_the_neurons(options):
 
 def test_memory_refuses_what_it_cannot_realise():
     with pytest.raises(UnsupportedError, match="rule"):
-        SpikingMemory(ThreeFactor(feature_map="relu", gamma=0.5), 4, 3)
+        SpikingMemory(Oja(), 4, 3)
     with pytest.raises(UnsupportedError, match="error"):
         SpikingMemory(Hebbian(feature_map="relu"), 4, 3, error="lif")
     with pytest.raises(ValidationError, match="readout"):
@@ -103,6 +108,8 @@ def test_memory_refuses_what_it_cannot_realise():
         mem.write(np.ones(4), np.zeros(3), -1.0)
     with pytest.raises(UnsupportedError, match="alpha"):
         mem.write(np.ones(4), np.zeros(3), 0.5, alpha=0.9)
+    with pytest.raises(UnsupportedError, match="modulator"):
+        mem.write(np.ones(4), np.zeros(3), 0.5, modulator=0.9)
     with pytest.raises(RangeError, match="alpha"):
         SpikingMemory(DecayedHebbian(feature_map="relu"), 4, 3).write(np.ones(4), np.zeros(3), 0.5, alpha=1.5)
     with pytest.raises(UnsupportedError, match="scalar"):
