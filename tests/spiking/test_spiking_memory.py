@@ -138,3 +138,22 @@ def test_full_recurrent_programmer_reaches_ninety_five_percent_of_the_rate_model
     assert ds.attrs["accuracy_rate"] >= 0.8                 # measured 0.90 (20 sequences)
     assert ds.attrs["accuracy_spiking"] >= 0.95 * ds.attrs["accuracy_rate"]
     assert 0 < ds.attrs["smallest_budget_95"] <= ds.attrs["spikes_per_token"]
+
+
+@pytest.mark.parametrize("rule,options,gate", [(Delta(feature_map="relu"), {"readout": "lif", "error": "lif"}, {}),
+                                               (DecayedHebbian(feature_map="relu"), {}, {"alpha": 0.7})],
+                         ids=["delta_lif", "decayed_hebbian"])
+def test_memory_runs_identically_on_brian2(rule, options, gate):
+    pytest.importorskip("brian2")
+    rng = np.random.default_rng(0)
+    phik, v = np.abs(rng.normal(size=(2, 3))), rng.uniform(-1, 1, size=(2, 2))
+    got = {}
+    for backend in ("numpy", "brian2"):
+        mem = SpikingMemory(rule, 3, 2, neurons_per_feature=4, readout_neurons=3, error_neurons=3, phase=0.04,
+                            tau=0.003, seed=1, backend=backend, **options)
+        for t in range(2):
+            mem.write(phik[t], v[t], 0.5, **gate)
+        got[backend] = (mem.W, mem.read(phik))
+    assert np.abs(got["numpy"][0]).max() > 0.1
+    np.testing.assert_allclose(got["brian2"][0], got["numpy"][0], rtol=0, atol=1e-12)   # measured 6e-17
+    np.testing.assert_allclose(got["brian2"][1], got["numpy"][1], rtol=0, atol=1e-12)
