@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import RangeError, UnsupportedError
+from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import variable
 from plastinet.seeds import check_seed
 from plastinet.simulation import check_run_options
@@ -85,13 +85,39 @@ def spiking_logits(model: Any, tokens: np.ndarray, *, seed: int = 0, **memory_op
     return u_last @ P["W_out"].T + P["b_out"]
 
 
+def _trained_model(trained: str, checkpoint: Any) -> tuple[Any, Any]:
+    """The task and the model of training model file ``trained`` with the parameters of ``checkpoint``."""
+    from plastinet.experiments import load_model
+    from plastinet.tasks import BaRetrieval
+    from plastinet.training.checkpoint import load_checkpoint
+
+    spec = load_model(trained)
+    if spec.kind != "training" or not isinstance(spec.spec["task"], BaRetrieval):
+        raise UnsupportedError(_OBJ, "trained", trained, "expected a training model of the ba_retrieval task "
+                               "(e.g. 'ba2016_retrieval')")
+    if checkpoint is None:
+        raise ValidationError(_OBJ, "checkpoint", None, f"the directory 'plastinet train {trained} --out-dir DIR' "
+                              "wrote (it holds checkpoint.npz)")
+    model = spec.spec["layer"]
+    arrays, _ = load_checkpoint(checkpoint, model.to_dict())
+    for name, p in model.params.items():
+        p[...] = arrays["param/" + name]
+    return spec.spec["task"], model
+
+
 def spiking_ba2016_retrieval(n_pairs: int = 4, programmer: str = "recurrent", d_key: int = 16, d_value: int = 32,
                              train_steps: int = 1500, lr: float = 3e-3, batch_size: int = 32, sequences: int = 20,
                              neurons: Any = (2, 10), rates: Any = (50.0, 100.0), phase: float = 0.2,
                              readout: str = "rate", error: str = "rate", readout_neurons: int = 20,
                              error_neurons: int = 20, y_range: float = 1.0, tau: float = 0.01, dt: float = 1e-3,
-                             seed: int = 0, backend: Any = None, run_options: Any = None) -> xr.Dataset:
+                             seed: int = 0, trained: str | None = None, checkpoint: Any = None,
+                             backend: Any = None, run_options: Any = None) -> xr.Dataset:
     """Train a delta-rule token classifier on Ba et al.'s retrieval and run it with a spiking memory.
+
+    With ``trained`` (a training model file, e.g. ``"ba2016_retrieval"``) and ``checkpoint``
+    (the directory ``plastinet train`` wrote), the model trained there is run instead
+    (``n_pairs``, ``programmer``, ``d_key``, ``d_value`` and the training options are then
+    those of the file, and ``train_loss`` is not reported).
 
     Parameters
     ----------
@@ -113,6 +139,10 @@ def spiking_ba2016_retrieval(n_pairs: int = 4, programmer: str = "recurrent", d_
         Read-out and error carriers of :class:`~plastinet.experiments.spiking_memory.SpikingMemory`.
     seed : int
         Seed of the model, data and spiking runs.
+    trained : str or None
+        Name or path of a training model file of the ``ba_retrieval`` task.
+    checkpoint : path or None
+        Directory holding the ``checkpoint.npz`` that ``plastinet train`` wrote for ``trained``.
     backend : str, Backend or None
         Runs the spiking networks (any backend with the ``"spiking"`` capability).
     run_options : mapping or None
@@ -140,13 +170,18 @@ def spiking_ba2016_retrieval(n_pairs: int = 4, programmer: str = "recurrent", d_
         raise RangeError(_OBJ, "neurons", neurons, "expected one rate (> 0 Hz) per entry of neurons (>= 1)")
     if programmer not in ("recurrent", "linear"):
         raise UnsupportedError(_OBJ, "programmer", programmer, "allowed: recurrent, linear")
-    task = BaRetrieval(n_pairs=n_pairs)
-    model = TokenClassifier(task, context=2, rule="delta", feature_map="elu+1", d_key=d_key, d_value=d_value,
-                            programmer=programmer, form="recurrent" if programmer == "recurrent" else "chunkwise",
-                            seed=seed)
-    hist = train(model, task, {"max_steps": train_steps, "eval_every": max(1, train_steps // 5), "lr": lr,
-                               "batch_size": batch_size, "patience": None, "clip_norm": 5.0, "seed": seed},
-                 progress=False)
+    if trained is not None:
+        task, model = _trained_model(trained, checkpoint)
+        train_loss = None
+    else:
+        task = BaRetrieval(n_pairs=n_pairs)
+        model = TokenClassifier(task, context=2, rule="delta", feature_map="elu+1", d_key=d_key, d_value=d_value,
+                                programmer=programmer, form="recurrent" if programmer == "recurrent" else "chunkwise",
+                                seed=seed)
+        hist = train(model, task, {"max_steps": train_steps, "eval_every": max(1, train_steps // 5), "lr": lr,
+                                   "batch_size": batch_size, "patience": None, "clip_norm": 5.0, "seed": seed},
+                     progress=False)
+        train_loss = float(hist["train_loss"].values[-1])
     batch = task.sample(sequences, np.random.default_rng([seed, 1]))
     out = model.layer.forward(model._inputs(batch["tokens"]))
     logits_rate = out.y[:, -1]
@@ -182,7 +217,11 @@ def spiking_ba2016_retrieval(n_pairs: int = 4, programmer: str = "recurrent", d_
                                                          "neurons x rate x phase (key spikes per feature and phase)")})
     ds.attrs.update(accuracy_rate=acc_rate, accuracy_spiking=acc[last], spikes_per_token=float(budget[last]),
                     smallest_budget_90=smallest(0.9), smallest_budget_95=smallest(0.95),
-                    train_loss=float(hist["train_loss"].values[-1]), beta_phi2_max=float(beta_phi2.max()),
-                    programmer=programmer, readout=readout, error=error, sequences=int(sequences),
+                    beta_phi2_max=float(beta_phi2.max()), programmer=model.layer.config.programmer,
+                    readout=readout, error=error, sequences=int(sequences),
                     phase=phase, dt=dt, seed=seed)
+    if train_loss is not None:
+        ds.attrs["train_loss"] = train_loss
+    else:
+        ds.attrs["trained"] = str(trained)
     return ds

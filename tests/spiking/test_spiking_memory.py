@@ -157,3 +157,15 @@ def test_memory_runs_identically_on_brian2(rule, options, gate):
     assert np.abs(got["numpy"][0]).max() > 0.1
     np.testing.assert_allclose(got["brian2"][0], got["numpy"][0], rtol=0, atol=1e-12)   # measured 6e-17
     np.testing.assert_allclose(got["brian2"][1], got["numpy"][1], rtol=0, atol=1e-12)
+
+
+def test_a_model_trained_with_plastinet_train_runs_in_spikes(tmp_path):
+    from plastinet.experiments.spiking_classifier import spiking_ba2016_retrieval
+
+    load_model("ba2016_retrieval", quick=True).run(progress=False, out_dir=tmp_path)   # = plastinet train --quick
+    ds = spiking_ba2016_retrieval(trained="ba2016_retrieval", checkpoint=tmp_path, sequences=2, neurons=(10,),
+                                  rates=(100.0,))
+    assert ds.attrs["programmer"] == "linear" and ds.attrs["trained"] == "ba2016_retrieval"
+    assert ds["relative_error"].values[0] < 0.15             # measured 0.092
+    with pytest.raises(ValidationError, match="checkpoint"):
+        spiking_ba2016_retrieval(trained="ba2016_retrieval")
