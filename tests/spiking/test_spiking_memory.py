@@ -116,12 +116,12 @@ def test_memory_refuses_what_it_cannot_realise():
         SpikingMemory(GatedDelta(feature_map="relu"), 4, 3).write(np.ones(4), np.zeros(3), 0.5, alpha=np.ones(4))
 
 
-def _ba2016(quick):
-    return load_model("spiking_ba2016_retrieval", quick=quick).run(progress=False)
+def _ba2016(quick, overrides=None):
+    return load_model("spiking_ba2016_retrieval", overrides, quick=quick).run(progress=False)
 
 
 def test_quick_recurrent_programmer_fed_by_the_spiking_readout():
-    ds = _ba2016(True)
+    ds = _ba2016(True, {"protocol.sequences": 4, "protocol.neurons": [2, 10], "protocol.rates": ["50 Hz", "100 Hz"]})
     assert ds.attrs["programmer"] == "recurrent"
     # more spikes per token: the logits approach the rate model's (measured 0.20 -> 0.086);
     # at 200 spikes per token every sequence is classified as by the rate model
