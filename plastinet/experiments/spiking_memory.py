@@ -1,13 +1,12 @@
 """A fast-weight memory in spiking synapses, written and read one phase at a time.
 
 :class:`SpikingMemory` keeps the fast weights of a Hebbian, decayed Hebbian, delta, gated
-delta or three-factor FWP in the plastic
-synapses of spiking networks and runs every write and every read as its own simulation
+delta or three-factor FWP in the plastic synapses of spiking networks and runs every write and every read as its own simulation
 (:func:`plastinet.simulate`), carrying the synaptic weights from one run to the next. A
 programmer outside the network can therefore compute step ``t``'s keys, values and ``beta``
 from the previous step's *spiking* read-out (the recurrent programmer of Irie et al. 2021),
-which a single precomputed network cannot do. docs/spiking.md ("A trained programmer
-drives a spiking memory") gives the construction and the measured figures.
+which a single precomputed network cannot do. docs/spiking.md ("A spiking memory run phase
+by phase") gives the construction and the measured figures.
 
 Write phase of step ``t`` (duration ``phase``):
 
@@ -27,7 +26,8 @@ Write phase of step ``t`` (duration ``phase``):
   current ``I_b`` receive ``I_b +- G (v_t - W_{t-1} phi(k_t))`` from the value and copied key
   spikes, and their filtered spikes, weighted by the linear decoder ``1 / (2 G f'(I_b))``,
   form ``soma - dend``. The LIF rate curve ``f`` makes the decoded error
-  ``(f(I_b + G e) - f(I_b - G e)) / (2 G f'(I_b))``: linear to third order in ``e``;
+  ``(f(I_b + G e) - f(I_b - G e)) / (2 G f'(I_b))``: the even terms cancel, the odd ones
+  of third and higher order remain;
 * the neuromodulator ``beta`` is 0 in the first quarter of the phase (the filters settle)
   and ``beta_t s_t`` afterwards; the rule (:class:`~plastinet.spiking.PES` or
   :class:`~plastinet.spiking.ModulatedHebbian`) has ``eta = 1 / (n rate^2 kappa^2 T_learn)``.
@@ -82,7 +82,7 @@ READOUTS = ("rate", "lif")     #: read-out populations: RateUnits or LIF neurons
 ERRORS = ("rate", "lif")       #: carriers of the delta rule's error: RateUnits inputs or LIF error neurons
 
 # The LIF neurons of read-out and error populations: plastinet's LIF defaults; the bias
-# current is twice the rheobase (about 99 Hz) and the gain maps the value range onto one
+# current is twice the rheobase (about 94 Hz at dt = 1 ms) and the gain maps the value range onto one
 # rheobase current, so the negative group falls silent at |y| = y_range.
 _LIF = LIF(name="lif_template", n=1)
 _RHEOBASE = (_LIF.v_thresh - _LIF.v_rest) / _LIF.r_m
