@@ -95,7 +95,8 @@ def lif_rate(current: Any, dt: float = 0.0) -> np.ndarray:
     ``v_inf = v_rest + r_m I > v_thresh``, else 0 (plastinet's :class:`~plastinet.spiking.LIF`
     defaults). A clock-driven run detects the threshold crossing at the end of its step, so
     the interval is on average half a step (``dt``, s) longer than in continuous time
-    (measured at dt = 1 ms, +-20 % of the rheobase around the bias current: within 3 %).
+    (measured at dt = 1 ms with Poisson input, -50 %, +50 % and +100 % of the rheobase around
+    the bias current: within 2 %; 4 % at the bias without input noise).
     """
     v_inf = _LIF.v_rest + _LIF.r_m * np.asarray(current, dtype=np.float64)
     above = v_inf > _LIF.v_thresh
