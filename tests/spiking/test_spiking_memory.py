@@ -70,6 +70,7 @@ MOD = np.array([1.0, -0.5, 2.0, 0.7])
                                        (GatedDelta(feature_map="relu"), {"alpha": ALPHA}),
                                        (ThreeFactor(feature_map="relu", gamma=0.6), {"modulator": MOD})],
                          ids=["decayed_hebbian", "gated_delta", "three_factor_gamma"])
+@pytest.mark.filterwarnings("ignore::plastinet.errors.UnstableUpdateWarning")   # beta |phi|^2 = 2.26 on purpose
 def test_decay_and_eligibility_match_apply_in_expectation(rule, gate):
     phik, v, beta, _, _ = _sequence(rule)
     _, state = apply(rule, phik[None, None], phik[None, None], v[None, None], beta=beta[None, None],
