@@ -26,6 +26,7 @@ from plastinet.errors import CheckpointError, ModelFileError, SizeError, Validat
 from plastinet.experiments import network_protocols as NP
 from plastinet.experiments import protocols as P
 from plastinet.experiments.registry import register_kind, resolve_backend
+from plastinet.experiments.spiking_classifier import spiking_ba2016_retrieval
 from plastinet.experiments.spiking_retrieval import spiking_fwp_retrieval
 from plastinet.params import Parameter
 from plastinet.results import finalize_dataset
@@ -293,6 +294,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "pes_learning": Protocol(P.pes_learning, False, _plot_pes),
     "spiking_fwp": Protocol(P.spiking_fwp_sequence, False, _plot_fwp),
     "spiking_fwp_retrieval": Protocol(spiking_fwp_retrieval, False, _plot_retrieval),
+    "spiking_ba2016_retrieval": Protocol(spiking_ba2016_retrieval, False, _plot_retrieval),
 }
 
 register_kind("spiking_protocol", SpikingProtocolKind())
