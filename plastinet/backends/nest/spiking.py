@@ -1,0 +1,328 @@
+"""Plastic spiking networks (:class:`plastinet.spiking.Network`) lowered to NEST.
+
+Populations, projections and probes are lowered through the registries of
+:mod:`plastinet.backends.nest.lowering`; connectivity, initial weights and Poisson spikes
+are those the numpy engine draws for the same seed, so both backends simulate the same
+network and inputs. What NEST cannot run raises :class:`~plastinet.errors.UnsupportedError`
+naming the object and the route (a NESTML model); conventions that make NEST's numbers
+differ from plastinet's are listed in the result's ``nest_conventions`` attr and in
+``docs/backends.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from plastinet.backends.nest.lowering import (
+    MS,
+    SHIFT_STEPS,
+    is_source,
+    neuron_model,
+    pair_stdp_problem,
+    parrot_times,
+    synapse_model,
+)
+from plastinet.backends.nest.session import import_nest, reset_kernel
+from plastinet.errors import RangeError, UnsupportedError, ValidationError
+from plastinet.results import finalize_dataset
+from plastinet.spiking.engine import Simulator as _EngineSimulator
+from plastinet.spiking.engine import check_final_states
+from plastinet.spiking.network import Network, StateProbe, WeightProbe
+from plastinet.spiking.recordings import build_dataset
+from plastinet.spiking.rules import PairSTDP
+from plastinet.units import to_si
+
+__all__ = ["simulate", "unsupported_reason", "inexact_reason"]
+
+_NESTML = "write the model in NESTML (https://nestml.readthedocs.io) and lower it by hand, or use backend='numpy'"
+
+
+def unsupported_reason(network: Network) -> str | None:
+    """Why ``network`` cannot be lowered to NEST (None when it can)."""
+    for pop in network.populations.values():
+        if not is_source(pop) and type(pop).__name__ not in _neuron_names():
+            return (f"{type(pop).__name__} {pop.name!r}: NEST has no lowering of this population type here; "
+                    f"{_NESTML}")
+    for name in ("modulators", "rewards"):
+        objs = getattr(network, name)
+        if objs:
+            kinds = ", ".join(sorted({type(o).__name__ for o in objs.values()}))
+            return f"{kinds} ({', '.join(objs)}): not lowered to NEST yet; {_NESTML}"
+    for proj in network.projections.values():
+        if proj.stp is not None:
+            return f"Projection {proj.name!r}: short-term plasticity is not lowered to NEST yet"
+        if proj.rule is not None:
+            if not isinstance(proj.rule, PairSTDP):
+                return f"{type(proj.rule).__name__} on {proj.name!r}: not lowered to NEST yet; {_NESTML}"
+            if proj.rule.pairing != "all":
+                return ("PairSTDP(pairing='nearest') on {proj.name!r}: NEST's stdp_nn_symm_synapse starts with "
+                        "a phantom presynaptic spike at t = 0, which plastinet does not have")
+            problem = pair_stdp_problem(proj.rule, proj)
+            if problem:
+                return problem
+        if proj.rule is not None and not is_source(proj.pre):
+            return (f"{type(proj.rule).__name__} on {proj.name!r}: plastic projections from neurons are not "
+                    "lowered to NEST yet (their presynaptic side needs the neurons' spike times)")
+        if proj.target == "none" and not is_source(proj.post):
+            return f"Projection {proj.name!r}: target 'none' onto a dynamic population"
+        if proj.target != "none" and is_source(proj.post):
+            return f"Projection {proj.name!r}: a source population has no input {proj.target!r}"
+    for probe in network.probes.values():
+        if isinstance(probe, WeightProbe) and network.projections[probe.projection].rule is not None:
+            return (f"WeightProbe {probe.name!r}: NEST applies potentiation lazily at the next presynaptic "
+                    "spike, so weights sampled during a run are not plastinet's; final weights are exact")
+    return None
+
+
+def inexact_reason(network: Network) -> str | None:
+    """Why NEST's numbers for ``network`` differ from plastinet's by convention (None: identical)."""
+    notes = _conventions(network)
+    return "; ".join(notes) if notes else None
+
+
+def _neuron_names() -> set[str]:
+    from plastinet.backends.nest.lowering import NEURONS
+
+    return {t.__name__ for t in NEURONS}
+
+
+def _conventions(network: Network) -> list[str]:
+    notes = []
+    for proj in network.projections.values():
+        if not is_source(proj.pre) and proj.target != "none":
+            notes.append(f"{proj.name}: delay 0 between neurons is lowered to NEST's minimum delay dt "
+                         "(transmission one step later)")
+        if proj.rule is not None and not is_source(proj.post):
+            notes.append(f"{proj.name}: NEST transmits the weight after the presynaptic update and sees "
+                         "postsynaptic spikes two steps later (spike stamp at the step's end, dendritic delay)")
+        if proj.rule is not None:
+            notes.append(f"{proj.name}: a presynaptic and a postsynaptic spike in the same step give 0 in NEST "
+                         "and +A_plus in plastinet")
+    return notes
+
+
+def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | None = None, threads: int = 1,
+             on_numerical: str = "raise", max_rate: Any = None) -> xr.Dataset:
+    """Simulate ``network`` with NEST; same contract and Dataset layout as the numpy engine.
+
+    Parameters
+    ----------
+    network : Network
+    duration : float or str
+        Biological time (s).
+    dt : float or str
+        Time step (s), NEST's resolution.
+    seed : int or None
+        Seed: connectivity, initial weights and Poisson spikes are the numpy engine's.
+    threads : int
+        NEST threads per process (results do not depend on it).
+    on_numerical, max_rate
+        The numerical guard on the read-back states, as for the numpy engine.
+
+    Raises
+    ------
+    UnsupportedError
+        For objects NEST cannot run here (the message names them and the route).
+    """
+    if not isinstance(network, Network):
+        raise ValidationError("nest backend", "network", network, "expected a spiking Network")
+    reason = unsupported_reason(network)
+    if reason:
+        raise UnsupportedError("nest backend", "network", "", reason)
+    ref = _EngineSimulator(network, dt=dt, seed=seed, on_numerical=on_numerical, max_rate=max_rate)
+    dt = ref.dt
+    duration = to_si(duration, "s", name="duration", owner="nest backend")
+    if not duration >= 0 or not math.isfinite(duration):
+        raise RangeError("nest backend", "duration", duration, "expected a duration >= 0 s")
+    n_steps = int(round(duration / dt))
+    nest = import_nest()
+    t0 = time.perf_counter()
+    rec = _build_and_run(nest, ref, network, n_steps, dt, threads)
+    wall = time.perf_counter() - t0
+    check_final_states(ref, "nest backend", n_steps, rec.states, rec._samples, rec._sample_times, rec.counts)
+    ds = build_dataset(rec, rec.final_w)
+    return finalize_dataset(ds, backend="nest", backend_version=str(nest.__version__), dt=dt, seed=ref.seed,
+                            model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
+                            nest_threads=int(threads), nest_shift_steps=SHIFT_STEPS,
+                            nest_conventions=json.dumps(_conventions(network)), wall_time=wall)
+
+
+def _source_steps(ref: Any, name: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    return ref.sources[name].events(0, max(n_steps, 1))
+
+
+def _generators(nest: Any, steps: np.ndarray, idx: np.ndarray, n: int, dt: float, offset: int) -> Any:
+    """``n`` spike generators emitting neuron ``i``'s spikes ``offset`` steps after ``steps``."""
+    gens = nest.Create("spike_generator", n)
+    times = parrot_times(steps, dt, offset)
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(n + 1))
+    gens.set([{"spike_times": times[order][bounds[i]:bounds[i + 1]].tolist()} for i in range(n)])
+    return gens
+
+
+def _parrots(nest: Any, gens: Any, dt: float) -> Any:
+    par = nest.Create("parrot_neuron", len(gens))
+    nest.Connect(gens, par, "one_to_one", syn_spec={"delay": dt * MS})
+    return par
+
+
+def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, threads: int) -> SimpleNamespace:
+    k = SHIFT_STEPS
+    reset_kernel(dt, threads, ref.seed)
+    nodes: dict[str, Any] = {}
+    models: dict[str, Any] = {}
+    for name, pop in net.populations.items():
+        if name in ref.dyn:
+            nm = neuron_model(pop, dt)
+            models[name] = nm
+            nodes[name] = nest.Create(nm.model, pop.n, params=nm.params)
+    src_events = {name: _source_steps(ref, name, n_steps) for name in ref.sources}
+    plastic: dict[str, tuple[Any, Any, Any, Any]] = {}
+    for pname, p in ref.projs.items():
+        proj = p.proj
+        pre, post = proj.pre.name, proj.post.name
+        if proj.target == "none":             # injected trains: parrots on both sides, plasticity only
+            pre_nodes = _parrots(nest, _generators(nest, *src_events[pre], proj.pre.n, dt, k + 1), dt)
+            post_nodes = _parrots(nest, _generators(nest, *src_events[post], proj.post.n, dt, k), dt)
+            factor, receptor = 1.0, 1
+        else:
+            nm = models[post]
+            sign = nm.receptors[proj.target]
+            w_lo, w_hi = (p.w.min(), p.w.max()) if p.w.size else (0.0, 0.0)
+            if proj.rule is not None:
+                w_lo, w_hi = min(w_lo, proj.w_min), max(w_hi, proj.w_max)
+            if (sign > 0 and w_lo < 0) or (sign < 0 and w_hi > 0):
+                raise UnsupportedError(f"Projection {pname!r}", "weight", f"[{proj.w_min:g}, {proj.w_max:g}]",
+                                       f"NEST routes spikes onto {proj.target!r} by the sign of the weight: weights "
+                                       f"and bounds must be {'>= 0' if sign > 0 else '<= 0'}")
+            factor, receptor, post_nodes = nm.weight_factor, 0, nodes[post]
+            if is_source(proj.pre) and proj.rule is None:     # generators straight onto the neurons
+                pre_nodes = _generators(nest, *src_events[pre], proj.pre.n, dt, k)
+            elif is_source(proj.pre):                         # plastic: parrot relays, transmission exact
+                pre_nodes = _parrots(nest, _generators(nest, *src_events[pre], proj.pre.n, dt, k - 1), dt)
+            else:
+                pre_nodes = nodes[pre]
+        syn: dict[str, Any] = {"synapse_model": "static_synapse"}
+        if proj.rule is not None:
+            sm = synapse_model(proj.rule, proj, factor)
+            syn = {"synapse_model": sm.model, **sm.params}
+        delay = dt * MS
+        if is_source(proj.pre) and proj.rule is None and proj.target != "none":
+            delay = dt * MS          # generator -> neuron: visible at (s + k + 1) dt
+        syn.update({"weight": p.w * factor, "delay": np.full(p.w.size, delay)})
+        if receptor:
+            syn["receptor_type"] = receptor
+        src_ids = np.asarray(pre_nodes.tolist())[p.pre]
+        tgt_ids = np.asarray(post_nodes.tolist())[p.post]
+        nest.Connect(src_ids, tgt_ids, "one_to_one", syn_spec=syn)
+        if proj.rule is not None:
+            plastic[pname] = (pre_nodes, post_nodes, syn, factor)
+    # probes
+    recorders = {}
+    for name in ref.spiking_dyn:          # every spiking population: output, guard, weight read-back
+        recorders[name] = nest.Create("spike_recorder")
+        nest.Connect(nodes[name], recorders[name])
+    sample_steps = ref.sample_steps
+    mm = {}
+    for probe in ref.sampled:
+        if isinstance(probe, StateProbe):
+            nm = models[probe.population]
+            m = nest.Create("multimeter", params={"record_from": [nm.variables[probe.variable][0]],
+                                                  "interval": sample_steps * dt * MS,
+                                                  "offset": (k + 1) * dt * MS})
+            nest.Connect(m, nodes[probe.population])
+            mm[probe.name] = m
+    t_loop = time.perf_counter()
+    # input-free lead-in, the run, and the steps in which the last source spikes are delivered
+    nest.Simulate((n_steps + k + 2) * dt * MS)
+    loop_time = time.perf_counter() - t_loop
+    # spikes
+    fired = dict(src_events)
+    for name, sr in recorders.items():
+        ev = sr.events
+        st = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
+        ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
+        keep = st < n_steps
+        order = np.lexsort((ix[keep], st[keep]))
+        fired[name] = (st[keep][order], ix[keep][order])
+    spikes = {pop: [fired[pop]] for pop in ref.spike_pops}
+    counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in recorders}
+    sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
+    samples: dict[str, list[np.ndarray]] = {p.name: [] for p in ref.sampled}
+    for probe in ref.sampled:
+        if isinstance(probe, StateProbe):
+            nm = models[probe.population]
+            var, fac = nm.variables[probe.variable]
+            ev = mm[probe.name].events
+            times = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
+            first = int(nodes[probe.population].tolist()[0])
+            senders = np.asarray(ev["senders"], dtype=np.int64) - first
+            vals = np.asarray(ev[var], dtype=np.float64) * fac
+            idx = probe.indices if probe.indices is not None else np.arange(net.populations[probe.population].n)
+            for s in sample_times:
+                row = np.empty(idx.size)
+                sel = times == s
+                row[np.searchsorted(np.sort(senders[sel]), idx)] = vals[sel][np.argsort(senders[sel])][
+                    np.searchsorted(np.sort(senders[sel]), idx)] if sel.any() else np.nan
+                samples[probe.name].append(row)
+    final_w = {}
+    for pname, (pre_nodes, post_nodes, syn, factor) in plastic.items():
+        final_w[pname] = _final_weights(nest, ref.projs[pname], pre_nodes, post_nodes, syn, factor, fired, dt)
+    states = [(name, "v", "V", np.asarray(nodes[name].get("V_m"), dtype=np.float64) * 1e-3) for name in nodes]
+    states += [(name, "w", "1", w) for name, w in final_w.items()]
+    return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=ref.sampled, _samples=samples,
+                           _sample_times=sample_times, projs=ref.projs, final_w=final_w, states=states,
+                           counts=counts, loop_time=loop_time)
+
+
+def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float,
+                   fired: dict, dt: float) -> np.ndarray:
+    """Final weights in plastinet's synapse order, with NEST's pending potentiation applied.
+
+    NEST's ``stdp_synapse`` potentiates for postsynaptic spikes only when the next
+    presynaptic spike arrives; plastinet potentiates at the postsynaptic spike. Postsynaptic
+    spikes after a synapse's last presynaptic spike are therefore applied here, with NEST's
+    own trace ``Kplus`` and update (capped at ``Wmax``).
+    """
+    conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=syn["synapse_model"])
+    pre_first, post_first = int(pre_nodes.tolist()[0]), int(post_nodes.tolist()[0])
+    src = np.asarray(conns.get("source"), dtype=np.int64) - pre_first
+    tgt = np.asarray(conns.get("target"), dtype=np.int64) - post_first
+    w = np.asarray(conns.get("weight"), dtype=np.float64)
+    kplus = np.asarray(conns.get("Kplus"), dtype=np.float64)
+    key = src * p.n_post + tgt
+    ours = p.pre * p.n_post + p.post
+    if np.unique(ours).size != ours.size:
+        raise UnsupportedError(f"Projection {p.name!r}", "connectivity", "multapses",
+                               "the NEST backend reads weights back by (pre, post) and needs at most one "
+                               "synapse per pair")
+    order = np.argsort(key)
+    pos = np.searchsorted(key[order], ours)
+    w, kplus = w[order][pos], kplus[order][pos]
+    # pending potentiation: post spikes after the last (delayed) pre spike, in plastinet steps
+    proj = p.proj
+    rule = proj.rule
+    pre_steps, pre_idx = fired[proj.pre.name]
+    last_pre = np.full(proj.pre.n, -(2 ** 40), dtype=np.int64)
+    np.maximum.at(last_pre, pre_idx, pre_steps)
+    post_steps, post_idx = fired[proj.post.name]
+    lam_wmax = syn["lambda"] * syn["Wmax"]
+    wmax = syn["Wmax"]
+    # plastinet step of the pre spike as the synapse sees it, and NEST's view of the post spike
+    seen_post_lag = 0 if proj.target == "none" else 2
+    for syn_i in range(w.size):
+        i, j = p.pre[syn_i], p.post[syn_i]
+        t_last = last_pre[i]
+        posts = post_steps[post_idx == j] + seen_post_lag
+        pending = posts[posts > t_last] if t_last > -(2 ** 40) else np.zeros(0, np.int64)
+        for tp in pending:
+            w[syn_i] = min(w[syn_i] + lam_wmax * kplus[syn_i] * math.exp(-(tp - t_last) * dt / rule.tau_plus), wmax)
+    return w / factor
