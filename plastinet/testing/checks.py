@@ -396,6 +396,9 @@ def check_spiking_seeded_poisson(backend: Backend | str, case: str = "song", see
     net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=("uniform", 0.0, 0.05),
                        w_min=0.0, w_max=0.05, rule=PairSTDP(A_plus=5e-4, A_minus=5.25e-4)))
     net.add(SpikeProbe(name="sp", population="post"))
+    reason = getattr(be, "unsupported", lambda n: None)(net)
+    if reason:
+        raise CapabilityMissing(f"backend {be.name!r}: {reason}")
     a = be.simulate(net, 0.5, seed=seed)
     b = be.simulate(net, 0.5, seed=seed)
     assert np.array_equal(a["w_syn"].values, b["w_syn"].values), "same seed, different weights"

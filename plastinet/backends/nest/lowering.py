@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from plastinet.spiking.network import LIF, PoissonGroup, Population, SpikeGenerator
+from plastinet.spiking.network import LIF, ConductanceLIF, PoissonGroup, Population, SpikeGenerator
 from plastinet.spiking.rules import PairSTDP
 
 __all__ = ["SHIFT_STEPS", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", "register_neuron",
@@ -26,7 +26,7 @@ __all__ = ["SHIFT_STEPS", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", 
 #: NEST runs this many (input-free) steps before plastinet's step 0.
 SHIFT_STEPS = 2
 
-MS, MV, PA, PF = 1e3, 1e3, 1e12, 1e12     # SI -> NEST units (ms, mV, pA, pF)
+MS, MV, PA, PF, NS = 1e3, 1e3, 1e12, 1e12, 1e9     # SI -> NEST units (ms, mV, pA, pF, nS)
 
 
 @dataclass
@@ -34,16 +34,17 @@ class NeuronModel:
     """A dynamic population as NEST nodes: model name, parameters (NEST units), state variables.
 
     ``variables`` maps plastinet's state variable to (NEST recordable, factor NEST -> SI);
-    ``receptors`` maps a projection target to the sign its weights must have (NEST routes
-    spikes of ``iaf_psc_*`` neurons to the excitatory or inhibitory synapse by the sign of
-    the weight) and ``weight_factor`` converts SI weights to NEST's.
+    ``receptors`` maps a projection target to (the sign plastinet's weights must have, the
+    factor from plastinet's weight to NEST's): NEST's ``iaf_*`` neurons route a spike to the
+    excitatory or the inhibitory synapse by the sign of its weight. ``exact`` is None when
+    NEST integrates the model as plastinet does, else the difference (listed in results).
     """
 
     model: str
     params: dict[str, Any]
     variables: dict[str, tuple[str, float]]
-    receptors: dict[str, int]
-    weight_factor: float
+    receptors: dict[str, tuple[int, float]]
+    exact: str | None = None
 
 
 @dataclass
@@ -100,7 +101,29 @@ def _lif(pop: LIF, dt: float) -> NeuronModel:
               "V_m": v_start * MV}
     return NeuronModel("iaf_psc_exp", params,
                        {"v": ("V_m", 1 / MV), "I_e": ("I_syn_ex", 1 / PA), "I_i": ("I_syn_in", 1 / PA)},
-                       {"I_e": +1, "I_i": -1}, PA)
+                       {"I_e": (+1, PA), "I_i": (-1, PA)})
+
+
+@register_neuron(ConductanceLIF)
+def _conductance_lif(pop: ConductanceLIF, dt: float) -> NeuronModel:
+    """``iaf_cond_exp``: ``g_L = g_l``, ``C_m = g_l tau_m``, conductances in nS (``g g_l``).
+
+    NEST integrates it with an adaptive Runge-Kutta-Fehlberg solver, plastinet with (exponential)
+    Euler steps, so the two agree to the integration error, not step for step.
+    """
+    g_l = getattr(pop, "g_l", 1e-8)
+    i_ext = getattr(pop, "i_ext", 0.0)
+    v_inf = pop.E_l + i_ext / g_l
+    v0 = pop.E_l if pop.v_init is None else pop.v_init
+    v_start = v_inf + (v0 - v_inf) * math.exp(SHIFT_STEPS * dt / pop.tau_m)
+    params = {"C_m": g_l * pop.tau_m * PF, "g_L": g_l * NS, "E_L": pop.E_l * MV, "V_th": pop.v_thresh * MV,
+              "V_reset": pop.v_reset * MV, "E_ex": pop.E_e * MV, "E_in": pop.E_i * MV, "t_ref": pop.t_ref * MS,
+              "tau_syn_ex": pop.tau_e * MS, "tau_syn_in": pop.tau_i * MS, "I_e": i_ext * PA, "V_m": v_start * MV}
+    return NeuronModel("iaf_cond_exp", params,
+                       {"v": ("V_m", 1 / MV), "g_e": ("g_ex", 1 / (g_l * NS)), "g_i": ("g_in", 1 / (g_l * NS))},
+                       {"g_e": (+1, g_l * NS), "g_i": (+1, -g_l * NS)},
+                       exact=(f"ConductanceLIF {pop.name!r}: NEST's iaf_cond_exp integrates with an adaptive "
+                              f"Runge-Kutta-Fehlberg solver, plastinet with {pop.method} steps of dt"))
 
 
 @register_synapse(PairSTDP)

@@ -95,6 +95,10 @@ def _neuron_names() -> set[str]:
 
 def _conventions(network: Network) -> list[str]:
     notes = []
+    for pop in network.populations.values():
+        nm = None if is_source(pop) else neuron_model(pop, 1e-4)
+        if nm is not None and nm.exact:
+            notes.append(nm.exact)
     for proj in network.projections.values():
         if not is_source(proj.pre) and proj.target != "none":
             notes.append(f"{proj.name}: delay 0 between neurons is lowered to NEST's minimum delay dt "
@@ -143,6 +147,11 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
         raise RangeError("nest backend", "duration", duration, "expected a duration >= 0 s")
     n_steps = int(round(duration / dt))
     nest = import_nest()
+    procs = int(nest.GetKernelStatus("num_processes"))
+    if procs > 1:
+        raise UnsupportedError("nest backend", "MPI processes", procs,
+                               "runs under MPI are not supported yet (every rank's events would have to be "
+                               "gathered into one result; docs/cluster.md); use threads= on one process")
     t0 = time.perf_counter()
     rec = _build_and_run(nest, ref, network, n_steps, dt, threads)
     wall = time.perf_counter() - t0
@@ -195,7 +204,7 @@ def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, t
             factor, receptor = 1.0, 1
         else:
             nm = models[post]
-            sign = nm.receptors[proj.target]
+            sign, factor = nm.receptors[proj.target]
             w_lo, w_hi = (p.w.min(), p.w.max()) if p.w.size else (0.0, 0.0)
             if proj.rule is not None:
                 w_lo, w_hi = min(w_lo, proj.w_min), max(w_hi, proj.w_max)
@@ -203,7 +212,11 @@ def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, t
                 raise UnsupportedError(f"Projection {pname!r}", "weight", f"[{proj.w_min:g}, {proj.w_max:g}]",
                                        f"NEST routes spikes onto {proj.target!r} by the sign of the weight: weights "
                                        f"and bounds must be {'>= 0' if sign > 0 else '<= 0'}")
-            factor, receptor, post_nodes = nm.weight_factor, 0, nodes[post]
+            if proj.rule is not None and factor < 0:
+                raise UnsupportedError(f"Projection {pname!r}", "target", proj.target,
+                                       "NEST's plastic synapses keep the sign of Wmax; plastic inhibitory "
+                                       "conductances are not lowered yet")
+            receptor, post_nodes = 0, nodes[post]
             if is_source(proj.pre) and proj.rule is None:     # generators straight onto the neurons
                 pre_nodes = _generators(nest, *src_events[pre], proj.pre.n, dt, k)
             elif is_source(proj.pre):                         # plastic: parrot relays, transmission exact
