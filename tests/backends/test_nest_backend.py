@@ -137,8 +137,9 @@ def test_unsupported_objects_name_the_route():
     pre = net.add(_trains("pre", 5, 10.0, 0.5, 1))
     post = net.add(LIF(name="post", n=2))
     net.add(Projection(name="syn", pre=pre, post=post, target="I_e", weight=1e-10, w_min=0.0, w_max=1e-9,
-                       rule=TripletSTDP()))
-    with pytest.raises(UnsupportedError, match="TripletSTDP.*NESTML"):
+                       rule=TripletSTDP(pairing="nearest", A2_plus=1e-12, A3_plus=1e-12, A2_minus=1e-12,
+                                        A3_minus=1e-12, tau_x=0.1, tau_y=0.1)))
+    with pytest.raises(UnsupportedError, match="all-to-all"):
         get_backend("nest").simulate(net, 0.1, dt=DT, seed=0)
     net = _static_lif()
     net.projections["syn"] = Projection(name="syn", pre=net.populations["pre"], post=net.populations["post"],
@@ -178,3 +179,52 @@ def test_conductance_lif_agrees_to_the_integration_error():
     v_ref, v_got = ref.V.values, got.V.values
     assert np.abs(v_ref - v_got).max() < 0.5e-3          # < 0.5 mV everywhere (exponential Euler's error)
     assert np.corrcoef(v_ref.ravel(), v_got.ravel())[0, 1] > 0.99
+
+
+def _injected(rule, stp=None, avoid_coincidences=True, target="none", seed=1) -> Network:
+    net = Network()
+    post = _trains("post", 2, 12.0, 1.1, 2)
+    avoid = set(np.rint(post.times / DT).astype(int)) if avoid_coincidences else None
+    pre = net.add(_trains("pre", 30, 15.0, 1.1, seed, avoid=avoid))
+    if target == "none":
+        post = net.add(post)
+        kw = dict(weight=("uniform", 0.2, 0.8), w_min=0.0, w_max=1.0)
+    else:
+        post = net.add(LIF(name="post", n=3, t_ref=0.002))
+        kw = dict(weight=("uniform", 0.0, 1.2e-9))
+        net.add(SpikeProbe(name="sp", population="post"))
+        net.add(StateProbe(name="V", population="post", variable="v", sample_every=0.01))
+    net.add(Projection(name="syn", pre=pre, post=post, target=target, rule=rule, stp=stp, **kw))
+    return net
+
+
+def test_triplet_stdp_on_injected_trains_is_identical():
+    """stdp_triplet_synapse equals TripletSTDP (all-to-all) within 1e-9 on injected trains; the
+    post neurons carry the post traces' time constants (tau_minus, tau_minus_triplet)."""
+    rule = TripletSTDP(A2_plus=5e-3, A3_plus=6.2e-3, A2_minus=7e-3, A3_minus=2.3e-3, tau_minus=0.03, tau_y=0.1)
+    net = _injected(rule)
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert np.abs(ref.w_syn.values - got.w_syn.values).max() < 1e-9
+    assert np.abs(ref.w_syn.values - 0.5).max() > 0.01          # the weights moved
+    compare_spiking(ref, got, "triplet")
+
+
+@pytest.mark.parametrize("tau_facil", [0.0, 0.5])
+def test_tsodyks_markram_onto_lif_is_identical(tau_facil):
+    """Tsodyks-Markram as tsodyks2_synapse (started at u = 0, x = 1): identical spikes and states."""
+    from plastinet.spiking import TsodyksMarkram
+
+    net = _injected(None, stp=TsodyksMarkram(U=0.4, tau_rec=0.3, tau_facil=tau_facil), target="I_e")
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert ref.sizes["spike"] > 10
+    compare_spiking(ref, got, "tsodyks")
+
+
+def test_pair_stdp_post_trace_time_constant_reaches_the_post_neurons():
+    """tau_minus lives on NEST's postsynaptic node: a non-default value must still agree."""
+    net = _injected(PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.015, tau_minus=0.035))
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    compare_spiking(ref, got, "pair_tau_minus")

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from plastinet.spiking.network import LIF, ConductanceLIF, PoissonGroup, Population, SpikeGenerator
-from plastinet.spiking.rules import PairSTDP
+from plastinet.spiking.rules import PairSTDP, TripletSTDP, TsodyksMarkram
 
 __all__ = ["SHIFT_STEPS", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", "register_neuron",
            "register_synapse", "neuron_model", "synapse_model"]
@@ -49,11 +49,12 @@ class NeuronModel:
 
 @dataclass
 class SynapseModel:
-    """A projection's synapses in NEST: model, parameters, and what plastinet's weights map to."""
+    """A projection's synapses in NEST: model, synapse parameters, and the parameters NEST keeps
+    on the *postsynaptic* node (``post_params``: the postsynaptic traces' time constants)."""
 
     model: str
     params: dict[str, Any] = field(default_factory=dict)
-    weight_factor: float = 1.0
+    post_params: dict[str, float] = field(default_factory=dict)
 
 
 NEURONS: dict[type, Callable[[Population, float], NeuronModel]] = {}
@@ -139,11 +140,45 @@ def _pair_stdp(rule: PairSTDP, proj: Any, weight_factor: float) -> SynapseModel:
     return SynapseModel(model, {"Wmax": wmax, "lambda": rule.A_plus / proj.w_max,
                                 "alpha": rule.A_minus / rule.A_plus if rule.A_plus else 0.0,
                                 "mu_plus": 0.0, "mu_minus": 0.0, "tau_plus": rule.tau_plus * MS},
-                        weight_factor)
+                        {"tau_minus": rule.tau_minus * MS})
 
 
-def pair_stdp_problem(rule: PairSTDP, proj: Any) -> str | None:
-    """Why a PairSTDP projection has no NEST lowering (None when it has one)."""
+@register_synapse(TripletSTDP)
+def _triplet_stdp(rule: TripletSTDP, proj: Any, weight_factor: float) -> SynapseModel:
+    """``stdp_triplet_synapse`` (all-to-all; absolute amplitudes, clipped to ``[0, Wmax]``)."""
+    return SynapseModel("stdp_triplet_synapse",
+                        {"Wmax": proj.w_max * weight_factor, "tau_plus": rule.tau_plus * MS,
+                         "tau_plus_triplet": rule.tau_x * MS, "Aplus": rule.A2_plus * weight_factor,
+                         "Aplus_triplet": rule.A3_plus * weight_factor, "Aminus": rule.A2_minus * weight_factor,
+                         "Aminus_triplet": rule.A3_minus * weight_factor},
+                        {"tau_minus": rule.tau_minus * MS, "tau_minus_triplet": rule.tau_y * MS})
+
+
+def tsodyks_params(stp: TsodyksMarkram) -> dict[str, float]:
+    """``tsodyks2_synapse`` parameters of plastinet's Tsodyks-Markram model.
+
+    NEST sends its first spike with the initial ``x u`` unchanged, then at every later spike
+    updates ``x = 1 + (x - x u - 1) exp(-h/tau_rec)``, ``u = U + u (1 - U) exp(-h/tau_fac)`` and
+    sends ``w x u``. Started at ``x = 1``, ``u = U`` this is plastinet's per-neuron ``R``, ``u``
+    (first efficacy ``U``, measured against NEST 3.10).
+    """
+    return {"U": stp.U, "u": stp.U, "x": 1.0, "tau_rec": stp.tau_rec * MS, "tau_fac": stp.tau_facil * MS}
+
+
+def rule_problem(rule: Any, proj: Any) -> str | None:
+    """Why a plastic projection has no NEST lowering (None when it has one)."""
+    if isinstance(rule, TripletSTDP):
+        if rule.pairing != "all":
+            return "TripletSTDP(pairing='nearest'): NEST's stdp_triplet_synapse is all-to-all"
+        if proj.w_min != 0.0 or not math.isfinite(proj.w_max) or proj.w_max <= 0:
+            return (f"TripletSTDP on {proj.name!r} needs w_min = 0 and a finite w_max > 0 (NEST clips to "
+                    f"[0, Wmax]); got [{proj.w_min:g}, {proj.w_max:g}]")
+        return None
+    if not isinstance(rule, PairSTDP):
+        return None
+    if rule.pairing != "all":
+        return (f"PairSTDP(pairing='nearest') on {proj.name!r}: NEST's stdp_nn_symm_synapse starts with a "
+                "phantom presynaptic spike at t = 0, which plastinet does not have")
     if rule.bound != "additive":
         return "PairSTDP(bound='soft') (NEST's stdp_synapse is additive with mu = 0 only in this lowering)"
     if proj.w_min != 0.0 or not math.isfinite(proj.w_max) or proj.w_max <= 0:

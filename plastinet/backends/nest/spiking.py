@@ -23,11 +23,13 @@ import xarray as xr
 from plastinet.backends.nest.lowering import (
     MS,
     SHIFT_STEPS,
+    SYNAPSES,
     is_source,
     neuron_model,
-    pair_stdp_problem,
     parrot_times,
+    rule_problem,
     synapse_model,
+    tsodyks_params,
 )
 from plastinet.backends.nest.session import import_nest, reset_kernel
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
@@ -36,7 +38,6 @@ from plastinet.spiking.engine import Simulator as _EngineSimulator
 from plastinet.spiking.engine import check_final_states
 from plastinet.spiking.network import Network, StateProbe, WeightProbe
 from plastinet.spiking.recordings import build_dataset
-from plastinet.spiking.rules import PairSTDP
 from plastinet.units import to_si
 
 __all__ = ["simulate", "unsupported_reason", "inexact_reason"]
@@ -55,18 +56,22 @@ def unsupported_reason(network: Network) -> str | None:
         if objs:
             kinds = ", ".join(sorted({type(o).__name__ for o in objs.values()}))
             return f"{kinds} ({', '.join(objs)}): not lowered to NEST yet; {_NESTML}"
+    post_params: dict[str, dict[str, float]] = {}
     for proj in network.projections.values():
-        if proj.stp is not None:
-            return f"Projection {proj.name!r}: short-term plasticity is not lowered to NEST yet"
+        if proj.stp is not None and proj.rule is not None:
+            return (f"Projection {proj.name!r}: short-term and long-term plasticity on one projection "
+                    "(NEST's synapse models have one or the other)")
         if proj.rule is not None:
-            if not isinstance(proj.rule, PairSTDP):
+            if type(proj.rule) not in SYNAPSES:
                 return f"{type(proj.rule).__name__} on {proj.name!r}: not lowered to NEST yet; {_NESTML}"
-            if proj.rule.pairing != "all":
-                return ("PairSTDP(pairing='nearest') on {proj.name!r}: NEST's stdp_nn_symm_synapse starts with "
-                        "a phantom presynaptic spike at t = 0, which plastinet does not have")
-            problem = pair_stdp_problem(proj.rule, proj)
+            problem = rule_problem(proj.rule, proj)
             if problem:
                 return problem
+            wanted = synapse_model(proj.rule, proj, 1.0).post_params
+            have = post_params.setdefault(proj.post.name, dict(wanted))
+            if any(have.get(k, v) != v for k, v in wanted.items()):
+                return (f"{proj.post.name!r}: its plastic projections need different postsynaptic trace time "
+                        f"constants ({have} vs {wanted}); NEST keeps one set per neuron")
         if proj.rule is not None and not is_source(proj.pre):
             return (f"{type(proj.rule).__name__} on {proj.name!r}: plastic projections from neurons are not "
                     "lowered to NEST yet (their presynaptic side needs the neurons' spike times)")
@@ -217,9 +222,9 @@ def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, t
                                        "NEST's plastic synapses keep the sign of Wmax; plastic inhibitory "
                                        "conductances are not lowered yet")
             receptor, post_nodes = 0, nodes[post]
-            if is_source(proj.pre) and proj.rule is None:     # generators straight onto the neurons
+            if is_source(proj.pre) and proj.rule is None and proj.stp is None:   # generators onto the neurons
                 pre_nodes = _generators(nest, *src_events[pre], proj.pre.n, dt, k)
-            elif is_source(proj.pre):                         # plastic: parrot relays, transmission exact
+            elif is_source(proj.pre):             # plastic synapses: parrot relays, transmission exact
                 pre_nodes = _parrots(nest, _generators(nest, *src_events[pre], proj.pre.n, dt, k - 1), dt)
             else:
                 pre_nodes = nodes[pre]
@@ -227,10 +232,10 @@ def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, t
         if proj.rule is not None:
             sm = synapse_model(proj.rule, proj, factor)
             syn = {"synapse_model": sm.model, **sm.params}
-        delay = dt * MS
-        if is_source(proj.pre) and proj.rule is None and proj.target != "none":
-            delay = dt * MS          # generator -> neuron: visible at (s + k + 1) dt
-        syn.update({"weight": p.w * factor, "delay": np.full(p.w.size, delay)})
+            post_nodes.set(sm.post_params)
+        elif proj.stp is not None:
+            syn = {"synapse_model": "tsodyks2_synapse", **tsodyks_params(proj.stp)}
+        syn.update({"weight": p.w * factor, "delay": np.full(p.w.size, dt * MS)})
         if receptor:
             syn["receptor_type"] = receptor
         src_ids = np.asarray(pre_nodes.tolist())[p.pre]
@@ -324,18 +329,35 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
     proj = p.proj
     rule = proj.rule
     pre_steps, pre_idx = fired[proj.pre.name]
-    last_pre = np.full(proj.pre.n, -(2 ** 40), dtype=np.int64)
+    last_pre = np.full(proj.pre.n, -(2 ** 62), dtype=np.int64)
     np.maximum.at(last_pre, pre_idx, pre_steps)
     post_steps, post_idx = fired[proj.post.name]
-    lam_wmax = syn["lambda"] * syn["Wmax"]
-    wmax = syn["Wmax"]
-    # plastinet step of the pre spike as the synapse sees it, and NEST's view of the post spike
-    seen_post_lag = 0 if proj.target == "none" else 2
-    for syn_i in range(w.size):
-        i, j = p.pre[syn_i], p.post[syn_i]
-        t_last = last_pre[i]
-        posts = post_steps[post_idx == j] + seen_post_lag
-        pending = posts[posts > t_last] if t_last > -(2 ** 40) else np.zeros(0, np.int64)
-        for tp in pending:
-            w[syn_i] = min(w[syn_i] + lam_wmax * kplus[syn_i] * math.exp(-(tp - t_last) * dt / rule.tau_plus), wmax)
+    # NEST sees a post spike two steps later than plastinet onto neurons (stamp + dendritic delay)
+    lag = 0 if proj.target == "none" else 2
+    for j in range(proj.post.n):
+        posts = post_steps[post_idx == j] + lag
+        if not posts.size:
+            continue
+        amp = _potentiation_amplitudes(rule, syn, posts, dt)       # per post spike, before the trace Kplus
+        mine = np.flatnonzero(p.post == j)
+        for syn_i in mine:
+            t_last = last_pre[p.pre[syn_i]]
+            pending = posts > t_last
+            if t_last < -(2 ** 61) or not pending.any():
+                continue
+            decay = np.exp(-(posts[pending] - t_last) * dt / rule.tau_plus)
+            for a in kplus[syn_i] * decay * amp[pending]:
+                w[syn_i] = min(w[syn_i] + a, syn["Wmax"])
     return w / factor
+
+
+def _potentiation_amplitudes(rule: Any, syn: dict, posts: np.ndarray, dt: float) -> np.ndarray:
+    """NEST's potentiation per unit of the presynaptic trace at each postsynaptic spike ``posts``."""
+    if syn["synapse_model"] == "stdp_synapse":
+        return np.full(posts.size, syn["lambda"] * syn["Wmax"])
+    # stdp_triplet_synapse: Aplus + Aplus_triplet * (post triplet trace just before the spike)
+    before = np.zeros(posts.size)
+    decay = np.exp(-np.diff(posts) * dt / rule.tau_y)
+    for k in range(1, posts.size):
+        before[k] = (before[k - 1] + 1.0) * decay[k - 1]
+    return syn["Aplus"] + syn["Aplus_triplet"] * before
