@@ -228,3 +228,22 @@ def test_pair_stdp_post_trace_time_constant_reaches_the_post_neurons():
     ref = run(net, 1.0, dt=DT, seed=0)
     got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
     compare_spiking(ref, got, "pair_tau_minus")
+
+
+def test_inhibitory_stdp_on_injected_trains_is_identical():
+    """vogels_sprekeler_synapse equals InhibitorySTDP within 1e-9 (weights below w_max, no same-step pairs)."""
+    from plastinet.spiking import InhibitorySTDP
+
+    net = _injected(InhibitorySTDP(eta=0.01, tau=0.02, rho0=5.0))
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert ref.w_syn.values.max() < 0.95 and np.abs(ref.w_syn.values - 0.5).max() > 0.01
+    compare_spiking(ref, got, "istdp")
+
+
+def test_delays_are_refused_until_lowered():
+    net = _static_lif()
+    net.projections["syn"] = Projection(name="syn", pre=net.populations["pre"], post=net.populations["post"],
+                                        target="I_e", weight=1e-10, delay=0.002)
+    with pytest.raises(UnsupportedError, match="delays"):
+        get_backend("nest").simulate(net, 0.1, dt=DT, seed=0)

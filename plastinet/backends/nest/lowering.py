@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from plastinet.spiking.network import LIF, ConductanceLIF, PoissonGroup, Population, SpikeGenerator
-from plastinet.spiking.rules import PairSTDP, TripletSTDP, TsodyksMarkram
+from plastinet.spiking.rules import InhibitorySTDP, PairSTDP, TripletSTDP, TsodyksMarkram
 
 __all__ = ["SHIFT_STEPS", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", "register_neuron",
            "register_synapse", "neuron_model", "synapse_model"]
@@ -154,6 +154,17 @@ def _triplet_stdp(rule: TripletSTDP, proj: Any, weight_factor: float) -> Synapse
                         {"tau_minus": rule.tau_minus * MS, "tau_minus_triplet": rule.tau_y * MS})
 
 
+@register_synapse(InhibitorySTDP)
+def _inhibitory_stdp(rule: InhibitorySTDP, proj: Any, weight_factor: float) -> SynapseModel:
+    """``vogels_sprekeler_synapse``: ``eta`` and ``alpha`` as plastinet's (absolute), weights of the sign of
+    ``Wmax`` (negative onto NEST's inhibitory synapses); the post trace's ``tau`` is the neuron's ``tau_minus``.
+    """
+    return SynapseModel("vogels_sprekeler_synapse",
+                        {"Wmax": proj.w_max * weight_factor, "eta": rule.eta * abs(weight_factor),
+                         "alpha": rule.alpha, "tau": rule.tau * MS},
+                        {"tau_minus": rule.tau * MS})
+
+
 def tsodyks_params(stp: TsodyksMarkram) -> dict[str, float]:
     """``tsodyks2_synapse`` parameters of plastinet's Tsodyks-Markram model.
 
@@ -173,6 +184,11 @@ def rule_problem(rule: Any, proj: Any) -> str | None:
         if proj.w_min != 0.0 or not math.isfinite(proj.w_max) or proj.w_max <= 0:
             return (f"TripletSTDP on {proj.name!r} needs w_min = 0 and a finite w_max > 0 (NEST clips to "
                     f"[0, Wmax]); got [{proj.w_min:g}, {proj.w_max:g}]")
+        return None
+    if isinstance(rule, InhibitorySTDP):
+        if proj.w_min != 0.0 or not math.isfinite(proj.w_max):
+            return (f"InhibitorySTDP on {proj.name!r} needs w_min = 0 and a finite w_max (NEST's "
+                    f"vogels_sprekeler_synapse clips magnitudes to [0, |Wmax|]); got [{proj.w_min:g}, {proj.w_max:g}]")
         return None
     if not isinstance(rule, PairSTDP):
         return None

@@ -38,6 +38,7 @@ from plastinet.spiking.engine import Simulator as _EngineSimulator
 from plastinet.spiking.engine import check_final_states
 from plastinet.spiking.network import Network, StateProbe, WeightProbe
 from plastinet.spiking.recordings import build_dataset
+from plastinet.spiking.rules import InhibitorySTDP
 from plastinet.units import to_si
 
 __all__ = ["simulate", "unsupported_reason", "inexact_reason"]
@@ -58,6 +59,9 @@ def unsupported_reason(network: Network) -> str | None:
             return f"{kinds} ({', '.join(objs)}): not lowered to NEST yet; {_NESTML}"
     post_params: dict[str, dict[str, float]] = {}
     for proj in network.projections.values():
+        delay = getattr(proj, "delay", 0.0)
+        if isinstance(delay, tuple) or np.any(np.asarray(delay) != 0.0):
+            return f"Projection {proj.name!r}: synaptic delays are not lowered to NEST yet (delay 0 only)"
         if proj.stp is not None and proj.rule is not None:
             return (f"Projection {proj.name!r}: short-term and long-term plasticity on one projection "
                     "(NEST's synapse models have one or the other)")
@@ -112,8 +116,11 @@ def _conventions(network: Network) -> list[str]:
             notes.append(f"{proj.name}: NEST transmits the weight after the presynaptic update and sees "
                          "postsynaptic spikes two steps later (spike stamp at the step's end, dendritic delay)")
         if proj.rule is not None:
-            notes.append(f"{proj.name}: a presynaptic and a postsynaptic spike in the same step give 0 in NEST "
-                         "and +A_plus in plastinet")
+            notes.append(f"{proj.name}: a presynaptic and a postsynaptic spike in the same step do not pair in "
+                         "NEST and pair once in plastinet (+A_plus in STDP)")
+        if isinstance(proj.rule, InhibitorySTDP):
+            notes.append(f"{proj.name}: at a presynaptic spike NEST clips after the potentiation and again after "
+                         "the depression, plastinet once after both (differs only while w is near w_max)")
     return notes
 
 
@@ -217,7 +224,7 @@ def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, t
                 raise UnsupportedError(f"Projection {pname!r}", "weight", f"[{proj.w_min:g}, {proj.w_max:g}]",
                                        f"NEST routes spikes onto {proj.target!r} by the sign of the weight: weights "
                                        f"and bounds must be {'>= 0' if sign > 0 else '<= 0'}")
-            if proj.rule is not None and factor < 0:
+            if proj.rule is not None and factor < 0 and not isinstance(proj.rule, InhibitorySTDP):
                 raise UnsupportedError(f"Projection {pname!r}", "target", proj.target,
                                        "NEST's plastic synapses keep the sign of Wmax; plastic inhibitory "
                                        "conductances are not lowered yet")
@@ -346,8 +353,10 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
             if t_last < -(2 ** 61) or not pending.any():
                 continue
             decay = np.exp(-(posts[pending] - t_last) * dt / rule.tau_plus)
+            mag = abs(w[syn_i])
             for a in kplus[syn_i] * decay * amp[pending]:
-                w[syn_i] = min(w[syn_i] + a, syn["Wmax"])
+                mag = min(mag + a, abs(syn["Wmax"]))
+            w[syn_i] = math.copysign(mag, syn["Wmax"])
     return w / factor
 
 
@@ -355,6 +364,8 @@ def _potentiation_amplitudes(rule: Any, syn: dict, posts: np.ndarray, dt: float)
     """NEST's potentiation per unit of the presynaptic trace at each postsynaptic spike ``posts``."""
     if syn["synapse_model"] == "stdp_synapse":
         return np.full(posts.size, syn["lambda"] * syn["Wmax"])
+    if syn["synapse_model"] == "vogels_sprekeler_synapse":
+        return np.full(posts.size, syn["eta"])
     # stdp_triplet_synapse: Aplus + Aplus_triplet * (post triplet trace just before the spike)
     before = np.zeros(posts.size)
     decay = np.exp(-np.diff(posts) * dt / rule.tau_y)
