@@ -172,7 +172,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     return finalize_dataset(ds, backend="nest", backend_version=str(nest.__version__), dt=dt, seed=ref.seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
                             nest_threads=int(threads), nest_shift_steps=SHIFT_STEPS,
-                            nest_conventions=json.dumps(_conventions(network)), wall_time=wall)
+                            nest_conventions=json.dumps(_conventions(network)), wall_time=wall,
+                            run_loop_time=rec.loop_time)
 
 
 def _source_steps(ref: Any, name: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,10 +183,10 @@ def _source_steps(ref: Any, name: str, n_steps: int) -> tuple[np.ndarray, np.nda
 def _generators(nest: Any, steps: np.ndarray, idx: np.ndarray, n: int, dt: float, offset: int) -> Any:
     """``n`` spike generators emitting neuron ``i``'s spikes ``offset`` steps after ``steps``."""
     gens = nest.Create("spike_generator", n)
-    times = parrot_times(steps, dt, offset)
     order = np.argsort(idx, kind="stable")
+    times = parrot_times(steps, dt, offset)[order]
     bounds = np.searchsorted(idx[order], np.arange(n + 1))
-    gens.set([{"spike_times": times[order][bounds[i]:bounds[i + 1]].tolist()} for i in range(n)])
+    gens.set([{"spike_times": times[bounds[i]:bounds[i + 1]].tolist()} for i in range(n)])
     return gens
 
 
