@@ -241,9 +241,34 @@ def test_inhibitory_stdp_on_injected_trains_is_identical():
     compare_spiking(ref, got, "istdp")
 
 
-def test_delays_are_refused_until_lowered():
+@pytest.mark.parametrize("delay", [0.0012, ("uniform", 0.0005, 0.02)])
+def test_delays_onto_lif_are_identical(delay):
+    """Static and Tsodyks-Markram projections with delays (scalar, heterogeneous up to 20 ms): identical."""
+    from plastinet.spiking import TsodyksMarkram
+
     net = _static_lif()
     net.projections["syn"] = Projection(name="syn", pre=net.populations["pre"], post=net.populations["post"],
-                                        target="I_e", weight=1e-10, delay=0.002)
-    with pytest.raises(UnsupportedError, match="delays"):
-        get_backend("nest").simulate(net, 0.1, dt=DT, seed=0)
+                                        target="I_e", weight=("uniform", 0.0, 1.2e-9), delay=delay)
+    net.projections["inh_syn"] = Projection(name="inh_syn", pre=net.populations["inh"], post=net.populations["post"],
+                                            target="I_i", weight=-0.3e-9, connectivity=0.5, delay=delay,
+                                            stp=TsodyksMarkram(U=0.3, tau_rec=0.2))
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert ref.sizes["spike"] > 20 and "delay_rounding" in got.attrs
+    compare_spiking(ref, got, "delays")
+
+
+def test_pair_stdp_with_a_delay_on_injected_trains_is_identical():
+    """The presynaptic side of plasticity is delayed (plastinet's convention): NEST's relays are timed so."""
+    net = _pair_injected(avoid_coincidences=False)
+    proj = net.projections["syn"]
+    net.projections["syn"] = Projection(name="syn", pre=proj.pre, post=proj.post, target="none",
+                                        weight=("uniform", 0.2, 0.8), w_min=0.0, w_max=1.0, delay=0.0031,
+                                        rule=PairSTDP(A_plus=0.01, A_minus=0.0105))
+    pre, post = net.populations["pre"], net.populations["post"]
+    shifted = set(np.rint(post.times / DT).astype(int) - 31)
+    coinc = [len(set(np.rint(pre.times[pre.indices == i] / DT).astype(int)) & shifted) for i in range(pre.n)]
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    diff = got.w_syn.values - ref.w_syn.values
+    np.testing.assert_allclose(diff, -0.01 * np.asarray(coinc)[ref.syn_pre.values], atol=1e-12)

@@ -34,9 +34,12 @@ from plastinet.backends.nest.lowering import (
 from plastinet.backends.nest.session import import_nest, reset_kernel
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
-from plastinet.spiking.engine import Simulator as _EngineSimulator
-from plastinet.spiking.engine import check_final_states
-from plastinet.spiking.network import Network, StateProbe, WeightProbe
+from plastinet.seeds import check_seed, new_seed
+from plastinet.spiking._sources import _steps
+from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
+from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
+from plastinet.spiking.guards import check_final_states, numerical_guard
+from plastinet.spiking.network import Network, SpikeProbe, StateProbe, WeightProbe
 from plastinet.spiking.recordings import build_dataset
 from plastinet.spiking.rules import InhibitorySTDP
 from plastinet.units import to_si
@@ -59,9 +62,6 @@ def unsupported_reason(network: Network) -> str | None:
             return f"{kinds} ({', '.join(objs)}): not lowered to NEST yet; {_NESTML}"
     post_params: dict[str, dict[str, float]] = {}
     for proj in network.projections.values():
-        delay = getattr(proj, "delay", 0.0)
-        if isinstance(delay, tuple) or np.any(np.asarray(delay) != 0.0):
-            return f"Projection {proj.name!r}: synaptic delays are not lowered to NEST yet (delay 0 only)"
         if proj.stp is not None and proj.rule is not None:
             return (f"Projection {proj.name!r}: short-term and long-term plasticity on one projection "
                     "(NEST's synapse models have one or the other)")
@@ -109,12 +109,18 @@ def _conventions(network: Network) -> list[str]:
         if nm is not None and nm.exact:
             notes.append(nm.exact)
     for proj in network.projections.values():
-        if not is_source(proj.pre) and proj.target != "none":
+        delay = proj.delay
+        may_be_zero = delay[1] < 0.5 * 1e-4 if isinstance(delay, tuple) else bool(np.any(np.asarray(delay) == 0.0))
+        if not is_source(proj.pre) and proj.target != "none" and may_be_zero:
             notes.append(f"{proj.name}: delay 0 between neurons is lowered to NEST's minimum delay dt "
                          "(transmission one step later)")
         if proj.rule is not None and not is_source(proj.post):
             notes.append(f"{proj.name}: NEST transmits the weight after the presynaptic update and sees "
                          "postsynaptic spikes two steps later (spike stamp at the step's end, dendritic delay)")
+        heterogeneous = isinstance(delay, tuple) or np.ptp(np.asarray(delay, dtype=float).ravel()) > 0
+        if proj.rule is not None and heterogeneous:
+            notes.append(f"{proj.name}: NEST updates a plastic synapse when a spike is sent, plastinet when it "
+                         "arrives: with heterogeneous delays spikes in flight at the end change NEST's final weights")
         if proj.rule is not None:
             notes.append(f"{proj.name}: a presynaptic and a postsynaptic spike in the same step do not pair in "
                          "NEST and pair once in plastinet (+A_plus in STDP)")
@@ -122,6 +128,9 @@ def _conventions(network: Network) -> list[str]:
             notes.append(f"{proj.name}: at a presynaptic spike NEST clips after the potentiation and again after "
                          "the depression, plastinet once after both (differs only while w is near w_max)")
     return notes
+
+
+_OWNER = "nest backend"
 
 
 def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | None = None, threads: int = 1,
@@ -136,7 +145,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     dt : float or str
         Time step (s), NEST's resolution.
     seed : int or None
-        Seed: connectivity, initial weights and Poisson spikes are the numpy engine's.
+        Seed: connectivity, initial weights, delays and Poisson spikes are drawn as the numpy
+        engine draws them (:mod:`plastinet.spiking.draws`).
     threads : int
         NEST threads per process (results do not depend on it).
     on_numerical, max_rate
@@ -148,36 +158,76 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
         For objects NEST cannot run here (the message names them and the route).
     """
     if not isinstance(network, Network):
-        raise ValidationError("nest backend", "network", network, "expected a spiking Network")
+        raise ValidationError(_OWNER, "network", network, "expected a spiking Network")
     reason = unsupported_reason(network)
     if reason:
-        raise UnsupportedError("nest backend", "network", "", reason)
-    ref = _EngineSimulator(network, dt=dt, seed=seed, on_numerical=on_numerical, max_rate=max_rate)
-    dt = ref.dt
-    duration = to_si(duration, "s", name="duration", owner="nest backend")
+        raise UnsupportedError(_OWNER, "network", "", reason)
+    network.validate()
+    dt = to_si(dt, "s", name="dt", owner=_OWNER)
+    if not dt > 0 or not math.isfinite(dt):
+        raise RangeError(_OWNER, "dt", dt, "expected a positive time step in s")
+    guard = numerical_guard(_OWNER, dt, on_numerical, max_rate)
+    duration = to_si(duration, "s", name="duration", owner=_OWNER)
     if not duration >= 0 or not math.isfinite(duration):
-        raise RangeError("nest backend", "duration", duration, "expected a duration >= 0 s")
+        raise RangeError(_OWNER, "duration", duration, "expected a duration >= 0 s")
+    check_network_memory(state_bytes(network), _OWNER, "the network's state")
+    check_network_memory(probe_bytes(network, duration), _OWNER, f"recording {duration:g} s")
+    seed = check_seed(_OWNER, seed)
+    if seed is None:                    # draw one, so that the recorded seed reproduces the run
+        seed = new_seed()
     n_steps = int(round(duration / dt))
+    plan = _plan(network, dt, seed, n_steps)
     nest = import_nest()
     procs = int(nest.GetKernelStatus("num_processes"))
     if procs > 1:
-        raise UnsupportedError("nest backend", "MPI processes", procs,
+        raise UnsupportedError(_OWNER, "MPI processes", procs,
                                "runs under MPI are not supported yet (every rank's events would have to be "
                                "gathered into one result; docs/cluster.md); use threads= on one process")
     t0 = time.perf_counter()
-    rec = _build_and_run(nest, ref, network, n_steps, dt, threads)
+    rec = _build_and_run(nest, plan, n_steps, threads)
     wall = time.perf_counter() - t0
-    check_final_states(ref, "nest backend", n_steps, rec.states, rec._samples, rec._sample_times, rec.counts)
+    check_final_states(guard, _OWNER, dt, n_steps, plan.sampled, rec.states, rec._samples, rec._sample_times,
+                       rec.counts)
     ds = build_dataset(rec, rec.final_w)
-    return finalize_dataset(ds, backend="nest", backend_version=str(nest.__version__), dt=dt, seed=ref.seed,
+    delays = ({"delay_rounding": DELAY_ROUNDING} if any(p.delay_steps is not None for p in plan.projs.values())
+              else {})
+    return finalize_dataset(ds, backend="nest", backend_version=str(nest.__version__), dt=dt, seed=seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
                             nest_threads=int(threads), nest_shift_steps=SHIFT_STEPS,
                             nest_conventions=json.dumps(_conventions(network)), wall_time=wall,
-                            run_loop_time=rec.loop_time)
+                            run_loop_time=rec.loop_time, **delays)
 
 
-def _source_steps(ref: Any, name: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    return ref.sources[name].events(0, max(n_steps, 1))
+def _plan(net: Network, dt: float, seed: int, n_steps: int) -> SimpleNamespace:
+    """The draws (the numpy engine's), NEST models and delays, before NEST is touched."""
+    streams = seed_streams(net, seed)
+    srcs = sources(net, dt, streams)                     # validates rate * dt <= 1 and generator times
+    events = {name: src.events(0, max(n_steps, 1)) for name, src in srcs.items()}
+    models = {name: neuron_model(pop, dt) for name, pop in net.populations.items() if not pop.source}
+    projs = {}
+    for name in sorted(net.projections):
+        proj = net.projections[name]
+        drawn = connectivity(proj, streams.projections[name])
+        steps = delay_steps(drawn.delay, dt)
+        if proj.target == "none" and steps.size and (steps != steps[0]).any():
+            raise UnsupportedError(f"Projection {name!r}", "delay", "heterogeneous",
+                                   "onto a source population (injected trains) NEST reproduces plastinet's pair "
+                                   "timing only with one delay per projection")
+        no_delay = isinstance(proj.delay, float) and proj.delay == 0.0     # as the numpy engine records it
+        projs[name] = SimpleNamespace(proj=proj, pre=drawn.pre, post=drawn.post, w=drawn.w, steps=steps,
+                                      delay_steps=None if no_delay else steps,
+                                      n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all")
+    sampled = [p for p in net.probes.values() if not isinstance(p, SpikeProbe)]
+    sample_steps = (_steps(sampled[0].sample_every, dt, type(sampled[0]).__name__, "sample_every")
+                    if sampled else 0)
+    for probe in sampled:
+        if isinstance(probe, StateProbe) and net.populations[probe.population].source:
+            raise ValidationError("StateProbe", "population", probe.population,
+                                  "state can only be recorded from dynamic populations (not sources)")
+    return SimpleNamespace(network=net, dt=dt, events=events, models=models, projs=projs, sampled=sampled,
+                           sample_steps=sample_steps,
+                           spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
+                           spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
 
 
 def _generators(nest: Any, steps: np.ndarray, idx: np.ndarray, n: int, dt: float, offset: int) -> Any:
@@ -196,27 +246,30 @@ def _parrots(nest: Any, gens: Any, dt: float) -> Any:
     return par
 
 
-def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, threads: int) -> SimpleNamespace:
-    k = SHIFT_STEPS
-    reset_kernel(dt, threads, ref.seed)
-    nodes: dict[str, Any] = {}
-    models: dict[str, Any] = {}
-    for name, pop in net.populations.items():
-        if name in ref.dyn:
-            nm = neuron_model(pop, dt)
-            models[name] = nm
-            nodes[name] = nest.Create(nm.model, pop.n, params=nm.params)
-    src_events = {name: _source_steps(ref, name, n_steps) for name in ref.sources}
-    plastic: dict[str, tuple[Any, Any, Any, Any]] = {}
-    for pname, p in ref.projs.items():
+def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int) -> SimpleNamespace:
+    k, dt, net = SHIFT_STEPS, plan.dt, plan.network
+    reset_kernel(dt, threads, 0)          # NEST draws nothing here: every random number is plastinet's
+    nodes = {name: nest.Create(nm.model, net.populations[name].n, params=nm.params)
+             for name, nm in plan.models.items()}
+    events = plan.events
+    plastic: dict[str, tuple] = {}
+    for pname, p in plan.projs.items():
         proj = p.proj
         pre, post = proj.pre.name, proj.post.name
+        D = p.steps
+        pre_events = events.get(pre)
+        if proj.rule is not None and is_source(proj.pre) and D.size and (D == D[0]).all() and D[0] > 0:
+            # plastinet never delivers spikes still in flight at the end; NEST would update the weights with
+            # them (it updates when a spike is sent): leave them out of the relays
+            keep = pre_events[0] < n_steps - D[0]
+            pre_events = (pre_events[0][keep], pre_events[1][keep])
         if proj.target == "none":             # injected trains: parrots on both sides, plasticity only
-            pre_nodes = _parrots(nest, _generators(nest, *src_events[pre], proj.pre.n, dt, k + 1), dt)
-            post_nodes = _parrots(nest, _generators(nest, *src_events[post], proj.post.n, dt, k), dt)
-            factor, receptor = 1.0, 1
+            d0 = int(D[0]) if D.size else 0
+            pre_nodes = _parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k + 1 + d0), dt)
+            post_nodes = _parrots(nest, _generators(nest, *events[post], proj.post.n, dt, k), dt)
+            factor, receptor, d_nest, lag = 1.0, 1, np.ones_like(D), -D
         else:
-            nm = models[post]
+            nm = plan.models[post]
             sign, factor = nm.receptors[proj.target]
             w_lo, w_hi = (p.w.min(), p.w.max()) if p.w.size else (0.0, 0.0)
             if proj.rule is not None:
@@ -228,14 +281,19 @@ def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, t
             if proj.rule is not None and factor < 0 and not isinstance(proj.rule, InhibitorySTDP):
                 raise UnsupportedError(f"Projection {pname!r}", "target", proj.target,
                                        "NEST's plastic synapses keep the sign of Wmax; plastic inhibitory "
-                                       "conductances are not lowered yet")
+                                       "conductances are lowered for InhibitorySTDP only")
             receptor, post_nodes = 0, nodes[post]
-            if is_source(proj.pre) and proj.rule is None and proj.stp is None:   # generators onto the neurons
-                pre_nodes = _generators(nest, *src_events[pre], proj.pre.n, dt, k)
-            elif is_source(proj.pre):             # plastic synapses: parrot relays, transmission exact
-                pre_nodes = _parrots(nest, _generators(nest, *src_events[pre], proj.pre.n, dt, k - 1), dt)
-            else:
+            if is_source(proj.pre):
+                # generator spike at (s + k) dt straight onto the neurons, or through a parrot relay
+                # (plastic synapses) stamped (s + k) dt; both reach the neuron at (s + D + k + 1) dt
+                if proj.rule is None and proj.stp is None:
+                    pre_nodes = _generators(nest, *pre_events, proj.pre.n, dt, k)
+                else:
+                    pre_nodes = _parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k - 1), dt)
+                d_nest, lag = D + 1, D + 2
+            else:                             # neuron stamp (s + 1 + k) dt: delay D, at least NEST's one step
                 pre_nodes = nodes[pre]
+                d_nest, lag = np.maximum(D, 1), np.maximum(D, 1)
         syn: dict[str, Any] = {"synapse_model": "static_synapse"}
         if proj.rule is not None:
             sm = synapse_model(proj.rule, proj, factor)
@@ -243,35 +301,34 @@ def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, t
             post_nodes.set(sm.post_params)
         elif proj.stp is not None:
             syn = {"synapse_model": "tsodyks2_synapse", **tsodyks_params(proj.stp)}
-        syn.update({"weight": p.w * factor, "delay": np.full(p.w.size, dt * MS)})
+        syn.update({"weight": p.w * factor, "delay": d_nest.astype(np.float64) * dt * MS})
         if receptor:
             syn["receptor_type"] = receptor
         src_ids = np.asarray(pre_nodes.tolist())[p.pre]
         tgt_ids = np.asarray(post_nodes.tolist())[p.post]
         nest.Connect(src_ids, tgt_ids, "one_to_one", syn_spec=syn)
         if proj.rule is not None:
-            plastic[pname] = (pre_nodes, post_nodes, syn, factor)
-    # probes
+            plastic[pname] = (pre_nodes, post_nodes, syn, factor, lag, pre_events)
     recorders = {}
-    for name in ref.spiking_dyn:          # every spiking population: output, guard, weight read-back
+    for name in plan.spiking_dyn:          # every spiking population: output, guard, weight read-back
         recorders[name] = nest.Create("spike_recorder")
         nest.Connect(nodes[name], recorders[name])
-    sample_steps = ref.sample_steps
+    sample_steps = plan.sample_steps
     mm = {}
-    for probe in ref.sampled:
+    for probe in plan.sampled:
         if isinstance(probe, StateProbe):
-            nm = models[probe.population]
+            nm = plan.models[probe.population]
             m = nest.Create("multimeter", params={"record_from": [nm.variables[probe.variable][0]],
                                                   "interval": sample_steps * dt * MS,
                                                   "offset": (k + 1) * dt * MS})
             nest.Connect(m, nodes[probe.population])
             mm[probe.name] = m
     t_loop = time.perf_counter()
-    # input-free lead-in, the run, and the steps in which the last source spikes are delivered
-    nest.Simulate((n_steps + k + 2) * dt * MS)
+    # the input-free lead-in, the run, and the steps in which the last source spikes are delivered
+    max_delay = max((int(p.steps.max()) for p in plan.projs.values() if p.steps.size), default=0)
+    nest.Simulate((n_steps + k + 2 + max_delay) * dt * MS)
     loop_time = time.perf_counter() - t_loop
-    # spikes
-    fired = dict(src_events)
+    fired = dict(events)
     for name, sr in recorders.items():
         ev = sr.events
         st = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
@@ -279,38 +336,33 @@ def _build_and_run(nest: Any, ref: Any, net: Network, n_steps: int, dt: float, t
         keep = st < n_steps
         order = np.lexsort((ix[keep], st[keep]))
         fired[name] = (st[keep][order], ix[keep][order])
-    spikes = {pop: [fired[pop]] for pop in ref.spike_pops}
+    spikes = {pop: [fired[pop]] for pop in plan.spike_pops}
     counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in recorders}
     sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
-    samples: dict[str, list[np.ndarray]] = {p.name: [] for p in ref.sampled}
-    for probe in ref.sampled:
-        if isinstance(probe, StateProbe):
-            nm = models[probe.population]
-            var, fac = nm.variables[probe.variable]
-            ev = mm[probe.name].events
-            times = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
-            first = int(nodes[probe.population].tolist()[0])
-            senders = np.asarray(ev["senders"], dtype=np.int64) - first
-            vals = np.asarray(ev[var], dtype=np.float64) * fac
-            idx = probe.indices if probe.indices is not None else np.arange(net.populations[probe.population].n)
-            for s in sample_times:
-                row = np.empty(idx.size)
-                sel = times == s
-                row[np.searchsorted(np.sort(senders[sel]), idx)] = vals[sel][np.argsort(senders[sel])][
-                    np.searchsorted(np.sort(senders[sel]), idx)] if sel.any() else np.nan
-                samples[probe.name].append(row)
-    final_w = {}
-    for pname, (pre_nodes, post_nodes, syn, factor) in plastic.items():
-        final_w[pname] = _final_weights(nest, ref.projs[pname], pre_nodes, post_nodes, syn, factor, fired, dt)
-    states = [(name, "v", "V", np.asarray(nodes[name].get("V_m"), dtype=np.float64) * 1e-3) for name in nodes]
-    states += [(name, "w", "1", w) for name, w in final_w.items()]
-    return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=ref.sampled, _samples=samples,
-                           _sample_times=sample_times, projs=ref.projs, final_w=final_w, states=states,
+    samples: dict[str, list[np.ndarray]] = {p.name: [] for p in plan.sampled}
+    for probe in plan.sampled:
+        nm = plan.models[probe.population]
+        var, fac = nm.variables[probe.variable]
+        ev = mm[probe.name].events
+        steps = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
+        senders = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[probe.population].tolist()[0])
+        vals = np.asarray(ev[var], dtype=np.float64) * fac
+        table = np.full((n_steps + 1, net.populations[probe.population].n), np.nan)
+        ok = (steps >= 0) & (steps <= n_steps)
+        table[steps[ok], senders[ok]] = vals[ok]
+        idx = probe.indices if probe.indices is not None else slice(None)
+        samples[probe.name] = [table[s][idx] for s in sample_times]
+    final_w = {pname: _final_weights(nest, plan.projs[pname], *args, fired, dt) for pname, args in plastic.items()}
+    states = [("population", name, "v", np.asarray(nodes[name].get("V_m"), dtype=np.float64) * 1e-3)
+              for name in nodes]
+    states += [("projection", name, "w", w) for name, w in final_w.items()]
+    return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=plan.sampled, _samples=samples,
+                           _sample_times=sample_times, projs=plan.projs, final_w=final_w, states=states,
                            counts=counts, loop_time=loop_time)
 
 
 def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float,
-                   fired: dict, dt: float) -> np.ndarray:
+                   lag: np.ndarray, pre_events: tuple[np.ndarray, np.ndarray], fired: dict, dt: float) -> np.ndarray:
     """Final weights in plastinet's synapse order, with NEST's pending potentiation applied.
 
     NEST's ``stdp_synapse`` potentiates for postsynaptic spikes only when the next
@@ -336,19 +388,20 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
     # pending potentiation: post spikes after the last (delayed) pre spike, in plastinet steps
     proj = p.proj
     rule = proj.rule
-    pre_steps, pre_idx = fired[proj.pre.name]
+    pre_steps, pre_idx = pre_events                 # the presynaptic spikes NEST's synapses received
     last_pre = np.full(proj.pre.n, -(2 ** 62), dtype=np.int64)
     np.maximum.at(last_pre, pre_idx, pre_steps)
     post_steps, post_idx = fired[proj.post.name]
-    # NEST sees a post spike two steps later than plastinet onto neurons (stamp + dendritic delay)
-    lag = 0 if proj.target == "none" else 2
+    # ``lag``: how many steps later than plastinet NEST sees the post spikes of each synapse
+    # relative to its presynaptic spikes (spike stamps, dendritic delays; 0 on injected trains)
     for j in range(proj.post.n):
-        posts = post_steps[post_idx == j] + lag
-        if not posts.size:
+        own = post_steps[post_idx == j]
+        if not own.size:
             continue
-        amp = _potentiation_amplitudes(rule, syn, posts, dt)       # per post spike, before the trace Kplus
+        amp = _potentiation_amplitudes(rule, syn, own, dt)         # per post spike, before the trace Kplus
         mine = np.flatnonzero(p.post == j)
         for syn_i in mine:
+            posts = own + lag[syn_i]
             t_last = last_pre[p.pre[syn_i]]
             pending = posts > t_last
             if t_last < -(2 ** 61) or not pending.any():
