@@ -31,15 +31,21 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 TASK_EXTRAS = {"demo": "", "test": "test,notebooks,docs", "test-slow": "test,notebooks,docs",
                "docs": "test,notebooks,docs", "bench": "test"}
 NOTEBOOK_BUILD = ROOT / "build" / "notebooks"
+#: Tasks that also install NEST (the ``nest`` extra) where the platform has a wheel of it.
+WITH_NEST = ("test", "test-slow", "bench")
 
 
-def _ensure_env(extras: str) -> None:
-    """Create the virtual environment and install plastinet with ``extras`` if needed."""
+def _ensure_env(extras: str, with_nest: bool = False) -> None:
+    """Create the virtual environment and install plastinet with ``extras`` if needed.
+
+    ``with_nest`` also installs the ``nest`` extra when pip finds a wheel of NEST.
+    """
     if not PYTHON.exists():
         print(f"[plastinet] creating virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     spec = "." + (f"[{extras}]" if extras else "")
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()[:16]
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()
+                            + str(with_nest).encode()).hexdigest()[:16]
     stamp = VENV / f".plastinet-installed-{digest}"
     if stamp.exists():
         return
@@ -47,6 +53,10 @@ def _ensure_env(extras: str) -> None:
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "install", "-q"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True, cwd=ROOT)
     subprocess.run(pip + ["-e", spec], check=True, cwd=ROOT)
+    if with_nest:   # optional: a wheel only (NEST's sources need CMake and take long to build)
+        done = subprocess.run(pip + ["--only-binary=nest-simulator", "-e", ".[nest]"], cwd=ROOT)
+        if done.returncode:
+            print("[plastinet] no NEST wheel for this platform: the NEST backend's tests will skip", flush=True)
     for old in VENV.glob(".plastinet-installed-*"):
         old.unlink()
     stamp.touch()
@@ -75,7 +85,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     task, rest = argv[0], argv[1:]
-    _ensure_env(TASK_EXTRAS[task])
+    _ensure_env(TASK_EXTRAS[task], with_nest=task in WITH_NEST)
     if task == "demo":
         return _run(["-m", "plastinet", "demo", *rest])
     if task == "docs":

@@ -43,6 +43,15 @@ cpp_standalone run always builds from scratch. The two ``overhead`` columns are
 ``loop / plain loop - 1`` and ``cpu / plain cpu - 1`` (acceptance target of the backend:
 <= +10 %). The numpy engine's time for the same
 network is printed for reference.
+
+``--targets nest`` (NEST installed) compares plastinet's NEST backend with a hand-written NEST
+script of the same network (``spike_generator`` + ``parrot_neuron`` relays of the same input
+trains, ``iaf_cond_exp``, ``stdp_synapse``, one ``spike_recorder``), on 1 and 2 threads:
+``nest-plain``/``nest`` (1 thread) and ``nest-plain-2t``/``nest-2t``. ``loop`` is the wall time of
+``nest.Simulate``; ``setup`` the rest (building the network, reading results back). NEST
+integrates the conductance LIF adaptively, so its spike counts differ slightly from Brian2's.
+The two NEST kinds do the same work; the backend times its relays to plastinet's step order
+(``docs/backends.md``), so their final weights differ slightly from the plain script's.
 """
 
 from __future__ import annotations
@@ -59,8 +68,9 @@ import time
 DT = 1e-4
 RATE = 15.0
 KINDS = ("plain", "plastinet", "plain-gen", "plastinet-gen")
+NEST_KINDS = ("nest-plain", "nest", "nest-plain-2t", "nest-2t")
 #: the plain script each plastinet kind is compared with
-BASE = {"plastinet": "plain", "plastinet-gen": "plain-gen"}
+BASE = {"plastinet": "plain", "plastinet-gen": "plain-gen", "nest": "nest-plain", "nest-2t": "nest-plain-2t"}
 
 
 def g_max(n: int) -> float:
@@ -223,6 +233,62 @@ def engine(n: int, duration: float, seed: int) -> dict:
             **summary(ds["w_syn"].values, ds.sizes["spike"], duration, g_max(n))}
 
 
+def nest_plain(n: int, duration: float, seed: int, threads: int) -> dict:
+    """The hand-written NEST script of the network with the input trains of :func:`input_spikes`."""
+    import os
+
+    import numpy as np
+
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    import nest
+
+    t0 = time.perf_counter()
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    nest.ResetKernel()
+    nest.SetKernelStatus({"resolution": DT * 1e3, "local_num_threads": threads, "rng_seed": seed + 1})
+    idx, times = input_spikes(n, duration, seed)
+    gens = nest.Create("spike_generator", n)
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(n + 1))
+    t_ms = (times[order] + DT) * 1e3                       # NEST needs spike times > 0
+    gens.set([{"spike_times": t_ms[bounds[i]:bounds[i + 1]].tolist()} for i in range(n)])
+    relays = nest.Create("parrot_neuron", n)
+    nest.Connect(gens, relays, "one_to_one", syn_spec={"delay": DT * 1e3})
+    g_l = 10.0                                              # nS; conductances of the spec are in units of it
+    post = nest.Create("iaf_cond_exp", params={"C_m": g_l * 10.0, "g_L": g_l, "E_L": -74.0, "V_th": -54.0,
+                                               "V_reset": -60.0, "E_ex": 0.0, "tau_syn_ex": 5.0, "t_ref": 0.0,
+                                               "V_m": -74.0, "tau_minus": 20.0})
+    gm = g_max(n)
+    nest.Connect(relays, post, "all_to_all",
+                 syn_spec={"synapse_model": "stdp_synapse", "weight": initial_weights(n, seed)[None, :] * g_l,
+                           "delay": DT * 1e3, "Wmax": gm * g_l, "lambda": 0.01, "alpha": 1.05, "mu_plus": 0.0,
+                           "mu_minus": 0.0, "tau_plus": 20.0})
+    rec = nest.Create("spike_recorder")
+    nest.Connect(post, rec)
+    t1 = time.perf_counter()
+    nest.Simulate(duration * 1e3)
+    t2 = time.perf_counter()
+    w = np.asarray(nest.GetConnections(relays, post).get("weight")) / g_l
+    n_spikes = rec.get("n_events")
+    t3 = time.perf_counter()
+    return {"wall": t3 - t0, "loop": t2 - t1, "setup": (t1 - t0) + (t3 - t2), **summary(w, n_spikes, duration, gm)}
+
+
+def nest_backend(n: int, duration: float, seed: int, threads: int) -> dict:
+    """The same network (generator inputs) through plastinet's NEST backend."""
+    from plastinet.backends import get_backend
+    from plastinet.backends.nest import spiking  # noqa: F401  (imports outside the timing, as in nest_plain)
+
+    net = song_spec(n, seed, input_spikes(n, duration, seed))
+    backend = get_backend("nest", threads=threads)
+    t0 = time.perf_counter()
+    ds = backend.simulate(net, duration, dt=DT, seed=seed)
+    wall = time.perf_counter() - t0
+    loop = float(ds.attrs["run_loop_time"])
+    return {"wall": wall, "loop": loop, "setup": wall - loop,
+            **summary(ds["w_syn"].values, ds.sizes["spike"], duration, g_max(n))}
+
+
 def _time_loop_cpu(brian2) -> dict:
     """Record the process CPU time of runtime Brian2's time-step loop (between its
     ``before_run`` and ``after_run``) into the returned dict, for plain and plastinet alike."""
@@ -249,6 +315,10 @@ def one(job: dict) -> dict:
     kind, target, n, duration, seed = job["kind"], job["target"], job["n"], job["duration"], job["seed"]
     if kind == "engine":
         return engine(n, duration, seed)
+    if kind.startswith("nest"):
+        threads = 2 if kind.endswith("-2t") else 1
+        run_one = nest_plain if kind.startswith("nest-plain") else nest_backend
+        return {**run_one(n, duration, seed, threads), "cpu": float("nan")}
     import brian2
 
     if job.get("cache_dir"):
@@ -314,7 +384,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="N = 1000, 2 s, one repeat")
     ap.add_argument("--sizes", type=int, nargs="+", default=None)
     ap.add_argument("--duration", type=float, default=None)
-    ap.add_argument("--targets", nargs="+", default=["numpy", "cython", "cpp_standalone"])
+    ap.add_argument("--targets", nargs="+", default=["numpy", "cython", "cpp_standalone"],
+                    help="brian2 targets, and 'nest' for the NEST backend against a plain NEST script")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats per kind (default 5)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write all measurements to this file")
@@ -346,8 +417,9 @@ def main() -> None:
                   f"{r['spikes']:>7d} {r['frac_low']:>6.3f} {r['frac_high']:>6.3f} {r['load']:>9.1f}", flush=True)
             results.append({"n": n, "target": "numpy", "kind": "engine", **r})
         for target in args.targets:
-            res = measure(target, n, duration, args.seed, repeats)
-            for kind in KINDS:
+            kinds = NEST_KINDS if target == "nest" else KINDS
+            res = measure(target, n, duration, args.seed, repeats, kinds)
+            for kind in kinds:
                 r = res[kind]
                 ref = res.get(BASE.get(kind, ""), {})
                 base, base_cpu = ref.get("loop"), ref.get("cpu", float("nan"))

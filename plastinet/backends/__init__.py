@@ -1,8 +1,8 @@
 """Backends: the engines that run plastinet models, found by name.
 
 A backend is an object with a ``name``, a ``version``, a set of ``capabilities`` and the
-methods those capabilities promise (see :class:`Backend`). ``"numpy"`` (the reference) and
-``"brian2"`` ship with plastinet; third-party packages add their own through the
+methods those capabilities promise (see :class:`Backend`). ``"numpy"`` (the reference),
+``"brian2"`` and ``"nest"`` (with the ``nest`` extra) ship with plastinet; third-party packages add their own through the
 ``plastinet.backends`` entry-point group, as Nengo and xarray do::
 
     [project.entry-points."plastinet.backends"]
@@ -27,6 +27,7 @@ __all__ = ["Backend", "get_backend", "available_backends", "backend_class", "bac
 BUILTIN = {
     "numpy": "plastinet.backends.numpy_backend:NumpyBackend",
     "brian2": "plastinet.backends.brian2:Brian2Backend",
+    "nest": "plastinet.backends.nest:NestBackend",
 }
 #: The backend used when none is named: the reference engine.
 DEFAULT_BACKEND = "numpy"

@@ -465,7 +465,7 @@ def check_spiking_seeded_poisson(backend: Backend | str, case: str = "song", see
                        w_min=0.0, w_max=0.05, rule=PairSTDP(A_plus=5e-4, A_minus=5.25e-4)))
     net.add(SpikeProbe(name="sp", population="post"))
     net.add(SpikeProbe(name="sp_in", population="inputs"))
-    a = be.simulate(net, POISSON_DURATION, seed=seed)
+    a = _simulate(be, net, POISSON_DURATION, 1e-4, seed)
     b = be.simulate(net, POISSON_DURATION, seed=seed)
     assert np.array_equal(a["w_syn"].values, b["w_syn"].values), "same seed, different weights"
     assert np.array_equal(a["spike_time"].values, b["spike_time"].values), "same seed, different spikes"

@@ -1,0 +1,274 @@
+"""The NEST backend against the numpy engine (skipped with the reason where NEST is missing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from plastinet.backends import available_backends, get_backend
+from plastinet.errors import RangeError, UnsupportedError
+from plastinet.spiking import (
+    LIF,
+    ConductanceLIF,
+    Network,
+    PairSTDP,
+    PoissonGroup,
+    Projection,
+    SpikeGenerator,
+    SpikeProbe,
+    StateProbe,
+    TripletSTDP,
+    WeightProbe,
+    run,
+)
+from plastinet.testing.checks import compare_spiking
+
+try:
+    get_backend("nest")
+except UnsupportedError as err:              # NEST is an optional extra
+    pytest.skip(f"NEST is not installed: {err}", allow_module_level=True)
+
+DT = 1e-4
+
+
+def _trains(name: str, n: int, rate: float, duration: float, seed: int, avoid: set | None = None) -> SpikeGenerator:
+    """Random spike trains on the step grid, optionally avoiding the steps in ``avoid``."""
+    rng = np.random.default_rng(seed)
+    steps, idx = [], []
+    for k in range(n):
+        s = np.unique(rng.integers(0, int(duration / DT), rng.poisson(rate * duration)))
+        if avoid is not None:
+            s = np.array([x for x in s if x not in avoid], dtype=np.int64)
+        steps.append(s)
+        idx.append(np.full(s.size, k))
+    return SpikeGenerator(name=name, n=n, indices=np.concatenate(idx), times=np.concatenate(steps) * DT)
+
+
+def _static_lif(i_ext: float = 0.0, v_init=None) -> Network:
+    net = Network()
+    pre = net.add(_trains("pre", 30, 15.0, 1.1, 1))
+    inh = net.add(_trains("inh", 10, 10.0, 1.1, 3))
+    post = net.add(LIF(name="post", n=4, t_ref=0.002, i_ext=i_ext, v_init=v_init))
+    net.add(Projection(name="syn", pre=pre, post=post, target="I_e", weight=("uniform", 0.0, 1.2e-9)))
+    net.add(Projection(name="inh_syn", pre=inh, post=post, target="I_i", weight=-0.3e-9, connectivity=0.5))
+    net.add(SpikeProbe(name="sp", population="post"))
+    net.add(StateProbe(name="V", population="post", variable="v", sample_every=0.01))
+    net.add(StateProbe(name="Ii", population="post", variable="I_i", sample_every=0.01))
+    return net
+
+
+def _pair_injected(avoid_coincidences: bool) -> Network:
+    net = Network()
+    post = _trains("post", 1, 12.0, 1.1, 2)
+    avoid = set(np.rint(post.times / DT).astype(int)) if avoid_coincidences else None
+    pre = net.add(_trains("pre", 40, 15.0, 1.1, 1, avoid=avoid))
+    post = net.add(post)
+    net.add(Projection(name="syn", pre=pre, post=post, target="none", weight=("uniform", 0.2, 0.8),
+                       w_min=0.0, w_max=1.0, rule=PairSTDP(A_plus=0.01, A_minus=0.0105)))
+    net.add(SpikeProbe(name="sp", population="pre"))
+    return net
+
+
+@pytest.mark.parametrize("i_ext, v_init", [(0.0, None), (0.25e-9, -0.055)])
+def test_static_lif_network_is_identical(i_ext, v_init):
+    """Current LIF (iaf_psc_exp) driven by injected trains: identical spikes, states within 1e-9."""
+    net = _static_lif(i_ext, v_init)
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert ref.sizes["spike"] > 20
+    errs = compare_spiking(ref, got, "static_lif")
+    assert max(errs.values()) < 1e-9
+    assert got.attrs["backend"] == "nest" and got.attrs["nest_conventions"] == "[]"
+
+
+def test_pair_stdp_on_injected_trains_is_identical_without_coincidences():
+    """stdp_synapse equals plastinet's PairSTDP (all-to-all, additive) within 1e-9, final weights
+    included (NEST's pending potentiation after the last presynaptic spike is completed)."""
+    net = _pair_injected(avoid_coincidences=True)
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert not np.allclose(ref.w_syn.values, net.projections["syn"].weight[1] * 0)   # weights moved
+    compare_spiking(ref, got, "pair_injected")
+
+
+def test_same_step_pair_is_the_documented_convention():
+    """A pre and a post spike in the same step: +A_plus in plastinet, 0 in NEST (and nothing else differs)."""
+    net = _pair_injected(avoid_coincidences=False)
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    pre, post = net.populations["pre"], net.populations["post"]
+    post_steps = set(np.rint(post.times / DT).astype(int))
+    n_coinc = np.array([len(set(np.rint(pre.times[pre.indices == i] / DT).astype(int)) & post_steps)
+                        for i in ref.syn_pre.values])
+    assert n_coinc.sum() > 0
+    diff = got.w_syn.values - ref.w_syn.values
+    np.testing.assert_allclose(diff, -0.01 * n_coinc, atol=1e-12)
+    assert "same step" in got.attrs["nest_conventions"]
+    assert "same step" in get_backend("nest").unsupported(net)
+
+
+def test_threads_do_not_change_results():
+    """NEST's contract: results depend on the virtual processes, not on threads (1 vs 2 threads)."""
+    net = _pair_injected(avoid_coincidences=True)
+    lif = _static_lif()
+    a, b = (get_backend("nest", threads=t).simulate(net, 0.5, dt=DT, seed=1) for t in (1, 2))
+    np.testing.assert_array_equal(a.w_syn.values, b.w_syn.values)
+    a, b = (get_backend("nest", threads=t).simulate(lif, 0.5, dt=DT, seed=1) for t in (1, 2))
+    np.testing.assert_array_equal(a.spike_time.values, b.spike_time.values)
+    np.testing.assert_array_equal(a.V.values, b.V.values)
+
+
+def test_poisson_inputs_are_the_numpy_engines():
+    """Poisson sources are replayed from the numpy engine's streams: same seed, same output spikes."""
+    net = Network()
+    inp = net.add(PoissonGroup(name="inp", n=200, rate=20.0))
+    post = net.add(LIF(name="post", n=3, t_ref=0.002))
+    net.add(Projection(name="syn", pre=inp, post=post, target="I_e", weight=("uniform", 0.0, 0.6e-9),
+                       connectivity=0.5))
+    net.add(SpikeProbe(name="sp", population="post"))
+    net.add(SpikeProbe(name="sp_in", population="inp"))
+    ref = run(net, 0.5, dt=DT, seed=7)
+    got = get_backend("nest").simulate(net, 0.5, dt=DT, seed=7)
+    compare_spiking(ref, got, "poisson")
+
+
+def test_unsupported_objects_name_the_route():
+    net = Network()
+    pre = net.add(_trains("pre", 5, 10.0, 0.5, 1))
+    post = net.add(LIF(name="post", n=2))
+    net.add(Projection(name="syn", pre=pre, post=post, target="I_e", weight=1e-10, w_min=0.0, w_max=1e-9,
+                       rule=TripletSTDP(pairing="nearest", A2_plus=1e-12, A3_plus=1e-12, A2_minus=1e-12,
+                                        A3_minus=1e-12, tau_x=0.1, tau_y=0.1)))
+    with pytest.raises(UnsupportedError, match="all-to-all"):
+        get_backend("nest").simulate(net, 0.1, dt=DT, seed=0)
+    net = _static_lif()
+    net.projections["syn"] = Projection(name="syn", pre=net.populations["pre"], post=net.populations["post"],
+                                        target="I_e", weight=1e-10, w_min=-1e-9, w_max=1e-9,
+                                        rule=PairSTDP(A_plus=1e-12, A_minus=1e-12))
+    with pytest.raises(UnsupportedError, match="w_min = 0"):
+        get_backend("nest").simulate(net, 0.1, dt=DT, seed=0)
+    with pytest.raises(RangeError, match="threads"):
+        get_backend("nest", threads=0)
+
+
+def test_sampled_plastic_weights_are_refused_with_the_reason():
+    net = _pair_injected(avoid_coincidences=True)
+    net.add(WeightProbe(name="W", projection="syn", sample_every=0.1))
+    with pytest.raises(UnsupportedError, match="lazily"):
+        get_backend("nest").simulate(net, 0.2, dt=DT, seed=0)
+
+
+def test_registered_and_reported():
+    assert "nest" in available_backends()
+    lines = type(get_backend("nest")).diagnostics(compile=False)
+    assert lines and lines[0].startswith("nest 3.") and "MPI" in lines[0] and "threads" in lines[0]
+
+
+def test_conductance_lif_agrees_to_the_integration_error():
+    """ConductanceLIF runs as iaf_cond_exp (adaptive RKF45 in NEST): the membrane potential agrees
+    with plastinet's exponential Euler to its integration error, and the difference is listed."""
+    net = Network()
+    pre = net.add(_trains("pre", 40, 10.0, 0.6, 1))
+    post = net.add(ConductanceLIF(name="post", n=2, t_ref=0.002))
+    net.add(Projection(name="syn", pre=pre, post=post, target="g_e", weight=("uniform", 0.0, 0.1)))
+    net.add(StateProbe(name="V", population="post", variable="v", sample_every=DT))
+    ref = run(net, 0.5, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 0.5, dt=DT, seed=0)
+    assert "Runge-Kutta" in get_backend("nest").unsupported(net)
+    assert "Runge-Kutta" in got.attrs["nest_conventions"]
+    v_ref, v_got = ref.V.values, got.V.values
+    assert np.abs(v_ref - v_got).max() < 0.5e-3          # < 0.5 mV everywhere (exponential Euler's error)
+    assert np.corrcoef(v_ref.ravel(), v_got.ravel())[0, 1] > 0.99
+
+
+def _injected(rule, stp=None, avoid_coincidences=True, target="none", seed=1) -> Network:
+    net = Network()
+    post = _trains("post", 2, 12.0, 1.1, 2)
+    avoid = set(np.rint(post.times / DT).astype(int)) if avoid_coincidences else None
+    pre = net.add(_trains("pre", 30, 15.0, 1.1, seed, avoid=avoid))
+    if target == "none":
+        post = net.add(post)
+        kw = dict(weight=("uniform", 0.2, 0.8), w_min=0.0, w_max=1.0)
+    else:
+        post = net.add(LIF(name="post", n=3, t_ref=0.002))
+        kw = dict(weight=("uniform", 0.0, 1.2e-9))
+        net.add(SpikeProbe(name="sp", population="post"))
+        net.add(StateProbe(name="V", population="post", variable="v", sample_every=0.01))
+    net.add(Projection(name="syn", pre=pre, post=post, target=target, rule=rule, stp=stp, **kw))
+    return net
+
+
+def test_triplet_stdp_on_injected_trains_is_identical():
+    """stdp_triplet_synapse equals TripletSTDP (all-to-all) within 1e-9 on injected trains; the
+    post neurons carry the post traces' time constants (tau_minus, tau_minus_triplet)."""
+    rule = TripletSTDP(A2_plus=5e-3, A3_plus=6.2e-3, A2_minus=7e-3, A3_minus=2.3e-3, tau_minus=0.03, tau_y=0.1)
+    net = _injected(rule)
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert np.abs(ref.w_syn.values - got.w_syn.values).max() < 1e-9
+    assert np.abs(ref.w_syn.values - 0.5).max() > 0.01          # the weights moved
+    compare_spiking(ref, got, "triplet")
+
+
+@pytest.mark.parametrize("tau_facil", [0.0, 0.5])
+def test_tsodyks_markram_onto_lif_is_identical(tau_facil):
+    """Tsodyks-Markram as tsodyks2_synapse (started at u = 0, x = 1): identical spikes and states."""
+    from plastinet.spiking import TsodyksMarkram
+
+    net = _injected(None, stp=TsodyksMarkram(U=0.4, tau_rec=0.3, tau_facil=tau_facil), target="I_e")
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert ref.sizes["spike"] > 10
+    compare_spiking(ref, got, "tsodyks")
+
+
+def test_pair_stdp_post_trace_time_constant_reaches_the_post_neurons():
+    """tau_minus lives on NEST's postsynaptic node: a non-default value must still agree."""
+    net = _injected(PairSTDP(A_plus=0.01, A_minus=0.0105, tau_plus=0.015, tau_minus=0.035))
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    compare_spiking(ref, got, "pair_tau_minus")
+
+
+def test_inhibitory_stdp_on_injected_trains_is_identical():
+    """vogels_sprekeler_synapse equals InhibitorySTDP within 1e-9 (weights below w_max, no same-step pairs)."""
+    from plastinet.spiking import InhibitorySTDP
+
+    net = _injected(InhibitorySTDP(eta=0.01, tau=0.02, rho0=5.0))
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert ref.w_syn.values.max() < 0.95 and np.abs(ref.w_syn.values - 0.5).max() > 0.01
+    compare_spiking(ref, got, "istdp")
+
+
+@pytest.mark.parametrize("delay", [0.0012, ("uniform", 0.0005, 0.02)])
+def test_delays_onto_lif_are_identical(delay):
+    """Static and Tsodyks-Markram projections with delays (scalar, heterogeneous up to 20 ms): identical."""
+    from plastinet.spiking import TsodyksMarkram
+
+    net = _static_lif()
+    net.projections["syn"] = Projection(name="syn", pre=net.populations["pre"], post=net.populations["post"],
+                                        target="I_e", weight=("uniform", 0.0, 1.2e-9), delay=delay)
+    net.projections["inh_syn"] = Projection(name="inh_syn", pre=net.populations["inh"], post=net.populations["post"],
+                                            target="I_i", weight=-0.3e-9, connectivity=0.5, delay=delay,
+                                            stp=TsodyksMarkram(U=0.3, tau_rec=0.2))
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert ref.sizes["spike"] > 20 and "delay_rounding" in got.attrs
+    compare_spiking(ref, got, "delays")
+
+
+def test_pair_stdp_with_a_delay_on_injected_trains_is_identical():
+    """The presynaptic side of plasticity is delayed (plastinet's convention): NEST's relays are timed so."""
+    net = _pair_injected(avoid_coincidences=False)
+    proj = net.projections["syn"]
+    net.projections["syn"] = Projection(name="syn", pre=proj.pre, post=proj.post, target="none",
+                                        weight=("uniform", 0.2, 0.8), w_min=0.0, w_max=1.0, delay=0.0031,
+                                        rule=PairSTDP(A_plus=0.01, A_minus=0.0105))
+    pre, post = net.populations["pre"], net.populations["post"]
+    shifted = set(np.rint(post.times / DT).astype(int) - 31)
+    coinc = [len(set(np.rint(pre.times[pre.indices == i] / DT).astype(int)) & shifted) for i in range(pre.n)]
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    diff = got.w_syn.values - ref.w_syn.values
+    np.testing.assert_allclose(diff, -0.01 * np.asarray(coinc)[ref.syn_pre.values], atol=1e-12)
