@@ -394,6 +394,7 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
     post_steps, post_idx = fired[proj.post.name]
     # ``lag``: how many steps later than plastinet NEST sees the post spikes of each synapse
     # relative to its presynaptic spikes (spike stamps, dendritic delays; 0 on injected trains)
+    tau_pre = rule.tau if isinstance(rule, InhibitorySTDP) else rule.tau_plus      # the presynaptic trace
     for j in range(proj.post.n):
         own = post_steps[post_idx == j]
         if not own.size:
@@ -406,7 +407,7 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
             pending = posts > t_last
             if t_last < -(2 ** 61) or not pending.any():
                 continue
-            decay = np.exp(-(posts[pending] - t_last) * dt / rule.tau_plus)
+            decay = np.exp(-(posts[pending] - t_last) * dt / tau_pre)
             mag = abs(w[syn_i])
             for a in kplus[syn_i] * decay * amp[pending]:
                 mag = min(mag + a, abs(syn["Wmax"]))
