@@ -1,19 +1,11 @@
-"""Spike-based plasticity rules, as specification objects (parameters + equations only).
+"""Spike-based plasticity rules, as specification objects (parameters only).
 
-Every rule declares its parameters (SI units), the traces it needs and its update
-equations in three symbolic attributes written in Brian2's syntax, so that the brian2
-backend can lower them to ``Synapses(model=..., on_pre=..., on_post=...)``:
-
-``model``
-    Per-synapse / per-trace state and its (event-driven) dynamics.
-``on_pre`` / ``on_post``
-    Statements executed, in order, for each synapse of a spiking pre / post neuron.
-``continuous``
-    For rules that change weights in every step (PES, modulated Hebbian): the per-step
-    update, lowered to ``run_regularly`` in the ``synapses`` slot (order 0).
-
-``w`` is the weight, bounded to ``[w_min, w_max]`` of the projection; ``clip`` is applied
-after every weight change. Traces are exact exponentials between events.
+Every rule declares its parameters (SI units) and states its update equations in its
+docstring; it computes nothing. Each engine implements a rule in its own builder, registered
+under the rule's type: the numpy engine in :mod:`plastinet.spiking._plasticity` (and one
+module per newer rule), the brian2 backend in :mod:`plastinet.backends.brian2.plasticity`
+(its ``Synapses`` code). ``w`` is the weight, bounded to ``[w_min, w_max]`` of the
+projection, clipped after every weight change; traces are exact exponentials between events.
 """
 
 from __future__ import annotations
@@ -36,23 +28,10 @@ def _mod_name(value: Any) -> str:
 class SpikeRule(Spec):
     """Base class of long-term spike-based plasticity rules."""
 
-    model: ClassVar[str] = ""
-    on_pre: ClassVar[str] = ""
-    on_post: ClassVar[str] = ""
-    continuous: ClassVar[str] = ""
     source: ClassVar[str] = ""
 
     def check_projection(self, projection: Any) -> None:
         """Raise if the rule cannot be used on ``projection`` (called by Projection)."""
-
-    def equations(self) -> dict[str, str]:
-        """The symbolic description: ``{"model", "on_pre", "on_post", "continuous"}``."""
-        return {"model": self.model, "on_pre": self.on_pre, "on_post": self.on_post,
-                "continuous": self.continuous}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able description including the equations."""
-        return {**super().to_dict(), "equations": self.equations()}
 
 
 class PairSTDP(SpikeRule):
@@ -90,9 +69,6 @@ class PairSTDP(SpikeRule):
     pairing = Parameter("all", choices=("all", "nearest"), doc="spike interaction")
     bound = Parameter("additive", choices=("additive", "soft"), doc="weight dependence")
 
-    model = ("dx/dt = -x / tau_plus : 1 (event-driven)\n"
-             "dy/dt = -y / tau_minus : 1 (event-driven)")
-
     def check_projection(self, projection: Any) -> None:
         import math
         if self.bound == "soft" and not (math.isfinite(projection.w_min) and math.isfinite(projection.w_max)):
@@ -100,18 +76,6 @@ class PairSTDP(SpikeRule):
                                   f"projection {projection.name!r}: soft bounds scale the updates with "
                                   f"w_max - w and w - w_min, so they need finite w_min and w_max "
                                   f"(got [{projection.w_min:g}, {projection.w_max:g}])")
-
-    def equations(self) -> dict[str, str]:
-        """Update statements for this rule's ``pairing`` and ``bound``."""
-        jump_x = "x = 1" if self.pairing == "nearest" else "x += 1"
-        jump_y = "y = 1" if self.pairing == "nearest" else "y += 1"
-        if self.bound == "additive":
-            dep, pot = "w = clip(w - A_minus * y, w_min, w_max)", "w = clip(w + A_plus * x, w_min, w_max)"
-        else:
-            dep = "w = clip(w - A_minus * (w - w_min) * y, w_min, w_max)"
-            pot = "w = clip(w + A_plus * (w_max - w) * x, w_min, w_max)"
-        return {"model": self.model, "on_pre": f"{{target}} += w\n{jump_x}\n{dep}",
-                "on_post": f"{jump_y}\n{pot}", "continuous": ""}
 
 
 class TripletSTDP(SpikeRule):
@@ -155,9 +119,6 @@ class TripletSTDP(SpikeRule):
     tau_y = Parameter(0.125, unit="s", low=0.0, low_open=True, doc="o2 time constant (s)")
     pairing = Parameter("all", choices=("all", "nearest"), doc="spike interaction")
 
-    model = ("dr1/dt = -r1 / tau_plus : 1 (event-driven)\ndr2/dt = -r2 / tau_x : 1 (event-driven)\n"
-             "do1/dt = -o1 / tau_minus : 1 (event-driven)\ndo2/dt = -o2 / tau_y : 1 (event-driven)")
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         given = set(kwargs) | set(list(self.parameters())[:len(args)])
         super().__init__(*args, **kwargs)
@@ -176,15 +137,6 @@ class TripletSTDP(SpikeRule):
         if changes.get("pairing") == "nearest" and self.pairing != "nearest":
             params = {k: v for k, v in params.items() if k not in self.FITTED}
         return type(self)(**{**params, **changes})
-
-    def equations(self) -> dict[str, str]:
-        """Update statements for this rule's ``pairing``."""
-        op = "=" if self.pairing == "nearest" else "+="
-        return {"model": self.model,
-                "on_pre": f"{{target}} += w\nw = clip(w - o1 * (A2_minus + A3_minus * r2), w_min, w_max)\n"
-                          f"r1 {op} 1\nr2 {op} 1",
-                "on_post": f"w = clip(w + r1 * (A2_plus + A3_plus * o2), w_min, w_max)\no1 {op} 1\no2 {op} 1",
-                "continuous": ""}
 
     @classmethod
     def _preset(cls, preset: str, row: dict[str, float], kw: dict[str, Any]) -> "TripletSTDP":
@@ -281,16 +233,6 @@ class DopamineSTDP(SpikeRule):
     modulator = Parameter("dopamine", convert=_mod_name, doc="SpikeSignal name")
     convention = Parameter("all_to_all", choices=("all_to_all", "nearest"), doc="trace convention")
 
-    model = ("dKp/dt = -Kp / tau_plus : 1 (event-driven)\ndKm/dt = -Km / tau_minus : 1 (event-driven)\n"
-             "c, w integrated exactly between events: dc/dt = -c/tau_c, dw/dt = c (n - b)")
-
-    def equations(self) -> dict[str, str]:
-        """Update statements for this rule's trace ``convention``."""
-        op = "=" if self.convention == "nearest" else "+="
-        return {"model": self.model,
-                "on_pre": f"(integrate w, c to t)\n{{target}} += w\nc -= A_minus * Km\nKp {op} 1",
-                "on_post": f"(integrate w, c to t)\nc += A_plus * Kp\nKm {op} 1", "continuous": ""}
-
 
 class InhibitorySTDP(SpikeRule):
     """Inhibitory STDP (Vogels, Sprekeler, Zenke, Clopath & Gerstner 2011).
@@ -325,11 +267,6 @@ class InhibitorySTDP(SpikeRule):
     eta = Parameter(0.01, low=0.0, doc="learning rate (weight units)")
     tau = Parameter(0.02, unit="s", low=0.0, low_open=True, doc="trace time constant (s)")
     rho0 = Parameter(3.0, unit="Hz", low=0.0, doc="target post rate (Hz)")
-
-    model = ("dx_pre/dt = -x_pre / tau : 1 (event-driven)\n"
-             "dx_post/dt = -x_post / tau : 1 (event-driven)")
-    on_pre = "{target} += w\nx_pre += 1\nw = clip(w + eta * (x_post - alpha), w_min, w_max)"
-    on_post = "x_post += 1\nw = clip(w + eta * x_pre, w_min, w_max)"
 
     @property
     def alpha(self) -> float:
@@ -371,10 +308,6 @@ class ModulatedHebbian(SpikeRule):
     post_variable = Parameter("soma", convert=_mod_name, doc="post variable used as activity")
     modulator = Parameter("beta", convert=_mod_name, doc="modulator name")
 
-    model = "dx/dt = -x / tau_pre : Hz (clock-driven, per pre neuron)"
-    on_pre = "{target} += w (/tau for RateUnits)\nx += 1 / tau_pre"
-    continuous = "w = clip(w + eta * m * a_post * x_pre * dt, w_min, w_max)"
-
     def check_projection(self, projection: Any) -> None:
         post = projection.post
         if not post.spiking and self.post_variable not in post.inputs:        # RateUnits
@@ -411,11 +344,6 @@ class PES(SpikeRule):
     prediction_variable = Parameter("dend", convert=_mod_name, doc="prediction variable")
     modulator = Parameter("beta", convert=_mod_name, doc="modulator name")
 
-    model = "dx/dt = -x / tau_pre : Hz (clock-driven, per pre neuron)"
-    on_pre = "{target} += w (/tau for RateUnits)\nx += 1 / tau_pre"
-    continuous = ("e = a_post[target_variable] - a_post[prediction_variable]\n"
-                  "w = clip(w + eta * m * e * x_pre * dt, w_min, w_max)")
-
     def check_projection(self, projection: Any) -> None:
         post = projection.post
         if post.spiking:                                                      # not RateUnits
@@ -450,10 +378,6 @@ class TsodyksMarkram(Spec):
     U = Parameter(0.5, low=0.0, high=1.0, low_open=True, doc="utilisation increment")
     tau_rec = Parameter(0.8, unit="s", low=0.0, low_open=True, doc="recovery time constant (s)")
     tau_facil = Parameter(0.0, unit="s", low=0.0, doc="facilitation time constant (s)")
-
-    on_pre = ("u = u * exp(-(t - lastspike) / tau_facil)   (u = 0 if tau_facil == 0)\n"
-              "R = 1 + (R - 1) * exp(-(t - lastspike) / tau_rec)\n"
-              "u += U * (1 - u)\n{target} += w * u * R\nR -= u * R")
 
 
 RULES: dict[str, type[SpikeRule]] = {"pair_stdp": PairSTDP, "triplet_stdp": TripletSTDP,
