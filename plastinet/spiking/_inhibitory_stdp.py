@@ -1,10 +1,10 @@
 """Numpy-engine state of :class:`~plastinet.spiking.rules.InhibitorySTDP` (Vogels et al. 2011).
 
-Pre and post traces (``x_pre`` per presynaptic row, i.e. pre neuron and delay, ``x_post`` per postsynaptic neuron, time
-constant ``tau``, +1 per spike, exact lazy decay). The pre pathway transmits ``w``, jumps
-``x_pre`` and then applies ``w += eta (x_post - alpha)``; the post pathway jumps ``x_post``
-and applies ``w += eta x_pre``; every change is clipped to ``[w_min, w_max]`` (the rule's
-``on_pre`` / ``on_post`` statements, in that order).
+Pre and post traces (``x_pre`` per presynaptic row, i.e. per pre neuron or, with delays,
+per (pre neuron, delay) pair; ``x_post`` per postsynaptic neuron; time constant ``tau``, +1
+per spike, exact lazy decay). The pre pathway transmits ``w``, jumps ``x_pre`` and then
+applies ``w += eta (x_post - alpha)``; the post pathway jumps ``x_post`` and applies
+``w += eta x_pre``; every change is clipped to ``[w_min, w_max]``, in that order.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class InhibitorySTDPState(RuleState):
     def __init__(self, rule: InhibitorySTDP, p: Any, modulators: dict[str, Any]) -> None:
         super().__init__(rule, p, modulators)
         self.check_taus("tau")
-        self.x_pre = Trace(p.n_rows, rule.tau, p.dt)        # per presynaptic row (pre neuron, delay)
+        self.x_pre = Trace(p.n_rows, rule.tau, p.dt)
         self.x_post = Trace(p.n_post, rule.tau, p.dt)
         self.traces = {"x_pre": self.x_pre, "x_post": self.x_post}
         self.pre_traces, self.has_post_pathway = ("x_pre",), True

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from plastinet.errors import RangeError
-from plastinet.spiking._neurons import check_tau
+from plastinet.spiking.guards import check_tau
 from plastinet.spiking.registry import RULES
 from plastinet.spiking.rules import PES, DopamineSTDP, ModulatedHebbian, PairSTDP, TripletSTDP
 

@@ -46,7 +46,7 @@ class ProjectionState:
         self.w_min, self.w_max = proj.w_min, proj.w_max
         self.bounded = math.isfinite(self.w_min) or math.isfinite(self.w_max)
         self.indptr_pre = np.searchsorted(self.pre, np.arange(n_pre + 1))
-        self._delays(proj, dt, drawn.delay)
+        self._delays(None if isinstance(proj.delay, float) and proj.delay == 0.0 else drawn.delay, dt)
         self.by_post = np.argsort(self.post, kind="stable")
         self.indptr_post = np.searchsorted(self.post[self.by_post], np.arange(n_post + 1))
         self.target = proj.target
@@ -68,21 +68,20 @@ class ProjectionState:
         self.has_post_pathway = self.plasticity is not None and self.plasticity.has_post_pathway
         self.continuous = self.plasticity is not None and self.plasticity.continuous
 
-    def _delays(self, proj: Projection, dt: float, seconds: np.ndarray) -> None:
+    def _delays(self, seconds: np.ndarray | None, dt: float) -> None:
         """Per-synapse delays in whole steps and the presynaptic rows (see ``_plasticity``).
 
         ``delay_steps`` is None when the projection has no delay parameter (0). Otherwise a
         row is a (pre neuron, delay) pair, numbered in that order; without delays (or all
-        rounding to one value) rows are the pre neurons themselves.
+        rounding to 0) rows are the pre neurons themselves.
         """
-        d = proj.delay
         self.delay_steps: np.ndarray | None = None
         self.max_delay = 0
         self.n_rows, self.pre_row = self.n_pre, self.pre        # rows = pre neurons
         self.row_delay: np.ndarray | None = None
         self.by_row: np.ndarray | None = None
         self.indptr_row = self.indptr_pre
-        if isinstance(d, float) and d == 0.0:
+        if seconds is None:
             return
         steps = delay_steps(seconds, dt)
         self.delay_steps = steps

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from plastinet.spiking._sources import GeneratorSource, PoissonSource
-from plastinet.spiking.network import Network, PoissonGroup, Projection
+from plastinet.spiking import builders  # noqa: F401  (registers every builder)
+from plastinet.spiking.network import Network, Projection
+from plastinet.spiking.registry import POPULATIONS
 
 __all__ = ["Streams", "Connectivity", "DELAY_ROUNDING", "seed_streams", "connectivity", "delay_steps", "sources",
            "source_spikes"]
@@ -114,15 +115,13 @@ def delay_steps(delay: np.ndarray, dt: float) -> np.ndarray:
     return np.maximum(np.floor(np.asarray(delay, dtype=np.float64) / dt + 0.5), 0).astype(np.int64)
 
 
-def sources(network: Network, dt: float, streams: Streams) -> dict[str, PoissonSource | GeneratorSource]:
-    """The spike sources of ``network`` (Poisson groups and generators) for time step ``dt`` (s)."""
-    out: dict[str, PoissonSource | GeneratorSource] = {}
-    for name, pop in network.populations.items():
-        if isinstance(pop, PoissonGroup):
-            out[name] = PoissonSource(pop, dt, streams.populations[name])
-        elif pop.source:
-            out[name] = GeneratorSource(pop, dt)
-    return out
+def sources(network: Network, dt: float, streams: Streams) -> dict[str, Any]:
+    """The spike sources of ``network`` (Poisson groups, generators...) for time step ``dt`` (s).
+
+    Each is built through the numpy engine's registry and has ``events(n0, n1)``.
+    """
+    return {name: POPULATIONS.build(pop, dt, streams.populations[name])
+            for name, pop in network.populations.items() if pop.source}
 
 
 def source_spikes(network: Network, dt: float, seed: int, n_steps: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:

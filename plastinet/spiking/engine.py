@@ -65,7 +65,7 @@ from plastinet.spiking import builders  # noqa: F401  (registers every builder)
 from plastinet.spiking._noise import NoiseInput
 from plastinet.spiking._sources import _steps
 from plastinet.spiking._synapses import ProjectionState
-from plastinet.spiking.draws import DELAY_ROUNDING, seed_streams
+from plastinet.spiking.draws import seed_streams
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
 from plastinet.spiking.guards import check_tau, nonfinite_summary, numerical_guard
 from plastinet.spiking.network import (
@@ -445,8 +445,6 @@ class Simulator:
         view = SimpleNamespace(network=self.network, dt=self.dt, _spikes=spikes, _samples=samples,
                                _sample_times=sample_times, sampled=self.sampled, projs=self.projs)
         ds = build_dataset(view, final_w)
-        if any(p.delay_steps is not None for p in self.projs.values()):
-            attrs = {"delay_rounding": DELAY_ROUNDING, **attrs}
         return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=self.dt,
                                 seed=self.seed, model_spec=self.network.to_dict(),
                                 t_start=start * self.dt, t_stop=stop * self.dt,

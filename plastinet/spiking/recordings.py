@@ -22,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.results import variable
+from plastinet.spiking.draws import DELAY_ROUNDING
 from plastinet.spiking.network import ModulatorProbe, Network, StateProbe, WeightProbe
 
 __all__ = ["build_dataset", "spike_trains"]
@@ -39,8 +40,10 @@ def build_dataset(sim: Any, final_w: Mapping[str, np.ndarray]) -> xr.Dataset:
 
     ``sim`` provides ``network``, ``dt``, ``_spikes`` (population -> list of (steps,
     neurons)), ``_samples`` (probe -> list of arrays), ``_sample_times`` (steps) and
-    ``projs`` (name -> object with ``pre``, ``post``, ``dense``, ``n_pre``, ``n_post`` and, for
-    projections with a delay, ``delay_steps`` per synapse: recorded as ``delay_<projection>``).
+    ``projs`` (name -> object with ``pre``, ``post``, ``dense``, ``n_pre``, ``n_post`` and
+    ``delay_steps``: the rounded delay of each synapse). Projections whose spec has a delay
+    (not the default 0) get ``delay_<projection>`` (s), and then the Dataset the attribute
+    ``delay_rounding``.
     """
     net: Network = sim.network
     dt = sim.dt
@@ -104,15 +107,19 @@ def build_dataset(sim: Any, final_w: Mapping[str, np.ndarray]) -> xr.Dataset:
         data[f"w_{proj}"] = variable(f"{proj}_synapse", w, _weight_units(net, proj), f"final weights of {proj}")
         coords[f"{proj}_pre"] = variable(f"{proj}_synapse", p.pre, "1", "pre index")
         coords[f"{proj}_post"] = variable(f"{proj}_synapse", p.post, "1", "post index")
-    for proj, p in sim.projs.items():
-        steps = getattr(p, "delay_steps", None)
-        if steps is None:
-            continue
+    delayed = [proj for proj, spec in net.projections.items()
+               if not (isinstance(spec.delay, float) and spec.delay == 0.0)]
+    for proj in delayed:
+        p = sim.projs[proj]
+        steps = p.delay_steps
         data[f"delay_{proj}"] = variable(f"{proj}_synapse", steps * dt, "s",
                                          f"delay of {proj}, rounded to whole steps")
         coords[f"{proj}_pre"] = variable(f"{proj}_synapse", p.pre, "1", "pre index")
         coords[f"{proj}_post"] = variable(f"{proj}_synapse", p.post, "1", "post index")
-    return xr.Dataset(data, coords=coords)
+    ds = xr.Dataset(data, coords=coords)
+    if delayed:
+        ds.attrs["delay_rounding"] = DELAY_ROUNDING
+    return ds
 
 
 def spike_trains(ds: xr.Dataset, population: str, n: int | None = None) -> list[np.ndarray]:

@@ -1,11 +1,11 @@
-"""Spike-based plasticity rules, as specification objects (parameters only).
+"""Spike-based plasticity rules, as specification objects (parameters only, no maths).
 
-Every rule declares its parameters (SI units) and states its update equations in its
-docstring; it computes nothing. Each engine implements a rule in its own builder, registered
-under the rule's type: the numpy engine in :mod:`plastinet.spiking._plasticity` (and one
-module per newer rule), the brian2 backend in :mod:`plastinet.backends.brian2.plasticity`
-(its ``Synapses`` code). ``w`` is the weight, bounded to ``[w_min, w_max]`` of the
-projection, clipped after every weight change; traces are exact exponentials between events.
+Each rule declares its parameters (SI units) and documents its equations; the engines
+implement them from the parameters (the numpy engine in :mod:`plastinet.spiking._plasticity`
+and the modules registered in :mod:`plastinet.spiking.registry`, the brian2 backend in its
+own lowering), and the compliance suite checks both against independent references.
+``w`` is the weight, bounded to ``[w_min, w_max]`` of the projection; traces are exact
+exponentials between events.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from plastinet.spiking import (
     TsodyksMarkram,
     run,
 )
+from plastinet.spiking.draws import DELAY_ROUNDING
 from plastinet.spiking.engine import Simulator
 
 DT = 1e-4
@@ -52,7 +53,7 @@ def test_transmission_arrives_exactly_the_rounded_delay_later():
         want = _filtered(spike_steps + expected_steps[k], [w[k]] * 3, n_steps)
         np.testing.assert_allclose(got[:, k], want, rtol=1e-12, atol=0)
     np.testing.assert_array_equal(ds.delay_p.values, expected_steps * DT)
-    assert "halves up" in ds.attrs["delay_rounding"]
+    assert ds.attrs["delay_rounding"] == DELAY_ROUNDING and "floor(delay / dt + 0.5)" in DELAY_ROUNDING
 
 
 def test_spikes_of_a_dynamic_population_arrive_delayed_through_the_ring():
@@ -175,3 +176,33 @@ def test_memory_check_counts_the_delay_arrays(monkeypatch):
     with pytest.raises(SizeError) as info:
         Simulator(net(0.001))
     assert "projection 'p'" in str(info.value) and "5.6e+05" in str(info.value)
+
+
+def test_inhibitory_stdp_pre_side_is_delayed_per_synapse():
+    """Vogels et al.'s iSTDP with five delays of one pre neuron against a hand-written loop:
+    at arrival x_pre += 1, w += eta (x_post - alpha); at a post spike x_post += 1, w += eta x_pre."""
+    from plastinet.spiking import InhibitorySTDP
+    pre_steps, post_steps = np.array([20, 150, 400]), np.array([60, 170, 420, 650])
+    delay_steps = np.array([0, 10, 35, 180, 250])
+    eta, tau, rho0 = 0.01, 0.02, 5.0
+    alpha = 2 * rho0 * tau
+    net = Network()
+    pre = net.add(SpikeGenerator(name="pre", n=1, indices=np.zeros(3, int), times=pre_steps * DT))
+    post = net.add(SpikeGenerator(name="post", n=1, indices=np.zeros(4, int), times=post_steps * DT))
+    net.add(Projection(name="p", pre=pre, post=post, target="none", weight=0.5, w_min=0.0,
+                       rule=InhibitorySTDP(eta=eta, tau=tau, rho0=rho0),
+                       connectivity=(np.zeros(5, int), np.zeros(5, int)), delay=delay_steps * DT))
+    n_steps = 800
+    got = run(net, n_steps * DT, dt=DT).w_p.values
+    w, x, y = np.full(5, 0.5), np.zeros(5), 0.0
+    for n in range(n_steps):
+        x *= np.exp(-DT / tau)
+        y *= np.exp(-DT / tau)
+        for s in range(5):
+            if n - delay_steps[s] in pre_steps:
+                x[s] += 1.0
+                w[s] = max(w[s] + eta * (y - alpha), 0.0)
+        if n in post_steps:
+            y += 1.0
+            w = np.maximum(w + eta * x, 0.0)
+    np.testing.assert_allclose(got, w, rtol=1e-12)
