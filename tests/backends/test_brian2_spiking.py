@@ -41,6 +41,29 @@ def test_izhikevich2007_replayed_inputs_identical_to_numpy():
     assert got.attrs["rewarded_final"] == pytest.approx(ref.attrs["rewarded_final"], rel=1e-9)
 
 
+def test_izhikevich2007_network_replayed_inputs_identical_to_numpy():
+    # the recurrent network: Izhikevich neurons (half steps at 1 ms), delays of 1-20 ms,
+    # replayed thalamic noise, nearest-spike dopamine STDP; a reduced size for the default suite
+    from plastinet.experiments.network_protocols import izhikevich2007_network
+
+    ref = izhikevich2007_network(duration=1.0, n_exc=80, n_inh=20, seed=0, record_spikes=True)
+    got = izhikevich2007_network(duration=1.0, n_exc=80, n_inh=20, seed=0, record_spikes=True, backend=b2())
+    assert ref.sizes["spike"] > 50, "the network barely fires: the test lost its point"
+    compare_spiking(ref, got, "izhikevich2007_network")
+
+
+def test_noise_drawn_by_brian2_with_poisson_brian2():
+    from plastinet.experiments.network_protocols import izhikevich2007_network
+
+    kw = dict(duration=1.0, n_exc=80, n_inh=20, seed=0, record_spikes=True)
+    ref = izhikevich2007_network(**kw)
+    got = izhikevich2007_network(**kw, backend=b2(poisson="brian2"))
+    again = izhikevich2007_network(**kw, backend=b2(poisson="brian2"))
+    assert np.array_equal(got["spike_time"].values, again["spike_time"].values), "same seed, other spikes"
+    assert not np.array_equal(got["spike_time"].values, ref["spike_time"].values)   # other draws
+    assert got.sizes["spike"] == pytest.approx(ref.sizes["spike"], rel=0.3)           # same statistics
+
+
 def test_song2000_native_poisson_same_statistics_short():
     ref = P.song2000(n_inputs=500, duration=3.0, seed=0, g_max=0.02)
     got = P.song2000(n_inputs=500, duration=3.0, seed=0, g_max=0.02, backend=b2(poisson="brian2"))

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from plastinet.backends.brian2.registry import RULES
 from plastinet.spiking.guards import check_tau
 from plastinet.spiking.network import Projection
@@ -66,7 +68,8 @@ def _clip(expr: str, bounded: bool) -> str:
     return f"clip({expr}, w_lo, w_hi)" if bounded else expr
 
 
-def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, input_scale: float = 1.0) -> SynapseCode:
+def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, input_scale: float = 1.0,
+                 probed: bool = False) -> SynapseCode:
     """The Synapses code of ``proj``: short-term plasticity, transmission, then its rule's builder.
 
     Parameters
@@ -80,7 +83,16 @@ def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, inpu
     input_scale : float
         What a spike of weight ``w`` adds to the target, per unit weight (the post
         population's :attr:`~plastinet.backends.brian2.neurons.NeuronCode.input_scale`).
+    probed : bool
+        Whether a WeightProbe records the weights. A static projection with one weight for
+        every synapse and no probe has no per-synapse ``w``: its spikes add a constant (as a
+        hand-written script writes it; less memory and one read fewer per synapse).
     """
+    if proj.rule is None and proj.stp is None and not probed and not isinstance(proj.weight, tuple) \
+            and np.ndim(proj.weight) == 0:
+        code = SynapseCode(model=[], namespace={"w_const": float(proj.weight) * input_scale})
+        code.on_pre = [f"{proj.target}_post += w_const"] if proj.target != "none" else []
+        return code
     code = SynapseCode()
     code.namespace.update(w_lo=proj.w_min if proj.w_min > -BIG else -BIG,
                           w_hi=proj.w_max if proj.w_max < BIG else BIG, DT=dt)

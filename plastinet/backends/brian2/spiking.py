@@ -200,6 +200,7 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
         if isinstance(mod, SpikeSignal):
             check_tau(f"SpikeSignal {name!r}", "tau", mod.tau, dt)
     projs = {}
+    probed = {p.projection for p in net.probes.values() if isinstance(p, WeightProbe)}
     for name in sorted(net.projections):                # Brian2 sorts by name within a slot
         proj = net.projections[name]
         mod = net.modulators.get(getattr(proj.rule, "modulator", None) or "")
@@ -208,7 +209,8 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
                                       delay_steps=_delays(proj, drawn.delay, dt),
                                       n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all",
                                       code=synapse_code(proj, dt, getattr(mod, "tau", None),
-                                                        _input_scale(neuron_code, proj.post.name)))
+                                                        _input_scale(neuron_code, proj.post.name),
+                                                        probed=name in probed))
     sampled = [p for p in net.probes.values() if not isinstance(p, SpikeProbe)]
     sample_steps = (_steps(sampled[0].sample_every, dt, type(sampled[0]).__name__, "sample_every")
                     if sampled else 0)
@@ -369,7 +371,8 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
         s = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], "\n".join(code.model), clock=clock,
                         namespace=ns, name=f"proj_{name}", **kw)
         s.connect(i=p.pre, j=p.post)
-        s.w = p.w
+        if "w" in s.variables:
+            s.w = p.w
         if code.on_pre and not uniform_delay:       # transmission and the pre side of plasticity
             s.pre.delay = (steps * dt) * b2.second
         for var in code.never:
