@@ -19,6 +19,7 @@
  * BLAS is the caller's cblas_?gemm (BLAS_INT: its integer type), so that the products run in
  * numpy's own BLAS.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,13 +40,16 @@ enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
 #endif
 
 #define REAL float
+#define UREAL uint32_t
 #define FN(name) name##_f32
 #include "delta_kernel_body.h"
 #include "hebbian_kernel_body.h"
 #undef REAL
+#undef UREAL
 #undef FN
 
 #define REAL double
+#define UREAL uint64_t
 #define FN(name) name##_f64
 #include "delta_kernel_body.h"
 #include "hebbian_kernel_body.h"

@@ -54,15 +54,19 @@ static void FN(lower_times)(FN(gemm_t) gemm, long long C, long long dv, const RE
 }
 
 /* peak[0] <- max(peak[0], max |x|) over n numbers: the largest state (entry) at a chunk
- * boundary, against which the caller judges a final state that cancelled (chunkwise.py). */
+ * boundary, against which the caller judges a final state that cancelled (chunkwise.py).
+ * |x| is compared by its bits as an unsigned integer (sign bit cleared), whose order is that
+ * of the absolute values, so that the maximum vectorises (a NaN compares largest). */
 static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
 {
-    REAL m = *peak;
+    UREAL m, b;
+    memcpy(&m, peak, sizeof m);
     for (long long i = 0; i < n; ++i) {
-        REAL v = x[i] < 0 ? -x[i] : x[i];
-        m = v > m ? v : m;
+        memcpy(&b, x + i, sizeof b);
+        b &= ~(UREAL)0 >> 1;
+        m = b > m ? b : m;
     }
-    *peak = m;
+    memcpy(peak, &m, sizeof m);
 }
 
 /* sum x_i y_i in double, with four partial sums (no chain of dependent additions) */
