@@ -49,9 +49,9 @@ __all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "hebbian_b
            "native_status", "SOURCE", "BODIES"]
 
 SOURCE = Path(__file__).with_name("delta_kernel.c")
-#: included twice by SOURCE (float and double)
+#: the headers SOURCE includes: the bodies (twice, float and double) and the small products
 BODIES = tuple(Path(__file__).with_name(name) for name in ("delta_kernel_body.h",
-                                                           "hebbian_kernel_body.h"))
+                                                           "hebbian_kernel_body.h", "small_gemm.h"))
 #: ``(symbol pattern, BLAS integer C type)`` of ``cblas_?gemm``, most specific first
 _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "long long"),
                  ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))   # {}: s or d
