@@ -156,8 +156,8 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
 /* alpha (scalar gates, NULL: the plain delta rule) makes it the gated delta rule: with the
  * inclusive gate products g_t from the chunk start, e_t = g_C / g_t (both as products of
  * factors <= 1, in double) and D[t][tau] = prod_{s=tau+1..t} a_s, K K^T and Q K^T are
- * multiplied by D (formed as (K g)(K e)^T / g_C and (Q g)(K e)^T / g_C where g_C >= RATIO_MIN), Q
- * and K (in the products with S^T) by g, K (in the write) by e, and
+ * multiplied by D (formed as (K g)(K e)^T / g_C and (Q g)(K e)^T / g_C where
+ * g_C >= RATIO_MIN), Q and K (in the products with S^T) by g, K (in the write) by e, and
  * S^T <- g_C S^T + (K e)^T U. inv and gram (NULL: none), laid out as Q (C <= dk), receive
  * each chunk's T and K K^T (* D) (C x C, at the start of the chunk's rows) for the backward,
  * which then need not form them again. */
