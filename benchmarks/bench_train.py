@@ -36,6 +36,10 @@ RULES = {"delta": (Delta(feature_map=_KEYS), False),
          "hebbian": (Hebbian(feature_map=_KEYS), False)}
 
 
+#: sequence length of the targets (backward/forward and memory ratios)
+TARGET_T = 8192
+
+
 def _inputs(T: int, H: int = 4, d: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     f32 = np.float32
@@ -85,6 +89,7 @@ def main() -> None:
             f"{'fwd peak MB':>12} {'step peak MB':>13} {'mem ratio':>10}")
     print(head)
     print("-" * len(head))
+    rows = []
     for name in args.rule:
         rule, per_key = RULES[name]
         for T in args.T:
@@ -106,7 +111,14 @@ def main() -> None:
             print(f"{name:>24} {T:>6} {T / t_f:>11.0f} {T / t_s:>14.0f} {(t_s - t_f) / t_f:>8.2f} "
                   f"{(c_s - c_f) / c_f:>12.2f} {m_f / 2**20:>12.1f} {m_s / 2**20:>13.1f} {m_s / m_f:>10.2f}",
                   flush=True)
+            rows.append((name, T, (c_s - c_f) / c_f, m_s / m_f))
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    print(f"\ntargets at T = {TARGET_T} (issue 23: backward/forward <= 2 by CPU time, step peak memory "
+          "<= 2x the forward's):")
+    for name, T, ratio, mem in rows:
+        if T == TARGET_T:
+            print(f"  {name:>24}: bwd/fwd CPU {ratio:.2f} ({'met' if ratio <= 2 else 'NOT met'}), "
+                  f"memory {mem:.2f} ({'met' if mem <= 2 else 'NOT met'})")
 
 
 if __name__ == "__main__":

@@ -89,11 +89,39 @@ def check_finite(arr: np.ndarray, obj: str, name: str) -> None:
                              f"contains {arr[where]} at index {where}; all entries must be finite")
 
 
+#: Entries per block of :func:`min_max` (256 KB of float32: the block stays in cache between
+#: its minimum and its maximum)
+MIN_MAX_BLOCK = 1 << 16
+
+
+def min_max(arr: np.ndarray) -> tuple[float, float]:
+    """Smallest and largest entry of non-empty ``arr``, reading it from memory once.
+
+    Both are NaN if an entry is NaN. The minimum and maximum are taken block by block
+    (:data:`MIN_MAX_BLOCK` entries), so that a large array (e.g. per-key gates, as large as
+    the queries) is not streamed from memory twice.
+    """
+    flat = arr.reshape(-1)
+    if flat.size <= MIN_MAX_BLOCK:
+        return float(flat.min()), float(flat.max())
+    lo, hi = np.inf, -np.inf
+    for start in range(0, flat.size, MIN_MAX_BLOCK):
+        block = flat[start:start + MIN_MAX_BLOCK]
+        lo, hi = np.minimum(lo, block.min()), np.maximum(hi, block.max())   # NaN propagates
+    return float(lo), float(hi)
+
+
 def check_range(arr: np.ndarray, low: float, high: float, obj: str, name: str) -> None:
-    """Require every entry of ``arr`` to lie in ``[low, high]``."""
+    """Require every entry of ``arr`` to be finite and lie in ``[low, high]``.
+
+    One pass over memory (:func:`min_max`); a NaN or infinite entry raises
+    :class:`NonFiniteError` naming the first one (as :func:`check_finite`).
+    """
     if arr.size == 0:
         return
-    lo, hi = float(arr.min()), float(arr.max())
+    lo, hi = min_max(arr)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        check_finite(arr, obj, name)
     if lo < low or hi > high:
         bad = lo if lo < low else hi
         raise RangeError(obj, name, arr, f"entries must lie in [{low:g}, {high:g}]; found {bad:g}")

@@ -88,8 +88,9 @@ def _gate(value: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], rule: 
         check_shape(arr, shape + (per_key,), _OBJ, name, labels + ("d_phi",))
     else:
         check_shape(arr, shape, _OBJ, name, labels)
-    check_finite(arr, _OBJ, name)
-    if low > -np.inf or high < np.inf:
+    if low == -np.inf and high == np.inf:
+        check_finite(arr, _OBJ, name)
+    else:                                  # also rejects non-finite entries, in the same pass
         try:
             check_range(arr, low, high, _OBJ, name)
         except RangeError as err:

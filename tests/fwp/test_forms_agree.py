@@ -305,8 +305,8 @@ def _cancelling_case(name: str, seed: int = 0):
         kw["beta"][..., -d_k:] = 1.0
         k[..., -d_k:, :] = np.eye(d_k)
         v[..., -d_k:, :] *= 1e-3
-        if name == "gated_delta":
-            kw["alpha"] = rng.uniform(0.9, 1.0, (1, H, T))
+        if name == "gated_delta":          # gates near 1: the cancellation is not damped away
+            kw["alpha"] = rng.uniform(0.99, 1.0, (1, H, T))
     else:
         rule = Hebbian() if name == "hebbian" else DecayedHebbian()
         half = T // 2

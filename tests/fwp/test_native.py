@@ -225,3 +225,35 @@ def test_per_key_gates_both_ways(monkeypatch, low, high, compiled):
     ref = vjp(rule, q, k, v, dy, form="recurrent", **kw)
     for key in ref:
         assert rel_err(grads[key], ref[key]) < 1e-9, key
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["native_flags", "portable_flags"])
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_cache_resident_products_agree_with_the_numpy_engine(monkeypatch, tmp_path, name, portable):
+    # float32, d_k = 40 and d_v = 48 (multiples of 8: the products of small_gemm.h where the
+    # compiler targets AVX2 and FMA, with partial tiles: 40 = 16 + 16 + 8 columns, C = 64 =
+    # 10 x 6 + 4 rows), ragged tail, forward and backward, against the numpy engine; portable:
+    # the library built without -march=native, where BLAS does every product
+    from plastinet.fwp.gradients import chunkwise as backward
+
+    if portable:
+        monkeypatch.setenv("PLASTINET_CACHE_DIR", str(tmp_path))
+        monkeypatch.setattr(native, "_FLAGS", (["-O3"],))
+        monkeypatch.setattr(native, "_loaded", None)
+    monkeypatch.setattr(backward, "STATE_EVERY", 2)
+    rule, per_key = RULES[name]
+    (q, k, v), kw = make_case(rule, 1, 2, 300, 40, 48, np.float32, seed=13, per_key=per_key)
+    if "alpha" in kw:
+        kw["alpha"] = np.random.default_rng(4).uniform(0.9, 1.0, kw["alpha"].shape).astype(np.float32)
+    dy = np.random.default_rng(8).standard_normal(v.shape).astype(np.float32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(chunkwise, "F64_WORK", 0.0)             # float32 arithmetic at this size
+        (y1, W1), (y0, W0) = _both_engines(mp, rule, q, k, v, 64, **kw)
+        grads = {}
+        for flag in ("1", "0"):
+            mp.setenv("PLASTINET_NATIVE", flag)
+            grads[flag] = vjp(rule, q, k, v, dy, form="chunkwise", chunk_size=64, **kw)
+    assert native.native_status() == "enabled"
+    assert rel_err(y1, y0) < 2e-6 and rel_err(W1, W0) < 2e-6
+    for key in grads["0"]:
+        assert rel_err(grads["1"][key], grads["0"][key]) < 1e-5, key

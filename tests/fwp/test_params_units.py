@@ -26,7 +26,15 @@ from plastinet.errors import (
 from plastinet.fwp import RULES, Delta, FeatureMap, Hebbian, ThreeFactor, get_rule
 from plastinet.params import REQUIRED, Parameter, Spec
 from plastinet.units import BASE_UNITS, format_si, parse_quantity, to_si
-from plastinet.validation import check_finite, check_range, check_shape, first_nonfinite, float_array
+from plastinet.validation import (
+    MIN_MAX_BLOCK,
+    check_finite,
+    check_range,
+    check_shape,
+    first_nonfinite,
+    float_array,
+    min_max,
+)
 
 # -- units -----------------------------------------------------------------------------------
 
@@ -248,6 +256,24 @@ def test_validation_helpers():
     with pytest.raises(RangeError, match="found 5"):
         check_range(np.array([0.0, 5.0]), 0.0, 2.0, "f", "x")
     check_range(np.array([]), 0.0, 1.0, "f", "x")
+
+
+def test_range_check_in_one_pass_finds_extremes_and_non_finite_entries_in_any_block():
+    # min_max reads blocks of MIN_MAX_BLOCK entries; check_range also rejects NaN (whose
+    # comparisons are all false) and infinities, naming the first, in that same pass
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.2, 0.8, (3, 2 * MIN_MAX_BLOCK + 17)).astype(np.float32)
+    x[2, -1], x[0, 5] = 0.9, 0.1                                      # in the last and first block
+    assert min_max(x) == (float(x.min()), float(x.max())) == (float(np.float32(0.1)), float(np.float32(0.9)))
+    check_range(x, 0.0, 1.0, "f", "x")
+    x[1, MIN_MAX_BLOCK + 3] = np.nan
+    assert np.isnan(min_max(x)).all()
+    with pytest.raises(NonFiniteError, match=rf"\(1, {MIN_MAX_BLOCK + 3}\)"):
+        check_range(x, 0.0, 1.0, "f", "x")
+    x[1, MIN_MAX_BLOCK + 3] = 0.5
+    x[2, 7] = np.inf
+    with pytest.raises(NonFiniteError, match=r"\(2, 7\)"):
+        check_range(x, 0.0, 1.0, "f", "x")
 
 
 def test_error_hierarchy():

@@ -17,8 +17,10 @@
  * without a gate), per chunk from the last: see delta_kernel_body.h.
  *
  * BLAS is the caller's cblas_?gemm (BLAS_INT: its integer type), so that the products run in
- * numpy's own BLAS.
+ * numpy's own BLAS. Where the compiler targets AVX2 and FMA, the float products whose columns
+ * come in multiples of 8 run instead in small_gemm.h (cache-resident, no packing).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,14 +40,30 @@ enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
 #define SPLIT 64
 #endif
 
+/* shapes of the products (see small_sgemm): all of C; only the tiles of C that meet its lower
+ * triangle; op(A) lower triangular (the sums stop at the diagonal); op(A) upper triangular
+ * (the sums start at the diagonal). BLAS forms all of C from all of op(A). */
+enum { FULL = 0, LOWER_OUT = 1, LOWER_A = 2, UPPER_A = 3 };
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include "small_gemm.h"
+#endif
+
 #define REAL float
+#define UREAL uint32_t
 #define FN(name) name##_f32
+#ifdef HAVE_SMALL_GEMM
+#define SMALL_GEMM small_sgemm
+#endif
 #include "delta_kernel_body.h"
 #include "hebbian_kernel_body.h"
 #undef REAL
+#undef UREAL
 #undef FN
+#undef SMALL_GEMM
 
 #define REAL double
+#define UREAL uint64_t
 #define FN(name) name##_f64
 #include "delta_kernel_body.h"
 #include "hebbian_kernel_body.h"

@@ -24,27 +24,90 @@ static void FN(ut_inverse)(long long C, const REAL *KK, const REAL *b, double *T
     }
 }
 
-/* A = X Y^T (C x C, rows of length dk) where only its lower triangle is used: from SPLIT
- * steps on, the upper right (C/2 x C/2) block is not formed (left as it was; the callers read
- * or mask only the lower triangle), a quarter of the product saved. */
-static void FN(lower_xyt)(FN(gemm_t) gemm, long long C, long long dk, const REAL *X,
-                          const REAL *Y, REAL *A)
+/* C = alpha op(A) B + beta C with B not transposed (op(A) = A, or A^T with ta; shape as for
+ * small_sgemm): small_gemm.h for float where n is a multiple of 8, else BLAS (all of C). */
+static void FN(mm)(FN(gemm_t) gemm, int ta, int shape, long long m, long long n, long long k,
+                   REAL alpha, const REAL *A, long long lda, const REAL *B, long long ldb,
+                   REAL beta, REAL *C, long long ldc)
 {
-    long long h = C / 2;
-    if (C < SPLIT) {
-        gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, X, dk, Y, dk, 0, A, C);
+#ifdef SMALL_GEMM
+    if (n % 8 == 0) {
+        SMALL_GEMM(ta, shape, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    gemm(ROW_MAJOR, NO_TRANS, TRANS, h, h, dk, 1, X, dk, Y, dk, 0, A, C);
-    gemm(ROW_MAJOR, NO_TRANS, TRANS, C - h, C, dk, 1, X + h * dk, dk, Y, dk, 0, A + h * C, C);
+#endif
+    (void)shape;
+    gemm(ROW_MAJOR, ta ? TRANS : NO_TRANS, NO_TRANS, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* Y <- L Z + beta Y for a lower-triangular L (C x C; from SPLIT steps on its upper right
- * block is not read), Z and Y (C x dv). */
+/* xt (cols x rows) = x^T for x (rows x cols), both row-major */
+static void FN(transpose)(long long rows, long long cols, const REAL *x, REAL *xt)
+{
+#ifdef SMALL_GEMM
+    if (rows % 8 == 0 && cols % 8 == 0) {
+        small_transpose(rows, cols, x, xt);
+        return;
+    }
+#endif
+    for (long long i = 0; i < rows; ++i)
+        for (long long c = 0; c < cols; ++c) xt[c * rows + i] = x[i * cols + c];
+}
+
+/* C = alpha A B^T + beta C for B (n x k, row-major, ldb = k; shape FULL or LOWER_OUT): in
+ * small_gemm.h through the transposed copy of B in scratch (k x n numbers) where n is a
+ * multiple of 8, else BLAS (all of C). */
+static void FN(mm_bt)(FN(gemm_t) gemm, int shape, long long m, long long n, long long k,
+                      REAL alpha, const REAL *A, long long lda, const REAL *B, REAL beta,
+                      REAL *C, long long ldc, REAL *scratch)
+{
+#ifdef SMALL_GEMM
+    if (n % 8 == 0) {
+        FN(transpose)(n, k, B, scratch);
+        SMALL_GEMM(0, shape, m, n, k, alpha, A, lda, scratch, n, beta, C, ldc);
+        return;
+    }
+#endif
+    (void)scratch;
+    (void)shape;
+    gemm(ROW_MAJOR, NO_TRANS, TRANS, m, n, k, alpha, A, lda, B, k, beta, C, ldc);
+}
+
+/* A = alpha X Y^T (C x C) from X (C x dk) and Yt = Y^T (dk x C), where only its lower
+ * triangle is used: the upper right part is not formed where it can be skipped (left as it
+ * was; the callers read or mask only the lower triangle): by tiles in small_gemm.h, else
+ * from SPLIT steps on the upper right C/2 x C/2 block (a quarter of the product). */
+static void FN(lower_xyt)(FN(gemm_t) gemm, long long C, long long dk, REAL alpha,
+                          const REAL *X, const REAL *Yt, REAL *A)
+{
+    long long h = C / 2;
+#ifdef SMALL_GEMM
+    if (C % 8 == 0) {
+        SMALL_GEMM(0, LOWER_OUT, C, C, dk, alpha, X, dk, Yt, C, 0, A, C);
+        return;
+    }
+#endif
+    if (C < SPLIT) {
+        gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, C, dk, alpha, X, dk, Yt, C, 0, A, C);
+        return;
+    }
+    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, h, h, dk, alpha, X, dk, Yt, C, 0, A, C);
+    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C - h, C, dk, alpha, X + h * dk, dk, Yt, C, 0, A + h * C,
+         C);
+}
+
+/* Y <- L Z + beta Y for a lower-triangular L (C x C; zero above the diagonal, where it is
+ * read: the sums stop at the diagonal's tile in small_gemm.h, and from SPLIT steps on the
+ * upper right block is not read by BLAS), Z and Y (C x dv). */
 static void FN(lower_times)(FN(gemm_t) gemm, long long C, long long dv, const REAL *L,
                             const REAL *Z, REAL beta, REAL *Y)
 {
     long long h = C / 2;
+#ifdef SMALL_GEMM
+    if (dv % 8 == 0) {
+        SMALL_GEMM(0, LOWER_A, C, dv, C, 1, L, C, Z, dv, beta, Y, dv);
+        return;
+    }
+#endif
     if (C < SPLIT) {
         gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, L, C, Z, dv, beta, Y, dv);
         return;
@@ -54,15 +117,19 @@ static void FN(lower_times)(FN(gemm_t) gemm, long long C, long long dv, const RE
 }
 
 /* peak[0] <- max(peak[0], max |x|) over n numbers: the largest state (entry) at a chunk
- * boundary, against which the caller judges a final state that cancelled (chunkwise.py). */
+ * boundary, against which the caller judges a final state that cancelled (chunkwise.py).
+ * |x| is compared by its bits as an unsigned integer (sign bit cleared), whose order is that
+ * of the absolute values, so that the maximum vectorises (a NaN compares largest). */
 static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
 {
-    REAL m = *peak;
+    UREAL m, b;
+    memcpy(&m, peak, sizeof m);
     for (long long i = 0; i < n; ++i) {
-        REAL v = x[i] < 0 ? -x[i] : x[i];
-        m = v > m ? v : m;
+        memcpy(&b, x + i, sizeof b);
+        b &= ~(UREAL)0 >> 1;
+        m = b > m ? b : m;
     }
-    *peak = m;
+    memcpy(peak, &m, sizeof m);
 }
 
 /* sum x_i y_i in double, with four partial sums (no chain of dependent additions) */
@@ -89,8 +156,8 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
 /* alpha (scalar gates, NULL: the plain delta rule) makes it the gated delta rule: with the
  * inclusive gate products g_t from the chunk start, e_t = g_C / g_t (both as products of
  * factors <= 1, in double) and D[t][tau] = prod_{s=tau+1..t} a_s, K K^T and Q K^T are
- * multiplied by D (formed as (K g)(K / g)^T and (Q g)(K / g)^T where g_C >= RATIO_MIN), Q
- * and K (in the products with S^T) by g, K (in the write) by e, and
+ * multiplied by D (formed as (K g)(K e)^T / g_C and (Q g)(K e)^T / g_C where
+ * g_C >= RATIO_MIN), Q and K (in the products with S^T) by g, K (in the write) by e, and
  * S^T <- g_C S^T + (K e)^T U. inv and gram (NULL: none), laid out as Q (C <= dk), receive
  * each chunk's T and K K^T (* D) (C x C, at the start of the chunk's rows) for the backward,
  * which then need not form them again. */
@@ -129,16 +196,16 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
                 }
                 qs = Qg, ks = Kg, kw = Ke;
             }
-            if (a && G[C - 1] >= RATIO_MIN) {       /* K K^T * D = (K g)(K / g)^T, Q likewise */
-                for (long long i = 0; i < C; ++i) {
-                    REAL r = (REAL)(1.0 / G[i]);
-                    for (long long c = 0; c < dk; ++c) Ki[i * dk + c] = k[i * dk + c] * r;
-                }
-                FN(lower_xyt)(gemm, C, dk, Kg, Ki, KK);
-                if (y) FN(lower_xyt)(gemm, C, dk, Qg, Ki, A);
+            if (a && G[C - 1] >= RATIO_MIN) {
+                /* K K^T * D = (K g)(K / g)^T = (K g)(K e)^T / g_C, Q likewise */
+                REAL r = (REAL)(1.0 / G[C - 1]);
+                FN(transpose)(C, dk, Ke, Ki);       /* Ki = (K e)^T */
+                FN(lower_xyt)(gemm, C, dk, r, Kg, Ki, KK);
+                if (y) FN(lower_xyt)(gemm, C, dk, r, Qg, Ki, A);
             } else {
-                FN(lower_xyt)(gemm, C, dk, k, k, KK);
-                if (y) FN(lower_xyt)(gemm, C, dk, q, k, A);
+                FN(transpose)(C, dk, k, Ki);        /* Ki = K^T */
+                FN(lower_xyt)(gemm, C, dk, 1, k, Ki, KK);
+                if (y) FN(lower_xyt)(gemm, C, dk, 1, q, Ki, A);
                 for (long long i = 0; a && i < C; ++i) {
                     double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
                     for (long long c = i; c >= 0; --c) {
@@ -153,13 +220,13 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             if (y) {
                 for (long long i = 0; i < C; ++i)                        /* causal mask */
                     for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
-                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, qs, dk, S, dv, 0, y, dv);
+                FN(mm)(gemm, 0, FULL, C, dv, dk, 1, qs, dk, S, dv, 0, y, dv);
             }
             memcpy(X, v, sizeof(REAL) * C * dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, -1, ks, dk, S, dv, 1, X, dv);
+            FN(mm)(gemm, 0, FULL, C, dv, dk, -1, ks, dk, S, dv, 1, X, dv);
             FN(lower_times)(gemm, C, dv, TB, X, 0, u);
             if (y) FN(lower_times)(gemm, C, dv, A, u, 1, y);
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
+            FN(mm)(gemm, 1, FULL, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
                  S, dv);
         }
         if (peak) FN(track_peak)(peak + h, S, dk * dv);
@@ -192,13 +259,14 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
 {
     long long ns = (n + every - 1) / every;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
-    REAL *buf = malloc(sizeof(REAL) * (7 * C * C + 3 * C * dv + 5 * C * dk));
+    long long mx = C > dk ? (C > dv ? C : dv) : (dk > dv ? dk : dv);
+    REAL *buf = malloc(sizeof(REAL) * (7 * C * C + 3 * C * dv + 5 * C * dk + mx * mx));
     double *Tm = malloc(sizeof(double) * (C * C + 3 * C));
     if (!buf || !Tm || !group) { free(buf); free(Tm); free(group); return 1; }
     REAL *KK = buf, *A = KK + C * C, *dA = A + C * C, *dM = dA + C * C, *Tf = dM + C * C;
     REAL *TB = Tf + C * C, *Dm = TB + C * C, *Uy = Dm + C * C, *dU = Uy + C * dv;
     REAL *Dv = dU + C * dv, *Wy = Dv + C * dv, *NK = Wy + C * dk, *dUS = NK + C * dk;
-    REAL *Qg = dUS + C * dk, *Kg = Qg + C * dk;
+    REAL *Qg = dUS + C * dk, *Kg = Qg + C * dk, *Tt = Kg + C * dk;   /* Tt: see FN(mm_bt) */
     double *G = Tm + C * C, *E = G + C, *Gi = E + C;
     for (long long h = 0; h < N; ++h) {
         REAL *dS = dST + h * dk * dv;
@@ -221,7 +289,7 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                                 Kg[t * dk + c] = ki[t * dk + c] * (REAL)E[t];
                         kw = Kg, gc = (REAL)G[C - 1];
                     }
-                    gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, kw, dk,
+                    FN(mm)(gemm, 1, FULL, dk, dv, C, 1, kw, dk,
                          pseudo + (h * n + i) * C * dv, dv, gc, next, dv);
                 }
             }
@@ -247,13 +315,13 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                     Gi[i] = 1.0 / G[i];
                     for (long long c = 0; c < dk; ++c) dUS[i * dk + c] = k[i * dk + c] * r;
                 }
-                if (!gram) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Kg, dk, dUS, dk, 0, KK, C);
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, dUS, dk, 0, A, C);
+                if (!gram) FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Kg, dk, dUS, 0, KK, C, Tt);
+                FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Qg, dk, dUS, 0, A, C, Tt);
                 for (long long i = 0; i < C; ++i)
                     for (long long c = 0; c <= i; ++c) Dm[i * C + c] = (REAL)(G[i] * Gi[c]);
             } else {
-                if (!gram) gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, k, dk, k, dk, 0, KK, C);
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                if (!gram) FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, k, dk, k, 0, KK, C, Tt);
+                FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, q, dk, k, 0, A, C, Tt);
                 for (long long i = 0; a && i < C; ++i) {
                     double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
                     for (long long c = i; c >= 0; --c) {
@@ -273,18 +341,18 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                     for (long long c = 0; c < C; ++c) TB[i * C + c] = Tf[i * C + c] * b[c];
             } else
                 FN(ut_inverse)(C, KK, b, Tm, Tf, TB);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, C, 1, TB, C, v, dv, 0, Uy, dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, TB, C, ks, dk, 0, Wy, dk);
+            FN(mm)(gemm, 0, LOWER_A, C, dv, C, 1, TB, C, v, dv, 0, Uy, dv);
+            FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, TB, C, ks, dk, 0, Wy, dk);
             /* dU = attn^T dY + K_e dS';  dK_e = U dS'^T;  dS = g_C dS' + (Q g)^T dY - W_y^T dU */
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dv, C, 1, A, C, dy, dv, 0, dU, dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, kw, dk, dS, dv, 1, dU, dv);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, u, dv, dS, dv, 0, dke, dk);
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, qs, dk, dy, dv, a ? (REAL)G[C - 1] : 1,
+            FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, A, C, dy, dv, 0, dU, dv);
+            FN(mm)(gemm, 0, FULL, C, dv, dk, 1, kw, dk, dS, dv, 1, dU, dv);
+            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, u, dv, dS, 0, dke, dk, Tt);
+            FN(mm)(gemm, 1, FULL, dk, dv, C, 1, qs, dk, dy, dv, a ? (REAL)G[C - 1] : 1,
                  dS, dv);
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, -1, Wy, dk, dU, dv, 1, dS, dv);
+            FN(mm)(gemm, 1, FULL, dk, dv, C, -1, Wy, dk, dU, dv, 1, dS, dv);
             /* through the read-out Y = attn U + Q g S^T: dQ = g dY S, d attn = tril(dY U^T) D */
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, dy, dv, S, dv, 0, dq, dk);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, dy, dv, u, dv, 0, dA, C);
+            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, dy, dv, S, 0, dq, dk, Tt);
+            FN(mm_bt)(gemm, LOWER_OUT, C, C, dv, 1, dy, dv, u, 0, dA, C, Tt);
             for (long long i = 0; i < C; ++i) {
                 if (a) {
                     REAL gi = (REAL)G[i], ei = (REAL)E[i];
@@ -297,11 +365,11 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                 for (long long c = i + 1; c < C; ++c) dA[i * C + c] = 0;
             }
             /* through the solves: d(beta V) = T^T dU, -d(beta g K) = T^T (dU S) */
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, dU, dv, S, dv, 0, dUS, dk);
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, Tf, C, dUS, dk, 0, NK, dk);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, Dv, dv, Uy, dv, 0, dM, C);
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, -1, NK, dk, Wy, dk, 1, dM, C);
+            FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
+            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, dU, dv, S, 0, dUS, dk, Tt);
+            FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, Tf, C, dUS, dk, 0, NK, dk);
+            FN(mm_bt)(gemm, LOWER_OUT, C, C, dv, 1, Dv, dv, Uy, 0, dM, C, Tt);
+            FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, -1, NK, dk, Wy, 1, dM, C, Tt);
             for (long long i = 0; i < C; ++i) {
                 double gi = a ? G[i] : 1.0;
                 double s = FN(dot)(Dv + i * dv, v + i * dv, dv)
@@ -323,9 +391,9 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                     }
                     KK[i * C + c] = x + y;
                 }
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, KK, C, k, dk, 1, dke, dk);
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, q, dk, 1, dke, dk);
+            FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
+            FN(mm)(gemm, 0, FULL, C, dk, C, 1, KK, C, k, dk, 1, dke, dk);
+            FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, dA, C, q, dk, 1, dke, dk);
             for (long long t = C - 1; a && t >= 0; --t) {  /* sum_{s >= t} (q_s dq_s - v_s dv_s) */
                 carry[h] += FN(dot)(q + t * dk, dq + t * dk, dk) - FN(dot)(v + t * dv, u + t * dv, dv);
                 dAlpha[row + t] = (REAL)(carry[h] / a[t]);

@@ -57,11 +57,11 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
-    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk));
+    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk + dk));
     double *G = malloc(sizeof(double) * (2 * C * w + dk));
     if (!buf || !G) { free(buf); free(G); return 1; }
     REAL *A = buf, *Vb = A + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
-    REAL *qf = Ke + C * dk, *kf = qf + C * dk;
+    REAL *qf = Ke + C * dk, *kf = qf + C * dk, *inv_end = kf + C * dk;
     double *E = G + C * w, *r = E + C * w;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
@@ -77,19 +77,21 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                 for (long long c = 0; c < dv; ++c) Vb[i * dv + c] = b[i] * v[i * dv + c];
             if (!a) {
                 if (y) {
-                    FN(lower_xyt)(gemm, C, dk, q, k, A);
+                    FN(transpose)(C, dk, k, kf);
+                    FN(lower_xyt)(gemm, C, dk, 1, q, kf, A);
                     for (long long i = 0; i < C; ++i)
                         for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
-                    gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, q, dk, S, dv, 0, y, dv);
+                    FN(mm)(gemm, 0, FULL, C, dv, dk, 1, q, dk, S, dv, 0, y, dv);
                     FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
                 }
-                gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, k, dk, Vb, dv, 1, S, dv);
+                FN(mm)(gemm, 1, FULL, dk, dv, C, 1, k, dk, Vb, dv, 1, S, dv);
                 continue;
             }
             FN(gate_products)(C, dk, w, a, q, k, G, E, Qg, Ke);
             if (y) {
                 if (da == 1 && G[C - 1] < RATIO_MIN) {       /* running products of the gates */
-                    FN(lower_xyt)(gemm, C, dk, q, k, A);
+                    FN(transpose)(C, dk, k, kf);
+                    FN(lower_xyt)(gemm, C, dk, 1, q, kf, A);
                     for (long long i = 0; i < C; ++i) {
                         double d = 1.0;                  /* prod a over (c, i], c = i, i-1, .. */
                         for (long long c = i; c >= 0; --c) {
@@ -99,11 +101,21 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                         for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                     }
                 } else if (FN(min_last)(G + (C - 1) * w, w) >= RATIO_MIN) {
-                    /* the chunk's gates decay by at most RATIO_MIN: A = (Q g)(K / g)^T */
-                    for (long long i = 0; i < C; ++i)
+                    /* the chunk's gates decay by at most RATIO_MIN: A = (Q g)(K / g)^T =
+                     * (Q g / g_C)(K e)^T, the factor 1 / g_C on the product (scalar gates)
+                     * or on the columns of Q g (per key) */
+                    REAL scale = (REAL)(1.0 / G[C - 1]);
+                    const REAL *qh = Qg;
+                    FN(transpose)(C, dk, Ke, kf);                  /* kf = (K e)^T */
+                    if (w > 1) {
                         for (long long c = 0; c < dk; ++c)
-                            kf[i * dk + c] = (REAL)(k[i * dk + c] / G[w == 1 ? i : i * w + c]);
-                    FN(lower_xyt)(gemm, C, dk, Qg, kf, A);
+                            inv_end[c] = (REAL)(1.0 / G[(C - 1) * w + c]);
+                        for (long long i = 0; i < C; ++i)
+                            for (long long c = 0; c < dk; ++c)
+                                qf[i * dk + c] = Qg[i * dk + c] * inv_end[c];
+                        qh = qf, scale = 1;
+                    }
+                    FN(lower_xyt)(gemm, C, dk, scale, qh, kf, A);
                     for (long long i = 0; i < C; ++i)
                         for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                 } else {
@@ -139,18 +151,18 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                              A + s * C, C);
                     }
                 }
-                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, Qg, dk, S, dv, 0, y, dv);
+                FN(mm)(gemm, 0, FULL, C, dv, dk, 1, Qg, dk, S, dv, 0, y, dv);
                 FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
             }
             if (da == 1) {
-                gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, Ke, dk, Vb, dv,
+                FN(mm)(gemm, 1, FULL, dk, dv, C, 1, Ke, dk, Vb, dv,
                      (REAL)G[C - 1], S, dv);
             } else {
                 for (long long c = 0; c < dk; ++c) {
                     REAL gc = (REAL)G[(C - 1) * w + c];
                     for (long long i = 0; i < dv; ++i) S[c * dv + i] *= gc;
                 }
-                gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, Ke, dk, Vb, dv, 1, S, dv);
+                FN(mm)(gemm, 1, FULL, dk, dv, C, 1, Ke, dk, Vb, dv, 1, S, dv);
             }
         }
         if (peak) FN(track_peak)(peak + h, S, dk * dv);
@@ -183,12 +195,13 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
-    REAL *buf = malloc(sizeof(REAL) * (2 * C * C + C * dv + 4 * C * dk));
+    long long mx = C > dk ? (C > dv ? C : dv) : (dk > dv ? dk : dv);
+    REAL *buf = malloc(sizeof(REAL) * (2 * C * C + C * dv + 4 * C * dk + mx * mx));
     double *G = malloc(sizeof(double) * 2 * C * w);
     int status = 0;
     if (!buf || !G || !group) { free(buf); free(G); free(group); return 1; }
     REAL *A = buf, *dA = A + C * C, *Vb = dA + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
-    REAL *Kf = Ke + C * dk, *X = Kf + C * dk;
+    REAL *Kf = Ke + C * dk, *X = Kf + C * dk, *Tt = X + C * dk;      /* Tt: see FN(mm_bt) */
     double *E = G + C * w;
     for (long long h = 0; h < N && !status; ++h) {
         REAL *L = dST + h * dk * dv;
@@ -218,7 +231,7 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                                 for (long long x = 0; x < dv; ++x) next[c * dv + x] *= g;
                             }
                     }
-                    gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, ke, dk, Vb, dv, gc, next, dv);
+                    FN(mm)(gemm, 1, FULL, dk, dv, C, 1, ke, dk, Vb, dv, gc, next, dv);
                 }
             }
             const REAL *dy = dY + row * dv, *S = group + (j % every) * dk * dv;
@@ -236,11 +249,11 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                 for (long long i = 0; i < C; ++i)
                     for (long long c = 0; c < dk; ++c)
                         Kf[i * dk + c] = (REAL)(k[i * dk + c] / G[i * w + c]);
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, Qg, dk, Kf, dk, 0, A, C);
+                FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Qg, dk, Kf, 0, A, C, Tt);
             } else {
-                gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dk, 1, q, dk, k, dk, 0, A, C);
+                FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, q, dk, k, 0, A, C, Tt);
             }
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, C, dv, 1, dy, dv, Vb, dv, 0, dA, C);
+            FN(mm_bt)(gemm, LOWER_OUT, C, C, dv, 1, dy, dv, Vb, 0, dA, C, Tt);
             for (long long i = 0; i < C; ++i) {
                 if (da == 1) {                           /* A *= D, and dA *= D (dA~ = dA * D) */
                     double d = 1.0;
@@ -253,24 +266,24 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                 for (long long c = i + 1; c < C; ++c) A[i * C + c] = dA[i * C + c] = 0;
             }
             /* dV' = A^T dY + Ke L */
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dv, C, 1, A, C, dy, dv, 0, dvb, dv);
-            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dv, dk, 1, ke, dk, L, dv, 1, dvb, dv);
+            FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, A, C, dy, dv, 0, dvb, dv);
+            FN(mm)(gemm, 0, FULL, C, dv, dk, 1, ke, dk, L, dv, 1, dvb, dv);
             /* dQ = G * (dY S) + pull-back of A */
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, dy, dv, S, dv, 0, dq, dk);
+            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, dy, dv, S, 0, dq, dk, Tt);
             if (da > 1) {
-                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, Kf, dk, 1, dq, dk);
+                FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, dA, C, Kf, dk, 1, dq, dk);
                 for (long long i = 0; i < C * dk; ++i) dq[i] = (REAL)(dq[i] * G[i]);
             } else {
                 if (da == 1)
                     for (long long i = 0; i < C; ++i)
                         for (long long c = 0; c < dk; ++c)
                             dq[i * dk + c] = (REAL)(dq[i * dk + c] * G[i]);
-                gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
+                FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
             }
             /* dK = E * (V' L^T) + pull-back of A */
-            gemm(ROW_MAJOR, NO_TRANS, TRANS, C, dk, dv, 1, Vb, dv, L, dv, 0, dk_, dk);
+            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, Vb, dv, L, 0, dk_, dk, Tt);
             if (da > 1) {
-                gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, Qg, dk, 0, X, dk);
+                FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, dA, C, Qg, dk, 0, X, dk);
                 for (long long i = 0; i < C * dk; ++i)
                     dk_[i] = (REAL)(dk_[i] * E[i] + X[i] / G[i]);
             } else {
@@ -278,7 +291,7 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                     for (long long i = 0; i < C; ++i)
                         for (long long c = 0; c < dk; ++c)
                             dk_[i * dk + c] = (REAL)(dk_[i * dk + c] * E[i]);
-                gemm(ROW_MAJOR, TRANS, NO_TRANS, C, dk, C, 1, dA, C, q, dk, 1, dk_, dk);
+                FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, dA, C, q, dk, 1, dk_, dk);
             }
             /* L <- g_C L + Qg^T dY */
             if (da > 1)
@@ -286,7 +299,7 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                     REAL g = (REAL)G[(C - 1) * w + c];
                     for (long long x = 0; x < dv; ++x) L[c * dv + x] *= g;
                 }
-            gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, qs, dk, dy, dv,
+            FN(mm)(gemm, 1, FULL, dk, dv, C, 1, qs, dk, dy, dv,
                  da == 1 ? (REAL)G[C - 1] : 1, L, dv);
             /* d beta = sum(dV' * v), dv = beta dV' */
             for (long long t = 0; t < C; ++t) {

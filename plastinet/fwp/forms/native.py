@@ -9,7 +9,10 @@ forward substitution in double precision (as the numpy engine forms it), and fou
 products for the pseudo-values, read-outs and state; it runs without the GIL.
 
 The products call numpy's own BLAS (the ``cblas_?gemm`` of the OpenBLAS numpy loads; its
-thread count is managed by :mod:`plastinet._blas`), so no BLAS is linked at build time. The C file
+thread count is managed by :mod:`plastinet._blas`), so no BLAS is linked at build time;
+where the compiler targets AVX2 and FMA, the float32 products whose results have a multiple
+of 8 columns run instead in ``small_gemm.h`` (cache-resident tiles without OpenBLAS's
+copies of the operands; triangular products at about their triangular cost). The C file
 is compiled on first use with the system C compiler (``$CC``, else Python's, else ``cc``)
 and cached in ``$PLASTINET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/plastinet``, i.e.
 ``~/.cache/plastinet``), keyed by the source, compiler, flags, BLAS integer width and CPU.
@@ -49,9 +52,9 @@ __all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "hebbian_b
            "native_status", "SOURCE", "BODIES"]
 
 SOURCE = Path(__file__).with_name("delta_kernel.c")
-#: included twice by SOURCE (float and double)
+#: the headers SOURCE includes: the bodies (twice, float and double) and the small products
 BODIES = tuple(Path(__file__).with_name(name) for name in ("delta_kernel_body.h",
-                                                           "hebbian_kernel_body.h"))
+                                                           "hebbian_kernel_body.h", "small_gemm.h"))
 #: ``(symbol pattern, BLAS integer C type)`` of ``cblas_?gemm``, most specific first
 _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "long long"),
                  ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))   # {}: s or d
