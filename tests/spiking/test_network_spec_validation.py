@@ -175,7 +175,7 @@ def test_inhibitory_stdp_parameters():
     pre, post = PoissonGroup(name="i", n=2, rate=5.0), ConductanceLIF(name="e", n=2)
     Projection(name="ie", pre=pre, post=post, target="g_i", weight=0.3, w_min=0.0, w_max=3.0, rule=rule)
     with pytest.raises(ValidationError) as info:
-        Projection(name="ie", pre=pre, post=post, target="g_i", weight=0.3, rule=rule)   # w_min = -inf
+        Projection(name="ie", pre=pre, post=post, target="g_i", weight=0.3, w_min=-1.0, rule=rule)
     assert info.value.parameter == "w_min" and "'ie'" in str(info.value)
 
 

@@ -118,7 +118,7 @@ def test_inhibitory_stdp_refuses_negative_lower_bound():
     a = SpikeGenerator(name="a", n=1, indices=[0], times=[0.01])
     b = ConductanceLIF(name="b", n=1)
     with pytest.raises(ValidationError, match="w_min"):
-        Projection(name="p", pre=a, post=b, target="g_i", weight=0.0, rule=InhibitorySTDP())
+        Projection(name="p", pre=a, post=b, target="g_i", weight=0.0, w_min=-1.0, rule=InhibitorySTDP())
 
 
 @pytest.mark.parametrize("convention", ["all_to_all", "nearest"])
