@@ -1,0 +1,202 @@
+/* The compiled step loop of the numpy spiking engine (see network_native.py).
+ *
+ * Runs whole steps of a network of current-based LIF populations and spike sources whose
+ * projections are static or carry pair STDP, in the engine's step order: groups (exact
+ * LIF propagators), thresholds, pre pathways by projection name, receive, post pathways by
+ * projection name, resets, records. The arithmetic is the numpy engine's, operation for
+ * operation (compile without floating-point contraction or reassociation): synaptic input
+ * is summed per step into a zeroed buffer in (projection, pre neuron, synapse) order and
+ * then added to the current, trace decays are looked up in tables numpy computed
+ * (exp(-(gap dt) / tau) for every gap that does not underflow to 0), so that results are
+ * bit-identical to the numpy path. Source spikes are drawn by numpy and passed in.
+ */
+#include <math.h>
+
+typedef long long i64;
+
+typedef struct {
+    i64 n;
+    i64 dynamic;                    /* 1: LIF (state below); 0: source (events below) */
+    double *v, *I_e, *I_i;
+    i64 *ref;
+    double v_inf, pm, pve, pvi, pe, pi, v_th, v_reset;
+    i64 ref_steps;
+    double *acc_e, *acc_i;          /* zeroed on entry and on return (n) */
+    unsigned char *hold;            /* scratch (n) */
+    i64 *spk;                       /* scratch (n): spikes of the current step */
+    const i64 *ev_off, *ev_neuron;  /* sources: (K + 1) offsets into the chunk's events */
+    i64 *out_step, *out_neuron;     /* dynamic: spike records */
+    i64 out_n, out_cap;
+    /* set by the loop */
+    i64 n_spk, touched_e, touched_i;
+    const i64 *cur;
+} Pop;
+
+typedef struct {
+    i64 pre, post, target;          /* target 0: I_e, 1: I_i, -1: none */
+    i64 rule;                       /* 0: static, 1: pair STDP */
+    const i64 *indptr_pre, *post_idx, *pre_idx, *by_post, *indptr_post;
+    double *w;
+    double *x_val, *y_val;
+    i64 *x_last, *y_last;
+    const double *x_tab, *y_tab;
+    i64 x_len, y_len, x_reset, y_reset, soft, bounded;
+    double x_amp, y_amp, A_plus, A_minus, w_min, w_max;
+} Proj;
+
+static inline double decayed(const double *val, const i64 *last, const double *tab, i64 len,
+                             i64 i, i64 step)
+{
+    i64 gap = step - last[i];
+    return val[i] * (gap < len ? tab[gap] : 0.0);
+}
+
+static inline double clip(double v, double lo, double hi)
+{
+    /* numpy's clip: max with the lower bound, then min with the upper, NaN kept */
+    double t = isnan(v) ? v : (v > lo ? v : lo);
+    return isnan(t) ? t : (t < hi ? t : hi);
+}
+
+static void update(Pop *p)
+{
+    i64 n = p->n;
+    double *v = p->v, *ie = p->I_e, *ii = p->I_i;
+    for (i64 i = 0; i < n; i++) {
+        double vn = p->v_inf + (v[i] - p->v_inf) * p->pm + p->pve * ie[i] + p->pvi * ii[i];
+        unsigned char h = p->ref_steps > 0 && p->ref[i] > 0;
+        if (h) {
+            vn = v[i];
+            p->ref[i] -= 1;
+        }
+        p->hold[i] = h;
+        v[i] = vn;
+        ie[i] = ie[i] * p->pe;
+        ii[i] = ii[i] * p->pi;
+    }
+}
+
+static void pre_pathway(Proj *q, Pop *pre, Pop *post, i64 step)
+{
+    double *acc = q->target == 0 ? post->acc_e : q->target == 1 ? post->acc_i : 0;
+    if (acc) {
+        if (q->target == 0)
+            post->touched_e = 1;
+        else
+            post->touched_i = 1;
+    }
+    for (i64 a = 0; a < pre->n_spk; a++) {
+        i64 j = pre->cur[a];
+        if (q->rule == 1) {
+            double before = decayed(q->x_val, q->x_last, q->x_tab, q->x_len, j, step);
+            q->x_val[j] = q->x_reset ? q->x_amp : before + q->x_amp;
+            q->x_last[j] = step;
+        }
+        for (i64 s = q->indptr_pre[j]; s < q->indptr_pre[j + 1]; s++) {
+            i64 k = q->post_idx[s];
+            double d = q->w[s];
+            if (q->rule == 1) {
+                double y = decayed(q->y_val, q->y_last, q->y_tab, q->y_len, k, step);
+                double nw = q->soft ? d - q->A_minus * (d - q->w_min) * y : d - q->A_minus * y;
+                q->w[s] = q->bounded ? clip(nw, q->w_min, q->w_max) : nw;
+            }
+            if (acc)
+                acc[k] += d;
+        }
+    }
+}
+
+static void post_pathway(Proj *q, Pop *post, i64 step)
+{
+    for (i64 a = 0; a < post->n_spk; a++) {
+        i64 i = post->cur[a];
+        double before = decayed(q->y_val, q->y_last, q->y_tab, q->y_len, i, step);
+        q->y_val[i] = q->y_reset ? q->y_amp : before + q->y_amp;
+        q->y_last[i] = step;
+    }
+    for (i64 a = 0; a < post->n_spk; a++) {
+        i64 i = post->cur[a];
+        for (i64 r = q->indptr_post[i]; r < q->indptr_post[i + 1]; r++) {
+            i64 s = q->by_post[r];
+            double x = decayed(q->x_val, q->x_last, q->x_tab, q->x_len, q->pre_idx[s], step);
+            double w = q->w[s];
+            double nw = q->soft ? w + q->A_plus * (q->w_max - w) * x : w + q->A_plus * x;
+            q->w[s] = q->bounded ? clip(nw, q->w_min, q->w_max) : nw;
+        }
+    }
+}
+
+static void receive(double *x, double *acc, i64 n)
+{
+    for (i64 i = 0; i < n; i++) {
+        x[i] += acc[i];
+        acc[i] = 0.0;
+    }
+}
+
+/* Run steps n0 .. n0 + K - 1. Returns the number of steps done: fewer than K when a
+ * dynamic population's record buffer could not hold another step (flush and call again
+ * with the events of the remaining steps). */
+i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K)
+{
+    for (i64 k = 0; k < K; k++) {
+        i64 step = n0 + k;
+        for (i64 a = 0; a < n_pops; a++)
+            if (pops[a].dynamic && pops[a].out_cap - pops[a].out_n < pops[a].n)
+                return k;
+        /* groups */
+        for (i64 a = 0; a < n_pops; a++)
+            if (pops[a].dynamic)
+                update(&pops[a]);
+        /* thresholds */
+        for (i64 a = 0; a < n_pops; a++) {
+            Pop *p = &pops[a];
+            if (p->dynamic) {
+                i64 m = 0;
+                for (i64 i = 0; i < p->n; i++)
+                    if (p->v[i] > p->v_th && !p->hold[i])
+                        p->spk[m++] = i;
+                p->n_spk = m;
+                p->cur = p->spk;
+            } else {
+                p->n_spk = p->ev_off[k + 1] - p->ev_off[k];
+                p->cur = p->ev_neuron + p->ev_off[k];
+            }
+            p->touched_e = p->touched_i = 0;
+        }
+        /* synapses: pre pathways (by name), receive, post pathways (by name) */
+        for (i64 b = 0; b < n_projs; b++) {
+            Proj *q = &projs[b];
+            if (pops[q->pre].n_spk)
+                pre_pathway(q, &pops[q->pre], &pops[q->post], step);
+        }
+        for (i64 a = 0; a < n_pops; a++) {
+            Pop *p = &pops[a];
+            if (p->touched_e)
+                receive(p->I_e, p->acc_e, p->n);
+            if (p->touched_i)
+                receive(p->I_i, p->acc_i, p->n);
+        }
+        for (i64 b = 0; b < n_projs; b++) {
+            Proj *q = &projs[b];
+            if (q->rule == 1 && pops[q->post].n_spk)
+                post_pathway(q, &pops[q->post], step);
+        }
+        /* resets, records */
+        for (i64 a = 0; a < n_pops; a++) {
+            Pop *p = &pops[a];
+            if (!p->dynamic)
+                continue;
+            for (i64 m = 0; m < p->n_spk; m++) {
+                i64 i = p->spk[m];
+                p->v[i] = p->v_reset;
+                if (p->ref_steps)
+                    p->ref[i] = p->ref_steps;
+                p->out_step[p->out_n] = step;
+                p->out_neuron[p->out_n] = i;
+                p->out_n++;
+            }
+        }
+    }
+    return K;
+}
