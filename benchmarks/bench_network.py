@@ -108,3 +108,316 @@ def plastinet_network_a(n_e: int, seed: int = 0):
     net.add(SpikeProbe("spikes_E", population="E"))
     net.add(SpikeProbe("spikes_I", population="I"))
     return net
+
+
+def _plastinet_bytes(sim: Any) -> tuple[int, int]:
+    """(bytes of the projections' arrays, synapses) of a plastinet simulator."""
+    from plastinet.spiking._synapses import Trace
+
+    total = n_syn = 0
+    for p in sim.projs.values():
+        n_syn += p.w.size
+        for value in vars(p).values():
+            arrays = [value.val, value.last] if isinstance(value, Trace) else [value]
+            total += sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+    return total, n_syn
+
+
+def run_plastinet(network: str, duration: float, seed: int = 0) -> dict[str, Any]:
+    """plastinet's numpy engine (its compiled step loop where the network allows it)."""
+    from plastinet.spiking import Simulator
+    from plastinet.spiking.network_native import native_status, unsupported_reason
+
+    t = time.perf_counter()
+    net, dt = PLASTINET_BUILDERS[network](seed)
+    sim = Simulator(net, dt=dt, seed=seed)
+    build = time.perf_counter() - t
+    t = time.perf_counter()
+    ds = sim.run(duration)
+    loop = time.perf_counter() - t
+    nbytes, n_syn = _plastinet_bytes(sim)
+    path = "compiled" if sim._native is not None else f"numpy ({unsupported_reason(sim) or native_status()})"
+    return {"build": build, "loop": loop, "spikes": int(ds.sizes["spike"]), "bytes": nbytes, "n_syn": n_syn,
+            "note": path}
+
+
+def run_plastinet_brian2(network: str, duration: float, target: str, seed: int = 0) -> dict[str, Any]:
+    """plastinet's brian2 backend (``simulate(..., backend="brian2")``)."""
+    from plastinet.backends.brian2.spiking import simulate
+
+    net, dt = PLASTINET_BUILDERS[network](seed)
+    t = time.perf_counter()
+    ds = simulate(net, duration, dt=dt, seed=seed, target=target)
+    total = time.perf_counter() - t
+    loop = float(ds.attrs.get("run_loop_time", float("nan")))
+    if not np.isfinite(loop):               # runtime targets: no separate loop time
+        loop = total
+    return {"build": total - loop, "loop": loop, "spikes": int(ds.sizes["spike"]), "bytes": 0, "n_syn": 0,
+            "note": f"brian2 {target}"}
+
+
+# -- hand-written Brian2 scripts ----------------------------------------------------------------
+def _brian2_device(b2: Any, target: str, workdir: str) -> None:
+    if target == "cpp_standalone":
+        b2.set_device("cpp_standalone", directory=workdir, build_on_run=True)
+    else:
+        b2.prefs.codegen.target = target
+
+
+def _brian2_result(b2: Any, target: str, net_run: Callable[[], None], synapses: list, t0: float,
+                   spikes: Callable[[], int]) -> dict[str, Any]:
+    t = time.perf_counter()
+    net_run()
+    total = time.perf_counter() - t
+    loop = float(getattr(b2.get_device(), "_last_run_time", float("nan"))) if target == "cpp_standalone" else total
+    nbytes = n_syn = 0
+    for S in synapses:
+        n = len(S)
+        n_syn += n
+        for var in S.variables.values():
+            if getattr(var, "owner", None) is not None and var.owner.name == S.name and hasattr(var, "get_value"):
+                try:
+                    value = np.asarray(var.get_value())
+                except Exception:               # constants, dynamic references
+                    continue
+                if value.size == n:
+                    nbytes += value.nbytes
+    return {"build": t - t0 + (total - loop), "loop": loop, "spikes": spikes(), "bytes": nbytes, "n_syn": n_syn,
+            "note": f"hand-written, {target}"}
+
+
+def brian2_network_a(n_e: int, duration: float, target: str, workdir: str, seed: int = 0) -> dict[str, Any]:
+    """Network (a) written directly in Brian2 (same synapses as plastinet's)."""
+    import brian2 as b2
+
+    t0 = time.perf_counter()
+    _brian2_device(b2, target, workdir)
+    b2.seed(seed)
+    c = network_a_connectivity(n_e, seed)
+    sizes = c["sizes"]
+    ms, mV, pA, Mohm = b2.ms, b2.mV, b2.pA, b2.Mohm
+    clock = b2.Clock(dt=DT_A * b2.second)
+    eqs = """dv/dt = (v_rest - v + r_m * (I_e + I_i)) / tau_m : volt (unless refractory)
+             dI_e/dt = -I_e / tau_e : amp
+             dI_i/dt = -I_i / tau_i : amp
+             tau_m : second (constant)"""
+    ns = dict(v_rest=-70 * mV, r_m=100 * Mohm, tau_e=5 * ms, tau_i=10 * ms, A_plus=0.01 * 30 * pA,
+              A_minus=1.05 * 0.01 * 30 * pA, tau_stdp=20 * ms, w_max=60 * pA)
+    groups = {}
+    for name, tau in (("E", 20 * ms), ("I", 10 * ms)):
+        # exact integration is singular for tau_m == tau_i (the inhibitory group): Euler there
+        g = b2.NeuronGroup(sizes[name], eqs, threshold="v > -50*mV", reset="v = -60*mV", refractory=2 * ms,
+                           method="exact" if name == "E" else "euler", clock=clock, namespace=ns, name=name)
+        g.v = -70 * mV
+        g.tau_m = tau
+        groups[name] = g
+    groups["P"] = b2.PoissonGroup(sizes["P"], rates=20 * b2.Hz, clock=clock, name="P")
+    synapses = []
+    for name, (pre, post, (i, j)) in c["conn"].items():
+        var = "I_i" if pre == "I" else "I_e"
+        if name == "EE":
+            S = b2.Synapses(groups[pre], groups[post],
+                            """w : amp
+                               dApre/dt = -Apre / tau_stdp : 1 (event-driven)
+                               dApost/dt = -Apost / tau_stdp : 1 (event-driven)""",
+                            on_pre=f"""{var}_post += w
+                                       Apre += 1
+                                       w = clip(w - A_minus * Apost, 0*pA, w_max)""",
+                            on_post="""Apost += 1
+                                       w = clip(w + A_plus * Apre, 0*pA, w_max)""",
+                            clock=clock, namespace=ns, name=name)
+            S.connect(i=i, j=j)
+            S.w = 30 * pA
+        else:
+            S = b2.Synapses(groups[pre], groups[post], on_pre=f"{var}_post += {-120 if pre == 'I' else 30}*pA",
+                            clock=clock, namespace=ns, name=name)
+            S.connect(i=i, j=j)
+        synapses.append(S)
+    mons = [b2.SpikeMonitor(groups[k], name=f"mon_{k}") for k in ("E", "I")]
+    net = b2.Network(*groups.values(), *synapses, *mons)
+    return _brian2_result(b2, target, lambda: net.run(duration * b2.second), synapses, t0,
+                          lambda: int(sum(m.num_spikes for m in mons)))
+
+
+# -- NEST ---------------------------------------------------------------------------------------
+def nest_network_a(n_e: int, duration: float, seed: int = 0) -> dict[str, Any]:
+    """Network (a) in NEST (iaf_psc_exp, stdp_synapse; delay 0.1 ms, NEST's minimum)."""
+    import nest
+
+    t0 = time.perf_counter()
+    nest.ResetKernel()
+    nest.set_verbosity("M_ERROR")
+    nest.SetKernelStatus({"resolution": DT_A * 1e3, "local_num_threads": 1, "rng_seed": seed + 1,
+                          "print_time": False})
+    c = network_a_connectivity(n_e, seed)
+    sizes = c["sizes"]
+    common = dict(E_L=-70.0, V_th=-50.0, V_reset=-60.0, t_ref=2.0, tau_syn_ex=5.0, tau_syn_in=10.0,
+                  V_m=-70.0, tau_minus=20.0)
+    nodes = {"E": nest.Create("iaf_psc_exp", sizes["E"], params=dict(common, tau_m=20.0, C_m=200.0)),
+             "I": nest.Create("iaf_psc_exp", sizes["I"], params=dict(common, tau_m=10.0, C_m=100.0)),
+             "P": nest.Create("parrot_neuron", sizes["P"])}
+    gen = nest.Create("poisson_generator", params={"rate": 20.0})
+    nest.Connect(gen, nodes["P"])
+    nest.CopyModel("stdp_synapse", "stdp_ee", {"tau_plus": 20.0, "lambda": 0.3 / 60.0, "alpha": 1.05,
+                                               "mu_plus": 0.0, "mu_minus": 0.0, "Wmax": 60.0})
+    n_syn = 0
+    for name, (pre, post, (i, j)) in c["conn"].items():
+        ids_pre = np.asarray(nodes[pre].tolist())[i]
+        ids_post = np.asarray(nodes[post].tolist())[j]
+        w = -120.0 if pre == "I" else 30.0
+        syn = {"synapse_model": "stdp_ee" if name == "EE" else "static_synapse", "weight": w, "delay": DT_A * 1e3}
+        nest.Connect(ids_pre, ids_post, "one_to_one", syn)
+        n_syn += i.size
+    rec = nest.Create("spike_recorder")
+    nest.Connect(nodes["E"] + nodes["I"], rec)
+    nest.Prepare()
+    build = time.perf_counter() - t0
+    t = time.perf_counter()
+    nest.Run(duration * 1e3)
+    loop = time.perf_counter() - t
+    nest.Cleanup()
+    return {"build": build, "loop": loop, "spikes": int(rec.n_events), "bytes": 0, "n_syn": n_syn,
+            "note": "NEST 1 thread, delay 0.1 ms"}
+
+
+# -- the harness --------------------------------------------------------------------------------
+def _size(network: str) -> int:
+    return int(network[1:])
+
+
+PLASTINET_BUILDERS: dict[str, Callable[[int], tuple[Any, float]]] = {}
+BRIAN2_SCRIPTS: dict[str, Callable[..., dict[str, Any]]] = {}
+NEST_SCRIPTS: dict[str, Callable[..., dict[str, Any]]] = {}
+
+
+def _register_a(network: str) -> None:
+    n_e = _size(network)
+    PLASTINET_BUILDERS[network] = lambda seed: (plastinet_network_a(n_e, seed), DT_A)
+    BRIAN2_SCRIPTS[network] = lambda duration, target, workdir, seed=0: brian2_network_a(
+        n_e, duration, target, workdir, seed)
+    NEST_SCRIPTS[network] = lambda duration, seed=0: nest_network_a(n_e, duration, seed)
+
+
+def measure(kind: str, network: str, duration: float) -> dict[str, Any]:
+    """One measurement (run in a fresh process by :func:`_in_process`)."""
+    if network.startswith("a") and network not in PLASTINET_BUILDERS:
+        _register_a(network)
+    if kind == "plastinet":
+        return run_plastinet(network, duration)
+    if kind.startswith("plastinet-brian2-"):
+        return run_plastinet_brian2(network, duration, kind[len("plastinet-brian2-"):])
+    if kind.startswith("brian2-"):
+        with tempfile.TemporaryDirectory(prefix="bench_network_") as workdir:
+            return BRIAN2_SCRIPTS[network](duration, kind[len("brian2-"):], workdir)
+    if kind == "nest":
+        return NEST_SCRIPTS[network](duration)
+    raise ValueError(kind)
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _in_process(kind: str, network: str, duration: float, timeout: float) -> dict[str, Any]:
+    args = [sys.executable, __file__, "--worker", json.dumps([kind, network, duration])]
+    try:
+        run = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:g} s"}
+    for line in reversed(run.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = (run.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"error": tail[:200]}
+
+
+def _machine() -> str:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _load() -> str:
+    return "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
+
+
+#: (kind, hand-written baseline it is compared with)
+KINDS = (("plastinet", "brian2-numpy"), ("plastinet-brian2-numpy", "brian2-numpy"),
+         ("plastinet-brian2-cpp_standalone", "brian2-cpp_standalone"), ("brian2-numpy", None),
+         ("brian2-cpp_standalone", None), ("nest", None))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--networks", nargs="+", default=None,
+                    help="a<N_E> (e.g. a4000 a32000), vogels, izhikevich (default: all)")
+    ap.add_argument("--duration", type=float, default=None, help="biological seconds per run")
+    ap.add_argument("--kinds", nargs="+", default=[k for k, _ in KINDS], choices=[k for k, _ in KINDS])
+    ap.add_argument("--quick", action="store_true", help="a smoke run: a4000 only, 0.2 s, no cpp_standalone")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        kind, network, duration = json.loads(args.worker)
+        out = measure(kind, network, duration)
+        out["peak_rss_mb"] = _peak_rss_mb()
+        print("RESULT " + json.dumps(out))
+        return
+    networks = args.networks or (["a4000"] if args.quick else ["a4000", "a32000", "vogels", "izhikevich"])
+    kinds = [k for k in args.kinds if not (args.quick and "cpp_standalone" in k)]
+    durations = {"a4000": 2.0, "a32000": 0.5, "vogels": 2.0, "izhikevich": 10.0}
+    print(f"# bench_network.py: {_machine()}")
+    print(f"# at start: {_load()}")
+    try:
+        import brian2
+        print(f"# Brian2 {brian2.__version__}", end="")
+    except ImportError:
+        print("# Brian2 not importable", end="")
+    try:
+        import nest
+        print(f", NEST {nest.__version__}")
+    except ImportError:
+        print(", NEST not importable")
+        kinds = [k for k in kinds if k != "nest"]
+    print("| network | simulator | build / compile (s) | loop per biological s (s) | ratio to hand-written "
+          "Brian2 (same target) | bytes / synapse | peak RSS (MB) | spikes / neuron / s | note |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for network in networks:
+        duration = args.duration or (0.2 if args.quick else durations.get(network[:1] if network.startswith("a") and network not in durations else network, 0.5))
+        if network.startswith("a") and network not in durations and args.duration is None and not args.quick:
+            duration = 2.0 if _size(network) <= 8000 else 0.5
+        missing = missing_features(network)
+        results: dict[str, dict[str, Any]] = {}
+        for kind in kinds:
+            if missing and kind.startswith("plastinet"):
+                results[kind] = {"error": "missing in plastinet: " + missing}
+                continue
+            if network not in ("vogels", "izhikevich") or kind != "nest":
+                results[kind] = _in_process(kind, network, duration, args.timeout)
+            else:
+                results[kind] = {"error": "no NEST script for this network"}
+        n_neurons = NEURONS.get(network) or int(_size(network) * 1.25)
+        for kind, base in KINDS:
+            if kind not in results:
+                continue
+            r = results[kind]
+            if "error" in r:
+                print(f"| {network} | {kind} | - | - | - | - | - | - | {r['error']} |")
+                continue
+            per_s = r["loop"] / duration
+            b = results.get(base or "", {})
+            ratio = f"{r['loop'] / b['loop']:.2f}" if base and "loop" in b else "-"
+            bps = f"{r['bytes'] / r['n_syn']:.1f}" if r.get("n_syn") and r.get("bytes") else "-"
+            print(f"| {network} | {kind} | {r['build']:.1f} | {per_s:.3g} | {ratio} | {bps} | "
+                  f"{r.get('peak_rss_mb', float('nan')):.0f} | {r['spikes'] / n_neurons / duration:.2f} | "
+                  f"{r.get('note', '')} (T = {duration:g} s) |", flush=True)
+    print(f"# at end: {_load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,8 @@
 In a recurrent network the dynamic populations spike in nearly every step, so the engine's
 chunking between spikes does not apply and each step costs a few dozen numpy calls.
 ``network_kernel.c`` runs whole steps in C instead, for networks made only of objects it
-supports (:func:`unsupported_reason`): current-based :class:`~plastinet.spiking.LIF`
+supports (:func:`unsupported_reason`) and that have a projection from a dynamic
+population (feed-forward networks keep the engine's chunking between spikes): current-based :class:`~plastinet.spiking.LIF`
 populations, Poisson and generator sources, projections onto ``I_e``/``I_i`` that are
 static or carry :class:`~plastinet.spiking.PairSTDP` (any pairing and bound), without
 short-term plasticity, and spike, state and weight probes; no modulators or rewards.
@@ -109,8 +110,10 @@ def _table_length(tau: float, dt: float) -> int:
 
 
 def unsupported_reason(sim: Any) -> str | None:
-    """Why the compiled loop cannot run the network of ``sim`` (None when it can)."""
+    """Why the compiled loop does not run the network of ``sim`` (None when it does)."""
     net = sim.network
+    if not any(p.proj.pre.name in sim.dyn for p in sim.projs.values()):
+        return "no recurrent projection (the engine's chunking between spikes serves feed-forward networks)"
     if net.modulators or net.rewards:
         return "modulators and rewards"
     for name, pop in net.populations.items():
@@ -215,9 +218,10 @@ class NativeNetwork:
 
     def chunk(self, n0: int, end_all: int) -> None:
         """Advance the engine from step ``n0`` by up to ``chunk_steps`` steps (not past
-        ``end_all``, ending after a sampling step), as the engine's own chunk does."""
+        ``end_all``, ending after a sampling step and at the numerical guard's next check,
+        where a spiking step would end the engine's own chunk)."""
         sim = self.sim
-        end = min(n0 + sim.chunk_steps, end_all)
+        end = min(n0 + sim.chunk_steps, end_all, max(n0 + 1, sim._checked + sim._guard_steps))
         if sim.sample_steps:
             end = min(end, -(-n0 // sim.sample_steps) * sim.sample_steps + 1)
         K = end - n0
