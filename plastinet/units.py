@@ -30,6 +30,7 @@ BASE_UNITS: dict[str, tuple[tuple[int, int, int, int], str]] = {
     "F": ((4, -2, -1, 2), "F"),
     "ohm": ((-3, 2, 1, -2), "ohm"),
     "m": ((0, 1, 0, 0), "m"),
+    "V/s": ((-4, 2, 1, -1), "V/s"),
 }
 
 _PREFIXES = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3, "u": 1e-6, "µ": 1e-6,
@@ -37,12 +38,12 @@ _PREFIXES = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3, "u": 1e-6, "µ": 
 _ALIASES = {"sec": "s", "second": "s", "seconds": "s", "Ohm": "ohm", "Ω": "ohm",
             "siemens": "S", "volt": "V", "amp": "A", "hertz": "Hz", "farad": "F"}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_QUANTITY_RE = re.compile(rf"^\s*({_NUMBER})\s*\*?\s*([A-Za-zµμΩ]*)\s*$")
+_QUANTITY_RE = re.compile(rf"^\s*({_NUMBER})\s*\*?\s*([A-Za-zµμΩ]*)\s*(?:/\s*([A-Za-zµμΩ]+))?\s*$")
 
 
 #: An example unit string per base unit, for error messages.
 _EXAMPLES = {"s": "20 ms", "Hz": "15 Hz", "V": "-70 mV", "A": "0.5 nA", "S": "10 nS", "F": "200 pF",
-             "ohm": "100 Mohm", "m": "1 mm"}
+             "ohm": "100 Mohm", "m": "1 mm", "V/s": "8 mV/ms"}
 
 
 def _unit_factor(symbol: str) -> tuple[float, str]:
@@ -67,7 +68,8 @@ def parse_quantity(text: str) -> tuple[float, str]:
     ----------
     text : str
         A number followed by an optional unit symbol with an optional SI prefix
-        (``"20 ms"``, ``"-54mV"``, ``"15 Hz"``, ``"1e-3"``).
+        (``"20 ms"``, ``"-54mV"``, ``"15 Hz"``, ``"1e-3"``), or a quotient of two such symbols
+        (``"8 mV/ms"`` is 8 V/s, ``"0.02 /ms"`` is 20 Hz).
 
     Returns
     -------
@@ -83,16 +85,24 @@ def parse_quantity(text: str) -> tuple[float, str]:
     """
     match = _QUANTITY_RE.match(text)
     if match is None:
-        raise UnitError("units", "quantity", text, "expected a number and a unit such as '20 ms'")
+        raise UnitError("units", "quantity", text, "expected a number and a unit such as '20 ms' or '8 mV/ms'")
     try:
         factor, base = _unit_factor(match.group(2))
-    except KeyError:
+        divisor, over = _unit_factor(match.group(3)) if match.group(3) else (1.0, "1")
+    except KeyError as err:
         raise UnitError("units", "quantity", text,
-                        f"unknown unit {match.group(2)!r}; known base units: "
+                        f"unknown unit {err.args[0]!r}; known base units: "
                         + ", ".join(u for u in BASE_UNITS if u != "1")
-                        + " with prefixes k, M, G, m, u, n, p, f") from None
+                        + " with prefixes k, M, G, m, u, n, p, f, and quotients such as 'mV/ms' or '1/ms'") from None
+    if over != "1":
+        dims = tuple(a - b for a, b in zip(BASE_UNITS[base][0], BASE_UNITS[over][0]))
+        base = next((u for u, (d, _) in BASE_UNITS.items() if d == dims), "")
+        if not base:
+            raise UnitError("units", "quantity", text,
+                            "this quotient of units has no SI base unit plastinet knows; known: "
+                            + ", ".join(u for u in BASE_UNITS if u != "1"))
     # scale in decimal, round once: "5 us" gives exactly 5e-06 (5 * 1e-6 would not)
-    return float(Decimal(match.group(1)) * Decimal(repr(factor))), base
+    return float(Decimal(match.group(1)) * Decimal(repr(factor)) / Decimal(repr(divisor))), base
 
 
 def _digits(value: int) -> str:

@@ -10,11 +10,14 @@ live in :mod:`plastinet.experiments`.
 from plastinet.spiking.engine import Simulator, run
 from plastinet.spiking.network import (
                                        LIF,
+                                       AdEx,
                                        CoincidenceReward,
                                        ConductanceLIF,
+                                       Izhikevich,
                                        Modulator,
                                        ModulatorProbe,
                                        Network,
+                                       NoiseCurrent,
                                        PoissonGroup,
                                        Population,
                                        ProgrammedSignal,
@@ -31,6 +34,7 @@ from plastinet.spiking.rules import (
                                        PES,
                                        RULES,
                                        DopamineSTDP,
+                                       InhibitorySTDP,
                                        ModulatedHebbian,
                                        PairSTDP,
                                        SpikeRule,
@@ -40,8 +44,8 @@ from plastinet.spiking.rules import (
 
 __all__ = [
     "Network", "Population", "PoissonGroup", "SpikeGenerator", "LIF", "ConductanceLIF",
-    "RateUnits", "Projection", "Modulator", "ProgrammedSignal", "SpikeSignal",
-    "CoincidenceReward", "SpikeProbe", "StateProbe", "WeightProbe", "ModulatorProbe",
-    "SpikeRule", "PairSTDP", "TripletSTDP", "DopamineSTDP", "PES", "ModulatedHebbian",
+    "Izhikevich", "AdEx", "RateUnits", "Projection", "Modulator", "ProgrammedSignal", "SpikeSignal",
+    "CoincidenceReward", "NoiseCurrent", "SpikeProbe", "StateProbe", "WeightProbe", "ModulatorProbe",
+    "SpikeRule", "PairSTDP", "TripletSTDP", "DopamineSTDP", "InhibitorySTDP", "PES", "ModulatedHebbian",
     "TsodyksMarkram", "RULES", "Simulator", "run", "spike_trains",
 ]

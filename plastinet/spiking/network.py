@@ -7,13 +7,16 @@ object has a ``name`` (a Python identifier) by which results and other objects r
 Populations
     :class:`PoissonGroup` (constant, per-neuron or piecewise-constant rates),
     :class:`SpikeGenerator` (explicit spike times), :class:`LIF` (current-based),
-    :class:`ConductanceLIF` (conductance-based, Song et al. 2000 form) and
-    :class:`RateUnits` (non-spiking linear units with low-pass filtered inputs).
+    :class:`ConductanceLIF` (conductance-based, Song et al. 2000 form, with an optional
+    background current), :class:`Izhikevich` (2003), :class:`AdEx` (Brette & Gerstner 2005)
+    and :class:`RateUnits` (non-spiking linear units with low-pass filtered inputs).
 Projections
     :class:`Projection`: all-to-all, fixed probability or explicit index lists; initial
     weights constant, per synapse, dense matrix or uniform random; weight bounds; a
     long-term plasticity rule (:mod:`plastinet.spiking.rules`) and optional short-term
-    plasticity (:class:`~plastinet.spiking.rules.TsodyksMarkram`).
+    plasticity (:class:`~plastinet.spiking.rules.TsodyksMarkram`); synaptic delays.
+Noise
+    :class:`NoiseCurrent`: a fresh random input per neuron and time step.
 Modulators
     :class:`ProgrammedSignal` (piecewise-constant m(t)), :class:`SpikeSignal` (a
     concentration driven by spikes and rewards, NEST's volume transmitter) and
@@ -36,8 +39,8 @@ from plastinet.spiking.rules import SpikeRule, TsodyksMarkram
 from plastinet.units import to_si
 
 __all__ = [
-    "Population", "PoissonGroup", "SpikeGenerator", "LIF", "ConductanceLIF", "RateUnits",
-    "Projection", "Modulator", "ProgrammedSignal", "SpikeSignal", "CoincidenceReward",
+    "Population", "PoissonGroup", "SpikeGenerator", "LIF", "ConductanceLIF", "Izhikevich", "AdEx",
+    "RateUnits", "Projection", "Modulator", "NoiseCurrent", "ProgrammedSignal", "SpikeSignal", "CoincidenceReward",
     "Probe", "SpikeProbe", "StateProbe", "WeightProbe", "ModulatorProbe", "Network",
 ]
 
@@ -245,11 +248,15 @@ class LIF(Population):
 class ConductanceLIF(Population):
     """Conductance-based LIF neurons (Song, Miller & Abbott 2000; Brian2's STDP example).
 
-    ``tau_m dv/dt = g_e (E_e - v) + g_i (E_i - v) + (E_l - v)``, ``dg_e/dt = -g_e/tau_e``,
-    ``dg_i/dt = -g_i/tau_i``; conductances in units of the leak conductance
-    (dimensionless); targets ``"g_e"`` and ``"g_i"``. ``method="euler"`` is forward Euler
-    on ``(v, g_e, g_i)`` exactly as Brian2's ``method='euler'``; ``"exponential_euler"``
-    integrates the conductances exactly and ``v`` with the conductances frozen over a step.
+    ``tau_m dv/dt = g_e (E_e - v) + g_i (E_i - v) + (E_l - v) + i_ext / g_l``,
+    ``dg_e/dt = -g_e/tau_e``, ``dg_i/dt = -g_i/tau_i``; conductances in units of the leak
+    conductance ``g_l`` (dimensionless); targets ``"g_e"`` and ``"g_i"``. The membrane
+    capacitance is ``C = g_l tau_m``; ``g_l`` matters only for the constant background
+    current ``i_ext`` (Vogels et al. 2011: ``g_l = 10 nS``, ``tau_m = 20 ms``,
+    ``i_ext = 200 pA``, ``E_i = -80 mV``; a conductance of ``3 nS`` is ``0.3`` here).
+    ``method="euler"`` is forward Euler on ``(v, g_e, g_i)`` exactly as Brian2's
+    ``method='euler'``; ``"exponential_euler"`` integrates the conductances exactly and ``v``
+    with the conductances (and ``i_ext``) frozen over a step.
 
     Parameters
     ----------
@@ -266,6 +273,11 @@ class ConductanceLIF(Population):
     method : {"euler", "exponential_euler"}
     v_init : float or None
         Initial potential (V); ``None`` means ``E_l``.
+    g_l : float
+        Leak conductance (S), the unit of ``g_e`` and ``g_i``.
+    i_ext : float
+        Constant background current (A); 0 (the default) leaves the equation as above
+        without the term.
     """
 
     targets = ("g_e", "g_i")
@@ -283,11 +295,160 @@ class ConductanceLIF(Population):
     method = Parameter("exponential_euler", choices=("euler", "exponential_euler"),
                        doc="integration method")
     v_init = Parameter(None, unit="V", allow_none=True, doc="initial potential (V); None: E_l")
+    g_l = Parameter(1e-8, unit="S", low=0.0, low_open=True, doc="leak conductance (S), unit of g_e and g_i")
+    i_ext = Parameter(0.0, unit="A", doc="constant background current (A)")
 
     def _check(self) -> None:
         if self.v_reset >= self.v_thresh:
             raise RangeError("ConductanceLIF", "v_reset", self.v_reset,
                              f"must be below v_thresh={self.v_thresh:g} V")
+
+
+class Izhikevich(Population):
+    """Izhikevich (2003) neurons: a quadratic membrane with a recovery variable.
+
+    In Izhikevich's units (mV, ms) ``dv/dt = 0.04 v^2 + 5 v + 140 - u + I`` and
+    ``du/dt = a (b v - u)``; when ``v >= v_peak`` (30 mV): ``v = c``, ``u += d``. Here in SI:
+    ``v`` in V, ``u`` and ``I`` in V/s (mV/ms = V/s), ``a`` and ``b`` in Hz (1/ms = 1000 Hz),
+    ``c`` in V and ``d`` in V/s, so ``dv/dt = 4e4 v^2 + 5e3 v + 140 - u + I`` (V/s). The
+    published values can be given as unit strings: ``a="0.02/ms"``, ``b="0.2/ms"``,
+    ``c="-65 mV"``, ``d="8 mV/ms"`` (regular spiking; fast spiking: ``a="0.1/ms"``,
+    ``d="2 mV/ms"``).
+
+    A step of length ``dt`` first resets the neurons with ``v >= v_peak`` (and adds ``d``
+    to their ``u``): each emits a spike in that step, as in Izhikevich's code; then it
+    integrates with the step's input ``I``:
+
+    ``method="euler"``
+        Forward Euler: ``v' = v + dt f(v, u, I)``, ``u' = u + dt a (b v - u)`` (old ``v``).
+    ``method="half_steps"``
+        Izhikevich's own scheme (``spnet.m``, ``daspnet.m``): two Euler half steps of
+        ``dt / 2`` for ``v`` (the second from the first's result), then one Euler step of
+        ``dt`` for ``u`` with the new ``v``. At ``dt = 1 ms`` this reproduces his code.
+
+    Input: target ``"I"``. ``I`` is the input of one step (V/s), reset to 0 after every
+    step. A spike of weight ``w`` (V) delivered in a step adds ``w / dt`` to that step's
+    ``I`` (so it moves ``v`` by ``w`` to first order); a :class:`NoiseCurrent` draw ``x``
+    (V) does the same. At ``dt = 1 ms`` a weight of 6 mV is Izhikevich's synaptic weight
+    ``s = 6`` and a draw of ``13 (rand - 0.5)`` mV is his thalamic input.
+
+    Parameters
+    ----------
+    name : str
+    n : int
+    a : float
+        Recovery rate (Hz).
+    b : float
+        Sensitivity of ``u`` to ``v`` (Hz).
+    c : float
+        Reset potential (V).
+    d : float
+        Jump of ``u`` at a spike (V/s).
+    v_peak : float
+        Spike cut-off (V).
+    v_init : float or None
+        Initial potential (V); ``None`` means ``c`` (Izhikevich's code starts at -65 mV,
+        the reset of both of his cell types).
+    u_init : float or None
+        Initial recovery variable (V/s); ``None`` means ``b * v_init``.
+    method : {"euler", "half_steps"}
+        Integration scheme (see above).
+    """
+
+    targets = ("I",)
+    variables = {"v": "V", "u": "V/s"}
+
+    a = Parameter(20.0, unit="Hz", low=0.0, low_open=True, doc="recovery rate (Hz)")
+    b = Parameter(200.0, unit="Hz", doc="sensitivity of u to v (Hz)")
+    c = Parameter(-0.065, unit="V", doc="reset potential (V)")
+    d = Parameter(8.0, unit="V/s", doc="jump of u at a spike (V/s)")
+    v_peak = Parameter(0.030, unit="V", doc="spike cut-off (V)")
+    v_init = Parameter(None, unit="V", allow_none=True, doc="initial potential (V); None: c")
+    u_init = Parameter(None, unit="V/s", allow_none=True, doc="initial recovery variable (V/s); None: b v_init")
+    method = Parameter("euler", choices=("euler", "half_steps"), doc="integration scheme")
+
+    def _check(self) -> None:
+        if self.c >= self.v_peak:
+            raise RangeError("Izhikevich", "c", self.c, f"the reset must lie below v_peak={self.v_peak:g} V")
+        if self.v_init is not None and self.v_init >= self.v_peak:
+            raise RangeError("Izhikevich", "v_init", self.v_init, f"must lie below v_peak={self.v_peak:g} V")
+
+
+class AdEx(Population):
+    """Adaptive exponential integrate-and-fire neurons (Brette & Gerstner 2005).
+
+    ``C dv/dt = -g_L (v - E_L) + g_L Delta_T exp((v - V_T) / Delta_T) - w + I_e + I_i + i_ext``,
+    ``tau_w dw/dt = a (v - E_L) - w``, ``dI_e/dt = -I_e / tau_e``, ``dI_i/dt = -I_i / tau_i``;
+    when ``v > V_peak`` (not refractory): a spike, ``v = V_reset``, ``w += b``, and ``v`` is
+    held at ``V_reset`` during ``t_ref`` (``w`` keeps evolving). Input is current-based, as in
+    :class:`LIF`: projections onto target ``"I_e"`` or ``"I_i"`` add their weight (A) on a
+    spike. All variables are integrated by forward Euler (Brian2's ``method='euler'``). The
+    defaults are the paper's (Table 1: a regular-spiking pyramidal cell); Brian2's example
+    cuts spikes at ``V_peak = V_T + 5 Delta_T`` instead of 20 mV.
+
+    Parameters
+    ----------
+    name : str
+    n : int
+    C : float
+        Membrane capacitance (F).
+    g_L : float
+        Leak conductance (S).
+    E_L : float
+        Leak reversal potential (V).
+    V_T : float
+        Threshold slope factor's centre: the rheobase threshold (V).
+    Delta_T : float
+        Slope factor (V).
+    tau_w : float
+        Adaptation time constant (s).
+    a : float
+        Sub-threshold adaptation (S).
+    b : float
+        Spike-triggered adaptation (A).
+    V_reset : float
+        Reset potential (V).
+    V_peak : float
+        Spike cut-off (V).
+    t_ref : float
+        Refractory period (s).
+    tau_e, tau_i : float
+        Synaptic current time constants (s).
+    i_ext : float
+        Constant external current (A).
+    v_init : float or None
+        Initial potential (V); ``None`` means ``E_L``.
+    w_init : float
+        Initial adaptation current (A).
+    """
+
+    targets = ("I_e", "I_i")
+    variables = {"v": "V", "w": "A", "I_e": "A", "I_i": "A"}
+
+    C = Parameter(281e-12, unit="F", low=0.0, low_open=True, doc="membrane capacitance (F)")
+    g_L = Parameter(30e-9, unit="S", low=0.0, low_open=True, doc="leak conductance (S)")
+    E_L = Parameter(-0.0706, unit="V", doc="leak reversal potential (V)")
+    V_T = Parameter(-0.0504, unit="V", doc="rheobase threshold (V)")
+    Delta_T = Parameter(0.002, unit="V", low=0.0, low_open=True, doc="slope factor (V)")
+    tau_w = Parameter(0.144, unit="s", low=0.0, low_open=True, doc="adaptation time constant (s)")
+    a = Parameter(4e-9, unit="S", doc="sub-threshold adaptation (S)")
+    b = Parameter(0.0805e-9, unit="A", doc="spike-triggered adaptation (A)")
+    V_reset = Parameter(-0.0706, unit="V", doc="reset potential (V)")
+    V_peak = Parameter(0.020, unit="V", doc="spike cut-off (V)")
+    t_ref = Parameter(0.0, unit="s", low=0.0, doc="refractory period (s)")
+    tau_e = Parameter(0.005, unit="s", low=0.0, low_open=True, doc="excitatory current time constant (s)")
+    tau_i = Parameter(0.010, unit="s", low=0.0, low_open=True, doc="inhibitory current time constant (s)")
+    i_ext = Parameter(0.0, unit="A", doc="constant external current (A)")
+    v_init = Parameter(None, unit="V", allow_none=True, doc="initial potential (V); None: E_L")
+    w_init = Parameter(0.0, unit="A", doc="initial adaptation current (A)")
+
+    def _check(self) -> None:
+        if self.V_reset >= self.V_peak:
+            raise RangeError("AdEx", "V_reset", self.V_reset, f"must lie below V_peak={self.V_peak:g} V")
+        if self.V_T >= self.V_peak:
+            raise RangeError("AdEx", "V_T", self.V_T, f"must lie below V_peak={self.V_peak:g} V")
+        if self.v_init is not None and self.v_init >= self.V_peak:
+            raise RangeError("AdEx", "v_init", self.v_init, f"must lie below V_peak={self.V_peak:g} V")
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -370,6 +531,21 @@ def _weight(value: Any) -> Any:
     return _float_array(value, "Projection", "weight")
 
 
+def _delay(value: Any) -> Any:
+    if isinstance(value, (tuple, list)) and len(value) == 3 and isinstance(value[0], str):
+        if value[0] != "uniform":
+            raise UnsupportedError("Projection", "delay", value,
+                                   "expected seconds: a number, a per-synapse array or ('uniform', low, high)")
+        lo, hi = (to_si(v, "s", name="delay", owner="Projection") for v in value[1:])
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0.0 <= lo <= hi):
+            raise RangeError("Projection", "delay", value, "uniform delays need 0 s <= low <= high (finite)")
+        return ("uniform", lo, hi)
+    arr = _float_array(value, "Projection", "delay", "s")
+    if arr.size and arr.min() < 0:
+        raise RangeError("Projection", "delay", value, f"delays must be >= 0 s; found {arr.min():g}")
+    return float(arr) if arr.ndim == 0 else arr
+
+
 def _rule(value: Any) -> Any:
     if value is None or isinstance(value, SpikeRule):
         return value
@@ -406,6 +582,14 @@ class Projection(Spec):
         Long-term plasticity rule.
     stp : TsodyksMarkram or None
         Short-term plasticity of the transmitted efficacy.
+    delay : float, array (n_syn,), array (post.n, pre.n) or ("uniform", low, high)
+        Synaptic delay in s: one for all synapses, one per synapse (shapes as for
+        ``weight``), or drawn per synapse uniformly from ``[low, high]``. Engines round it
+        to whole time steps (``round(delay / dt)``, halves up; never below 0 steps). A pre
+        spike at step ``n`` reaches the post population, and the synapse's presynaptic
+        side of plasticity (and short-term plasticity), at step ``n + d`` (Brian2's
+        ``Synapses(..., delay=...)`` on the pre pathway); postsynaptic updates are not
+        delayed. 0 (the default) delivers in the spike's own step.
     """
 
     name = _name_parameter()
@@ -418,6 +602,8 @@ class Projection(Spec):
     w_max = Parameter(np.inf, unit=None, convert=lambda v: float(v), doc="upper weight bound")
     rule = Parameter(None, convert=_rule, allow_none=True, doc="plasticity rule")
     stp = Parameter(None, convert=_stp, allow_none=True, doc="short-term plasticity")
+    delay = Parameter(0.0, convert=_delay,
+                      doc="synaptic delay in s: scalar, (n_syn,), (post.n, pre.n) or ('uniform', low, high)")
 
     def _check(self) -> None:
         name = f"Projection {self.name!r}"
@@ -468,8 +654,26 @@ class Projection(Spec):
                 bad = w.min() if w.min() < self.w_min else w.max()
                 raise RangeError(name, "weight", w, f"initial weights must lie in [w_min, w_max] = "
                                                     f"[{self.w_min:g}, {self.w_max:g}]; found {bad:g}")
+        self._check_delay(name)
         if self.rule is not None:
             self.rule.check_projection(self)
+
+    def _check_delay(self, name: str) -> None:
+        d, conn = self.delay, self.connectivity
+        if not isinstance(d, np.ndarray):
+            return
+        if d.ndim == 2 and (conn != "all" or d.shape != (self.post.n, self.pre.n)):
+            raise ShapeError(name, "delay", d, "a delay matrix needs connectivity='all' and shape (post.n, pre.n) = "
+                                               f"({self.post.n}, {self.pre.n})")
+        if d.ndim == 1:
+            n_syn = conn[0].size if isinstance(conn, tuple) else self.pre.n * self.post.n if conn == "all" else None
+            if n_syn is None:
+                raise ShapeError(name, "delay", d, "per-synapse delays need explicit connectivity "
+                                                   "(or use ('uniform', low, high))")
+            if d.size != n_syn:
+                raise ShapeError(name, "delay", d, f"got {d.size} delays for {n_syn} synapses")
+        if d.ndim > 2:
+            raise ShapeError(name, "delay", d, "expected a scalar, (n_syn,), (post.n, pre.n) or ('uniform', low, high)")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description (populations by name)."""
@@ -570,6 +774,56 @@ class CoincidenceReward(Spec):
 
 
 # --------------------------------------------------------------------------------------
+# noise inputs
+# --------------------------------------------------------------------------------------
+
+class NoiseCurrent(Spec):
+    """A fresh random input to every neuron of ``population`` in every time step.
+
+    In each step each neuron draws ``x`` independently (uniform on ``[low, high]`` or
+    normal with ``mean`` and ``std``) from the engine's seeded noise stream, and ``x`` is
+    added to its input variable ``target`` exactly as a spike of weight ``x`` delivered in
+    that step would be; values are therefore in the unit of that target's weights (A for
+    :class:`LIF` ``"I_e"``, V for :class:`Izhikevich` ``"I"``, ...). The statistics are per
+    step, so they depend on ``dt``. Izhikevich's (2007) thalamic input at ``dt = 1 ms`` is
+    ``NoiseCurrent(population=..., target="I", distribution="uniform", low=-6.5e-3,
+    high=6.5e-3)`` (his ``I = 13 (rand - 0.5)`` in mV/ms).
+
+    Parameters
+    ----------
+    name : str
+    population : str
+        Name of the receiving (non-source) population.
+    target : str
+        One of the population's targets.
+    distribution : {"uniform", "normal"}
+    low, high : float
+        Bounds of the uniform distribution (target units).
+    mean, std : float
+        Mean and standard deviation of the normal distribution (target units).
+    """
+
+    name = _name_parameter()
+    population = Parameter(convert=_name, doc="receiving population")
+    target = Parameter(convert=_name, doc="input variable of the population")
+    distribution = Parameter("uniform", choices=("uniform", "normal"), doc="distribution of a draw")
+    low = Parameter(0.0, doc="lower bound of a uniform draw (target units)")
+    high = Parameter(0.0, doc="upper bound of a uniform draw (target units)")
+    mean = Parameter(0.0, doc="mean of a normal draw (target units)")
+    std = Parameter(0.0, low=0.0, doc="standard deviation of a normal draw (target units)")
+
+    def _check(self) -> None:
+        if self.low > self.high:
+            raise RangeError("NoiseCurrent", "low", self.low, f"must be <= high={self.high:g}")
+        given = ("mean", "std") if self.distribution == "uniform" else ("low", "high")
+        for key in given:
+            if getattr(self, key) != 0.0:
+                raise ValidationError("NoiseCurrent", key, getattr(self, key),
+                                      f"not a parameter of distribution={self.distribution!r} (uses "
+                                      + ("low, high" if self.distribution == "uniform" else "mean, std") + ")")
+
+
+# --------------------------------------------------------------------------------------
 # probes
 # --------------------------------------------------------------------------------------
 
@@ -633,7 +887,7 @@ class Network:
 
     Parameters
     ----------
-    *objects : Population, Projection, Modulator, CoincidenceReward or Probe
+    *objects : Population, Projection, Modulator, CoincidenceReward, NoiseCurrent or Probe
         Objects to add (also possible later with :meth:`add`).
 
     Examples
@@ -647,13 +901,14 @@ class Network:
         self.projections: dict[str, Projection] = {}
         self.modulators: dict[str, Modulator] = {}
         self.rewards: dict[str, CoincidenceReward] = {}
+        self.noises: dict[str, NoiseCurrent] = {}
         self.probes: dict[str, Probe] = {}
         for obj in objects:
             self.add(obj)
 
     def _names(self) -> set[str]:
         return (set(self.populations) | set(self.projections) | set(self.modulators)
-                | set(self.rewards) | set(self.probes))
+                | set(self.rewards) | set(self.noises) | set(self.probes))
 
     def add(self, obj: Any) -> Any:
         """Add a spec object (its name must be new); returns it."""
@@ -677,11 +932,14 @@ class Network:
             self.modulators[name] = obj
         elif isinstance(obj, CoincidenceReward):
             self.rewards[name] = obj
+        elif isinstance(obj, NoiseCurrent):
+            self.noises[name] = obj
         elif isinstance(obj, Probe):
             self.probes[name] = obj
         else:
             raise ValidationError("Network", "object", obj,
-                                  "expected a Population, Projection, Modulator, CoincidenceReward or Probe")
+                                  "expected a Population, Projection, Modulator, CoincidenceReward, NoiseCurrent "
+                                  "or Probe")
         return obj
 
     def validate(self) -> None:
@@ -722,6 +980,16 @@ class Network:
                 if idx >= pop.n:
                     raise RangeError("CoincidenceReward", f"{side}_neuron", idx,
                                      f"population {pop.name!r} has n={pop.n}")
+        for noise in self.noises.values():
+            pop = self.populations.get(noise.population)
+            if pop is None or pop.source:
+                raise ValidationError("NoiseCurrent", "population", noise.population,
+                                      f"{noise.name!r}: expected a non-source population of the network; "
+                                      f"known: {sorted(p for p, q in self.populations.items() if not q.source)}")
+            if noise.target not in pop.targets:
+                raise ValidationError("NoiseCurrent", "target", noise.target,
+                                      f"{noise.name!r}: {type(pop).__name__} {pop.name!r} has targets "
+                                      f"{list(pop.targets)}")
         periods = set()
         for probe in self.probes.values():
             if isinstance(probe, (SpikeProbe, StateProbe)):
@@ -758,6 +1026,7 @@ class Network:
         yield from self.projections.values()
         yield from self.modulators.values()
         yield from self.rewards.values()
+        yield from self.noises.values()
         yield from self.probes.values()
 
     def to_dict(self) -> dict[str, Any]:
@@ -766,8 +1035,9 @@ class Network:
                 "projections": [p.to_dict() for p in self.projections.values()],
                 "modulators": [m.to_dict() for m in self.modulators.values()],
                 "rewards": [r.to_dict() for r in self.rewards.values()],
+                "noises": [n.to_dict() for n in self.noises.values()],
                 "probes": [p.to_dict() for p in self.probes.values()]}
 
     def __repr__(self) -> str:
         return (f"Network(populations={list(self.populations)}, projections={list(self.projections)}, "
-                f"modulators={list(self.modulators)}, probes={list(self.probes)})")
+                f"modulators={list(self.modulators)}, noises={list(self.noises)}, probes={list(self.probes)})")

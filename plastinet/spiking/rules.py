@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 from plastinet.errors import UnsupportedError, ValidationError
 from plastinet.params import Parameter, Spec
 
-__all__ = ["SpikeRule", "PairSTDP", "TripletSTDP", "DopamineSTDP", "PES", "ModulatedHebbian",
-           "TsodyksMarkram", "RULES"]
+__all__ = ["SpikeRule", "PairSTDP", "TripletSTDP", "DopamineSTDP", "InhibitorySTDP", "PES",
+           "ModulatedHebbian", "TsodyksMarkram", "RULES"]
 
 
 def _mod_name(value: Any) -> str:
@@ -248,17 +248,18 @@ class DopamineSTDP(SpikeRule):
         negative ``b`` is a tonic dopamine level).
     modulator : str
         Name of the SpikeSignal carrying ``n``.
+    convention : {"all_to_all", "nearest"}
+        Trace convention (see Notes).
 
     Notes
     -----
-    *Trace convention.* The traces are all-to-all (``+1`` per spike, every earlier spike
-    counts). Izhikevich's reference code ``daspnet.m`` resets a neuron's STDP trace to its
-    amplitude at each spike (nearest-spike pairing), so on identical spike trains the two
-    give different weight changes (an independent check found -2.4 % to +3.9 %). Example:
-    pre spikes at 0 and 10 ms and a post spike at 20 ms (``tau_plus = 20 ms``) add
-    ``A_plus (e^-1 + e^-0.5) = 0.974 A_plus`` to ``c`` here and ``A_plus e^-0.5 =
-    0.607 A_plus`` in ``daspnet.m``. plastinet does not implement the nearest-spike
-    convention for this rule.
+    *Trace convention.* ``convention="all_to_all"`` (the default, NEST's): all-to-all traces jump
+    by 1 per spike, so every earlier spike counts. ``convention="nearest"``: Izhikevich's
+    reference code ``daspnet.m`` resets a neuron's STDP trace to its amplitude at each spike
+    (``K = 1`` instead of ``K += 1``), so only the nearest earlier spike of the partner
+    counts. Example: pre spikes at 0 and 10 ms and a post spike at 20 ms
+    (``tau_plus = 20 ms``) add ``A_plus (e^-1 + e^-0.5) = 0.974 A_plus`` to ``c`` with
+    ``"all_to_all"`` and ``A_plus e^-0.5 = 0.607 A_plus`` with ``"nearest"``.
 
     *NEST correspondence* (``stdp_dopamine_synapse``). NEST works in ms: its dopamine
     concentration ``n`` (a volume-transmitter spike adds ``1/tau_n``) and baseline ``b``
@@ -278,11 +279,69 @@ class DopamineSTDP(SpikeRule):
     tau_c = Parameter(1.0, unit="s", low=0.0, low_open=True, doc="eligibility time constant (s)")
     b = Parameter(0.0, doc="dopamine baseline")
     modulator = Parameter("dopamine", convert=_mod_name, doc="SpikeSignal name")
+    convention = Parameter("all_to_all", choices=("all_to_all", "nearest"), doc="trace convention")
 
     model = ("dKp/dt = -Kp / tau_plus : 1 (event-driven)\ndKm/dt = -Km / tau_minus : 1 (event-driven)\n"
              "c, w integrated exactly between events: dc/dt = -c/tau_c, dw/dt = c (n - b)")
-    on_pre = "(integrate w, c to t)\n{target} += w\nc -= A_minus * Km\nKp += 1"
-    on_post = "(integrate w, c to t)\nc += A_plus * Kp\nKm += 1"
+
+    def equations(self) -> dict[str, str]:
+        """Update statements for this rule's trace ``convention``."""
+        op = "=" if self.convention == "nearest" else "+="
+        return {"model": self.model,
+                "on_pre": f"(integrate w, c to t)\n{{target}} += w\nc -= A_minus * Km\nKp {op} 1",
+                "on_post": f"(integrate w, c to t)\nc += A_plus * Kp\nKm {op} 1", "continuous": ""}
+
+
+class InhibitorySTDP(SpikeRule):
+    """Inhibitory STDP (Vogels, Sprekeler, Zenke, Clopath & Gerstner 2011).
+
+    Pre and post traces ``x_pre``, ``x_post`` (time constant ``tau``) jump by 1 per spike.
+    On a presynaptic spike ``w += eta (x_post - alpha)``; on a postsynaptic spike
+    ``w += eta x_pre``; ``alpha = 2 rho0 tau`` and ``w`` is clipped to
+    ``[w_min, w_max]`` after every change. The window is symmetric: one pair at any
+    ``|t_post - t_pre| = s`` adds ``eta exp(-s / tau)``, and every pre spike subtracts
+    ``eta alpha``, so for Poisson pre firing at ``r_pre`` the drift is
+    ``eta r_pre (2 tau r_post - alpha) = 2 eta tau r_pre (r_post - rho0)``: inhibition grows
+    while the post rate exceeds ``rho0`` and shrinks below it. A same-step pair counts once
+    (the pre pathway runs first and sees ``x_post`` before the post spike's jump; the post
+    update sees the pre jump), as in Brian2's ``examples/frompapers/Vogels_et_al_2011.py``.
+    NEST's peer is ``vogels_sprekeler_synapse`` (``eta``, ``alpha``, ``tau``, ``Wmax``).
+
+    ``w`` is the magnitude of the inhibition (growing ``w`` strengthens it), so the
+    projection needs ``w_min >= 0`` and a target on which positive weights inhibit (e.g.
+    :class:`~plastinet.spiking.network.ConductanceLIF` ``"g_i"``).
+
+    Parameters
+    ----------
+    eta : float
+        Learning rate (weight units).
+    tau : float
+        Trace time constant (s).
+    rho0 : float
+        Target post rate (Hz).
+    """
+
+    source = "Vogels, Sprekeler, Zenke, Clopath & Gerstner 2011, Science 334:1569"
+    eta = Parameter(0.01, low=0.0, doc="learning rate (weight units)")
+    tau = Parameter(0.02, unit="s", low=0.0, low_open=True, doc="trace time constant (s)")
+    rho0 = Parameter(3.0, unit="Hz", low=0.0, doc="target post rate (Hz)")
+
+    model = ("dx_pre/dt = -x_pre / tau : 1 (event-driven)\n"
+             "dx_post/dt = -x_post / tau : 1 (event-driven)")
+    on_pre = "{target} += w\nx_pre += 1\nw = clip(w + eta * (x_post - alpha), w_min, w_max)"
+    on_post = "x_post += 1\nw = clip(w + eta * x_pre, w_min, w_max)"
+
+    @property
+    def alpha(self) -> float:
+        """The depression per pre spike, ``2 rho0 tau`` (dimensionless)."""
+        return 2.0 * self.rho0 * self.tau
+
+    def check_projection(self, projection: Any) -> None:
+        if projection.w_min < 0:
+            raise ValidationError("InhibitorySTDP", "w_min", projection.w_min,
+                                  f"projection {projection.name!r}: iSTDP weights are inhibition magnitudes "
+                                  "(growing w strengthens inhibition), so w_min must be >= 0; use a target on "
+                                  "which positive weights inhibit, such as ConductanceLIF 'g_i'")
 
 
 class ModulatedHebbian(SpikeRule):
@@ -398,5 +457,6 @@ class TsodyksMarkram(Spec):
 
 
 RULES: dict[str, type[SpikeRule]] = {"pair_stdp": PairSTDP, "triplet_stdp": TripletSTDP,
-                                     "dopamine_stdp": DopamineSTDP, "pes": PES,
+                                     "dopamine_stdp": DopamineSTDP, "inhibitory_stdp": InhibitorySTDP,
+                                     "pes": PES,
                                      "modulated_hebbian": ModulatedHebbian}
