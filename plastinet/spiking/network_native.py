@@ -7,7 +7,8 @@ supports (:func:`unsupported_reason`) and that have a projection from a dynamic
 population (feed-forward networks keep the engine's chunking between spikes): current-based :class:`~plastinet.spiking.LIF`
 populations, Poisson and generator sources, projections onto ``I_e``/``I_i`` that are
 static or carry :class:`~plastinet.spiking.PairSTDP` (any pairing and bound), without
-short-term plasticity, and spike, state and weight probes; no modulators or rewards.
+short-term plasticity or delays, and spike, state and weight probes; no modulators, rewards
+or noise currents.
 
 Contract (as the rate engine's compiled chunk loops): the numpy path stays the reference
 and the results are bit-identical (same spikes, same weights, same states): the C code
@@ -114,8 +115,8 @@ def unsupported_reason(sim: Any) -> str | None:
     net = sim.network
     if not any(p.proj.pre.name in sim.dyn for p in sim.projs.values()):
         return "no recurrent projection (the engine's chunking between spikes serves feed-forward networks)"
-    if net.modulators or net.rewards:
-        return "modulators and rewards"
+    if net.modulators or net.rewards or getattr(net, "noises", None):
+        return "modulators, rewards and noise currents"
     for name, pop in net.populations.items():
         if not isinstance(pop, (LIF, PoissonGroup, SpikeGenerator)) or (
                 name in sim.dyn and type(sim.dyn[name]) is not LIFState):
@@ -124,6 +125,9 @@ def unsupported_reason(sim: Any) -> str | None:
         proj = p.proj
         if proj.stp is not None or p.scale != 1.0 or proj.target not in _TARGETS:
             return f"projection {name!r} (short-term plasticity or target {proj.target!r})"
+        delay = getattr(proj, "delay", 0.0)
+        if isinstance(delay, tuple) or np.any(np.asarray(delay) != 0.0):
+            return f"projection {name!r} (synaptic delays)"
         if proj.rule is not None and not isinstance(proj.rule, PairSTDP):
             return f"projection {name!r} (rule {type(proj.rule).__name__})"
         if isinstance(proj.rule, PairSTDP) and max(_table_length(proj.rule.tau_plus, sim.dt),
