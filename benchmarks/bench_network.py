@@ -114,14 +114,13 @@ def plastinet_network_a(n_e: int, seed: int = 0):
 
 def _plastinet_bytes(sim: Any) -> tuple[int, int]:
     """(bytes of the projections' arrays, synapses) of a plastinet simulator."""
-    from plastinet.spiking._synapses import Trace
-
     total = n_syn = 0
     for p in sim.projs.values():
         n_syn += p.w.size
-        for value in vars(p).values():
-            arrays = [value.val, value.last] if isinstance(value, Trace) else [value]
-            total += sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+        arrays = [a for a in vars(p).values() if isinstance(a, np.ndarray)]
+        if p.plasticity is not None:
+            arrays += list(p.plasticity.state().values())
+        total += sum(a.nbytes for a in arrays)
     return total, n_syn
 
 

@@ -4,7 +4,8 @@ Each class advances its population by one step (``update``: Brian2's ``groups`` 
 finds spiking neurons (``threshold``), takes synaptic input (``receive``: ``synapses``
 slot) and resets (``reset``: ``resets`` slot). Linear sub-threshold dynamics use exact
 propagators; the conductance LIF uses Euler (as Brian2's ``method='euler'``) or
-exponential Euler.
+exponential Euler. ``state``/``load_state`` give the arrays a checkpoint holds. Each state
+class is registered for its population type in :data:`plastinet.spiking.registry.POPULATIONS`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 from scipy.signal import lfilter
 
 from plastinet.errors import RangeError
-from plastinet.spiking.network import LIF, ConductanceLIF, Population, RateUnits
+from plastinet.spiking.network import LIF, ConductanceLIF, RateUnits
+from plastinet.spiking.registry import POPULATIONS
 
 
 def check_tau(owner: str, name: str, tau: float, dt: float, factor: float = 1.0) -> None:
@@ -80,6 +82,14 @@ class LIFState:
     def get(self, var: str) -> np.ndarray:
         return getattr(self, var)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The mutable arrays (checkpoints)."""
+        return {"v": self.v, "I_e": self.I_e, "I_i": self.I_i, "ref": self.ref}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, arr in arrays.items():
+            setattr(self, name, arr)
+
     def fast_chunk(self, K: int, incs: dict[str, np.ndarray]) -> int:
         """Single-neuron chunk in Python floats (same arithmetic as ``update``); returns k*."""
         ie_b = _before(self.I_e[0], self.pe, incs.get("I_e"), K)
@@ -130,7 +140,9 @@ class ConductanceLIFState:
         self.ref = np.zeros(n, dtype=np.int64)
         self.ref_steps = int(round(pop.t_ref / dt))
         self.dt, self.tau_m = dt, pop.tau_m
-        self.E_l, self.E_e, self.E_i = pop.E_l, pop.E_e, pop.E_i
+        # the background current shifts the leak reversal: (E_l - v) + i_ext / g_l = (E_l + i_ext / g_l) - v
+        # (exactly E_l when i_ext = 0)
+        self.E_l, self.E_e, self.E_i = pop.E_l + pop.i_ext / pop.g_l, pop.E_e, pop.E_i
         self.v_th, self.v_reset = pop.v_thresh, pop.v_reset
         if self.euler:
             self.ce, self.ci = 1.0 - dt / pop.tau_e, 1.0 - dt / pop.tau_i
@@ -182,6 +194,18 @@ class ConductanceLIFState:
 
     def get(self, var: str) -> np.ndarray:
         return getattr(self, var)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The mutable arrays (checkpoints; ``use_gi``: whether ``g_i`` has received input)."""
+        return {"v": self.v, "g_e": self.g_e, "g_i": self.g_i, "ref": self.ref,
+                "use_gi": np.array(self._use_gi)}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, arr in arrays.items():
+            if name == "use_gi":
+                self._use_gi = bool(arr)
+            else:
+                setattr(self, name, arr)
 
     def fast_chunk(self, K: int, incs: dict[str, np.ndarray]) -> int:
         """Single-neuron chunk in Python floats (same arithmetic as ``update``); returns k*."""
@@ -253,13 +277,25 @@ class RateUnitsState:
             return sum(self.x.values())  # type: ignore[return-value]
         return self.x[var]
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The mutable arrays (checkpoints)."""
+        return {f"x.{target}": arr for target, arr in self.x.items()}
 
-def make_state(pop: Population, dt: float):
-    """The engine state of a dynamic population."""
-    if isinstance(pop, LIF):
-        return LIFState(pop, dt)
-    if isinstance(pop, ConductanceLIF):
-        return ConductanceLIFState(pop, dt)
-    if isinstance(pop, RateUnits):
-        return RateUnitsState(pop, dt)
-    raise TypeError(type(pop).__name__)
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, arr in arrays.items():
+            self.x[name[2:]] = arr
+
+
+@POPULATIONS.register(LIF)
+def _build_lif(pop: LIF, dt: float, seed_seq: np.random.SeedSequence) -> LIFState:
+    return LIFState(pop, dt)
+
+
+@POPULATIONS.register(ConductanceLIF)
+def _build_conductance_lif(pop: ConductanceLIF, dt: float, seed_seq: np.random.SeedSequence) -> ConductanceLIFState:
+    return ConductanceLIFState(pop, dt)
+
+
+@POPULATIONS.register(RateUnits)
+def _build_rate_units(pop: RateUnits, dt: float, seed_seq: np.random.SeedSequence) -> RateUnitsState:
+    return RateUnitsState(pop, dt)

@@ -3,7 +3,8 @@
 Their spikes do not depend on the network, so the engine asks for all spikes of a range
 of steps at once (``events(n0, n1)``). Poisson spikes are drawn in fixed blocks of
 ``BLOCK`` steps from the population's own random stream, independently of how the engine
-chunks time, so runs are bit-reproducible for a given seed and ``dt``.
+chunks time, so runs are bit-reproducible for a given seed and ``dt``. Both are registered
+for their population type in :data:`plastinet.spiking.registry.POPULATIONS`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 from plastinet.errors import RangeError, ValidationError
 from plastinet.spiking.network import PoissonGroup, SpikeGenerator
+from plastinet.spiking.registry import POPULATIONS
 
 BLOCK = 1000  #: steps per Poisson block
 
@@ -23,6 +25,7 @@ def _steps(duration: float, dt: float, owner: str, name: str) -> int:
     return int(round(k))
 
 
+@POPULATIONS.register(PoissonGroup)
 class PoissonSource:
     """Bernoulli-per-step spikes with probability ``rate * dt`` (exact, event-cost)."""
 
@@ -92,10 +95,11 @@ class PoissonSource:
         return np.concatenate(parts_s), np.concatenate(parts_n)
 
 
+@POPULATIONS.register(SpikeGenerator)
 class GeneratorSource:
     """Spikes at given times, rounded to the nearest step."""
 
-    def __init__(self, pop: SpikeGenerator, dt: float) -> None:
+    def __init__(self, pop: SpikeGenerator, dt: float, seed_seq: np.random.SeedSequence | None = None) -> None:
         self.n = pop.n
         steps = np.rint(pop.times.reshape(-1) / dt).astype(np.int64)
         order = np.lexsort((pop.indices, steps))

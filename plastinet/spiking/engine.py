@@ -62,14 +62,14 @@ from plastinet.errors import (
 from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, spec_hash
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
-from plastinet.spiking._neurons import ConductanceLIFState, RateUnitsState, check_tau, make_state
-from plastinet.spiking._sources import GeneratorSource, PoissonSource, _steps
-from plastinet.spiking._synapses import ProjectionState, Trace
+from plastinet.spiking import builders  # noqa: F401  (registers every builder)
+from plastinet.spiking._neurons import check_tau
+from plastinet.spiking._sources import _steps
+from plastinet.spiking._synapses import ProjectionState
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
 from plastinet.spiking.network import (
     ModulatorProbe,
     Network,
-    PoissonGroup,
     ProgrammedSignal,
     SpikeProbe,
     SpikeSignal,
@@ -77,6 +77,7 @@ from plastinet.spiking.network import (
     WeightProbe,
 )
 from plastinet.spiking.network_native import native_network
+from plastinet.spiking.registry import MODULATORS, POPULATIONS
 from plastinet.spiking.recordings import build_dataset
 from plastinet.units import to_si
 
@@ -87,9 +88,11 @@ __all__ = ["Simulator", "run", "check_final_states", "nonfinite_summary", "GUARD
 GUARD_STEPS = 1000
 #: Rates are judged over windows in which a neuron at ``max_rate`` fires this many spikes.
 RATE_WINDOW_SPIKES = 100
+#: How delays become whole steps (the ``delay_rounding`` attribute of results with delays).
+DELAY_ROUNDING = "nearest step, halves up: d_steps = floor(delay / dt + 0.5), at least 0"
 #: ``format`` entry of the spiking engine's checkpoints.
 CHECKPOINT_FORMAT = "plastinet-spiking-checkpoint"
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 #: File name of the checkpoint when ``checkpoint_path`` is a directory.
 CHECKPOINT_NAME = "spiking_checkpoint.npz"
 _OWNER = "spiking.Simulator.run"
@@ -118,43 +121,23 @@ def _deferred_sigint() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _population_state(d: Any) -> dict[str, np.ndarray]:
-    """The mutable state of a dynamic population (arrays; the refractory counter included)."""
-    if isinstance(d, RateUnitsState):
-        return {f"x.{target}": arr for target, arr in d.x.items()}
-    names = ("v", "g_e", "g_i", "ref") if isinstance(d, ConductanceLIFState) else ("v", "I_e", "I_i", "ref")
-    return {name: getattr(d, name) for name in names}
-
-
-def _set_population_state(d: Any, arrays: dict[str, np.ndarray]) -> None:
-    for name, arr in arrays.items():
-        if name.startswith("x."):
-            d.x[name[2:]] = arr
-        else:
-            setattr(d, name, arr)
-
-
 def _projection_state(p: ProjectionState) -> dict[str, np.ndarray]:
-    """The mutable state of a projection: weights, traces, STP and eligibility variables."""
+    """The mutable state of a projection: weights, STP and the rule's traces and arrays."""
     out = {"w": p.w}
-    for attr, tr in vars(p).items():
-        if isinstance(tr, Trace):
-            out[f"trace_{attr}.val"], out[f"trace_{attr}.last"] = tr.val, tr.last
     if p.stp is not None:
         out.update({"stp_u": p.u, "stp_R": p.R, "stp_last": p.stp_last})
-    if p.rule_name == "DopamineSTDP":
-        out.update({"c": p.c, "c_last": p.t_last})
+    if p.plasticity is not None:
+        out.update(p.plasticity.state())
     return out
 
 
 def _set_projection_state(p: ProjectionState, arrays: dict[str, np.ndarray]) -> None:
-    plain = {"w": "w", "stp_u": "u", "stp_R": "R", "stp_last": "stp_last", "c": "c", "c_last": "t_last"}
+    plain = {"w": "w", "stp_u": "u", "stp_R": "R", "stp_last": "stp_last"}
     for name, arr in arrays.items():
         if name in plain:
             setattr(p, plain[name], arr)
-        else:
-            attr, field = name[len("trace_"):].rsplit(".", 1)
-            setattr(getattr(p, attr), field, arr)
+    if p.plasticity is not None:
+        p.plasticity.load_state({k: v for k, v in arrays.items() if k not in plain})
 
 
 def nonfinite_summary(arr: np.ndarray) -> str | None:
@@ -169,6 +152,29 @@ def nonfinite_summary(arr: np.ndarray) -> str | None:
     return f"{int(bad.sum())} of {arr.size} values, first {arr.flat[int(np.argmax(bad))]} at index {index}"
 
 
+def _before(events: dict[str, tuple[np.ndarray, np.ndarray]], step: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The events (sorted by step) of each list before ``step``."""
+    out = {}
+    for k, (s, i) in events.items():
+        n = np.searchsorted(s, step)
+        out[k] = (s[:n], i[:n])
+    return out
+
+
+def _rounds(neurons: np.ndarray) -> list[np.ndarray | None]:
+    """Events split into rounds of distinct neurons (the k-th event of each neuron in round k)."""
+    order = np.argsort(neurons, kind="stable")
+    sn = neurons[order]
+    first = np.r_[True, sn[1:] != sn[:-1]]
+    starts = np.flatnonzero(first)
+    occ_sorted = np.arange(sn.size) - np.repeat(starts, np.diff(np.r_[starts, sn.size]))
+    occ = np.empty_like(occ_sorted)
+    occ[order] = occ_sorted
+    n_rounds = int(occ.max()) + 1
+    return [np.flatnonzero(occ == r) for r in range(n_rounds)] if n_rounds > 1 else [None]
+
+
+@MODULATORS.register(ProgrammedSignal)
 class _Programmed:
     def __init__(self, spec: ProgrammedSignal, dt: float) -> None:
         self.values = spec.values
@@ -184,6 +190,7 @@ class _Programmed:
         return (k + 1) * self.seg if k < self.values.size else 2 ** 62
 
 
+@MODULATORS.register(SpikeSignal)
 class _Spiking:
     def __init__(self, spec: SpikeSignal, dt: float) -> None:
         check_tau(f"SpikeSignal {spec.name!r}", "tau", spec.tau, dt)
@@ -268,17 +275,10 @@ class Simulator:
         self.sources: dict[str, Any] = {}
         self.dyn: dict[str, Any] = {}
         for name, pop in network.populations.items():
-            seq = next(seqs)
-            if isinstance(pop, PoissonGroup):
-                self.sources[name] = PoissonSource(pop, dt, seq)
-            elif pop.source:
-                self.sources[name] = GeneratorSource(pop, dt)
-            else:
-                self.dyn[name] = make_state(pop, dt)
+            state = POPULATIONS.build(pop, dt, next(seqs))
+            (self.sources if pop.source else self.dyn)[name] = state
         self.spiking_dyn = {k: v for k, v in self.dyn.items() if v.spiking}
-        self.mods: dict[str, Any] = {}
-        for name, mod in network.modulators.items():
-            self.mods[name] = _Programmed(mod, dt) if isinstance(mod, ProgrammedSignal) else _Spiking(mod, dt)
+        self.mods: dict[str, Any] = {name: MODULATORS.build(mod, dt) for name, mod in network.modulators.items()}
         proj_rngs = {name: next(streams) for name in network.projections}
         self.projs = {name: ProjectionState(network.projections[name], dt, proj_rngs[name], self.mods)
                       for name in sorted(network.projections)}   # Brian2 sorts by name in a slot
@@ -290,8 +290,19 @@ class Simulator:
             self.out_of.setdefault(p.proj.pre.name, []).append(p)
             if p.has_post_pathway:
                 self.into.setdefault(p.proj.post.name, []).append(p)
+        # delays: projections whose pre pathway runs later than the spike; a dynamic pre
+        # population keeps its spikes of the last max_delay steps (the spikes in flight)
+        self.delayed = [p for p in self.projs.values() if p.max_delay]
+        self.delayed_from_dyn = [p for p in self.delayed if p.proj.pre.name in self.dyn]
+        self.in_flight: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.flight_steps: dict[str, int] = {}
+        for p in self.delayed_from_dyn:
+            pre = p.proj.pre.name
+            self.flight_steps[pre] = max(self.flight_steps.get(pre, 0), p.max_delay)
+            self.in_flight[pre] = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.continuous = [p for p in self.projs.values() if p.continuous]
-        self.dopa = [p for p in self.projs.values() if p.rule_name == "DopamineSTDP"]
+        self.mod_listeners = [p for p in self.projs.values()
+                              if p.plasticity is not None and p.plasticity.listens_to_modulator]
         # source spikes that must end a chunk: post pathways, modulator sources, reward posts
         crit = set(self.into)
         for mod in network.modulators.values():
@@ -460,6 +471,8 @@ class Simulator:
         view = SimpleNamespace(network=self.network, dt=self.dt, _spikes=spikes, _samples=samples,
                                _sample_times=sample_times, sampled=self.sampled, projs=self.projs)
         ds = build_dataset(view, final_w)
+        if any(p.delay_steps is not None for p in self.projs.values()):
+            attrs = {"delay_rounding": DELAY_ROUNDING, **attrs}
         return finalize_dataset(ds, backend="numpy", backend_version=np.__version__, dt=self.dt,
                                 seed=self.seed, model_spec=self.network.to_dict(),
                                 t_start=start * self.dt, t_stop=stop * self.dt,
@@ -478,7 +491,7 @@ class Simulator:
                 if arr.dtype.kind == "f":
                     yield "projection", name, var.replace("trace_", "trace ").replace(".val", ""), arr
         for name, d in self.dyn.items():
-            for var, arr in _population_state(d).items():
+            for var, arr in d.state().items():
                 if arr.dtype.kind == "f":
                     yield "population", name, var.replace("x.", ""), arr
         for name, m in self.mods.items():
@@ -540,7 +553,7 @@ class Simulator:
     def _save_checkpoint(self, path: Path, start: int, stop: int) -> None:
         arrays: dict[str, np.ndarray] = {}
         for name, d in self.dyn.items():
-            arrays.update({f"pop/{name}/{k}": v for k, v in _population_state(d).items()})
+            arrays.update({f"pop/{name}/{k}": v for k, v in d.state().items()})
         for name, p in self.projs.items():
             arrays.update({f"proj/{name}/{k}": v for k, v in _projection_state(p).items()})
         for name, m in self.mods.items():
@@ -548,6 +561,8 @@ class Simulator:
                 arrays[f"mod/{name}/val"], arrays[f"mod/{name}/last"] = np.array(m.val), np.array(m.last)
         for name, arr in self.last_spike.items():
             arrays[f"last_spike/{name}"] = arr
+        for name, (st, nn) in self.in_flight.items():
+            arrays[f"in_flight/{name}/step"], arrays[f"in_flight/{name}/neuron"] = st, nn
         for name, arr in self._spike_count.items():
             arrays[f"spike_count/{name}"] = arr
         for pop, chunks in self._spikes.items():
@@ -559,7 +574,6 @@ class Simulator:
             if rows:
                 arrays[f"rec/samples/{name}"] = np.stack(rows)
         arrays["rec/sample_times"] = np.asarray(self._sample_times, dtype=np.int64)
-        arrays["pop_use_gi"] = np.array([bool(getattr(d, "_use_gi", False)) for d in self.dyn.values()], dtype=bool)
         meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "network_hash": self._network_hash,
                 "dt": self.dt, "seed": self.seed, "step": self.step, "run_start": start, "run_stop": stop,
                 "reward_rngs": {name: g.bit_generator.state for name, g in self.reward_rngs.items()},
@@ -600,12 +614,9 @@ class Simulator:
 
         for name, d in self.dyn.items():
             state = group(f"pop/{name}/")
-            if set(state) != set(_population_state(d)):
+            if set(state) != set(d.state()):
                 raise KeyError(f"population {name!r}")
-            _set_population_state(d, state)
-        for d, flag in zip(self.dyn.values(), arrays["pop_use_gi"], strict=True):
-            if isinstance(d, ConductanceLIFState):
-                d._use_gi = bool(flag)
+            d.load_state(state)
         for name, p in self.projs.items():
             state = group(f"proj/{name}/")
             if set(state) != set(_projection_state(p)) or state["w"].shape != p.w.shape:
@@ -616,6 +627,9 @@ class Simulator:
                 m.val, m.last = float(arrays[f"mod/{name}/val"]), int(arrays[f"mod/{name}/last"])
         for name in self.last_spike:
             self.last_spike[name] = np.array(arrays[f"last_spike/{name}"])
+        for name in self.in_flight:
+            self.in_flight[name] = (np.array(arrays[f"in_flight/{name}/step"]),
+                                    np.array(arrays[f"in_flight/{name}/neuron"]))
         for name in self._spike_count:
             self._spike_count[name] = np.array(arrays[f"spike_count/{name}"])
         for name, g in self.reward_rngs.items():
@@ -713,27 +727,25 @@ class Simulator:
                 end = min(end, int(steps[0]) + 1)
         if end < n0 + self.chunk_steps:
             events = {k: (s[: np.searchsorted(s, end)], i[: np.searchsorted(s, end)]) for k, (s, i) in events.items()}
+        arrivals = self._arrivals(n0, end, events)
         last = end - 1
-        bulk = {k: (s[: np.searchsorted(s, last)], i[: np.searchsorted(s, last)]) for k, (s, i) in events.items()}
+        bulk, bulk_arr = _before(events, last), _before(arrivals, last)
         spikes: dict[str, np.ndarray] = {}
         if self.dyn:
             K = end - n0
-            need_snapshot = bool(self.spiking_dyn)
             snaps = None
-            if need_snapshot:
-                snaps = {name: p.snapshot() for src in bulk for p in self.out_of.get(src, ())
-                         if bulk[src][0].size for name in (p.name,)}
-            incs = self._bulk(n0, K, bulk)
+            if self.spiking_dyn:
+                snaps = {p.name: p.snapshot() for p, _, st, _ in self._pre_work(bulk, bulk_arr) if st.size}
+            incs = self._bulk(n0, K, bulk, bulk_arr)
             k_star, spikes = self._integrate(K, incs)
             if k_star < K - 1:
                 last = n0 + k_star
                 for name, snap in (snaps or {}).items():
                     self.projs[name].restore(snap)
-                bulk = {k: (s[: np.searchsorted(s, last)], i[: np.searchsorted(s, last)])
-                        for k, (s, i) in bulk.items()}
-                self._bulk(n0, None, bulk)
+                bulk, bulk_arr = _before(bulk, last), _before(bulk_arr, last)
+                self._bulk(n0, None, bulk, bulk_arr)
         else:
-            self._bulk(n0, None, bulk)
+            self._bulk(n0, None, bulk, bulk_arr)
         self._commit_records(bulk)
         at_last = {}
         for k, (s, i) in events.items():
@@ -741,47 +753,80 @@ class Simulator:
             if hi > lo:
                 at_last[k] = i[lo:hi]
         at_last.update({k: v for k, v in spikes.items() if v.size})
-        self._final_step(last, at_last)
+        rows_last = {}
+        for k, (s, r) in arrivals.items():
+            lo, hi = np.searchsorted(s, [last, last + 1])
+            rows_last[k] = r[lo:hi]
+        self._final_step(last, at_last, rows_last)
         self.step = last + 1
 
-    def _bulk(self, n0: int, K: int | None, events: dict) -> dict:
-        """Pre pathways of source spikes (not the last step); increments if ``K`` is given."""
-        incs: dict[tuple[str, str], np.ndarray] = {}
+    def _arrivals(self, n0: int, end: int, events: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``(steps, rows)`` reached in ``[n0, end)`` by delayed pre spikes, per delayed projection.
+
+        Source spikes are known for any window; spikes of dynamic populations inside the
+        chunk happen only in its last step and reach rows with delay 0 there
+        (:meth:`_final_step`), so earlier ones come from :attr:`in_flight`.
+        """
+        out = {}
+        for p in self.delayed:
+            pre = p.proj.pre.name
+            src = self.sources.get(pre)
+            if src is None:
+                st, nn = self.in_flight[pre]
+            else:
+                st, nn = events[pre]
+                lo = max(0, n0 - p.max_delay)
+                if lo < n0:
+                    s0, i0 = src.events(lo, n0)
+                    st, nn = np.concatenate([s0, st]), np.concatenate([i0, nn])
+            out[p.name] = p.arrivals(st, nn, n0, end)
+        return out
+
+    def _pre_work(self, events: dict, arrivals: dict) -> Iterator[tuple[ProjectionState, str, np.ndarray, np.ndarray]]:
+        """``(projection, key, steps, rows)`` of the bulk pre pathways in canonical order.
+
+        ``key`` names the event list (shared by the undelayed projections of one source).
+        """
         for src, (steps, neurons) in events.items():
-            if not steps.size or src not in self.out_of:
+            for p in self.out_of.get(src, ()):
+                if p.max_delay:
+                    yield (p, p.name, *arrivals[p.name])
+                else:
+                    yield p, src, steps, neurons
+        for p in self.delayed_from_dyn:
+            yield (p, p.name, *arrivals[p.name])
+
+    def _bulk(self, n0: int, K: int | None, events: dict, arrivals: dict) -> dict:
+        """Pre pathways of the chunk's events (not the last step); increments if ``K`` is given."""
+        incs: dict[tuple[str, str], np.ndarray] = {}
+        rounds_of: dict[str, list] = {}
+        for p, key, steps, neurons in self._pre_work(events, arrivals):
+            if not steps.size:
                 continue
-            # occurrence index of each event within its neuron -> rounds of distinct neurons
-            order = np.argsort(neurons, kind="stable")
-            sn = neurons[order]
-            first = np.r_[True, sn[1:] != sn[:-1]]
-            starts = np.flatnonzero(first)
-            occ_sorted = np.arange(sn.size) - np.repeat(starts, np.diff(np.r_[starts, sn.size]))
-            occ = np.empty_like(occ_sorted)
-            occ[order] = occ_sorted
-            n_rounds = int(occ.max()) + 1
-            rounds = [np.flatnonzero(occ == r) for r in range(n_rounds)] if n_rounds > 1 else [None]
-            for p in self.out_of[src]:
-                post_name = p.proj.post.name
-                parts = []
-                for sel in rounds:
-                    st = steps if sel is None else steps[sel]
-                    js = neurons if sel is None else neurons[sel]
-                    out = p.pre_round(st, js)
-                    if out is not None and K is not None and post_name in self.dyn:
-                        rep, post_idx, val = out
-                        parts.append((st[rep], js[rep], post_idx, val))
-                if not parts:
-                    continue
-                # canonical summation order (step, pre neuron, synapse), as in one-step mode
-                st_a, pre_a, post_a, val_a = (np.concatenate(x) for x in zip(*parts))
-                if len(parts) > 1:
-                    o = np.lexsort((pre_a, st_a))
-                    st_a, post_a, val_a = st_a[o], post_a[o], val_a[o]
-                key = (post_name, p.target)
-                arr = incs.get(key)
-                if arr is None:
-                    arr = incs[key] = np.zeros((K, p.n_post))
-                np.add.at(arr, (st_a - n0, post_a), val_a)
+            rounds = rounds_of.get(key)
+            if rounds is None:
+                rounds = rounds_of[key] = _rounds(neurons)
+            post_name = p.proj.post.name
+            parts = []
+            for sel in rounds:
+                st = steps if sel is None else steps[sel]
+                js = neurons if sel is None else neurons[sel]
+                out = p.pre_round(st, js)
+                if out is not None and K is not None and post_name in self.dyn:
+                    rep, post_idx, val = out
+                    parts.append((st[rep], js[rep], post_idx, val))
+            if not parts:
+                continue
+            # canonical summation order (step, pre row, synapse), as in one-step mode
+            st_a, pre_a, post_a, val_a = (np.concatenate(x) for x in zip(*parts))
+            if len(parts) > 1:
+                o = np.lexsort((pre_a, st_a))
+                st_a, post_a, val_a = st_a[o], post_a[o], val_a[o]
+            key2 = (post_name, p.target)
+            arr = incs.get(key2)
+            if arr is None:
+                arr = incs[key2] = np.zeros((K, p.n_post))
+            np.add.at(arr, (st_a - n0, post_a), val_a)
         return incs
 
     def _integrate(self, K: int, incs: dict) -> tuple[int, dict[str, np.ndarray]]:
@@ -823,8 +868,12 @@ class Simulator:
             if k in self.last_spike:
                 self.last_spike[k][i] = s
 
-    def _final_step(self, s: int, spk: dict[str, np.ndarray]) -> None:
-        """Synapses slot, resets and end slot of step ``s`` (groups/thresholds already done)."""
+    def _final_step(self, s: int, spk: dict[str, np.ndarray], rows_at: dict[str, np.ndarray]) -> None:
+        """Synapses slot, resets and end slot of step ``s`` (groups/thresholds already done).
+
+        ``spk``: spikes at ``s`` by population; ``rows_at``: rows of delayed projections
+        reached at ``s`` by earlier spikes (and by source spikes at ``s`` with delay 0).
+        """
         # (-2) modulator events
         events: dict[str, float] = {}
         while self.reward_queue and self.reward_queue[0][0] == s:
@@ -835,16 +884,24 @@ class Simulator:
                 for m in mods:
                     events[m] = events.get(m, 0.0) + spk[src].size * self.mods[m].increment
         for m, amount in events.items():
-            for p in self.dopa:
+            for p in self.mod_listeners:
                 if p.rule.modulator == m:
-                    p.integrate_dopamine(slice(None), s)
+                    p.plasticity.before_modulator_jump(s)
             self.mods[m].jump(s, amount)
         # (-1) pre pathways, by projection name
         acc: dict[tuple[str, str], np.ndarray] = {}
         for p in self.projs.values():
-            idx = spk.get(p.proj.pre.name)
-            if idx is None:
-                continue
+            if p.max_delay:
+                idx = rows_at[p.name]
+                now = spk.get(p.proj.pre.name) if p.proj.pre.name in self.dyn else None
+                if now is not None:             # rows with delay 0 of this step's spikes
+                    idx = np.sort(np.concatenate([idx, p.arrivals(np.full(now.size, s), now, s, s + 1)[1]]))
+                if not idx.size:
+                    continue
+            else:
+                idx = spk.get(p.proj.pre.name)
+                if idx is None:
+                    continue
             out = p.pre_round(s, idx)
             if out is not None and p.proj.post.name in self.dyn:
                 _, post_idx, val = out
@@ -880,6 +937,14 @@ class Simulator:
                     due = s + max(1, int(round(delay / self.dt)))
                     self._reward_counter += 1
                     heapq.heappush(self.reward_queue, (due, self._reward_counter, rew.modulator, rew.amount))
+        for name, (st, nn) in self.in_flight.items():
+            keep = int(np.searchsorted(st, s + 1 - self.flight_steps[name]))
+            idx = spk.get(name)
+            if idx is not None:
+                st, nn = np.concatenate([st[keep:], np.full(idx.size, s, dtype=np.int64)]), np.concatenate([nn[keep:], idx])
+            elif keep:
+                st, nn = st[keep:], nn[keep:]
+            self.in_flight[name] = (st, nn)
         for name, idx in spk.items():
             counts = self._spike_count.get(name)
             if counts is not None:

@@ -4,7 +4,9 @@ Used by the numpy engine to refuse, before it allocates anything, a network or a
 cannot fit in memory (:func:`plastinet.sizes.check_memory`): every synapse is stored with its
 pre and post index, its weight and its place in the post-sorted order (32 bytes), every
 neuron with at least one 8-byte state, a connection probability draws one 8-byte number per
-pre/post pair, and every sampled probe stores one 8-byte value per recorded entry and sample.
+pre/post pair, a projection with a delay stores per synapse its delay in steps, its
+presynaptic row and its place in the row-sorted order (24 bytes more), and every sampled probe
+stores one 8-byte value per recorded entry and sample.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = ["synapse_count", "state_bytes", "probe_bytes", "check_network_memory"
 
 BYTES_PER_SYNAPSE = 32      #: pre and post index (int64), weight (float64), post-sorted position (int64)
 BYTES_PER_NEURON = 8        #: at least one float64 state per neuron
+BYTES_PER_DELAYED_SYNAPSE = 24   #: delay steps, presynaptic row, row-sorted position (int64 each)
 
 
 def synapse_count(network: Network, projection: str) -> float:
@@ -39,7 +42,9 @@ def state_bytes(network: Network) -> dict[str, float]:
     for name, proj in network.projections.items():
         n_syn = synapse_count(network, name)
         mask = 8.0 * proj.pre.n * proj.post.n if isinstance(proj.connectivity, float) else 0.0
-        out[f"projection {name!r} ({n_syn:.4g} synapses)"] = BYTES_PER_SYNAPSE * n_syn + mask
+        delayed = not (isinstance(proj.delay, float) and proj.delay == 0.0)
+        per_syn = BYTES_PER_SYNAPSE + (BYTES_PER_DELAYED_SYNAPSE if delayed else 0)
+        out[f"projection {name!r} ({n_syn:.4g} synapses)"] = per_syn * n_syn + mask
     return out
 
 

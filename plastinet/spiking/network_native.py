@@ -125,9 +125,8 @@ def unsupported_reason(sim: Any) -> str | None:
         proj = p.proj
         if proj.stp is not None or p.scale != 1.0 or proj.target not in _TARGETS:
             return f"projection {name!r} (short-term plasticity or target {proj.target!r})"
-        delay = getattr(proj, "delay", 0.0)
-        if isinstance(delay, tuple) or np.any(np.asarray(delay) != 0.0):
-            return f"projection {name!r} (synaptic delays)"
+        if p.max_delay:
+            return f"projection {name!r} (synaptic delays of whole steps)"
         if proj.rule is not None and not isinstance(proj.rule, PairSTDP):
             return f"projection {name!r} (rule {type(proj.rule).__name__})"
         if isinstance(proj.rule, PairSTDP) and max(_table_length(proj.rule.tau_plus, sim.dt),
@@ -199,7 +198,7 @@ class NativeNetwork:
             if isinstance(rule, PairSTDP):
                 c.rule = 1
                 c.A_plus, c.A_minus, c.soft = rule.A_plus, rule.A_minus, int(rule.bound == "soft")
-                for side, tr in (("x", p.x), ("y", p.y)):
+                for side, tr in (("x", p.plasticity.x), ("y", p.plasticity.y)):
                     tab = _tables(sim.dt, tr.tau, tables)
                     self.tabs.append(tab)
                     setattr(c, f"{side}_tab", tab.ctypes.data)
@@ -217,8 +216,9 @@ class NativeNetwork:
         for p, c in zip(sim.projs.values(), self.projs):
             c.w = _ptr(p.w, np.float64, p.pre.size)
             if c.rule == 1:
-                c.x_val, c.x_last = _ptr(p.x.val, np.float64, p.n_pre), _ptr(p.x.last, np.int64, p.n_pre)
-                c.y_val, c.y_last = _ptr(p.y.val, np.float64, p.n_post), _ptr(p.y.last, np.int64, p.n_post)
+                x, y = p.plasticity.x, p.plasticity.y
+                c.x_val, c.x_last = _ptr(x.val, np.float64, p.n_pre), _ptr(x.last, np.int64, p.n_pre)
+                c.y_val, c.y_last = _ptr(y.val, np.float64, p.n_post), _ptr(y.last, np.int64, p.n_post)
 
     def chunk(self, n0: int, end_all: int) -> None:
         """Advance the engine from step ``n0`` by up to ``chunk_steps`` steps (not past

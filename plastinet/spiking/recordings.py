@@ -39,7 +39,8 @@ def build_dataset(sim: Any, final_w: Mapping[str, np.ndarray]) -> xr.Dataset:
 
     ``sim`` provides ``network``, ``dt``, ``_spikes`` (population -> list of (steps,
     neurons)), ``_samples`` (probe -> list of arrays), ``_sample_times`` (steps) and
-    ``projs`` (name -> object with ``pre``, ``post``, ``dense``, ``n_pre``, ``n_post``).
+    ``projs`` (name -> object with ``pre``, ``post``, ``dense``, ``n_pre``, ``n_post`` and, for
+    projections with a delay, ``delay_steps`` per synapse: recorded as ``delay_<projection>``).
     """
     net: Network = sim.network
     dt = sim.dt
@@ -101,6 +102,14 @@ def build_dataset(sim: Any, final_w: Mapping[str, np.ndarray]) -> xr.Dataset:
     for proj, w in final_w.items():
         p = sim.projs[proj]
         data[f"w_{proj}"] = variable(f"{proj}_synapse", w, _weight_units(net, proj), f"final weights of {proj}")
+        coords[f"{proj}_pre"] = variable(f"{proj}_synapse", p.pre, "1", "pre index")
+        coords[f"{proj}_post"] = variable(f"{proj}_synapse", p.post, "1", "post index")
+    for proj, p in sim.projs.items():
+        steps = getattr(p, "delay_steps", None)
+        if steps is None:
+            continue
+        data[f"delay_{proj}"] = variable(f"{proj}_synapse", steps * dt, "s",
+                                         f"delay of {proj}, rounded to whole steps")
         coords[f"{proj}_pre"] = variable(f"{proj}_synapse", p.pre, "1", "pre index")
         coords[f"{proj}_post"] = variable(f"{proj}_synapse", p.post, "1", "post index")
     return xr.Dataset(data, coords=coords)
