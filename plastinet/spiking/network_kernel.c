@@ -5,12 +5,14 @@
  * LIF propagators), thresholds, pre pathways by projection name, receive, post pathways by
  * projection name, resets, records. The arithmetic is the numpy engine's, operation for
  * operation (compile without floating-point contraction or reassociation): synaptic input
- * is summed per step into a zeroed buffer in (projection, pre neuron, synapse) order and
- * then added to the current, trace decays are looked up in tables numpy computed
+ * is summed per step into a zeroed buffer in (projection, pre neuron or delayed row, synapse)
+ * order and then added to the current; a delayed projection's rows (pre neuron, delay) reached
+ * at a step come from each population's ring of its last max_delay steps of spikes; trace decays are looked up in tables numpy computed
  * (exp(-(gap dt) / tau) for every gap that does not underflow to 0), so that results are
  * bit-identical to the numpy path. Source spikes are drawn by numpy and passed in.
  */
 #include <math.h>
+#include <stdlib.h>
 
 typedef long long i64;
 
@@ -24,12 +26,16 @@ typedef struct {
     double *acc_e, *acc_i;          /* zeroed on entry and on return (n) */
     unsigned char *hold;            /* scratch (n) */
     i64 *spk;                       /* scratch (n): spikes of the current step */
-    const i64 *ev_off, *ev_neuron;  /* sources: (K + 1) offsets into the chunk's events */
+    const i64 *ev_off, *ev_neuron;  /* sources: offsets of steps ev_base, ev_base + 1, ... */
     i64 *out_step, *out_neuron;     /* dynamic: spike records */
     i64 out_n, out_cap;
     /* set by the loop */
     i64 n_spk, touched_e, touched_i;
     const i64 *cur;
+    /* spikes of earlier steps (delayed projections) */
+    i64 ev_base;                    /* sources: the step of ev_off[0] */
+    i64 slots;                      /* dynamic: ring of the last `slots` steps (0: none) */
+    i64 *ring, *ring_n;             /* (slots, n) neurons and (slots) counts; slot = step % slots */
 } Pop;
 
 typedef struct {
@@ -42,6 +48,10 @@ typedef struct {
     const double *x_tab, *y_tab;
     i64 x_len, y_len, x_reset, y_reset, soft, bounded;
     double x_amp, y_amp, A_plus, A_minus, w_min, w_max;
+    /* delays: rows are (pre neuron, delay) pairs numbered in key order j * stride + d */
+    i64 max_delay, n_rows;
+    const i64 *row_key, *by_row, *indptr_row, *pre_row;
+    i64 *rows;                      /* scratch (n_rows) */
 } Proj;
 
 static inline double decayed(const double *val, const i64 *last, const double *tab, i64 len,
@@ -76,23 +86,74 @@ static void update(Pop *p)
     }
 }
 
+/* spikes of population p at step t (t within its history) */
+static const i64 *spikes_at(const Pop *p, i64 t, i64 *count)
+{
+    if (p->dynamic) {
+        i64 slot = t % p->slots;
+        *count = p->ring_n[slot];
+        return p->ring + slot * p->n;
+    }
+    i64 k = t - p->ev_base;
+    *count = p->ev_off[k + 1] - p->ev_off[k];
+    return p->ev_neuron + p->ev_off[k];
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    i64 x = *(const i64 *)a, y = *(const i64 *)b;
+    return (x > y) - (x < y);
+}
+
+/* rows of a delayed projection reached at `step`, ascending; returns their number */
+static i64 arrivals(Proj *q, Pop *pre, i64 step)
+{
+    i64 m = 0, stride = q->max_delay + 1;
+    for (i64 d = 0; d <= q->max_delay && d <= step; d++) {
+        i64 count;
+        const i64 *js = d == 0 ? pre->cur : spikes_at(pre, step - d, &count);
+        if (d == 0)
+            count = pre->n_spk;
+        for (i64 a = 0; a < count; a++) {
+            i64 key = js[a] * stride + d, lo = 0, hi = q->n_rows;
+            while (lo < hi) {
+                i64 mid = lo + (hi - lo) / 2;
+                if (q->row_key[mid] < key)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo < q->n_rows && q->row_key[lo] == key)
+                q->rows[m++] = lo;
+        }
+    }
+    qsort(q->rows, (size_t)m, sizeof(i64), cmp_i64);
+    return m;
+}
+
 static void pre_pathway(Proj *q, Pop *pre, Pop *post, i64 step)
 {
     double *acc = q->target == 0 ? post->acc_e : q->target == 1 ? post->acc_i : 0;
+    i64 n_rows = q->max_delay ? arrivals(q, pre, step) : pre->n_spk;
+    const i64 *rows = q->max_delay ? q->rows : pre->cur;
+    const i64 *indptr = q->max_delay ? q->indptr_row : q->indptr_pre;
+    if (n_rows == 0)
+        return;
     if (acc) {
         if (q->target == 0)
             post->touched_e = 1;
         else
             post->touched_i = 1;
     }
-    for (i64 a = 0; a < pre->n_spk; a++) {
-        i64 j = pre->cur[a];
+    for (i64 a = 0; a < n_rows; a++) {
+        i64 j = rows[a];
         if (q->rule == 1) {
             double before = decayed(q->x_val, q->x_last, q->x_tab, q->x_len, j, step);
             q->x_val[j] = q->x_reset ? q->x_amp : before + q->x_amp;
             q->x_last[j] = step;
         }
-        for (i64 s = q->indptr_pre[j]; s < q->indptr_pre[j + 1]; s++) {
+        for (i64 r = indptr[j]; r < indptr[j + 1]; r++) {
+            i64 s = q->by_row ? q->by_row[r] : r;
             i64 k = q->post_idx[s];
             double d = q->w[s];
             if (q->rule == 1) {
@@ -118,7 +179,7 @@ static void post_pathway(Proj *q, Pop *post, i64 step)
         i64 i = post->cur[a];
         for (i64 r = q->indptr_post[i]; r < q->indptr_post[i + 1]; r++) {
             i64 s = q->by_post[r];
-            double x = decayed(q->x_val, q->x_last, q->x_tab, q->x_len, q->pre_idx[s], step);
+            double x = decayed(q->x_val, q->x_last, q->x_tab, q->x_len, q->pre_row[s], step);
             double w = q->w[s];
             double nw = q->soft ? w + q->A_plus * (q->w_max - w) * x : w + q->A_plus * x;
             q->w[s] = q->bounded ? clip(nw, q->w_min, q->w_max) : nw;
@@ -159,15 +220,14 @@ i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K
                 p->n_spk = m;
                 p->cur = p->spk;
             } else {
-                p->n_spk = p->ev_off[k + 1] - p->ev_off[k];
-                p->cur = p->ev_neuron + p->ev_off[k];
+                p->cur = spikes_at(p, step, &p->n_spk);
             }
             p->touched_e = p->touched_i = 0;
         }
         /* synapses: pre pathways (by name), receive, post pathways (by name) */
         for (i64 b = 0; b < n_projs; b++) {
             Proj *q = &projs[b];
-            if (pops[q->pre].n_spk)
+            if (pops[q->pre].n_spk || q->max_delay)
                 pre_pathway(q, &pops[q->pre], &pops[q->post], step);
         }
         for (i64 a = 0; a < n_pops; a++) {
@@ -182,11 +242,17 @@ i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K
             if (q->rule == 1 && pops[q->post].n_spk)
                 post_pathway(q, &pops[q->post], step);
         }
-        /* resets, records */
+        /* resets, records, history */
         for (i64 a = 0; a < n_pops; a++) {
             Pop *p = &pops[a];
             if (!p->dynamic)
                 continue;
+            if (p->slots) {
+                i64 slot = step % p->slots;
+                for (i64 m = 0; m < p->n_spk; m++)
+                    p->ring[slot * p->n + m] = p->spk[m];
+                p->ring_n[slot] = p->n_spk;
+            }
             for (i64 m = 0; m < p->n_spk; m++) {
                 i64 i = p->spk[m];
                 p->v[i] = p->v_reset;

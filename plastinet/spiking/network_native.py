@@ -7,7 +7,7 @@ supports (:func:`unsupported_reason`) and that have a projection from a dynamic
 population (feed-forward networks keep the engine's chunking between spikes): current-based :class:`~plastinet.spiking.LIF`
 populations, Poisson and generator sources, projections onto ``I_e``/``I_i`` that are
 static or carry :class:`~plastinet.spiking.PairSTDP` (any pairing and bound), without
-short-term plasticity or delays, and spike, state and weight probes; no modulators, rewards
+short-term plasticity (with or without delays), and spike, state and weight probes; no modulators, rewards
 or noise currents.
 
 Contract (as the rate engine's compiled chunk loops): the numpy path stays the reference
@@ -66,7 +66,9 @@ class _Pop(ctypes.Structure):
                 ("out_step", ctypes.c_void_p), ("out_neuron", ctypes.c_void_p),
                 ("out_n", ctypes.c_longlong), ("out_cap", ctypes.c_longlong),
                 ("n_spk", ctypes.c_longlong), ("touched_e", ctypes.c_longlong),
-                ("touched_i", ctypes.c_longlong), ("cur", ctypes.c_void_p)]
+                ("touched_i", ctypes.c_longlong), ("cur", ctypes.c_void_p),
+                ("ev_base", ctypes.c_longlong), ("slots", ctypes.c_longlong),
+                ("ring", ctypes.c_void_p), ("ring_n", ctypes.c_void_p)]
 
 
 class _Proj(ctypes.Structure):
@@ -77,7 +79,9 @@ class _Proj(ctypes.Structure):
                 *((name, ctypes.c_longlong) for name in ("x_len", "y_len", "x_reset", "y_reset", "soft",
                                                          "bounded")),
                 *((name, ctypes.c_double) for name in ("x_amp", "y_amp", "A_plus", "A_minus", "w_min",
-                                                       "w_max"))]
+                                                       "w_max")),
+                ("max_delay", ctypes.c_longlong), ("n_rows", ctypes.c_longlong),
+                *((name, ctypes.c_void_p) for name in ("row_key", "by_row", "indptr_row", "pre_row", "rows"))]
 
 
 def _load() -> Any:
@@ -125,8 +129,6 @@ def unsupported_reason(sim: Any) -> str | None:
         proj = p.proj
         if proj.stp is not None or p.scale != 1.0 or proj.target not in _TARGETS:
             return f"projection {name!r} (short-term plasticity or target {proj.target!r})"
-        if p.max_delay:
-            return f"projection {name!r} (synaptic delays of whole steps)"
         if proj.rule is not None and not isinstance(proj.rule, PairSTDP):
             return f"projection {name!r} (rule {type(proj.rule).__name__})"
         if isinstance(proj.rule, PairSTDP) and max(_table_length(proj.rule.tau_plus, sim.dt),
@@ -170,6 +172,10 @@ class NativeNetwork:
         self.index = {name: k for k, name in enumerate(names)}
         self.pops = (_Pop * len(names))()
         self.scratch: dict[str, tuple[np.ndarray, ...]] = {}
+        self.rings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        #: how far back each source's spikes are needed (its delayed projections)
+        self.lookback = {name: max((p.max_delay for p in sim.out_of.get(name, ())), default=0)
+                         for name in sim.sources}
         for name, c in zip(names, self.pops):
             n = sim.network.populations[name].n
             c.n = n
@@ -184,16 +190,27 @@ class NativeNetwork:
                 self.scratch[name] = s
                 c.acc_e, c.acc_i, c.hold, c.spk, c.out_step, c.out_neuron = (a.ctypes.data for a in s)
                 c.out_cap = cap
+                slots = sim.flight_steps.get(name, 0) + 1 if name in sim.flight_steps else 0
+                if slots:                      # the spikes in flight of delayed projections
+                    ring = (np.zeros((slots, n), np.int64), np.zeros(slots, np.int64))
+                    self.rings[name] = ring
+                    c.slots, c.ring, c.ring_n = slots, ring[0].ctypes.data, ring[1].ctypes.data
         tables: dict[float, np.ndarray] = {}
         self.projs = (_Proj * len(sim.projs))()
-        self.tabs = []                  # keeps the tables alive
+        self.tabs = []                  # keeps the tables and row buffers alive
         for p, c in zip(sim.projs.values(), self.projs):
             c.pre, c.post = self.index[p.proj.pre.name], self.index[p.proj.post.name]
             c.target = _TARGETS[p.proj.target]
             c.bounded = int(p.bounded)
             c.w_min, c.w_max = p.w_min, p.w_max
-            c.indptr_pre, c.post_idx, c.pre_idx, c.by_post, c.indptr_post = (
-                _ptr(a, np.int64) for a in (p.indptr_pre, p.post, p.pre, p.by_post, p.indptr_post))
+            c.indptr_pre, c.post_idx, c.pre_idx, c.by_post, c.indptr_post, c.pre_row = (
+                _ptr(a, np.int64) for a in (p.indptr_pre, p.post, p.pre, p.by_post, p.indptr_post, p.pre_row))
+            c.max_delay, c.n_rows = p.max_delay, p.n_rows
+            if p.max_delay:
+                rows = np.zeros(p.n_rows, np.int64)
+                self.tabs.append(rows)
+                c.row_key, c.by_row, c.indptr_row, c.rows = (
+                    _ptr(a, np.int64) for a in (p.row_key, p.by_row, p.indptr_row, rows))
             rule = p.rule
             if isinstance(rule, PairSTDP):
                 c.rule = 1
@@ -217,7 +234,7 @@ class NativeNetwork:
             c.w = _ptr(p.w, np.float64, p.pre.size)
             if c.rule == 1:
                 x, y = p.plasticity.x, p.plasticity.y
-                c.x_val, c.x_last = _ptr(x.val, np.float64, p.n_pre), _ptr(x.last, np.int64, p.n_pre)
+                c.x_val, c.x_last = _ptr(x.val, np.float64, p.n_rows), _ptr(x.last, np.int64, p.n_rows)
                 c.y_val, c.y_last = _ptr(y.val, np.float64, p.n_post), _ptr(y.last, np.int64, p.n_post)
 
     def chunk(self, n0: int, end_all: int) -> None:
@@ -231,12 +248,21 @@ class NativeNetwork:
         K = end - n0
         events = {name: src.events(n0, end) for name, src in sim.sources.items()}
         keep = []
-        for name, (steps, neurons) in events.items():
+        for name, src in sim.sources.items():
             c = self.pops[self.index[name]]
-            off = np.searchsorted(steps, np.arange(n0, end + 1)).astype(np.int64)
+            base = max(0, n0 - self.lookback[name])
+            steps, neurons = src.events(base, end) if base < n0 else events[name]
+            off = np.searchsorted(steps, np.arange(base, end + 1)).astype(np.int64)
             neurons = np.ascontiguousarray(neurons, dtype=np.int64)
             keep.append((off, neurons))
-            c.ev_off, c.ev_neuron = off.ctypes.data, neurons.ctypes.data
+            c.ev_off, c.ev_neuron, c.ev_base = off.ctypes.data, neurons.ctypes.data, base
+        for name, (ring, counts) in self.rings.items():
+            steps, neurons = sim.in_flight[name]
+            counts[:] = 0
+            for t in np.unique(steps):
+                sel = neurons[steps == t]
+                ring[t % counts.size, :sel.size] = sel
+                counts[t % counts.size] = sel.size
         self._refresh()
         done = 0
         while done < K:
@@ -247,12 +273,15 @@ class NativeNetwork:
                             len(self.projs), n0 + done, K - done))
             self._records(done)
             done += k
-            if done < K:                       # a record buffer was full: go on after it
-                for c, (off, _) in zip((self.pops[self.index[n]] for n in events), keep):
-                    c.ev_off = off[done:].ctypes.data
         for name, (steps, neurons) in events.items():
             if steps.size:
                 sim._commit_records({name: (steps, neurons)})
+        for name, (ring, counts) in self.rings.items():
+            ts = np.arange(max(0, end - sim.flight_steps[name]), end)
+            n = counts[ts % counts.size]
+            sim.in_flight[name] = (np.repeat(ts, n).astype(np.int64),
+                                   np.concatenate([ring[t % counts.size, :k] for t, k in zip(ts, n)]
+                                                  or [np.zeros(0, np.int64)]).astype(np.int64))
         last = end - 1
         if sim.sample_steps and last % sim.sample_steps == 0:
             sim._sample_times.append(last)

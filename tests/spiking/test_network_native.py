@@ -30,8 +30,9 @@ def _pairs(n_pre, n_post, p, rng, no_self=False):
     return np.nonzero(mask)
 
 
-def _recurrent(pairing="all", bound="additive", t_ref=0.002, stp=False, seed=0):
-    """A small E/I network with Poisson drive, generator input and pair STDP on E->E."""
+def _recurrent(pairing="all", bound="additive", t_ref=0.002, stp=False, seed=0, delays=False):
+    """A small E/I network with Poisson drive, generator input and pair STDP on E->E; with
+    ``delays``: heterogeneous delays up to 20 ms on E->E, scalar ones on P->E and I->E."""
     rng = np.random.default_rng(seed)
     common = dict(v_rest=-0.070, v_thresh=-0.050, v_reset=-0.060, r_m=1e8, tau_e=0.005, tau_i=0.010,
                   t_ref=t_ref)
@@ -43,15 +44,17 @@ def _recurrent(pairing="all", bound="additive", t_ref=0.002, stp=False, seed=0):
     w = 30 * PA
     rule = PairSTDP(A_plus=0.05 * w, A_minus=1.05 * 0.05 * w, tau_plus=0.02, tau_minus=0.03,
                     pairing=pairing, bound=bound)
-    net.add(Projection("PE", P, E, target="I_e", weight=w, connectivity=_pairs(100, 160, 0.5, rng)))
+    d = (lambda value: {"delay": value}) if delays else (lambda value: {})
+    net.add(Projection("PE", P, E, target="I_e", weight=w, connectivity=_pairs(100, 160, 0.5, rng), **d(0.0015)))
     net.add(Projection("PI", P, inh, target="I_e", weight=w, connectivity=_pairs(100, 40, 0.5, rng)))
     net.add(Projection("GE", G, E, target="I_e", weight=200 * PA, connectivity=_pairs(3, 160, 0.5, rng),
                        stp=TsodyksMarkram(U=0.5, tau_rec=0.1) if stp else None))
     ee = _pairs(160, 160, 0.1, rng, no_self=True)
     net.add(Projection("EE", E, E, target="I_e", connectivity=ee, rule=rule, w_min=0.0, w_max=2 * w,
-                       weight=rng.uniform(0, 2 * w, ee[0].size)))
+                       weight=rng.uniform(0, 2 * w, ee[0].size), **d(("uniform", 0.0, 0.02))))
     net.add(Projection("EI", E, inh, target="I_e", weight=w, connectivity=_pairs(160, 40, 0.1, rng)))
-    net.add(Projection("IE", inh, E, target="I_i", weight=-120 * PA, connectivity=_pairs(40, 160, 0.1, rng)))
+    net.add(Projection("IE", inh, E, target="I_i", weight=-120 * PA, connectivity=_pairs(40, 160, 0.1, rng),
+                       **d(0.0005)))
     net.add(Projection("II", inh, inh, target="I_i", weight=-120 * PA,
                        connectivity=_pairs(40, 40, 0.1, rng, no_self=True)))
     net.add(SpikeProbe("sE", population="E"))
@@ -81,10 +84,12 @@ def _compiled():
         pytest.skip(f"no compiled loop on this machine: {network_native.native_status()}")
 
 
-@pytest.mark.parametrize("pairing,bound,t_ref", [("all", "additive", 0.002), ("nearest", "soft", 0.002),
-                                                 ("all", "soft", 0.0)])
-def test_compiled_loop_gives_the_numpy_spikes_weights_and_states(monkeypatch, pairing, bound, t_ref):
-    net = _recurrent(pairing, bound, t_ref)
+@pytest.mark.parametrize("pairing,bound,t_ref,delays", [("all", "additive", 0.002, False),
+                                                        ("nearest", "soft", 0.002, False),
+                                                        ("all", "soft", 0.0, False),
+                                                        ("all", "additive", 0.002, True)])
+def test_compiled_loop_gives_the_numpy_spikes_weights_and_states(monkeypatch, pairing, bound, t_ref, delays):
+    net = _recurrent(pairing, bound, t_ref, delays=delays)
     sim, fast = _run(monkeypatch, "1", net)
     assert sim._native is not None
     ref_sim, ref = _run(monkeypatch, "0", net)
@@ -98,14 +103,17 @@ def test_compiled_loop_gives_the_numpy_spikes_weights_and_states(monkeypatch, pa
             assert np.array_equal(getattr(sim.dyn[name], var), getattr(ref_sim.dyn[name], var)), (name, var)
     fast_rule, ref_rule = sim.projs["EE"].plasticity, ref_sim.projs["EE"].plasticity
     assert np.array_equal(fast_rule.y.last, ref_rule.y.last) and np.array_equal(fast_rule.x.val, ref_rule.x.val)
+    for name in ref_sim.in_flight:                                      # spikes still in flight
+        assert all(np.array_equal(a, b) for a, b in zip(sim.in_flight[name], ref_sim.in_flight[name])), name
+    if delays:
+        assert sim.projs["EE"].max_delay == 200 and ref_sim.in_flight["E"][0].size > 0
 
 
 def test_compiled_loop_small_record_buffers_and_chunks(monkeypatch):
-    # record buffers that fill within a chunk, and chunks of 1 and 1000 steps
-    net = _recurrent()
+    # record buffers that fill within a chunk, and chunks of 1 and 1000 steps (with delays)
+    net = _recurrent(delays=True)
     ref = _run(monkeypatch, "0", net, duration=0.2)[1]
     for chunk in (1, 1000):
-        sim = Simulator(net, dt=1e-4, seed=7, chunk_steps=chunk)
         monkeypatch.setenv("PLASTINET_NATIVE", "1")
         sim = Simulator(net, dt=1e-4, seed=7, chunk_steps=chunk)
         for name, c in zip(sim.network.populations, sim._native.pops):
