@@ -7,9 +7,9 @@
  * operation (compile without floating-point contraction or reassociation): synaptic input
  * is summed per step into a zeroed buffer in (projection, pre neuron or delayed row, synapse)
  * order and then added to the current; a delayed projection's rows (pre neuron, delay) reached
- * at a step come from each population's ring of its last max_delay steps of spikes; trace decays are looked up in tables numpy computed
- * (exp(-(gap dt) / tau) for every gap that does not underflow to 0), so that results are
- * bit-identical to the numpy path. Source spikes are drawn by numpy and passed in.
+ * at a step come from each population's ring of its last max_delay steps of spikes; trace
+ * decays are looked up in tables numpy computed (exp(-(gap dt) / tau) for every gap that does
+ * not underflow to 0), so that results are bit-identical to the numpy path. Source spikes are drawn by numpy and passed in.
  */
 #include <math.h>
 #include <stdlib.h>
