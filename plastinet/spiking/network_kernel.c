@@ -41,7 +41,7 @@ typedef struct {
 typedef struct {
     i64 pre, post, target;          /* target 0: I_e, 1: I_i, -1: none */
     i64 rule;                       /* 0: static, 1: pair STDP */
-    const i64 *indptr_pre, *post_idx, *pre_idx, *by_post, *indptr_post;
+    const i64 *indptr_pre, *post_idx, *by_post, *indptr_post;
     double *w;
     double *x_val, *y_val;
     i64 *x_last, *y_last;

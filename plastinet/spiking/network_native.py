@@ -73,7 +73,7 @@ class _Pop(ctypes.Structure):
 
 class _Proj(ctypes.Structure):
     _fields_ = [*((name, ctypes.c_longlong) for name in ("pre", "post", "target", "rule")),
-                *((name, ctypes.c_void_p) for name in ("indptr_pre", "post_idx", "pre_idx", "by_post",
+                *((name, ctypes.c_void_p) for name in ("indptr_pre", "post_idx", "by_post",
                                                       "indptr_post", "w", "x_val", "y_val", "x_last",
                                                       "y_last", "x_tab", "y_tab")),
                 *((name, ctypes.c_longlong) for name in ("x_len", "y_len", "x_reset", "y_reset", "soft",
@@ -190,7 +190,7 @@ class NativeNetwork:
                 self.scratch[name] = s
                 c.acc_e, c.acc_i, c.hold, c.spk, c.out_step, c.out_neuron = (a.ctypes.data for a in s)
                 c.out_cap = cap
-                slots = sim.flight_steps.get(name, 0) + 1 if name in sim.flight_steps else 0
+                slots = sim.flight_steps[name] + 1 if name in sim.flight_steps else 0
                 if slots:                      # the spikes in flight of delayed projections
                     ring = (np.zeros((slots, n), np.int64), np.zeros(slots, np.int64))
                     self.rings[name] = ring
@@ -203,8 +203,8 @@ class NativeNetwork:
             c.target = _TARGETS[p.proj.target]
             c.bounded = int(p.bounded)
             c.w_min, c.w_max = p.w_min, p.w_max
-            c.indptr_pre, c.post_idx, c.pre_idx, c.by_post, c.indptr_post, c.pre_row = (
-                _ptr(a, np.int64) for a in (p.indptr_pre, p.post, p.pre, p.by_post, p.indptr_post, p.pre_row))
+            c.indptr_pre, c.post_idx, c.by_post, c.indptr_post, c.pre_row = (
+                _ptr(a, np.int64) for a in (p.indptr_pre, p.post, p.by_post, p.indptr_post, p.pre_row))
             c.max_delay, c.n_rows = p.max_delay, p.n_rows
             if p.max_delay:
                 rows = np.zeros(p.n_rows, np.int64)
@@ -247,7 +247,7 @@ class NativeNetwork:
             end = min(end, -(-n0 // sim.sample_steps) * sim.sample_steps + 1)
         K = end - n0
         events = {name: src.events(n0, end) for name, src in sim.sources.items()}
-        keep = []
+        keep = []                              # the arrays the C structures point to
         for name, src in sim.sources.items():
             c = self.pops[self.index[name]]
             base = max(0, n0 - self.lookback[name])
@@ -271,7 +271,7 @@ class NativeNetwork:
                     c.out_n = 0
             k = int(self.fn(ctypes.addressof(self.pops), len(self.pops), ctypes.addressof(self.projs),
                             len(self.projs), n0 + done, K - done))
-            self._records(done)
+            self._records()
             done += k
         for name, (steps, neurons) in events.items():
             if steps.size:
@@ -289,7 +289,8 @@ class NativeNetwork:
                 sim._samples[probe.name].append(sim._read(probe, last))
         sim.step = end
 
-    def _records(self, done: int) -> None:
+    def _records(self) -> None:
+        """Spike records and the guard's spike counts from the C record buffers."""
         sim = self.sim
         for name, s in self.scratch.items():
             c = self.pops[self.index[name]]
