@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.errors import CheckpointError, ModelFileError, SizeError, ValidationError
+from plastinet.experiments import network_protocols as NP
 from plastinet.experiments import protocols as P
 from plastinet.experiments.registry import register_kind, resolve_backend
 from plastinet.experiments.spiking_retrieval import spiking_fwp_retrieval
@@ -36,7 +37,7 @@ __all__ = ["SpikingProtocolKind", "Protocol", "PROTOCOLS"]
 #: SI unit of protocol arguments by name (others are dimensionless).
 UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": "s", "phase": "s",
          "tau": "s", "segment": "s", "rate": "Hz", "frequency": "Hz", "frequencies": "Hz", "r_pre": "Hz",
-         "r_post": "Hz", "background_rate": "Hz", "rates": "Hz"}
+         "r_post": "Hz", "background_rate": "Hz", "rates": "Hz", "warmup": "s", "rho0": "Hz"}
 _SKIP = ("progress", "chunk_steps", "rule", "backend", "run_options")
 #: Dimensionless protocol arguments that must be >= 0 (conductance scales, learning rates).
 NON_NEGATIVE = ("g_max", "g_unit", "g_background", "eta", "beta")
@@ -209,7 +210,33 @@ def _plot_izhikevich(ds: xr.Dataset, ax: Any) -> None:
     ax.plot(t, W.isel(W_pre=slice(1, None)).max("W_pre"), color="0.6", ls="--", label="others (max)")
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"synaptic strength ({W.attrs.get('units', '1')})")
-    ax.set_title("Izhikevich 2007 distal reward")
+    ax.set_title("Izhikevich 2007 distal reward, reduced one-neuron variant")
+    ax.legend(fontsize=8)
+
+
+def _plot_izhikevich_network(ds: xr.Dataset, ax: Any) -> None:
+    W = ds["W"]
+    t = ds["time"].values / 60.0
+    k = int(ds.attrs["rewarded_synapse"])
+    others = np.delete(W.values, k, axis=1)
+    ax.plot(t, W.values[:, k], color="tab:red", lw=2, label="rewarded synapse")
+    ax.plot(t, others.mean(axis=1), color="0.3", label="others (mean)")
+    ax.plot(t, np.percentile(others, 99, axis=1), color="0.6", ls="--", label="others (99th percentile)")
+    ax.set_xlabel("time (min)")
+    ax.set_ylabel("synaptic strength s (mV)")
+    ax.set_title("Izhikevich 2007 distal reward, full network (1,000 neurons)")
+    ax.legend(fontsize=8)
+
+
+def _plot_vogels(ds: xr.Dataset, ax: Any) -> None:
+    ax.plot(ds["time_bin"], ds["rate_exc"], color="tab:blue", label="excitatory rate (plastic run)")
+    ax.axhline(float(ds.attrs["rho0"]), color="k", ls="--", lw=0.8, label="target rate rho0")
+    ax.axhline(float(ds.attrs["rate_exc_before"]), color="0.6", ls=":", label="without plasticity")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mean excitatory rate (Hz)")
+    ax.set_yscale("log")
+    ax.set_title(f"Vogels et al. 2011: E/I current correlation {float(ds.attrs['ei_correlation_before']):.2f} "
+                 f"→ {float(ds.attrs['ei_correlation_after']):.2f}", fontsize=9)
     ax.legend(fontsize=8)
 
 
@@ -263,6 +290,8 @@ PROTOCOLS: dict[str, Protocol] = {
     "poisson_drift": Protocol(P.poisson_drift, True, _plot_drift),
     "song2000": Protocol(P.song2000, False, _plot_song),
     "izhikevich2007": Protocol(P.izhikevich2007, False, _plot_izhikevich),
+    "izhikevich2007_network": Protocol(NP.izhikevich2007_network, False, _plot_izhikevich_network),
+    "vogels2011": Protocol(NP.vogels2011, False, _plot_vogels),
     "pes_learning": Protocol(P.pes_learning, False, _plot_pes),
     "spiking_fwp": Protocol(P.spiking_fwp_sequence, False, _plot_fwp),
     "spiking_fwp_retrieval": Protocol(spiking_fwp_retrieval, False, _plot_retrieval),

@@ -15,16 +15,9 @@ import math
 import numpy as np
 from scipy.signal import lfilter
 
-from plastinet.errors import RangeError
+from plastinet.spiking.guards import check_tau
 from plastinet.spiking.network import LIF, ConductanceLIF, RateUnits
 from plastinet.spiking.registry import POPULATIONS
-
-
-def check_tau(owner: str, name: str, tau: float, dt: float, factor: float = 1.0) -> None:
-    """Raise a RangeError when ``dt`` is too large for time constant ``tau``."""
-    if dt * factor > tau:
-        raise RangeError(owner, name, tau,
-                         f"time constant must be >= {factor:g} * dt = {dt * factor:g} s (dt={dt:g} s)")
 
 
 class LIFState:

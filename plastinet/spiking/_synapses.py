@@ -15,15 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from plastinet.spiking._neurons import check_tau
 from plastinet.spiking._plasticity import NEVER
+from plastinet.spiking.draws import connectivity, delay_steps
+from plastinet.spiking.guards import check_tau
 from plastinet.spiking.network import Projection
 from plastinet.spiking.registry import RULES
-
-
-def delay_steps(seconds: np.ndarray, dt: float) -> np.ndarray:
-    """Delays in whole steps: the nearest step, halves up (``floor(d / dt + 1/2)``), >= 0."""
-    return np.maximum(np.floor(np.asarray(seconds, dtype=np.float64) / dt + 0.5), 0).astype(np.int64)
 
 
 def gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,37 +40,13 @@ class ProjectionState:
         self.proj, self.name, self.dt = proj, proj.name, dt
         n_pre, n_post = proj.pre.n, proj.post.n
         self.n_pre, self.n_post = n_pre, n_post
-        conn = proj.connectivity
-        w0 = proj.weight
-        self.dense = conn == "all"
-        if conn == "all":
-            pre = np.repeat(np.arange(n_pre), n_post)
-            post = np.tile(np.arange(n_post), n_pre)
-            perm = None
-        elif isinstance(conn, float):
-            mask = rng.random((n_pre, n_post)) < conn
-            pre, post = np.nonzero(mask)
-            perm = None
-        else:
-            perm = np.argsort(conn[0], kind="stable")
-            pre, post = conn[0][perm], conn[1][perm]
-        self.pre, self.post = pre.astype(np.int64), post.astype(np.int64)
-        n_syn = self.pre.size
-        if isinstance(w0, tuple):
-            w = rng.uniform(w0[1], w0[2], n_syn)
-        elif w0.ndim == 0:
-            w = np.full(n_syn, float(w0))
-        elif w0.ndim == 2:
-            w = np.asarray(w0, dtype=np.float64)[self.post, self.pre]
-        else:
-            w = np.array(w0, dtype=np.float64)
-            if perm is not None:
-                w = w[perm]
-        self.w = w
+        self.dense = proj.connectivity == "all"
+        drawn = connectivity(proj, rng)
+        self.pre, self.post, self.w = drawn.pre, drawn.post, drawn.w
         self.w_min, self.w_max = proj.w_min, proj.w_max
         self.bounded = math.isfinite(self.w_min) or math.isfinite(self.w_max)
         self.indptr_pre = np.searchsorted(self.pre, np.arange(n_pre + 1))
-        self._delays(proj, dt, rng, perm)
+        self._delays(proj, dt, drawn.delay)
         self.by_post = np.argsort(self.post, kind="stable")
         self.indptr_post = np.searchsorted(self.post[self.by_post], np.arange(n_post + 1))
         self.target = proj.target
@@ -96,7 +68,7 @@ class ProjectionState:
         self.has_post_pathway = self.plasticity is not None and self.plasticity.has_post_pathway
         self.continuous = self.plasticity is not None and self.plasticity.continuous
 
-    def _delays(self, proj: Projection, dt: float, rng: np.random.Generator, perm: np.ndarray | None) -> None:
+    def _delays(self, proj: Projection, dt: float, seconds: np.ndarray) -> None:
         """Per-synapse delays in whole steps and the presynaptic rows (see ``_plasticity``).
 
         ``delay_steps`` is None when the projection has no delay parameter (0). Otherwise a
@@ -112,15 +84,6 @@ class ProjectionState:
         self.indptr_row = self.indptr_pre
         if isinstance(d, float) and d == 0.0:
             return
-        n_syn = self.pre.size
-        if isinstance(d, tuple):
-            seconds = rng.uniform(d[1], d[2], n_syn)
-        elif isinstance(d, float):
-            seconds = np.full(n_syn, d)
-        elif d.ndim == 2:
-            seconds = np.asarray(d, dtype=np.float64)[self.post, self.pre]
-        else:
-            seconds = np.asarray(d, dtype=np.float64) if perm is None else d[perm]
         steps = delay_steps(seconds, dt)
         self.delay_steps = steps
         self.max_delay = int(steps.max()) if steps.size else 0

@@ -56,17 +56,18 @@ from plastinet.errors import (
     PlastinetWarning,
     RangeError,
     ValidationError,
-    check_numerical_policy,
     report_numerical,
 )
 from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, spec_hash
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
 from plastinet.spiking import builders  # noqa: F401  (registers every builder)
-from plastinet.spiking._neurons import check_tau
+from plastinet.spiking._noise import NoiseInput
 from plastinet.spiking._sources import _steps
 from plastinet.spiking._synapses import ProjectionState
+from plastinet.spiking.draws import DELAY_ROUNDING, seed_streams
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
+from plastinet.spiking.guards import check_tau, nonfinite_summary, numerical_guard
 from plastinet.spiking.network import (
     ModulatorProbe,
     Network,
@@ -77,19 +78,14 @@ from plastinet.spiking.network import (
     WeightProbe,
 )
 from plastinet.spiking.network_native import native_network
-from plastinet.spiking.registry import MODULATORS, POPULATIONS
 from plastinet.spiking.recordings import build_dataset
+from plastinet.spiking.registry import MODULATORS, POPULATIONS
 from plastinet.units import to_si
 
-__all__ = ["Simulator", "run", "check_final_states", "nonfinite_summary", "GUARD_STEPS",
-           "CHECKPOINT_FORMAT"]
+__all__ = ["Simulator", "run", "GUARD_STEPS", "CHECKPOINT_FORMAT"]
 
 #: The numerical guard runs at least every this many steps (and before checkpoints, at the end).
 GUARD_STEPS = 1000
-#: Rates are judged over windows in which a neuron at ``max_rate`` fires this many spikes.
-RATE_WINDOW_SPIKES = 100
-#: How delays become whole steps (the ``delay_rounding`` attribute of results with delays).
-DELAY_ROUNDING = "nearest step, halves up: d_steps = floor(delay / dt + 0.5), at least 0"
 #: ``format`` entry of the spiking engine's checkpoints.
 CHECKPOINT_FORMAT = "plastinet-spiking-checkpoint"
 CHECKPOINT_VERSION = 3
@@ -138,18 +134,6 @@ def _set_projection_state(p: ProjectionState, arrays: dict[str, np.ndarray]) -> 
             setattr(p, plain[name], arr)
     if p.plasticity is not None:
         p.plasticity.load_state({k: v for k, v in arrays.items() if k not in plain})
-
-
-def nonfinite_summary(arr: np.ndarray) -> str | None:
-    """``"k of n values, first at index i"`` for an array with NaN/inf, else None."""
-    bad = ~np.isfinite(arr)
-    if not bad.any():
-        return None
-    if arr.ndim == 0:
-        return f"value {float(arr)}"
-    first = [int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape)]
-    index = first[0] if len(first) == 1 else tuple(first)
-    return f"{int(bad.sum())} of {arr.size} values, first {arr.flat[int(np.argmax(bad))]} at index {index}"
 
 
 def _before(events: dict[str, tuple[np.ndarray, np.ndarray]], step: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -253,36 +237,29 @@ class Simulator:
             raise RangeError("spiking.Simulator", "dt", dt, "expected a positive time step in s")
         if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < 1:
             raise RangeError("spiking.Simulator", "chunk_steps", chunk_steps, "expected an integer >= 1")
-        self.on_numerical = check_numerical_policy("spiking.Simulator", on_numerical)
-        if max_rate is None:
-            max_rate = 0.5 / dt
-        max_rate = to_si(max_rate, "Hz", name="max_rate", owner="spiking.Simulator")
-        if not max_rate > 0 or not math.isfinite(max_rate):
-            raise RangeError("spiking.Simulator", "max_rate", max_rate, "expected a finite rate > 0 Hz")
-        self.max_rate = float(max_rate)
+        guard = numerical_guard("spiking.Simulator", dt, on_numerical, max_rate)
+        self.on_numerical, self.max_rate, self._rate_window = guard.on_numerical, guard.max_rate, guard.rate_window
         check_network_memory(state_bytes(network), "spiking.Simulator", "the network's state")   # before allocating
-        self._rate_window = max(1, math.ceil(RATE_WINDOW_SPIKES / (self.max_rate * dt)))
         self._guard_steps = max(GUARD_STEPS, self._rate_window)
         self.network, self.progress, self.chunk_steps = network, progress, int(chunk_steps)
         seed = check_seed("spiking.Simulator", seed)
         if seed is None:                # draw one, so that the recorded seed reproduces the run
             seed = new_seed()
         self.seed = seed
-        ss = np.random.SeedSequence(seed)
-        n_streams = len(network.populations) + len(network.projections) + len(network.rewards)
-        seqs = iter(ss.spawn(n_streams))
-        streams = (np.random.default_rng(q) for q in seqs)
+        streams = seed_streams(network, seed)
         self.sources: dict[str, Any] = {}
         self.dyn: dict[str, Any] = {}
         for name, pop in network.populations.items():
-            state = POPULATIONS.build(pop, dt, next(seqs))
+            state = POPULATIONS.build(pop, dt, streams.populations[name])
             (self.sources if pop.source else self.dyn)[name] = state
         self.spiking_dyn = {k: v for k, v in self.dyn.items() if v.spiking}
         self.mods: dict[str, Any] = {name: MODULATORS.build(mod, dt) for name, mod in network.modulators.items()}
-        proj_rngs = {name: next(streams) for name in network.projections}
-        self.projs = {name: ProjectionState(network.projections[name], dt, proj_rngs[name], self.mods)
+        self.projs = {name: ProjectionState(network.projections[name], dt, streams.projections[name], self.mods)
                       for name in sorted(network.projections)}   # Brian2 sorts by name in a slot
-        self.reward_rngs = {name: next(streams) for name in network.rewards}
+        self.reward_rngs = streams.rewards
+        # per-step noise inputs, on streams spawned after all others (results without noise unchanged)
+        self.noise_inputs = [NoiseInput(spec, network.populations[spec.population].n, streams.noises[name])
+                             for name, spec in network.noises.items()]
         # which populations feed which projections
         self.out_of: dict[str, list[ProjectionState]] = {}
         self.into: dict[str, list[ProjectionState]] = {}
@@ -737,7 +714,7 @@ class Simulator:
             if self.spiking_dyn:
                 snaps = {p.name: p.snapshot() for p, _, st, _ in self._pre_work(bulk, bulk_arr) if st.size}
             incs = self._bulk(n0, K, bulk, bulk_arr)
-            k_star, spikes = self._integrate(K, incs)
+            k_star, spikes = self._integrate(n0, K, incs)
             if k_star < K - 1:
                 last = n0 + k_star
                 for name, snap in (snaps or {}).items():
@@ -829,11 +806,12 @@ class Simulator:
             np.add.at(arr, (st_a - n0, post_a), val_a)
         return incs
 
-    def _integrate(self, K: int, incs: dict) -> tuple[int, dict[str, np.ndarray]]:
-        """Groups + thresholds for K steps, stopping at the first spike; adds increments."""
+    def _integrate(self, n0: int, K: int, incs: dict) -> tuple[int, dict[str, np.ndarray]]:
+        """Groups + thresholds for K steps from ``n0``, stopping at the first spike; adds increments, then noise."""
         dyn = list(self.dyn.values())
         spk_states = list(self.spiking_dyn.items())
-        if len(dyn) == 1 and len(spk_states) == 1 and hasattr(dyn[0], "fast_chunk") and dyn[0].v.size == 1:
+        if (len(dyn) == 1 and len(spk_states) == 1 and hasattr(dyn[0], "fast_chunk") and dyn[0].v.size == 1
+                and not self.noise_inputs):
             name, d = spk_states[0]
             k = d.fast_chunk(K, {t: arr for (pop, t), arr in incs.items()})
             idx = d.threshold()
@@ -842,6 +820,7 @@ class Simulator:
         for (pop, target), arr in incs.items():
             rows = np.flatnonzero(arr.any(axis=1))
             inc_list.append((self.dyn[pop], target, arr, set(rows.tolist())))
+        noise = [(self.dyn[x.population], x) for x in self.noise_inputs]
         for k in range(K):
             for d in dyn:
                 d.update()
@@ -857,6 +836,8 @@ class Simulator:
             for d, target, arr, rows in inc_list:
                 if k in rows:
                     d.receive(target, arr[k])
+            for d, x in noise:
+                d.receive(x.target, x.row(n0 + k))
         return K - 1, {}
 
     def _commit_records(self, bulk: dict) -> None:
@@ -911,6 +892,8 @@ class Simulator:
                 np.add.at(acc[key], post_idx, val)
         for (pop, target), arr in acc.items():
             self.dyn[pop].receive(target, arr)
+        for x in self.noise_inputs:
+            self.dyn[x.population].receive(x.target, x.row(s))
         # (0) per-step rules
         for p in self.continuous:
             m = self.mods[p.rule.modulator].value(s)
@@ -971,61 +954,6 @@ class Simulator:
         if isinstance(probe, ModulatorProbe):
             return np.array(self.mods[probe.modulator].value(s))
         raise TypeError(type(probe).__name__)
-
-
-def check_final_states(sim: Simulator, owner: str, stop: int, states: list[tuple[str, str, str, np.ndarray]],
-                       samples: dict[str, list[np.ndarray]], sample_times: list[int],
-                       spike_counts: dict[str, np.ndarray]) -> None:
-    """The numerical guard for a backend that reports its states only after the run (brian2).
-
-    Parameters
-    ----------
-    sim : Simulator
-        The engine simulator the backend built its network from (its ``on_numerical``,
-        ``max_rate``, ``dt`` and probes apply).
-    owner : str
-        Named in the messages (e.g. ``"brian2 backend"``).
-    stop : int
-        Steps simulated.
-    states : list of (kind, name, variable, array)
-        Final states read back from the backend (populations, projections).
-    samples, sample_times
-        The sampled probes and their steps; the first non-finite sample dates the problem.
-    spike_counts : dict of ndarray
-        Spikes per neuron of each LIF population over the whole run.
-    """
-    dt = sim.dt
-    for k, step in enumerate(sample_times):
-        for probe in sim.sampled:
-            summary = nonfinite_summary(np.asarray(samples[probe.name][k]))
-            if summary is not None:
-                target = getattr(probe, "population", None) or getattr(probe, "projection", None) or probe.modulator
-                report_numerical(sim.on_numerical,
-                                 f"{owner}: probe {probe.name!r} ({target!r}) recorded non-finite values ({summary}) "
-                                 f"at t = {step * dt:g} s (step {step}); reduce weights, learning rates or "
-                                 "input rates, or check the parameters",
-                                 step=step, where=f"{target!r}, probe {probe.name!r}", time=step * dt, stacklevel=4)
-                return
-    for kind, name, var, arr in states:
-        summary = nonfinite_summary(np.asarray(arr, dtype=np.float64))
-        if summary is not None:
-            report_numerical(sim.on_numerical,
-                             f"{owner}: {var} of {kind} {name!r} is non-finite at the end of the run ({summary}, "
-                             f"t = {stop * dt:g} s); reduce weights, learning rates or input rates, or check "
-                             "the parameters", step=stop, where=f"{kind} {name!r}, {var}", time=stop * dt, stacklevel=4)
-            return
-    if stop >= sim._rate_window:
-        for name, counts in spike_counts.items():
-            rates = np.asarray(counts) / (stop * dt)
-            if rates.size and rates.max() > sim.max_rate:
-                k = int(np.argmax(rates))
-                report_numerical(sim.on_numerical,
-                                 f"{owner}: runaway firing in population {name!r}: neuron {k} fired at "
-                                 f"{rates[k]:.4g} Hz (population mean {rates.mean():.4g} Hz) over the run "
-                                 f"(t = 0 to {stop * dt:g} s), above max_rate = {sim.max_rate:g} Hz; check "
-                                 "weights, reset and refractory period, or raise max_rate",
-                                 step=stop, where=f"population {name!r}, rate", time=stop * dt, stacklevel=4)
-                return
 
 
 def run(network: Network, duration: Any, dt: Any = 1e-4, seed: int | None = None,

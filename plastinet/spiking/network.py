@@ -315,9 +315,12 @@ class Izhikevich(Population):
     ``c="-65 mV"``, ``d="8 mV/ms"`` (regular spiking; fast spiking: ``a="0.1/ms"``,
     ``d="2 mV/ms"``).
 
-    A step of length ``dt`` first resets the neurons with ``v >= v_peak`` (and adds ``d``
-    to their ``u``): each emits a spike in that step, as in Izhikevich's code; then it
-    integrates with the step's input ``I``:
+    A step of length ``dt`` integrates with the input ``I`` collected in the previous step
+    (then clears it); the neurons with ``v >= v_peak`` spike in that step and are reset
+    (``v = c``, ``u += d``), in the engines' usual order (update, threshold, synapses,
+    reset). A spike found in step ``n`` therefore moves its targets' ``v`` in the update of
+    step ``n + 1``: Izhikevich's loop (detect, reset, deliver, integrate) is the same
+    sequence, and his code dates that spike one step later (at ``n + 1``). Schemes:
 
     ``method="euler"``
         Forward Euler: ``v' = v + dt f(v, u, I)``, ``u' = u + dt a (b v - u)`` (old ``v``).
@@ -326,9 +329,9 @@ class Izhikevich(Population):
         ``dt / 2`` for ``v`` (the second from the first's result), then one Euler step of
         ``dt`` for ``u`` with the new ``v``. At ``dt = 1 ms`` this reproduces his code.
 
-    Input: target ``"I"``. ``I`` is the input of one step (V/s), reset to 0 after every
-    step. A spike of weight ``w`` (V) delivered in a step adds ``w / dt`` to that step's
-    ``I`` (so it moves ``v`` by ``w`` to first order); a :class:`NoiseCurrent` draw ``x``
+    Input: target ``"I"``. ``I`` is the input of one update (V/s), cleared after it. A
+    spike of weight ``w`` (V) delivered in a step adds ``w / dt`` to the ``I`` of the next
+    update (so it moves ``v`` by ``w`` to first order); a :class:`NoiseCurrent` draw ``x``
     (V) does the same. At ``dt = 1 ms`` a weight of 6 mV is Izhikevich's synaptic weight
     ``s = 6`` and a draw of ``13 (rand - 0.5)`` mV is his thalamic input.
 

@@ -1,7 +1,14 @@
 """Plastic spiking networks (:class:`plastinet.spiking.Network`) lowered to Brian2.
 
-The lowering follows the numpy engine's step-order contract
-(:mod:`plastinet.spiking.engine`) slot by slot; ``docs/backends.md`` has the full table.
+The backend lowers the spec itself: one builder per spec type
+(:mod:`plastinet.backends.brian2.registry`: neuron models in
+:mod:`~plastinet.backends.brian2.neurons`, plasticity rules in
+:mod:`~plastinet.backends.brian2.plasticity`, sources and modulators here), with its own
+equations and constants computed from the spec's parameters. It shares no code or state with
+the numpy engine except the random draws (:mod:`plastinet.spiking.draws`: connectivity,
+initial weights, replayed Poisson spikes, reward delays), so both simulate the very same
+network and inputs for the same seed, and the step-order contract of ``docs/spiking.md``,
+followed slot by slot (``docs/backends.md`` has the full table):
 
 ==============  =========================================================================
 slot / order    Brian2 object
@@ -17,10 +24,6 @@ slot / order    Brian2 object
 ``resets``      ``NeuronGroup`` resets (``v = v_reset``, refractory counter)
 ``end``         coincidence rewards scheduled (``network_operation``); monitors
 ==============  =========================================================================
-
-Connectivity, initial weights and (by default) Poisson spikes are drawn exactly as the
-numpy engine draws them for the same seed (the engine's own constructor is used), so both
-backends simulate the very same network and input spike trains.
 """
 
 from __future__ import annotations
@@ -34,17 +37,27 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from plastinet.backends.brian2 import neurons as _neurons  # noqa: F401  (registers the neuron builders)
+from plastinet.backends.brian2.plasticity import NEVER, synapse_code
+from plastinet.backends.brian2.registry import MODULATORS, POPULATIONS, RULES, SOURCES
 from plastinet.backends.brian2.session import brian2_run, run_network
-from plastinet.backends.brian2.spiking_code import NEVER, population_code, population_namespace, projection_code
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
-from plastinet.spiking.engine import Simulator as _EngineSimulator
-from plastinet.spiking.engine import check_final_states
+from plastinet.seeds import check_seed, new_seed
+from plastinet.spiking._noise import noise_draws
+from plastinet.spiking._sources import _steps
+from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
+from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
+from plastinet.spiking.guards import check_final_states, check_tau, numerical_guard
 from plastinet.spiking.network import (
     ModulatorProbe,
     Network,
+    NoiseCurrent,
     PoissonGroup,
     ProgrammedSignal,
+    SpikeGenerator,
+    SpikeProbe,
+    SpikeSignal,
     StateProbe,
     WeightProbe,
 )
@@ -55,14 +68,25 @@ __all__ = ["simulate", "POISSON_MODES", "STEP_ORDER"]
 
 POISSON_MODES = ("replay", "brian2")
 STEP_ORDER = "groups,thresholds,synapses(mod,pre,continuous,post),resets,end"
+_OWNER = "brian2 backend"
 
 # orders inside the ``synapses`` slot (Brian2 sorts by order, then name)
 _REWARD, _MODSRC, _DOPA_ALL, _JUMP, _MVAL = -5_000_000, -4_000_000, -3_000_000, -2_000_000, -1_500_000
-_PRE, _CONT, _POST = -1_000_000, 0, 1_000_000
+_PRE, _NOISE, _CONT, _POST = -1_000_000, -500_000, 0, 1_000_000
 
 
 def unsupported_reason(network: Network, target: str) -> str | None:
     """Why ``network`` cannot be lowered for ``target`` (None when it can)."""
+    for pop in network.populations.values():
+        registry = SOURCES if pop.source else POPULATIONS
+        if type(pop) not in registry:
+            return f"population {pop.name!r}: the brian2 backend has no lowering of {type(pop).__name__}"
+    for proj in network.projections.values():
+        if type(proj.rule) not in RULES:
+            return f"projection {proj.name!r}: the brian2 backend has no lowering of {type(proj.rule).__name__}"
+    for mod in network.modulators.values():
+        if type(mod) not in MODULATORS:
+            return f"modulator {mod.name!r}: the brian2 backend has no lowering of {type(mod).__name__}"
     if target == "cpp_standalone" and network.rewards:
         names = ", ".join(sorted(network.rewards))
         return (f"CoincidenceReward ({names}) needs Python-side callbacks (random reward delays "
@@ -86,13 +110,14 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
         default clock is not touched); probes sample on a second clock.
     seed : int or None
         Seed; connectivity, initial weights, rewards' delays and (``poisson="replay"``)
-        Poisson spikes are drawn exactly as by the numpy engine with this seed.
+        Poisson spikes are drawn by :mod:`plastinet.spiking.draws` exactly as the numpy
+        engine draws them with this seed. ``None`` draws a seed (recorded in the result).
     target : {"numpy", "cython", "cpp_standalone"}
         Brian2 code-generation target (recorded as the ``brian2_target`` attr).
     progress : bool
         Brian2's text progress report.
     poisson : {"replay", "brian2"}
-        ``"replay"``: Poisson spikes drawn by the numpy engine's streams and fed through
+        ``"replay"``: Poisson spikes drawn from the run's streams and fed through
         ``SpikeGeneratorGroup`` (identical spikes to the numpy engine); ``"brian2"``:
         Brian2's own ``PoissonGroup`` seeded with ``seed`` (same statistics, other spikes).
     on_numerical : {"raise", "warn"}
@@ -100,199 +125,296 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
         counts): raise :class:`~plastinet.errors.NumericalError` or warn, naming the
         population or projection, the variable and the time.
     max_rate : float or str or None
-        Runaway limit (Hz) of the mean rate of any LIF neuron over the run (default
+        Runaway limit (Hz) of the mean rate of any spiking neuron over the run (default
         ``0.5 / dt``), as in :class:`plastinet.spiking.Simulator`.
 
     Raises
     ------
     UnsupportedError
         For features that cannot be lowered for ``target`` (the reason names them).
+    ValidationError
+        For inconsistent specs, time constants shorter than ``dt``, ``rate * dt > 1``, or a
+        network or recording that would not fit in memory (:class:`~plastinet.errors.SizeError`).
     NumericalError
         With ``on_numerical="raise"``, for non-finite states or runaway rates.
     """
     if poisson not in POISSON_MODES:
-        raise UnsupportedError("brian2 backend", "poisson", poisson, "allowed: " + ", ".join(POISSON_MODES))
+        raise UnsupportedError(_OWNER, "poisson", poisson, "allowed: " + ", ".join(POISSON_MODES))
     if not isinstance(network, Network):
-        raise ValidationError("brian2 backend", "network", network, "expected a spiking Network")
+        raise ValidationError(_OWNER, "network", network, "expected a spiking Network")
     reason = unsupported_reason(network, target)
     if reason:
-        raise UnsupportedError("brian2 backend", "target", target, reason)
-    ref = _EngineSimulator(network, dt=dt, seed=seed,        # validation, streams, connectivity
-                           on_numerical=on_numerical, max_rate=max_rate)
-    dt = ref.dt
-    duration = to_si(duration, "s", name="duration", owner="brian2 backend")
+        raise UnsupportedError(_OWNER, "target", target, reason)
+    network.validate()
+    dt = to_si(dt, "s", name="dt", owner=_OWNER)
+    if not dt > 0 or not math.isfinite(dt):
+        raise RangeError(_OWNER, "dt", dt, "expected a positive time step in s")
+    guard = numerical_guard(_OWNER, dt, on_numerical, max_rate)
+    duration = to_si(duration, "s", name="duration", owner=_OWNER)
     if not duration >= 0 or not math.isfinite(duration):
-        raise RangeError("brian2 backend", "duration", duration, "expected a duration >= 0 s")
+        raise RangeError(_OWNER, "duration", duration, "expected a duration >= 0 s")
+    check_network_memory(state_bytes(network), _OWNER, "the network's state")
+    check_network_memory(probe_bytes(network, duration), _OWNER, f"recording {duration:g} s")
+    seed = check_seed(_OWNER, seed)
+    if seed is None:                    # draw one, so that the recorded seed reproduces the run
+        seed = new_seed()
     n_steps = int(round(duration / dt))
-    for probe in network.probes.values():
-        if isinstance(probe, StateProbe) and probe.population not in ref.dyn:
-            raise ValidationError("StateProbe", "population", probe.population,
-                                  "state can only be recorded from LIF, ConductanceLIF or RateUnits")
+    if poisson == "replay" and network.noises:        # the replayed draws are held in memory
+        check_network_memory({f"noise {name!r} draws (replayed)": 8.0 * n_steps * network.populations[x.population].n
+                              for name, x in network.noises.items()}, _OWNER,
+                             f"replaying {duration:g} s of noise (poisson='brian2' draws it in Brian2 instead)")
+    plan = _plan(network, dt, seed)
+    plan.noise_draws = noise_draws(network, seed, 0, n_steps) if poisson == "replay" and network.noises else {}
     rng_state = np.random.get_state()
     t0 = time.perf_counter()
     try:
         with brian2_run(target) as b2:
             with np.errstate(over="ignore", invalid="ignore"):      # the numerical guard reports instead
-                rec = _build_and_run(b2, ref, network, n_steps, dt, seed, target, progress, poisson)
+                rec = _build_and_run(b2, plan, n_steps, progress, poisson)
             version = b2.__version__
     finally:
         np.random.set_state(rng_state)
     wall = time.perf_counter() - t0
-    check_final_states(ref, "brian2 backend", n_steps, rec.states, rec._samples, rec._sample_times, rec.counts)
+    check_final_states(guard, _OWNER, dt, n_steps, plan.sampled, rec.states, rec._samples, rec._sample_times,
+                       rec.counts)
     ds = build_dataset(rec, rec.final_w)
-    return finalize_dataset(ds, backend="brian2", backend_version=version, dt=dt, seed=ref.seed,
+    delays = {"delay_rounding": DELAY_ROUNDING} if any(p.delay_steps is not None for p in plan.projs.values()) else {}
+    return finalize_dataset(ds, backend="brian2", backend_version=version, dt=dt, seed=seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
                             step_order=STEP_ORDER, brian2_target=target, poisson=poisson,
-                            wall_time=wall, run_loop_time=rec.loop_time)
+                            wall_time=wall, run_loop_time=rec.loop_time, **delays)
 
 
 # --------------------------------------------------------------------------------------
 
-def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, seed: int | None,
-                   target: str, progress: bool, poisson: str) -> SimpleNamespace:
+def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
+    """Everything decided before Brian2 is touched: code, constants, draws (validates the spec for ``dt``)."""
+    streams = seed_streams(net, seed)
+    srcs = sources(net, dt, streams)                     # validates rate * dt <= 1 and generator times
+    targets: dict[str, set[str]] = {name: set() for name in net.populations}
+    for proj in net.projections.values():
+        targets[proj.post.name].add(proj.target)
+    neuron_code = {name: POPULATIONS(pop, dt, targets[name]) for name, pop in net.populations.items()
+                   if not pop.source}
+    for name, mod in net.modulators.items():
+        if isinstance(mod, SpikeSignal):
+            check_tau(f"SpikeSignal {name!r}", "tau", mod.tau, dt)
+    projs = {}
+    for name in sorted(net.projections):                # Brian2 sorts by name within a slot
+        proj = net.projections[name]
+        mod = net.modulators.get(getattr(proj.rule, "modulator", None) or "")
+        drawn = connectivity(proj, streams.projections[name])
+        projs[name] = SimpleNamespace(proj=proj, pre=drawn.pre, post=drawn.post, w=drawn.w,
+                                      delay_steps=_delays(proj, drawn.delay, dt),
+                                      n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all",
+                                      code=synapse_code(proj, dt, getattr(mod, "tau", None),
+                                                        _input_scale(neuron_code, proj.post.name)))
+    sampled = [p for p in net.probes.values() if not isinstance(p, SpikeProbe)]
+    sample_steps = (_steps(sampled[0].sample_every, dt, type(sampled[0]).__name__, "sample_every")
+                    if sampled else 0)
+    for probe in sampled:
+        if isinstance(probe, StateProbe) and net.populations[probe.population].source:
+            raise ValidationError("StateProbe", "population", probe.population,
+                                  "state can only be recorded from dynamic populations (not sources)")
+    mod_sources: dict[str, list[str]] = {m: list(mod.sources) for m, mod in net.modulators.items()
+                                         if isinstance(mod, SpikeSignal)}
+    return SimpleNamespace(network=net, dt=dt, seed=seed, streams=streams, sources=srcs, neuron_code=neuron_code,
+                           projs=projs, sampled=sampled, sample_steps=sample_steps, mod_sources=mod_sources,
+                           spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
+                           spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
+
+
+def _delays(proj: Any, seconds: np.ndarray, dt: float) -> np.ndarray | None:
+    """Per-synapse delays in steps; None for a projection without a delay (0 s, the default)."""
+    d = proj.delay
+    return None if isinstance(d, float) and d == 0.0 else delay_steps(seconds, dt)
+
+
+def _input_scale(neuron_code: dict, name: str) -> float:
+    return neuron_code[name].input_scale if name in neuron_code else 1.0
+
+
+def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
+    """Per-step draws added to the target after the step's spikes (synapses slot, before per-step rules).
+
+    ``poisson="replay"`` replays the numpy engine's draws from the run's noise stream (a
+    ``TimedArray`` of steps x neurons); ``"brian2"`` draws with Brian2's generator (the same
+    distribution, other draws).
+    """
+    n = noise.name
+    if ctx.poisson == "replay":
+        values = ctx.plan.noise_draws[n]
+        ns = {f"draws_{n}": b2.TimedArray(values, dt=ctx.plan.dt * b2.second)}
+        draw = f"draws_{n}(t, i)"
+    elif noise.distribution == "uniform":
+        draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
+    else:
+        draw, ns = f"(mu_{n} + sd_{n} * randn())", {f"mu_{n}": noise.mean, f"sd_{n}": noise.std}
+    ns[f"sc_{n}"] = _input_scale(ctx.plan.neuron_code, noise.population)
+    g = ctx.groups[noise.population]
+    g.namespace.update(ns)
+    return g.run_regularly(f"{noise.target} = {noise.target} + sc_{n} * {draw}", when="synapses",
+                           order=_NOISE + rank, clock=ctx.clock, name=f"noise_{n}")
+
+
+@SOURCES.register(PoissonGroup)
+def _poisson(pop: PoissonGroup, b2: Any, ctx: SimpleNamespace) -> Any:
+    name = pop.name
+    if ctx.poisson == "replay":
+        return _replay(pop, b2, ctx)
+    sched = pop.rate_schedule()
+    if sched.shape[0] == 1:
+        return b2.PoissonGroup(pop.n, rates=sched[0] * b2.Hz, clock=ctx.clock, name=f"pop_{name}")
+    ta = b2.TimedArray(sched * b2.Hz, dt=pop.rate_interval * b2.second)
+    return b2.PoissonGroup(pop.n, rates=f"rates_{name}(t, i)", clock=ctx.clock, name=f"pop_{name}",
+                           namespace={f"rates_{name}": ta})
+
+
+@SOURCES.register(SpikeGenerator)
+def _replay(pop: Any, b2: Any, ctx: SimpleNamespace) -> Any:
+    """Spike generators, and Poisson spikes replayed from the run's streams."""
+    steps, idx = ctx.plan.sources[pop.name].events(0, max(ctx.n_steps, 1))
+    return b2.SpikeGeneratorGroup(pop.n, idx.astype(np.int64), (steps * ctx.plan.dt) * b2.second,
+                                  clock=ctx.clock, name=f"pop_{pop.name}")
+
+
+@MODULATORS.register(ProgrammedSignal)
+def _programmed(mod: ProgrammedSignal, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
+    # segment k = step // SEG, looked up at the exact time k seconds of a 1 s TimedArray
+    seg = _steps(mod.interval, ctx.plan.dt, "ProgrammedSignal", "interval")
+    ta = b2.TimedArray(np.r_[mod.values, 0.0], dt=b2.second)
+    g = b2.NeuronGroup(1, "m : 1", clock=ctx.clock, namespace={"prog": ta, "SEG": seg, "one_second": b2.second},
+                       name=f"mod_{mod.name}")
+    g.run_regularly("m = prog((t_in_timesteps // SEG) * one_second)", when="synapses",
+                    order=_MVAL + rank, clock=ctx.clock, name=f"mod_{mod.name}_value")
+    return g
+
+
+@MODULATORS.register(SpikeSignal)
+def _spike_signal(mod: SpikeSignal, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
+    """``mval`` (value at the last jump, step ``mlast``) jumps by the events counted this step."""
+    name, srcs = mod.name, ctx.plan.mod_sources[mod.name]
+    model = ["mval : 1", "mlast : integer", "mpend : 1", "mnev : 1", "m : 1"]
+    model += [f"cnt_{k} : 1" for k in range(len(srcs))]
+    amount = "mpend" + "".join(f" + cnt_{k} * inc" for k in range(len(srcs)))
+    ns = {"DT": ctx.plan.dt, "tau": mod.tau, "inc": mod.increment}
+    g = b2.NeuronGroup(1, "\n".join(model), clock=ctx.clock, namespace=ns, name=f"mod_{name}")
+    jump = ["ev = int(mnev > 0)",
+            f"mval = ev * (mval * exp(-((t_in_timesteps - mlast) * DT) / tau) + {amount}) + (1 - ev) * mval",
+            "mlast = ev * t_in_timesteps + (1 - ev) * mlast", "mpend = 0.0", "mnev = 0.0"]
+    jump += [f"cnt_{k} = 0.0" for k in range(len(srcs))]
+    g.run_regularly("\n".join(jump), when="synapses", order=_JUMP + rank, clock=ctx.clock, name=f"mod_{name}_jump")
+    g.run_regularly("m = mval * exp(-((t_in_timesteps - mlast) * DT) / tau)", when="synapses",
+                    order=_MVAL + rank, clock=ctx.clock, name=f"mod_{name}_value")
+    for k, src in enumerate(srcs):
+        n = ctx.plan.network.populations[src].n
+        s = b2.Synapses(ctx.groups[src], g, on_pre=f"cnt_{k}_post += 1.0\nmnev_post += 1.0", clock=ctx.clock,
+                        name=f"modsrc_{name}_{k}")
+        s.connect(i=np.arange(n), j=np.zeros(n, dtype=int))
+        s.pre.order = _MODSRC + rank * 1000 + k
+        ctx.objects.append(s)
+    return g
+
+
+def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool, poisson: str) -> SimpleNamespace:
+    net, dt = plan.network, plan.dt
     DT = b2.second * dt
     # one explicit clock for every object (never the default clock): Brian2's run loop then
     # advances one clock per step instead of one per object
     clock = b2.Clock(DT, name="plastinet_step")
-    objects: list[Any] = []
-    groups: dict[str, Any] = {}
-    if poisson == "brian2":
-        b2.seed(ref.seed % (2 ** 32))
-    uses_gi = {(p.proj.post.name) for p in ref.projs.values() if p.target == "g_i"}
+    ctx = SimpleNamespace(plan=plan, clock=clock, n_steps=n_steps, poisson=poisson, objects=[], groups={})
+    objects, groups = ctx.objects, ctx.groups
+    if poisson == "brian2" or net.noises:
+        b2.seed(plan.seed % (2 ** 32))
     # ---- populations
     for name, pop in net.populations.items():
-        if name in ref.dyn:
-            code = population_code(pop, name in uses_gi, getattr(ref.dyn[name], "ref_steps", 0) > 0)
-            ns = {**population_namespace(pop, ref.dyn[name]), "DT": dt}
-            g = b2.NeuronGroup(pop.n, code["model"], threshold=code["threshold"], reset=code["reset"],
-                               clock=clock, namespace=ns, name=f"pop_{name}")
-            g.run_regularly(code["update"], when="groups", clock=clock, name=f"pop_{name}_update")
+        if pop.source:
+            g = SOURCES(pop, b2, ctx)
+        else:
+            code = plan.neuron_code[name]
+            g = b2.NeuronGroup(pop.n, code.model, threshold=code.threshold, reset=code.reset,
+                               clock=clock, namespace=dict(code.namespace), name=f"pop_{name}")
+            g.run_regularly(code.update, when="groups", clock=clock, name=f"pop_{name}_update")
             # the model has no differential equations (the update above integrates it):
             # Brian2's state updater would run empty code every step
             g.state_updater.active = False
-            state = ref.dyn[name]
-            if hasattr(state, "v"):
-                g.v = state.v
-            objects.append(g)
-        elif isinstance(pop, PoissonGroup) and poisson == "brian2":
-            sched = pop.rate_schedule()
-            if sched.shape[0] == 1:
-                g = b2.PoissonGroup(pop.n, rates=sched[0] * b2.Hz, clock=clock, name=f"pop_{name}")
-            else:
-                ta = b2.TimedArray(sched * b2.Hz, dt=pop.rate_interval * b2.second)
-                g = b2.PoissonGroup(pop.n, rates=f"rates_{name}(t, i)", clock=clock, name=f"pop_{name}",
-                                    namespace={f"rates_{name}": ta})
-            objects.append(g)
-        else:  # spike generators, and Poisson spikes replayed from the engine's streams
-            steps, idx = ref.sources[name].events(0, max(n_steps, 1))
-            g = b2.SpikeGeneratorGroup(pop.n, idx.astype(np.int64), (steps * dt) * b2.second, clock=clock,
-                                       name=f"pop_{name}")
-            objects.append(g)
+            for var, value in code.init.items():
+                setattr(g, var, value)
+        objects.append(g)
         groups[name] = g
+    # ---- noise currents (added like spikes delivered in the step)
+    for rank, noise in enumerate(net.noises.values()):
+        objects.append(_noise(noise, b2, ctx, rank))
     # ---- modulators
     mgroups: dict[str, Any] = {}
-    src_order: dict[str, list[str]] = {m: [] for m in net.modulators}
-    for src, mods in ref.mod_sources.items():
-        for m in mods:
-            src_order[m].append(src)
     for rank, (name, mod) in enumerate(net.modulators.items()):
-        if isinstance(mod, ProgrammedSignal):
-            # segment k = step // SEG, looked up at the exact time k seconds of a 1 s TimedArray
-            ta = b2.TimedArray(np.r_[mod.values, 0.0], dt=b2.second)
-            g = b2.NeuronGroup(1, "m : 1", clock=clock, namespace={"prog": ta, "SEG": ref.mods[name].seg,
-                                                             "one_second": b2.second},
-                               name=f"mod_{name}")
-            g.run_regularly("m = prog((t_in_timesteps // SEG) * one_second)", when="synapses",
-                            order=_MVAL + rank, clock=clock, name=f"mod_{name}_value")
-        else:
-            srcs = src_order[name]
-            model = ["mval : 1", "mlast : integer", "mpend : 1", "mnev : 1", "m : 1"]
-            model += [f"cnt_{k} : 1" for k in range(len(srcs))]
-            amount = "mpend" + "".join(f" + cnt_{k} * inc" for k in range(len(srcs)))
-            ns = {"DT": dt, "tau": mod.tau, "inc": mod.increment}
-            g = b2.NeuronGroup(1, "\n".join(model), clock=clock, namespace=ns, name=f"mod_{name}")
-            jump = ["ev = int(mnev > 0)",
-                    f"mval = ev * (mval * exp(-((t_in_timesteps - mlast) * DT) / tau) + {amount}) + (1 - ev) * mval",
-                    "mlast = ev * t_in_timesteps + (1 - ev) * mlast", "mpend = 0.0", "mnev = 0.0"]
-            jump += [f"cnt_{k} = 0.0" for k in range(len(srcs))]
-            g.run_regularly("\n".join(jump), when="synapses", order=_JUMP + rank, clock=clock, name=f"mod_{name}_jump")
-            g.run_regularly("m = mval * exp(-((t_in_timesteps - mlast) * DT) / tau)", when="synapses",
-                            order=_MVAL + rank, clock=clock, name=f"mod_{name}_value")
-            for k, src in enumerate(srcs):
-                s = b2.Synapses(groups[src], g, on_pre=f"cnt_{k}_post += 1.0\nmnev_post += 1.0", clock=clock,
-                                name=f"modsrc_{name}_{k}")
-                s.connect(i=np.arange(net.populations[src].n), j=np.zeros(net.populations[src].n, dtype=int))
-                s.pre.order = _MODSRC + rank * 1000 + k
-                objects.append(s)
-        objects.append(g)
-        mgroups[name] = g
-    # ---- projections (ref.projs is sorted by name: the engine's and our pathway order)
+        mgroups[name] = MODULATORS(mod, b2, ctx, rank)
+        objects.append(mgroups[name])
+    # ---- projections (sorted by name: the engine's and our pathway order)
     syns: dict[str, Any] = {}
-    for rank, (name, p) in enumerate(ref.projs.items()):
-        code = projection_code(p)
-        ns = {**code["namespace"], "DT": dt}
-        if p.rule_name == "DopamineSTDP":
+    for rank, (name, p) in enumerate(plan.projs.items()):
+        code, proj = p.code, p.proj
+        ns = dict(code.namespace)
+        if "em1(" in code.continuous:       # DopamineSTDP's closed form
             ns["em1"] = _expm1(b2)
         kw: dict[str, Any] = {}
-        if code["on_pre"]:
-            kw["on_pre"] = code["on_pre"]
-        if code["on_post"]:
-            kw["on_post"] = code["on_post"]
-        s = b2.Synapses(groups[p.proj.pre.name], groups[p.proj.post.name], code["model"], clock=clock,
+        steps = np.zeros(0, dtype=np.int64) if p.delay_steps is None else p.delay_steps
+        uniform_delay = not steps.size or bool(np.all(steps == steps[0]))
+        if code.on_pre:
+            kw["on_pre"] = "\n".join(code.on_pre)
+            if uniform_delay and steps.size and steps[0] > 0:     # one delay: Brian2's scalar delay
+                kw["delay"] = int(steps[0]) * DT
+        if code.on_post:
+            kw["on_post"] = "\n".join(code.on_post)
+        s = b2.Synapses(groups[proj.pre.name], groups[proj.post.name], "\n".join(code.model), clock=clock,
                         namespace=ns, name=f"proj_{name}", **kw)
         s.connect(i=p.pre, j=p.post)
         s.w = p.w
-        for var in ("lx", "ly", "lr", "lo", "lkp", "lkm", "l_s"):
-            if var in s.variables:
-                setattr(s, var, NEVER)
-        if p.stp is not None:
+        if code.on_pre and not uniform_delay:       # transmission and the pre side of plasticity
+            s.pre.delay = (steps * dt) * b2.second
+        for var in code.never:
+            setattr(s, var, NEVER)
+        if proj.stp is not None:
             s.R_s = 1.0
-        if "midx" in s.variables:
+        if code.linked:
             s.midx = 0
-            mg = mgroups[p.rule.modulator]
-            if p.rule_name == "DopamineSTDP":
-                s.mval = b2.linked_var(mg, "mval", index="midx")
-                s.mlast = b2.linked_var(mg, "mlast", index="midx")
-                s.mnev = b2.linked_var(mg, "mnev", index="midx")
-            else:
-                s.m = b2.linked_var(mg, "m", index="midx")
-        if code["on_pre"]:
+            for var in code.linked:
+                setattr(s, var, b2.linked_var(mgroups[proj.rule.modulator], var, index="midx"))
+        if code.on_pre:
             s.pre.order = _PRE + rank
-        if code["on_post"]:
+        if code.on_post:
             s.post.order = _POST + rank
-        if code["continuous"]:
-            order = _DOPA_ALL + rank if p.rule_name == "DopamineSTDP" else _CONT + rank
-            objects.append(s.run_regularly(code["continuous"], when="synapses", order=order, clock=clock,
+        if code.continuous:
+            order = (_DOPA_ALL if code.before_jump else _CONT) + rank
+            objects.append(s.run_regularly(code.continuous, when="synapses", order=order, clock=clock,
                                            name=f"proj_{name}_step"))
         objects.append(s)
         syns[name] = s
     # ---- coincidence rewards (Python-side, runtime targets only)
     if net.rewards:
-        objects += _reward_operations(b2, ref, net, groups, mgroups, dt, clock)
+        objects += _reward_operations(b2, plan, groups, mgroups, clock)
     # ---- probes
-    spike_mons = {pop: b2.SpikeMonitor(groups[pop], name=f"spikes_{pop}") for pop in ref.spike_pops}
+    spike_mons = {pop: b2.SpikeMonitor(groups[pop], name=f"spikes_{pop}") for pop in plan.spike_pops}
     objects += list(spike_mons.values())
     # spike counts for the runaway guard: the spike probe's monitor where there is one (an
     # extra monitor costs a code object per step), else a count-only monitor
     count_mons = {pop: spike_mons[pop] if pop in spike_mons else
-                  b2.SpikeMonitor(groups[pop], record=False, name=f"count_{pop}") for pop in ref.spiking_dyn}
+                  b2.SpikeMonitor(groups[pop], record=False, name=f"count_{pop}") for pop in plan.spiking_dyn}
     objects += [mon for pop, mon in count_mons.items() if pop not in spike_mons]
     state_mons: dict[str, Any] = {}
-    S = ref.sample_steps
-    sample_clock = b2.Clock(S * DT, name="plastinet_sample") if ref.sampled else None
-    for probe in ref.sampled:
+    sample_clock = b2.Clock(plan.sample_steps * DT, name="plastinet_sample") if plan.sampled else None
+    for probe in plan.sampled:
         if isinstance(probe, StateProbe):
             rec = True if probe.indices is None else np.asarray(probe.indices)
             mon = b2.StateMonitor(groups[probe.population], probe.variable, record=rec, when="end",
                                   clock=sample_clock, name=f"probe_{probe.name}")
         elif isinstance(probe, WeightProbe):
-            p = ref.projs[probe.projection]
+            code = plan.projs[probe.projection].code
             var = "w"
-            if p.rule_name == "DopamineSTDP":
+            if code.w_now:
                 var = "w_now"
                 objects.append(syns[probe.projection].run_regularly(
-                    projection_code(p)["w_now"], when="end", order=-10, clock=sample_clock,
-                    name=f"probe_{probe.name}_now"))
+                    code.w_now, when="end", order=-10, clock=sample_clock, name=f"probe_{probe.name}_now"))
             mon = b2.StateMonitor(syns[probe.projection], var, record=True, when="end", clock=sample_clock,
                                   name=f"probe_{probe.name}")
         else:
@@ -312,11 +434,9 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
         spikes[pop] = [(st[o], ii[o])]
     samples: dict[str, list] = {}
     times: list[int] = []
-    for probe in ref.sampled:
+    for probe in plan.sampled:
         mon = state_mons[probe.name]
-        var = probe.variable if isinstance(probe, StateProbe) else (
-            "w_now" if isinstance(probe, WeightProbe) and ref.projs[probe.projection].rule_name == "DopamineSTDP"
-            else ("w" if isinstance(probe, WeightProbe) else "m"))
+        var = mon.record_variables[0]
         vals = np.asarray(getattr(mon, var + "_") if hasattr(mon, var + "_") else getattr(mon, var))
         tt = np.rint(np.asarray(mon.t_[:]) / dt).astype(np.int64)
         if isinstance(probe, ModulatorProbe):
@@ -325,33 +445,40 @@ def _build_and_run(b2: Any, ref: Any, net: Network, n_steps: int, dt: float, see
             samples[probe.name] = [np.array(vals[:, k]) for k in range(tt.size)]
         times = tt.tolist()
     final_w: dict[str, np.ndarray] = {}
-    for name, p in ref.projs.items():
-        if p.rule is None:
+    for name, p in plan.projs.items():
+        if p.proj.rule is None:
             continue
         s = syns[name]
-        w = np.array(s.w[:], dtype=np.float64)
-        if p.rule_name == "DopamineSTDP":
-            mg = mgroups[p.rule.modulator]
-            c = np.array(s.c[:], dtype=np.float64)
-            tl = np.array(s.tl[:], dtype=np.int64)
-            mval, mlast = float(mg.mval[0]), int(mg.mlast[0])
-            rule = p.rule
-            delta = (n_steps - tl) * dt
-            n0 = mval * np.exp(-((tl - mlast) * dt) / p.mod.tau)
-            w = w + c * (n0 * p.tau_s * -np.expm1(-delta / p.tau_s)
-                         - rule.b * rule.tau_c * -np.expm1(-delta / rule.tau_c))
-            if p.bounded:
-                np.clip(w, p.w_min, p.w_max, out=w)
+        if p.code.w_now:         # integrated to the end of the run (as NEST does)
+            w = _dopamine_weights_at(s, mgroups[p.proj.rule.modulator], p, n_steps, dt)
+        else:
+            w = np.array(s.w[:], dtype=np.float64)
         final_w[name] = w
     # final states for the numerical guard
     states = [("population", name, var, np.asarray(getattr(groups[name], var)[:], dtype=np.float64))
-              for name, pop in net.populations.items() if name in ref.dyn
+              for name, pop in net.populations.items() if not pop.source
               for var in pop.variables if var in groups[name].variables]
     states += [("projection", name, "w", w) for name, w in final_w.items()]
     counts = {pop: np.asarray(mon.count[:], dtype=np.int64) for pop, mon in count_mons.items()}
-    return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=ref.sampled, _samples=samples,
-                           _sample_times=times, projs=ref.projs, final_w=final_w, loop_time=loop_time,
+    return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=plan.sampled, _samples=samples,
+                           _sample_times=times, projs=plan.projs, final_w=final_w, loop_time=loop_time,
                            states=states, counts=counts)
+
+
+def _dopamine_weights_at(s: Any, mg: Any, p: SimpleNamespace, step: int, dt: float) -> np.ndarray:
+    """Weights of a DopamineSTDP projection integrated from each synapse's last update to ``step``."""
+    ns, bounded = p.code.namespace, math.isfinite(p.proj.w_min) or math.isfinite(p.proj.w_max)
+    w = np.array(s.w[:], dtype=np.float64)
+    c = np.array(s.c[:], dtype=np.float64)
+    tl = np.array(s.tl[:], dtype=np.int64)
+    mval, mlast = float(mg.mval[0]), int(mg.mlast[0])
+    delta = (step - tl) * dt
+    n0 = mval * np.exp(-((tl - mlast) * dt) / ns["tau_n"])
+    w = w + c * (n0 * ns["tau_s"] * -np.expm1(-delta / ns["tau_s"])
+                 - ns["b"] * ns["tau_c"] * -np.expm1(-delta / ns["tau_c"]))
+    if bounded:
+        np.clip(w, ns["w_lo"], ns["w_hi"], out=w)
+    return w
 
 
 def _expm1(b2: Any) -> Any:
@@ -363,9 +490,9 @@ def _expm1(b2: Any) -> Any:
     return f
 
 
-def _reward_operations(b2: Any, ref: Any, net: Network, groups: dict, mgroups: dict, dt: float,
-                       clock: Any) -> list:
+def _reward_operations(b2: Any, plan: SimpleNamespace, groups: dict, mgroups: dict, clock: Any) -> list:
     """CoincidenceReward as two network operations (delivery in ``synapses``, detection in ``end``)."""
+    net, dt = plan.network, plan.dt
     queue: list[tuple[int, int, str, float]] = []
     counter = [0]
     last_spike = {r.pre: np.full(net.populations[r.pre].n, -(2 ** 40), dtype=np.int64)
@@ -393,7 +520,7 @@ def _reward_operations(b2: Any, ref: Any, net: Network, groups: dict, mgroups: d
             if idx.size and np.any(idx == rew.post_neuron):
                 lag = s - last_spike[rew.pre][rew.pre_neuron]
                 if 0 < lag * dt <= rew.window + 1e-12 * dt:
-                    delay = ref.reward_rngs[rname].uniform(rew.delay_min, rew.delay_max)
+                    delay = plan.streams.rewards[rname].uniform(rew.delay_min, rew.delay_max)
                     due = s + max(1, int(round(delay / dt)))
                     counter[0] += 1
                     heapq.heappush(queue, (due, counter[0], rew.modulator, rew.amount))

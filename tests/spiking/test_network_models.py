@@ -1,0 +1,87 @@
+"""The recurrent network models: izhikevich2007_network (Izhikevich 2007, Fig. 1) and vogels2011
+(Vogels et al. 2011). Quick variants in the default suite, the papers' full runs in the slow suite."""
+
+import numpy as np
+import pytest
+from spiking_references import daspnet_rates
+
+from plastinet.errors import ModelFileError
+from plastinet.experiments import load_model
+
+
+@pytest.fixture(scope="module")
+def izhikevich_quick():
+    return load_model("izhikevich2007_network", quick=True).run(progress=False)
+
+
+def test_izhikevich_network_fires_as_his_daspnet_loop(izhikevich_quick):
+    """Same cells, connectivity law, thalamic noise and step order as daspnet.m: the mean rates of
+    an independent transcription of his loop (frozen weights) agree within 15 %."""
+    ds = izhikevich_quick
+    duration = float(ds["time"].values[-1]) + 1.0
+    ref_exc, ref_inh = daspnet_rates(int(duration * 1e3), seed=1)
+    assert ds.attrs["rate_exc"] == pytest.approx(ref_exc, rel=0.15)
+    assert ds.attrs["rate_inh"] == pytest.approx(ref_inh, rel=0.15)
+
+
+def test_izhikevich_network_quick_plasticity_acts_within_bounds(izhikevich_quick):
+    ds = izhikevich_quick
+    W = ds["W"].values
+    assert W.shape[1] == ds.sizes["ee_synapse"] > 60_000
+    assert W.min() >= 0.0 and W.max() <= 4.0
+    # tonic dopamine gates the eligibility into the weights: they leave their start (1) both ways
+    assert ds.attrs["others_p99"] > 1.01 and np.percentile(ds["w_ee"].values / 1e-3, 1) < 0.99
+    assert ds.attrs["n2"] == int(ds["ee_post"].values[ds.attrs["rewarded_synapse"]])
+    assert W[0, ds.attrs["rewarded_synapse"]] < 0.01             # it starts at 0
+
+
+def test_izhikevich_network_rejects_an_empty_population(tmp_path):
+    with pytest.raises(ModelFileError, match="n_exc"):
+        load_model("izhikevich2007_network", ["protocol.n_exc=1"], quick=True).run(progress=False)
+
+
+@pytest.mark.slow
+def test_izhikevich_network_rewarded_synapse_reaches_the_bound_within_an_hour():
+    """Izhikevich (2007), Fig. 1: within about an hour the rewarded synapse reaches s = 4 while the
+    others stay low."""
+    ds = load_model("izhikevich2007_network").run(progress=False)
+    assert ds.attrs["t_rewarded_max"] <= 3600.0
+    assert ds.attrs["rewarded_final"] >= 3.8
+    assert ds.attrs["others_mean"] < 1.0 and ds.attrs["others_p99"] < 3.0
+
+
+@pytest.fixture(scope="module")
+def vogels_quick():
+    return load_model("vogels2011", quick=True).run(progress=False)
+
+
+def test_vogels_quick_istdp_lowers_the_rate_and_correlates_e_and_i(vogels_quick):
+    a = vogels_quick.attrs
+    assert a["rate_exc_after"] < a["rate_exc_before"] / 3
+    assert a["ei_correlation_after"] > a["ei_correlation_before"] + 0.3
+    assert a["w_ie_mean"] > 0.1                                      # nS: inhibition was learned
+    rate = vogels_quick["rate_exc"].values
+    assert rate[-3:].mean() < rate[:3].mean() / 2
+
+
+def test_vogels_without_plasticity_keeps_its_rate():
+    """The control: the same network with eta = 0 does not slow down (the decrease is iSTDP's)."""
+    ds = load_model("vogels2011", ["protocol.eta=0", "protocol.warmup=0.2 s"], quick=True).run(progress=False)
+    a = ds.attrs
+    assert a["rate_exc_after"] > 0.7 * a["rate_exc_before"]
+    assert ds["w_ie"].values.max() == pytest.approx(1e-11)
+
+
+@pytest.mark.slow
+def test_vogels_full_network_approaches_rho0_and_inhibition_balances_excitation():
+    """Vogels et al. (2011) as Brian2's example (10 s): iSTDP takes the excitatory rate from far
+    above rho0 = 3 Hz to within 3 x rho0, still falling, and the learned inhibitory current
+    outweighs the excitatory synaptic current (it cancels the background's excess drive).
+    Measured (seed 0): 162 Hz -> 8.3 Hz; currents 0.11 nA and -0.23 nA."""
+    ds = load_model("vogels2011").run(progress=False)
+    a = ds.attrs
+    assert a["rate_exc_before"] > 10 * a["rho0"]
+    assert a["rate_exc_after"] < 3 * a["rho0"]
+    rate = ds["rate_exc"].values
+    assert rate[-10:].mean() < rate[40:50].mean()                   # still approaching rho0
+    assert abs(a["i_inh_before"]) < 1e-15 and -a["i_inh_after"] > a["i_exc_after"] > 0
