@@ -1,8 +1,8 @@
 /* The compiled step loop of the numpy spiking engine (see network_native.py).
  *
- * Runs whole steps of a network of current-based LIF populations and spike sources whose
- * projections are static or carry pair STDP, in the engine's step order: groups (exact
- * LIF propagators), thresholds, pre pathways by projection name, receive, post pathways by
+ * Runs whole steps of a network of LIF populations (current-based, exact propagators;
+ * conductance-based, forward Euler) and spike sources whose projections are static or carry
+ * pair or inhibitory STDP, in the engine's step order: groups, thresholds, pre pathways by projection name, receive, post pathways by
  * projection name, resets, records. The arithmetic is the numpy engine's, operation for
  * operation (compile without floating-point contraction or reassociation): synaptic input
  * is summed per step into a zeroed buffer in (projection, pre neuron or delayed row, synapse)
@@ -36,11 +36,14 @@ typedef struct {
     i64 ev_base;                    /* sources: the step of ev_off[0] */
     i64 slots;                      /* dynamic: ring of the last `slots` steps (0: none) */
     i64 *ring, *ring_n;             /* (slots, n) neurons and (slots) counts; slot = step % slots */
+    /* conductance LIF (dynamic == 2, forward Euler): I_e, I_i hold g_e, g_i */
+    double k, E_l, E_e, E_i, ce, ci;
+    i64 use_gi;                     /* g_i has received input (then it enters v and decays) */
 } Pop;
 
 typedef struct {
     i64 pre, post, target;          /* target 0: I_e, 1: I_i, -1: none */
-    i64 rule;                       /* 0: static, 1: pair STDP */
+    i64 rule;                       /* 0: static, 1: pair STDP, 2: inhibitory STDP */
     const i64 *indptr_pre, *post_idx, *by_post, *indptr_post;
     double *w;
     double *x_val, *y_val;
@@ -48,6 +51,7 @@ typedef struct {
     const double *x_tab, *y_tab;
     i64 x_len, y_len, x_reset, y_reset, soft, bounded;
     double x_amp, y_amp, A_plus, A_minus, w_min, w_max;
+    double eta, alpha;              /* rule 2: inhibitory STDP (Vogels et al. 2011) */
     /* delays: rows are (pre neuron, delay) pairs numbered in key order j * stride + d */
     i64 max_delay, n_rows;
     const i64 *row_key, *by_row, *indptr_row, *pre_row;
@@ -131,6 +135,27 @@ static i64 arrivals(Proj *q, Pop *pre, i64 step)
     return m;
 }
 
+static void update_conductance(Pop *p)
+{
+    i64 n = p->n;
+    double *v = p->v, *ge = p->I_e, *gi = p->I_i;
+    for (i64 i = 0; i < n; i++) {
+        double vn = p->use_gi
+            ? v[i] + p->k * (ge[i] * (p->E_e - v[i]) + gi[i] * (p->E_i - v[i]) + p->E_l - v[i])
+            : v[i] + p->k * (ge[i] * (p->E_e - v[i]) + p->E_l - v[i]);
+        unsigned char h = p->ref_steps > 0 && p->ref[i] > 0;
+        if (h) {
+            vn = v[i];
+            p->ref[i] -= 1;
+        }
+        p->hold[i] = h;
+        v[i] = vn;
+        ge[i] = ge[i] * p->ce;
+        if (p->use_gi)
+            gi[i] = gi[i] * p->ci;
+    }
+}
+
 static void pre_pathway(Proj *q, Pop *pre, Pop *post, i64 step)
 {
     double *acc = q->target == 0 ? post->acc_e : q->target == 1 ? post->acc_i : 0;
@@ -147,7 +172,7 @@ static void pre_pathway(Proj *q, Pop *pre, Pop *post, i64 step)
     }
     for (i64 a = 0; a < n_rows; a++) {
         i64 j = rows[a];
-        if (q->rule == 1) {
+        if (q->rule) {
             double before = decayed(q->x_val, q->x_last, q->x_tab, q->x_len, j, step);
             q->x_val[j] = q->x_reset ? q->x_amp : before + q->x_amp;
             q->x_last[j] = step;
@@ -156,9 +181,10 @@ static void pre_pathway(Proj *q, Pop *pre, Pop *post, i64 step)
             i64 s = q->by_row ? q->by_row[r] : r;
             i64 k = q->post_idx[s];
             double d = q->w[s];
-            if (q->rule == 1) {
+            if (q->rule) {
                 double y = decayed(q->y_val, q->y_last, q->y_tab, q->y_len, k, step);
-                double nw = q->soft ? d - q->A_minus * (d - q->w_min) * y : d - q->A_minus * y;
+                double nw = q->rule == 2 ? d + q->eta * (y - q->alpha)
+                          : q->soft ? d - q->A_minus * (d - q->w_min) * y : d - q->A_minus * y;
                 q->w[s] = q->bounded ? clip(nw, q->w_min, q->w_max) : nw;
             }
             if (acc)
@@ -181,7 +207,8 @@ static void post_pathway(Proj *q, Pop *post, i64 step)
             i64 s = q->by_post[r];
             double x = decayed(q->x_val, q->x_last, q->x_tab, q->x_len, q->pre_row[s], step);
             double w = q->w[s];
-            double nw = q->soft ? w + q->A_plus * (q->w_max - w) * x : w + q->A_plus * x;
+            double nw = q->rule == 2 ? w + q->eta * x
+                      : q->soft ? w + q->A_plus * (q->w_max - w) * x : w + q->A_plus * x;
             q->w[s] = q->bounded ? clip(nw, q->w_min, q->w_max) : nw;
         }
     }
@@ -206,9 +233,12 @@ i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K
             if (pops[a].dynamic && pops[a].out_cap - pops[a].out_n < pops[a].n)
                 return k;
         /* groups */
-        for (i64 a = 0; a < n_pops; a++)
-            if (pops[a].dynamic)
+        for (i64 a = 0; a < n_pops; a++) {
+            if (pops[a].dynamic == 1)
                 update(&pops[a]);
+            else if (pops[a].dynamic == 2)
+                update_conductance(&pops[a]);
+        }
         /* thresholds */
         for (i64 a = 0; a < n_pops; a++) {
             Pop *p = &pops[a];
@@ -234,12 +264,14 @@ i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K
             Pop *p = &pops[a];
             if (p->touched_e)
                 receive(p->I_e, p->acc_e, p->n);
-            if (p->touched_i)
+            if (p->touched_i) {
+                p->use_gi = 1;
                 receive(p->I_i, p->acc_i, p->n);
+            }
         }
         for (i64 b = 0; b < n_projs; b++) {
             Proj *q = &projs[b];
-            if (q->rule == 1 && pops[q->post].n_spk)
+            if (q->rule && pops[q->post].n_spk)
                 post_pathway(q, &pops[q->post], step);
         }
         /* resets, records, history */

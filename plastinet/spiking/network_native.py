@@ -3,12 +3,13 @@
 In a recurrent network the dynamic populations spike in nearly every step, so the engine's
 chunking between spikes does not apply and each step costs a few dozen numpy calls.
 ``network_kernel.c`` runs whole steps in C instead, for networks made only of objects it
-supports (:func:`unsupported_reason`) and that have a projection from a dynamic
-population (feed-forward networks keep the engine's chunking between spikes): current-based :class:`~plastinet.spiking.LIF`
-populations, Poisson and generator sources, projections onto ``I_e``/``I_i`` that are
-static or carry :class:`~plastinet.spiking.PairSTDP` (any pairing and bound), without
-short-term plasticity (with or without delays), and spike, state and weight probes; no modulators, rewards
-or noise currents.
+supports (:func:`unsupported_reason`) and that have a projection from a dynamic population
+(feed-forward networks keep the engine's chunking between spikes): current-based
+:class:`~plastinet.spiking.LIF` and forward-Euler :class:`~plastinet.spiking.ConductanceLIF`
+populations (background current included), Poisson and generator sources, projections that
+are static or carry :class:`~plastinet.spiking.PairSTDP` (any pairing and bound, delays
+included) or :class:`~plastinet.spiking.InhibitorySTDP` (without delays), without short-term
+plasticity, and spike, state and weight probes; no modulators, rewards or noise currents.
 
 Contract (as the rate engine's compiled chunk loops): the numpy path stays the reference
 and the results are bit-identical (same spikes, same weights, same states): the C code
@@ -31,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from plastinet._native import compile_library, native_enabled
-from plastinet.spiking._neurons import LIFState
-from plastinet.spiking.network import LIF, ModulatorProbe, PoissonGroup, SpikeGenerator
-from plastinet.spiking.rules import PairSTDP
+from plastinet.spiking._neurons import ConductanceLIFState, LIFState
+from plastinet.spiking.network import LIF, ConductanceLIF, ModulatorProbe, PoissonGroup, SpikeGenerator
+from plastinet.spiking.rules import InhibitorySTDP, PairSTDP
 
 __all__ = ["NativeNetwork", "native_network", "unsupported_reason", "native_status", "SOURCE"]
 
@@ -44,7 +45,7 @@ _FLAGS = (["-O3", "-march=native", "-ffp-contract=off"], ["-O2", "-ffp-contract=
 MAX_TABLE = 1 << 22
 #: argument beyond which numpy's exp(-x) is exactly 0 (float64 underflow)
 _EXP_ZERO = 746.0
-_TARGETS = {"I_e": 0, "I_i": 1, "none": -1}
+_TARGETS = {"I_e": 0, "I_i": 1, "g_e": 0, "g_i": 1, "none": -1}
 
 _lock = threading.Lock()
 _lib: Any = None                     # the loaded library, False on failure
@@ -68,7 +69,9 @@ class _Pop(ctypes.Structure):
                 ("n_spk", ctypes.c_longlong), ("touched_e", ctypes.c_longlong),
                 ("touched_i", ctypes.c_longlong), ("cur", ctypes.c_void_p),
                 ("ev_base", ctypes.c_longlong), ("slots", ctypes.c_longlong),
-                ("ring", ctypes.c_void_p), ("ring_n", ctypes.c_void_p)]
+                ("ring", ctypes.c_void_p), ("ring_n", ctypes.c_void_p),
+                *((name, ctypes.c_double) for name in ("k", "E_l", "E_e", "E_i", "ce", "ci")),
+                ("use_gi", ctypes.c_longlong)]
 
 
 class _Proj(ctypes.Structure):
@@ -79,7 +82,7 @@ class _Proj(ctypes.Structure):
                 *((name, ctypes.c_longlong) for name in ("x_len", "y_len", "x_reset", "y_reset", "soft",
                                                          "bounded")),
                 *((name, ctypes.c_double) for name in ("x_amp", "y_amp", "A_plus", "A_minus", "w_min",
-                                                       "w_max")),
+                                                       "w_max", "eta", "alpha")),
                 ("max_delay", ctypes.c_longlong), ("n_rows", ctypes.c_longlong),
                 *((name, ctypes.c_void_p) for name in ("row_key", "by_row", "indptr_row", "pre_row", "rows"))]
 
@@ -122,17 +125,22 @@ def unsupported_reason(sim: Any) -> str | None:
     if net.modulators or net.rewards or getattr(net, "noises", None):
         return "modulators, rewards and noise currents"
     for name, pop in net.populations.items():
-        if not isinstance(pop, (LIF, PoissonGroup, SpikeGenerator)) or (
-                name in sim.dyn and type(sim.dyn[name]) is not LIFState):
+        state = sim.dyn.get(name)
+        if not isinstance(pop, (LIF, ConductanceLIF, PoissonGroup, SpikeGenerator)) or (
+                state is not None and type(state) not in (LIFState, ConductanceLIFState)):
             return f"population {name!r} ({type(pop).__name__})"
+        if type(state) is ConductanceLIFState and not state.euler:
+            return f"population {name!r} (ConductanceLIF method {pop.method!r}; the compiled loop has 'euler')"
     for name, p in sim.projs.items():
         proj = p.proj
         if proj.stp is not None or p.scale != 1.0 or proj.target not in _TARGETS:
             return f"projection {name!r} (short-term plasticity or target {proj.target!r})"
-        if proj.rule is not None and not isinstance(proj.rule, PairSTDP):
+        if proj.rule is not None and not isinstance(proj.rule, (PairSTDP, InhibitorySTDP)):
             return f"projection {name!r} (rule {type(proj.rule).__name__})"
-        if isinstance(proj.rule, PairSTDP) and max(_table_length(proj.rule.tau_plus, sim.dt),
-                                                   _table_length(proj.rule.tau_minus, sim.dt)) > MAX_TABLE:
+        if isinstance(proj.rule, InhibitorySTDP) and p.max_delay:
+            return f"projection {name!r} (InhibitorySTDP with delays)"
+        taus = {PairSTDP: ("tau_plus", "tau_minus"), InhibitorySTDP: ("tau",)}.get(type(proj.rule), ())
+        if max((_table_length(getattr(proj.rule, t), sim.dt) for t in taus), default=0) > MAX_TABLE:
             return f"projection {name!r} (trace time constants above {MAX_TABLE * sim.dt / _EXP_ZERO:g} s)"
     if any(isinstance(probe, ModulatorProbe) for probe in net.probes.values()):
         return "modulator probes"
@@ -181,8 +189,12 @@ class NativeNetwork:
             c.n = n
             if name in sim.dyn:
                 d = sim.dyn[name]
-                c.dynamic = 1
-                c.v_inf, c.pm, c.pve, c.pvi, c.pe, c.pi = d.v_inf, d.pm, d.pve, d.pvi, d.pe, d.pi
+                if isinstance(d, LIFState):
+                    c.dynamic = 1
+                    c.v_inf, c.pm, c.pve, c.pvi, c.pe, c.pi = d.v_inf, d.pm, d.pve, d.pvi, d.pe, d.pi
+                else:
+                    c.dynamic = 2
+                    c.k, c.E_l, c.E_e, c.E_i, c.ce, c.ci = d.k, d.E_l, d.E_e, d.E_i, d.ce, d.ci
                 c.v_th, c.v_reset, c.ref_steps = d.v_th, d.v_reset, d.ref_steps
                 cap = max(8 * n, 1 << 16)
                 s = (np.zeros(n), np.zeros(n), np.zeros(n, np.uint8), np.zeros(n, np.int64),
@@ -212,10 +224,14 @@ class NativeNetwork:
                 c.row_key, c.by_row, c.indptr_row, c.rows = (
                     _ptr(a, np.int64) for a in (p.row_key, p.by_row, p.indptr_row, rows))
             rule = p.rule
-            if isinstance(rule, PairSTDP):
-                c.rule = 1
-                c.A_plus, c.A_minus, c.soft = rule.A_plus, rule.A_minus, int(rule.bound == "soft")
-                for side, tr in (("x", p.plasticity.x), ("y", p.plasticity.y)):
+            if rule is not None:
+                if isinstance(rule, PairSTDP):
+                    c.rule, traces = 1, (p.plasticity.x, p.plasticity.y)
+                    c.A_plus, c.A_minus, c.soft = rule.A_plus, rule.A_minus, int(rule.bound == "soft")
+                else:
+                    c.rule, traces = 2, (p.plasticity.x_pre, p.plasticity.x_post)
+                    c.eta, c.alpha = p.plasticity.eta, p.plasticity.alpha
+                for side, tr in zip("xy", traces):
                     tab = _tables(sim.dt, tr.tau, tables)
                     self.tabs.append(tab)
                     setattr(c, f"{side}_tab", tab.ctypes.data)
@@ -228,12 +244,15 @@ class NativeNetwork:
         sim = self.sim
         for name, d in sim.dyn.items():
             c = self.pops[self.index[name]]
-            c.v, c.I_e, c.I_i = (_ptr(a, np.float64, c.n) for a in (d.v, d.I_e, d.I_i))
+            inputs = (d.I_e, d.I_i) if c.dynamic == 1 else (d.g_e, d.g_i)
+            c.v, c.I_e, c.I_i = (_ptr(a, np.float64, c.n) for a in (d.v, *inputs))
             c.ref = _ptr(d.ref, np.int64, c.n)
+            if c.dynamic == 2:
+                c.use_gi = int(d._use_gi)
         for p, c in zip(sim.projs.values(), self.projs):
             c.w = _ptr(p.w, np.float64, p.pre.size)
-            if c.rule == 1:
-                x, y = p.plasticity.x, p.plasticity.y
+            if c.rule:
+                x, y = (p.plasticity.x, p.plasticity.y) if c.rule == 1 else (p.plasticity.x_pre, p.plasticity.x_post)
                 c.x_val, c.x_last = _ptr(x.val, np.float64, p.n_rows), _ptr(x.last, np.int64, p.n_rows)
                 c.y_val, c.y_last = _ptr(y.val, np.float64, p.n_post), _ptr(y.last, np.int64, p.n_post)
 
@@ -273,6 +292,9 @@ class NativeNetwork:
                             len(self.projs), n0 + done, K - done))
             self._records()
             done += k
+        for name, d in sim.dyn.items():
+            if isinstance(d, ConductanceLIFState):
+                d._use_gi = bool(self.pops[self.index[name]].use_gi)
         for name, (steps, neurons) in events.items():
             if steps.size:
                 sim._commit_records({name: (steps, neurons)})

@@ -144,3 +144,40 @@ def test_without_a_compiler_the_numpy_path_is_used_and_it_says_why(monkeypatch, 
     assert sim._native is None
     assert network_native.native_status().startswith("unavailable")
     _assert_identical(out, ref)
+
+
+def _vogels_like(seed=0, method="euler"):
+    """A small Vogels et al. 2011 network: conductance LIF with background current, iSTDP on I->E."""
+    from plastinet.spiking import ConductanceLIF, InhibitorySTDP
+
+    rng = np.random.default_rng(seed)
+    kw = dict(tau_m=0.02, g_l=10e-9, E_l=-0.060, v_thresh=-0.050, v_reset=-0.060, E_e=0.0, E_i=-0.080,
+              tau_e=0.005, tau_i=0.010, t_ref=0.005, i_ext=200e-12, method=method)
+    exc, inh = ConductanceLIF("exc", 160, v_init=-0.055, **kw), ConductanceLIF("inh", 40, **kw)
+    net = Network(exc, inh)
+    for name, pre, post, target, w in (("ee", exc, exc, "g_e", 0.03), ("ei", exc, inh, "g_e", 0.03),
+                                       ("ii", inh, inh, "g_i", 0.3)):
+        net.add(Projection(name, pre, post, target=target, weight=w,
+                           connectivity=_pairs(pre.n, post.n, 0.1, rng, no_self=pre is post)))
+    ie = _pairs(40, 160, 0.1, rng)
+    net.add(Projection("ie", inh, exc, target="g_i", connectivity=ie, weight=rng.uniform(0, 0.5, ie[0].size),
+                       w_min=0.0, w_max=10.0, rule=InhibitorySTDP(eta=0.01, tau=0.02, rho0=3.0)))
+    net.add(SpikeProbe("s", population="exc"))
+    net.add(StateProbe("g", population="exc", variable="g_i", sample_every=0.0101))
+    return net
+
+
+def test_compiled_loop_conductance_lif_and_inhibitory_stdp(monkeypatch):
+    net = _vogels_like()
+    sim, fast = _run(monkeypatch, "1", net, duration=0.3)
+    assert sim._native is not None
+    ref_sim, ref = _run(monkeypatch, "0", net, duration=0.3)
+    assert int((ref.spike_population == "exc").sum()) > 300
+    assert not np.array_equal(ref.w_ie.values, sim.projs["ie"].proj.weight)   # iSTDP acted
+    _assert_identical(fast, ref)
+    for name in ref_sim.dyn:
+        for var in ("v", "g_e", "g_i", "ref", "_use_gi"):
+            assert np.array_equal(getattr(sim.dyn[name], var), getattr(ref_sim.dyn[name], var)), (name, var)
+    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    assert "exponential_euler" in network_native.unsupported_reason(
+        Simulator(_vogels_like(method="exponential_euler"), dt=1e-4, seed=7))
