@@ -11,14 +11,14 @@ from plastinet.spiking import (
     PairSTDP,
     PoissonGroup,
     Projection,
+    Simulator,
     SpikeGenerator,
     SpikeProbe,
-    Simulator,
     StateProbe,
     TsodyksMarkram,
     WeightProbe,
+    network_native,
 )
-from plastinet.spiking import network_native
 
 PA = 1e-12
 
