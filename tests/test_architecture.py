@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "plastinet"
 
 #: Foundations every unit may use: errors, units, parameters, seeds, sizes, array checks,
-#: result conventions, BLAS thread control.
-CORE = {"_version", "errors", "units", "params", "seeds", "sizes", "validation", "results", "_blas"}
+#: result conventions, BLAS thread control, building the compiled loops.
+CORE = {"_version", "errors", "units", "params", "seeds", "sizes", "validation", "results", "_blas", "_native"}
 #: Which units each unit may import from (besides itself and :data:`CORE`).
 ALLOWED: dict[str, set[str]] = {
     **{name: set() for name in CORE},

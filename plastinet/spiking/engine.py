@@ -78,6 +78,7 @@ from plastinet.spiking.network import (
     StateProbe,
     WeightProbe,
 )
+from plastinet.spiking.network_native import native_network
 from plastinet.spiking.recordings import build_dataset
 from plastinet.spiking.registry import MODULATORS, POPULATIONS
 from plastinet.units import to_si
@@ -318,6 +319,8 @@ class Simulator:
         self.partial_result: xr.Dataset | None = None
         self._in_chunk = False
         self._reset_records()
+        #: the compiled step loop (``network_native``), None: the numpy path
+        self._native = native_network(self)
 
     def _reset_records(self) -> None:
         self._spikes: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {p: [] for p in self.spike_pops}
@@ -690,6 +693,9 @@ class Simulator:
         return False
 
     def _chunk(self, n0: int, end_all: int) -> None:
+        if self._native is not None:
+            self._native.chunk(n0, end_all)
+            return
         end = min(n0 + self.chunk_steps, end_all)
         if self.sample_steps:
             nxt = -(-n0 // self.sample_steps) * self.sample_steps

@@ -13,9 +13,8 @@ thread count is managed by :mod:`plastinet._blas`), so no BLAS is linked at buil
 where the compiler targets AVX2 and FMA, the float32 products whose results have a multiple
 of 8 columns run instead in ``small_gemm.h`` (cache-resident tiles without OpenBLAS's
 copies of the operands; triangular products at about their triangular cost). The C file
-is compiled on first use with the system C compiler (``$CC``, else Python's, else ``cc``)
-and cached in ``$PLASTINET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/plastinet``, i.e.
-``~/.cache/plastinet``), keyed by the source, compiler, flags, BLAS integer width and CPU.
+is compiled on first use and cached as :mod:`plastinet._native` describes (keyed by the
+source, compiler, flags, BLAS integer width and CPU).
 
 The gated delta rule runs the same loops with gate factors, and the Hebbian rules (linear
 attention, scalar and per-key decay) have their own (:func:`hebbian_kernel`). The backward
@@ -31,14 +30,7 @@ the numpy engine explicitly.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shlex
 import subprocess
-import sys
-import sysconfig
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -47,6 +39,8 @@ from typing import Callable
 import numpy as np
 
 from plastinet._blas import _openblas_symbols
+from plastinet._native import compile_library
+from plastinet._native import native_enabled as _enabled
 
 __all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "hebbian_backward_kernel",
            "native_status", "SOURCE", "BODIES"]
@@ -65,34 +59,6 @@ _loaded: dict | None = None          # {"f32"/"f64": (*kernels, gemm)}, {} on fa
 _reason = ""
 
 
-def _enabled() -> bool:
-    return os.environ.get("PLASTINET_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
-
-
-def _cache_dir() -> Path:
-    env = os.environ.get("PLASTINET_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "plastinet"
-
-
-def _compiler() -> list[str]:
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    return shlex.split(cc)
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith(("model name", "flags")):
-                    return line
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def _find_gemm() -> tuple[int, int, str]:
     """Addresses of numpy's BLAS ``cblas_sgemm``, ``cblas_dgemm`` and their integer C type."""
     for pattern, int_type in _GEMM_SYMBOLS:
@@ -105,31 +71,7 @@ def _find_gemm() -> tuple[int, int, str]:
 
 def _compile(int_type: str) -> Path:
     """Compile :data:`SOURCE` (once per key) and return the shared library's path."""
-    source = SOURCE.read_bytes() + b"".join(body.read_bytes() for body in BODIES)
-    cc = _compiler()
-    errors = []
-    for flags in _FLAGS:
-        args = cc + flags + ["-fPIC", "-shared", f"-DBLAS_INT={int_type}"]
-        key = hashlib.sha256(repr((source, args, sys.platform, platform.machine(), _cpu())).encode())
-        target = _cache_dir() / f"delta_kernel-{key.hexdigest()[:16]}.so"
-        if target.exists():
-            return target
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError:                                       # read-only home: this process only
-            target = Path(tempfile.mkdtemp(prefix="plastinet-")) / target.name
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(fd)
-        try:
-            run = subprocess.run(args + [str(SOURCE), "-o", tmp], capture_output=True, text=True)
-            if run.returncode == 0:
-                os.replace(tmp, target)                       # atomic: safe for parallel processes
-                return target
-            errors.append(f"{' '.join(args)}: {run.stderr.strip()[-400:]}")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    raise RuntimeError("compilation failed: " + " | ".join(errors))
+    return compile_library(SOURCE, BODIES, _FLAGS, [f"-DBLAS_INT={int_type}"])
 
 
 def _load() -> dict:
