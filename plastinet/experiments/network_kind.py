@@ -55,6 +55,7 @@ import xarray as xr
 
 from plastinet.errors import ModelFileError, ValidationError
 from plastinet.experiments.registry import register_kind, resolve_backend
+from plastinet.io.model_files import require_unit_strings
 from plastinet.params import Parameter, Spec
 from plastinet.results import finalize_dataset
 from plastinet.seeds import seed_parameter
@@ -130,10 +131,7 @@ class _Builder:
             return self.build(key, cls, {k: v for k, v in raw.items() if k != "type"})
         if isinstance(raw, list):
             return tuple(raw)
-        if param.unit not in (None, "1") and isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw != 0:
-            raise self.fail(key, raw, f"a quantity in {param.unit} needs its unit in a model file (a bare number "
-                            f"would be read as {raw:g} {param.unit}), e.g. \"{raw:g} m{param.unit}\" or "
-                            f"\"{raw:g} {param.unit}\"")
+        require_unit_strings(self.path, key, raw, param.quantity)
         if isinstance(raw, str) and param.convert is not None and self.net.populations:
             some = next(iter(self.net.populations.values()))
             try:

@@ -166,7 +166,7 @@ _BAD = [
     ("nested rule type", lambda t: t.replace('type = "pair_stdp"', 'type = "pair_stpd"'),
      "projections.syn.rule.type", "'triplet_stdp'"),
     ("bare number for a time", lambda t: t.replace('tau_m = "20 ms"', "tau_m = 20"), "populations.post.tau_m",
-     'needs its unit in a model file (a bare number would be read as 20 s), e.g. "20 ms"'),
+     'needs a unit string in a model file, e.g. tau_m = "20 ms"'),
     ("wrong unit", lambda t: t.replace('"20 ms"\n', '"20 mV"\n', 1), "populations.post.tau_m", "quantity in s"),
     ("cross-parameter check", lambda t: t.replace("w_max = 5e-10", "w_max = 1e-10"), "projections.syn",
      "[w_min, w_max]"),
