@@ -35,9 +35,14 @@ ATTR_UNITS: dict[str, str] = {
     "dt": "s", "t_start": "s", "t_stop": "s", "duration": "s", "phase": "s", "warmup": "s",
     # rates and frequencies
     "post_rate": "Hz", "post_rate_initial": "Hz", "post_rate_regulated": "Hz", "rate": "Hz", "frequency": "Hz",
+    "rate_exc": "Hz", "rate_inh": "Hz", "rate_exc_before": "Hz", "rate_inh_before": "Hz", "rate_exc_after": "Hz",
+    "rate_inh_after": "Hz", "rho0": "Hz", "t_rewarded_max": "s",
+    # currents
+    "i_exc_before": "A", "i_inh_before": "A", "i_exc_after": "A", "i_inh_after": "A",
     # conductances in units of the leak conductance, weights and their summaries
     "g_max": "1", "g_unit": "1", "rewarded_final": "1", "others_mean": "1", "others_max": "1",
-    "frac_low": "1", "frac_high": "1",
+    "frac_low": "1", "frac_high": "1", "others_p99": "1", "w_ie_mean": "1", "beta_phi2_max": "1",
+    "ei_correlation_before": "1", "ei_correlation_after": "1",
     # errors, losses, fits and accuracies
     "error_first": "1", "error_last": "1", "weight_correlation": "1", "correlation": "1", "relative_error": "1",
     "loss": "1", "r2": "1", "best_eval_loss": "1", "train_loss": "1", "accuracy_rate": "1",
@@ -46,7 +51,8 @@ ATTR_UNITS: dict[str, str] = {
     "seed": "1", "partial": "1", "steps": "1", "n_params": "1", "d_phi": "1", "n_pairings": "1",
     "neurons_per_feature": "1", "queries": "1", "spikes_per_token": "1", "smallest_budget_90": "1",
     "smallest_budget_95": "1", "sample_every": "1", "sweep_seed": "1", "points_computed": "1",
-    "points_reused": "1", "n_pre": "1", "n_post": "1",
+    "points_reused": "1", "n_pre": "1", "n_post": "1", "n1": "1", "n2": "1", "rewarded_synapse": "1",
+    "sequences": "1",
 }
 
 

@@ -197,7 +197,7 @@ def cases(tmp_path):
         ("checkpoint-garbage", lambda: (tmp_path.joinpath("g.npz").write_bytes(b"xx"), run(_net_with(_pop()), 0.01, checkpoint_path=tmp_path / "g.npz")), E.CheckpointError, "file"),
         ("simulate-checkpoint-backend", lambda: simulate(_net_with(_pop()), 0.01, backend=_NoCheckpoints(), checkpoint_path=tmp_path / "c.npz"), E.UnsupportedError, "checkpoint_path"),
         # --- backends, sweeps, generic specs ------------------------------------------------
-        ("backend-name", lambda: get_backend("nest"), E.UnsupportedError, "backend"),
+        ("backend-name", lambda: get_backend("nengo_loihi"), E.UnsupportedError, "backend"),
         ("backend-target", lambda: get_backend("brian2", target="gpu"), E.UnsupportedError, "target"),
         ("sweep-grid", lambda: parse_grid(["experiment.beta"]), E.ValidationError, "--grid"),
         ("spec-positional", lambda: type("S", (Spec,), {"a": Parameter(1.0)})(1.0, 2.0), E.ValidationError, "arguments"),
