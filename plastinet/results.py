@@ -52,7 +52,7 @@ ATTR_UNITS: dict[str, str] = {
     "neurons_per_feature": "1", "queries": "1", "spikes_per_token": "1", "smallest_budget_90": "1",
     "smallest_budget_95": "1", "sample_every": "1", "sweep_seed": "1", "points_computed": "1",
     "points_reused": "1", "n_pre": "1", "n_post": "1", "n1": "1", "n2": "1", "rewarded_synapse": "1",
-    "sequences": "1",
+    "sequences": "1", "trained_steps": "1",
 }
 
 

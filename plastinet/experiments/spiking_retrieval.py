@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from plastinet.errors import RangeError, ShapeError
+from plastinet.errors import RangeError, ShapeError, ValidationError
 from plastinet.experiments.protocols import protocol
 from plastinet.results import variable
 from plastinet.seeds import check_seed
@@ -75,13 +75,34 @@ def spiking_predictions(rule: Any, seqs: list[dict[str, np.ndarray]], *, neurons
     return np.concatenate(ys)
 
 
+def _load_retrieval_model(checkpoint: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """Task, model and attrs of a ``plastinet train`` run of an associative-retrieval model file."""
+    from plastinet.experiments.trained import load_trained
+    from plastinet.tasks import AssocRetrieval
+    from plastinet.training.models import AssocRetrievalModel
+
+    loaded = load_trained(checkpoint)
+    model = loaded.model
+    if not isinstance(model, AssocRetrievalModel) or not isinstance(loaded.task, AssocRetrieval):
+        raise ValidationError(_OBJ, "checkpoint", str(checkpoint),
+                              f"expected a 'plastinet train' run of an associative-retrieval model (such as "
+                              f"assoc_retrieval); this one trained {type(model).__name__} ({loaded.spec.name})")
+    rule = model.layer.rule
+    heads = model.layer.spec.heads
+    if type(rule).__name__ != "Delta" or heads != 1:
+        raise ValidationError(_OBJ, "checkpoint", str(checkpoint),
+                              f"the spiking memory realises a single-head delta-rule layer; {loaded.spec.name} "
+                              f"has rule {type(rule).__name__} and {heads} heads")
+    return loaded.task, model, {"trained_steps": int(loaded.step), "trained_model": loaded.spec.name}
+
+
 @protocol
 def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 200, lr: float = 3e-3,
                           batch_size: int = 32, sequences: int = 4, neurons: Any = (1, 1, 1, 2, 5),
                           rates: Any = (10.0, 20.0, 50.0, 50.0, 100.0), phase: float = 0.2, tau: float = 0.01,
-                          dt: float = 1e-3, seed: int = 0, backend: Any = None,
+                          dt: float = 1e-3, seed: int = 0, checkpoint: Any = None, backend: Any = None,
                           run_options: Any = None) -> xr.Dataset:
-    """Train a delta-rule FWP on associative retrieval and run it with a spiking memory.
+    """Train a delta-rule FWP on associative retrieval (or load one) and run it with a spiking memory.
 
     Parameters
     ----------
@@ -99,6 +120,11 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
         Phase duration, filter time constant and time step (s).
     seed : int
         Seed of the model, data and spiking runs.
+    checkpoint : path or None
+        The ``--out-dir`` of ``plastinet train assoc_retrieval`` (any associative-retrieval
+        training model file with a delta-rule, single-head programmer): that trained model is
+        loaded (:func:`plastinet.load_trained`) instead of training one here, and ``n_keys``,
+        ``d_key``, ``train_steps``, ``lr`` and ``batch_size`` are not used.
     backend : str, Backend or None
         Runs the spiking networks (any backend with the ``"spiking"`` capability).
     run_options : mapping or None
@@ -113,7 +139,8 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
         phase``, the most key spikes per feature in one phase); attrs ``accuracy_rate``,
         ``accuracy_spiking`` and ``spikes_per_token`` (of the largest budget),
         ``smallest_budget_90`` / ``smallest_budget_95`` (the smallest ``spikes_per_token``
-        reaching 0.9 / 0.95 x ``accuracy_rate``; -1 if none), ``train_loss`` (last).
+        reaching 0.9 / 0.95 x ``accuracy_rate``; -1 if none), ``train_loss`` (last; with
+        ``checkpoint``: ``trained_steps``, the checkpoint's optimiser steps, instead).
     """
     from plastinet.tasks import AssocRetrieval
     from plastinet.training.models import AssocRetrievalModel
@@ -127,11 +154,15 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
         raise ShapeError(_OBJ, "rates", rates, f"expected one rate per entry of neurons ({len(neurons)})")
     if min(neurons) < 1 or min(rates) <= 0:
         raise RangeError(_OBJ, "neurons", neurons, "expected neurons >= 1 and rates > 0 Hz")
-    task = AssocRetrieval(n_keys=n_keys, setting=1)
-    model = AssocRetrievalModel(task, rule="delta", feature_map="dpfp-1", feature_normalize="sum", d_key=d_key,
-                                programmer="linear", form="recurrent", beta_scale=1.0, seed=seed)
-    hist = train(model, task, {"max_steps": train_steps, "eval_every": max(1, train_steps // 2), "lr": lr,
-                               "batch_size": batch_size, "patience": None, "seed": seed}, progress=False)
+    if checkpoint is None:
+        task = AssocRetrieval(n_keys=n_keys, setting=1)
+        model = AssocRetrievalModel(task, rule="delta", feature_map="dpfp-1", feature_normalize="sum", d_key=d_key,
+                                    programmer="linear", form="recurrent", beta_scale=1.0, seed=seed)
+        hist = train(model, task, {"max_steps": train_steps, "eval_every": max(1, train_steps // 2), "lr": lr,
+                                   "batch_size": batch_size, "patience": None, "seed": seed}, progress=False)
+        trained = {"train_loss": float(hist["train_loss"].values[-1])}
+    else:
+        task, model, trained = _load_retrieval_model(checkpoint)
     batch = task.sample(sequences, np.random.default_rng([seed, 1]))
     seqs = programmed_sequence(model, batch)
     rule = model.layer.rule
@@ -161,6 +192,6 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
                                                          "neurons x rate x phase (key spikes per feature and phase)")})
     ds.attrs.update(accuracy_rate=acc_rate, accuracy_spiking=acc[last], spikes_per_token=float(budget[last]),
                     smallest_budget_90=smallest(0.9), smallest_budget_95=smallest(0.95),
-                    train_loss=float(hist["train_loss"].values[-1]), queries=int(targets.size),
+                    **trained, queries=int(targets.size),
                     phase=phase, dt=dt, seed=seed)
     return ds

@@ -27,3 +27,34 @@ def test_full_spiking_retrieval_reaches_ninety_five_percent_of_the_rate_model():
     assert ds.attrs["accuracy_spiking"] >= 0.95 * ds.attrs["accuracy_rate"]
     # measured: 0.95 x the rate accuracy from 20 spikes per token (2 neurons x 50 Hz x 0.2 s)
     assert 0 < ds.attrs["smallest_budget_95"] <= 40
+
+
+def test_a_plastinet_train_checkpoint_runs_with_a_spiking_memory(tmp_path):
+    """`plastinet train assoc_retrieval` then `spiking_fwp_retrieval(checkpoint=...)`: the loaded model's
+    rate accuracy is the trained model's own, and its memory runs in spikes."""
+    import plastinet
+    from plastinet.cli import main
+    from plastinet.errors import ValidationError
+    from plastinet.experiments.spiking_retrieval import programmed_sequence, spiking_fwp_retrieval
+
+    out = tmp_path / "trained"
+    assert main(["train", "assoc_retrieval", "--quick", "--quiet", "--set", "training.lr=3e-3",
+                 "--out-dir", str(out)]) == 0
+    ds = spiking_fwp_retrieval(checkpoint=out, sequences=1, neurons=[2], rates=[50.0], phase=0.12, seed=3)
+    loaded = plastinet.load_trained(out)
+    batch = loaded.task.sample(1, np.random.default_rng([3, 1]))
+    seqs = programmed_sequence(loaded.model, batch)
+    own = np.mean(np.concatenate([s["y_rate"].argmax(-1) == s["targets"] for s in seqs]))
+    assert ds.attrs["accuracy_rate"] == own and ds.attrs["trained_model"] == "assoc_retrieval"
+    assert ds.attrs["trained_steps"] == loaded.step and "train_loss" not in ds.attrs
+    assert ds.attrs["queries"] == loaded.task.n_keys and 0 <= ds.attrs["accuracy_spiking"] <= 1
+    with pytest.raises(ValidationError, match="checkpoint"):
+        spiking_fwp_retrieval(checkpoint=_classifier_run(tmp_path), sequences=1, neurons=[1], rates=[10.0])
+
+
+def _classifier_run(tmp_path):
+    from plastinet.cli import main
+
+    out = tmp_path / "classifier"
+    assert main(["train", "ba2016_retrieval", "--quick", "--quiet", "--out-dir", str(out)]) == 0
+    return out
