@@ -18,7 +18,7 @@ Subpackages
 ``dir(plastinet)`` lists all of these.
 """
 
-import importlib
+import importlib as _importlib
 
 from plastinet._version import __version__
 
@@ -42,9 +42,9 @@ __all__ = ["__version__", *_FUNCTIONS, *_MODULES]
 
 def __getattr__(name: str):
     if name in _FUNCTIONS:
-        return getattr(importlib.import_module(_FUNCTIONS[name]), name)
+        return getattr(_importlib.import_module(_FUNCTIONS[name]), name)
     if name in _MODULES:
-        return importlib.import_module(f"plastinet.{name}")
+        return _importlib.import_module(f"plastinet.{name}")
     raise AttributeError(f"module 'plastinet' has no attribute {name!r}")
 
 
