@@ -57,7 +57,12 @@ def _brian2_supported(model: str) -> bool:
     return "brian2" in kind_backends(KINDS[load_model(model).kind])
 
 
-@pytest.mark.parametrize("model", [name for name, _, _ in list_models()])
+#: Bundled models whose brian2 run takes long (numpy target): in the slow suite.
+BRIAN2_SLOW = {"spiking_ba2016_retrieval", "izhikevich2007_network", "vogels2011"}
+
+
+@pytest.mark.parametrize("model", [pytest.param(name, marks=pytest.mark.slow) if name in BRIAN2_SLOW else name
+                                   for name, _, _ in list_models()])
 def test_every_bundled_model_runs_on_brian2_where_supported_with_the_numpy_result(tmp_path, capsys, model):
     out = tmp_path / f"{model}.nc"
     code = main(["run", model, "--backend", "brian2", "--quick", "--quiet", "--no-plot", "--out", str(out)])

@@ -11,7 +11,12 @@ import xarray as xr
 
 from plastinet.io import list_models, load_result
 
-MODELS = [name for name, _, _ in list_models()]
+#: Run in the default suite: one model of each kind and every kind of random stream (Poisson
+#: sources, rewards, noise, training, inference); the others run with ``-m slow``.
+DEFAULT = {"delta_fwp", "stdp_pairing", "song2000", "izhikevich2007_distal_reward", "assoc_retrieval",
+           "rule_inference", "song2000_network"}
+MODELS = [name if name in DEFAULT else pytest.param(name, marks=pytest.mark.slow)
+          for name, _, _ in list_models()]
 
 
 def _run(model: str, out) -> None:

@@ -87,7 +87,8 @@ def test_decay_and_eligibility_match_apply_in_expectation(rule, gate):
     assert abs(mean - 1) < 4 * se, (mean, se)
 
 
-@pytest.mark.parametrize("options", [{}, {"readout": "lif"}, {"error": "lif"}])
+@pytest.mark.parametrize("options", [{}, pytest.param({"readout": "lif"}, marks=pytest.mark.slow),
+                                     pytest.param({"error": "lif"}, marks=pytest.mark.slow)])
 def test_readout_error_falls_with_the_neurons(options):
     rule = Delta(feature_map="relu")
     _, _, small = _runs(rule, range(2), 5, **options)
