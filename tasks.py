@@ -67,6 +67,16 @@ def _run(args: list[str]) -> int:
     return subprocess.run([str(PYTHON)] + args, cwd=ROOT, env=env).returncode
 
 
+def _workers(rest: list[str]) -> list[str]:
+    """pytest-xdist options: one worker per core (files kept whole, so module fixtures run once),
+    unless the caller chose ``-n`` or the machine has a single core. Workers use one BLAS
+    thread each so that they do not oversubscribe the cores (results do not depend on it)."""
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in rest) or (os.cpu_count() or 1) < 2:
+        return []
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return ["-n", "auto", "--dist", "loadfile"]
+
+
 def _convert_notebooks() -> list[str]:
     """Convert the jupytext sources ``notebooks/NN_*.py`` to ``build/notebooks/*.ipynb``."""
     NOTEBOOK_BUILD.mkdir(parents=True, exist_ok=True)
@@ -106,7 +116,8 @@ def main(argv: list[str]) -> int:
         notebooks = _convert_notebooks()
         marker = "not slow" if task == "test" else "slow"
         nbmake = ["--nbmake", "--nbmake-timeout=600"] if notebooks else []
-        return _run(["-m", "pytest", "-m", marker, *nbmake, "tests", "plastinet/testing", *notebooks, *rest])
+        return _run(["-m", "pytest", "-m", marker, *_workers(rest), *nbmake, "tests", "plastinet/testing",
+                     *notebooks, *rest])
     if not rest:
         print("usage: python3 tasks.py bench NAME   (NAME: " + ", ".join(
             p.stem.removeprefix("bench_") for p in sorted((ROOT / "benchmarks").glob("bench_*.py"))) + ")")

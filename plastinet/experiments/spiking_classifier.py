@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
+from plastinet.experiments.spiking_retrieval import budget_dataset
 from plastinet.results import variable
 from plastinet.seeds import check_seed
 from plastinet.simulation import check_run_options
@@ -198,28 +199,12 @@ def spiking_ba2016_retrieval(n_pairs: int = 4, programmer: str = "recurrent", d_
         acc.append(float(np.mean(logits.argmax(-1) == targets)))
         agree.append(float(np.mean(logits.argmax(-1) == logits_rate.argmax(-1))))
         rel.append(float(np.linalg.norm(logits - logits_rate) / np.linalg.norm(logits_rate)))
-    budget = np.array(neurons) * np.array(rates) * phase
-    order = np.argsort(budget, kind="stable")
-
-    def smallest(frac: float) -> float:
-        ok = [budget[i] for i in order if acc[i] >= frac * acc_rate]
-        return float(ok[0]) if ok else -1.0
-
-    last = int(order[-1])
-    ds = xr.Dataset({"accuracy": variable("budget", np.array(acc), "1", "spiking retrieval accuracy"),
-                     "agreement": variable("budget", np.array(agree), "1",
-                                           "fraction of sequences classified as by the rate model"),
-                     "relative_error": variable("budget", np.array(rel), "1",
-                                                "|logits_spiking - logits_rate| / |logits_rate|")},
-                    coords={"neurons": variable("budget", np.array(neurons), "1", "key neurons per feature"),
-                            "rate": variable("budget", np.array(rates), "Hz", "maximum key rate"),
-                            "spikes_per_token": variable("budget", budget, "1",
-                                                         "neurons x rate x phase (key spikes per feature and phase)")})
-    ds.attrs.update(accuracy_rate=acc_rate, accuracy_spiking=acc[last], spikes_per_token=float(budget[last]),
-                    smallest_budget_90=smallest(0.9), smallest_budget_95=smallest(0.95),
-                    beta_phi2_max=float(beta_phi2.max()), programmer=model.layer.config.programmer,
-                    readout=readout, error=error, sequences=int(sequences),
-                    phase=phase, dt=dt, seed=seed)
+    extra = {"agreement": variable("budget", np.array(agree), "1",
+                                   "fraction of sequences classified as by the rate model"),
+             "relative_error": variable("budget", np.array(rel), "1", "|logits_spiking - logits_rate| / |logits_rate|")}
+    ds = budget_dataset(neurons, rates, phase, acc, acc_rate, extra)
+    ds.attrs.update(beta_phi2_max=float(beta_phi2.max()), programmer=model.layer.config.programmer,
+                    readout=readout, error=error, sequences=int(sequences), phase=phase, dt=dt, seed=seed)
     if train_loss is not None:
         ds.attrs["train_loss"] = train_loss
     else:

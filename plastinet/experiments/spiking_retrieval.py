@@ -11,7 +11,7 @@ phase, and the prediction is the arg-max of the spiking read-out. It is the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import xarray as xr
@@ -175,6 +175,38 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
                                 seed=seed, backend=backend, run_options=run_options)
         acc.append(float(np.mean(y.argmax(-1) == targets)))
         rel.append(float(np.linalg.norm(y - y_rate) / np.linalg.norm(y_rate)))
+    rel_err = variable("budget", np.array(rel), "1", "|y_spiking - y_rate| / |y_rate| of the query read-outs")
+    ds = budget_dataset(neurons, rates, phase, acc, acc_rate, {"relative_error": rel_err})
+    ds.attrs.update(**trained, queries=int(targets.size), phase=phase, dt=dt, seed=seed)
+    return ds
+
+
+def budget_dataset(neurons: Sequence[int], rates: Sequence[float], phase: float, acc: Sequence[float],
+                   acc_rate: float, extra: dict[str, xr.DataArray]) -> xr.Dataset:
+    """Accuracy against the spike budget of a spiking read-out of a rate model.
+
+    Parameters
+    ----------
+    neurons, rates : sequence
+        Key neurons per feature and maximum key rate (Hz) of each run.
+    phase : float
+        Duration of one presentation phase (s).
+    acc : sequence of float
+        Accuracy of the spiking runs, in the order of ``neurons``.
+    acc_rate : float
+        Accuracy of the rate model on the same sequences.
+    extra : dict
+        Further variables on the ``budget`` dimension.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``accuracy`` and ``extra`` against ``budget`` with coordinates ``neurons``, ``rate`` and
+        ``spikes_per_token`` (neurons x rate x phase); attrs ``accuracy_rate``, ``accuracy_spiking``
+        and ``spikes_per_token`` of the largest budget, and ``smallest_budget_90`` /
+        ``smallest_budget_95``: the smallest budget reaching 90 % / 95 % of the rate model's
+        accuracy (-1 if none does).
+    """
     budget = np.array(neurons) * np.array(rates) * phase
     order = np.argsort(budget, kind="stable")
 
@@ -183,15 +215,11 @@ def spiking_fwp_retrieval(n_keys: int = 10, d_key: int = 16, train_steps: int = 
         return float(ok[0]) if ok else -1.0
 
     last = int(order[-1])
-    ds = xr.Dataset({"accuracy": variable("budget", np.array(acc), "1", "spiking retrieval accuracy"),
-                     "relative_error": variable("budget", np.array(rel), "1",
-                                                "|y_spiking - y_rate| / |y_rate| of the query read-outs")},
+    ds = xr.Dataset({"accuracy": variable("budget", np.array(acc), "1", "spiking retrieval accuracy"), **extra},
                     coords={"neurons": variable("budget", np.array(neurons), "1", "key neurons per feature"),
                             "rate": variable("budget", np.array(rates), "Hz", "maximum key rate"),
                             "spikes_per_token": variable("budget", budget, "1",
                                                          "neurons x rate x phase (key spikes per feature and phase)")})
     ds.attrs.update(accuracy_rate=acc_rate, accuracy_spiking=acc[last], spikes_per_token=float(budget[last]),
-                    smallest_budget_90=smallest(0.9), smallest_budget_95=smallest(0.95),
-                    **trained, queries=int(targets.size),
-                    phase=phase, dt=dt, seed=seed)
+                    smallest_budget_90=smallest(0.9), smallest_budget_95=smallest(0.95))
     return ds

@@ -58,3 +58,16 @@ def _classifier_run(tmp_path):
     out = tmp_path / "classifier"
     assert main(["train", "ba2016_retrieval", "--quick", "--quiet", "--out-dir", str(out)]) == 0
     return out
+
+
+def test_budget_dataset_finds_the_smallest_budget_reaching_a_fraction_of_the_rate_accuracy():
+    from plastinet.experiments.spiking_retrieval import budget_dataset
+
+    # budgets (neurons x rate x phase): 2*10*0.1 = 2, 1*10*0.1 = 1, 4*20*0.1 = 8, 2*20*0.1 = 4
+    ds = budget_dataset([2, 1, 4, 2], [10.0, 10.0, 20.0, 20.0], 0.1, [0.5, 0.2, 0.99, 0.93], 1.0, {})
+    np.testing.assert_allclose(ds["spikes_per_token"].values, [2.0, 1.0, 8.0, 4.0])
+    assert ds.attrs["smallest_budget_90"] == pytest.approx(4.0)
+    assert ds.attrs["smallest_budget_95"] == pytest.approx(8.0)
+    assert ds.attrs["accuracy_spiking"] == 0.99 and ds.attrs["spikes_per_token"] == pytest.approx(8.0)
+    never = budget_dataset([1], [10.0], 0.1, [0.1], 1.0, {})
+    assert never.attrs["smallest_budget_90"] == -1.0
