@@ -208,8 +208,11 @@ def _tables(dt: float, tau: float, cache: dict[tuple[str, float], np.ndarray], k
 def _traces(p: Any) -> tuple[Any, Any]:
     """The (pre, post) traces of a projection's rule."""
     r = p.plasticity
-    return {PairSTDP: lambda: (r.x, r.y), InhibitorySTDP: lambda: (r.x_pre, r.x_post),
-            DopamineSTDP: lambda: (r.kp, r.km)}[type(p.rule)]()
+    if isinstance(p.rule, PairSTDP):
+        return r.x, r.y
+    if isinstance(p.rule, InhibitorySTDP):
+        return r.x_pre, r.x_post
+    return r.kp, r.km
 
 
 def _ptr(a: np.ndarray, dtype: Any, n: int | None = None) -> int:
@@ -347,7 +350,6 @@ class NativeNetwork:
         end = min(n0 + sim.chunk_steps, end_all, max(n0 + 1, sim._checked + sim._guard_steps))
         if sim.sample_steps:
             end = min(end, -(-n0 // sim.sample_steps) * sim.sample_steps + 1)
-        K = end - n0
         events = {name: src.events(n0, end) for name, src in sim.sources.items()}
         keep = []                              # the arrays the C structures point to
         for name, src in sim.sources.items():

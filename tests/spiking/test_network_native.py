@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from plastinet.experiments import network_protocols
-from plastinet.spiking import engine as spiking_engine
 from plastinet.spiking import (
     LIF,
     CoincidenceReward,
@@ -27,6 +26,7 @@ from plastinet.spiking import (
     WeightProbe,
     network_native,
 )
+from plastinet.spiking import engine as spiking_engine
 
 PA = 1e-12
 
