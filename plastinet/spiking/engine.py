@@ -860,13 +860,9 @@ class Simulator:
             if k in self.last_spike:
                 self.last_spike[k][i] = s
 
-    def _final_step(self, s: int, spk: dict[str, np.ndarray], rows_at: dict[str, np.ndarray]) -> None:
-        """Synapses slot, resets and end slot of step ``s`` (groups/thresholds already done).
-
-        ``spk``: spikes at ``s`` by population; ``rows_at``: rows of delayed projections
-        reached at ``s`` by earlier spikes (and by source spikes at ``s`` with delay 0).
-        """
-        # (-2) modulator events
+    def _modulator_events(self, s: int, spk: dict[str, np.ndarray]) -> None:
+        """Synapses slot, order -2, of step ``s``: rewards due at ``s`` and the modulator
+        sources' spikes ``spk`` make modulators jump (dopamine synapses integrated up to ``s`` first)."""
         events: dict[str, float] = {}
         while self.reward_queue and self.reward_queue[0][0] == s:
             _, _, mod, amount = heapq.heappop(self.reward_queue)
@@ -880,6 +876,27 @@ class Simulator:
                 if p.rule.modulator == m:
                     p.plasticity.before_modulator_jump(s)
             self.mods[m].jump(s, amount)
+
+    def _schedule_rewards(self, s: int, spk: dict[str, np.ndarray]) -> None:
+        """End slot of step ``s``: a coincidence (n2 in ``spk`` within the window after n1's
+        last spike before ``s``) schedules its reward after a drawn delay."""
+        for rname, rew in self.network.rewards.items():
+            idx = spk.get(rew.post)
+            if idx is not None and np.any(idx == rew.post_neuron):
+                lag = s - self.last_spike[rew.pre][rew.pre_neuron]
+                if 0 < lag * self.dt <= rew.window + 1e-12 * self.dt:
+                    delay = self.reward_rngs[rname].uniform(rew.delay_min, rew.delay_max)
+                    due = s + max(1, int(round(delay / self.dt)))
+                    self._reward_counter += 1
+                    heapq.heappush(self.reward_queue, (due, self._reward_counter, rew.modulator, rew.amount))
+
+    def _final_step(self, s: int, spk: dict[str, np.ndarray], rows_at: dict[str, np.ndarray]) -> None:
+        """Synapses slot, resets and end slot of step ``s`` (groups/thresholds already done).
+
+        ``spk``: spikes at ``s`` by population; ``rows_at``: rows of delayed projections
+        reached at ``s`` by earlier spikes (and by source spikes at ``s`` with delay 0).
+        """
+        self._modulator_events(s, spk)
         # (-1) pre pathways, by projection name
         acc: dict[tuple[str, str], np.ndarray] = {}
         for p in self.projs.values():
@@ -922,15 +939,7 @@ class Simulator:
             if d is not None:
                 d.reset(idx)
         # end: rewards, records
-        for rname, rew in self.network.rewards.items():
-            idx = spk.get(rew.post)
-            if idx is not None and np.any(idx == rew.post_neuron):
-                lag = s - self.last_spike[rew.pre][rew.pre_neuron]
-                if 0 < lag * self.dt <= rew.window + 1e-12 * self.dt:
-                    delay = self.reward_rngs[rname].uniform(rew.delay_min, rew.delay_max)
-                    due = s + max(1, int(round(delay / self.dt)))
-                    self._reward_counter += 1
-                    heapq.heappush(self.reward_queue, (due, self._reward_counter, rew.modulator, rew.amount))
+        self._schedule_rewards(s, spk)
         for name, (st, nn) in self.in_flight.items():
             keep = int(np.searchsorted(st, s + 1 - self.flight_steps[name]))
             idx = spk.get(name)

@@ -1,8 +1,10 @@
 /* The compiled step loop of the numpy spiking engine (see network_native.py).
  *
  * Runs whole steps of a network of LIF populations (current-based, exact propagators;
- * conductance-based, forward Euler) and spike sources whose projections are static or carry
- * pair or inhibitory STDP, in the engine's step order: groups, thresholds, pre pathways by projection name, receive, post pathways by
+ * conductance-based, forward Euler), Izhikevich populations (forward Euler or his two half
+ * steps) and spike sources whose projections are static or carry pair, inhibitory or
+ * dopamine-modulated STDP, with per-step noise currents (drawn by numpy, passed in), in the
+ * engine's step order: groups, thresholds, pre pathways by projection name, receive, post pathways by
  * projection name, resets, records. The arithmetic is the numpy engine's, operation for
  * operation (compile without floating-point contraction or reassociation): synaptic input
  * is summed per step into a zeroed buffer in (projection, pre neuron or delayed row, synapse)
@@ -39,6 +41,15 @@ typedef struct {
     /* conductance LIF (dynamic == 2, forward Euler): I_e, I_i hold g_e, g_i */
     double k, E_l, E_e, E_i, ce, ci;
     i64 use_gi;                     /* g_i has received input (then it enters v and decays) */
+    /* Izhikevich (dynamic == 3): I_e holds I (V/s), v_th is v_peak, v_reset is c */
+    double *u;
+    double a, b, d, h, dt, k2, k1, k0;
+    i64 half;                       /* his two half steps of dt / 2 for v, then u */
+    /* noise current: draws of steps noise_base, noise_base + 1, ... (n each), NULL: none */
+    const double *noise;
+    i64 noise_base, noise_target;   /* target 0: I_e, 1: I_i */
+    const unsigned char *watch;     /* reward post neurons (n), NULL: none; a step in which one
+                                       spikes ends the call (the engine schedules the reward) */
 } Pop;
 
 typedef struct {
@@ -56,6 +67,17 @@ typedef struct {
     i64 max_delay, n_rows;
     const i64 *row_key, *by_row, *indptr_row, *pre_row;
     i64 *rows;                      /* scratch (n_rows) */
+    /* rule 3: dopamine STDP (x: pre trace kp, y: post trace km), eligibility c per synapse,
+     * w and c integrated exactly from t_last; tables of exp(-(gap dt) / tau) (beyond: 0) for
+     * the modulator (n_) and c (ec_), of -expm1(-(gap dt) / tau) (beyond: 1) for tau_s (es_)
+     * and tau_c (fc_) */
+    double *c;
+    i64 *t_last;
+    const double *n_tab, *ec_tab, *es_tab, *fc_tab;
+    i64 n_len, ec_len, es_len, fc_len;
+    double mod_val;                 /* the modulator's value at its last jump mod_last */
+    i64 mod_last;
+    double tau_s, btc;              /* btc = b tau_c */
 } Proj;
 
 static inline double decayed(const double *val, const i64 *last, const double *tab, i64 len,
@@ -70,6 +92,28 @@ static inline double clip(double v, double lo, double hi)
     /* numpy's clip: max with the lower bound, then min with the upper, NaN kept */
     double t = isnan(v) ? v : (v > lo ? v : lo);
     return isnan(t) ? t : (t < hi ? t : hi);
+}
+
+static inline double table(const double *tab, i64 len, i64 gap, double beyond)
+{
+    return gap < len ? tab[gap] : beyond;
+}
+
+/* dopamine STDP: w and c of synapse s brought exactly up to `step` (the engine's
+ * DopamineSTDPState.integrate); returns the new weight */
+static inline double da_integrate(Proj *q, i64 s, i64 step)
+{
+    i64 tl = q->t_last[s], gap = step - tl;
+    double n0 = q->mod_val * table(q->n_tab, q->n_len, tl - q->mod_last, 0.0);
+    double c = q->c[s];
+    double w = q->w[s] + c * (n0 * q->tau_s * table(q->es_tab, q->es_len, gap, 1.0)
+                              - q->btc * table(q->fc_tab, q->fc_len, gap, 1.0));
+    if (q->bounded)
+        w = clip(w, q->w_min, q->w_max);
+    q->w[s] = w;
+    q->c[s] = c * table(q->ec_tab, q->ec_len, gap, 0.0);
+    q->t_last[s] = step;
+    return w;
 }
 
 static void update(Pop *p)
@@ -156,6 +200,27 @@ static void update_conductance(Pop *p)
     }
 }
 
+static void update_izhikevich(Pop *p)
+{
+    i64 n = p->n;
+    double *vv = p->v, *uu = p->u, *II = p->I_e;
+    for (i64 i = 0; i < n; i++) {
+        double v = vv[i], u = uu[i], I = II[i];
+        if (p->half) {
+            v = v + p->h * ((p->k2 * v + p->k1) * v + p->k0 - u + I);
+            v = v + p->h * ((p->k2 * v + p->k1) * v + p->k0 - u + I);
+            u = u + p->dt * (p->a * (p->b * v - u));
+        } else {
+            double dv = (p->k2 * v + p->k1) * v + p->k0 - u + I;
+            u = u + p->dt * (p->a * (p->b * v - u));
+            v = v + p->dt * dv;
+        }
+        vv[i] = v;
+        uu[i] = u;
+        II[i] = 0.0;
+    }
+}
+
 static void pre_pathway(Proj *q, Pop *pre, Pop *post, i64 step)
 {
     double *acc = q->target == 0 ? post->acc_e : q->target == 1 ? post->acc_i : 0;
@@ -180,12 +245,18 @@ static void pre_pathway(Proj *q, Pop *pre, Pop *post, i64 step)
         for (i64 r = indptr[j]; r < indptr[j + 1]; r++) {
             i64 s = q->by_row ? q->by_row[r] : r;
             i64 k = q->post_idx[s];
-            double d = q->w[s];
-            if (q->rule) {
+            double d;
+            if (q->rule == 3) {
+                d = da_integrate(q, s, step);
+                q->c[s] = q->c[s] - q->A_minus * decayed(q->y_val, q->y_last, q->y_tab, q->y_len, k, step);
+            } else if (q->rule) {
+                d = q->w[s];
                 double y = decayed(q->y_val, q->y_last, q->y_tab, q->y_len, k, step);
                 double nw = q->rule == 2 ? d + q->eta * (y - q->alpha)
                           : q->soft ? d - q->A_minus * (d - q->w_min) * y : d - q->A_minus * y;
                 q->w[s] = q->bounded ? clip(nw, q->w_min, q->w_max) : nw;
+            } else {
+                d = q->w[s];
             }
             if (acc)
                 acc[k] += d;
@@ -205,6 +276,12 @@ static void post_pathway(Proj *q, Pop *post, i64 step)
         i64 i = post->cur[a];
         for (i64 r = q->indptr_post[i]; r < q->indptr_post[i + 1]; r++) {
             i64 s = q->by_post[r];
+            if (q->rule == 3) {
+                da_integrate(q, s, step);
+                q->c[s] = q->c[s] + q->A_plus * decayed(q->x_val, q->x_last, q->x_tab, q->x_len,
+                                                        q->pre_row[s], step);
+                continue;
+            }
             double x = decayed(q->x_val, q->x_last, q->x_tab, q->x_len, q->pre_row[s], step);
             double w = q->w[s];
             double nw = q->rule == 2 ? w + q->eta * x
@@ -222,9 +299,28 @@ static void receive(double *x, double *acc, i64 n)
     }
 }
 
+/* Izhikevich: a weight w delivered in a step adds w / dt to the next update's input */
+static void receive_scaled(double *x, double *acc, i64 n, double dt)
+{
+    for (i64 i = 0; i < n; i++) {
+        x[i] += acc[i] / dt;
+        acc[i] = 0.0;
+    }
+}
+
+static void add_noise(Pop *p, i64 step)
+{
+    const double *r = p->noise + (step - p->noise_base) * p->n;
+    double *x = p->noise_target == 0 ? p->I_e : p->I_i;
+    if (p->dynamic == 2 && p->noise_target == 1)
+        p->use_gi = 1;
+    for (i64 i = 0; i < p->n; i++)
+        x[i] += p->dynamic == 3 ? r[i] / p->dt : r[i];
+}
+
 /* Run steps n0 .. n0 + K - 1. Returns the number of steps done: fewer than K when a
  * dynamic population's record buffer could not hold another step (flush and call again
- * with the events of the remaining steps). */
+ * with the events of the remaining steps) or after a step in which a watched neuron spiked. */
 i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K)
 {
     for (i64 k = 0; k < K; k++) {
@@ -238,11 +334,20 @@ i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K
                 update(&pops[a]);
             else if (pops[a].dynamic == 2)
                 update_conductance(&pops[a]);
+            else if (pops[a].dynamic == 3)
+                update_izhikevich(&pops[a]);
         }
         /* thresholds */
         for (i64 a = 0; a < n_pops; a++) {
             Pop *p = &pops[a];
-            if (p->dynamic) {
+            if (p->dynamic == 3) {
+                i64 m = 0;
+                for (i64 i = 0; i < p->n; i++)
+                    if (p->v[i] >= p->v_th)
+                        p->spk[m++] = i;
+                p->n_spk = m;
+                p->cur = p->spk;
+            } else if (p->dynamic) {
                 i64 m = 0;
                 for (i64 i = 0; i < p->n; i++)
                     if (p->v[i] > p->v_th && !p->hold[i])
@@ -262,12 +367,19 @@ i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K
         }
         for (i64 a = 0; a < n_pops; a++) {
             Pop *p = &pops[a];
-            if (p->touched_e)
-                receive(p->I_e, p->acc_e, p->n);
-            if (p->touched_i) {
-                p->use_gi = 1;
-                receive(p->I_i, p->acc_i, p->n);
+            if (p->dynamic == 3) {
+                if (p->touched_e)
+                    receive_scaled(p->I_e, p->acc_e, p->n, p->dt);
+            } else {
+                if (p->touched_e)
+                    receive(p->I_e, p->acc_e, p->n);
+                if (p->touched_i) {
+                    p->use_gi = 1;
+                    receive(p->I_i, p->acc_i, p->n);
+                }
             }
+            if (p->noise)
+                add_noise(p, step);
         }
         for (i64 b = 0; b < n_projs; b++) {
             Proj *q = &projs[b];
@@ -275,6 +387,7 @@ i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K
                 post_pathway(q, &pops[q->post], step);
         }
         /* resets, records, history */
+        i64 stop = 0;
         for (i64 a = 0; a < n_pops; a++) {
             Pop *p = &pops[a];
             if (!p->dynamic)
@@ -288,13 +401,19 @@ i64 network_steps(Pop *pops, i64 n_pops, Proj *projs, i64 n_projs, i64 n0, i64 K
             for (i64 m = 0; m < p->n_spk; m++) {
                 i64 i = p->spk[m];
                 p->v[i] = p->v_reset;
+                if (p->dynamic == 3)
+                    p->u[i] = p->u[i] + p->d;
                 if (p->ref_steps)
                     p->ref[i] = p->ref_steps;
+                if (p->watch && p->watch[i])
+                    stop = 1;
                 p->out_step[p->out_n] = step;
                 p->out_neuron[p->out_n] = i;
                 p->out_n++;
             }
         }
+        if (stop)
+            return k + 1;
     }
     return K;
 }
