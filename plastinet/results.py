@@ -42,7 +42,8 @@ ATTR_UNITS: dict[str, str] = {
     # conductances in units of the leak conductance, weights and their summaries
     "g_max": "1", "g_unit": "1", "rewarded_final": "1", "others_mean": "1", "others_max": "1",
     "frac_low": "1", "frac_high": "1", "others_p99": "1", "w_ie_mean": "1", "beta_phi2_max": "1",
-    "ei_correlation_before": "1", "ei_correlation_after": "1",
+    "ei_correlation_before": "1", "ei_correlation_after": "1", "ei_neuron_correlation_before": "1",
+    "ei_neuron_correlation_after": "1",
     # errors, losses, fits and accuracies
     "error_first": "1", "error_last": "1", "weight_correlation": "1", "correlation": "1", "relative_error": "1",
     "loss": "1", "r2": "1", "best_eval_loss": "1", "train_loss": "1", "accuracy_rate": "1",

@@ -22,7 +22,7 @@ from plastinet.experiments import get_kind, load_model  # noqa: E402
 OUT = pathlib.Path(__file__).resolve().parents[1] / "figures"
 KEYS = {"vogels2011": ("rate_exc_before", "rate_exc_after", "rate_inh_before", "rate_inh_after", "i_exc_before",
                        "i_inh_before", "i_exc_after", "i_inh_after", "ei_correlation_before", "ei_correlation_after",
-                       "w_ie_mean"),
+                       "ei_neuron_correlation_before", "ei_neuron_correlation_after", "w_ie_mean"),
         "izhikevich2007_network": ("rewarded_final", "others_mean", "others_p99", "others_max", "t_rewarded_max",
                                    "n1", "n2")}
 

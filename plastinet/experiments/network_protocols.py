@@ -180,12 +180,15 @@ def izhikevich2007_network(duration: float = 3600.0, n_exc: int = 800, n_inh: in
 
 
 def _ei_currents(ds: xr.Dataset, g_l: float, E_e: float, E_i: float, t0: float, t1: float
-                 ) -> tuple[float, float, float]:
-    """Mean excitatory and inhibitory input currents (A) and their mean temporal correlation.
+                 ) -> tuple[float, float, float, float]:
+    """Mean excitatory and inhibitory input currents (A) and two E/I correlations.
 
     ``I_exc = g_l g_e (E_e - v)``, ``I_inh = g_l g_i (E_i - v)`` of the recorded neurons
-    over samples in ``[t0, t1)``; the correlation of ``I_exc`` with ``-I_inh`` is computed
-    per neuron and averaged (NaN where a current is constant).
+    over samples in ``[t0, t1)``. Temporal: the correlation of ``I_exc`` with ``-I_inh``
+    over time, computed per neuron and averaged (NaN where a current is constant).
+    Across neurons: the correlation, over the recorded neurons, of each neuron's mean
+    ``I_exc`` with its mean ``-I_inh`` (detailed balance: a neuron with more excitation
+    receives more inhibition).
     """
     t = ds["time"].values
     sel = (t >= t0) & (t < t1)
@@ -197,7 +200,11 @@ def _ei_currents(ds: xr.Dataset, g_l: float, E_e: float, E_i: float, t0: float, 
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = (a * b).sum(axis=0) / den
     corr = corr[np.isfinite(corr)]
-    return float(i_exc.mean()), float(i_inh.mean()), float(corr.mean()) if corr.size else float("nan")
+    m_exc, m_inh = i_exc.mean(axis=0), -i_inh.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        across = float(np.corrcoef(m_exc, m_inh)[0, 1]) if m_exc.size > 1 else float("nan")
+    return (float(i_exc.mean()), float(i_inh.mean()), float(corr.mean()) if corr.size else float("nan"),
+            across)
 
 
 def vogels2011(n_exc: int = 8000, n_inh: int = 2000, p: float = 0.02, duration: float = 10.0,
@@ -220,8 +227,19 @@ def vogels2011(n_exc: int = 8000, n_inh: int = 2000, p: float = 0.02, duration: 
     rates and currents *before* plasticity; the plastic run starts from the same initial
     state and lasts ``duration``; its last second (or last half, if shorter) gives them
     *after*. The E/I balance is measured on ``n_record`` excitatory neurons sampled every
-    1 ms: the mean excitatory and inhibitory currents and the temporal correlation of
-    the excitatory current with the (sign-flipped) inhibitory one.
+    1 ms: the mean excitatory and inhibitory currents, the temporal correlation of the
+    excitatory current with the (sign-flipped) inhibitory one, and their correlation
+    across neurons (each neuron's mean excitatory against its mean inhibitory current: the
+    detailed balance that iSTDP builds up, neuron by neuron).
+
+    The excitatory rate approaches ``rho0`` slowly, here as in Brian2's example: from
+    162 Hz it falls to 8 Hz in 10 s (the example's duration) and to about 5.6 Hz after
+    30-40 s (the example run for 30 s: 5.4 Hz). Two things slow it: as the inhibition
+    grows the excitatory rate falls and with it the inhibitory rate, so the inhibitory
+    conductance grows more slowly than the weights; and the rule's fixed point is ``rho0``
+    only for uncorrelated spikes: an inhibitory spike delays its targets' spikes, and at
+    30-40 s the I->E pairs count 0.83 of the chance coincidences, which moves the fixed
+    point to about ``rho0 / 0.83 = 3.6 Hz``.
 
     Parameters
     ----------
@@ -253,7 +271,8 @@ def vogels2011(n_exc: int = 8000, n_inh: int = 2000, p: float = 0.02, duration: 
         final I->E weights ``w_ie`` (units of g_L), ``rate_exc(time_bin)`` (Hz, 100 ms bins);
         attrs ``rate_exc_before``, ``rate_exc_after``, ``rate_inh_before``,
         ``rate_inh_after`` (Hz), ``i_exc_before/after``, ``i_inh_before/after`` (A),
-        ``ei_correlation_before/after`` and ``w_ie_mean`` (nS).
+        ``ei_correlation_before/after`` (temporal), ``ei_neuron_correlation_before/after``
+        (across neurons) and ``w_ie_mean`` (nS).
     """
     if not 0.0 < p <= 1.0:
         raise RangeError("vogels2011", "p", p, "a connection probability must lie in (0, 1]")
@@ -285,8 +304,8 @@ def vogels2011(n_exc: int = 8000, n_inh: int = 2000, p: float = 0.02, duration: 
     ds = simulate(network(eta), duration, backend=backend, dt=dt, seed=seed, progress=progress, **options)
     late = max(duration - 1.0, duration / 2)
     E_e, E_i = 0.0, -0.080
-    ie_b, ii_b, corr_b = _ei_currents(before, g_l, E_e, E_i, warmup / 2, warmup)
-    ie_a, ii_a, corr_a = _ei_currents(ds, g_l, E_e, E_i, late, duration)
+    ie_b, ii_b, corr_b, across_b = _ei_currents(before, g_l, E_e, E_i, warmup / 2, warmup)
+    ie_a, ii_a, corr_a, across_a = _ei_currents(ds, g_l, E_e, E_i, late, duration)
     bins = np.arange(0.0, duration + 1e-9, 0.1)
     t_exc = ds["spike_time"].values[ds["spike_population"].values == "exc"]
     counts = np.histogram(t_exc, bins=bins)[0] if bins.size > 1 else np.zeros(0)
@@ -299,5 +318,6 @@ def vogels2011(n_exc: int = 8000, n_inh: int = 2000, p: float = 0.02, duration: 
         "rate_inh_after": _rate(ds, "inh", n_inh, late, duration),
         "i_exc_before": ie_b, "i_inh_before": ii_b, "ei_correlation_before": corr_b,
         "i_exc_after": ie_a, "i_inh_after": ii_a, "ei_correlation_after": corr_a,
+        "ei_neuron_correlation_before": across_b, "ei_neuron_correlation_after": across_a,
         "w_ie_mean": float(ds["w_ie"].values.mean() / nS), "rho0": rho0, "warmup": warmup})
     return ds

@@ -234,8 +234,9 @@ def _plot_vogels(ds: xr.Dataset, ax: Any) -> None:
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mean excitatory rate (Hz)")
     ax.set_yscale("log")
-    ax.set_title(f"Vogels et al. 2011: E/I current correlation {float(ds.attrs['ei_correlation_before']):.2f} "
-                 f"→ {float(ds.attrs['ei_correlation_after']):.2f}", fontsize=9)
+    ax.set_title("Vogels et al. 2011: E/I current correlation across neurons "
+                 f"{float(ds.attrs['ei_neuron_correlation_before']):.2f} "
+                 f"→ {float(ds.attrs['ei_neuron_correlation_after']):.2f}", fontsize=9)
     ax.legend(fontsize=8)
 
 

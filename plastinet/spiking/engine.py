@@ -22,7 +22,10 @@ spikes of one neuron), integrates the dynamic populations until the first step i
 one of them spikes, rolls the source events after that step back, and then runs that
 step through the full step order. Chunks also end at sampling steps, modulator events,
 modulator changes and at spikes of sources that drive post pathways, so the result is
-identical to stepping one step at a time (tests check this bit for bit).
+identical to stepping one step at a time (tests check this bit for bit). The speculative
+length adapts: after a chunk cut short by a spike the next one spans twice the steps taken,
+and it doubles back towards ``chunk_steps`` while chunks run to their end, so a recurrent
+network that spikes every few steps does not redo a whole chunk's source pathways per step.
 
 Reliability (``docs/reliability.md``). Numerical guards run every :data:`GUARD_STEPS`
 steps (at least), before every checkpoint and at the end of a run: every state (membrane
@@ -146,6 +149,20 @@ def _before(events: dict[str, tuple[np.ndarray, np.ndarray]], step: int) -> dict
     return out
 
 
+def _next_span(span: int, K: int, k_star: int, chunk_steps: int) -> int:
+    """Speculative length of the next chunk after one of ``K`` steps stopped at ``k_star``.
+
+    A chunk's source pathways are computed for all ``K`` steps and rolled back after the
+    first spike of a dynamic population, so in a recurrent network that spikes nearly every
+    step long chunks are mostly wasted work: the span shrinks to twice the steps actually
+    taken and doubles again (up to ``chunk_steps``) while chunks run to their end. Chunk
+    boundaries never change results.
+    """
+    if k_star < K - 1:
+        return max(2, min(span, 2 * (k_star + 1)))
+    return min(chunk_steps, 2 * span) if K >= span else span
+
+
 def _rounds(neurons: np.ndarray) -> list[np.ndarray | None]:
     """Events split into rounds of distinct neurons (the k-th event of each neuron in round k)."""
     order = np.argsort(neurons, kind="stable")
@@ -248,6 +265,8 @@ class Simulator:
         check_network_memory(state_bytes(network), "spiking.Simulator", "the network's state")   # before allocating
         self._guard_steps = max(GUARD_STEPS, self._rate_window)
         self.network, self.progress, self.chunk_steps = network, progress, int(chunk_steps)
+        #: steps the next chunk integrates speculatively (adapts to the dynamic populations' spiking)
+        self._span = self.chunk_steps
         seed = check_seed("spiking.Simulator", seed)
         if seed is None:                # draw one, so that the recorded seed reproduces the run
             seed = new_seed()
@@ -696,7 +715,8 @@ class Simulator:
         if self._native is not None:
             self._native.chunk(n0, end_all)
             return
-        end = min(n0 + self.chunk_steps, end_all)
+        span = self._span if self.spiking_dyn else self.chunk_steps
+        end = min(n0 + span, end_all)
         if self.sample_steps:
             nxt = -(-n0 // self.sample_steps) * self.sample_steps
             end = min(end, nxt + 1)
@@ -713,7 +733,7 @@ class Simulator:
             steps = events[name][0]
             if steps.size:
                 end = min(end, int(steps[0]) + 1)
-        if end < n0 + self.chunk_steps:
+        if end < n0 + span:
             events = {k: (s[: np.searchsorted(s, end)], i[: np.searchsorted(s, end)]) for k, (s, i) in events.items()}
         arrivals = self._arrivals(n0, end, events)
         last = end - 1
@@ -723,9 +743,13 @@ class Simulator:
             K = end - n0
             snaps = None
             if self.spiking_dyn:
-                snaps = {p.name: p.snapshot() for p, _, st, _ in self._pre_work(bulk, bulk_arr) if st.size}
+                # a static projection's pre pathway only reads its weights: nothing to roll back
+                snaps = {p.name: p.snapshot() for p, _, st, _ in self._pre_work(bulk, bulk_arr)
+                         if st.size and (p.plasticity is not None or p.stp is not None)}
             incs = self._bulk(n0, K, bulk, bulk_arr)
             k_star, spikes = self._integrate(n0, K, incs)
+            if self.spiking_dyn:
+                self._span = _next_span(self._span, K, k_star, self.chunk_steps)
             if k_star < K - 1:
                 last = n0 + k_star
                 for name, snap in (snaps or {}).items():

@@ -40,14 +40,12 @@ def test_izhikevich_network_rejects_an_empty_population():
         load_model("izhikevich2007_network", ["protocol.n_exc=1"], quick=True).run(progress=False)
 
 
-@pytest.mark.slow
-def test_izhikevich_network_rewarded_synapse_reaches_the_bound_within_an_hour():
+def _izhikevich_paper_outcome(ds):
     """Izhikevich (2007), Fig. 1: within about an hour the rewarded synapse (starting at 0) reaches
     the bound s = 4, while the other synapses stay low: when it gets there it is in the top 2 % of
     the E->E weights, their median is well below their start (1) and their mean has never risen above
     its start. (What happens after is not his claim: his own loop and this one let the rewarded
     synapse fluctuate with the others' drift; docs/spiking.md gives the measured hour.)"""
-    ds = load_model("izhikevich2007_network").run(progress=False)
     assert ds.attrs["t_rewarded_max"] <= 3600.0
     W = ds["W"].values
     r = int(ds.attrs["rewarded_synapse"])
@@ -59,6 +57,23 @@ def test_izhikevich_network_rewarded_synapse_reaches_the_bound_within_an_hour():
     assert others.mean(axis=1).max() < 1.05
 
 
+@pytest.mark.slow
+def test_izhikevich_network_rewarded_synapse_reaches_the_bound_within_an_hour():
+    _izhikevich_paper_outcome(load_model("izhikevich2007_network").run(progress=False))
+
+
+@pytest.mark.slow
+def test_izhikevich_network_on_brian2_rewarded_synapse_reaches_the_bound_within_an_hour():
+    """The hour on the brian2 backend: target cython (the coincidence reward's random delays are
+    scheduled by Python at run time, which cpp_standalone cannot run) and Brian2's own thalamic
+    noise draws (replaying numpy's per-step draws for an hour would hold 3.6 M x 1,000 values)."""
+    pytest.importorskip("brian2")
+    from plastinet.backends import get_backend
+
+    backend = get_backend("brian2", target="cython", poisson="brian2")
+    _izhikevich_paper_outcome(load_model("izhikevich2007_network").run(backend, progress=False))
+
+
 @pytest.fixture(scope="module")
 def vogels_quick():
     return load_model("vogels2011", quick=True).run(progress=False)
@@ -68,6 +83,8 @@ def test_vogels_quick_istdp_lowers_the_rate_and_correlates_e_and_i(vogels_quick)
     a = vogels_quick.attrs
     assert a["rate_exc_after"] < a["rate_exc_before"] / 3
     assert a["ei_correlation_after"] > a["ei_correlation_before"] + 0.3
+    # detailed balance: neurons with more excitation learn more inhibition (measured 0.03 -> 0.42)
+    assert a["ei_neuron_correlation_after"] > a["ei_neuron_correlation_before"] + 0.25
     assert a["w_ie_mean"] > 0.1                                      # nS: inhibition was learned
     rate = vogels_quick["rate_exc"].values
     assert rate[-3:].mean() < rate[:3].mean() / 2
@@ -81,16 +98,34 @@ def test_vogels_without_plasticity_keeps_its_rate():
     assert ds["w_ie"].values.max() == pytest.approx(1e-11)
 
 
-@pytest.mark.slow
-def test_vogels_full_network_approaches_rho0_and_inhibition_balances_excitation():
-    """Vogels et al. (2011) as Brian2's example (10 s): iSTDP takes the excitatory rate from far
-    above rho0 = 3 Hz to within 3 x rho0, still falling, and the learned inhibitory current
-    outweighs the excitatory synaptic current (it cancels the background's excess drive).
-    Measured (seed 0): 162 Hz -> 8.3 Hz; currents 0.11 nA and -0.23 nA."""
-    ds = load_model("vogels2011").run(progress=False)
+def _vogels_paper_outcome(ds):
+    """Vogels et al. (2011) as Brian2's example, run 40 s: iSTDP takes the excitatory rate from far
+    above rho0 = 3 Hz to within 2 x rho0, still approaching it; the learned inhibitory current
+    outweighs the excitatory synaptic current (it cancels the background's excess drive), and
+    E and I become balanced neuron by neuron (their mean currents correlate across neurons).
+    Measured on numpy (seed 0): 162 Hz -> 5.6 Hz (last 10 s), per-neuron E/I correlation
+    -> 0.68; Brian2's own example gives 8.1 Hz at 10 s and 5.4 Hz at 30 s."""
     a = ds.attrs
     assert a["rate_exc_before"] > 10 * a["rho0"]
-    assert a["rate_exc_after"] < 3 * a["rho0"]
-    rate = ds["rate_exc"].values
-    assert rate[-10:].mean() < rate[40:50].mean()                   # still approaching rho0
+    assert a["rate_exc_after"] < 2 * a["rho0"]
+    rate = ds["rate_exc"].values                                   # 100 ms bins
+    assert rate[-50:].mean() < rate[150:200].mean() < rate[50:100].mean()
     assert abs(a["i_inh_before"]) < 1e-15 and -a["i_inh_after"] > a["i_exc_after"] > 0
+    assert a["ei_neuron_correlation_after"] > 0.5
+    assert a["ei_neuron_correlation_after"] > a["ei_neuron_correlation_before"] + 0.3
+
+
+@pytest.mark.slow
+def test_vogels_full_network_approaches_rho0_and_balances_e_and_i():
+    _vogels_paper_outcome(load_model("vogels2011").run(progress=False))
+
+
+@pytest.mark.slow
+def test_vogels_full_network_on_brian2_cpp_standalone():
+    """The same run lowered to Brian2 (cpp_standalone): the same outcome. Measured: the 3.6 M spikes
+    of the 40 s are numpy's, spike for spike (run on to 100 s: 4.4 Hz over the last 10 s)."""
+    pytest.importorskip("brian2")
+    from plastinet.backends import get_backend
+
+    _vogels_paper_outcome(load_model("vogels2011").run(get_backend("brian2", target="cpp_standalone"),
+                                                       progress=False))
