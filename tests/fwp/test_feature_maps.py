@@ -133,6 +133,25 @@ def test_vjp_matches_finite_differences(fm, d, seed):
     assert np.allclose(grad, fd, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(("kind", "normalize"), [("identity", "l2"), ("elu+1", "l2"), ("elu+1", "sum")])
+def test_vjp_overwrite_writes_the_same_gradient_into_g(kind, normalize, monkeypatch):
+    """``overwrite=True`` gives exactly the gradient of a plain call, also across several row
+    blocks (the long-sequence path), in ``g``'s own buffer where the map is the identity."""
+    from plastinet.fwp import feature_maps as fm_module
+    monkeypatch.setattr(fm_module, "VJP_ROWS", 7)
+    fm = FeatureMap(kind, normalize=normalize)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 20, 5)).astype(np.float32)
+    out, cache = fm.forward(x)
+    g = rng.normal(size=out.shape).astype(np.float32)
+    want = fm.vjp(cache, g.copy())
+    g_in = g.copy()
+    got = fm.vjp(cache, g_in, overwrite=True)
+    assert np.shares_memory(got, g_in) == (kind == "identity")
+    np.testing.assert_array_equal(got, want)
+    assert not np.shares_memory(fm.vjp(cache, g), g)                  # default: g is kept
+
+
 def test_as_feature_map_strings():
     assert as_feature_map("identity") == FeatureMap()
     assert as_feature_map(" ELU+1 ") == FeatureMap("elu+1")

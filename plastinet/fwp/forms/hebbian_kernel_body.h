@@ -50,6 +50,32 @@ static void FN(gate_products)(long long C, long long dk, long long w, const REAL
         }
 }
 
+/* Per-key gates of one chunk in one pass each way: G inclusive products (G's last row is
+ * g_C), inv = 1 / g_C, E exclusive products to the chunk end, Ke = K * E and, if Qh is not
+ * NULL, Qh = Q * G / g_C (= Q / E, both factors referred to the chunk end). */
+static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *q,
+                          const REAL *k, double *G, double *inv, double *E, REAL *Qh, REAL *Ke)
+{
+    for (long long c = 0; c < dk; ++c) G[c] = a[c];
+    for (long long i = 1; i < C; ++i)
+        for (long long c = 0; c < dk; ++c) G[i * dk + c] = G[(i - 1) * dk + c] * a[i * dk + c];
+    for (long long c = 0; c < dk; ++c) {
+        inv[c] = 1.0 / G[(C - 1) * dk + c];
+        E[(C - 1) * dk + c] = 1.0;
+        Ke[(C - 1) * dk + c] = k[(C - 1) * dk + c];
+    }
+    for (long long i = C - 2; i >= 0; --i)
+        for (long long c = 0; c < dk; ++c) {
+            double e = E[(i + 1) * dk + c] * a[(i + 1) * dk + c];
+            E[i * dk + c] = e;
+            Ke[i * dk + c] = (REAL)(k[i * dk + c] * e);
+        }
+    if (Qh)
+        for (long long i = 0; i < C; ++i)
+            for (long long c = 0; c < dk; ++c)
+                Qh[i * dk + c] = (REAL)(q[i * dk + c] * (G[i * dk + c] * inv[c]));
+}
+
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                 long long dv, long long da, long long every, const REAL *Q, const REAL *K,
                 const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
@@ -57,11 +83,11 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
-    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk + dk));
+    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk));
     double *G = malloc(sizeof(double) * (2 * C * w + dk));
     if (!buf || !G) { free(buf); free(G); return 1; }
     REAL *A = buf, *Vb = A + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
-    REAL *qf = Ke + C * dk, *kf = qf + C * dk, *inv_end = kf + C * dk;
+    REAL *qf = Ke + C * dk, *kf = qf + C * dk;
     double *E = G + C * w, *r = E + C * w;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
@@ -87,6 +113,27 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                 FN(mm)(gemm, 1, FULL, dk, dv, C, 1, k, dk, Vb, dv, 1, S, dv);
                 continue;
             }
+            if (da > 1) {
+                FN(key_gates)(C, dk, a, q, k, G, r, E, y ? qf : NULL, Ke);
+                if (FN(min_last)(G + (C - 1) * w, w) >= RATIO_MIN) {
+                    /* the chunk's gates decay by at most RATIO_MIN: with S^T scaled by g_C
+                     * first, Y = (Q g / g_C)(g_C S^T) + A V' and A = (Q g / g_C)(K e)^T */
+                    for (long long c = 0; c < dk; ++c) {
+                        REAL gc = (REAL)G[(C - 1) * w + c];
+                        for (long long i = 0; i < dv; ++i) S[c * dv + i] *= gc;
+                    }
+                    if (y) {
+                        FN(transpose)(C, dk, Ke, kf);                  /* kf = (K e)^T */
+                        FN(lower_xyt)(gemm, C, dk, 1, qf, kf, A);
+                        for (long long i = 0; i < C; ++i)
+                            for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
+                        FN(mm)(gemm, 0, FULL, C, dv, dk, 1, qf, dk, S, dv, 0, y, dv);
+                        FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
+                    }
+                    FN(mm)(gemm, 1, FULL, dk, dv, C, 1, Ke, dk, Vb, dv, 1, S, dv);
+                    continue;
+                }
+            }
             FN(gate_products)(C, dk, w, a, q, k, G, E, Qg, Ke);
             if (y) {
                 if (da == 1 && G[C - 1] < RATIO_MIN) {       /* running products of the gates */
@@ -100,22 +147,11 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                         }
                         for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                     }
-                } else if (FN(min_last)(G + (C - 1) * w, w) >= RATIO_MIN) {
-                    /* the chunk's gates decay by at most RATIO_MIN: A = (Q g)(K / g)^T =
-                     * (Q g / g_C)(K e)^T, the factor 1 / g_C on the product (scalar gates)
-                     * or on the columns of Q g (per key) */
-                    REAL scale = (REAL)(1.0 / G[C - 1]);
-                    const REAL *qh = Qg;
+                } else if (da == 1) {
+                    /* the chunk's gate decays by at most RATIO_MIN: A = (Q g)(K / g)^T =
+                     * (Q g / g_C)(K e)^T, the factor 1 / g_C on the product */
                     FN(transpose)(C, dk, Ke, kf);                  /* kf = (K e)^T */
-                    if (w > 1) {
-                        for (long long c = 0; c < dk; ++c)
-                            inv_end[c] = (REAL)(1.0 / G[(C - 1) * w + c]);
-                        for (long long i = 0; i < C; ++i)
-                            for (long long c = 0; c < dk; ++c)
-                                qf[i * dk + c] = Qg[i * dk + c] * inv_end[c];
-                        qh = qf, scale = 1;
-                    }
-                    FN(lower_xyt)(gemm, C, dk, scale, qh, kf, A);
+                    FN(lower_xyt)(gemm, C, dk, (REAL)(1.0 / G[C - 1]), Qg, kf, A);
                     for (long long i = 0; i < C; ++i)
                         for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                 } else {
@@ -179,7 +215,8 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
  *   dV' = A^T dY + Ke L,  dA = tril(dY V'^T),
  *   dQ = G * (dY S) + dA~ K,  dK = E * (V' L^T) + dA~^T Q,  L <- g_C * L + Qg^T dY,
  * where dA~ K stands for the pull-back of A: (dA * D) K and (dA * D)^T Q for scalar gates,
- * G * (dA (K / G)) and (dA^T Qg) / G for per-key gates. Per-key gates are done only where
+ * G * (dA (K / G)) and (dA^T Qg) / G for per-key gates (1 / G as E / g_C: no division per
+ * entry). Per-key gates are done only where
  * the chunk's decay stays >= RATIO_MIN (returns 2 at the first chunk where it does not; the
  * caller then uses the numpy engine). The gates' gradient dAlpha (N, n, C, da) follows from
  * dQ and dK: with L_s the cumulative log-gate, the read-outs and the final state depend on L_s
@@ -197,12 +234,12 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
     long long mx = C > dk ? (C > dv ? C : dv) : (dk > dv ? dk : dv);
     REAL *buf = malloc(sizeof(REAL) * (2 * C * C + C * dv + 4 * C * dk + mx * mx));
-    double *G = malloc(sizeof(double) * 2 * C * w);
+    double *G = malloc(sizeof(double) * (2 * C * w + dk));
     int status = 0;
     if (!buf || !G || !group) { free(buf); free(G); free(group); return 1; }
     REAL *A = buf, *dA = A + C * C, *Vb = dA + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
     REAL *Kf = Ke + C * dk, *X = Kf + C * dk, *Tt = X + C * dk;      /* Tt: see FN(mm_bt) */
-    double *E = G + C * w;
+    double *E = G + C * w, *inv = E + C * w;
     for (long long h = 0; h < N && !status; ++h) {
         REAL *L = dST + h * dk * dv;
         for (long long j = n - 1; j >= 0; --j) {
@@ -221,15 +258,17 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                     for (long long t = 0; t < C; ++t)
                         for (long long c = 0; c < dv; ++c)
                             Vb[t * dv + c] = beta[r0 + t] * V[(r0 + t) * dv + c];
-                    if (da) {
+                    if (da == 1) {
                         FN(gate_products)(C, dk, w, alpha + r0 * da, Q + r0 * dk, ki, G, E, Qg, Ke);
                         ke = Ke;
-                        if (da == 1) gc = (REAL)G[C - 1];
-                        else
-                            for (long long c = 0; c < dk; ++c) {
-                                REAL g = (REAL)G[(C - 1) * w + c];
-                                for (long long x = 0; x < dv; ++x) next[c * dv + x] *= g;
-                            }
+                        gc = (REAL)G[C - 1];
+                    } else if (da) {
+                        FN(key_gates)(C, dk, alpha + r0 * da, NULL, ki, G, inv, E, NULL, Ke);
+                        ke = Ke;
+                        for (long long c = 0; c < dk; ++c) {
+                            REAL g = (REAL)G[(C - 1) * w + c];
+                            for (long long x = 0; x < dv; ++x) next[c * dv + x] *= g;
+                        }
                     }
                     FN(mm)(gemm, 1, FULL, dk, dv, C, 1, ke, dk, Vb, dv, gc, next, dv);
                 }
@@ -246,9 +285,10 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
             /* scores A (as the forward) and dA = tril(dY V'^T) */
             if (da > 1) {
                 if (FN(min_last)(G + (C - 1) * w, w) < RATIO_MIN) { status = 2; break; }
-                for (long long i = 0; i < C; ++i)
+                for (long long c = 0; c < dk; ++c) inv[c] = 1.0 / G[(C - 1) * w + c];
+                for (long long i = 0; i < C; ++i)                  /* 1 / g_t = e_t / g_C */
                     for (long long c = 0; c < dk; ++c)
-                        Kf[i * dk + c] = (REAL)(k[i * dk + c] / G[i * w + c]);
+                        Kf[i * dk + c] = (REAL)(k[i * dk + c] * (E[i * w + c] * inv[c]));
                 FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Qg, dk, Kf, 0, A, C, Tt);
             } else {
                 FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, q, dk, k, 0, A, C, Tt);
@@ -284,8 +324,11 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
             FN(mm_bt)(gemm, FULL, C, dk, dv, 1, Vb, dv, L, 0, dk_, dk, Tt);
             if (da > 1) {
                 FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, dA, C, Qg, dk, 0, X, dk);
-                for (long long i = 0; i < C * dk; ++i)
-                    dk_[i] = (REAL)(dk_[i] * E[i] + X[i] / G[i]);
+                for (long long i = 0; i < C; ++i)
+                    for (long long c = 0; c < dk; ++c) {
+                        long long x = i * dk + c;
+                        dk_[x] = (REAL)(dk_[x] * E[x] + X[x] * (E[x] * inv[c]));
+                    }
             } else {
                 if (da == 1)
                     for (long long i = 0; i < C; ++i)

@@ -213,8 +213,8 @@ def vjp(rule: Any, q: Any, k: Any, v: Any, dy: Any, *, beta: Any = None, alpha: 
             raise NumericalError(f"{type(rule).__name__}: the gradient of {name} became non-finite; "
                                  "reduce beta, normalise keys, or check the inputs' scale")
     out: dict[str, Any] = {"v": g.pop("v").reshape(B, H, T, d_v)}
-    out["q"] = rule.phi.vjp(q_cache, g.pop("q").reshape(B, H, T, d_phi))
-    out["k"] = rule.phi.vjp(k_cache, g.pop("k").reshape(B, H, T, d_phi))
+    out["q"] = rule.phi.vjp(q_cache, g.pop("q").reshape(B, H, T, d_phi), overwrite=True)
+    out["k"] = rule.phi.vjp(k_cache, g.pop("k").reshape(B, H, T, d_phi), overwrite=True)
     if beta is not None:
         out["beta"] = g["beta"].reshape(B, H, T)
     if alpha is not None:
