@@ -152,6 +152,22 @@ def test_vjp_overwrite_writes_the_same_gradient_into_g(kind, normalize, monkeypa
     assert not np.shares_memory(fm.vjp(cache, g), g)                  # default: g is kept
 
 
+@pytest.mark.parametrize("normalize", ["sum", "l2"])
+def test_vjp_of_a_non_contiguous_input_equals_that_of_its_contiguous_copy(normalize, monkeypatch):
+    """The programmer hands the map transposed views (heads before time): the normalisation's
+    backward must not depend on the input's memory layout (a layout-preserving buffer reshaped
+    into rows is a copy, and the gradient was lost)."""
+    from plastinet.fwp import feature_maps as fm_module
+    monkeypatch.setattr(fm_module, "VJP_ROWS", 7)
+    fm = FeatureMap("relu", normalize=normalize)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 20, 3, 5)).transpose(0, 2, 1, 3)             # (B, H, T, d), not C-contiguous
+    g = rng.normal(size=x.shape)
+    _, cache = fm.forward(x)
+    _, cache_c = fm.forward(np.ascontiguousarray(x))
+    np.testing.assert_allclose(fm.vjp(cache, g), fm.vjp(cache_c, np.ascontiguousarray(g)), rtol=1e-14, atol=1e-14)
+
+
 def test_as_feature_map_strings():
     assert as_feature_map("identity") == FeatureMap()
     assert as_feature_map(" ELU+1 ") == FeatureMap("elu+1")
