@@ -99,17 +99,18 @@ def test_vogels_without_plasticity_keeps_its_rate():
 
 
 def _vogels_paper_outcome(ds):
-    """Vogels et al. (2011) as Brian2's example, run 40 s: iSTDP takes the excitatory rate from far
-    above rho0 = 3 Hz to within 2 x rho0, still approaching it; the learned inhibitory current
+    """Vogels et al. (2011) as Brian2's example, run 200 s: iSTDP takes the excitatory rate from far
+    above rho0 = 3 Hz to within 1.5 Hz of it, where it levels off; the learned inhibitory current
     outweighs the excitatory synaptic current (it cancels the background's excess drive), and
     E and I become balanced neuron by neuron (their mean currents correlate across neurons).
-    Measured on numpy (seed 0): 162 Hz -> 5.6 Hz (last 10 s), per-neuron E/I correlation
-    -> 0.68; Brian2's own example gives 8.1 Hz at 10 s and 5.4 Hz at 30 s."""
+    Measured on numpy (seed 0): 162 Hz -> 5.9 Hz (20-40 s) -> 4.2 Hz (100-150 s) -> 4.0 Hz (last
+    50 s), per-neuron E/I correlation 0.01 -> 0.63; Brian2's own example gives 8.1 Hz at 10 s and
+    5.4 Hz at 30 s."""
     a = ds.attrs
     assert a["rate_exc_before"] > 10 * a["rho0"]
-    assert a["rate_exc_after"] < 2 * a["rho0"]
     rate = ds["rate_exc"].values                                   # 100 ms bins
-    assert rate[-50:].mean() < rate[150:200].mean() < rate[50:100].mean()
+    assert abs(rate[-500:].mean() - a["rho0"]) < 1.5
+    assert rate[-500:].mean() < rate[200:400].mean() - 1.0           # it was still approaching at 20-40 s
     assert abs(a["i_inh_before"]) < 1e-15 and -a["i_inh_after"] > a["i_exc_after"] > 0
     assert a["ei_neuron_correlation_after"] > 0.5
     assert a["ei_neuron_correlation_after"] > a["ei_neuron_correlation_before"] + 0.3
@@ -123,7 +124,7 @@ def test_vogels_full_network_approaches_rho0_and_balances_e_and_i():
 @pytest.mark.slow
 def test_vogels_full_network_on_brian2_cpp_standalone():
     """The same run lowered to Brian2 (cpp_standalone): the same outcome. Measured: the 3.6 M spikes
-    of the 40 s are numpy's, spike for spike (run on to 100 s: 4.4 Hz over the last 10 s)."""
+    of the first 40 s are numpy's, spike for spike."""
     pytest.importorskip("brian2")
     from plastinet.backends import get_backend
 
