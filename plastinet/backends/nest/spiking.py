@@ -31,6 +31,14 @@ from plastinet.backends.nest.lowering import (
     synapse_model,
     tsodyks_params,
 )
+from plastinet.backends.nest.modulation import (
+    RewardScanner,
+    dopamine_params,
+    modulation_problem,
+    multiplicity,
+    signal_levels,
+    signal_unit,
+)
 from plastinet.backends.nest.session import import_nest, reset_kernel
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
@@ -39,9 +47,10 @@ from plastinet.spiking._sources import _steps
 from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
 from plastinet.spiking.guards import check_final_states, numerical_guard
-from plastinet.spiking.network import Network, SpikeProbe, StateProbe, WeightProbe
+from plastinet.spiking._noise import NoiseInput
+from plastinet.spiking.network import ModulatorProbe, Network, SpikeProbe, SpikeSignal, StateProbe, WeightProbe
 from plastinet.spiking.recordings import build_dataset
-from plastinet.spiking.rules import InhibitorySTDP
+from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP
 from plastinet.units import to_si
 
 __all__ = ["simulate", "unsupported_reason", "inexact_reason"]
@@ -55,11 +64,14 @@ def unsupported_reason(network: Network) -> str | None:
         if not is_source(pop) and type(pop).__name__ not in _neuron_names():
             return (f"{type(pop).__name__} {pop.name!r}: NEST has no lowering of this population type here; "
                     f"{_NESTML}")
-    for name in ("modulators", "rewards"):
-        objs = getattr(network, name)
-        if objs:
-            kinds = ", ".join(sorted({type(o).__name__ for o in objs.values()}))
-            return f"{kinds} ({', '.join(objs)}): not lowered to NEST yet; {_NESTML}"
+    problem = modulation_problem(network, 1e-4)
+    if problem:
+        return problem
+    for noise in network.noises.values():
+        nm = neuron_model(network.populations[noise.population], 1e-4)
+        if nm is not None and nm.receptors[noise.target][0] != 0:
+            return (f"NoiseCurrent {noise.name!r}: NEST's {nm.model} routes inputs to {noise.target!r} by their "
+                    "sign, so a noise of both signs cannot reach it; lowered onto Izhikevich neurons only")
     post_params: dict[str, dict[str, float]] = {}
     for proj in network.projections.values():
         if proj.stp is not None and proj.rule is not None:
@@ -84,7 +96,13 @@ def unsupported_reason(network: Network) -> str | None:
         if proj.target != "none" and is_source(proj.post):
             return f"Projection {proj.name!r}: a source population has no input {proj.target!r}"
     for probe in network.probes.values():
-        if isinstance(probe, WeightProbe) and network.projections[probe.projection].rule is not None:
+        if isinstance(probe, StateProbe) and not network.populations[probe.population].source:
+            nm = neuron_model(network.populations[probe.population], 1e-4)
+            if nm is not None and probe.variable not in nm.variables:
+                return (f"StateProbe {probe.name!r}: NEST's {nm.model} does not record {probe.variable!r} "
+                        f"(recordable here: {', '.join(nm.variables)})")
+        rule = network.projections[probe.projection].rule if isinstance(probe, WeightProbe) else None
+        if rule is not None and not isinstance(rule, DopamineSTDP):
             return (f"WeightProbe {probe.name!r}: NEST applies potentiation lazily at the next presynaptic "
                     "spike, so weights sampled during a run are not plastinet's; final weights are exact")
     return None
@@ -108,10 +126,14 @@ def _conventions(network: Network) -> list[str]:
         nm = None if is_source(pop) else neuron_model(pop, 1e-4)
         if nm is not None and nm.exact:
             notes.append(nm.exact)
+    def nm_of(pop: Any) -> Any:
+        return None if is_source(pop) else neuron_model(pop, 1e-4)
+
     for proj in network.projections.values():
         delay = proj.delay
         may_be_zero = delay[1] < 0.5 * 1e-4 if isinstance(delay, tuple) else bool(np.any(np.asarray(delay) == 0.0))
-        if not is_source(proj.pre) and proj.target != "none" and may_be_zero:
+        instant = nm_of(proj.post) is not None and nm_of(proj.post).input_steps == 0
+        if not is_source(proj.pre) and proj.target != "none" and may_be_zero and instant:
             notes.append(f"{proj.name}: delay 0 between neurons is lowered to NEST's minimum delay dt "
                          "(transmission one step later)")
         if proj.rule is not None and not is_source(proj.post):
@@ -124,6 +146,9 @@ def _conventions(network: Network) -> list[str]:
         if proj.rule is not None:
             notes.append(f"{proj.name}: a presynaptic and a postsynaptic spike in the same step do not pair in "
                          "NEST and pair once in plastinet (+A_plus in STDP)")
+        if isinstance(proj.rule, DopamineSTDP) and proj.rule.convention == "nearest":
+            notes.append(f"{proj.name}: DopamineSTDP(convention='nearest') runs with all-to-all traces: NEST's "
+                         "stdp_dopamine_synapse adds 1 per spike to its traces (Izhikevich's code resets them to 1)")
         if isinstance(proj.rule, InhibitorySTDP):
             notes.append(f"{proj.name}: at a presynaptic spike NEST clips after the potentiation and again after "
                          "the depression, plastinet once after both (differs only while w is near w_max)")
@@ -159,11 +184,11 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     """
     if not isinstance(network, Network):
         raise ValidationError(_OWNER, "network", network, "expected a spiking Network")
-    reason = unsupported_reason(network)
-    if reason:
-        raise UnsupportedError(_OWNER, "network", "", reason)
     network.validate()
     dt = to_si(dt, "s", name="dt", owner=_OWNER)
+    reason = unsupported_reason(network) or (modulation_problem(network, dt) if dt > 0 else None)
+    if reason:
+        raise UnsupportedError(_OWNER, "network", "", reason)
     if not dt > 0 or not math.isfinite(dt):
         raise RangeError(_OWNER, "dt", dt, "expected a positive time step in s")
     guard = numerical_guard(_OWNER, dt, on_numerical, max_rate)
@@ -224,7 +249,8 @@ def _plan(net: Network, dt: float, seed: int, n_steps: int) -> SimpleNamespace:
         if isinstance(probe, StateProbe) and net.populations[probe.population].source:
             raise ValidationError("StateProbe", "population", probe.population,
                                   "state can only be recorded from dynamic populations (not sources)")
-    return SimpleNamespace(network=net, dt=dt, events=events, models=models, projs=projs, sampled=sampled,
+    return SimpleNamespace(network=net, dt=dt, streams=streams, events=events, models=models, projs=projs,
+                           sampled=sampled,
                            sample_steps=sample_steps,
                            spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
                            spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
@@ -252,6 +278,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
     nodes = {name: nest.Create(nm.model, net.populations[name].n, params=nm.params)
              for name, nm in plan.models.items()}
     events = plan.events
+    vts, signal_events = _volume_transmitters(nest, plan, nodes, n_steps)
     plastic: dict[str, tuple] = {}
     for pname, p in plan.projs.items():
         proj = p.proj
@@ -286,18 +313,28 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
             if is_source(proj.pre):
                 # generator spike at (s + k) dt straight onto the neurons, or through a parrot relay
                 # (plastic synapses) stamped (s + k) dt; both reach the neuron at (s + D + k + 1) dt
+                # (one step later for neurons whose input enters the next update)
                 if proj.rule is None and proj.stp is None:
                     pre_nodes = _generators(nest, *pre_events, proj.pre.n, dt, k)
                 else:
                     pre_nodes = _parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k - 1), dt)
-                d_nest, lag = D + 1, D + 2
+                d_nest = D + 1 + nm.input_steps
+                lag = d_nest + 1
             else:                             # neuron stamp (s + 1 + k) dt: delay D, at least NEST's one step
                 pre_nodes = nodes[pre]
-                d_nest, lag = np.maximum(D, 1), np.maximum(D, 1)
+                d_nest = np.maximum(D + nm.input_steps, 1)
+                lag = d_nest
         syn: dict[str, Any] = {"synapse_model": "static_synapse"}
         if proj.rule is not None:
             sm = synapse_model(proj.rule, proj, factor)
-            syn = {"synapse_model": sm.model, **sm.params}
+            if sm.common:                     # NEST takes these on a copy of the model only
+                mod = proj.rule.modulator
+                copy = f"plastinet_{sm.model}_{pname}"
+                nest.CopyModel(sm.model, copy, dopamine_params(sm, net.modulators[mod],
+                                                               signal_unit(net, mod), vts[mod]))
+                syn = {"synapse_model": copy}
+            else:
+                syn = {"synapse_model": sm.model, **sm.params}
             post_nodes.set(sm.post_params)
         elif proj.stp is not None:
             syn = {"synapse_model": "tsodyks2_synapse", **tsodyks_params(proj.stp)}
@@ -309,6 +346,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         nest.Connect(src_ids, tgt_ids, "one_to_one", syn_spec=syn)
         if proj.rule is not None:
             plastic[pname] = (pre_nodes, post_nodes, syn, factor, lag, pre_events)
+    _noise_inputs(nest, plan, nodes, n_steps)
     recorders = {}
     for name in plan.spiking_dyn:          # every spiking population: output, guard, weight read-back
         recorders[name] = nest.Create("spike_recorder")
@@ -323,24 +361,61 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
                                                   "offset": (k + 1) * dt * MS})
             nest.Connect(m, nodes[probe.population])
             mm[probe.name] = m
+    sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
+    weight_probes = [p for p in plan.sampled if isinstance(p, WeightProbe)]
     t_loop = time.perf_counter()
-    # the input-free lead-in, the run, and the steps in which the last source spikes are delivered
+    nest.Simulate(k * dt * MS)            # the input-free lead-in, then plastinet's initial states
+    for name, nm in plan.models.items():
+        if nm.start is not None:
+            nodes[name].set(nm.start)
+    # stops (NEST steps): weight samples (s + k + 2), reward scans (every chunk), the end of the run
+    # (n + k + 2, where dopamine weights are read), and the steps delivering the last source spikes
+    stops: dict[int, set] = {}
+    for s in (sample_times if weight_probes else []):
+        stops.setdefault(s + k + 2, set()).add(("sample", s))
+    scanner = RewardScanner(net.rewards, plan.streams.rewards, dt) if net.rewards else None
+    if scanner is not None:
+        for s1 in range(scanner.chunk_steps(), n_steps + scanner.chunk_steps(), scanner.chunk_steps()):
+            stops.setdefault(min(s1, n_steps) + k, set()).add(("rewards", min(s1, n_steps)))
+    stops.setdefault(n_steps + k + 2, set()).add(("end", n_steps))
     max_delay = max((int(p.steps.max()) for p in plan.projs.values() if p.steps.size), default=0)
-    nest.Simulate((n_steps + k + 2 + max_delay) * dt * MS)
+    stops.setdefault(n_steps + k + 2 + max_delay, set())
+    now, scanned = k, 0
+    weight_rows: dict[str, list[np.ndarray]] = {p.name: [] for p in weight_probes}
+    dopamine_final: dict[str, np.ndarray] = {}
+    for stop in sorted(stops):
+        if stop > now:
+            nest.Simulate((stop - now) * dt * MS)
+            now = stop
+        for kind, s in sorted(stops[stop]):
+            if kind == "rewards" and s > scanned:
+                fired = _fired(nest, plan, recorders, nodes, scanned, s)
+                for due, mod, amount in scanner.scan(fired):
+                    if due < n_steps:
+                        _send(nest, vts[mod], np.array([due]), multiplicity(amount, signal_unit(net, mod)), dt, k)
+                        signal_events[mod].append((np.array([due]), amount))
+                scanned = s
+            elif kind == "sample":
+                for probe in weight_probes:
+                    weight_rows[probe.name].append(_read_weights(nest, plan, plastic, probe.projection))
+            elif kind == "end":            # NEST integrates these weights to the end of every run
+                dopamine_final = {pname: _read_weights(nest, plan, plastic, pname) for pname in plastic
+                                  if isinstance(plan.projs[pname].proj.rule, DopamineSTDP)}
     loop_time = time.perf_counter() - t_loop
-    fired = dict(events)
-    for name, sr in recorders.items():
-        ev = sr.events
-        st = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
-        ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
-        keep = st < n_steps
-        order = np.lexsort((ix[keep], st[keep]))
-        fired[name] = (st[keep][order], ix[keep][order])
+    fired = _fired(nest, plan, recorders, nodes, 0, n_steps)
     spikes = {pop: [fired[pop]] for pop in plan.spike_pops}
     counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in recorders}
-    sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
     samples: dict[str, list[np.ndarray]] = {p.name: [] for p in plan.sampled}
     for probe in plan.sampled:
+        if isinstance(probe, WeightProbe):
+            samples[probe.name] = weight_rows[probe.name]
+            continue
+        if isinstance(probe, ModulatorProbe):
+            mod = net.modulators[probe.modulator]
+            sent = [(fired[st][0], size) if isinstance(st, str) else (st, size)
+                    for st, size in signal_events[probe.modulator]]
+            samples[probe.name] = [np.array(v) for v in signal_levels(sent, mod.tau, dt, sample_times)]
+            continue
         nm = plan.models[probe.population]
         var, fac = nm.variables[probe.variable]
         ev = mm[probe.name].events
@@ -352,13 +427,123 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         table[steps[ok], senders[ok]] = vals[ok]
         idx = probe.indices if probe.indices is not None else slice(None)
         samples[probe.name] = [table[s][idx] for s in sample_times]
-    final_w = {pname: _final_weights(nest, plan.projs[pname], *args, fired, dt) for pname, args in plastic.items()}
-    states = [("population", name, "v", np.asarray(nodes[name].get("V_m"), dtype=np.float64) * 1e-3)
-              for name in nodes]
+    final_w = {pname: dopamine_final[pname] if pname in dopamine_final
+               else _final_weights(nest, plan.projs[pname], *args, fired, dt) for pname, args in plastic.items()}
+    states = [("population", name, var, np.asarray(nodes[name].get(nest_var), dtype=np.float64) * fac)
+              for name, nm in plan.models.items() for var, (nest_var, fac) in nm.variables.items()
+              if var == "v"]
     states += [("projection", name, "w", w) for name, w in final_w.items()]
     return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=plan.sampled, _samples=samples,
                            _sample_times=sample_times, projs=plan.projs, final_w=final_w, states=states,
                            counts=counts, loop_time=loop_time)
+
+
+def _fired(nest: Any, plan: SimpleNamespace, recorders: dict, nodes: dict, s0: int, s1: int
+           ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Spikes (steps, indices, sorted) of every population in plastinet steps ``[s0, s1)``."""
+    out = {}
+    for name, (st, ix) in plan.events.items():
+        keep = (st >= s0) & (st < s1)
+        out[name] = (st[keep], ix[keep])
+    for name, sr in recorders.items():
+        ev = sr.events
+        st = np.rint(np.asarray(ev["times"]) / (plan.dt * MS)).astype(np.int64) - 1 - SHIFT_STEPS
+        ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
+        keep = (st >= s0) & (st < s1)
+        order = np.lexsort((ix[keep], st[keep]))
+        out[name] = (st[keep][order], ix[keep][order])
+    return out
+
+
+def _send(nest: Any, vt: Any, steps: np.ndarray, mult: int | np.ndarray, dt: float, k: int) -> None:
+    """Volume-transmitter spikes at plastinet steps ``steps`` (NEST's dopamine spike at ``s + k + 2``).
+
+    NEST connects no device to a volume transmitter: a parrot relays the generator (and its
+    multiplicities), stamped ``s + 1 + k`` like a neuron's spike of step ``s``.
+    """
+    steps, mult = np.asarray(steps), np.broadcast_to(np.asarray(mult, dtype=np.int64), np.shape(steps))
+    if not steps.size:
+        return
+    uniq, inv = np.unique(steps, return_inverse=True)
+    total = np.bincount(inv, weights=mult).astype(np.int64)
+    gen = nest.Create("spike_generator", params={"spike_times": ((uniq + k) * dt * MS).tolist(),
+                                                 "spike_multiplicities": total.tolist()})
+    nest.Connect(_parrots(nest, gen, dt), vt, syn_spec={"delay": dt * MS})
+
+
+def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps: int
+                         ) -> tuple[dict[str, Any], dict[str, list]]:
+    """One volume transmitter per SpikeSignal, fed with its source populations' spikes.
+
+    Source populations' spikes go through spike generators; neurons connect to it directly
+    (their stamp ``s + 1 + k`` plus one step), once per unit of the signal's increment.
+    Returns the transmitters and the events sent by signal: (steps, size), or (population
+    name, size) for neurons, whose spikes are known after the run.
+    """
+    net, dt, k = plan.network, plan.dt, SHIFT_STEPS
+    vts, sent = {}, {}
+    for name, mod in net.modulators.items():
+        vt = vts[name] = nest.Create("volume_transmitter")
+        sent[name] = []
+        if not mod.increment:
+            continue
+        m = multiplicity(mod.increment, signal_unit(net, name))
+        for src in mod.sources:
+            if src in plan.events:
+                st = plan.events[src][0]
+                st = st[st < n_steps]
+                _send(nest, vt, st, m, dt, k)
+                sent[name].append((st, mod.increment))
+            else:
+                for _ in range(m):
+                    nest.Connect(nodes[src], vt, syn_spec={"delay": dt * MS})
+                sent[name].append((src, mod.increment))
+    return vts, sent
+
+
+def _noise_inputs(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps: int) -> None:
+    """Every :class:`NoiseCurrent` draw of plastinet's noise stream as a weighted generator spike.
+
+    A draw at step ``s`` enters the input as a spike of that weight delivered at ``s`` would:
+    generator time ``(s + k) dt``, delay ``1 + input_steps``.
+    """
+    net, dt, k = plan.network, plan.dt, SHIFT_STEPS
+    for name, spec in net.noises.items():
+        nm, n = plan.models[spec.population], net.populations[spec.population].n
+        check_network_memory({f"NoiseCurrent {name!r}": 16.0 * n * n_steps}, _OWNER,
+                             "its draws as NEST spike weights")
+        draws = NoiseInput(spec, n, plan.streams.noises[name]).draws(0, n_steps) * nm.receptors[spec.target][1]
+        times = ((np.arange(n_steps) + k) * dt * MS).tolist()
+        gens = nest.Create("spike_generator", n)
+        gens.set([{"spike_times": times, "spike_weights": draws[:, i].tolist()} for i in range(n)])
+        nest.Connect(gens, nodes[spec.population], "one_to_one",
+                     syn_spec={"weight": 1.0, "delay": (1 + nm.input_steps) * dt * MS})
+
+
+def _ordered(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, model: str, keys: tuple[str, ...]
+             ) -> list[np.ndarray]:
+    """Connection properties ``keys`` of a projection in plastinet's synapse order."""
+    conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=model)
+    src = np.asarray(conns.get("source"), dtype=np.int64) - int(pre_nodes.tolist()[0])
+    tgt = np.asarray(conns.get("target"), dtype=np.int64) - int(post_nodes.tolist()[0])
+    key = src * p.n_post + tgt
+    ours = p.pre * p.n_post + p.post
+    if np.unique(ours).size != ours.size:
+        raise UnsupportedError(f"Projection {p.proj.name!r}", "connectivity", "multapses",
+                               "the NEST backend reads weights back by (pre, post) and needs at most one "
+                               "synapse per pair")
+    order = np.argsort(key)
+    pos = np.searchsorted(key[order], ours)
+    return [np.asarray(conns.get(name), dtype=np.float64)[order][pos] for name in keys]
+
+
+def _read_weights(nest: Any, plan: SimpleNamespace, plastic: dict, pname: str) -> np.ndarray:
+    """A projection's weights now (static: the initial ones; dopamine synapses: integrated to now)."""
+    p = plan.projs[pname]
+    if pname not in plastic:
+        return p.w.copy()
+    pre_nodes, post_nodes, syn, factor = plastic[pname][:4]
+    return _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight",))[0] / factor
 
 
 def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float,
@@ -370,21 +555,7 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
     spikes after a synapse's last presynaptic spike are therefore applied here, with NEST's
     own trace ``Kplus`` and update (capped at ``Wmax``).
     """
-    conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=syn["synapse_model"])
-    pre_first, post_first = int(pre_nodes.tolist()[0]), int(post_nodes.tolist()[0])
-    src = np.asarray(conns.get("source"), dtype=np.int64) - pre_first
-    tgt = np.asarray(conns.get("target"), dtype=np.int64) - post_first
-    w = np.asarray(conns.get("weight"), dtype=np.float64)
-    kplus = np.asarray(conns.get("Kplus"), dtype=np.float64)
-    key = src * p.n_post + tgt
-    ours = p.pre * p.n_post + p.post
-    if np.unique(ours).size != ours.size:
-        raise UnsupportedError(f"Projection {p.name!r}", "connectivity", "multapses",
-                               "the NEST backend reads weights back by (pre, post) and needs at most one "
-                               "synapse per pair")
-    order = np.argsort(key)
-    pos = np.searchsorted(key[order], ours)
-    w, kplus = w[order][pos], kplus[order][pos]
+    w, kplus = _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight", "Kplus"))
     # pending potentiation: post spikes after the last (delayed) pre spike, in plastinet steps
     proj = p.proj
     rule = proj.rule
