@@ -96,11 +96,6 @@ def unsupported_reason(network: Network) -> str | None:
         if proj.target != "none" and is_source(proj.post):
             return f"Projection {proj.name!r}: a source population has no input {proj.target!r}"
     for probe in network.probes.values():
-        if isinstance(probe, StateProbe) and not network.populations[probe.population].source:
-            nm = neuron_model(network.populations[probe.population], 1e-4)
-            if nm is not None and probe.variable not in nm.variables:
-                return (f"StateProbe {probe.name!r}: NEST's {nm.model} does not record {probe.variable!r} "
-                        f"(recordable here: {', '.join(nm.variables)})")
         rule = network.projections[probe.projection].rule if isinstance(probe, WeightProbe) else None
         if rule is not None and not isinstance(rule, DopamineSTDP):
             return (f"WeightProbe {probe.name!r}: NEST applies potentiation lazily at the next presynaptic "
