@@ -371,3 +371,121 @@ def test_programmed_signal_is_refused_with_the_route():
                        rule=ModulatedHebbian(eta=1e-3, tau_pre=0.01, modulator="m")))
     reason = get_backend("nest").unsupported(net)
     assert "ProgrammedSignal 'm'" in reason and "NESTML" in reason
+
+
+def _adex_run(dt: float, backend: str):
+    from plastinet.spiking import AdEx
+
+    net = Network()
+    pre = net.add(_trains("pre", 40, 15.0, 0.6, 1))
+    inh = net.add(_trains("inh", 10, 10.0, 0.6, 3))
+    post = net.add(AdEx(name="post", n=4, t_ref=0.002, V_peak=-0.0404, i_ext=0.4e-9))
+    net.add(Projection(name="syn", pre=pre, post=post, target="I_e", weight=("uniform", 0.0, 0.25e-9)))
+    net.add(Projection(name="inh_syn", pre=inh, post=post, target="I_i", weight=-0.1e-9, connectivity=0.5))
+    net.add(SpikeProbe(name="sp", population="post"))
+    net.add(StateProbe(name="V", population="post", variable="v", sample_every=1e-4))
+    net.add(StateProbe(name="W", population="post", variable="w", sample_every=1e-4))
+    ds = run(net, 0.5, dt=dt, seed=0) if backend == "numpy" else get_backend("nest").simulate(net, 0.5, dt=dt, seed=0)
+    return net, ds
+
+
+def _spike_lists(ds, n):
+    idx, t = ds.spike_neuron.values, ds.spike_time.values
+    return [np.sort(t[idx == i]) for i in range(n)]
+
+
+def test_adex_agrees_to_eulers_error():
+    """AdEx as aeif_psc_exp (NEST: adaptive RKF45; plastinet: forward Euler). On injected trains
+    the same spikes fire, within 1 ms at dt = 0.1 ms (measured 0.9 ms after 0.5 s of tonic firing)
+    and within 0.2 ms at dt = 25 us (measured 0.15 ms: Euler converges to NEST's solution); v and
+    w within 0.05 mV and 2 pA (medians; they differ by a spike's jump b around offset spikes)."""
+    worst = {}
+    for dt in (1e-4, 2.5e-5):
+        net, ref = _adex_run(dt, "numpy")
+        _, got = _adex_run(dt, "nest")
+        a, b = _spike_lists(ref, 4), _spike_lists(got, 4)
+        assert [x.size for x in a] == [x.size for x in b] and sum(x.size for x in a) > 20
+        worst[dt] = max(np.abs(x - y).max() for x, y in zip(a, b) if x.size)
+        dv = np.abs(ref.V.values - got.V.values)
+        assert np.median(dv) < 0.05e-3
+        assert np.median(np.abs(ref.W.values - got.W.values)) < 2e-12
+    assert worst[1e-4] <= 1e-3 and worst[2.5e-5] <= 0.2e-3 and worst[2.5e-5] < worst[1e-4] / 2
+    assert "Runge-Kutta" in get_backend("nest").unsupported(net)
+    assert "aeif_psc_exp" in got.attrs["nest_conventions"]
+
+
+_A = 5e-13
+
+
+def _from_neurons(delay_ee: float, delay_eo: float) -> tuple[Network, dict[str, np.ndarray]]:
+    """Injected trains (silent after 0.7 s) drive 20 LIF neurons with plastic recurrent E->E synapses
+    and plastic feed-forward synapses onto 3 LIF neurons (explicit initial weights, far from the bounds)."""
+    rng = np.random.default_rng(9)
+    w0 = {"ee": rng.uniform(0.05e-9, 0.15e-9, (20, 20)) * (rng.random((20, 20)) < 0.3),
+          "eo": rng.uniform(0.06e-9, 0.12e-9, (3, 20))}
+    np.fill_diagonal(w0["ee"], 0.0)
+    net = Network()
+    inp = net.add(_trains("inp", 60, 20.0, 0.7, 5))
+    exc = net.add(LIF(name="exc", n=20, t_ref=0.002))
+    out = net.add(LIF(name="out", n=3, t_ref=0.002))
+    net.add(Projection(name="drive", pre=inp, post=exc, target="I_e", weight=("uniform", 0.0, 0.1e-9),
+                       connectivity=0.5))
+    pre_ix, post_ix = np.nonzero(w0["ee"].T)
+    for name, post, delay, conn in (("ee", exc, delay_ee, (pre_ix, post_ix)), ("eo", out, delay_eo, "all")):
+        net.add(Projection(name=name, pre=exc, post=post, target="I_e", connectivity=conn, delay=delay,
+                           weight=w0[name] if conn == "all" else w0[name].T[pre_ix, post_ix],
+                           w_min=0.0, w_max=2e-9, rule=PairSTDP(A_plus=_A, A_minus=1.05 * _A)))
+    net.add(SpikeProbe(name="sp", population="exc"))
+    net.add(SpikeProbe(name="sp_out", population="out"))
+    return net, w0
+
+
+def _nest_pairing(ds, pre: str, post: str, n_pre: int, n_post: int, d_steps: int, proj: Projection):
+    """plastinet's PairSTDP on injected trains with NEST's pairing: a presynaptic spike in step s
+    meets a postsynaptic one in step t at t - s + d_steps; same-step pairs removed (+A_plus each)."""
+    def train(pop):
+        sel = ds.spike_population.values == pop
+        return np.rint(ds.spike_time.values[sel] / DT).astype(np.int64), ds.spike_neuron.values[sel]
+    (ps, pi), (qs, qi) = train(pre), train(post)
+    inj = Network()
+    a = inj.add(SpikeGenerator(name="pre", n=n_pre, indices=pi, times=ps * DT))
+    b = inj.add(SpikeGenerator(name="post", n=n_post, indices=qi, times=(qs + d_steps) * DT))
+    inj.add(Projection(name="syn", pre=a, post=b, target="none", connectivity=proj.connectivity,
+                       weight=proj.weight, w_min=proj.w_min, w_max=proj.w_max, rule=proj.rule))
+    m = run(inj, 1.1, dt=DT, seed=0)
+    same = [np.isin(ps[pi == i], qs[qi == j] + d_steps).sum() for i, j in zip(m.syn_pre.values, m.syn_post.values)]
+    return m.w_syn.values - proj.rule.A_plus * np.asarray(same), int(np.sum(same))
+
+
+@pytest.mark.parametrize("delay_ee, delay_eo", [(0.0012, 0.0001), (0.0, 0.0005)])
+def test_plastic_projections_from_neurons_pair_as_nest_documents(delay_ee, delay_eo):
+    """Recurrent E->E and feed-forward neuron->neuron stdp_synapse: transmission is exact (delay D
+    steps, D = 0 lowered to 1) and NEST pairs a presynaptic spike in step s with a postsynaptic one in
+    step t at t - s + max(D, 1) where plastinet pairs them at t - s - D. Replaying NEST's own spikes
+    through plastinet's rule with that pairing (and same-step pairs removed) gives NEST's final
+    weights within 1e-9 relative: every pair and every Δt is accounted for."""
+    net, w0 = _from_neurons(delay_ee, delay_eo)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    for name, post, n_post, delay in (("ee", "exc", 20, delay_ee), ("eo", "out", 3, delay_eo)):
+        d = max(int(round(delay / DT)), 1)
+        mapped, n_same = _nest_pairing(got, "exc", post, 20, n_post, d, net.projections[name])
+        w = getattr(got, f"w_{name}").values
+        assert np.abs(w - w0[name][got[f"{name}_post"].values, got[f"{name}_pre"].values]).max() > 20 * _A
+        assert np.abs(w - mapped).max() < 1e-9 * 2e-9
+        assert n_same > 0 and f"{name}: NEST transmits" in got.attrs["nest_conventions"]
+    assert "max(2D, 1) steps later" in get_backend("nest").unsupported(net)
+
+
+def test_plastic_projections_from_neurons_network_difference():
+    """The same network on numpy and NEST: transmission is exact but the pairing offset of max(2D, 1)
+    steps (see above) changes the weights, hence later spikes. Measured (docs/backends.md): weight
+    changes correlate 0.43 (E->E, D = 12) and 0.77 (feed-forward, D = 1); means within 30 %, stds 10 %."""
+    net, w0 = _from_neurons(0.0012, 0.0001)
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert abs(got.sizes["spike"] - ref.sizes["spike"]) < 0.1 * ref.sizes["spike"]
+    for name, corr in (("ee", 0.3), ("eo", 0.6)):
+        init = w0[name][ref[f"{name}_post"].values, ref[f"{name}_pre"].values]
+        a, b = ref[f"w_{name}"].values - init, got[f"w_{name}"].values - init
+        assert np.corrcoef(a, b)[0, 1] > corr
+        assert abs(b.mean() - a.mean()) < 0.35 * abs(a.mean()) and abs(b.std() - a.std()) < 0.2 * a.std()

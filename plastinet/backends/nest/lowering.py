@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from plastinet.spiking.network import LIF, ConductanceLIF, Izhikevich, PoissonGroup, Population, SpikeGenerator
+from plastinet.spiking.network import LIF, AdEx, ConductanceLIF, Izhikevich, PoissonGroup, Population, SpikeGenerator
 from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP, PairSTDP, TripletSTDP, TsodyksMarkram
 
 __all__ = ["SHIFT_STEPS", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", "register_neuron",
@@ -157,6 +157,26 @@ def _izhikevich(pop: Izhikevich, dt: float) -> NeuronModel:
     factor = MV if pop.method == "euler" else MV / (dt * MS)
     return NeuronModel("izhikevich", params, {"v": ("V_m", 1 / MV), "u": ("U_m", MS / MV)}, {"I": (0, factor)},
                        input_steps=1, start=start)
+
+
+@register_neuron(AdEx)
+def _adex(pop: AdEx, dt: float) -> NeuronModel:
+    """``aeif_psc_exp``: the same equations (current synapses, ``v`` held at ``V_reset`` during
+    ``t_ref`` while ``w`` evolves), integrated by NEST's adaptive Runge-Kutta-Fehlberg (4, 5)
+    solver and by plastinet's forward Euler: they agree to Euler's error, not step for step.
+    NEST starts from plastinet's initial state ``SHIFT_STEPS`` steps early (exact at rest).
+    """
+    params = {"C_m": pop.C * PF, "g_L": pop.g_L * NS, "E_L": pop.E_L * MV, "V_th": pop.V_T * MV,
+              "Delta_T": pop.Delta_T * MV, "tau_w": pop.tau_w * MS, "a": pop.a * NS, "b": pop.b * PA,
+              "V_reset": pop.V_reset * MV, "V_peak": pop.V_peak * MV, "t_ref": pop.t_ref * MS,
+              "tau_syn_ex": pop.tau_e * MS, "tau_syn_in": pop.tau_i * MS, "I_e": pop.i_ext * PA,
+              "V_m": (pop.E_L if pop.v_init is None else pop.v_init) * MV, "w": pop.w_init * PA}
+    return NeuronModel("aeif_psc_exp", params,
+                       {"v": ("V_m", 1 / MV), "w": ("w", 1 / PA), "I_e": ("I_syn_ex", 1 / PA),
+                        "I_i": ("I_syn_in", 1 / PA)},
+                       {"I_e": (+1, PA), "I_i": (-1, PA)},
+                       exact=(f"AdEx {pop.name!r}: NEST's aeif_psc_exp integrates with an adaptive "
+                              "Runge-Kutta-Fehlberg solver, plastinet with forward Euler steps of dt"))
 
 
 @register_synapse(PairSTDP)

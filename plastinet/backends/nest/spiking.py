@@ -88,9 +88,8 @@ def unsupported_reason(network: Network) -> str | None:
             if any(have.get(k, v) != v for k, v in wanted.items()):
                 return (f"{proj.post.name!r}: its plastic projections need different postsynaptic trace time "
                         f"constants ({have} vs {wanted}); NEST keeps one set per neuron")
-        if proj.rule is not None and not is_source(proj.pre):
-            return (f"{type(proj.rule).__name__} on {proj.name!r}: plastic projections from neurons are not "
-                    "lowered to NEST yet (their presynaptic side needs the neurons' spike times)")
+        if proj.target == "none" and not is_source(proj.pre):
+            return f"Projection {proj.name!r}: target 'none' from a dynamic population"
         if proj.target == "none" and not is_source(proj.post):
             return f"Projection {proj.name!r}: target 'none' onto a dynamic population"
         if proj.target != "none" and is_source(proj.post):
@@ -132,8 +131,11 @@ def _conventions(network: Network) -> list[str]:
             notes.append(f"{proj.name}: delay 0 between neurons is lowered to NEST's minimum delay dt "
                          "(transmission one step later)")
         if proj.rule is not None and not is_source(proj.post):
-            notes.append(f"{proj.name}: NEST transmits the weight after the presynaptic update and sees "
-                         "postsynaptic spikes two steps later (spike stamp at the step's end, dendritic delay)")
+            inp = nm_of(proj.post).input_steps       # Izhikevich: NEST's delay is one step longer
+            shift = (f"2D + {2 + inp}" if is_source(proj.pre) else f"2D + {inp}" if inp else "max(2D, 1)")
+            notes.append(f"{proj.name}: NEST transmits the weight after the presynaptic update and pairs a "
+                         f"presynaptic spike with a postsynaptic one {shift} steps later than plastinet (delay D "
+                         "in steps; spike stamps at the step's end, NEST's delay dendritic, plastinet's axonal)")
         heterogeneous = isinstance(delay, tuple) or np.ptp(np.asarray(delay, dtype=float).ravel()) > 0
         if proj.rule is not None and heterogeneous:
             notes.append(f"{proj.name}: NEST updates a plastic synapse when a spike is sent, plastinet when it "
@@ -279,7 +281,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         proj = p.proj
         pre, post = proj.pre.name, proj.post.name
         D = p.steps
-        pre_events = events.get(pre)
+        pre_events = events.get(pre)           # None for neurons: their spikes are read back after the run
         if proj.rule is not None and is_source(proj.pre) and D.size and (D == D[0]).all() and D[0] > 0:
             # plastinet never delivers spikes still in flight at the end; NEST would update the weights with
             # them (it updates when a spike is sent): leave them out of the relays
@@ -542,7 +544,8 @@ def _read_weights(nest: Any, plan: SimpleNamespace, plastic: dict, pname: str) -
 
 
 def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float,
-                   lag: np.ndarray, pre_events: tuple[np.ndarray, np.ndarray], fired: dict, dt: float) -> np.ndarray:
+                   lag: np.ndarray, pre_events: tuple[np.ndarray, np.ndarray] | None, fired: dict,
+                   dt: float) -> np.ndarray:
     """Final weights in plastinet's synapse order, with NEST's pending potentiation applied.
 
     NEST's ``stdp_synapse`` potentiates for postsynaptic spikes only when the next
@@ -554,7 +557,8 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
     # pending potentiation: post spikes after the last (delayed) pre spike, in plastinet steps
     proj = p.proj
     rule = proj.rule
-    pre_steps, pre_idx = pre_events                 # the presynaptic spikes NEST's synapses received
+    # the presynaptic spikes NEST's synapses received (a neuron population's: those it fired)
+    pre_steps, pre_idx = fired[proj.pre.name] if pre_events is None else pre_events
     last_pre = np.full(proj.pre.n, -(2 ** 62), dtype=np.int64)
     np.maximum.at(last_pre, pre_idx, pre_steps)
     post_steps, post_idx = fired[proj.post.name]
