@@ -489,3 +489,18 @@ def test_plastic_projections_from_neurons_network_difference():
         a, b = ref[f"w_{name}"].values - init, got[f"w_{name}"].values - init
         assert np.corrcoef(a, b)[0, 1] > corr
         assert abs(b.mean() - a.mean()) < 0.35 * abs(a.mean()) and abs(b.std() - a.std()) < 0.2 * a.std()
+
+
+def test_dopamine_stdp_with_multapses_is_identical():
+    """Several synapses of one (pre, post) pair (targets drawn with repetition, as in Izhikevich's network):
+    NEST sorts its connections, so each rank of a pair lives on its own model copy and reads back exactly."""
+    net = _dopamine(5.0, reward=False)
+    proj = net.projections["syn"]
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, 30, 80), rng.integers(0, 2, 80)
+    assert np.unique(i * 2 + j).size < 80
+    net.projections["syn"] = Projection(name="syn", pre=proj.pre, post=proj.post, target="none", connectivity=(i, j),
+                                        weight=rng.uniform(0.2, 0.8, 80), w_min=0.0, w_max=1.0, rule=proj.rule)
+    ref = run(net, 1.0, dt=DT, seed=3)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=3)
+    assert np.abs(got.W.values - ref.W.values).max() < 1e-9 and np.abs(got.w_syn.values - ref.w_syn.values).max() < 1e-9

@@ -340,7 +340,17 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
             syn["receptor_type"] = receptor
         src_ids = np.asarray(pre_nodes.tolist())[p.pre]
         tgt_ids = np.asarray(post_nodes.tolist())[p.post]
-        nest.Connect(src_ids, tgt_ids, "one_to_one", syn_spec=syn)
+        if proj.rule is None:
+            nest.Connect(src_ids, tgt_ids, "one_to_one", syn_spec=syn)
+        else:                                 # the k-th synapse of each (pre, post) pair on the k-th model copy
+            rank = _pair_rank(p)
+            for r in range(int(rank.max()) + 1 if rank.size else 0):
+                on = rank == r
+                if r:
+                    nest.CopyModel(syn["synapse_model"], _rank_model(syn["synapse_model"], r))
+                spec = {**syn, "synapse_model": _rank_model(syn["synapse_model"], r), "weight": syn["weight"][on],
+                        "delay": syn["delay"][on]}
+                nest.Connect(src_ids[on], tgt_ids[on], "one_to_one", syn_spec=spec)
         if proj.rule is not None:
             plastic[pname] = (pre_nodes, post_nodes, syn, factor, lag, pre_events)
     _noise_inputs(nest, plan, nodes, n_steps)
@@ -519,19 +529,40 @@ def _noise_inputs(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps: int) -
 
 def _ordered(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, model: str, keys: tuple[str, ...]
              ) -> list[np.ndarray]:
-    """Connection properties ``keys`` of a projection in plastinet's synapse order."""
-    conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=model)
-    src = np.asarray(conns.get("source"), dtype=np.int64) - int(pre_nodes.tolist()[0])
-    tgt = np.asarray(conns.get("target"), dtype=np.int64) - int(post_nodes.tolist()[0])
-    key = src * p.n_post + tgt
-    ours = p.pre * p.n_post + p.post
-    if np.unique(ours).size != ours.size:
-        raise UnsupportedError(f"Projection {p.proj.name!r}", "connectivity", "multapses",
-                               "the NEST backend reads weights back by (pre, post) and needs at most one "
-                               "synapse per pair")
-    order = np.argsort(key)
-    pos = np.searchsorted(key[order], ours)
-    return [np.asarray(conns.get(name), dtype=np.float64)[order][pos] for name in keys]
+    """Connection properties ``keys`` of a plastic projection in plastinet's synapse order.
+
+    Synapses are matched by (pre, post); NEST sorts connections by source, so several
+    synapses of one pair (multapses) are told apart by the model copy of their rank.
+    """
+    rank = _pair_rank(p)
+    out = [np.empty(rank.size) for _ in keys]
+    for r in range(int(rank.max()) + 1 if rank.size else 0):
+        on = np.flatnonzero(rank == r)
+        conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=_rank_model(model, r))
+        src = np.asarray(conns.get("source"), dtype=np.int64) - int(pre_nodes.tolist()[0])
+        tgt = np.asarray(conns.get("target"), dtype=np.int64) - int(post_nodes.tolist()[0])
+        key = src * p.n_post + tgt
+        order = np.argsort(key)
+        pos = order[np.searchsorted(key[order], p.pre[on] * p.n_post + p.post[on])]
+        for arr, name in zip(out, keys):
+            arr[on] = np.asarray(conns.get(name), dtype=np.float64)[pos]
+    return out
+
+
+def _pair_rank(p: Any) -> np.ndarray:
+    """How many earlier synapses of the projection join the same (pre, post) pair (0 without multapses)."""
+    key = p.pre.astype(np.int64) * p.n_post + p.post
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    first = np.r_[True, sk[1:] != sk[:-1]] if sk.size else np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(first)
+    rank = np.empty(key.size, dtype=np.int64)
+    rank[order] = np.arange(sk.size) - np.repeat(starts, np.diff(np.r_[starts, sk.size]))
+    return rank
+
+
+def _rank_model(model: str, rank: int) -> str:
+    return model if rank == 0 else f"{model}_multapse{rank}"
 
 
 def _read_weights(nest: Any, plan: SimpleNamespace, plastic: dict, pname: str) -> np.ndarray:
