@@ -50,7 +50,7 @@ from plastinet.spiking.guards import check_final_states, numerical_guard
 from plastinet.spiking._noise import NoiseInput
 from plastinet.spiking.network import ModulatorProbe, Network, SpikeProbe, SpikeSignal, StateProbe, WeightProbe
 from plastinet.spiking.recordings import build_dataset
-from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP
+from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP, PairSTDP
 from plastinet.units import to_si
 
 __all__ = ["simulate", "unsupported_reason", "inexact_reason"]
@@ -215,7 +215,7 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
               else {})
     return finalize_dataset(ds, backend="nest", backend_version=str(nest.__version__), dt=dt, seed=seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
-                            nest_threads=int(threads), nest_shift_steps=SHIFT_STEPS,
+                            nest_threads=int(threads), nest_shift_steps=plan.k,
                             nest_conventions=json.dumps(_conventions(network)), wall_time=wall,
                             run_loop_time=rec.loop_time, **delays)
 
@@ -246,7 +246,15 @@ def _plan(net: Network, dt: float, seed: int, n_steps: int) -> SimpleNamespace:
         if isinstance(probe, StateProbe) and net.populations[probe.population].source:
             raise ValidationError("StateProbe", "population", probe.population,
                                   "state can only be recorded from dynamic populations (not sources)")
-    return SimpleNamespace(network=net, dt=dt, streams=streams, events=events, models=models, projs=projs,
+    # NEST brings dopamine synapses' weights up to date every ``deliver_steps`` (absolute) steps: as rarely as
+    # the weights are read (samples, end); the lead-in is lengthened so that the reads fall on those steps
+    deliver = 1
+    if any(isinstance(p.rule, DopamineSTDP) for p in net.projections.values()) and n_steps:
+        deliver = n_steps
+        if any(isinstance(p, WeightProbe) for p in sampled):
+            deliver = math.gcd(deliver, sample_steps)
+    k = SHIFT_STEPS + (-(SHIFT_STEPS + 2)) % deliver
+    return SimpleNamespace(network=net, dt=dt, streams=streams, k=k, deliver_steps=deliver, events=events, models=models, projs=projs,
                            sampled=sampled,
                            sample_steps=sample_steps,
                            spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
@@ -270,7 +278,7 @@ def _parrots(nest: Any, gens: Any, dt: float) -> Any:
 
 
 def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int) -> SimpleNamespace:
-    k, dt, net = SHIFT_STEPS, plan.dt, plan.network
+    k, dt, net = plan.k, plan.dt, plan.network
     reset_kernel(dt, threads, 0)          # NEST draws nothing here: every random number is plastinet's
     nodes = {name: nest.Create(nm.model, net.populations[name].n, params=nm.params)
              for name, nm in plan.models.items()}
@@ -324,14 +332,17 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         syn: dict[str, Any] = {"synapse_model": "static_synapse"}
         if proj.rule is not None:
             sm = synapse_model(proj.rule, proj, factor)
-            if sm.common:                     # NEST takes these on a copy of the model only
+            # each plastic projection on its own copy of the model (read back by model); common properties
+            # (dopamine synapses) can only be set on the copy
+            copy = f"plastinet_{sm.model}_{pname}"
+            if sm.common:
                 mod = proj.rule.modulator
-                copy = f"plastinet_{sm.model}_{pname}"
                 nest.CopyModel(sm.model, copy, dopamine_params(sm, net.modulators[mod],
                                                                signal_unit(net, mod), vts[mod]))
                 syn = {"synapse_model": copy}
             else:
-                syn = {"synapse_model": sm.model, **sm.params}
+                nest.CopyModel(sm.model, copy)
+                syn = {"synapse_model": copy, **sm.params}
             post_nodes.set(sm.post_params)
         elif proj.stp is not None:
             syn = {"synapse_model": "tsodyks2_synapse", **tsodyks_params(proj.stp)}
@@ -371,7 +382,17 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
     sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
     weight_probes = [p for p in plan.sampled if isinstance(p, WeightProbe)]
     t_loop = time.perf_counter()
-    nest.Simulate(k * dt * MS)            # the input-free lead-in, then plastinet's initial states
+    if plan.deliver_steps > 1:            # frozen neurons until the lead-in proper (nothing moves)
+        a, b = nest.Create("parrot_neuron", 2)          # NEST's min_delay is one step, so the interval is exact
+        nest.Connect(a, b, syn_spec={"delay": dt * MS})
+        for vt in vts.values():
+            vt.set(deliver_interval=plan.deliver_steps)
+        for name in nodes:
+            nodes[name].set(frozen=True)
+        nest.Simulate((k - SHIFT_STEPS) * dt * MS)
+        for name in nodes:
+            nodes[name].set(frozen=False)
+    nest.Simulate(SHIFT_STEPS * dt * MS)  # the input-free lead-in, then plastinet's initial states
     for name, nm in plan.models.items():
         if nm.start is not None:
             nodes[name].set(nm.start)
@@ -454,7 +475,7 @@ def _fired(nest: Any, plan: SimpleNamespace, recorders: dict, nodes: dict, s0: i
         out[name] = (st[keep], ix[keep])
     for name, sr in recorders.items():
         ev = sr.events
-        st = np.rint(np.asarray(ev["times"]) / (plan.dt * MS)).astype(np.int64) - 1 - SHIFT_STEPS
+        st = np.rint(np.asarray(ev["times"]) / (plan.dt * MS)).astype(np.int64) - 1 - plan.k
         ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
         keep = (st >= s0) & (st < s1)
         order = np.lexsort((ix[keep], st[keep]))
@@ -487,7 +508,7 @@ def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps:
     Returns the transmitters and the events sent by signal: (steps, size), or (population
     name, size) for neurons, whose spikes are known after the run.
     """
-    net, dt, k = plan.network, plan.dt, SHIFT_STEPS
+    net, dt, k = plan.network, plan.dt, plan.k
     vts, sent = {}, {}
     for name, mod in net.modulators.items():
         vt = vts[name] = nest.Create("volume_transmitter")
@@ -514,7 +535,7 @@ def _noise_inputs(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps: int) -
     A draw at step ``s`` enters the input as a spike of that weight delivered at ``s`` would:
     generator time ``(s + k) dt``, delay ``1 + input_steps``.
     """
-    net, dt, k = plan.network, plan.dt, SHIFT_STEPS
+    net, dt, k = plan.network, plan.dt, plan.k
     for name, spec in net.noises.items():
         nm, n = plan.models[spec.population], net.populations[spec.population].n
         check_network_memory({f"NoiseCurrent {name!r}": 16.0 * n * n_steps}, _OWNER,
@@ -538,14 +559,14 @@ def _ordered(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, model: str, key
     out = [np.empty(rank.size) for _ in keys]
     for r in range(int(rank.max()) + 1 if rank.size else 0):
         on = np.flatnonzero(rank == r)
-        conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=_rank_model(model, r))
-        src = np.asarray(conns.get("source"), dtype=np.int64) - int(pre_nodes.tolist()[0])
-        tgt = np.asarray(conns.get("target"), dtype=np.int64) - int(post_nodes.tolist()[0])
+        got = nest.GetConnections(synapse_model=_rank_model(model, r)).get(["source", "target", *keys])
+        src = np.atleast_1d(np.asarray(got["source"], dtype=np.int64)) - int(pre_nodes.tolist()[0])
+        tgt = np.atleast_1d(np.asarray(got["target"], dtype=np.int64)) - int(post_nodes.tolist()[0])
         key = src * p.n_post + tgt
         order = np.argsort(key)
         pos = order[np.searchsorted(key[order], p.pre[on] * p.n_post + p.post[on])]
         for arr, name in zip(out, keys):
-            arr[on] = np.asarray(conns.get(name), dtype=np.float64)[pos]
+            arr[on] = np.atleast_1d(np.asarray(got[name], dtype=np.float64))[pos]
     return out
 
 
@@ -618,9 +639,9 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
 
 def _potentiation_amplitudes(rule: Any, syn: dict, posts: np.ndarray, dt: float) -> np.ndarray:
     """NEST's potentiation per unit of the presynaptic trace at each postsynaptic spike ``posts``."""
-    if syn["synapse_model"] == "stdp_synapse":
+    if isinstance(rule, PairSTDP):                  # stdp_synapse
         return np.full(posts.size, syn["lambda"] * syn["Wmax"])
-    if syn["synapse_model"] == "vogels_sprekeler_synapse":
+    if isinstance(rule, InhibitorySTDP):            # vogels_sprekeler_synapse
         return np.full(posts.size, syn["eta"])
     # stdp_triplet_synapse: Aplus + Aplus_triplet * (post triplet trace just before the spike)
     before = np.zeros(posts.size)
