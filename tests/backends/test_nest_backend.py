@@ -282,10 +282,14 @@ def test_pair_stdp_with_a_delay_on_injected_trains_is_identical():
 
 
 @pytest.mark.parametrize("method", ["euler", "half_steps"])
-def test_izhikevich_network_with_noise_is_identical(method):
+def test_izhikevich_network_with_noise_is_identical(method, monkeypatch):
     """Izhikevich neurons (both schemes; NEST's consistent_integration on/off) driven by injected trains,
-    a recurrent pair of populations (delays 0 and 2 steps) and thalamic NoiseCurrent: the same spikes,
-    and v, u equal to rounding (NEST computes in mV and ms, plastinet in V and s)."""
+    a recurrent pair of populations (delays 0 and 2 steps) and thalamic NoiseCurrent (handed to NEST in
+    chunks of 137 steps): the same spikes, and v, u equal to rounding (NEST computes in mV and ms,
+    plastinet in V and s)."""
+    import plastinet.backends.nest.spiking as nest_spiking
+
+    monkeypatch.setattr(nest_spiking, "NOISE_BLOCK_VALUES", 3 * 137)
     dt = 1e-3
     net = Network()
     pre = net.add(_trains("pre", 40, 20.0, 2.0, 1, dt=dt))

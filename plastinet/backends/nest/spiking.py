@@ -364,7 +364,9 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
                 nest.Connect(src_ids[on], tgt_ids[on], "one_to_one", syn_spec=spec)
         if proj.rule is not None:
             plastic[pname] = (pre_nodes, post_nodes, syn, factor, lag, pre_events)
-    _noise_inputs(nest, plan, nodes, n_steps)
+    noises = _noise_inputs(nest, plan, nodes)
+    if noises and n_steps:
+        _load_noise(noises, 0, min(_noise_chunk(noises), n_steps), k, dt)
     recorders = {}
     for name in plan.spiking_dyn:          # every spiking population: output, guard, weight read-back
         recorders[name] = nest.Create("spike_recorder")
@@ -405,6 +407,9 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
     if scanner is not None:
         for s1 in range(scanner.chunk_steps(), n_steps + scanner.chunk_steps(), scanner.chunk_steps()):
             stops.setdefault(min(s1, n_steps) + k, set()).add(("rewards", min(s1, n_steps)))
+    if noises:                            # refill the noise generators a step before their next draws
+        for s0 in range(_noise_chunk(noises), n_steps, _noise_chunk(noises)):
+            stops.setdefault(s0 + k - 1, set()).add(("noise", s0))
     stops.setdefault(n_steps + k + 2, set()).add(("end", n_steps))
     max_delay = max((int(p.steps.max()) for p in plan.projs.values() if p.steps.size), default=0)
     stops.setdefault(n_steps + k + 2 + max_delay, set())
@@ -423,6 +428,8 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
                         _send(nest, vts[mod], np.array([due]), multiplicity(amount, signal_unit(net, mod)), dt, k)
                         signal_events[mod].append((np.array([due]), amount))
                 scanned = s
+            elif kind == "noise":
+                _load_noise(noises, s, min(s + _noise_chunk(noises), n_steps), k, dt)
             elif kind == "sample":
                 for probe in weight_probes:
                     weight_rows[probe.name].append(_read_weights(nest, plan, plastic, probe.projection))
@@ -529,23 +536,38 @@ def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps:
     return vts, sent
 
 
-def _noise_inputs(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps: int) -> None:
-    """Every :class:`NoiseCurrent` draw of plastinet's noise stream as a weighted generator spike.
+#: Noise draws handed to NEST at once (values), so that long runs refill the generators in chunks.
+NOISE_BLOCK_VALUES = 2 ** 22
+
+
+def _noise_inputs(nest: Any, plan: SimpleNamespace, nodes: dict) -> list[tuple[Any, NoiseInput, float, int]]:
+    """One spike generator per neuron of every :class:`NoiseCurrent`, connected (no spikes yet).
 
     A draw at step ``s`` enters the input as a spike of that weight delivered at ``s`` would:
-    generator time ``(s + k) dt``, delay ``1 + input_steps``.
+    generator time ``(s + k) dt``, delay ``1 + input_steps``; :func:`_load_noise` fills them.
     """
-    net, dt, k = plan.network, plan.dt, plan.k
+    net, dt = plan.network, plan.dt
+    out = []
     for name, spec in net.noises.items():
         nm, n = plan.models[spec.population], net.populations[spec.population].n
-        check_network_memory({f"NoiseCurrent {name!r}": 16.0 * n * n_steps}, _OWNER,
-                             "its draws as NEST spike weights")
-        draws = NoiseInput(spec, n, plan.streams.noises[name]).draws(0, n_steps) * nm.receptors[spec.target][1]
-        times = ((np.arange(n_steps) + k) * dt * MS).tolist()
         gens = nest.Create("spike_generator", n)
-        gens.set([{"spike_times": times, "spike_weights": draws[:, i].tolist()} for i in range(n)])
         nest.Connect(gens, nodes[spec.population], "one_to_one",
                      syn_spec={"weight": 1.0, "delay": (1 + nm.input_steps) * dt * MS})
+        out.append((gens, NoiseInput(spec, n, plan.streams.noises[name]), nm.receptors[spec.target][1], n))
+    return out
+
+
+def _noise_chunk(noises: list) -> int:
+    """Steps of noise handed to NEST at once."""
+    return max(1, NOISE_BLOCK_VALUES // max(n for *_, n in noises))
+
+
+def _load_noise(noises: list, s0: int, s1: int, k: int, dt: float) -> None:
+    """plastinet's noise draws of steps ``[s0, s1)`` as the generators' next spikes (weights)."""
+    times = ((np.arange(s0, s1) + k) * dt * MS).tolist()
+    for gens, draws, factor, n in noises:
+        x = draws.draws(s0, s1) * factor
+        gens.set([{"spike_times": times, "spike_weights": x[:, i].tolist()} for i in range(n)])
 
 
 def _ordered(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, model: str, keys: tuple[str, ...]
