@@ -537,3 +537,11 @@ def test_izhikevich2007_network_hour_on_nest_reaches_the_bound():
     assert ds.attrs["t_rewarded_max"] <= 3600.0
     assert ds.attrs["rewarded_final"] >= 3.8
     assert ds.attrs["others_mean"] < 1.0 and ds.attrs["others_p99"] < 3.0
+
+
+def test_dopamine_stdp_threads_do_not_change_results():
+    """Volume transmitter, rewards and model copies: 1 and 2 threads give the same weights."""
+    net = _dopamine(0.7, 3e-4)
+    a, b = (get_backend("nest", threads=t).simulate(net, 1.0, dt=DT, seed=3) for t in (1, 2))
+    np.testing.assert_array_equal(a.w_syn.values, b.w_syn.values)
+    np.testing.assert_array_equal(a.W.values, b.W.values)
