@@ -43,12 +43,12 @@ from plastinet.backends.nest.session import import_nest, reset_kernel
 from plastinet.errors import RangeError, UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
 from plastinet.seeds import check_seed, new_seed
+from plastinet.spiking._noise import NoiseInput
 from plastinet.spiking._sources import _steps
 from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
 from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
 from plastinet.spiking.guards import check_final_states, numerical_guard
-from plastinet.spiking._noise import NoiseInput
-from plastinet.spiking.network import ModulatorProbe, Network, SpikeProbe, SpikeSignal, StateProbe, WeightProbe
+from plastinet.spiking.network import ModulatorProbe, Network, SpikeProbe, StateProbe, WeightProbe
 from plastinet.spiking.recordings import build_dataset
 from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP, PairSTDP
 from plastinet.units import to_si
