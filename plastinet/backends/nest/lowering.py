@@ -24,7 +24,7 @@ from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP, PairSTDP, Trip
 __all__ = ["SHIFT_STEPS", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", "register_neuron",
            "register_synapse", "neuron_model", "synapse_model"]
 
-#: NEST runs this many (input-free) steps before plastinet's step 0.
+#: NEST runs this many input-free steps before plastinet's step 0 (more, frozen, when dopamine weights are read).
 SHIFT_STEPS = 2
 
 MS, MV, PA, PF, NS = 1e3, 1e3, 1e12, 1e12, 1e9     # SI -> NEST units (ms, mV, pA, pF, nS)

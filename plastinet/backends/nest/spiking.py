@@ -254,8 +254,8 @@ def _plan(net: Network, dt: float, seed: int, n_steps: int) -> SimpleNamespace:
         if any(isinstance(p, WeightProbe) for p in sampled):
             deliver = math.gcd(deliver, sample_steps)
     k = SHIFT_STEPS + (-(SHIFT_STEPS + 2)) % deliver
-    return SimpleNamespace(network=net, dt=dt, streams=streams, k=k, deliver_steps=deliver, events=events, models=models, projs=projs,
-                           sampled=sampled,
+    return SimpleNamespace(network=net, dt=dt, streams=streams, k=k, deliver_steps=deliver, events=events,
+                           models=models, projs=projs, sampled=sampled,
                            sample_steps=sample_steps,
                            spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
                            spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
