@@ -545,3 +545,17 @@ def test_dopamine_stdp_threads_do_not_change_results():
     a, b = (get_backend("nest", threads=t).simulate(net, 1.0, dt=DT, seed=3) for t in (1, 2))
     np.testing.assert_array_equal(a.w_syn.values, b.w_syn.values)
     np.testing.assert_array_equal(a.W.values, b.W.values)
+
+
+def test_dopamine_events_nest_cannot_count_are_refused():
+    """A volume transmitter counts spikes: event sizes must be whole multiples of one size, and rewards
+    must be due at least two steps after they are earned (they are sent ahead between runs)."""
+    net = _dopamine(0.7)
+    net.rewards["rew"] = CoincidenceReward(name="rew", modulator="dopamine", pre="pre", post="post", window=0.05,
+                                           delay_min=0.1, delay_max=0.3, amount=1.0)
+    assert "whole multiples" in get_backend("nest").unsupported(net)
+    net = _dopamine(0.7)
+    net.rewards["rew"] = CoincidenceReward(name="rew", modulator="dopamine", pre="pre", post="post", window=0.05,
+                                           delay_min=1e-4, delay_max=0.3, amount=1.4)
+    with pytest.raises(UnsupportedError, match="shorter than 2 steps"):
+        get_backend("nest").simulate(net, 0.1, dt=DT, seed=0)
