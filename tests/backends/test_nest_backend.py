@@ -151,10 +151,36 @@ def test_unsupported_objects_name_the_route():
         get_backend("nest", threads=0)
 
 
-def test_sampled_plastic_weights_are_refused_with_the_reason():
+def test_sampled_plastic_weights_on_injected_trains_are_identical():
+    """WeightProbe of a plastic projection: NEST's weights snapshotted when the spikes up to the
+    sample have been delivered, completed by its pending potentiation, equal plastinet's samples."""
     net = _pair_injected(avoid_coincidences=True)
-    net.add(WeightProbe(name="W", projection="syn", sample_every=0.1))
-    with pytest.raises(UnsupportedError, match="lazily"):
+    net.add(WeightProbe(name="W", projection="syn", sample_every=0.01))
+    ref = run(net, 1.0, dt=DT, seed=0)
+    got = get_backend("nest").simulate(net, 1.0, dt=DT, seed=0)
+    assert np.abs(np.diff(ref.W.values, axis=0)).max() > 0.005          # the weights move between samples
+    np.testing.assert_allclose(got.W.values, ref.W.values, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.0012])
+def test_sampled_plastic_weights_onto_neurons_are_the_weights_at_that_step(delay):
+    """Onto LIF neurons (NEST's transmission convention makes the weights differ from plastinet's):
+    the sample at the end of step s equals the final weights of the same run stopped after step s."""
+    net = _injected(PairSTDP(A_plus=1e-11, A_minus=1.05e-11), target="I_e")
+    proj = net.projections["syn"]
+    net.projections["syn"] = Projection(name="syn", pre=proj.pre, post=proj.post, target="I_e", delay=delay,
+                                        weight=("uniform", 0.0, 0.6e-9), w_min=0.0, w_max=2e-9, rule=proj.rule)
+    net.add(WeightProbe(name="W", projection="syn", sample_every=0.01))
+    got = get_backend("nest").simulate(net, 0.3, dt=DT, seed=0)
+    short = get_backend("nest").simulate(net, 0.1001, dt=DT, seed=0)        # ends with step 1000, sample 10
+    np.testing.assert_allclose(got.W.values[10].T.ravel(), short.w_syn.values, rtol=1e-12)   # (post, pre)
+    assert np.abs(got.W.values[10] - got.W.values[9]).max() > 1e-12
+
+
+def test_sampled_weights_of_plastic_projections_from_neurons_are_refused_with_the_reason():
+    net, _ = _from_neurons(0.0012, 0.0001)
+    net.add(WeightProbe(name="W", projection="eo", sample_every=0.1))
+    with pytest.raises(UnsupportedError, match="source population"):
         get_backend("nest").simulate(net, 0.2, dt=DT, seed=0)
 
 

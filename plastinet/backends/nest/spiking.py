@@ -83,9 +83,11 @@ def unsupported_reason(network: Network) -> str | None:
         if proj.target != "none" and is_source(proj.post):
             return f"Projection {proj.name!r}: a source population has no input {proj.target!r}"
     for probe in network.probes.values():
-        if isinstance(probe, WeightProbe) and network.projections[probe.projection].rule is not None:
-            return (f"WeightProbe {probe.name!r}: NEST applies potentiation lazily at the next presynaptic "
-                    "spike, so weights sampled during a run are not plastinet's; final weights are exact")
+        proj = network.projections[probe.projection] if isinstance(probe, WeightProbe) else None
+        if proj is not None and proj.rule is not None and not is_source(proj.pre):
+            return (f"WeightProbe {probe.name!r}: weights sampled during a run are completed from the spikes "
+                    "NEST has sent (it potentiates lazily), which needs a source population before "
+                    f"{proj.name!r}; final weights are read back")
     return None
 
 
@@ -324,24 +326,44 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
                                                   "offset": (k + 1) * dt * MS})
             nest.Connect(m, nodes[probe.population])
             mm[probe.name] = m
+    sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
+    samples: dict[str, list[np.ndarray]] = {p.name: [] for p in plan.sampled}
+    weight_probes = [p for p in plan.sampled if isinstance(p, WeightProbe)]
     t_loop = time.perf_counter()
     # the input-free lead-in, the run, and the steps in which the last source spikes are delivered
     max_delay = max((int(p.steps.max()) for p in plan.projs.values() if p.steps.size), default=0)
-    nest.Simulate((n_steps + k + 2 + max_delay) * dt * MS)
+    # NEST holds a sampled plastic weight as plastinet's at the end of step s once it has delivered the
+    # presynaptic relay spikes of the arrivals up to s (stamped s + k + 2 for injected trains, s - D + k
+    # onto neurons) and no later ones: snapshot its weights then, complete them after the run
+    stops = []
+    for probe in weight_probes:
+        pname = probe.projection
+        if pname in plastic:
+            p = plan.projs[pname]
+            off = 2 if p.proj.target == "none" else -int(p.steps.min(initial=0))
+            stops += [(s + k + 1 + off, i, probe.name, pname) for i, s in enumerate(sample_times)]
+        else:
+            samples[probe.name] = [plan.projs[pname].w.copy() for _ in sample_times]
+    raw: dict[str, list] = {name: [None] * len(sample_times) for _, _, name, _ in stops}
+    done = 0
+    for stop, i, name, pname in sorted(stops):
+        if stop > done:
+            nest.Simulate((stop - done) * dt * MS)
+            done = stop
+        raw[name][i] = _connections(nest, plan.projs[pname], *plastic[pname][:3])
+    nest.Simulate((n_steps + k + 2 + max_delay - done) * dt * MS)
     loop_time = time.perf_counter() - t_loop
-    fired = dict(events)
-    for name, sr in recorders.items():
-        ev = sr.events
-        st = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
-        ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
-        keep = st < n_steps
-        order = np.lexsort((ix[keep], st[keep]))
-        fired[name] = (st[keep][order], ix[keep][order])
+    fired = {**events, **_fired(recorders, nodes, k, dt, n_steps)}
+    for _, i, name, pname in stops:
+        upto = sample_times[i]
+        before = {pop: (st[st <= upto], ix[st <= upto]) for pop, (st, ix) in fired.items()}
+        raw[name][i] = _final_weights(plan.projs[pname], *plastic[pname], before, dt, upto=upto, conns=raw[name][i])
+    samples.update(raw)
     spikes = {pop: [fired[pop]] for pop in plan.spike_pops}
     counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in recorders}
-    sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
-    samples: dict[str, list[np.ndarray]] = {p.name: [] for p in plan.sampled}
     for probe in plan.sampled:
+        if isinstance(probe, WeightProbe):
+            continue
         nm = plan.models[probe.population]
         var, fac = nm.variables[probe.variable]
         ev = mm[probe.name].events
@@ -353,7 +375,9 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         table[steps[ok], senders[ok]] = vals[ok]
         idx = probe.indices if probe.indices is not None else slice(None)
         samples[probe.name] = [table[s][idx] for s in sample_times]
-    final_w = {pname: _final_weights(nest, plan.projs[pname], *args, fired, dt) for pname, args in plastic.items()}
+    final_w = {pname: _final_weights(plan.projs[pname], *args, fired, dt,
+                                     conns=_connections(nest, plan.projs[pname], *args[:3]))
+               for pname, args in plastic.items()}
     states = [("population", name, "v", np.asarray(nodes[name].get("V_m"), dtype=np.float64) * 1e-3)
               for name in nodes]
     states += [("projection", name, "w", w) for name, w in final_w.items()]
@@ -362,16 +386,21 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
                            counts=counts, loop_time=loop_time)
 
 
-def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float,
-                   lag: np.ndarray, pre_events: tuple[np.ndarray, np.ndarray] | None, fired: dict,
-                   dt: float) -> np.ndarray:
-    """Final weights in plastinet's synapse order, with NEST's pending potentiation applied.
+def _fired(recorders: dict, nodes: dict, k: int, dt: float, stop: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The recorded spikes of each population in plastinet's steps before ``stop``, (steps, neurons)."""
+    fired = {}
+    for name, sr in recorders.items():
+        ev = sr.events
+        st = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
+        ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
+        keep = st < stop
+        order = np.lexsort((ix[keep], st[keep]))
+        fired[name] = (st[keep][order], ix[keep][order])
+    return fired
 
-    NEST's ``stdp_synapse`` potentiates for postsynaptic spikes only when the next
-    presynaptic spike arrives; plastinet potentiates at the postsynaptic spike. Postsynaptic
-    spikes after a synapse's last presynaptic spike are therefore applied here, with NEST's
-    own trace ``Kplus`` and update (capped at ``Wmax``).
-    """
+
+def _connections(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict) -> tuple[np.ndarray, np.ndarray]:
+    """NEST's weights and presynaptic traces ``Kplus`` of a projection, in plastinet's synapse order."""
     conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=syn["synapse_model"])
     pre_first, post_first = int(pre_nodes.tolist()[0]), int(post_nodes.tolist()[0])
     src = np.asarray(conns.get("source"), dtype=np.int64) - pre_first
@@ -386,12 +415,29 @@ def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict
                                "synapse per pair")
     order = np.argsort(key)
     pos = np.searchsorted(key[order], ours)
-    w, kplus = w[order][pos], kplus[order][pos]
+    return w[order][pos], kplus[order][pos]
+
+
+def _final_weights(p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float, lag: np.ndarray,
+                   pre_events: tuple[np.ndarray, np.ndarray] | None, fired: dict, dt: float, *,
+                   conns: tuple[np.ndarray, np.ndarray], upto: int | None = None) -> np.ndarray:
+    """Weights in plastinet's synapse order from NEST's (``conns``: weights, ``Kplus``), with NEST's
+    pending potentiation applied; ``upto``: a sample at the end of that step (``fired`` cut there).
+
+    NEST's ``stdp_synapse`` potentiates for postsynaptic spikes only when the next
+    presynaptic spike arrives; plastinet potentiates at the postsynaptic spike. Postsynaptic
+    spikes after a synapse's last presynaptic spike are therefore applied here, with NEST's
+    own trace ``Kplus`` and update (capped at ``Wmax``).
+    """
+    w, kplus = conns[0].copy(), conns[1]
     # pending potentiation: post spikes after the last (delayed) pre spike, in plastinet steps
     proj = p.proj
     rule = proj.rule
     # the presynaptic spikes NEST's synapses received (a neuron population's: those it fired)
     pre_steps, pre_idx = fired[proj.pre.name] if pre_events is None else pre_events
+    if upto is not None:       # a sample: the presynaptic spikes that have arrived by then
+        arrived = pre_steps + int(p.steps.min(initial=0)) <= upto
+        pre_steps, pre_idx = pre_steps[arrived], pre_idx[arrived]
     last_pre = np.full(proj.pre.n, -(2 ** 62), dtype=np.int64)
     np.maximum.at(last_pre, pre_idx, pre_steps)
     post_steps, post_idx = fired[proj.post.name]
