@@ -424,7 +424,8 @@ def test_song2000_bimodal_as_on_numpy_100s():
     iaf_cond_exp, stdp_synapse) on NEST for 100 s: the weights become bimodal as on numpy. NEST's
     adaptive integration of the membrane (plastinet: Euler) changes the output spikes, so the
     outcome statistics are compared, not the weights: both tails grow from 10 % (uniform start),
-    within 0.05 of numpy's fractions, mean weight within 10 % (numbers in docs/backends.md)."""
+    within 0.05 of numpy's fractions, mean weight within 5 % (measured for seed 0: 23.2 % / 16.8 %
+    near 0 / g_max and mean 0.468 g_max on NEST, 23.9 % / 18.8 % and 0.472 g_max on numpy)."""
     from plastinet.experiments import protocols as P
 
     ref = P.song2000(n_inputs=1000, duration=100.0, seed=0)
@@ -433,7 +434,7 @@ def test_song2000_bimodal_as_on_numpy_100s():
         assert ds.attrs["frac_low"] > 0.2 and ds.attrs["frac_high"] > 0.15
     for key in ("frac_low", "frac_high"):
         assert abs(got.attrs[key] - ref.attrs[key]) < 0.05, (key, got.attrs[key], ref.attrs[key])
-    assert got.w_syn.values.mean() == pytest.approx(ref.w_syn.values.mean(), rel=0.1)
+    assert got.w_syn.values.mean() == pytest.approx(ref.w_syn.values.mean(), rel=0.05)
     assert "Runge-Kutta" in got.attrs["nest_conventions"]
 
 
