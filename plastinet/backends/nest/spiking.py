@@ -444,23 +444,27 @@ def _final_weights(p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: f
     # ``lag``: how many steps later than plastinet NEST sees the post spikes of each synapse
     # relative to its presynaptic spikes (spike stamps, dendritic delays; 0 on injected trains)
     tau_pre = rule.tau if isinstance(rule, InhibitorySTDP) else rule.tau_plus      # the presynaptic trace
+    # the increments are >= 0, so capping after each equals capping their sum once
+    by_post = np.argsort(p.post, kind="stable")
+    bounds = np.searchsorted(p.post[by_post], np.arange(proj.post.n + 1))
+    order = np.argsort(post_idx, kind="stable")
+    spike_bounds = np.searchsorted(post_idx[order], np.arange(proj.post.n + 1))
     for j in range(proj.post.n):
-        own = post_steps[post_idx == j]
-        if not own.size:
+        own = post_steps[order[spike_bounds[j]:spike_bounds[j + 1]]]
+        mine = by_post[bounds[j]:bounds[j + 1]]
+        t_last = last_pre[p.pre[mine]]
+        has_pre = t_last > -(2 ** 61)
+        if not own.size or not has_pre.any():
             continue
-        amp = _potentiation_amplitudes(rule, syn, own, dt)         # per post spike, before the trace Kplus
-        mine = np.flatnonzero(p.post == j)
-        for syn_i in mine:
-            posts = own + lag[syn_i]
-            t_last = last_pre[p.pre[syn_i]]
-            pending = posts > t_last
-            if t_last < -(2 ** 61) or not pending.any():
-                continue
-            decay = np.exp(-(posts[pending] - t_last) * dt / tau_pre)
-            mag = abs(w[syn_i])
-            for a in kplus[syn_i] * decay * amp[pending]:
-                mag = min(mag + a, abs(syn["Wmax"]))
-            w[syn_i] = math.copysign(mag, syn["Wmax"])
+        mine, t_last, lags = mine[has_pre], t_last[has_pre], lag[mine[has_pre]]
+        first = np.searchsorted(own, (t_last - lags).min(), side="right")    # posts pending somewhere
+        if first == own.size:
+            continue
+        amp = _potentiation_amplitudes(rule, syn, own, dt)[first:]    # per post spike, before the trace Kplus
+        gap = own[first:][None, :] + lags[:, None] - t_last[:, None]
+        total = (np.where(gap > 0, np.exp(-np.maximum(gap, 0) * dt / tau_pre), 0.0) * amp).sum(axis=1)
+        mag = np.minimum(np.abs(w[mine]) + kplus[mine] * total, abs(syn["Wmax"]))
+        w[mine] = np.copysign(mag, syn["Wmax"])
     return w / factor
 
 
