@@ -403,10 +403,11 @@ def _connections(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict) 
     """NEST's weights and presynaptic traces ``Kplus`` of a projection, in plastinet's synapse order."""
     conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=syn["synapse_model"])
     pre_first, post_first = int(pre_nodes.tolist()[0]), int(post_nodes.tolist()[0])
-    src = np.asarray(conns.get("source"), dtype=np.int64) - pre_first
-    tgt = np.asarray(conns.get("target"), dtype=np.int64) - post_first
-    w = np.asarray(conns.get("weight"), dtype=np.float64)
-    kplus = np.asarray(conns.get("Kplus"), dtype=np.float64)
+    got = conns.get(["source", "target", "weight", "Kplus"])          # one call: each get walks every synapse
+    src = np.asarray(got["source"], dtype=np.int64) - pre_first
+    tgt = np.asarray(got["target"], dtype=np.int64) - post_first
+    w = np.asarray(got["weight"], dtype=np.float64)
+    kplus = np.asarray(got["Kplus"], dtype=np.float64)
     key = src * p.n_post + tgt
     ours = p.pre * p.n_post + p.post
     if np.unique(ours).size != ours.size:
