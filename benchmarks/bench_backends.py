@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_backends.py              # N = 1,000 and 10,000, 10 s, all targets
     .venv/bin/python benchmarks/bench_backends.py --quick      # N = 1,000, 2 s, one repeat
     .venv/bin/python benchmarks/bench_backends.py --targets numpy cython --sizes 1000 --repeats 3
+    .venv/bin/python benchmarks/bench_backends.py --targets nest --sizes 1000 --network-a 4000
 
 The network is Song, Miller & Abbott 2000 as in Brian2's ``examples/synapses/STDP.py`` and
 :func:`plastinet.experiments.protocols.song2000`: ``N`` Poisson inputs at 15 Hz onto one
@@ -52,6 +53,15 @@ trains, ``iaf_cond_exp``, ``stdp_synapse``, one ``spike_recorder``), on 1 and 2 
 integrates the conductance LIF adaptively, so its spike counts differ slightly from Brian2's.
 The two NEST kinds do the same work; the backend times its relays to plastinet's step order
 (``docs/backends.md``), so their final weights differ slightly from the plain script's.
+
+With ``--targets nest`` the recurrent network (a) of ``bench_network.py`` follows (``--network-a
+N_E``, ``--duration-a``): N_E excitatory and N_E/4 inhibitory ``iaf_psc_exp`` neurons, E->E
+``stdp_synapse``, its 1,000 sources as ``spike_generator`` trains (Bernoulli at 20 Hz, drawn
+once) straight onto the neurons, delays 0.1 ms; the hand-written NEST script of it against the
+same network as a plastinet spec through the NEST backend, on 1 and 2 threads (same spike
+counts: the same work). Its table adds ``wall`` (the whole call) and its overhead; ``setup`` is
+wall minus loop (building, reading spikes and weights back; the backend also completes NEST's
+pending potentiation of the final weights, which the plain script leaves out).
 """
 
 from __future__ import annotations
