@@ -307,7 +307,6 @@ def nest_plain_network_a(n_e: int, duration: float, seed: int, threads: int) -> 
     import os
 
     import numpy as np
-
     from bench_network import network_a_connectivity
 
     os.environ.setdefault("PYNEST_QUIET", "1")
