@@ -95,10 +95,12 @@ def unsupported_reason(network: Network) -> str | None:
         if proj.target != "none" and is_source(proj.post):
             return f"Projection {proj.name!r}: a source population has no input {proj.target!r}"
     for probe in network.probes.values():
-        rule = network.projections[probe.projection].rule if isinstance(probe, WeightProbe) else None
-        if rule is not None and not isinstance(rule, DopamineSTDP):
-            return (f"WeightProbe {probe.name!r}: NEST applies potentiation lazily at the next presynaptic "
-                    "spike, so weights sampled during a run are not plastinet's; final weights are exact")
+        proj = network.projections[probe.projection] if isinstance(probe, WeightProbe) else None
+        if (proj is not None and proj.rule is not None and not is_source(proj.pre)
+                and not isinstance(proj.rule, DopamineSTDP)):
+            return (f"WeightProbe {probe.name!r}: weights sampled during a run are completed from the spikes "
+                    "NEST has sent (it potentiates lazily), which needs a source population before "
+                    f"{proj.name!r}; final weights are read back")
     return None
 
 
@@ -398,29 +400,42 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
     for name, nm in plan.models.items():
         if nm.start is not None:
             nodes[name].set(nm.start)
-    # stops (NEST steps): weight samples (s + k + 2), reward scans (every chunk), the end of the run
-    # (n + k + 2, where dopamine weights are read), and the steps delivering the last source spikes
+    # stops (NEST steps; kind, step or sample, probe): reward scans (every chunk), noise refills, the end of
+    # the run (n + k + 2, where dopamine weights are read), the steps delivering the last source spikes, and
+    # weight samples (below)
     stops: dict[int, set] = {}
-    for s in (sample_times if weight_probes else []):
-        stops.setdefault(s + k + 2, set()).add(("sample", s))
     scanner = RewardScanner(net.rewards, plan.streams.rewards, dt) if net.rewards else None
     if scanner is not None:
         for s1 in range(scanner.chunk_steps(), n_steps + scanner.chunk_steps(), scanner.chunk_steps()):
-            stops.setdefault(min(s1, n_steps) + k, set()).add(("rewards", min(s1, n_steps)))
+            stops.setdefault(min(s1, n_steps) + k, set()).add(("rewards", min(s1, n_steps), ""))
     if noises:                            # refill the noise generators a step before their next draws
         for s0 in range(_noise_chunk(noises), n_steps, _noise_chunk(noises)):
-            stops.setdefault(s0 + k - 1, set()).add(("noise", s0))
-    stops.setdefault(n_steps + k + 2, set()).add(("end", n_steps))
+            stops.setdefault(s0 + k - 1, set()).add(("noise", s0, ""))
+    stops.setdefault(n_steps + k + 2, set()).add(("end", n_steps, ""))
     max_delay = max((int(p.steps.max()) for p in plan.projs.values() if p.steps.size), default=0)
     stops.setdefault(n_steps + k + 2 + max_delay, set())
+    # weight samples: dopamine synapses (and static ones) are read at s + k + 2, where NEST has brought them
+    # up to date; NEST holds another plastic weight as plastinet's at the end of step s once it has delivered
+    # the presynaptic relay spikes of the arrivals up to s (stamped s + k + 2 for injected trains, s - D + k
+    # onto neurons) and no later ones: snapshot its weights then, complete them after the run
+    for probe in weight_probes:
+        p = plan.projs[probe.projection]
+        if probe.projection in plastic and not isinstance(p.proj.rule, DopamineSTDP):
+            off = 2 if p.proj.target == "none" else -int(p.steps.min(initial=0))
+            for i, s in enumerate(sample_times):
+                stops.setdefault(s + k + 1 + off, set()).add(("snapshot", i, probe.name))
+        else:
+            for i, s in enumerate(sample_times):
+                stops.setdefault(s + k + 2, set()).add(("sample", i, probe.name))
     now, scanned = k, 0
-    weight_rows: dict[str, list[np.ndarray]] = {p.name: [] for p in weight_probes}
+    weight_rows: dict[str, list] = {p.name: [None] * len(sample_times) for p in weight_probes}
+    snapshots: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
     dopamine_final: dict[str, np.ndarray] = {}
     for stop in sorted(stops):
         if stop > now:
             nest.Simulate((stop - now) * dt * MS)
             now = stop
-        for kind, s in sorted(stops[stop]):
+        for kind, s, name in sorted(stops[stop]):
             if kind == "rewards" and s > scanned:
                 fired = _fired(nest, plan, recorders, nodes, scanned, s)
                 for due, mod, amount in scanner.scan(fired):
@@ -431,13 +446,19 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
             elif kind == "noise":
                 _load_noise(noises, s, min(s + _noise_chunk(noises), n_steps), k, dt)
             elif kind == "sample":
-                for probe in weight_probes:
-                    weight_rows[probe.name].append(_read_weights(nest, plan, plastic, probe.projection))
+                weight_rows[name][s] = _read_weights(nest, plan, plastic, net.probes[name].projection)
+            elif kind == "snapshot":
+                pname = net.probes[name].projection
+                snapshots[s, name] = _connections(nest, plan.projs[pname], *plastic[pname][:3])
             elif kind == "end":            # NEST integrates these weights to the end of every run
                 dopamine_final = {pname: _read_weights(nest, plan, plastic, pname) for pname in plastic
                                   if isinstance(plan.projs[pname].proj.rule, DopamineSTDP)}
     loop_time = time.perf_counter() - t_loop
     fired = _fired(nest, plan, recorders, nodes, 0, n_steps)
+    for (i, name), conns in snapshots.items():
+        upto, pname = sample_times[i], net.probes[name].projection
+        before = {pop: (st[st <= upto], ix[st <= upto]) for pop, (st, ix) in fired.items()}
+        weight_rows[name][i] = _final_weights(plan.projs[pname], *plastic[pname], before, dt, upto=upto, conns=conns)
     spikes = {pop: [fired[pop]] for pop in plan.spike_pops}
     counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in recorders}
     samples: dict[str, list[np.ndarray]] = {p.name: [] for p in plan.sampled}
@@ -463,7 +484,9 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         idx = probe.indices if probe.indices is not None else slice(None)
         samples[probe.name] = [table[s][idx] for s in sample_times]
     final_w = {pname: dopamine_final[pname] if pname in dopamine_final
-               else _final_weights(nest, plan.projs[pname], *args, fired, dt) for pname, args in plastic.items()}
+               else _final_weights(plan.projs[pname], *args, fired, dt,
+                                   conns=_connections(nest, plan.projs[pname], *args[:3]))
+               for pname, args in plastic.items()}
     states = [("population", name, var, np.asarray(nodes[name].get(nest_var), dtype=np.float64) * fac)
               for name, nm in plan.models.items() for var, (nest_var, fac) in nm.variables.items()
               if var == "v"]
@@ -617,45 +640,59 @@ def _read_weights(nest: Any, plan: SimpleNamespace, plastic: dict, pname: str) -
     return _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight",))[0] / factor
 
 
-def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float,
-                   lag: np.ndarray, pre_events: tuple[np.ndarray, np.ndarray] | None, fired: dict,
-                   dt: float) -> np.ndarray:
-    """Final weights in plastinet's synapse order, with NEST's pending potentiation applied.
+def _connections(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict) -> tuple[np.ndarray, np.ndarray]:
+    """NEST's weights and presynaptic traces ``Kplus`` of a projection, in plastinet's synapse order."""
+    w, kplus = _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight", "Kplus"))
+    return w, kplus
+
+
+def _final_weights(p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float, lag: np.ndarray,
+                   pre_events: tuple[np.ndarray, np.ndarray] | None, fired: dict, dt: float, *,
+                   conns: tuple[np.ndarray, np.ndarray], upto: int | None = None) -> np.ndarray:
+    """Weights in plastinet's synapse order from NEST's (``conns``: weights, ``Kplus``), with NEST's
+    pending potentiation applied; ``upto``: a sample at the end of that step (``fired`` cut there).
 
     NEST's ``stdp_synapse`` potentiates for postsynaptic spikes only when the next
     presynaptic spike arrives; plastinet potentiates at the postsynaptic spike. Postsynaptic
     spikes after a synapse's last presynaptic spike are therefore applied here, with NEST's
     own trace ``Kplus`` and update (capped at ``Wmax``).
     """
-    w, kplus = _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight", "Kplus"))
+    w, kplus = conns[0].copy(), conns[1]
     # pending potentiation: post spikes after the last (delayed) pre spike, in plastinet steps
     proj = p.proj
     rule = proj.rule
     # the presynaptic spikes NEST's synapses received (a neuron population's: those it fired)
     pre_steps, pre_idx = fired[proj.pre.name] if pre_events is None else pre_events
+    if upto is not None:       # a sample: the presynaptic spikes that have arrived by then
+        arrived = pre_steps + int(p.steps.min(initial=0)) <= upto
+        pre_steps, pre_idx = pre_steps[arrived], pre_idx[arrived]
     last_pre = np.full(proj.pre.n, -(2 ** 62), dtype=np.int64)
     np.maximum.at(last_pre, pre_idx, pre_steps)
     post_steps, post_idx = fired[proj.post.name]
     # ``lag``: how many steps later than plastinet NEST sees the post spikes of each synapse
     # relative to its presynaptic spikes (spike stamps, dendritic delays; 0 on injected trains)
     tau_pre = rule.tau if isinstance(rule, InhibitorySTDP) else rule.tau_plus      # the presynaptic trace
+    # the increments are >= 0, so capping after each equals capping their sum once
+    by_post = np.argsort(p.post, kind="stable")
+    bounds = np.searchsorted(p.post[by_post], np.arange(proj.post.n + 1))
+    order = np.argsort(post_idx, kind="stable")
+    spike_bounds = np.searchsorted(post_idx[order], np.arange(proj.post.n + 1))
     for j in range(proj.post.n):
-        own = post_steps[post_idx == j]
-        if not own.size:
+        own = post_steps[order[spike_bounds[j]:spike_bounds[j + 1]]]
+        mine = by_post[bounds[j]:bounds[j + 1]]
+        t_last = last_pre[p.pre[mine]]
+        has_pre = t_last > -(2 ** 61)
+        if not own.size or not has_pre.any():
             continue
-        amp = _potentiation_amplitudes(rule, syn, own, dt)         # per post spike, before the trace Kplus
-        mine = np.flatnonzero(p.post == j)
-        for syn_i in mine:
-            posts = own + lag[syn_i]
-            t_last = last_pre[p.pre[syn_i]]
-            pending = posts > t_last
-            if t_last < -(2 ** 61) or not pending.any():
-                continue
-            decay = np.exp(-(posts[pending] - t_last) * dt / tau_pre)
-            mag = abs(w[syn_i])
-            for a in kplus[syn_i] * decay * amp[pending]:
-                mag = min(mag + a, abs(syn["Wmax"]))
-            w[syn_i] = math.copysign(mag, syn["Wmax"])
+        mine, t_last, lags = mine[has_pre], t_last[has_pre], lag[mine[has_pre]]
+        first = np.searchsorted(own, (t_last - lags).min(), side="right")    # posts pending somewhere
+        if first == own.size:
+            continue
+        amp = _potentiation_amplitudes(rule, syn, own, dt)[first:]    # per post spike, before the trace Kplus
+        gap = own[first:][None, :] + lags[:, None] - t_last[:, None]
+        total = (np.where(gap > 0, np.exp(-np.maximum(gap, 0) * dt / tau_pre), 0.0) * amp).sum(axis=1)
+        mag = np.minimum(np.abs(w[mine]) + kplus[mine] * total, abs(syn["Wmax"]))
+        w[mine] = np.copysign(mag, syn["Wmax"])
     return w / factor
 
 
