@@ -214,6 +214,36 @@ def test_conductance_lif_agrees_to_the_integration_error():
     assert np.corrcoef(v_ref.ravel(), v_got.ravel())[0, 1] > 0.99
 
 
+@pytest.mark.slow
+def test_conductance_lif_rate_converges_to_nest():
+    """The reduced Izhikevich 2007 neuron (ConductanceLIF, 100 inputs at 1 Hz, 200 background at 10 Hz)
+    on frozen trains on the 0.5 ms grid, 40 neurons for 5 s: NEST's iaf_cond_exp is dt-independent
+    (125 spikes at 0.5 and 0.1 ms, as a 5 us RK4 integration of the same equations), so the lowering
+    is exact; plastinet's exponential Euler holds each step's conductance at its start value (a
+    step mean too large by dt / tau_e / (1 - exp(-dt / tau_e)), 5 % at 0.5 ms) and converges to it
+    from above: 325 spikes at 0.5 ms, 150 at 0.1 ms, 126 at 0.02 ms (measured)."""
+    grid, m, duration = 5e-4, 40, 5.0
+    rng = np.random.default_rng(1)
+    net = Network()
+    post = net.add(ConductanceLIF(name="post", n=m, tau_m=0.01, E_l=-0.074, v_thresh=-0.054, v_reset=-0.060,
+                                  E_e=0.0, tau_e=0.005, t_ref=0.002))
+    for name, per, rate, w in (("inputs", 100, 1.0, 0.03), ("background", 200, 10.0, 0.025)):
+        src, step = np.nonzero(rng.random((m * per, int(duration / grid))) < rate * grid)
+        gen = net.add(SpikeGenerator(name=name, n=m * per, indices=src, times=step * grid))
+        net.add(Projection(name=name + "_syn", pre=gen, post=post, target="g_e", weight=w,
+                           connectivity=(np.arange(m * per), np.arange(m * per) // per)))
+    net.add(SpikeProbe(name="sp", population="post"))
+
+    def count(backend, dt):
+        return int(get_backend(backend).simulate(net, duration, dt=dt, seed=0).spike_time.size)
+
+    nest = count("nest", 5e-4)
+    assert nest > 60 and count("nest", 1e-4) == pytest.approx(nest, rel=0.02)
+    assert count("numpy", 5e-4) > 2 * nest                       # the error at the old model dt
+    assert count("numpy", 1e-4) == pytest.approx(nest, rel=0.25)
+    assert count("numpy", 2e-5) == pytest.approx(nest, rel=0.05)
+
+
 def _injected(rule, stp=None, avoid_coincidences=True, target="none", seed=1) -> Network:
     net = Network()
     post = _trains("post", 2, 12.0, 1.1, 2)
