@@ -256,6 +256,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
              for name, nm in plan.models.items()}
     events = plan.events
     plastic: dict[str, tuple] = {}
+    shared_gens: dict[str, Any] = {}
     for pname, p in plan.projs.items():
         proj = p.proj
         pre, post = proj.pre.name, proj.post.name
@@ -289,8 +290,10 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
             if is_source(proj.pre):
                 # generator spike at (s + k) dt straight onto the neurons, or through a parrot relay
                 # (plastic synapses) stamped (s + k) dt; both reach the neuron at (s + D + k + 1) dt
-                if proj.rule is None and proj.stp is None:
-                    pre_nodes = _generators(nest, *pre_events, proj.pre.n, dt, k)
+                if proj.rule is None and proj.stp is None:     # one set of generators per source population
+                    if pre not in shared_gens:
+                        shared_gens[pre] = _generators(nest, *pre_events, proj.pre.n, dt, k)
+                    pre_nodes = shared_gens[pre]
                 else:
                     pre_nodes = _parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k - 1), dt)
                 d_nest, lag = D + 1, D + 2
