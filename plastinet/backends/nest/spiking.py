@@ -287,6 +287,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
     events = plan.events
     vts, signal_events = _volume_transmitters(nest, plan, nodes, n_steps)
     plastic: dict[str, tuple] = {}
+    shared_gens: dict[str, Any] = {}
     for pname, p in plan.projs.items():
         proj = p.proj
         pre, post = proj.pre.name, proj.post.name
@@ -321,8 +322,10 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
                 # generator spike at (s + k) dt straight onto the neurons, or through a parrot relay
                 # (plastic synapses) stamped (s + k) dt; both reach the neuron at (s + D + k + 1) dt
                 # (one step later for neurons whose input enters the next update)
-                if proj.rule is None and proj.stp is None:
-                    pre_nodes = _generators(nest, *pre_events, proj.pre.n, dt, k)
+                if proj.rule is None and proj.stp is None:     # one set of generators per source population
+                    if pre not in shared_gens:
+                        shared_gens[pre] = _generators(nest, *pre_events, proj.pre.n, dt, k)
+                    pre_nodes = shared_gens[pre]
                 else:
                     pre_nodes = _parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k - 1), dt)
                 d_nest = D + 1 + nm.input_steps
