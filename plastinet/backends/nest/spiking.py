@@ -20,6 +20,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from plastinet.backends.nest.gather import (
+    communicator,
+    connection_arrays,
+    gather_arrays,
+    in_node_order,
+    local_node_values,
+)
 from plastinet.backends.nest.lowering import (
     MS,
     SHIFT_STEPS,
@@ -148,7 +155,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
         Seed: connectivity, initial weights, delays and Poisson spikes are drawn as the numpy
         engine draws them (:mod:`plastinet.spiking.draws`).
     threads : int
-        NEST threads per process (results do not depend on it).
+        NEST threads per process (results do not depend on it, nor on the number of MPI
+        processes: under ``mpirun`` every rank returns the whole gathered result).
     on_numerical, max_rate
         The numerical guard on the read-back states, as for the numpy engine.
 
@@ -178,13 +186,9 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     n_steps = int(round(duration / dt))
     plan = _plan(network, dt, seed, n_steps)
     nest = import_nest()
-    procs = int(nest.GetKernelStatus("num_processes"))
-    if procs > 1:
-        raise UnsupportedError(_OWNER, "MPI processes", procs,
-                               "runs under MPI are not supported yet (every rank's events would have to be "
-                               "gathered into one result; docs/cluster.md); use threads= on one process")
+    comm = communicator(nest)           # under MPI: every rank's part is gathered into the whole result
     t0 = time.perf_counter()
-    rec = _build_and_run(nest, plan, n_steps, threads)
+    rec = _build_and_run(nest, plan, n_steps, threads, comm)
     wall = time.perf_counter() - t0
     check_final_states(guard, _OWNER, dt, n_steps, plan.sampled, rec.states, rec._samples, rec._sample_times,
                        rec.counts)
@@ -193,7 +197,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
               else {})
     return finalize_dataset(ds, backend="nest", backend_version=str(nest.__version__), dt=dt, seed=seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
-                            nest_threads=int(threads), nest_shift_steps=SHIFT_STEPS,
+                            nest_threads=int(threads), nest_processes=1 if comm is None else comm.Get_size(),
+                            nest_shift_steps=SHIFT_STEPS,
                             nest_conventions=json.dumps(_conventions(network)), wall_time=wall,
                             run_loop_time=rec.loop_time, **delays)
 
@@ -246,7 +251,7 @@ def _parrots(nest: Any, gens: Any, dt: float) -> Any:
     return par
 
 
-def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int) -> SimpleNamespace:
+def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int, comm: Any) -> SimpleNamespace:
     k, dt, net = SHIFT_STEPS, plan.dt, plan.network
     reset_kernel(dt, threads, 0)          # NEST draws nothing here: every random number is plastinet's
     nodes = {name: nest.Create(nm.model, net.populations[name].n, params=nm.params)
@@ -330,8 +335,9 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
     loop_time = time.perf_counter() - t_loop
     fired = dict(events)
     for name, sr in recorders.items():
-        ev = sr.events
-        st = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
+        ev = gather_arrays(comm, {"times": np.asarray(sr.events["times"], dtype=np.float64),
+                                  "senders": np.asarray(sr.events["senders"], dtype=np.int64)})
+        st = np.rint(ev["times"] / (dt * MS)).astype(np.int64) - 1 - k
         ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
         keep = st < n_steps
         order = np.lexsort((ix[keep], st[keep]))
@@ -344,17 +350,24 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         nm = plan.models[probe.population]
         var, fac = nm.variables[probe.variable]
         ev = mm[probe.name].events
-        steps = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
-        senders = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[probe.population].tolist()[0])
-        vals = np.asarray(ev[var], dtype=np.float64) * fac
+        ev = gather_arrays(comm, {"times": np.asarray(ev["times"], dtype=np.float64),
+                                  "senders": np.asarray(ev["senders"], dtype=np.int64),
+                                  var: np.asarray(ev[var], dtype=np.float64)})
+        steps = np.rint(ev["times"] / (dt * MS)).astype(np.int64) - 1 - k
+        senders = ev["senders"] - int(nodes[probe.population].tolist()[0])
+        vals = ev[var] * fac
         table = np.full((n_steps + 1, net.populations[probe.population].n), np.nan)
         ok = (steps >= 0) & (steps <= n_steps)
         table[steps[ok], senders[ok]] = vals[ok]
         idx = probe.indices if probe.indices is not None else slice(None)
         samples[probe.name] = [table[s][idx] for s in sample_times]
-    final_w = {pname: _final_weights(nest, plan.projs[pname], *args, fired, dt) for pname, args in plastic.items()}
-    states = [("population", name, "v", np.asarray(nodes[name].get("V_m"), dtype=np.float64) * 1e-3)
-              for name in nodes]
+    final_w = {pname: _final_weights(nest, plan.projs[pname], *args, fired, dt, comm)
+               for pname, args in plastic.items()}
+    states = []
+    for name in nodes:
+        v = gather_arrays(comm, local_node_values(nest, nodes[name], "V_m"))
+        states.append(("population", name, "v",
+                       in_node_order(v["ids"], v["values"], nodes[name].tolist()[0], len(nodes[name])) * 1e-3))
     states += [("projection", name, "w", w) for name, w in final_w.items()]
     return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=plan.sampled, _samples=samples,
                            _sample_times=sample_times, projs=plan.projs, final_w=final_w, states=states,
@@ -362,20 +375,21 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
 
 
 def _final_weights(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, factor: float,
-                   lag: np.ndarray, pre_events: tuple[np.ndarray, np.ndarray], fired: dict, dt: float) -> np.ndarray:
+                   lag: np.ndarray, pre_events: tuple[np.ndarray, np.ndarray], fired: dict, dt: float,
+                   comm: Any) -> np.ndarray:
     """Final weights in plastinet's synapse order, with NEST's pending potentiation applied.
 
     NEST's ``stdp_synapse`` potentiates for postsynaptic spikes only when the next
     presynaptic spike arrives; plastinet potentiates at the postsynaptic spike. Postsynaptic
     spikes after a synapse's last presynaptic spike are therefore applied here, with NEST's
-    own trace ``Kplus`` and update (capped at ``Wmax``).
+    own trace ``Kplus`` and update (capped at ``Wmax``). Under MPI each rank holds the
+    synapses onto its neurons: they are gathered (``comm``) before being read back.
     """
     conns = nest.GetConnections(source=pre_nodes, target=post_nodes, synapse_model=syn["synapse_model"])
     pre_first, post_first = int(pre_nodes.tolist()[0]), int(post_nodes.tolist()[0])
-    src = np.asarray(conns.get("source"), dtype=np.int64) - pre_first
-    tgt = np.asarray(conns.get("target"), dtype=np.int64) - post_first
-    w = np.asarray(conns.get("weight"), dtype=np.float64)
-    kplus = np.asarray(conns.get("Kplus"), dtype=np.float64)
+    got = gather_arrays(comm, connection_arrays(conns, ("source", "target", "weight", "Kplus")))
+    src, tgt = got["source"] - pre_first, got["target"] - post_first
+    w, kplus = got["weight"], got["Kplus"]
     key = src * p.n_post + tgt
     ours = p.pre * p.n_post + p.post
     if np.unique(ours).size != ours.size:
