@@ -30,12 +30,12 @@ from plastinet.spiking import LIF, Network, PairSTDP, PoissonGroup, Projection, 
 
 threads, out = int(sys.argv[1]), Path(sys.argv[2])
 net = Network()
-inp = net.add(PoissonGroup(name="inp", n=60, rate=20.0))
+inp = net.add(PoissonGroup(name="inp", n=30, rate=15.0))
 post = net.add(LIF(name="post", n=6, t_ref=0.002))
 g = 1.5e-11
-net.add(Projection(name="ff", pre=inp, post=post, target="I_e", weight=("uniform", 0.0, 1.2e-9), w_min=0.0,
+net.add(Projection(name="ff", pre=inp, post=post, target="I_e", weight=("uniform", 0.0, 0.6e-9), w_min=0.0,
                    w_max=1.5e-9, rule=PairSTDP(A_plus=g, A_minus=1.05 * g)))
-net.add(Projection(name="rec", pre=post, post=post, target="I_e", weight=0.3e-9, connectivity=0.5, delay=0.001))
+net.add(Projection(name="rec", pre=post, post=post, target="I_e", weight=0.02e-9, connectivity=0.5, delay=0.001))
 net.add(SpikeProbe(name="sp", population="post"))
 net.add(SpikeProbe(name="sp_in", population="inp"))
 net.add(StateProbe(name="V", population="post", variable="v", sample_every=0.01))

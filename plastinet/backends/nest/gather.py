@@ -80,13 +80,13 @@ def gather_arrays(comm: Any | None, parts: Mapping[str, np.ndarray]) -> dict[str
             for key in local}
 
 
-def local_node_values(nest: Any, nodes: Any, key: str) -> dict[str, np.ndarray]:
+def local_node_values(nodes: Any, key: str) -> dict[str, np.ndarray]:
     """Global ids (``"ids"``) and values of ``key`` (``"values"``) of the ``nodes`` this rank hosts."""
-    local = nest.GetLocalNodeCollection(nodes)
-    if len(local) == 0:
+    local = np.atleast_1d(np.asarray(nodes.get("local"), dtype=bool))
+    if not local.any():
         return {"ids": np.empty(0, dtype=np.int64), "values": np.empty(0, dtype=np.float64)}
-    return {"ids": np.asarray(local.tolist(), dtype=np.int64),
-            "values": np.atleast_1d(np.asarray(local.get(key), dtype=np.float64))}
+    values = np.atleast_1d(np.asarray(nodes.get(key), dtype=object))     # None where a node is not local
+    return {"ids": np.asarray(nodes.tolist(), dtype=np.int64)[local], "values": values[local].astype(np.float64)}
 
 
 def in_node_order(ids: np.ndarray, values: np.ndarray, first: int, n: int) -> np.ndarray:

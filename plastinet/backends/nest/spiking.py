@@ -365,7 +365,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
                for pname, args in plastic.items()}
     states = []
     for name in nodes:
-        v = gather_arrays(comm, local_node_values(nest, nodes[name], "V_m"))
+        v = gather_arrays(comm, local_node_values(nodes[name], "V_m"))
         states.append(("population", name, "v",
                        in_node_order(v["ids"], v["values"], nodes[name].tolist()[0], len(nodes[name])) * 1e-3))
     states += [("projection", name, "w", w) for name, w in final_w.items()]
