@@ -20,6 +20,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from plastinet.backends.nest.gather import (
+    communicator,
+    connection_arrays,
+    gather_arrays,
+    in_node_order,
+    local_node_values,
+)
 from plastinet.backends.nest.lowering import (
     MS,
     SHIFT_STEPS,
@@ -172,7 +179,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
         Seed: connectivity, initial weights, delays and Poisson spikes are drawn as the numpy
         engine draws them (:mod:`plastinet.spiking.draws`).
     threads : int
-        NEST threads per process (results do not depend on it).
+        NEST threads per process (results do not depend on it, nor on the number of MPI
+        processes: under ``mpirun`` every rank returns the whole gathered result).
     on_numerical, max_rate
         The numerical guard on the read-back states, as for the numpy engine.
 
@@ -202,13 +210,9 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     n_steps = int(round(duration / dt))
     plan = _plan(network, dt, seed, n_steps)
     nest = import_nest()
-    procs = int(nest.GetKernelStatus("num_processes"))
-    if procs > 1:
-        raise UnsupportedError(_OWNER, "MPI processes", procs,
-                               "runs under MPI are not supported yet (every rank's events would have to be "
-                               "gathered into one result; docs/cluster.md); use threads= on one process")
+    comm = communicator(nest)           # under MPI: every rank's part is gathered into the whole result
     t0 = time.perf_counter()
-    rec = _build_and_run(nest, plan, n_steps, threads)
+    rec = _build_and_run(nest, plan, n_steps, threads, comm)
     wall = time.perf_counter() - t0
     check_final_states(guard, _OWNER, dt, n_steps, plan.sampled, rec.states, rec._samples, rec._sample_times,
                        rec.counts)
@@ -217,7 +221,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
               else {})
     return finalize_dataset(ds, backend="nest", backend_version=str(nest.__version__), dt=dt, seed=seed,
                             model_spec=network.to_dict(), t_start=0.0, t_stop=n_steps * dt,
-                            nest_threads=int(threads), nest_shift_steps=plan.k,
+                            nest_threads=int(threads), nest_processes=1 if comm is None else comm.Get_size(),
+                            nest_shift_steps=plan.k,
                             nest_conventions=json.dumps(_conventions(network)), wall_time=wall,
                             run_loop_time=rec.loop_time, **delays)
 
@@ -279,7 +284,8 @@ def _parrots(nest: Any, gens: Any, dt: float) -> Any:
     return par
 
 
-def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int) -> SimpleNamespace:
+def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int, comm: Any) -> SimpleNamespace:
+    """Build the network in NEST, run it and read it back (``comm``: every MPI rank's part gathered)."""
     k, dt, net = plan.k, plan.dt, plan.network
     reset_kernel(dt, threads, 0)          # NEST draws nothing here: every random number is plastinet's
     nodes = {name: nest.Create(nm.model, net.populations[name].n, params=nm.params)
@@ -440,7 +446,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
             now = stop
         for kind, s, name in sorted(stops[stop]):
             if kind == "rewards" and s > scanned:
-                fired = _fired(nest, plan, recorders, nodes, scanned, s)
+                fired = _fired(nest, plan, recorders, nodes, scanned, s, comm)
                 for due, mod, amount in scanner.scan(fired):
                     if due < n_steps:
                         _send(nest, vts[mod], np.array([due]), multiplicity(amount, signal_unit(net, mod)), dt, k)
@@ -449,15 +455,15 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
             elif kind == "noise":
                 _load_noise(noises, s, min(s + _noise_chunk(noises), n_steps), k, dt)
             elif kind == "sample":
-                weight_rows[name][s] = _read_weights(nest, plan, plastic, net.probes[name].projection)
+                weight_rows[name][s] = _read_weights(nest, plan, plastic, net.probes[name].projection, comm)
             elif kind == "snapshot":
                 pname = net.probes[name].projection
-                snapshots[s, name] = _connections(nest, plan.projs[pname], *plastic[pname][:3])
+                snapshots[s, name] = _connections(nest, plan.projs[pname], *plastic[pname][:3], comm)
             elif kind == "end":            # NEST integrates these weights to the end of every run
-                dopamine_final = {pname: _read_weights(nest, plan, plastic, pname) for pname in plastic
+                dopamine_final = {pname: _read_weights(nest, plan, plastic, pname, comm) for pname in plastic
                                   if isinstance(plan.projs[pname].proj.rule, DopamineSTDP)}
     loop_time = time.perf_counter() - t_loop
-    fired = _fired(nest, plan, recorders, nodes, 0, n_steps)
+    fired = _fired(nest, plan, recorders, nodes, 0, n_steps, comm)
     for (i, name), conns in snapshots.items():
         upto, pname = sample_times[i], net.probes[name].projection
         before = {pop: (st[st <= upto], ix[st <= upto]) for pop, (st, ix) in fired.items()}
@@ -478,9 +484,12 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         nm = plan.models[probe.population]
         var, fac = nm.variables[probe.variable]
         ev = mm[probe.name].events
-        steps = np.rint(np.asarray(ev["times"]) / (dt * MS)).astype(np.int64) - 1 - k
-        senders = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[probe.population].tolist()[0])
-        vals = np.asarray(ev[var], dtype=np.float64) * fac
+        ev = gather_arrays(comm, {"times": np.asarray(ev["times"], dtype=np.float64),
+                                  "senders": np.asarray(ev["senders"], dtype=np.int64),
+                                  var: np.asarray(ev[var], dtype=np.float64)})
+        steps = np.rint(ev["times"] / (dt * MS)).astype(np.int64) - 1 - k
+        senders = ev["senders"] - int(nodes[probe.population].tolist()[0])
+        vals = ev[var] * fac
         table = np.full((n_steps + 1, net.populations[probe.population].n), np.nan)
         ok = (steps >= 0) & (steps <= n_steps)
         table[steps[ok], senders[ok]] = vals[ok]
@@ -488,20 +497,28 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int)
         samples[probe.name] = [table[s][idx] for s in sample_times]
     final_w = {pname: dopamine_final[pname] if pname in dopamine_final
                else _final_weights(plan.projs[pname], *args, fired, dt,
-                                   conns=_connections(nest, plan.projs[pname], *args[:3]))
+                                   conns=_connections(nest, plan.projs[pname], *args[:3], comm))
                for pname, args in plastic.items()}
-    states = [("population", name, var, np.asarray(nodes[name].get(nest_var), dtype=np.float64) * fac)
-              for name, nm in plan.models.items() for var, (nest_var, fac) in nm.variables.items()
-              if var == "v"]
+    states = []
+    for name, nm in plan.models.items():
+        for var, (nest_var, fac) in nm.variables.items():
+            if var == "v":
+                got = gather_arrays(comm, local_node_values(nodes[name], nest_var))
+                v = in_node_order(got["ids"], got["values"], nodes[name].tolist()[0], len(nodes[name]))
+                states.append(("population", name, var, v * fac))
     states += [("projection", name, "w", w) for name, w in final_w.items()]
     return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=plan.sampled, _samples=samples,
                            _sample_times=sample_times, projs=plan.projs, final_w=final_w, states=states,
                            counts=counts, loop_time=loop_time)
 
 
-def _fired(nest: Any, plan: SimpleNamespace, recorders: dict, nodes: dict, s0: int, s1: int
+def _fired(nest: Any, plan: SimpleNamespace, recorders: dict, nodes: dict, s0: int, s1: int, comm: Any
            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Spikes (steps, indices, sorted) of every population in plastinet steps ``[s0, s1)``."""
+    """Spikes (steps, indices, sorted) of every population in plastinet steps ``[s0, s1)``.
+
+    Under MPI each rank records the spikes of the neurons it hosts: those of ``[s0, s1)`` are
+    gathered (``comm``), so that every rank sees them all (and scans rewards alike).
+    """
     out = {}
     for name, (st, ix) in plan.events.items():
         keep = (st >= s0) & (st < s1)
@@ -511,8 +528,9 @@ def _fired(nest: Any, plan: SimpleNamespace, recorders: dict, nodes: dict, s0: i
         st = np.rint(np.asarray(ev["times"]) / (plan.dt * MS)).astype(np.int64) - 1 - plan.k
         ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
         keep = (st >= s0) & (st < s1)
-        order = np.lexsort((ix[keep], st[keep]))
-        out[name] = (st[keep][order], ix[keep][order])
+        got = gather_arrays(comm, {"st": st[keep], "ix": ix[keep]})
+        order = np.lexsort((got["ix"], got["st"]))
+        out[name] = (got["st"][order], got["ix"][order])
     return out
 
 
@@ -596,25 +614,27 @@ def _load_noise(noises: list, s0: int, s1: int, k: int, dt: float) -> None:
         gens.set([{"spike_times": times, "spike_weights": x[:, i].tolist()} for i in range(n)])
 
 
-def _ordered(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, model: str, keys: tuple[str, ...]
+def _ordered(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, model: str, keys: tuple[str, ...], comm: Any
              ) -> list[np.ndarray]:
     """Connection properties ``keys`` of a plastic projection in plastinet's synapse order.
 
     Synapses are matched by (pre, post); NEST sorts connections by source, so several
-    synapses of one pair (multapses) are told apart by the model copy of their rank.
+    synapses of one pair (multapses) are told apart by the model copy of their rank. Under
+    MPI each rank holds the synapses onto its neurons: they are gathered (``comm``) first.
     """
     rank = _pair_rank(p)
     out = [np.empty(rank.size) for _ in keys]
     for r in range(int(rank.max()) + 1 if rank.size else 0):
         on = np.flatnonzero(rank == r)
-        got = nest.GetConnections(synapse_model=_rank_model(model, r)).get(["source", "target", *keys])
-        src = np.atleast_1d(np.asarray(got["source"], dtype=np.int64)) - int(pre_nodes.tolist()[0])
-        tgt = np.atleast_1d(np.asarray(got["target"], dtype=np.int64)) - int(post_nodes.tolist()[0])
+        got = gather_arrays(comm, connection_arrays(nest.GetConnections(synapse_model=_rank_model(model, r)),
+                                                    ("source", "target", *keys)))
+        src = got["source"] - int(pre_nodes.tolist()[0])
+        tgt = got["target"] - int(post_nodes.tolist()[0])
         key = src * p.n_post + tgt
         order = np.argsort(key)
         pos = order[np.searchsorted(key[order], p.pre[on] * p.n_post + p.post[on])]
         for arr, name in zip(out, keys):
-            arr[on] = np.atleast_1d(np.asarray(got[name], dtype=np.float64))[pos]
+            arr[on] = got[name][pos]
     return out
 
 
@@ -634,18 +654,19 @@ def _rank_model(model: str, rank: int) -> str:
     return model if rank == 0 else f"{model}_multapse{rank}"
 
 
-def _read_weights(nest: Any, plan: SimpleNamespace, plastic: dict, pname: str) -> np.ndarray:
+def _read_weights(nest: Any, plan: SimpleNamespace, plastic: dict, pname: str, comm: Any) -> np.ndarray:
     """A projection's weights now (static: the initial ones; dopamine synapses: integrated to now)."""
     p = plan.projs[pname]
     if pname not in plastic:
         return p.w.copy()
     pre_nodes, post_nodes, syn, factor = plastic[pname][:4]
-    return _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight",))[0] / factor
+    return _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight",), comm)[0] / factor
 
 
-def _connections(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict) -> tuple[np.ndarray, np.ndarray]:
+def _connections(nest: Any, p: Any, pre_nodes: Any, post_nodes: Any, syn: dict, comm: Any
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """NEST's weights and presynaptic traces ``Kplus`` of a projection, in plastinet's synapse order."""
-    w, kplus = _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight", "Kplus"))
+    w, kplus = _ordered(nest, p, pre_nodes, post_nodes, syn["synapse_model"], ("weight", "Kplus"), comm)
     return w, kplus
 
 
