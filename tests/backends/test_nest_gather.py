@@ -180,3 +180,50 @@ def test_the_backend_reads_back_gathered_parts_in_any_order(monkeypatch):
     assert (plain.spike_population == "post").sum() > 20
     for name in plain.variables:
         np.testing.assert_array_equal(shuffled[name].values, plain[name].values, err_msg=name)
+
+
+def test_mid_run_reads_do_not_depend_on_the_order_of_the_gathered_parts(monkeypatch):
+    """Rewards scanned from the spikes gathered during the run, dopamine weights sampled during the run
+    and at its end: equal whatever the order in which the ranks' parts arrive (one NEST process)."""
+    from plastinet.backends import get_backend
+    from plastinet.errors import UnsupportedError
+    from plastinet.spiking import (
+        CoincidenceReward,
+        DopamineSTDP,
+        Izhikevich,
+        ModulatorProbe,
+        Network,
+        NoiseCurrent,
+        Projection,
+        SpikeSignal,
+        WeightProbe,
+    )
+
+    try:
+        backend = get_backend("nest")
+    except UnsupportedError as err:
+        pytest.skip(f"NEST is not installed: {err}")
+    import plastinet.backends.nest.spiking as nest_spiking
+
+    mv = 1e-3
+    rng = np.random.default_rng(1)
+    net = Network()
+    exc = net.add(Izhikevich(name="exc", n=40, a=20.0, b=200.0, c=-0.065, d=8.0, method="half_steps"))
+    net.add(NoiseCurrent(name="th", population="exc", target="I", distribution="uniform", low=-6.5 * mv,
+                         high=9.0 * mv))
+    net.add(SpikeSignal(name="dopamine", tau=0.2, increment=0.0))
+    net.add(CoincidenceReward(name="reward", modulator="dopamine", pre="exc", post="exc", pre_neuron=0,
+                              post_neuron=1, window=0.05, delay_min=0.15, delay_max=0.3, amount=50.0))
+    rule = DopamineSTDP(A_plus=0.1 * mv, A_minus=0.15 * mv, tau_c=1.0, b=-0.2, modulator="dopamine")
+    net.add(Projection(name="ee", pre=exc, post=exc, target="I",
+                       connectivity=(np.repeat(np.arange(40), 8), rng.integers(0, 40, 320)),
+                       weight=("uniform", 0.5 * mv, 1.5 * mv), w_min=0.0, w_max=4 * mv, rule=rule))
+    net.add(WeightProbe(name="W", projection="ee", sample_every=0.05))
+    net.add(ModulatorProbe(name="level", modulator="dopamine", sample_every=0.05))
+    plain = backend.simulate(net, 1.0, dt=1e-3, seed=5)
+    monkeypatch.setattr(nest_spiking, "communicator", lambda nest: _Reordering())
+    shuffled = backend.simulate(net, 1.0, dt=1e-3, seed=5)
+    assert (np.diff(plain["level"].values) > 0).sum() >= 2, "too few rewards for the scans to mean anything"
+    assert np.abs(plain["w_ee"].values - plain["W"].values[0]).max() > 1e-4
+    for name in plain.variables:
+        np.testing.assert_array_equal(shuffled[name].values, plain[name].values, err_msg=name)
