@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_backends.py              # N = 1,000 and 10,000, 10 s, all targets
     .venv/bin/python benchmarks/bench_backends.py --quick      # N = 1,000, 2 s, one repeat
     .venv/bin/python benchmarks/bench_backends.py --targets numpy cython --sizes 1000 --repeats 3
+    .venv/bin/python benchmarks/bench_backends.py --targets nest --sizes 1000 --network-a 4000
 
 The network is Song, Miller & Abbott 2000 as in Brian2's ``examples/synapses/STDP.py`` and
 :func:`plastinet.experiments.protocols.song2000`: ``N`` Poisson inputs at 15 Hz onto one
@@ -52,6 +53,15 @@ trains, ``iaf_cond_exp``, ``stdp_synapse``, one ``spike_recorder``), on 1 and 2 
 integrates the conductance LIF adaptively, so its spike counts differ slightly from Brian2's.
 The two NEST kinds do the same work; the backend times its relays to plastinet's step order
 (``docs/backends.md``), so their final weights differ slightly from the plain script's.
+
+With ``--targets nest`` the recurrent network (a) of ``bench_network.py`` follows (``--network-a
+N_E``, ``--duration-a``): N_E excitatory and N_E/4 inhibitory ``iaf_psc_exp`` neurons, E->E
+``stdp_synapse``, its 1,000 sources as ``spike_generator`` trains (Bernoulli at 20 Hz, drawn
+once) straight onto the neurons, delays 0.1 ms; the hand-written NEST script of it against the
+same network as a plastinet spec through the NEST backend, on 1 and 2 threads (same spike
+counts: the same work). Its table adds ``wall`` (the whole call) and its overhead; ``setup`` is
+wall minus loop (building, reading spikes and weights back; the backend also completes NEST's
+pending potentiation of the final weights, which the plain script leaves out).
 """
 
 from __future__ import annotations
@@ -67,6 +77,7 @@ import time
 
 DT = 1e-4
 RATE = 15.0
+RATE_A = 20.0               #: network (a)'s sources (Hz)
 KINDS = ("plain", "plastinet", "plain-gen", "plastinet-gen")
 NEST_KINDS = ("nest-plain", "nest", "nest-plain-2t", "nest-2t")
 #: the plain script each plastinet kind is compared with
@@ -85,7 +96,7 @@ def initial_weights(n: int, seed: int):
     return np.random.default_rng(seed).uniform(0.0, g_max(n), n)
 
 
-def input_spikes(n: int, duration: float, seed: int):
+def input_spikes(n: int, duration: float, seed: int, rate: float = RATE):
     """Bernoulli spike trains (p = rate dt per step) as (indices, times in s), drawn with numpy.
 
     Exact per-step Bernoulli process via geometric inter-spike intervals (at most one
@@ -94,7 +105,7 @@ def input_spikes(n: int, duration: float, seed: int):
     import numpy as np
 
     n_steps = int(round(duration / DT))
-    p = RATE * DT
+    p = rate * DT
     rng = np.random.default_rng([seed, 1])
     m = int(n_steps * p + 8 * (n_steps * p) ** 0.5 + 20)
     steps = np.cumsum(rng.geometric(p, size=(n, m)), axis=1) - 1
@@ -289,6 +300,79 @@ def nest_backend(n: int, duration: float, seed: int, threads: int) -> dict:
             **summary(ds["w_syn"].values, ds.sizes["spike"], duration, g_max(n))}
 
 
+def nest_plain_network_a(n_e: int, duration: float, seed: int, threads: int) -> dict:
+    """The hand-written NEST script of network (a) of ``bench_network.py`` (its index lists and
+    parameters; delays 0.1 ms, NEST's minimum), its sources as ``spike_generator`` trains of
+    :func:`input_spikes` at 20 Hz straight onto the neurons, as plastinet's lowering does."""
+    import os
+
+    import numpy as np
+    from bench_network import network_a_connectivity
+
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    import nest
+
+    t0 = time.perf_counter()
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    nest.ResetKernel()
+    nest.SetKernelStatus({"resolution": DT * 1e3, "local_num_threads": threads, "rng_seed": seed + 1})
+    c = network_a_connectivity(n_e, seed)
+    sizes = c["sizes"]
+    idx, times = input_spikes(sizes["P"], duration, seed, RATE_A)
+    gens = nest.Create("spike_generator", sizes["P"])
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(sizes["P"] + 1))
+    t_ms = (times[order] + DT) * 1e3                       # NEST needs spike times > 0
+    gens.set([{"spike_times": t_ms[bounds[i]:bounds[i + 1]].tolist()} for i in range(sizes["P"])])
+    common = dict(E_L=-70.0, V_th=-50.0, V_reset=-60.0, t_ref=2.0, tau_syn_ex=5.0, tau_syn_in=10.0,
+                  V_m=-70.0, I_e=0.0, tau_minus=20.0)
+    nodes = {"E": nest.Create("iaf_psc_exp", sizes["E"], params=dict(common, tau_m=20.0, C_m=200.0)),
+             "I": nest.Create("iaf_psc_exp", sizes["I"], params=dict(common, tau_m=10.0, C_m=100.0)),
+             "P": gens}
+    for name, (pre, post, (i, j)) in c["conn"].items():
+        syn = {"synapse_model": "static_synapse", "weight": np.full(i.size, -120.0 if pre == "I" else 30.0),
+               "delay": np.full(i.size, DT * 1e3)}
+        if name == "EE":       # A+ = 0.01 w = 0.3 pA, A- = 1.05 A+, bounds [0, 60 pA]
+            syn.update({"synapse_model": "stdp_synapse", "tau_plus": 20.0, "lambda": 0.3 / 60.0, "alpha": 1.05,
+                        "mu_plus": 0.0, "mu_minus": 0.0, "Wmax": 60.0})
+        nest.Connect(np.asarray(nodes[pre].tolist())[i], np.asarray(nodes[post].tolist())[j], "one_to_one", syn)
+    rec = nest.Create("spike_recorder")
+    nest.Connect(nodes["E"] + nodes["I"], rec)
+    t1 = time.perf_counter()
+    nest.Simulate(duration * 1e3)
+    t2 = time.perf_counter()
+    w = np.asarray(nest.GetConnections(nodes["E"], nodes["E"]).get("weight"))
+    n_spikes = rec.get("n_events")
+    t3 = time.perf_counter()
+    return {"wall": t3 - t0, "loop": t2 - t1, "setup": (t1 - t0) + (t3 - t2), **summary_a(w, n_spikes)}
+
+
+def nest_backend_network_a(n_e: int, duration: float, seed: int, threads: int) -> dict:
+    """Network (a), the same input trains, through plastinet's NEST backend."""
+    from bench_network import network_a_connectivity, plastinet_network_a
+
+    from plastinet.backends import get_backend
+    from plastinet.backends.nest import spiking  # noqa: F401  (imports outside the timing, as in the plain script)
+
+    n_p = network_a_connectivity(n_e, seed)["sizes"]["P"]
+    net = plastinet_network_a(n_e, seed, inputs=input_spikes(n_p, duration, seed, RATE_A))
+    backend = get_backend("nest", threads=threads)
+    t0 = time.perf_counter()
+    ds = backend.simulate(net, duration, dt=DT, seed=seed)
+    wall = time.perf_counter() - t0
+    loop = float(ds.attrs["run_loop_time"])
+    return {"wall": wall, "loop": loop, "setup": wall - loop, **summary_a(ds["w_EE"].values * 1e12, ds.sizes["spike"])}
+
+
+def summary_a(w_pa, n_spikes: int) -> dict:
+    """Network (a): spike count and the E->E weights' mean (pA) and fraction at the bounds 0 and 60 pA."""
+    import numpy as np
+
+    w = np.asarray(w_pa)
+    return {"spikes": int(n_spikes), "w_mean": float(w.mean()), "frac_low": float(np.mean(w < 6.0)),
+            "frac_high": float(np.mean(w > 54.0))}
+
+
 def _time_loop_cpu(brian2) -> dict:
     """Record the process CPU time of runtime Brian2's time-step loop (between its
     ``before_run`` and ``after_run``) into the returned dict, for plain and plastinet alike."""
@@ -317,7 +401,10 @@ def one(job: dict) -> dict:
         return engine(n, duration, seed)
     if kind.startswith("nest"):
         threads = 2 if kind.endswith("-2t") else 1
-        run_one = nest_plain if kind.startswith("nest-plain") else nest_backend
+        if job.get("network") == "a":
+            run_one = nest_plain_network_a if kind.startswith("nest-plain") else nest_backend_network_a
+        else:
+            run_one = nest_plain if kind.startswith("nest-plain") else nest_backend
         return {**run_one(n, duration, seed, threads), "cpu": float("nan")}
     import brian2
 
@@ -346,7 +433,8 @@ def spawn(job: dict) -> dict:
     return {**json.loads(lines[-1]), "load": load}
 
 
-def measure(target: str, n: int, duration: float, seed: int, repeats: int, kinds=KINDS) -> dict[str, dict]:
+def measure(target: str, n: int, duration: float, seed: int, repeats: int, kinds=KINDS,
+            network: str = "song") -> dict[str, dict]:
     """Interleaved repeats of every kind; per kind the fastest loop, cold and warm setup."""
     caches = {k: tempfile.mkdtemp(prefix=f"bench-b2cache-{k}-") for k in kinds} if target == "cython" else {}
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
@@ -354,7 +442,7 @@ def measure(target: str, n: int, duration: float, seed: int, repeats: int, kinds
         for _ in range(repeats):
             for kind in kinds:
                 job = {"kind": kind, "target": target, "n": n, "duration": duration, "seed": seed,
-                       "cache_dir": caches.get(kind)}
+                       "cache_dir": caches.get(kind), "network": network}
                 runs[kind].append(spawn(job))
     finally:
         for d in caches.values():
@@ -378,6 +466,29 @@ def measure(target: str, n: int, duration: float, seed: int, repeats: int, kinds
     return out
 
 
+def network_a_table(n_e: int, duration: float, seed: int, repeats: int) -> list[dict]:
+    """Network (a) on NEST: plastinet's backend against the hand-written script, 1 and 2 threads."""
+    print(f"\nnetwork (a) of bench_network.py: {n_e} E + {n_e // 4} I LIF, 1000 sources at 20 Hz, E->E pair STDP; "
+          f"{duration:g} s at dt = 0.1 ms; fastest of {repeats} interleaved runs")
+    print(f"{'kind':>13} {'loop s':>8} {'overhead':>9} {'wall s':>8} {'overhead':>9} {'setup':>7} {'spikes':>8} "
+          f"{'w_EE pA':>8} {'load':>9}")
+    res = measure("nest", n_e, duration, seed, repeats, NEST_KINDS, network="a")
+    out = []
+    for kind in NEST_KINDS:
+        r = res[kind]
+        if "error" in r:
+            print(f"{kind:>13} error: {r['error']}", flush=True)
+            continue
+        base = res.get(BASE.get(kind, ""), {})
+        over = f"{100 * (r['loop'] / base['loop'] - 1):+8.1f}%" if "loop" in base else ""
+        over_wall = f"{100 * (r['wall'] / base['wall'] - 1):+8.1f}%" if "wall" in base else ""
+        load = f"{min(r['loads']):.1f}-{max(r['loads']):.1f}"
+        print(f"{kind:>13} {r['loop']:>8.2f} {over:>9} {r['wall']:>8.2f} {over_wall:>9} {r['setup']:>7.2f} "
+              f"{r['spikes']:>8d} {r['w_mean']:>8.2f} {load:>9}", flush=True)
+        out.append({"n": n_e, "target": "nest", "network": "a", "kind": kind, **r})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--one", help=argparse.SUPPRESS)
@@ -388,6 +499,10 @@ def main() -> None:
                     help="brian2 targets, and 'nest' for the NEST backend against a plain NEST script")
     ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats per kind (default 5)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--network-a", type=int, default=None, metavar="N_E",
+                    help="with --targets nest: N_E of bench_network.py's recurrent network (a) (default 4000, "
+                         "--quick 1000)")
+    ap.add_argument("--duration-a", type=float, default=None, help="network (a): biological time (s; default 1)")
     ap.add_argument("--json", help="also write all measurements to this file")
     args = ap.parse_args()
     if args.one:
@@ -436,6 +551,9 @@ def main() -> None:
                       f"{r['setup_cold']:>10.2f} {warm} {r['spikes']:>7d} {r['frac_low']:>6.3f} "
                       f"{r['frac_high']:>6.3f} {load:>9}", flush=True)
                 results.append({"n": n, "target": target, "kind": kind, **r})
+    if "nest" in args.targets:
+        results += network_a_table(args.network_a or (1000 if args.quick else 4000),
+                                   args.duration_a or (0.2 if args.quick else 1.0), args.seed, repeats)
     print(f"total {time.time() - t_start:.0f} s; load {os.getloadavg()[0]:.1f} at the end")
     if args.json:
         with open(args.json, "w") as f:

@@ -86,15 +86,17 @@ def network_a_connectivity(n_e: int, seed: int = 0) -> dict[str, Any]:
 
 
 # -- plastinet specs --------------------------------------------------------------------------
-def plastinet_network_a(n_e: int, seed: int = 0):
-    """Network (a) as a plastinet :class:`~plastinet.spiking.Network` (spikes of E and I probed)."""
-    from plastinet.spiking import LIF, Network, PairSTDP, PoissonGroup, Projection, SpikeProbe
+def plastinet_network_a(n_e: int, seed: int = 0, inputs: tuple | None = None):
+    """Network (a) as a plastinet :class:`~plastinet.spiking.Network` (spikes of E and I probed);
+    with ``inputs`` (indices, times in s) the sources are a ``SpikeGenerator`` of those trains."""
+    from plastinet.spiking import LIF, Network, PairSTDP, PoissonGroup, Projection, SpikeGenerator, SpikeProbe
 
     c = network_a_connectivity(n_e, seed)
     sizes = c["sizes"]
     common = dict(v_rest=-0.070, v_thresh=-0.050, v_reset=-0.060, r_m=1e8, tau_e=0.005, tau_i=0.010,
                   t_ref=0.002)
-    pops = {"P": PoissonGroup("P", sizes["P"], rate=20.0),
+    pops = {"P": PoissonGroup("P", sizes["P"], rate=20.0) if inputs is None else
+            SpikeGenerator("P", sizes["P"], indices=inputs[0], times=inputs[1]),
             "E": LIF("E", sizes["E"], tau_m=0.020, **common),
             "I": LIF("I", sizes["I"], tau_m=0.010, **common)}
     w = 30 * PA

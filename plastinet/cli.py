@@ -80,6 +80,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"[plastinet] running {model.name} ({model.kind}) on backend {where}", flush=True)
     ds = model.run(backend=args.backend, progress=not args.quiet, on_numerical=getattr(args, "on_numerical", "raise"),
                    **options)
+    from plastinet.results import writes_results
+
+    if not writes_results():            # a rank > 0 of a NEST MPI run: rank 0 writes the gathered result
+        return 0
     for path in _write_outputs(model, ds, out, not args.no_plot):
         print(f"[plastinet] wrote {path.resolve()}")
     return 0

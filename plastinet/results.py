@@ -26,7 +26,7 @@ from plastinet.errors import check_numerical_policy, report_numerical
 from plastinet.validation import first_nonfinite
 
 __all__ = ["check_result_finite", "encode_attr", "finalize_dataset", "variable", "ATTR_UNITS", "attach_attr_units",
-           "with_attr_units"]
+           "with_attr_units", "set_result_writer", "writes_results"]
 
 #: Units (UDUNITS) of the numeric global attributes of plastinet's results, by name; a result
 #: gets ``<name>_units`` beside each of these attributes it has.
@@ -79,6 +79,24 @@ def variable(dims: tuple[str, ...] | str, data: Any, units: str, long_name: str,
     """An :class:`xarray.Variable` with the mandatory ``units`` and ``long_name`` attrs."""
     return xr.Variable(dims, data, attrs={"units": units, "long_name": long_name,
                                           **{k: encode_attr(v) for k, v in attrs.items()}})
+
+
+#: Whether this process writes result files (False on the ranks > 0 of a NEST MPI run).
+_WRITES_RESULTS = [True]
+
+
+def set_result_writer(writes: bool) -> None:
+    """Say whether this process writes result files.
+
+    The NEST backend calls it under MPI: every rank holds the whole gathered result and only
+    rank 0 writes it (:func:`plastinet.io.save_result` writes nothing on the others).
+    """
+    _WRITES_RESULTS[0] = bool(writes)
+
+
+def writes_results() -> bool:
+    """Whether this process writes result files (:func:`set_result_writer`)."""
+    return _WRITES_RESULTS[0]
 
 
 def finalize_dataset(ds: xr.Dataset, *, backend: str, backend_version: str, dt: float | None,

@@ -20,6 +20,7 @@ import xarray as xr
 
 from plastinet.errors import ValidationError, WriteError
 from plastinet.io.durable import write_atomically
+from plastinet.results import writes_results
 
 __all__ = ["save_result", "load_result", "RESULT_SUFFIXES", "INT_ATTRS"]
 
@@ -60,7 +61,9 @@ def save_result(ds: xr.Dataset, path: str | os.PathLike, *, rescue: bool = False
     """Write ``ds`` to ``path`` durably and atomically.
 
     Uses netCDF4 when installed (the ``io`` extra), else scipy's netCDF-3 writer (a core
-    dependency), so a result can always be written.
+    dependency), so a result can always be written. On the ranks other than 0 of a NEST
+    run under MPI nothing is written: every rank holds the same gathered result and rank 0
+    writes it (:func:`plastinet.results.writes_results`).
 
     Parameters
     ----------
@@ -75,7 +78,7 @@ def save_result(ds: xr.Dataset, path: str | os.PathLike, *, rescue: bool = False
     Returns
     -------
     Path
-        The written file.
+        The written file (the one rank 0 writes, on the other ranks of a NEST MPI run).
 
     Raises
     ------
@@ -88,6 +91,8 @@ def save_result(ds: xr.Dataset, path: str | os.PathLike, *, rescue: bool = False
     path = Path(path)
     if path.suffix not in RESULT_SUFFIXES:
         raise ValidationError("save_result", "path", str(path), "expected a .nc file name")
+    if not writes_results():
+        return path
     encoded = ds.copy(deep=False)
     encoded.attrs = _encode_ints(dict(ds.attrs))
     for name, var in encoded.variables.items():

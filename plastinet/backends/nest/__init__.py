@@ -1,7 +1,8 @@
 """The NEST backend: plastinet spiking networks built and run as NEST simulations.
 
 Install with ``pip install 'plastinet[nest]'`` (NEST's PyPI wheel: OpenMP threads, no
-MPI). Spiking networks only: NEST has no rate units, programmed signals or error-modulated
+MPI); under ``mpirun``, with a NEST built with MPI and the ``nest-mpi`` extra, every rank's
+part of the run is gathered into the whole result (``docs/cluster.md``). Spiking networks only: NEST has no rate units, programmed signals or error-modulated
 rules; what it cannot run raises :class:`~plastinet.errors.UnsupportedError` naming the
 object and the route (a NESTML model). Conventions that make NEST's numbers differ from
 plastinet's (spike stamps, dendritic delays, lazy weight updates) are handled in the
@@ -24,7 +25,8 @@ class NestBackend(Backend):
     Parameters
     ----------
     threads : int
-        NEST threads per process (``local_num_threads``); results do not depend on it.
+        NEST threads per process (``local_num_threads``); results do not depend on it, nor
+        on the number of MPI processes.
     """
 
     name = "nest"

@@ -12,18 +12,19 @@ the state plastinet reaches at the end of step ``s`` is NEST's state at time
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from plastinet.spiking.network import LIF, ConductanceLIF, PoissonGroup, Population, SpikeGenerator
-from plastinet.spiking.rules import InhibitorySTDP, PairSTDP, TripletSTDP, TsodyksMarkram
+from plastinet.spiking.network import LIF, AdEx, ConductanceLIF, Izhikevich, PoissonGroup, Population, SpikeGenerator
+from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP, PairSTDP, TripletSTDP, TsodyksMarkram
 
 __all__ = ["SHIFT_STEPS", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", "register_neuron",
            "register_synapse", "neuron_model", "synapse_model"]
 
-#: NEST runs this many (input-free) steps before plastinet's step 0.
+#: NEST runs this many input-free steps before plastinet's step 0 (more, frozen, when dopamine weights are read).
 SHIFT_STEPS = 2
 
 MS, MV, PA, PF, NS = 1e3, 1e3, 1e12, 1e12, 1e9     # SI -> NEST units (ms, mV, pA, pF, nS)
@@ -38,6 +39,11 @@ class NeuronModel:
     factor from plastinet's weight to NEST's): NEST's ``iaf_*`` neurons route a spike to the
     excitatory or the inhibitory synapse by the sign of its weight. ``exact`` is None when
     NEST integrates the model as plastinet does, else the difference (listed in results).
+    ``input_steps``: steps between plastinet's delivery of a spike and its effect in NEST
+    beyond the LIF's (1 where plastinet's delivery enters the *next* update, as Izhikevich's
+    input does, whereas NEST adds a delivered spike in the update of its arrival step).
+    ``start``: state set at plastinet's step 0, after NEST's input-free lead-in (for models
+    whose lead-in cannot be inverted in closed form); None when ``params`` already start so.
     """
 
     model: str
@@ -45,6 +51,8 @@ class NeuronModel:
     variables: dict[str, tuple[str, float]]
     receptors: dict[str, tuple[int, float]]
     exact: str | None = None
+    input_steps: int = 0
+    start: dict[str, float] | None = None
 
 
 @dataclass
@@ -55,6 +63,8 @@ class SynapseModel:
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     post_params: dict[str, float] = field(default_factory=dict)
+    #: ``params`` are common properties (NEST refuses them in ``Connect``): set on a copy of the model
+    common: bool = False
 
 
 NEURONS: dict[type, Callable[[Population, float], NeuronModel]] = {}
@@ -127,6 +137,48 @@ def _conductance_lif(pop: ConductanceLIF, dt: float) -> NeuronModel:
                               f"Runge-Kutta-Fehlberg solver, plastinet with {pop.method} steps of dt"))
 
 
+@register_neuron(Izhikevich)
+def _izhikevich(pop: Izhikevich, dt: float) -> NeuronModel:
+    """``izhikevich`` in Izhikevich's units (mV, ms): ``a``, ``b`` per ms, ``u`` and ``d`` in mV/ms.
+
+    ``method="euler"`` is NEST's ``consistent_integration`` (forward Euler on the old ``v``
+    and ``u``; a spike of weight ``w_NEST`` mV jumps ``v``): plastinet's input ``w / dt``
+    moves ``v`` by exactly ``w``, so ``w_NEST = w`` in mV. ``method="half_steps"`` is NEST's
+    ``consistent_integration=False`` (Izhikevich's two half steps for ``v``, then ``u`` from
+    the new ``v``), in which NEST adds a spike's weight as a current in both half steps:
+    ``w_NEST = w / dt`` in mV/ms, plastinet's input. Both are the same arithmetic as the numpy
+    engine. NEST's ``V_min`` stays unbounded.
+    """
+    v0 = pop.c if pop.v_init is None else pop.v_init
+    u0 = pop.b * v0 if pop.u_init is None else pop.u_init
+    start = {"V_m": v0 * MV, "U_m": u0 / MS * MV}            # u: V/s = mV/ms
+    params = {"a": pop.a / MS, "b": pop.b / MS, "c": pop.c * MV, "d": pop.d / MS * MV, "V_th": pop.v_peak * MV,
+              "I_e": 0.0, "consistent_integration": pop.method == "euler", **start}
+    factor = MV if pop.method == "euler" else MV / (dt * MS)
+    return NeuronModel("izhikevich", params, {"v": ("V_m", 1 / MV), "u": ("U_m", MS / MV)}, {"I": (0, factor)},
+                       input_steps=1, start=start)
+
+
+@register_neuron(AdEx)
+def _adex(pop: AdEx, dt: float) -> NeuronModel:
+    """``aeif_psc_exp``: the same equations (current synapses, ``v`` held at ``V_reset`` during
+    ``t_ref`` while ``w`` evolves), integrated by NEST's adaptive Runge-Kutta-Fehlberg (4, 5)
+    solver and by plastinet's forward Euler: they agree to Euler's error, not step for step.
+    NEST starts from plastinet's initial state ``SHIFT_STEPS`` steps early (exact at rest).
+    """
+    params = {"C_m": pop.C * PF, "g_L": pop.g_L * NS, "E_L": pop.E_L * MV, "V_th": pop.V_T * MV,
+              "Delta_T": pop.Delta_T * MV, "tau_w": pop.tau_w * MS, "a": pop.a * NS, "b": pop.b * PA,
+              "V_reset": pop.V_reset * MV, "V_peak": pop.V_peak * MV, "t_ref": pop.t_ref * MS,
+              "tau_syn_ex": pop.tau_e * MS, "tau_syn_in": pop.tau_i * MS, "I_e": pop.i_ext * PA,
+              "V_m": (pop.E_L if pop.v_init is None else pop.v_init) * MV, "w": pop.w_init * PA}
+    return NeuronModel("aeif_psc_exp", params,
+                       {"v": ("V_m", 1 / MV), "w": ("w", 1 / PA), "I_e": ("I_syn_ex", 1 / PA),
+                        "I_i": ("I_syn_in", 1 / PA)},
+                       {"I_e": (+1, PA), "I_i": (-1, PA)},
+                       exact=(f"AdEx {pop.name!r}: NEST's aeif_psc_exp integrates with an adaptive "
+                              "Runge-Kutta-Fehlberg solver, plastinet with forward Euler steps of dt"))
+
+
 @register_synapse(PairSTDP)
 def _pair_stdp(rule: PairSTDP, proj: Any, weight_factor: float) -> SynapseModel:
     """``stdp_synapse`` (all-to-all) / ``stdp_nn_symm_synapse`` (nearest), additive bounds.
@@ -165,6 +217,27 @@ def _inhibitory_stdp(rule: InhibitorySTDP, proj: Any, weight_factor: float) -> S
                         {"tau_minus": rule.tau * MS})
 
 
+def _finite(w: float) -> float:
+    """An unbounded weight bound as the largest double (NEST's bounds are finite numbers)."""
+    return max(-sys.float_info.max, min(sys.float_info.max, w))
+
+
+@register_synapse(DopamineSTDP)
+def _dopamine_stdp(rule: DopamineSTDP, proj: Any, weight_factor: float) -> SynapseModel:
+    """``stdp_dopamine_synapse`` (all-to-all traces, common properties on a model copy).
+
+    Here in NEST's units for a volume transmitter whose spike adds ``1/tau_n`` (per ms) to
+    ``n``: ``b`` per ms (``b / 1000``), ``A_plus``, ``A_minus``, ``Wmin``, ``Wmax`` in NEST's
+    weight units. :func:`plastinet.backends.nest.modulation.dopamine_params` rescales them to
+    the modulator's events (``tau_n``, the volume transmitter, the multiplicity of an event).
+    """
+    return SynapseModel("stdp_dopamine_synapse",
+                        {"A_plus": rule.A_plus * weight_factor, "A_minus": rule.A_minus * weight_factor,
+                         "tau_plus": rule.tau_plus * MS, "tau_c": rule.tau_c * MS, "b": rule.b / MS,
+                         "Wmin": _finite(proj.w_min * weight_factor), "Wmax": _finite(proj.w_max * weight_factor)},
+                        {"tau_minus": rule.tau_minus * MS}, common=True)
+
+
 def tsodyks_params(stp: TsodyksMarkram) -> dict[str, float]:
     """``tsodyks2_synapse`` parameters of plastinet's Tsodyks-Markram model.
 
@@ -189,6 +262,8 @@ def rule_problem(rule: Any, proj: Any) -> str | None:
         if proj.w_min != 0.0 or not math.isfinite(proj.w_max):
             return (f"InhibitorySTDP on {proj.name!r} needs w_min = 0 and a finite w_max (NEST's "
                     f"vogels_sprekeler_synapse clips magnitudes to [0, |Wmax|]); got [{proj.w_min:g}, {proj.w_max:g}]")
+        return None
+    if isinstance(rule, DopamineSTDP):
         return None
     if not isinstance(rule, PairSTDP):
         return None

@@ -1,0 +1,143 @@
+"""The NEST backend under ``mpirun``: 2 processes x 1 thread give the file of 1 process x 2 threads
+(a plastic LIF network; and Izhikevich neurons with dopamine STDP and rewards, whose spikes and
+synapses are gathered during the run: reward scans, sampled dopamine weights).
+
+Slow, and skipped with the reason unless the NEST this Python imports was built with MPI,
+mpi4py is installed and ``mpirun`` is on the PATH (docs/cluster.md: building NEST with MPI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from plastinet.errors import UnsupportedError
+
+pytestmark = pytest.mark.slow
+
+#: One run: argv = threads, output directory. Every rank saves to ``rank<R>.nc``; only rank 0 may write.
+SCRIPT = """
+import sys
+from pathlib import Path
+
+import nest
+import plastinet
+from plastinet.io import save_result
+from plastinet.spiking import LIF, Network, PairSTDP, PoissonGroup, Projection, SpikeProbe, StateProbe
+
+threads, out = int(sys.argv[1]), Path(sys.argv[2])
+net = Network()
+inp = net.add(PoissonGroup(name="inp", n=30, rate=15.0))
+post = net.add(LIF(name="post", n=6, t_ref=0.002))
+g = 1.5e-11
+net.add(Projection(name="ff", pre=inp, post=post, target="I_e", weight=("uniform", 0.0, 0.6e-9), w_min=0.0,
+                   w_max=1.5e-9, rule=PairSTDP(A_plus=g, A_minus=1.05 * g)))
+net.add(Projection(name="rec", pre=post, post=post, target="I_e", weight=0.02e-9, connectivity=0.5, delay=0.001))
+net.add(SpikeProbe(name="sp", population="post"))
+net.add(SpikeProbe(name="sp_in", population="inp"))
+net.add(StateProbe(name="V", population="post", variable="v", sample_every=0.01))
+ds = plastinet.simulate(net, 1.0, backend="nest", threads=threads, seed=5)
+save_result(ds, out / f"rank{nest.Rank()}.nc")
+"""
+
+#: Dopamine STDP between Izhikevich neurons, thalamic noise and a coincidence reward (argv as for SCRIPT): the
+#: rewards are scanned from the spikes of every rank mid-run, the dopamine weights sampled mid-run.
+DOPAMINE_SCRIPT = """
+import sys
+from pathlib import Path
+
+import nest
+import numpy as np
+import plastinet
+from plastinet.io import save_result
+from plastinet.spiking import (CoincidenceReward, DopamineSTDP, Izhikevich, ModulatorProbe, Network, NoiseCurrent,
+                               Projection, SpikeProbe, SpikeSignal, StateProbe, WeightProbe)
+
+threads, out = int(sys.argv[1]), Path(sys.argv[2])
+mv = 1e-3
+rng = np.random.default_rng(1)
+pre, post = np.repeat(np.arange(40), 8), rng.integers(0, 40, 320)
+net = Network()
+exc = net.add(Izhikevich(name="exc", n=40, a=20.0, b=200.0, c=-0.065, d=8.0, method="half_steps"))
+net.add(NoiseCurrent(name="th", population="exc", target="I", distribution="uniform", low=-6.5 * mv, high=9.0 * mv))
+net.add(SpikeSignal(name="dopamine", tau=0.2, increment=0.0))
+net.add(CoincidenceReward(name="reward", modulator="dopamine", pre="exc", post="exc", pre_neuron=0, post_neuron=1,
+                          window=0.05, delay_min=0.15, delay_max=0.3, amount=50.0))
+rule = DopamineSTDP(A_plus=0.1 * mv, A_minus=0.15 * mv, tau_c=1.0, b=-0.2, modulator="dopamine")
+net.add(Projection(name="ee", pre=exc, post=exc, target="I", connectivity=(pre, post),
+                   weight=("uniform", 0.5 * mv, 1.5 * mv), w_min=0.0, w_max=4 * mv, rule=rule))
+net.add(WeightProbe(name="W", projection="ee", sample_every=0.01))
+net.add(ModulatorProbe(name="level", modulator="dopamine", sample_every=0.01))
+net.add(SpikeProbe(name="sp", population="exc"))
+net.add(StateProbe(name="V", population="exc", variable="v", sample_every=0.01))
+ds = plastinet.simulate(net, 2.0, backend="nest", dt=1e-3, threads=threads, seed=5)
+save_result(ds, out / f"rank{nest.Rank()}.nc")
+"""
+
+#: Attributes that name the split or the wall-clock time, not the result.
+SPLIT_ATTRS = {"nest_threads", "nest_processes", "wall_time", "run_loop_time"}
+
+
+def _mpi_setup() -> str:
+    """The mpirun to use, or skip with the reason."""
+    from plastinet.backends.nest.session import build_info
+
+    try:
+        info = build_info()
+    except UnsupportedError as err:
+        pytest.skip(f"NEST is not installed: {err}")
+    if not info["have_mpi"]:
+        pytest.skip(f"NEST {info['version']} here has no MPI (the PyPI wheel); build it from its sdist "
+                    "with -Dwith-mpi=ON (docs/cluster.md)")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError as err:
+        pytest.skip(f"mpi4py is missing ({err}): pip install 'plastinet[nest-mpi]'")
+    mpirun = shutil.which("mpirun") or shutil.which("mpiexec")
+    if mpirun is None:
+        pytest.skip("no mpirun or mpiexec on the PATH")
+    return mpirun
+
+
+def _run(cmd: list[str], cwd) -> None:
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")        # Open MPI's; other MPIs ignore them
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("network", ["lif_stdp", "dopamine_rewards"])
+def test_two_ranks_write_the_result_of_one_process_with_two_threads(tmp_path, network):
+    mpirun = _mpi_setup()
+    from plastinet.io import load_result
+
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT if network == "lif_stdp" else DOPAMINE_SCRIPT)
+    (tmp_path / "mpi").mkdir()
+    (tmp_path / "threads").mkdir()
+    _run([mpirun, "-np", "2", sys.executable, str(script), "1", str(tmp_path / "mpi")], tmp_path)
+    _run([sys.executable, str(script), "2", str(tmp_path / "threads")], tmp_path)
+    assert sorted(p.name for p in (tmp_path / "mpi").iterdir()) == ["rank0.nc"], "a rank > 0 wrote a result"
+    mpi, threads = load_result(tmp_path / "mpi" / "rank0.nc"), load_result(tmp_path / "threads" / "rank0.nc")
+    assert (mpi.attrs["nest_processes"], mpi.attrs["nest_threads"]) == (2, 1)
+    assert (threads.attrs["nest_processes"], threads.attrs["nest_threads"]) == (1, 2)
+    assert threads.sizes["spike"] > 100, "too few spikes for the comparison to mean anything"
+    assert set(mpi.variables) == set(threads.variables)
+    for name in threads.variables:
+        np.testing.assert_array_equal(mpi[name].values, threads[name].values, err_msg=name)
+        assert mpi[name].attrs == threads[name].attrs, name
+    same = {k: v for k, v in threads.attrs.items() if k not in SPLIT_ATTRS}
+    assert {k: v for k, v in mpi.attrs.items() if k not in SPLIT_ATTRS} == same
+    if network == "lif_stdp":
+        w = threads["w_ff"].values
+        assert np.isfinite(w).all() and not np.all(w == w[0]), "the plastic weights were not read back"
+    else:
+        level = threads["level"].values
+        assert (np.diff(level) > 0).sum() >= 3, "too few rewards for the mid-run scans to mean anything"
+        moved = np.abs(threads["w_ee"].values - threads["W"].values[0])
+        assert moved.max() > 1e-3, "the dopamine weights did not move"
