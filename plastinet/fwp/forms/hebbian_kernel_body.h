@@ -79,7 +79,7 @@ static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                 long long dv, long long da, long long every, const REAL *Q, const REAL *K,
                 const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
-                REAL *states, REAL *peak)
+                REAL *states, REAL *peak, const REAL *W0, REAL *W)
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
@@ -91,6 +91,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
     double *E = G + C * w, *r = E + C * w;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
+        if (W0) FN(transpose)(dv, dk, W0 + h * dv * dk, S);
         for (long long j = 0; j < n; ++j) {
             long long row = (h * n + j) * C;
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
@@ -202,6 +203,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
             }
         }
         if (peak) FN(track_peak)(peak + h, S, dk * dv);
+        if (W) FN(transpose)(dk, dv, S, W + h * dv * dk);
     }
     free(buf);
     free(G);
