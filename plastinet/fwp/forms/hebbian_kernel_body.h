@@ -51,29 +51,39 @@ static void FN(gate_products)(long long C, long long dk, long long w, const REAL
 }
 
 /* Per-key gates of one chunk in one pass each way: G inclusive products (G's last row is
- * g_C), inv = 1 / g_C, E exclusive products to the chunk end, Ke = K * E and, if Qh is not
- * NULL, Qh = Q * G / g_C (= Q / E, both factors referred to the chunk end). */
+ * g_C; the earlier rows only if Qh is not NULL), inv = 1 / g_C, then from the chunk end the
+ * exclusive products e_t (a running row in E) with Ke = K * e and, if Qh is not NULL,
+ * Qh = Q * G / g_C (= Q / e, both factors referred to the chunk end) in the same pass. */
 static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *q,
                           const REAL *k, double *G, double *inv, double *E, REAL *Qh, REAL *Ke)
 {
-    for (long long c = 0; c < dk; ++c) G[c] = a[c];
-    for (long long i = 1; i < C; ++i)
-        for (long long c = 0; c < dk; ++c) G[i * dk + c] = G[(i - 1) * dk + c] * a[i * dk + c];
-    for (long long c = 0; c < dk; ++c) {
-        inv[c] = 1.0 / G[(C - 1) * dk + c];
-        E[(C - 1) * dk + c] = 1.0;
-        Ke[(C - 1) * dk + c] = k[(C - 1) * dk + c];
+    double *last = G + (C - 1) * dk;
+    if (Qh) {
+        for (long long c = 0; c < dk; ++c) G[c] = a[c];
+        for (long long i = 1; i < C; ++i)
+            for (long long c = 0; c < dk; ++c) G[i * dk + c] = G[(i - 1) * dk + c] * a[i * dk + c];
+    } else {                                            /* the same products, only the last */
+        for (long long c = 0; c < dk; ++c) last[c] = a[c];
+        for (long long i = 1; i < C; ++i)
+            for (long long c = 0; c < dk; ++c) last[c] *= a[i * dk + c];
     }
-    for (long long i = C - 2; i >= 0; --i)
-        for (long long c = 0; c < dk; ++c) {
-            double e = E[(i + 1) * dk + c] * a[(i + 1) * dk + c];
-            E[i * dk + c] = e;
-            Ke[i * dk + c] = (REAL)(k[i * dk + c] * e);
-        }
-    if (Qh)
-        for (long long i = 0; i < C; ++i)
+    for (long long c = 0; c < dk; ++c) {
+        inv[c] = 1.0 / last[c];
+        E[c] = 1.0;
+    }
+    for (long long i = C - 1; i >= 0; --i) {
+        if (i == C - 1)
+            for (long long c = 0; c < dk; ++c) Ke[i * dk + c] = k[i * dk + c];
+        else
+            for (long long c = 0; c < dk; ++c) {
+                double e = E[c] * a[(i + 1) * dk + c];
+                E[c] = e;
+                Ke[i * dk + c] = (REAL)(k[i * dk + c] * e);
+            }
+        if (Qh)
             for (long long c = 0; c < dk; ++c)
                 Qh[i * dk + c] = (REAL)(q[i * dk + c] * (G[i * dk + c] * inv[c]));
+    }
 }
 
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
