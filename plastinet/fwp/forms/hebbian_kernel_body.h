@@ -50,10 +50,10 @@ static void FN(gate_products)(long long C, long long dk, long long w, const REAL
         }
 }
 
-/* Per-key gates of one chunk in one pass each way: G inclusive products (G's last row is
- * g_C; the earlier rows only if Qh is not NULL), inv = 1 / g_C, then from the chunk end the
- * exclusive products e_t (a running row in E) with Ke = K * e and, if Qh is not NULL,
- * Qh = Q * G / g_C (= Q / e, both factors referred to the chunk end) in the same pass. */
+/* Per-key gates of one chunk: G inclusive products (G's last row is g_C; the earlier rows
+ * only if Qh is not NULL), inv = 1 / g_C, from the chunk end the exclusive products e_t (a
+ * running row in E) with Ke = K * e and, if Qh is not NULL, Qh = Q * G / g_C (= Q / e,
+ * both factors referred to the chunk end). */
 static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *q,
                           const REAL *k, double *G, double *inv, double *E, REAL *Qh, REAL *Ke)
 {
@@ -80,10 +80,11 @@ static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *
                 E[c] = e;
                 Ke[i * dk + c] = (REAL)(k[i * dk + c] * e);
             }
-        if (Qh)
+    }
+    if (Qh)
+        for (long long i = 0; i < C; ++i)
             for (long long c = 0; c < dk; ++c)
                 Qh[i * dk + c] = (REAL)(q[i * dk + c] * (G[i * dk + c] * inv[c]));
-    }
 }
 
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
