@@ -111,13 +111,36 @@ def min_max(arr: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+#: unsigned integer of the size of each float dtype (:func:`_within_zero_to`)
+_BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+
+
+def _within_zero_to(arr: np.ndarray, high: float) -> bool:
+    """True if every entry of float ``arr`` lies in ``[+0, high]`` (``0 <= high < inf``).
+
+    The bit patterns of IEEE floats ``>= +0`` order as unsigned integers as the floats do,
+    and those of negative numbers (``-0`` included) and NaN lie above that of any finite
+    ``high >= 0`` (NaN and infinity above every finite pattern): one maximum of the integer
+    view decides. False is not a verdict (``-0``, which the range allows, fails it).
+    """
+    bits = _BITS.get(arr.dtype)
+    if bits is None or not 0.0 <= high < np.inf:
+        return False
+    top = np.array(high, dtype=arr.dtype)
+    if float(top) > high:                              # the largest entry allowed, rounded down
+        top = np.nextafter(top, top.dtype.type(0))
+    return bool(arr.view(bits).max() <= top.view(bits))
+
+
 def check_range(arr: np.ndarray, low: float, high: float, obj: str, name: str) -> None:
     """Require every entry of ``arr`` to be finite and lie in ``[low, high]``.
 
     One pass over memory (:func:`min_max`); a NaN or infinite entry raises
-    :class:`NonFiniteError` naming the first one (as :func:`check_finite`).
+    :class:`NonFiniteError` naming the first one (as :func:`check_finite`). Ranges
+    ``[0, high]`` (gates, learning rates) are first screened with a single reduction, see
+    :func:`_within_zero_to`.
     """
-    if arr.size == 0:
+    if arr.size == 0 or (low == 0 and _within_zero_to(arr, high)):
         return
     lo, hi = min_max(arr)
     if not (np.isfinite(lo) and np.isfinite(hi)):

@@ -155,7 +155,9 @@ class FeatureMap(Spec):
         :data:`VJP_ROWS` rows (their temporaries stay in cache; into ``g`` with
         ``overwrite`` where ``g`` is C-contiguous, else into a new array)."""
         d = g.shape[-1]
-        out = g if overwrite and g.flags.c_contiguous and g.dtype == raw.dtype else np.empty(raw.shape, raw.dtype)
+        # C order: the row view of ``out`` below must be a view (it is written through)
+        out = (g if overwrite and g.flags.c_contiguous and g.dtype == raw.dtype
+               else np.empty(raw.shape, dtype=raw.dtype))
         rows_g, rows_raw, rows_out = (np.reshape(a, (-1, d)) for a in (g, raw, out))
         rows_den = np.reshape(denom, (-1, 1))
         for start in range(0, rows_out.shape[0], VJP_ROWS):

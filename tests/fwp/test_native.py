@@ -106,6 +106,35 @@ def test_kernel_never_writes_into_the_initial_state(monkeypatch):
     assert np.array_equal(kw["initial_state"], W0)
 
 
+@pytest.mark.parametrize("kind", ["delta", "gated_delta", "hebbian", "per_key"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_reads_and_writes_the_state_in_the_callers_layout(monkeypatch, kind, dtype):
+    """``W0``/``W`` (d_v x d_k per head; here d_k != d_v and neither a multiple of 8 nor both)
+    give exactly the transposes of the state the kernel carries as ``ST``."""
+    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    rng = np.random.default_rng(2)
+    N, n, C, d_k, d_v = 3, 4, 8, 16, 12
+    Q, K = (rng.normal(size=(N, n, C, d_k)).astype(dtype) * 0.3 for _ in range(2))
+    V = rng.normal(size=(N, n, C, d_v)).astype(dtype)
+    b = rng.uniform(0, 1, (N, n, C)).astype(dtype)
+    W0 = rng.normal(size=(N, d_v, d_k)).astype(dtype)
+    gates = {"gated_delta": (N, n, C), "per_key": (N, n, C, d_k)}
+    a = rng.uniform(0.9, 1, gates[kind]).astype(dtype) if kind in gates else None
+    outs = []
+    for caller in (False, True):
+        ST = np.full((N, d_k, d_v), np.nan, dtype) if caller else np.ascontiguousarray(W0.swapaxes(1, 2))
+        Y = np.empty_like(V)
+        W = np.full_like(W0, np.nan)
+        extra = {"W0": W0, "W": W} if caller else {}
+        if kind in ("delta", "gated_delta"):
+            native.delta_kernel(dtype)(Q, K, V, b, ST, Y, alpha=a, **extra)
+        else:
+            native.hebbian_kernel(dtype)(Q, K, V, b, a, ST, Y, **extra)
+        outs.append((Y, W if caller else ST.swapaxes(1, 2)))
+    np.testing.assert_array_equal(outs[1][0], outs[0][0])
+    np.testing.assert_array_equal(outs[1][1], outs[0][1])
+
+
 def test_kernel_checks_its_arrays(monkeypatch):
     monkeypatch.setenv("PLASTINET_NATIVE", "1")
     run = native.delta_kernel(np.float64)

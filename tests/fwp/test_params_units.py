@@ -296,3 +296,24 @@ def test_error_messages_summarise_values():
     assert err.path == "m.toml" and err.key == "rule.type" and "m.toml: invalid rule.type=" in str(err)
     err = NumericalError("boom", step=3, where="batch 0, head 1")
     assert (err.step, err.where, str(err)) == (3, "batch 0, head 1", "boom")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_range_screen_of_zero_to_high_agrees_with_the_two_sided_check(dtype):
+    # check_range screens [0, high] with one maximum of the bits; every verdict must be the
+    # one of min_max: -0 and high itself allowed, the next float above high, tiny negatives,
+    # NaN and infinities refused; a high that the dtype cannot hold exactly (0.1) rounds down
+    rng = np.random.default_rng(1)
+    for high in (1.0, 2.0, 0.1):
+        top = dtype(high)
+        top = top if float(top) <= high else np.nextafter(top, dtype(0))
+        for bad, kind in ((np.nextafter(top, dtype(np.inf)), RangeError),
+                          (-np.finfo(dtype).tiny, RangeError), (np.nan, NonFiniteError),
+                          (np.inf, NonFiniteError), (-np.inf, NonFiniteError)):
+            x = rng.uniform(0.0, float(top), (5, 7)).astype(dtype)
+            x[0, 0], x[4, 6] = dtype(-0.0), top
+            check_range(x, 0.0, high, "f", "x")
+            check_range(x[:, ::2], 0.0, high, "f", "x")                    # strided views
+            x[3, 2] = bad
+            with pytest.raises(kind, match=r"\(3, 2\)" if kind is NonFiniteError else "found"):
+                check_range(x, 0.0, high, "f", "x")

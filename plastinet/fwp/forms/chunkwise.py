@@ -149,17 +149,19 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C):
             y, W, peak = decayed_hebbian_engine(q, k, v, beta, alpha, W0, C)
         return _unless_cancelled(decayed_hebbian, args, y, W, peak)
     y = np.empty((N, -(-T // C) * C, d_v), dtype=q.dtype)
-    ST = np.array(_t(W0), dtype=q.dtype, order="C")                      # a copy, updated in place
+    ST = np.empty((N, d_k, d_v), dtype=q.dtype)         # the kernel's transposed working state
+    W = np.empty((N, d_v, d_k), dtype=q.dtype)          # the final state, written by the kernel
     peak = np.zeros(N, dtype=q.dtype)
 
-    def run(Q, K, V, b, a, S, Y, P):
-        kernel(Q, K, V, b, a, S, Y, peak=P)
+    def run(Q, K, V, b, a, S, Y, P, S0, S1):
+        kernel(Q, K, V, b, a, S, Y, peak=P, W0=S0, W=S1)
         return ()
 
     chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
     gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
-    map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak), work=work)
-    return _unless_cancelled(decayed_hebbian, args, y[:, :T], np.ascontiguousarray(_t(ST)), peak)
+    map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak,
+                    np.ascontiguousarray(W0, dtype=q.dtype), W), work=work)
+    return _unless_cancelled(decayed_hebbian, args, y[:, :T], W, peak)
 
 
 #: Float32 heads whose final state ends below this fraction of the largest state they had at
@@ -395,16 +397,18 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     peak = np.zeros(N, dtype=q.dtype)
     kernel = delta_kernel(q.dtype)
     if kernel is not None:                  # the compiled chunk loop runs without the GIL
-        ST = np.array(_t(W0), dtype=q.dtype, order="C")                  # a copy, updated in place
+        ST = np.empty((N, d_k, v.shape[-1]), dtype=q.dtype)   # the kernel's transposed state
+        W = np.empty((N, v.shape[-1], d_k), dtype=q.dtype)
 
-        def run(Q, K, V, b, a, S, Y, P):
-            kernel(Q, K, V, b, S, Y, alpha=a, peak=P)
+        def run(Q, K, V, b, a, S, Y, P, S0, S1):
+            kernel(Q, K, V, b, S, Y, alpha=a, peak=P, W0=S0, W=S1)
             return ()
 
         chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
         gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
-        map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak), work=work)
-        return _unless_cancelled(gated_delta, args, y[:, :T], np.ascontiguousarray(_t(ST)), peak)
+        map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak,
+                        np.ascontiguousarray(W0, dtype=q.dtype), W), work=work)
+        return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)
     W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y, peak), C, work=work,
                    grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
     return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)

@@ -11,7 +11,9 @@
  * Identical in exact arithmetic to gated_delta_engine in chunkwise.py (with a gate: see
  * delta_kernel_body.h). Y may be
  * NULL (no read-outs: the backward's recomputation); states (the entering S^T of every chunk)
- * and pseudo (U), if not NULL, are filled for the backward pass.
+ * and pseudo (U), if not NULL, are filled for the backward pass. W0 and W (d_v x d_k per head,
+ * the caller's layout of the state), if not NULL: S^T is read from W0 at each head's start and
+ * the final state written to W at its end (transposed in cache; both forward kernels).
  *
  * Backward: the reverse scan of plastinet/fwp/gradients/chunkwise.py (_gated_delta_heads
  * without a gate), per chunk from the last: see delta_kernel_body.h.

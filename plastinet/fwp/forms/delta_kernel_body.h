@@ -164,7 +164,7 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
 int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
               long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
               const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo, REAL *peak,
-              REAL *inv, REAL *gram)
+              REAL *inv, REAL *gram, const REAL *W0, REAL *W)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
     REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 4 * C * dk));
@@ -175,6 +175,7 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
     double *G = Tm + C * C, *E = G + C;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
+        if (W0) FN(transpose)(dv, dk, W0 + h * dv * dk, S);
         for (long long j = 0; j < n; ++j) {
             long long row = (h * n + j) * C;
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
@@ -230,6 +231,7 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
                  S, dv);
         }
         if (peak) FN(track_peak)(peak + h, S, dk * dv);
+        if (W) FN(transpose)(dk, dv, S, W + h * dv * dk);
     }
     free(A);
     free(Tm);

@@ -50,26 +50,37 @@ static void FN(gate_products)(long long C, long long dk, long long w, const REAL
         }
 }
 
-/* Per-key gates of one chunk in one pass each way: G inclusive products (G's last row is
- * g_C), inv = 1 / g_C, E exclusive products to the chunk end, Ke = K * E and, if Qh is not
- * NULL, Qh = Q * G / g_C (= Q / E, both factors referred to the chunk end). */
+/* Per-key gates of one chunk: G inclusive products (G's last row is g_C; the earlier rows
+ * only if Qh is not NULL), inv = 1 / g_C, from the chunk end the exclusive products e_t (a
+ * running row in E) with Ke = K * e and, if Qh is not NULL, Qh = Q * G / g_C (= Q / e,
+ * both factors referred to the chunk end). */
 static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *q,
                           const REAL *k, double *G, double *inv, double *E, REAL *Qh, REAL *Ke)
 {
-    for (long long c = 0; c < dk; ++c) G[c] = a[c];
-    for (long long i = 1; i < C; ++i)
-        for (long long c = 0; c < dk; ++c) G[i * dk + c] = G[(i - 1) * dk + c] * a[i * dk + c];
-    for (long long c = 0; c < dk; ++c) {
-        inv[c] = 1.0 / G[(C - 1) * dk + c];
-        E[(C - 1) * dk + c] = 1.0;
-        Ke[(C - 1) * dk + c] = k[(C - 1) * dk + c];
+    double *last = G + (C - 1) * dk;
+    if (Qh) {
+        for (long long c = 0; c < dk; ++c) G[c] = a[c];
+        for (long long i = 1; i < C; ++i)
+            for (long long c = 0; c < dk; ++c) G[i * dk + c] = G[(i - 1) * dk + c] * a[i * dk + c];
+    } else {                                            /* the same products, only the last */
+        for (long long c = 0; c < dk; ++c) last[c] = a[c];
+        for (long long i = 1; i < C; ++i)
+            for (long long c = 0; c < dk; ++c) last[c] *= a[i * dk + c];
     }
-    for (long long i = C - 2; i >= 0; --i)
-        for (long long c = 0; c < dk; ++c) {
-            double e = E[(i + 1) * dk + c] * a[(i + 1) * dk + c];
-            E[i * dk + c] = e;
-            Ke[i * dk + c] = (REAL)(k[i * dk + c] * e);
-        }
+    for (long long c = 0; c < dk; ++c) {
+        inv[c] = 1.0 / last[c];
+        E[c] = 1.0;
+    }
+    for (long long i = C - 1; i >= 0; --i) {
+        if (i == C - 1)
+            for (long long c = 0; c < dk; ++c) Ke[i * dk + c] = k[i * dk + c];
+        else
+            for (long long c = 0; c < dk; ++c) {
+                double e = E[c] * a[(i + 1) * dk + c];
+                E[c] = e;
+                Ke[i * dk + c] = (REAL)(k[i * dk + c] * e);
+            }
+    }
     if (Qh)
         for (long long i = 0; i < C; ++i)
             for (long long c = 0; c < dk; ++c)
@@ -79,7 +90,7 @@ static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                 long long dv, long long da, long long every, const REAL *Q, const REAL *K,
                 const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
-                REAL *states, REAL *peak)
+                REAL *states, REAL *peak, const REAL *W0, REAL *W)
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
@@ -91,6 +102,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
     double *E = G + C * w, *r = E + C * w;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
+        if (W0) FN(transpose)(dv, dk, W0 + h * dv * dk, S);
         for (long long j = 0; j < n; ++j) {
             long long row = (h * n + j) * C;
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
@@ -202,6 +214,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
             }
         }
         if (peak) FN(track_peak)(peak + h, S, dk * dv);
+        if (W) FN(transpose)(dk, dv, S, W + h * dv * dk);
     }
     free(buf);
     free(G);

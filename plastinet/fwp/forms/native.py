@@ -85,7 +85,7 @@ def _load() -> dict:
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
                     fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
                                 ("delta", "delta_backward", "hebbian", "hebbian_backward"))
-                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (12, 16, 9, 14)):
+                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (14, 16, 11, 14)):
                         fn.restype = ctypes.c_int
                         fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
                     _loaded[name] = (*fns, gemm)
@@ -150,7 +150,9 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     of a state at a chunk boundary (entering states and the final one). ``factors``, a pair
     ``(inv, gram)`` of arrays shaped as ``Q`` (needs ``C <= d_k``), receives each chunk's
     ``C x C`` matrices ``T`` and ``K K^T`` (times the decay ratios with gates) in the first
-    ``C * C`` numbers of the chunk's rows, for :func:`delta_backward_kernel`.
+    ``C * C`` numbers of the chunk's rows, for :func:`delta_backward_kernel`. ``W0`` and ``W``
+    ``(N, d_v, d_k)``, the states in the caller's layout, if given: each head's ``ST`` is first
+    read from ``W0`` and its final state written to ``W`` (transposed in cache, per head).
     """
     functions = _functions(dtype)
     if functions is None:
@@ -159,14 +161,14 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None,
-            peak=None, factors=None) -> None:
+            peak=None, factors=None, W0=None, W=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         _call(fwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
                (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v)), (peak, (N,)))
-              + _factor_arrays(factors, (N, n, C, d_k)))
+              + _factor_arrays(factors, (N, n, C, d_k)) + ((W0, (N, d_v, d_k)), (W, (N, d_v, d_k))))
 
     return run
 
@@ -219,7 +221,8 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
     ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, ceil(n / every), d_k, d_v)``,
     if given, receives the transposed entering states of every ``every``-th chunk (for
-    :func:`hebbian_backward_kernel`); ``peak (N,)`` as for :func:`delta_kernel`. The
+    :func:`hebbian_backward_kernel`); ``peak (N,)``, ``W0`` and ``W`` as for
+    :func:`delta_kernel`. The
     arithmetic is that of :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian`
     without gates).
     """
@@ -229,14 +232,16 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     heb, gemm = functions[2], functions[-1]
     dtype = np.dtype(dtype)
 
-    def run(Q, K, V, beta, alpha, ST, Y, states=None, every: int = 1, peak=None) -> None:
+    def run(Q, K, V, beta, alpha, ST, Y, states=None, every: int = 1, peak=None, W0=None,
+            W=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         d_a = _gate_units(alpha, d_k)
         _call(heb, gemm, dtype, (N, n, C, d_k, d_v, d_a, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
-               (states, (N, -(-n // every), d_k, d_v)), (peak, (N,))), "hebbian kernel")
+               (states, (N, -(-n // every), d_k, d_v)), (peak, (N,)), (W0, (N, d_v, d_k)),
+               (W, (N, d_v, d_k))), "hebbian kernel")
 
     return run
 
