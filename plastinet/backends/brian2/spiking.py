@@ -16,13 +16,13 @@ slot / order    Brian2 object
 ``groups``      ``run_regularly`` of each dynamic population: exact propagators (LIF,
                 RateUnits), Euler / exponential Euler (ConductanceLIF), refractory hold
 ``thresholds``  ``NeuronGroup`` thresholds, ``SpikeGeneratorGroup`` / ``PoissonGroup``
-``synapses``    in this order: rewards due (``network_operation``) and modulator source
+``synapses``    in this order: coincidence rewards (due, earned, n1 recorded) and modulator source
                 spikes (``Synapses`` onto the modulator group); dopamine synapses
                 integrated up to ``t`` when their modulator jumps; the jump; the
                 modulator value; pre pathways sorted by projection name; per-step rules
                 (``run_regularly``); post pathways sorted by projection name
 ``resets``      ``NeuronGroup`` resets (``v = v_reset``, refractory counter)
-``end``         coincidence rewards scheduled (``network_operation``); monitors
+``end``         monitors
 ==============  =========================================================================
 """
 
