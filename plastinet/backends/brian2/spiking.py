@@ -29,6 +29,7 @@ slot / order    Brian2 object
 from __future__ import annotations
 
 import math
+import re
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -298,7 +299,10 @@ def _spike_signal(mod: SpikeSignal, b2: Any, ctx: SimpleNamespace, rank: int) ->
     model += [f"cnt_{k} : 1" for k in range(len(srcs))]
     amount = "mpend" + "".join(f" + cnt_{k} * inc" for k in range(len(srcs)))
     ns = {"DT": ctx.plan.dt, "tau": mod.tau, "inc": mod.increment}
-    g = b2.NeuronGroup(1, "\n".join(model), clock=ctx.clock, namespace=ns, name=f"mod_{name}")
+    g = b2.NeuronGroup(1, "\n".join(model), clock=ctx.clock, namespace=ns, name=f"mod_{name}",
+                       events={"jump": "mnev > 0"})
+    # the jump event is checked after the step's rewards and source spikes, before the synapses' integration
+    g.set_event_schedule("jump", when="synapses", order=_DOPA_ALL - 1000 + rank)
     jump = ["ev = int(mnev > 0)",
             f"mval = ev * (mval * exp(-((t_in_timesteps - mlast) * DT) / tau) + {amount}) + (1 - ev) * mval",
             "mlast = ev * t_in_timesteps + (1 - ev) * mlast", "mpend = 0.0", "mnev = 0.0"]
@@ -355,7 +359,7 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
     for rank, (name, p) in enumerate(plan.projs.items()):
         code, proj = p.code, p.proj
         ns = dict(code.namespace)
-        if "em1(" in code.continuous:       # DopamineSTDP's closed form
+        if "em1(" in code.on_jump:          # DopamineSTDP's closed form
             ns["em1"] = _expm1(b2)
         kw: dict[str, Any] = {}
         steps = np.zeros(0, dtype=np.int64) if p.delay_steps is None else p.delay_steps
@@ -385,9 +389,10 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             s.pre.order = _PRE + rank
         if code.on_post:
             s.post.order = _POST + rank
+        if code.on_jump:
+            objects.append(_on_jump(b2, code, ns, mgroups[proj.rule.modulator], s, rank, clock))
         if code.continuous:
-            order = (_DOPA_ALL if code.before_jump else _CONT) + rank
-            objects.append(s.run_regularly(code.continuous, when="synapses", order=order, clock=clock,
+            objects.append(s.run_regularly(code.continuous, when="synapses", order=_CONT + rank, clock=clock,
                                            name=f"proj_{name}_step"))
         objects.append(s)
         syns[name] = s
@@ -463,6 +468,26 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
     return SimpleNamespace(network=net, dt=dt, _spikes=spikes, sampled=plan.sampled, _samples=samples,
                            _sample_times=times, projs=plan.projs, final_w=final_w, loop_time=loop_time,
                            states=states, counts=counts)
+
+
+def _on_jump(b2: Any, code: Any, ns: dict, mg: Any, s: Any, rank: int, clock: Any) -> Any:
+    """``code.on_jump`` on every synapse of ``s`` in the steps where its modulator jumps.
+
+    Synapses from the modulator's group onto the synapses of ``s``, driven by the group's
+    ``jump`` event (checked in the ``synapses`` slot after the step's rewards and source spikes):
+    the synapses are only touched in those steps, instead of every synapse in every step.
+    """
+    own = set(re.findall(r"^\s*(\w+)\s*:", "\n".join(code.model), flags=re.M)) - set(code.linked)
+
+    def side(m: re.Match) -> str:       # the synapse's variables are post, the modulator's are pre
+        name = m.group(1)
+        return name + "_pre" if name in code.linked else name + "_post" if name in own else name
+
+    body = re.sub(r"\b(\w+)\b", side, code.on_jump)
+    j = b2.Synapses(mg, s, on_pre=body, on_event="jump", clock=clock, namespace=ns, name=f"{s.name}_jump")
+    j.connect(i=np.zeros(len(s), dtype=int), j=np.arange(len(s)))
+    j.pre.order = _DOPA_ALL + rank
+    return j
 
 
 def _dopamine_weights_at(s: Any, mg: Any, p: SimpleNamespace, step: int, dt: float) -> np.ndarray:
