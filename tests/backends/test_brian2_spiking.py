@@ -99,7 +99,7 @@ def _rewards_network():
     """Two coincidence rewards into one signal, earned about every 10 ms and pending up to 0.2 s (about
     20 at once), n1 and n2 in one population; in "b" n2 fires in the step of n1's second spike (the
     reward compares it with n1's spike 10 ms before) and again 25 ms later (no reward)."""
-    from plastinet.spiking import (CoincidenceReward, ModulatorProbe, Network, SpikeGenerator, SpikeSignal)
+    from plastinet.spiking import CoincidenceReward, ModulatorProbe, Network, SpikeGenerator, SpikeSignal
 
     t1 = np.arange(0.01, 0.6, 0.01)
     net = Network()
