@@ -54,8 +54,9 @@ class SynapseCode:
     namespace: dict[str, float] = field(default_factory=dict)
     w_now: str = ""                     #: code setting ``w_now``, the weight integrated to now (probes)
     linked: tuple[str, ...] = ()        #: variables linked from the modulator's group (same names)
-    #: the per-step code runs before the modulator's jump (synapses integrated up to its time)
-    before_jump: bool = False
+    #: code run on every synapse in a step where the modulator jumps, before the jump (the
+    #: synapses integrated up to its time); its names are the synapse's own (``w``, ``mval``, ...)
+    on_jump: str = ""
     never: tuple[str, ...] = ()         #: integer "last jump" variables starting at NEVER
 
 
@@ -183,10 +184,9 @@ def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
     tau_n = p.mod_tau
     code.model += ["c : 1", "tl : integer", "Kp : 1", "Km : 1", "lkp : integer", "lkm : integer",
                    "midx : integer (constant)", "mval : 1 (linked)", "mlast : integer (linked)",
-                   "mnev : 1 (linked)", "w_now : 1"]
+                   "w_now : 1"]
     code.never += ("lkp", "lkm")
-    code.linked = ("mval", "mlast", "mnev")
-    code.before_jump = True
+    code.linked = ("mval", "mlast")
     # between events dc/dt = -c/tau_c and dw/dt = c (n - b) with n = n0 e^{-t/tau_n}: the
     # closed form over an interval of length dl uses tau_s = tau_c tau_n / (tau_c + tau_n)
     code.namespace.update(A_plus=rule.A_plus, A_minus=rule.A_minus, tau_plus=rule.tau_plus,
@@ -205,9 +205,7 @@ def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
         f"kpv = {_decay('Kp', 'lkp', 'tau_plus')}", "c = c + A_plus * kpv",
         "Km = 1.0" if near else f"Km = {_decay('Km', 'lkm', 'tau_minus')} + 1.0", "lkm = t_in_timesteps"]
     # integrate every synapse up to now when the modulator jumps in this step
-    code.continuous = "\n".join(["ev = int(mnev > 0)"] + integ +
-                                ["w = ev * wn + (1 - ev) * w", "c = ev * cn + (1 - ev) * c",
-                                 "tl = ev * t_in_timesteps + (1 - ev) * tl"])
+    code.on_jump = "\n".join(integ + commit)
     code.w_now = "\n".join(integ + ["w_now = wn"])
 
 

@@ -16,20 +16,20 @@ slot / order    Brian2 object
 ``groups``      ``run_regularly`` of each dynamic population: exact propagators (LIF,
                 RateUnits), Euler / exponential Euler (ConductanceLIF), refractory hold
 ``thresholds``  ``NeuronGroup`` thresholds, ``SpikeGeneratorGroup`` / ``PoissonGroup``
-``synapses``    in this order: rewards due (``network_operation``) and modulator source
+``synapses``    in this order: coincidence rewards (due, earned, n1 recorded) and modulator source
                 spikes (``Synapses`` onto the modulator group); dopamine synapses
                 integrated up to ``t`` when their modulator jumps; the jump; the
                 modulator value; pre pathways sorted by projection name; per-step rules
                 (``run_regularly``); post pathways sorted by projection name
 ``resets``      ``NeuronGroup`` resets (``v = v_reset``, refractory counter)
-``end``         coincidence rewards scheduled (``network_operation``); monitors
+``end``         monitors
 ==============  =========================================================================
 """
 
 from __future__ import annotations
 
-import heapq
 import math
+import re
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -87,10 +87,6 @@ def unsupported_reason(network: Network, target: str) -> str | None:
     for mod in network.modulators.values():
         if type(mod) not in MODULATORS:
             return f"modulator {mod.name!r}: the brian2 backend has no lowering of {type(mod).__name__}"
-    if target == "cpp_standalone" and network.rewards:
-        names = ", ".join(sorted(network.rewards))
-        return (f"CoincidenceReward ({names}) needs Python-side callbacks (random reward delays "
-                "scheduled at run time), which target='cpp_standalone' cannot run; use 'numpy' or 'cython'")
     return None
 
 
@@ -164,6 +160,9 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
                               for name, x in network.noises.items()}, _OWNER,
                              f"replaying {duration:g} s of noise (poisson='brian2' draws it in Brian2 instead)")
     plan = _plan(network, dt, seed)
+    check_network_memory({f"reward {name!r} delays (drawn in advance)": 8.0 * max(n_steps, 1)
+                          for name in network.rewards}, _OWNER, f"{duration:g} s of reward delays")
+    plan.reward_delays = _reward_delays(network, plan.streams, dt, n_steps)
     plan.noise_draws = noise_draws(network, seed, 0, n_steps) if poisson == "replay" and network.noises else {}
     rng_state = np.random.get_state()
     t0 = time.perf_counter()
@@ -300,7 +299,10 @@ def _spike_signal(mod: SpikeSignal, b2: Any, ctx: SimpleNamespace, rank: int) ->
     model += [f"cnt_{k} : 1" for k in range(len(srcs))]
     amount = "mpend" + "".join(f" + cnt_{k} * inc" for k in range(len(srcs)))
     ns = {"DT": ctx.plan.dt, "tau": mod.tau, "inc": mod.increment}
-    g = b2.NeuronGroup(1, "\n".join(model), clock=ctx.clock, namespace=ns, name=f"mod_{name}")
+    g = b2.NeuronGroup(1, "\n".join(model), clock=ctx.clock, namespace=ns, name=f"mod_{name}",
+                       events={"jump": "mnev > 0"})
+    # the jump event is checked after the step's rewards and source spikes, before the synapses' integration
+    g.set_event_schedule("jump", when="synapses", order=_DOPA_ALL - 1000 + rank)
     jump = ["ev = int(mnev > 0)",
             f"mval = ev * (mval * exp(-((t_in_timesteps - mlast) * DT) / tau) + {amount}) + (1 - ev) * mval",
             "mlast = ev * t_in_timesteps + (1 - ev) * mlast", "mpend = 0.0", "mnev = 0.0"]
@@ -357,7 +359,7 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
     for rank, (name, p) in enumerate(plan.projs.items()):
         code, proj = p.code, p.proj
         ns = dict(code.namespace)
-        if "em1(" in code.continuous:       # DopamineSTDP's closed form
+        if "em1(" in code.on_jump:          # DopamineSTDP's closed form
             ns["em1"] = _expm1(b2)
         kw: dict[str, Any] = {}
         steps = np.zeros(0, dtype=np.int64) if p.delay_steps is None else p.delay_steps
@@ -387,15 +389,15 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             s.pre.order = _PRE + rank
         if code.on_post:
             s.post.order = _POST + rank
+        if code.on_jump:
+            objects.append(_on_jump(b2, code, ns, mgroups[proj.rule.modulator], s, rank, clock))
         if code.continuous:
-            order = (_DOPA_ALL if code.before_jump else _CONT) + rank
-            objects.append(s.run_regularly(code.continuous, when="synapses", order=order, clock=clock,
+            objects.append(s.run_regularly(code.continuous, when="synapses", order=_CONT + rank, clock=clock,
                                            name=f"proj_{name}_step"))
         objects.append(s)
         syns[name] = s
-    # ---- coincidence rewards (Python-side, runtime targets only)
-    if net.rewards:
-        objects += _reward_operations(b2, plan, groups, mgroups, clock)
+    # ---- coincidence rewards
+    objects += _rewards(b2, plan, groups, mgroups, clock, n_steps)
     # ---- probes
     spike_mons = {pop: b2.SpikeMonitor(groups[pop], name=f"spikes_{pop}") for pop in plan.spike_pops}
     objects += list(spike_mons.values())
@@ -468,6 +470,26 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
                            states=states, counts=counts)
 
 
+def _on_jump(b2: Any, code: Any, ns: dict, mg: Any, s: Any, rank: int, clock: Any) -> Any:
+    """``code.on_jump`` on every synapse of ``s`` in the steps where its modulator jumps.
+
+    Synapses from the modulator's group onto the synapses of ``s``, driven by the group's
+    ``jump`` event (checked in the ``synapses`` slot after the step's rewards and source spikes):
+    the synapses are only touched in those steps, instead of every synapse in every step.
+    """
+    own = set(re.findall(r"^\s*(\w+)\s*:", "\n".join(code.model), flags=re.M)) - set(code.linked)
+
+    def side(m: re.Match) -> str:       # the synapse's variables are post, the modulator's are pre
+        name = m.group(1)
+        return name + "_pre" if name in code.linked else name + "_post" if name in own else name
+
+    body = re.sub(r"\b(\w+)\b", side, code.on_jump)
+    j = b2.Synapses(mg, s, on_pre=body, on_event="jump", clock=clock, namespace=ns, name=f"{s.name}_jump")
+    j.connect(i=np.zeros(len(s), dtype=int), j=np.arange(len(s)))
+    j.pre.order = _DOPA_ALL + rank
+    return j
+
+
 def _dopamine_weights_at(s: Any, mg: Any, p: SimpleNamespace, step: int, dt: float) -> np.ndarray:
     """Weights of a DopamineSTDP projection integrated from each synapse's last update to ``step``."""
     ns, bounded = p.code.namespace, math.isfinite(p.proj.w_min) or math.isfinite(p.proj.w_max)
@@ -493,42 +515,68 @@ def _expm1(b2: Any) -> Any:
     return f
 
 
-def _reward_operations(b2: Any, plan: SimpleNamespace, groups: dict, mgroups: dict, clock: Any) -> list:
-    """CoincidenceReward as two network operations (delivery in ``synapses``, detection in ``end``)."""
+def _reward_delays(net: Network, streams: Any, dt: float, n_steps: int) -> dict[str, np.ndarray]:
+    """Each reward's delays in steps, in the order rewards are earned, drawn as the numpy engine draws them.
+
+    The engine draws one ``uniform(delay_min, delay_max)`` from the reward's stream per reward
+    earned and waits ``max(1, round(delay / dt))`` steps; a run earns at most one reward per
+    step after the first, so ``n_steps`` draws from the same stream are all it can use.
+    """
+    out = {}
+    for name, rew in net.rewards.items():
+        delays = streams.rewards[name].uniform(rew.delay_min, rew.delay_max, size=max(n_steps, 1))
+        out[name] = np.maximum(1.0, np.rint(delays / dt))
+    return out
+
+
+def _reward_slots(rew: Any, dt: float, n_steps: int) -> int:
+    """Pending-reward slots that can never all be in use (rewards fill them round-robin).
+
+    Rewards are earned at distinct steps and wait at most ``D = max(1, round(delay_max / dt))``
+    steps, so the reward ``K = D + 1`` places earlier is always delivered by the time its slot
+    is reused; a run of ``n_steps`` earns fewer than ``n_steps`` rewards, so no slot is ever
+    reused when ``K = n_steps``.
+    """
+    return max(1, min(max(1, int(round(rew.delay_max / dt))) + 1, n_steps))
+
+
+def _rewards(b2: Any, plan: SimpleNamespace, groups: dict, mgroups: dict, clock: Any, n_steps: int) -> list:
+    """CoincidenceReward in generated code (every target, cpp_standalone included).
+
+    Per reward, a ``NeuronGroup`` of K pending-reward slots (:func:`_reward_slots`) holds the
+    step its slot is due (``due``), the step of n1's last spike (``t_n1``) and the number
+    of rewards earned (``nrew``; every slot holds the same two copies). In the ``synapses``
+    slot, in this order: a slot whose ``due`` is now spikes (its threshold) and adds ``amount``
+    to the modulator's pending jump; a spike of n2 earns a reward when ``0 < t - t_n1 <=
+    window`` and writes ``t + delays[nrew]`` into slot ``nrew % K`` (the delays drawn in advance
+    by :func:`_reward_delays`); a spike of n1 then sets ``t_n1`` (so n1 and n2 firing in the
+    same step compare n2 with n1's previous spike, as the engine's ``end`` slot does).
+    """
     net, dt = plan.network, plan.dt
-    queue: list[tuple[int, int, str, float]] = []
-    counter = [0]
-    last_spike = {r.pre: np.full(net.populations[r.pre].n, -(2 ** 40), dtype=np.int64)
-                  for r in net.rewards.values()}
-
-    def step_now() -> int:
-        return int(clock.timestep[:])
-
-    @b2.network_operation(clock=clock, when="synapses", order=_REWARD, name="rewards_deliver")
-    def deliver() -> None:
-        s = step_now()
-        while queue and queue[0][0] == s:
-            _, _, mod, amount = heapq.heappop(queue)
-            g = mgroups[mod]
-            g.mpend[0] = float(g.mpend[0]) + amount
-            g.mnev[0] = float(g.mnev[0]) + 1.0
-
-    @b2.network_operation(clock=clock, when="end", order=-1000, name="rewards_detect")
-    def detect() -> None:
-        s = step_now()
-        spk = {name: np.asarray(groups[name].spikes) for name in
-               {r.post for r in net.rewards.values()} | set(last_spike)}
-        for rname, rew in net.rewards.items():
-            idx = spk[rew.post]
-            if idx.size and np.any(idx == rew.post_neuron):
-                lag = s - last_spike[rew.pre][rew.pre_neuron]
-                if 0 < lag * dt <= rew.window + 1e-12 * dt:
-                    delay = plan.streams.rewards[rname].uniform(rew.delay_min, rew.delay_max)
-                    due = s + max(1, int(round(delay / dt)))
-                    counter[0] += 1
-                    heapq.heappush(queue, (due, counter[0], rew.modulator, rew.amount))
-        for name, arr in last_spike.items():
-            if spk[name].size:
-                arr[spk[name]] = s
-
-    return [deliver, detect]
+    objects: list = []
+    for rank, (name, rew) in enumerate(net.rewards.items()):
+        k = _reward_slots(rew, dt, n_steps)
+        ns = {"K": k, "DT": dt, "WIN": rew.window + 1e-12 * dt, "AMOUNT": rew.amount, "one_second": b2.second,
+              f"delays_{name}": b2.TimedArray(plan.reward_delays[name], dt=b2.second)}
+        slots = b2.NeuronGroup(k, "due : 1\nt_n1 : 1\nnrew : integer", threshold="due == t_in_timesteps", reset="",
+                               clock=clock, namespace=ns, name=f"reward_{name}")
+        slots.state_updater.active = False
+        slots.due = -1.0
+        slots.t_n1 = -float(2 ** 40)
+        deliver = b2.Synapses(slots, mgroups[rew.modulator], on_pre="mpend_post += AMOUNT\nmnev_post += 1.0",
+                              clock=clock, namespace=ns, name=f"reward_{name}_deliver")
+        deliver.connect(i=np.arange(k), j=np.zeros(k, dtype=int))
+        earn = b2.Synapses(groups[rew.post], slots, clock=clock, namespace=ns, name=f"reward_{name}_earn", on_pre="""
+            lag = t_in_timesteps - t_n1_post
+            hit = int(lag > 0) * int(lag * DT <= WIN)
+            mine = hit * int(nrew_post % K == j)
+            due_post = mine * (t_in_timesteps + DELAYS(nrew_post * one_second)) + (1 - mine) * due_post
+            nrew_post += hit""".replace("DELAYS", f"delays_{name}"))
+        earn.connect(i=np.full(k, rew.post_neuron), j=np.arange(k))
+        pre = b2.Synapses(groups[rew.pre], slots, on_pre="t_n1_post = 1.0 * t_in_timesteps", clock=clock,
+                          namespace=ns, name=f"reward_{name}_pre")
+        pre.connect(i=np.full(k, rew.pre_neuron), j=np.arange(k))
+        for order, s in enumerate((deliver, earn, pre)):
+            s.pre.order = _REWARD + 1000 * rank + order
+        objects += [slots, deliver, earn, pre]
+    return objects
