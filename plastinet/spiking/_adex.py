@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plastinet.spiking._neurons import check_tau
+from plastinet.spiking._neurons import check_tau, crossed, hold_refractory
 from plastinet.spiking.network import AdEx
 from plastinet.spiking.registry import POPULATIONS
 
@@ -48,21 +48,13 @@ class AdExState:
         dv = -self.g_L * (v - self.E_L) + spike_current - w + self.I_e + self.I_i + self.i_ext
         v_new = v + self.k_v * dv
         self.w = w + self.k_w * (self.a * (v - self.E_L) - w)
-        if self.ref_steps:
-            hold = self.ref > 0
-            self._hold = hold
-            if hold.any():
-                v_new[hold] = v[hold]
-                self.ref[hold] -= 1
+        hold_refractory(self, v, v_new)
         self.v = v_new
         self.I_e *= self.ce
         self.I_i *= self.ci
 
     def threshold(self) -> np.ndarray:
-        above = self.v > self.V_peak
-        if self._hold is not None:
-            above &= ~self._hold
-        return np.flatnonzero(above)
+        return crossed(self, self.V_peak)
 
     def receive(self, target: str, values: np.ndarray) -> None:
         getattr(self, target).__iadd__(values)

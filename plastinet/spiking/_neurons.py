@@ -11,6 +11,7 @@ class is registered for its population type in :data:`plastinet.spiking.registry
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.signal import lfilter
@@ -18,6 +19,25 @@ from scipy.signal import lfilter
 from plastinet.spiking.guards import check_tau
 from plastinet.spiking.network import LIF, ConductanceLIF, RateUnits
 from plastinet.spiking.registry import POPULATIONS
+
+
+def hold_refractory(state: Any, v_old: np.ndarray, v_new: np.ndarray) -> None:
+    """Keep refractory neurons at ``v_old`` in the freshly integrated ``v_new`` and count their
+    refractory steps down (``state.ref``; ``state._hold`` remembers who was held this step)."""
+    if state.ref_steps:
+        hold = state.ref > 0
+        state._hold = hold
+        if hold.any():
+            v_new[hold] = v_old[hold]
+            state.ref[hold] -= 1
+
+
+def crossed(state: Any, level: float | np.ndarray) -> np.ndarray:
+    """Indices of the neurons whose ``v`` is above ``level`` after the update, held ones excepted."""
+    above = state.v > level
+    if state._hold is not None:
+        above &= ~state._hold
+    return np.flatnonzero(above)
 
 
 class LIFState:
@@ -48,21 +68,13 @@ class LIFState:
 
     def update(self) -> None:
         v_new = self.v_inf + (self.v - self.v_inf) * self.pm + self.pve * self.I_e + self.pvi * self.I_i
-        if self.ref_steps:
-            hold = self.ref > 0
-            self._hold = hold
-            if hold.any():
-                v_new[hold] = self.v[hold]
-                self.ref[hold] -= 1
+        hold_refractory(self, self.v, v_new)
         self.v = v_new
         self.I_e *= self.pe
         self.I_i *= self.pi
 
     def threshold(self) -> np.ndarray:
-        above = self.v > self.v_th
-        if self._hold is not None:
-            above &= ~self._hold
-        return np.flatnonzero(above)
+        return crossed(self, self.v_th)
 
     def receive(self, target: str, values: np.ndarray) -> None:
         getattr(self, target).__iadd__(values)
@@ -158,22 +170,14 @@ class ConductanceLIFState:
             a = 1.0 + ge + gi
             v_inf = (ge * self.E_e + gi * self.E_i + self.E_l) / a
             v_new = v_inf + (v - v_inf) * np.exp(-self.k * a)
-        if self.ref_steps:
-            hold = self.ref > 0
-            self._hold = hold
-            if hold.any():
-                v_new[hold] = v[hold]
-                self.ref[hold] -= 1
+        hold_refractory(self, v, v_new)
         self.v = v_new
         ge *= self.ce
         if self._use_gi:
             self.g_i *= self.ci
 
     def threshold(self) -> np.ndarray:
-        above = self.v > self.v_th
-        if self._hold is not None:
-            above &= ~self._hold
-        return np.flatnonzero(above)
+        return crossed(self, self.v_th)
 
     def receive(self, target: str, values: np.ndarray) -> None:
         if target == "g_i":

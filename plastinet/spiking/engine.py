@@ -64,13 +64,12 @@ from plastinet.errors import (
 )
 from plastinet.io.checkpoints import load_npz_checkpoint, save_npz_checkpoint, spec_hash
 from plastinet.results import finalize_dataset
-from plastinet.seeds import check_seed, new_seed
 from plastinet.spiking import builders  # noqa: F401  (registers every builder)
 from plastinet.spiking._noise import NoiseInput
 from plastinet.spiking._sources import _steps
 from plastinet.spiking._synapses import ProjectionState
 from plastinet.spiking.draws import seed_streams
-from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
+from plastinet.spiking.footprint import check_network_memory, state_bytes
 from plastinet.spiking.guards import check_tau, nonfinite_summary, numerical_guard, warn_runaway
 from plastinet.spiking.network import (
     ModulatorProbe,
@@ -84,6 +83,7 @@ from plastinet.spiking.network import (
 from plastinet.spiking.network_native import native_network
 from plastinet.spiking.recordings import build_dataset
 from plastinet.spiking.registry import MODULATORS, POPULATIONS
+from plastinet.spiking.run_checks import check_dt, check_duration, run_seed
 from plastinet.units import to_si
 
 __all__ = ["Simulator", "run", "GUARD_STEPS", "CHECKPOINT_FORMAT"]
@@ -254,9 +254,7 @@ class Simulator:
         if not isinstance(network, Network):
             raise ValidationError("spiking.Simulator", "network", network, "expected a spiking Network")
         network.validate()
-        self.dt = dt = to_si(dt, "s", name="dt", owner="spiking.Simulator")
-        if not dt > 0 or not math.isfinite(dt):
-            raise RangeError("spiking.Simulator", "dt", dt, "expected a positive time step in s")
+        self.dt = dt = check_dt("spiking.Simulator", dt)
         if isinstance(chunk_steps, bool) or not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < 1:
             raise RangeError("spiking.Simulator", "chunk_steps", chunk_steps, "expected an integer >= 1")
         guard = numerical_guard("spiking.Simulator", dt, on_numerical, max_rate)
@@ -267,10 +265,7 @@ class Simulator:
         self.network, self.progress, self.chunk_steps = network, progress, int(chunk_steps)
         #: steps the next chunk integrates speculatively (adapts to the dynamic populations' spiking)
         self._span = self.chunk_steps
-        seed = check_seed("spiking.Simulator", seed)
-        if seed is None:                # draw one, so that the recorded seed reproduces the run
-            seed = new_seed()
-        self.seed = seed
+        self.seed = seed = run_seed("spiking.Simulator", seed)
         streams = seed_streams(network, seed)
         self.sources: dict[str, Any] = {}
         self.dyn: dict[str, Any] = {}
@@ -392,11 +387,8 @@ class Simulator:
             note on the exception says where. Ctrl-C takes effect at the next chunk
             boundary (at most ``chunk_steps`` steps), where a checkpoint is also written.
         """
-        duration = to_si(duration, "s", name="duration", owner=_OWNER)
-        if not duration >= 0 or not math.isfinite(duration):
-            raise RangeError(_OWNER, "duration", duration, "expected a duration >= 0 s")
+        duration = check_duration(_OWNER, self.network, duration)
         n_steps = int(round(duration / self.dt))
-        check_network_memory(probe_bytes(self.network, duration), _OWNER, f"recording {duration:g} s")
         ckpt = None if checkpoint_path is None else Path(checkpoint_path)
         if ckpt is not None and (ckpt.is_dir() or str(checkpoint_path).endswith(("/", "\\"))):
             ckpt = ckpt / CHECKPOINT_NAME

@@ -41,14 +41,13 @@ from plastinet.backends.brian2 import neurons as _neurons  # noqa: F401  (regist
 from plastinet.backends.brian2.plasticity import NEVER, synapse_code
 from plastinet.backends.brian2.registry import MODULATORS, POPULATIONS, RULES, SOURCES
 from plastinet.backends.brian2.session import brian2_run, run_network
-from plastinet.errors import RangeError, UnsupportedError, ValidationError
+from plastinet.errors import UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
-from plastinet.seeds import check_seed, new_seed
 from plastinet.spiking._noise import noise_draws
 from plastinet.spiking._sources import _steps
 from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
-from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
-from plastinet.spiking.guards import check_final_states, check_tau, numerical_guard
+from plastinet.spiking.footprint import check_network_memory
+from plastinet.spiking.guards import check_final_states, check_tau
 from plastinet.spiking.network import (
     ModulatorProbe,
     Network,
@@ -62,7 +61,7 @@ from plastinet.spiking.network import (
     WeightProbe,
 )
 from plastinet.spiking.recordings import build_dataset
-from plastinet.units import to_si
+from plastinet.spiking.run_checks import check_run, sampled_probes
 
 __all__ = ["simulate", "POISSON_MODES", "STEP_ORDER"]
 
@@ -142,19 +141,8 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     if reason:
         raise UnsupportedError(_OWNER, "target", target, reason)
     network.validate()
-    dt = to_si(dt, "s", name="dt", owner=_OWNER)
-    if not dt > 0 or not math.isfinite(dt):
-        raise RangeError(_OWNER, "dt", dt, "expected a positive time step in s")
-    guard = numerical_guard(_OWNER, dt, on_numerical, max_rate)
-    duration = to_si(duration, "s", name="duration", owner=_OWNER)
-    if not duration >= 0 or not math.isfinite(duration):
-        raise RangeError(_OWNER, "duration", duration, "expected a duration >= 0 s")
-    check_network_memory(state_bytes(network), _OWNER, "the network's state")
-    check_network_memory(probe_bytes(network, duration), _OWNER, f"recording {duration:g} s")
-    seed = check_seed(_OWNER, seed)
-    if seed is None:                    # draw one, so that the recorded seed reproduces the run
-        seed = new_seed()
-    n_steps = int(round(duration / dt))
+    run = check_run(_OWNER, network, dt, duration, seed, on_numerical, max_rate)
+    dt, duration, seed, n_steps, guard = run.dt, run.duration, run.seed, run.n_steps, run.guard
     if poisson == "replay" and network.noises:        # the replayed draws are held in memory
         check_network_memory({f"noise {name!r} draws (replayed)": 8.0 * n_steps * network.populations[x.population].n
                               for name, x in network.noises.items()}, _OWNER,
@@ -210,13 +198,7 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
                                       code=synapse_code(proj, dt, getattr(mod, "tau", None),
                                                         _input_scale(neuron_code, proj.post.name),
                                                         probed=name in probed))
-    sampled = [p for p in net.probes.values() if not isinstance(p, SpikeProbe)]
-    sample_steps = (_steps(sampled[0].sample_every, dt, type(sampled[0]).__name__, "sample_every")
-                    if sampled else 0)
-    for probe in sampled:
-        if isinstance(probe, StateProbe) and net.populations[probe.population].source:
-            raise ValidationError("StateProbe", "population", probe.population,
-                                  "state can only be recorded from dynamic populations (not sources)")
+    sampled, sample_steps = sampled_probes(net, dt)
     mod_sources: dict[str, list[str]] = {m: list(mod.sources) for m, mod in net.modulators.items()
                                          if isinstance(mod, SpikeSignal)}
     return SimpleNamespace(network=net, dt=dt, seed=seed, streams=streams, sources=srcs, neuron_code=neuron_code,

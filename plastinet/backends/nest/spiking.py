@@ -47,18 +47,15 @@ from plastinet.backends.nest.modulation import (
     signal_unit,
 )
 from plastinet.backends.nest.session import import_nest, reset_kernel
-from plastinet.errors import RangeError, UnsupportedError, ValidationError
+from plastinet.errors import UnsupportedError, ValidationError
 from plastinet.results import finalize_dataset
-from plastinet.seeds import check_seed, new_seed
 from plastinet.spiking._noise import NoiseInput
-from plastinet.spiking._sources import _steps
 from plastinet.spiking.draws import DELAY_ROUNDING, connectivity, delay_steps, seed_streams, sources
-from plastinet.spiking.footprint import check_network_memory, probe_bytes, state_bytes
-from plastinet.spiking.guards import check_final_states, numerical_guard
+from plastinet.spiking.guards import check_final_states
 from plastinet.spiking.network import ModulatorProbe, Network, SpikeProbe, StateProbe, WeightProbe
 from plastinet.spiking.recordings import build_dataset
 from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP, PairSTDP
-from plastinet.units import to_si
+from plastinet.spiking.run_checks import check_dt, check_run, sampled_probes
 
 __all__ = ["simulate", "unsupported_reason", "inexact_reason"]
 
@@ -192,22 +189,12 @@ def simulate(network: Network, duration: Any, *, dt: Any = 1e-4, seed: int | Non
     if not isinstance(network, Network):
         raise ValidationError(_OWNER, "network", network, "expected a spiking Network")
     network.validate()
-    dt = to_si(dt, "s", name="dt", owner=_OWNER)
-    reason = unsupported_reason(network) or (modulation_problem(network, dt) if dt > 0 else None)
+    dt = check_dt(_OWNER, dt)
+    reason = unsupported_reason(network) or modulation_problem(network, dt)
     if reason:
         raise UnsupportedError(_OWNER, "network", "", reason)
-    if not dt > 0 or not math.isfinite(dt):
-        raise RangeError(_OWNER, "dt", dt, "expected a positive time step in s")
-    guard = numerical_guard(_OWNER, dt, on_numerical, max_rate)
-    duration = to_si(duration, "s", name="duration", owner=_OWNER)
-    if not duration >= 0 or not math.isfinite(duration):
-        raise RangeError(_OWNER, "duration", duration, "expected a duration >= 0 s")
-    check_network_memory(state_bytes(network), _OWNER, "the network's state")
-    check_network_memory(probe_bytes(network, duration), _OWNER, f"recording {duration:g} s")
-    seed = check_seed(_OWNER, seed)
-    if seed is None:                    # draw one, so that the recorded seed reproduces the run
-        seed = new_seed()
-    n_steps = int(round(duration / dt))
+    run = check_run(_OWNER, network, dt, duration, seed, on_numerical, max_rate)
+    dt, seed, n_steps, guard = run.dt, run.seed, run.n_steps, run.guard
     plan = _plan(network, dt, seed, n_steps)
     nest = import_nest()
     comm = communicator(nest)           # under MPI: every rank's part is gathered into the whole result
@@ -246,13 +233,7 @@ def _plan(net: Network, dt: float, seed: int, n_steps: int) -> SimpleNamespace:
         projs[name] = SimpleNamespace(proj=proj, pre=drawn.pre, post=drawn.post, w=drawn.w, steps=steps,
                                       delay_steps=None if no_delay else steps,
                                       n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all")
-    sampled = [p for p in net.probes.values() if not isinstance(p, SpikeProbe)]
-    sample_steps = (_steps(sampled[0].sample_every, dt, type(sampled[0]).__name__, "sample_every")
-                    if sampled else 0)
-    for probe in sampled:
-        if isinstance(probe, StateProbe) and net.populations[probe.population].source:
-            raise ValidationError("StateProbe", "population", probe.population,
-                                  "state can only be recorded from dynamic populations (not sources)")
+    sampled, sample_steps = sampled_probes(net, dt)
     # NEST brings dopamine synapses' weights up to date every ``deliver_steps`` (absolute) steps: as rarely as
     # the weights are read (samples, end); the lead-in is lengthened so that the reads fall on those steps
     deliver = 1
