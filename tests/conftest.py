@@ -18,9 +18,35 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 _COMMON = dict(deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("default", max_examples=20, derandomize=True, **_COMMON)
 settings.register_profile("fuzz", max_examples=1000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def _izhikevich_fig1_outcome(ds):
+    """Izhikevich (2007), Fig. 1: within about an hour the rewarded synapse (starting at 0) reaches
+    the bound s = 4, while the other synapses stay low: when it gets there it is in the top 2 % of
+    the E->E weights, their median is well below their start (1) and their mean has never risen above
+    its start. (What happens after is not his claim: his own loop and this one let the rewarded
+    synapse fluctuate with the others' drift; docs/spiking.md gives the measured hour.)"""
+    assert ds.attrs["t_rewarded_max"] <= 3600.0
+    W = ds["W"].values
+    r = int(ds.attrs["rewarded_synapse"])
+    reached = int(np.argmax(W[:, r] >= 3.9))
+    assert W[reached, r] >= 3.9
+    others = np.delete(W, r, axis=1)
+    assert np.mean(others[reached] >= W[reached, r]) < 0.02
+    assert np.median(others[reached]) < 0.6
+    assert others.mean(axis=1).max() < 1.05
+
+
+@pytest.fixture
+def izhikevich_fig1_outcome():
+    """The check of Izhikevich (2007)'s Fig. 1 outcome on an ``izhikevich2007_network`` hour, shared
+    by every backend's slow test."""
+    return _izhikevich_fig1_outcome
