@@ -12,7 +12,8 @@ forward engine; for the Hebbian rules for all chunks at once (as the forward doe
 
 By default the compiled reverse sweeps of :mod:`plastinet.fwp.forms.native` run instead
 (every rule; per-key gates only where a chunk's decay stays above ``1e-12``), one chunk at a
-time with the entering states of every :data:`STATE_EVERY`-th chunk kept; they form the
+time with the entering states of every chunk (Hebbian rules, where they fit in the buffer of
+the ``q`` gradient) or of every :data:`STATE_EVERY`-th chunk kept; they form the
 gates' gradient from the gradients of ``q`` and ``k`` (Hebbian rules) or ``q`` and ``v``
 (gated delta rule), see :func:`_hebbian_compiled`. The numpy sweeps here are the reference
 and the fallback.
@@ -44,7 +45,8 @@ MIN_GATE = 1e-3
 
 #: The compiled backward of the delta rule keeps the entering state of every this many chunks
 #: (a quarter of the memory of all of them) and rebuilds the others from the pseudo-values,
-#: one ``K^T U`` product per chunk.
+#: one ``K^T U`` product per chunk; so do the Hebbian rules where the kept states do not fit
+#: in the buffer of the ``q`` gradient (see :func:`_states_in`).
 STATE_EVERY = 4
 
 
@@ -145,8 +147,10 @@ def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C,
     """Backward of the Hebbian rules by the compiled chunk loops, or None (no compiler,
     ``PLASTINET_NATIVE=0``, or per-key gates the kernel leaves to numpy).
 
-    The forward kernel recomputes the entering states of every :data:`STATE_EVERY`-th chunk
-    (and the final state), the reverse kernel the gradients of ``q, k, v, beta``, ``W0`` and
+    The forward kernel recomputes the entering states of every ``ceil(d_v / C)``-th chunk
+    (every chunk for ``C >= d_v``; every :data:`STATE_EVERY`-th where they do not fit in the
+    buffer of the ``q`` gradient, see :func:`_states_in`) and the final state, the reverse
+    kernel the gradients of ``q, k, v, beta``, ``W0`` and
     the gates. The gates' gradient follows from those of ``q`` and ``k``: with ``L_s`` the
     cumulative log-gate, the read-outs and the final state depend on ``L_s`` through
     ``exp(L_s)`` on the query side and ``exp(-L_s)`` on the key side (and ``W_T`` on
@@ -205,11 +209,15 @@ def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dal
     # reuse: one head's q and k gradients in these buffers, then copied over its q and k
     scratch = np.empty((2, 1, n, C, d_k), dtype=dt) if reuse else None
     dQ, dK = (None, None) if reuse else (_chunk_out(dq, C), _chunk_out(dk, C))
-    ns = -(-n // STATE_EVERY)
-    inside = STATE_EVERY * C >= d_v and ns * d_v <= n * C
     # the kept states of a head in the buffer of its q gradient where they fit (see
-    # _states_in): one call per head; else an array of their own, one call for all heads
-    # (one per head with reuse)
+    # _states_in; the state of every chunk where C >= d_v: no rebuilding): one call per head;
+    # else those of every STATE_EVERY-th chunk in an array of their own, one call for all
+    # heads (one per head with reuse)
+    every = -(-d_v // C)
+    ns = -(-n // every)
+    inside = ns * d_v <= n * C
+    if not inside:
+        every, ns = STATE_EVERY, -(-n // STATE_EVERY)
     states = None if inside else np.empty((N, ns, d_k, d_v), dtype=dt)
     heads = [slice(h, h + 1) for h in range(N)] if inside or reuse else [slice(0, N)]
     ST = np.array(_t(W0), dtype=dt, order="C")
@@ -219,14 +227,14 @@ def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dal
         gq, gk = scratch if reuse else (dQ[h], dK[h])
         kept = _states_in(gq, ns, d_v) if inside else states[h]
         forward(Q[h], K[h], V[h], b[h], None if A is None else A[h], ST[h], None, states=kept,
-                every=STATE_EVERY)
+                every=every)
         carry = None
         if alpha is not None:
             carry = np.einsum("nij,nji->nj", dW[h], ST[h], dtype=np.float64)  # <dW, W_T> per unit
             if alpha.shape[-1] == 1:
                 carry = carry.sum(-1, keepdims=True)
         if not backward(Q[h], K[h], V[h], b[h], None if A is None else A[h], dY[h], kept, dST[h],
-                        gq, gk, dV[h], dB[h], STATE_EVERY, carry=carry,
+                        gq, gk, dV[h], dB[h], every, carry=carry,
                         dalpha=None if dA is None else dA[h]):
             return (np.zeros(N, dtype=bool),)
         if reuse:
@@ -242,12 +250,13 @@ def _states_in(grad: np.ndarray, ns: int, d_v: int) -> np.ndarray:
     """The ``ns`` kept states ``(1, ns, d_k, d_v)`` of one head, laid over the start of its
     chunked gradient buffer ``grad (1, n, C, d_k)`` (C-contiguous).
 
-    The reverse sweep writes the gradient of chunk ``j`` only after it has read the state
-    of ``j``'s group (the group's first state, copied when the sweep enters the group), and
-    state ``i`` ends at ``(i + 1) d_k d_v`` numbers, before chunk ``(i + 1) STATE_EVERY``
-    starts, when ``STATE_EVERY C >= d_v``: no state is overwritten before it is used. This
-    saves the states' memory (the step's peak stays within twice the forward's with the
-    gates' gradient as a fourth array of that size).
+    With the states of every ``e``-th chunk kept: the reverse sweep writes the gradient of
+    chunk ``j`` only after it has read the state of ``j``'s group (the group's first state,
+    copied when the sweep enters the group), and state ``i`` ends at ``(i + 1) d_k d_v``
+    numbers, before chunk ``(i + 1) e`` starts, when ``e C >= d_v``: no state is overwritten
+    before it is used. This saves the states' memory; with ``e = ceil(d_v / C)`` (1 for
+    ``C >= d_v``) it also spares the sweep the rebuilding of the states in between (one
+    ``K^T V`` product for ``e - 1`` of every ``e`` chunks).
     """
     d_k = grad.shape[-1]
     return grad.reshape(-1)[:ns * d_k * d_v].reshape(1, ns, d_k, d_v)
