@@ -25,7 +25,9 @@ import tracemalloc
 
 import numpy as np
 
+from plastinet._blas import n_workers, openblas_cores
 from plastinet.fwp import DecayedHebbian, Delta, FeatureMap, GatedDelta, Hebbian, apply, vjp
+from plastinet.fwp.forms.native import native_status
 
 _KEYS = FeatureMap("identity", normalize="l2")
 #: name -> (rule, per-key gates passed as ``alpha``)
@@ -85,6 +87,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"chunkwise, float32, B=1, H=4, d_k=d_v=64, chunk {args.chunk}; "
           f"load average {os.getloadavg()[0]:.2f}")
+    print(f"numpy {np.__version__}, OpenBLAS kernels {'/'.join(openblas_cores()) or 'none (another BLAS)'}, "
+          f"{n_workers()} head thread(s) (PLASTINET_NUM_THREADS), compiled chunk loops: {native_status()}")
     head = (f"{'rule':>24} {'T':>6} {'fwd tok/s':>11} {'fwd+bwd tok/s':>14} {'bwd/fwd':>8} {'bwd/fwd CPU':>12} "
             f"{'fwd peak MB':>12} {'step peak MB':>13} {'mem ratio':>10}")
     print(head)

@@ -204,6 +204,32 @@ def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, 
         assert rel_err(grads["1"][key], grads["0"][key]) < tol, key
 
 
+@pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian", "decayed_hebbian_per_key"])
+@pytest.mark.parametrize("d_v, chunk", [(40, 16), (16, 16), (20, 8)])
+def test_hebbian_backward_keeps_the_states_that_fit(monkeypatch, name, d_v, chunk):
+    # the Hebbian backward keeps the state of every ceil(d_v / C)-th chunk in the buffer of
+    # the q gradient: every 3rd (40 / 16; 64 chunks, a ragged last group), every one
+    # (16 / 16: no rebuilding), every 3rd with a padded last chunk (20 / 8; 127 chunks)
+    from plastinet.fwp.gradients import chunkwise as backward
+
+    rule, per_key = RULES[name]
+    (q, k, v), kw = make_case(rule, 1, 2, 1013, 24, d_v, np.float64, seed=41, per_key=per_key)
+    if "alpha" in kw:
+        kw["alpha"] = np.random.default_rng(3).uniform(0.9, 1.0, kw["alpha"].shape)
+    dy = np.random.default_rng(4).standard_normal(v.shape)
+    kept = []
+    real = backward._states_in
+    monkeypatch.setattr(backward, "_states_in", lambda g, ns, dv: kept.append(ns) or real(g, ns, dv))
+    grads = {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("PLASTINET_NATIVE", flag)
+        grads[flag] = vjp(rule, q, k, v, dy, form="chunkwise", chunk_size=chunk, **kw)
+    n = -(-1013 // chunk)
+    assert kept == [-(-n // -(-d_v // chunk))] * 2                      # one call per head
+    for key in grads["0"]:
+        assert rel_err(grads["1"][key], grads["0"][key]) < 1e-11, key
+
+
 @pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian_per_key"])
 def test_hebbian_backward_states_in_their_own_array(monkeypatch, name):
     # states of d_v = 40 numbers per key do not fit into the q gradient of one group of

@@ -188,24 +188,87 @@ def test_memory_does_not_store_every_state(form):
     assert step < 0.2 * all_states, f"peak {step / 2**20:.1f} MiB vs all states {all_states / 2**20:.1f} MiB"
 
 
-@pytest.mark.parametrize("per_key", [False, True], ids=["delta", "decayed_hebbian_per_key"])
-def test_training_step_memory_target(per_key):
+_BENCH_RULES = {"delta": (lambda fm: Delta(feature_map=fm), False),
+                "gated_delta": (lambda fm: GatedDelta(feature_map=fm, decay=0.99), False),
+                "decayed_hebbian": (lambda fm: DecayedHebbian(feature_map=fm, decay=0.99), False),
+                "decayed_hebbian_per_key": (lambda fm: DecayedHebbian(feature_map=fm), True),
+                "hebbian": (lambda fm: Hebbian(feature_map=fm), False)}
+
+
+@pytest.mark.parametrize("name", list(_BENCH_RULES))
+def test_training_step_memory_target(name):
     """The benchmark configuration (chunkwise, float32, H=4, d=64, T=8192, L2 keys): the
-    peak of a training step (vjp) is within 2x the peak of the forward pass -- also with
-    per-key gates, whose gradient is a fourth output of the size of q (the kept states
-    then live in the buffer of q's gradient)."""
+    peak of a training step (vjp) is within 1.8x the peak of the forward pass (issue 23: 2x,
+    with a margin) for every rule -- also with per-key gates, whose gradient is a fourth
+    output of the size of q. (Before the q and k gradients were written over the mapped q
+    and k: 1.66-1.75x, and 1.99x with per-key gates.)"""
     T, H, d = 8192, 4, 64
     rng = np.random.default_rng(20)
     q, k, v, dy = (rng.normal(size=(1, H, T, d)).astype(np.float32) for _ in range(4))
     kw = {"beta": rng.uniform(0.1, 0.9, size=(1, H, T)).astype(np.float32)}
+    make, per_key = _BENCH_RULES[name]
+    rule = make(MAPS["identity/l2"])
     if per_key:
-        rule = DecayedHebbian(feature_map=MAPS["identity/l2"])
         kw["alpha"] = rng.uniform(0.9, 1.0, size=(1, H, T, d)).astype(np.float32)
-    else:
-        rule = Delta(feature_map=MAPS["identity/l2"])
     forward = _peak_bytes(lambda: apply(rule, q, k, v, form="chunkwise", **kw))
     step = _peak_bytes(lambda: vjp(rule, q, k, v, dy, form="chunkwise", **kw))
-    assert step < 2 * forward, f"step {step / 2**20:.1f} MiB vs forward {forward / 2**20:.1f} MiB"
+    assert step < 1.8 * forward, f"step {step / 2**20:.1f} MiB vs forward {forward / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("native", ["1", "0"], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("T", [256, 250])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(_BENCH_RULES))
+def test_gradients_written_over_mapped_features_are_identical(monkeypatch, name, dtype, T, native):
+    """Where the mapped q and k are arrays of their own (L2 map), the chunkwise backward
+    writes their gradients over them; the gradients are bit-identical to those formed in
+    arrays of their own, and the caller's arrays are untouched (T = 250: a padded chunk)."""
+    from plastinet.fwp import gradients
+
+    monkeypatch.setenv("PLASTINET_NATIVE", native)
+    make, per_key = _BENCH_RULES[name]
+    rule = make(MAPS["identity/l2"])
+    rng = np.random.default_rng(21)
+    H, d = 3, 32
+    q, k, v, dy = (rng.normal(size=(1, H, T, d)).astype(dtype) for _ in range(4))
+    kw = {"beta": rng.uniform(0.1, 0.9, size=(1, H, T)).astype(dtype), "form": "chunkwise",
+          "chunk_size": 16, "initial_state": rng.normal(size=(1, H, d, d)).astype(dtype),
+          "dW": rng.normal(size=(1, H, d, d)).astype(dtype)}
+    if per_key:
+        kw["alpha"] = rng.uniform(0.5, 1.0, size=(1, H, T, d)).astype(dtype)
+    copies = [x.copy() for x in (q, k, v, dy)]
+    written = vjp(rule, q, k, v, dy, **kw)
+    for x, c in zip((q, k, v, dy), copies):
+        assert np.array_equal(x, c)
+    monkeypatch.setattr(gradients, "_own_features", lambda p: False)
+    fresh = vjp(rule, q, k, v, dy, **kw)
+    for key in fresh:
+        assert np.array_equal(written[key], fresh[key]), key
+
+
+def test_per_key_gates_the_kernel_declines_keep_q_and_k():
+    """Per-key gates whose product over a chunk falls below the compiled kernel's limit make
+    it decline the call (the numpy engine then needs q and k intact): the backward does not
+    write over them then, and agrees with the recurrent one."""
+    from plastinet.fwp.gradients import chunkwise
+
+    rule = DecayedHebbian(feature_map=MAPS["identity/l2"])
+    inputs, dy, dW = make_case(rule, True, H=2, T=150, d_k=8, d_v=8, seed=22)
+    inputs["alpha"][..., 70:90, :] = 0.3                      # 0.3^20 ~ 3e-11 within a chunk
+    assert chunkwise._may_decline(inputs["alpha"].reshape(2, 150, 8), 64)
+    ref = _vjp(rule, inputs, dy, dW, "recurrent")
+    assert _max_rel(_vjp(rule, inputs, dy, dW, "chunkwise", chunk_size=64), ref) < 1e-10
+
+
+def test_kernel_ratio_min_matches_the_c_source():
+    """The backward's copy of the compiled kernels' RATIO_MIN (see chunkwise._may_decline)."""
+    import re
+
+    from plastinet.fwp.forms import native
+    from plastinet.fwp.gradients import chunkwise
+
+    found = re.search(r"#define RATIO_MIN ([0-9.eE+-]+)", native.SOURCE.read_text())
+    assert found and float(found.group(1)) == chunkwise.KERNEL_RATIO_MIN
 
 
 # -- bad inputs ----------------------------------------------------------------------------

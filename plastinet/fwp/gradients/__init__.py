@@ -82,8 +82,23 @@ def _engine(p: Prepared, form: str) -> str:
     return "chunkwise"
 
 
-def _core(p: Prepared, dy: np.ndarray, dstate: State, engine: str, C: int) -> dict[str, np.ndarray]:
-    """Gradients of the rule without a normaliser, merged layout; keys as in :func:`vjp`."""
+def _own_features(p: Prepared) -> bool:
+    """Whether the mapped ``q`` and ``k`` of ``p`` are arrays of their own that the backward may
+    overwrite: not the caller's arrays nor anything the feature map's backward reads (its
+    caches), C-contiguous and writeable. True for normalised maps (``phi(x) / n(x)`` is a new
+    array), False for the identity map (``phi(x)`` is ``x``)."""
+    def own(mapped: np.ndarray, cache: tuple) -> bool:
+        return (mapped.flags.c_contiguous and mapped.flags.writeable and
+                not any(isinstance(c, np.ndarray) and np.may_share_memory(mapped, c) for c in cache))
+    return own(p.q, p.q_cache) and own(p.k, p.k_cache) and not np.may_share_memory(p.q, p.k)
+
+
+def _core(p: Prepared, dy: np.ndarray, dstate: State, engine: str, C: int,
+          overwrite: bool = False) -> dict[str, np.ndarray]:
+    """Gradients of the rule without a normaliser, merged layout; keys as in :func:`vjp`.
+
+    ``overwrite``: the chunkwise engine may return the gradients of the mapped ``q`` and ``k``
+    in their buffers (see :func:`_own_features`; the caller must not read them afterwards)."""
     rule = p.rule
     if engine == "recurrent":
         dS = (dstate.W,) if dstate.eligibility is None else (dstate.W, dstate.eligibility)
@@ -95,12 +110,11 @@ def _core(p: Prepared, dy: np.ndarray, dstate: State, engine: str, C: int) -> di
         return out
     args = (p.q, p.k, p.v, p.beta)
     if isinstance(rule, Hebbian):
-        return chunkwise.hebbian(*args, p.state.W, dy, dstate.W, C)
+        return chunkwise.hebbian(*args, p.state.W, dy, dstate.W, C, overwrite)
     if isinstance(rule, DecayedHebbian):
-        return chunkwise.decayed_hebbian(*args, p.alpha, p.state.W, dy, dstate.W, C)
-    if isinstance(rule, Delta):
-        return chunkwise.gated_delta(*args, None, p.state.W, dy, dstate.W, C)
-    return chunkwise.gated_delta(*args, p.alpha, p.state.W, dy, dstate.W, C)
+        return chunkwise.decayed_hebbian(*args, p.alpha, p.state.W, dy, dstate.W, C, overwrite)
+    alpha = None if isinstance(rule, Delta) else p.alpha
+    return chunkwise.gated_delta(*args, alpha, p.state.W, dy, dstate.W, C, overwrite)
 
 
 def _normalised_hebbian(p: Prepared, dy: np.ndarray, dstate: State, engine: str,
@@ -204,8 +218,8 @@ def vjp(rule: Any, q: Any, k: Any, v: Any, dy: Any, *, beta: Any = None, alpha: 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         if isinstance(p.rule, Hebbian) and p.rule.normalize:
             g = _normalised_hebbian(p, dy_m, dstate, engine, C)
-        else:
-            g = _core(p, dy_m, dstate, engine, C)
+        else:                                     # (the normalised rule reads q, k after _core)
+            g = _core(p, dy_m, dstate, engine, C, overwrite=_own_features(p))
     rule, dtype, q_cache, k_cache = p.rule, p.q.dtype, p.q_cache, p.k_cache
     del p, dy_m                                   # the mapped q, k are no longer needed
     for name, arr in g.items():

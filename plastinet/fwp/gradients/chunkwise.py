@@ -12,7 +12,8 @@ forward engine; for the Hebbian rules for all chunks at once (as the forward doe
 
 By default the compiled reverse sweeps of :mod:`plastinet.fwp.forms.native` run instead
 (every rule; per-key gates only where a chunk's decay stays above ``1e-12``), one chunk at a
-time with the entering states of every :data:`STATE_EVERY`-th chunk kept; they form the
+time with the entering states of every chunk (Hebbian rules, where they fit in the buffer of
+the ``q`` gradient) or of every :data:`STATE_EVERY`-th chunk kept; they form the
 gates' gradient from the gradients of ``q`` and ``k`` (Hebbian rules) or ``q`` and ``v``
 (gated delta rule), see :func:`_hebbian_compiled`. The numpy sweeps here are the reference
 and the fallback.
@@ -44,7 +45,8 @@ MIN_GATE = 1e-3
 
 #: The compiled backward of the delta rule keeps the entering state of every this many chunks
 #: (a quarter of the memory of all of them) and rebuilds the others from the pseudo-values,
-#: one ``K^T U`` product per chunk.
+#: one ``K^T U`` product per chunk; so do the Hebbian rules where the kept states do not fit
+#: in the buffer of the ``q`` gradient (see :func:`_states_in`).
 STATE_EVERY = 4
 
 
@@ -90,7 +92,7 @@ def _reverse_cumsum(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: np.ndarray,
-            dy: np.ndarray, dW: np.ndarray, C: int) -> dict[str, np.ndarray]:
+            dy: np.ndarray, dW: np.ndarray, C: int, overwrite: bool = False) -> dict[str, np.ndarray]:
     """Backward of chunkwise linear attention.
 
     Parameters
@@ -107,13 +109,17 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
         Cotangent of the final state.
     C : int
         Chunk length.
+    overwrite : bool
+        ``q`` and ``k`` may be overwritten: the compiled sweeps then return the gradients of
+        ``q`` and ``k`` in their buffers (two arrays of their size fewer), see
+        :func:`_hebbian_compiled`. They must be C-contiguous and writeable.
 
     Returns
     -------
     dict
         ``q, k, v, beta`` gradients (merged layout) and ``W0``.
     """
-    compiled = _hebbian_compiled(q, k, v, beta, None, W0, dy, dW, C)
+    compiled = _hebbian_compiled(q, k, v, beta, None, W0, dy, dW, C, overwrite)
     if compiled is not None:
         return compiled
     T = q.shape[1]
@@ -136,17 +142,25 @@ def hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray, W0: n
             "beta": _unchunk((dbV * V).sum(-1), T), "W0": dW + R.sum(axis=1)}
 
 
-def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C) -> dict[str, np.ndarray] | None:
+def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C,
+                      overwrite: bool = False) -> dict[str, np.ndarray] | None:
     """Backward of the Hebbian rules by the compiled chunk loops, or None (no compiler,
     ``PLASTINET_NATIVE=0``, or per-key gates the kernel leaves to numpy).
 
-    The forward kernel recomputes the entering states of every :data:`STATE_EVERY`-th chunk
-    (and the final state), the reverse kernel the gradients of ``q, k, v, beta``, ``W0`` and
+    The forward kernel recomputes the entering states of every ``ceil(d_v / C)``-th chunk
+    (every chunk for ``C >= d_v``; every :data:`STATE_EVERY`-th where they do not fit in the
+    buffer of the ``q`` gradient, see :func:`_states_in`) and the final state, the reverse
+    kernel the gradients of ``q, k, v, beta``, ``W0`` and
     the gates. The gates' gradient follows from those of ``q`` and ``k``: with ``L_s`` the
     cumulative log-gate, the read-outs and the final state depend on ``L_s`` through
     ``exp(L_s)`` on the query side and ``exp(-L_s)`` on the key side (and ``W_T`` on
     ``L_T``), so ``d log alpha_t = sum_{s >= t} (q_s dq_s - k_s dk_s) + <dW, W_T>`` (per key
     unit; summed for scalar gates), accumulated in float64 by the reverse sweep.
+
+    With ``overwrite`` (and unless per-key gates could make the kernel decline a head, see
+    :func:`_may_decline`: ``q`` and ``k`` must stay intact for the numpy engine then), each
+    head's ``q`` and ``k`` gradients are formed in two head-sized buffers and copied over
+    that head's ``q`` and ``k``, which the sweep no longer reads.
     """
     dt = q.dtype
     forward, backward = hebbian_kernel(dt), hebbian_backward_kernel(dt)
@@ -154,51 +168,79 @@ def _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C) -> dict[str, np.ndarr
         return None
     N, T, d_k = q.shape
     d_v = v.shape[-1]
-    out = {"q": np.empty_like(q), "k": np.empty_like(k), "v": np.empty_like(v),
-           "beta": np.empty_like(beta), "W0": np.empty((N, d_v, d_k), dtype=dt)}
+    reuse = overwrite and not _may_decline(alpha, C)
+    out = {"q": q if reuse else np.empty_like(q), "k": k if reuse else np.empty_like(k),
+           "v": np.empty_like(v), "beta": np.empty_like(beta),
+           "W0": np.empty((N, d_v, d_k), dtype=dt)}
     if alpha is not None:
         out["alpha"] = np.empty_like(alpha)
     work = 2.0 * N * T * (5 * d_k * d_v + 5 * C * (d_k + d_v))
     done, = map_heads(_hebbian_heads, (q, k, v, beta, alpha, W0, dy, dW, out["q"], out["k"],
                                        out["v"], out["beta"], out["W0"], out.get("alpha")),
-                      C, forward, backward, work=work)
+                      C, forward, backward, reuse, work=work)
+    if reuse and not done.all():
+        raise RuntimeError("hebbian backward kernel declined a head after q and k were overwritten")
     return out if done.all() else None
 
 
+def _may_decline(alpha: np.ndarray | None, C: int) -> bool:
+    """Whether the compiled Hebbian backward may decline a head: per-key gates whose product
+    over a chunk of ``C`` steps can fall below :data:`KERNEL_RATIO_MIN` (a tenfold margin for
+    the rounding of the kernel's running products)."""
+    return alpha is not None and alpha.shape[-1] > 1 and float(alpha.min()) ** C < 10 * KERNEL_RATIO_MIN
+
+
+#: ``RATIO_MIN`` of ``delta_kernel.c``: the compiled Hebbian backward declines per-key gates
+#: whose product over a chunk falls below it.
+KERNEL_RATIO_MIN = 1e-12
+
+
 def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C,
-                   forward, backward):
+                   forward, backward, reuse):
     """:func:`_hebbian_compiled` on one group of heads; returns ``(done,)`` per head (all
-    False if the kernel declined a head)."""
+    False if the kernel declined a head). ``reuse``: ``dq, dk`` are ``q, k`` themselves."""
     N, T, d_k = q.shape
     d_v = v.shape[-1]
     dt = q.dtype
     Q, K, V, b, dY = (np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta, dy))
     A = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
     n = Q.shape[1]
-    dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
-    ns = -(-n // STATE_EVERY)
-    inside = STATE_EVERY * C >= d_v and ns * d_v <= n * C
+    dV, dB = _chunk_out(dv, C), _chunk_out(dbeta, C)
+    # reuse: one head's q and k gradients in these buffers, then copied over its q and k
+    scratch = np.empty((2, 1, n, C, d_k), dtype=dt) if reuse else None
+    dQ, dK = (None, None) if reuse else (_chunk_out(dq, C), _chunk_out(dk, C))
     # the kept states of a head in the buffer of its q gradient where they fit (see
-    # _states_in): one call per head; else an array of their own, one call for all heads
+    # _states_in; the state of every chunk where C >= d_v: no rebuilding): one call per head;
+    # else those of every STATE_EVERY-th chunk in an array of their own, one call for all
+    # heads (one per head with reuse)
+    every = -(-d_v // C)
+    ns = -(-n // every)
+    inside = ns * d_v <= n * C
+    if not inside:
+        every, ns = STATE_EVERY, -(-n // STATE_EVERY)
     states = None if inside else np.empty((N, ns, d_k, d_v), dtype=dt)
-    heads = [slice(h, h + 1) for h in range(N)] if inside else [slice(0, N)]
+    heads = [slice(h, h + 1) for h in range(N)] if inside or reuse else [slice(0, N)]
     ST = np.array(_t(W0), dtype=dt, order="C")
     dST = np.array(_t(dW), dtype=dt, order="C")
     dA = None if alpha is None else _chunk_out(dalpha, C)
     for h in heads:
-        kept = _states_in(dQ[h], ns, d_v) if inside else states
+        gq, gk = scratch if reuse else (dQ[h], dK[h])
+        kept = _states_in(gq, ns, d_v) if inside else states[h]
         forward(Q[h], K[h], V[h], b[h], None if A is None else A[h], ST[h], None, states=kept,
-                every=STATE_EVERY)
+                every=every)
         carry = None
         if alpha is not None:
             carry = np.einsum("nij,nji->nj", dW[h], ST[h], dtype=np.float64)  # <dW, W_T> per unit
             if alpha.shape[-1] == 1:
                 carry = carry.sum(-1, keepdims=True)
         if not backward(Q[h], K[h], V[h], b[h], None if A is None else A[h], dY[h], kept, dST[h],
-                        dQ[h], dK[h], dV[h], dB[h], STATE_EVERY, carry=carry,
+                        gq, gk, dV[h], dB[h], every, carry=carry,
                         dalpha=None if dA is None else dA[h]):
             return (np.zeros(N, dtype=bool),)
-    _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
+        if reuse:
+            np.copyto(dq[h], _unchunk(gq, T))
+            np.copyto(dk[h], _unchunk(gk, T))
+    _copy_back(T, C, *(() if reuse else ((dq, dQ), (dk, dK))), (dv, dV), (dbeta, dB),
                *(() if alpha is None else ((dalpha, dA),)))
     np.copyto(dW0, _t(dST))
     return (np.ones(N, dtype=bool),)
@@ -208,12 +250,13 @@ def _states_in(grad: np.ndarray, ns: int, d_v: int) -> np.ndarray:
     """The ``ns`` kept states ``(1, ns, d_k, d_v)`` of one head, laid over the start of its
     chunked gradient buffer ``grad (1, n, C, d_k)`` (C-contiguous).
 
-    The reverse sweep writes the gradient of chunk ``j`` only after it has read the state
-    of ``j``'s group (the group's first state, copied when the sweep enters the group), and
-    state ``i`` ends at ``(i + 1) d_k d_v`` numbers, before chunk ``(i + 1) STATE_EVERY``
-    starts, when ``STATE_EVERY C >= d_v``: no state is overwritten before it is used. This
-    saves the states' memory (the step's peak stays within twice the forward's with the
-    gates' gradient as a fourth array of that size).
+    With the states of every ``e``-th chunk kept: the reverse sweep writes the gradient of
+    chunk ``j`` only after it has read the state of ``j``'s group (the group's first state,
+    copied when the sweep enters the group), and state ``i`` ends at ``(i + 1) d_k d_v``
+    numbers, before chunk ``(i + 1) e`` starts, when ``e C >= d_v``: no state is overwritten
+    before it is used. This saves the states' memory; with ``e = ceil(d_v / C)`` (1 for
+    ``C >= d_v``) it also spares the sweep the rebuilding of the states in between (one
+    ``K^T V`` product for ``e - 1`` of every ``e`` chunks).
     """
     d_k = grad.shape[-1]
     return grad.reshape(-1)[:ns * d_k * d_v].reshape(1, ns, d_k, d_v)
@@ -257,7 +300,7 @@ def _decayed_scores_vjp(dA: np.ndarray, Q: np.ndarray, K: np.ndarray, L: np.ndar
 
 def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
                     alpha: np.ndarray, W0: np.ndarray, dy: np.ndarray, dW: np.ndarray,
-                    C: int) -> dict[str, np.ndarray]:
+                    C: int, overwrite: bool = False) -> dict[str, np.ndarray]:
     """Backward of chunkwise decayed linear attention (scalar or per-key gates > 0).
 
     Parameters as :func:`hebbian`, plus ``alpha`` of shape ``(N, T, 1)`` or ``(N, T, d_k)``.
@@ -265,7 +308,7 @@ def decayed_hebbian(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarra
     the forward (:func:`~plastinet.fwp.forms.decay.decayed_scores`) and their pull-back.
     Both batched over all chunks, as the forward.
     """
-    compiled = _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C)
+    compiled = _hebbian_compiled(q, k, v, beta, alpha, W0, dy, dW, C, overwrite)
     if compiled is not None:
         return compiled
     N, T, _ = q.shape
@@ -332,7 +375,7 @@ SEGMENT = 128
 
 def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
                 alpha: np.ndarray | None, W0: np.ndarray, dy: np.ndarray, dW: np.ndarray,
-                C: int) -> dict[str, np.ndarray]:
+                C: int, overwrite: bool = False) -> dict[str, np.ndarray]:
     """Backward of the chunkwise (gated) delta rule in the WY/UT representation.
 
     Parameters as :func:`hebbian`, plus ``alpha`` of shape ``(N, T, 1)`` (gates > 0) or
@@ -340,25 +383,83 @@ def gated_delta(q: np.ndarray, k: np.ndarray, v: np.ndarray, beta: np.ndarray,
     and pseudo-values; a reverse sweep over segments of about :data:`SEGMENT` steps
     recomputes each segment's factors and pulls the cotangents through it. Heads are spread
     over threads with single-threaded BLAS (:func:`~plastinet._blas.map_heads`).
+    ``overwrite``: as for :func:`hebbian` (the compiled loops only).
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
     dt = q.dtype
-    out = {"q": np.empty_like(q), "k": np.empty_like(k), "v": np.empty_like(v),
-           "beta": np.empty_like(beta), "W0": np.empty((N, d_v, d_k), dtype=dt)}
+    reuse = overwrite and delta_backward_kernel(dt) is not None
+    out = {"q": q if reuse else np.empty_like(q), "k": k if reuse else np.empty_like(k),
+           "v": np.empty_like(v), "beta": np.empty_like(beta),
+           "W0": np.empty((N, d_v, d_k), dtype=dt)}
     if alpha is not None:
         out["alpha"] = np.empty(alpha.shape, dtype=dt)
     work = 2.0 * N * T * (8 * d_k * d_v + 12 * C * (d_k + d_v))
     # the gradients are written into slices of ``out`` (no concatenation of the groups)
     grads = (out["q"], out["k"], out["v"], out["beta"], out["W0"], out.get("alpha"))
-    map_heads(_gated_delta_heads, (q, k, v, beta, alpha, W0, dy, dW, *grads), C, work=work,
+    map_heads(_gated_delta_heads, (q, k, v, beta, alpha, W0, dy, dW, *grads), C, reuse, work=work,
               grain=chunk_grain(C, d_k, d_v, dt))
     return out
 
 
-def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C):
+def _gated_delta_compiled(Q, K, V, b, dY, alpha, W0, dW, dq, dk, dV, dB, dW0, dalpha, C,
+                          forward, backward, reuse):
+    """The compiled chunk loops of :func:`_gated_delta_heads` on its chunked arrays.
+
+    The forward kernel recomputes the entering states of every :data:`STATE_EVERY`-th chunk
+    and all pseudo-values (into ``dV``, which the reverse kernel overwrites with the value
+    gradients); each chunk's ``T`` and ``K K^T (* D)`` are kept in the buffers of the ``k``
+    and ``q`` gradients where they fit (``C <= d_k``). Without ``reuse``, one call of each
+    kernel for the group. With ``reuse`` (``dq, dk`` are ``q, k``), one head at a time: its
+    ``q`` and ``k`` gradients are formed in two head-sized buffers and then copied over its
+    ``q`` and ``k``, which the sweep no longer reads.
+    """
+    N, n, _, d_k = Q.shape
+    d_v = V.shape[-1]
+    T = dq.shape[1]
+    dt = Q.dtype
+    inputs = [np.ascontiguousarray(x) for x in (Q, K, V, b)]
+    dYc = np.ascontiguousarray(dY)
+    gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
+    states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
+    ST = np.array(_t(W0), dtype=dt, order="C")
+    dST = np.array(_t(dW), dtype=dt, order="C")
+    carry = dA = None
+    if alpha is not None:
+        carry = np.empty(N, dtype=np.float64)
+        dA = _chunk_out(dalpha[..., 0], C)
+    if reuse:
+        scratch = np.empty((2, 1, n, C, d_k), dtype=dt)
+        heads = [slice(h, h + 1) for h in range(N)]
+    else:
+        dQ, dK = _chunk_out(dq, C), _chunk_out(dk, C)
+        heads = [slice(0, N)]
+    for h in heads:
+        gq, gk = scratch if reuse else (dQ, dK)
+        factors = (gk, gq) if C <= d_k else None
+        a = None if gates is None else gates[h]
+        forward(*(x[h] for x in inputs), ST[h], None, states=states[h], pseudo=dV[h],
+                every=STATE_EVERY, alpha=a, factors=factors)
+        if alpha is not None:
+            carry[h] = np.einsum("nij,nji->n", dW[h], ST[h], dtype=np.float64)   # <dW, W_T>
+        backward(*(x[h] for x in inputs), dYc[h], states[h], dV[h], dST[h], gq, gk, dB[h],
+                 STATE_EVERY, alpha=a, carry=None if carry is None else carry[h],
+                 dalpha=None if dA is None else dA[h], factors=factors)
+        if reuse:
+            np.copyto(dq[h], _unchunk(gq, T))
+            np.copyto(dk[h], _unchunk(gk, T))
+    if not reuse:
+        _copy_back(T, C, (dq, dQ), (dk, dK))
+    if alpha is not None:
+        _copy_back(T, C, (dalpha[..., 0], dA))
+    np.copyto(dW0, _t(dST))
+
+
+def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dalpha, C,
+                       reuse):
     """:func:`gated_delta` on one group of heads, writing into ``dq, dk, dv, dbeta, dW0``
-    (and ``dalpha``, None for the plain delta rule).
+    (and ``dalpha``, None for the plain delta rule); ``reuse``: ``dq, dk`` are ``q, k``
+    themselves (compiled loops only, see :func:`_gated_delta_compiled`).
 
     The compiled loops form the gates' gradient from those of ``q`` and ``v``: ``W_t e^{-L_t}``
     (``L`` the cumulative log-gate) is a delta rule fed ``v_t e^{-L_t}`` and read out as
@@ -377,30 +478,16 @@ def _gated_delta_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0,
     dt = q.dtype
     Q, K, V, b, dY = _chunk(q, C), _chunk(k, C), _chunk(v, C), _chunk(beta, C), _chunk(dy, C)
     n = Q.shape[1]
-    dQ, dK, dV, dB = _chunk_out(dq, C), _chunk_out(dk, C), _chunk_out(dv, C), _chunk_out(dbeta, C)
+    dV, dB = _chunk_out(dv, C), _chunk_out(dbeta, C)
     # forward sweep: chunk-entry states, and the pseudo-values, kept in the buffer of dv
     # until the reverse sweep has used those of a segment and overwrites them
     forward, backward = delta_kernel(dt), delta_backward_kernel(dt)
     if backward is not None:                                  # the compiled chunk loops
-        inputs = [np.ascontiguousarray(x) for x in (Q, K, V, b)]
-        gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
-        states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
-        ST = np.array(_t(W0), dtype=dt, order="C")
-        # each chunk's T and K K^T (* D) kept in the buffers of dk and dq where they fit
-        factors = (dK, dQ) if C <= d_k else None
-        forward(*inputs, ST, None, states=states, pseudo=dV, every=STATE_EVERY, alpha=gates,
-                factors=factors)
-        carry = dA = None
-        if alpha is not None:
-            carry = np.einsum("nij,nji->n", dW, ST, dtype=np.float64)      # <dW, W_T>
-            dA = _chunk_out(dalpha[..., 0], C)
-        dST = np.array(_t(dW), dtype=dt, order="C")
-        backward(*inputs, np.ascontiguousarray(dY), states, dV, dST, dQ, dK, dB, STATE_EVERY,
-                 alpha=gates, carry=carry, dalpha=dA, factors=factors)
-        _copy_back(T, C, (dq, dQ), (dk, dK), (dv, dV), (dbeta, dB),
-                   *(() if alpha is None else ((dalpha[..., 0], dA),)))
-        np.copyto(dW0, _t(dST))
+        _gated_delta_compiled(Q, K, V, b, dY, alpha, W0, dW, dq, dk, dV, dB, dW0, dalpha, C,
+                              forward, backward, reuse)
+        _copy_back(T, C, (dv, dV), (dbeta, dB))
         return ()
+    dQ, dK = _chunk_out(dq, C), _chunk_out(dk, C)
     states = np.empty((N, n, d_k, d_v), dtype=dt)
     chunkwise_forward.gated_delta_engine(q, k, v, beta, alpha, W0, None, None, C,
                                          states=states, pseudo=dV)
