@@ -99,6 +99,15 @@ RULES = {"Delta": (DELTA, None), "GatedDelta": (GatedDelta(), "scalar"), "Hebbia
          "DecayedHebbian/key": (DecayedHebbian(), "per_key")}
 #: Range of the benchmark's decay gates, uniform per step (and per key unit)
 GATES = (0.9, 1.0)
+#: Tokens per runner and round of the all-rules tables: at least ``ROUND_TOKENS // T``
+#: rounds per row, so that short calls (3 ms at T = 512) get as many chances at a quiet
+#: moment of a shared machine as the GEMM they are compared with (about 2 s of rounds per row)
+ROUND_TOKENS = 16384
+
+
+def rule_rounds(T: int, repeats: int) -> int:
+    """Rounds of the all-rules tables at length ``T``: ``repeats``, more for short calls."""
+    return max(repeats, ROUND_TOKENS // T)
 
 
 def rule_flops(name: str, d: int, C: int) -> float:
@@ -207,7 +216,7 @@ def rules_table(Ts, repeats: int, gemm_fn, gemm_best: float, gemm_flops: float) 
     rows = []
     for d in DS:
         for T in Ts:
-            best_t = interleaved_best(_rule_runners(d, T, check=True), repeats, 10.0)
+            best_t = interleaved_best(_rule_runners(d, T, check=True), rule_rounds(T, repeats), 10.0)
             gemm_best = min(gemm_best, gemm_time(gemm_fn, GEMM_PER_ROW))
             rate, chunk = _best_chunks(T, best_t)
             rows.append((d, T, rate, chunk))
@@ -263,7 +272,7 @@ def cpu_rules_table(Ts, repeats: int) -> None:
             for d in DS:
                 for T in Ts:
                     runners = {**_rule_runners(d, T, check=False), "gemm": gemm_fn}
-                    best_t = interleaved_best(runners, repeats, 10.0, cpu)
+                    best_t = interleaved_best(runners, rule_rounds(T, repeats), 10.0, cpu)
                     gemm_t = min(gemm_t, best_t.pop("gemm"))
                     rows.append((d, T, *_best_chunks(T, best_t)))
             gemm_t = min(gemm_t, interleaved_best({"gemm": gemm_fn}, 10, 2.0, cpu)["gemm"])

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from plastinet.errors import (
+    NonFiniteError,
     RangeError,
     ShapeError,
     UnstableUpdateWarning,
@@ -99,12 +100,33 @@ def _gate(value: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], rule: 
     return arr
 
 
+def _screened_by_loop(rule: Rule, form: str) -> bool:
+    """Whether :func:`apply` leaves the NaN/Inf check of ``q``, ``k``, ``v`` to the chunk loops.
+
+    The chunkwise engines check the arrays as they read them (``screen=True``, in the
+    compiled loops without a pass over memory of their own); they see ``phi(q)`` and
+    ``phi(k)``, so only where the feature map passes its input through unchanged.
+    """
+    phi = rule.phi
+    return form == "chunkwise" and phi.kind == "identity" and phi.normalize is None
+
+
+def _check_inputs(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+    """Raise :class:`NonFiniteError` for the first of ``q``, ``k``, ``v`` with a NaN/Inf entry."""
+    for name, arr in (("q", q), ("k", k), ("v", v)):
+        check_finite(arr, _OBJ, name)
+
+
 def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any = None,
-            modulator: Any = None, initial_state: Any = None, form: str = "recurrent") -> Prepared:
+            modulator: Any = None, initial_state: Any = None, form: str = "recurrent",
+            loop_screen: bool = False) -> Prepared:
     """Validate the inputs of :func:`apply` and bring them to the engines' layout.
 
     Used by :func:`apply` and by the gradient code, so that both accept exactly the same
-    inputs. See :func:`apply` for the parameters.
+    inputs. See :func:`apply` for the parameters. ``loop_screen``: leave the NaN/Inf check
+    of ``q``, ``k`` and ``v`` to the engine where :func:`_screened_by_loop` allows it (the
+    caller then runs it with ``screen=True``); an error in the other inputs is still
+    reported after a non-finite ``q``, ``k`` or ``v``, as without.
     """
     rule = _coerce_rule(rule)
     if form not in FORMS:
@@ -124,8 +146,30 @@ def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any =
     if min(B, H, T, d_k, d_v) == 0:
         name, arr = ("v", v) if min(B, H, T, d_k) > 0 else ("q", q)
         raise ShapeError(_OBJ, name, arr, f"all sizes must be >= 1, got q {q.shape} and v {v.shape}")
-    for name, arr in (("q", q), ("k", k), ("v", v)):
-        check_finite(arr, _OBJ, name)
+    in_loop = loop_screen and _screened_by_loop(rule, form)
+    if not in_loop:
+        _check_inputs(q, k, v)
+    try:
+        beta_arr, alpha_arr, mod_arr, state = _gates_and_state(rule, beta, alpha, modulator,
+                                                               initial_state, dtype, B, H, T, d_k, d_v)
+    except ValidationError:
+        if in_loop:                    # a non-finite q, k or v is reported first, as without
+            _check_inputs(q, k, v)
+        raise
+    phi = rule.phi
+    d_phi = phi.out_dim(d_k)
+    qf, q_cache = phi.forward(q)
+    kf, k_cache = phi.forward(k)
+    N = B * H
+    merged = State(*(None if s is None else s.reshape((N,) + s.shape[2:]) for s in state))
+    return Prepared(rule, (B, H, T), qf.reshape(N, T, d_phi), kf.reshape(N, T, d_phi),
+                    v.reshape(N, T, d_v), beta_arr.reshape(N, T), alpha_arr, mod_arr, merged,
+                    q_cache, k_cache)
+
+
+def _gates_and_state(rule: Rule, beta: Any, alpha: Any, modulator: Any, initial_state: Any,
+                     dtype: np.dtype, B: int, H: int, T: int, d_k: int, d_v: int) -> tuple:
+    """The validated ``beta``, ``alpha``, ``modulator`` and initial state of :func:`prepare`."""
     phi = rule.phi
     d_phi = phi.out_dim(d_k)
     labels = ("B", "H", "T")
@@ -153,15 +197,7 @@ def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any =
                                f"{type(rule).__name__} has no neuromodulator; use ThreeFactor")
     else:
         mod_arr = None
-
-    state = _initial_state(rule, initial_state, dtype, B, H, d_v, d_phi)
-    qf, q_cache = phi.forward(q)
-    kf, k_cache = phi.forward(k)
-    N = B * H
-    merged = State(*(None if s is None else s.reshape((N,) + s.shape[2:]) for s in state))
-    return Prepared(rule, (B, H, T), qf.reshape(N, T, d_phi), kf.reshape(N, T, d_phi),
-                    v.reshape(N, T, d_v), beta_arr.reshape(N, T), alpha_arr, mod_arr, merged,
-                    q_cache, k_cache)
+    return beta_arr, alpha_arr, mod_arr, _initial_state(rule, initial_state, dtype, B, H, d_v, d_phi)
 
 
 def _initial_state(rule: Rule, value: Any, dtype: np.dtype, B: int, H: int, d_v: int,
@@ -226,12 +262,16 @@ def _warn_expanding(p: Prepared) -> None:
             UnstableUpdateWarning, stacklevel=3)
 
 
-def run_form(p: Prepared, form: str, chunk_size: int) -> tuple[np.ndarray, State]:
-    """Dispatch prepared inputs to an engine; returns merged ``y (N, T, d_v)`` and state."""
+def run_form(p: Prepared, form: str, chunk_size: int, screen: bool = False) -> tuple[np.ndarray, State]:
+    """Dispatch prepared inputs to an engine; returns merged ``y (N, T, d_v)`` and state.
+
+    ``screen`` (chunkwise form only): the engine checks ``q``, ``k``, ``v`` for NaN and
+    infinity (raising :class:`NonFiniteError`).
+    """
     rule, q, k, v, beta, alpha = p.rule, p.q, p.k, p.v, p.beta, p.alpha
     W0 = p.state.W
     engine = {"recurrent": recurrent, "parallel": parallel, "chunkwise": chunkwise}[form]
-    extra = (chunk_size,) if form == "chunkwise" else ()
+    extra = (chunk_size, screen) if form == "chunkwise" else ()
     z = None
     E = None
     if isinstance(rule, Hebbian):
@@ -367,13 +407,18 @@ def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: 
         raise RangeError(_OBJ, "chunk_size", chunk_size, "expected a positive integer")
     check_numerical_policy(_OBJ, on_numerical)
     p = prepare(rule, q, k, v, beta=beta, alpha=alpha, modulator=modulator,
-                initial_state=initial_state, form=form)
+                initial_state=initial_state, form=form, loop_screen=True)
+    B, H, T = p.shape
+    screen = _screened_by_loop(p.rule, form)
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            y, state = run_form(p, form, min(int(chunk_size), T), screen)   # no padding beyond T
+    except NonFiniteError:             # found by the chunk loop: name the entry as prepare does
+        _check_inputs(*(x.reshape(B, H, T, -1) for x in (p.q, p.k, p.v)))
+        raise
     if isinstance(p.rule, (Delta, GatedDelta)):
         _warn_expanding(p)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        y, state = run_form(p, form, min(int(chunk_size), p.shape[2]))   # no padding beyond T
     _check_output(p, y, state, form, on_numerical)
-    B, H, T = p.shape
     y = y.reshape(B, H, T, -1)
     full = State(*(None if s is None else s.reshape((B, H) + s.shape[1:]) for s in state))
     return (y, full) if return_state else (y, full.W)

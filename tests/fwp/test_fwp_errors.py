@@ -166,6 +166,38 @@ def test_non_finite_inputs(name, bad):
     assert str(index) in str(err)                                  # the first bad index
 
 
+#: every chunkwise rule with its kind of gates
+CHUNKWISE = {"Delta": (Delta(), None), "GatedDelta": (GatedDelta(), "scalar"), "Hebbian": (Hebbian(), None),
+             "DecayedHebbian": (DecayedHebbian(), "scalar"), "DecayedHebbian/key": (DecayedHebbian(), "per_key")}
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+@pytest.mark.parametrize("case", sorted(CHUNKWISE))
+@pytest.mark.parametrize("name", ["q", "k", "v"])
+def test_non_finite_inputs_found_by_the_chunk_loops(monkeypatch, name, case, native):
+    """The chunkwise form leaves the check of q, k, v to its chunk loops (the compiled ones make
+    it while reading them): the same error naming the first bad entry, in float32 and float64,
+    and still reported before a learning rate out of range, as by the other forms."""
+    from plastinet.fwp.forms import chunkwise
+    rule, gates = CHUNKWISE[case]
+    monkeypatch.setenv("PLASTINET_NATIVE", native)
+    monkeypatch.setattr(chunkwise, "F64_WORK", 0.0)        # float32 loops even at this size
+    rng = np.random.default_rng(4)
+    for dtype in (np.float32, np.float64):
+        shape = (1, 2, 300, 16)
+        arrays = {x: rng.normal(size=shape).astype(dtype) * 0.2 for x in ("q", "k", "v")}
+        kw = {"beta": rng.uniform(0, 1, shape[:3]).astype(dtype)}
+        if gates:
+            kw["alpha"] = rng.uniform(0.9, 1, shape[:3] + ((16,) if gates == "per_key" else ())).astype(dtype)
+        arrays[name][0, 1, 250, 3] = np.nan
+        arrays[name][0, 0, 290, 1] = np.inf                  # first in C order
+        err = raises_naming(NonFiniteError, name, apply, rule, *arrays.values(), form="chunkwise",
+                            chunk_size=32, **kw)
+        assert "(0, 0, 290, 1)" in str(err)
+        kw["beta"] = kw["beta"] + 5.0
+        raises_naming(NonFiniteError, name, apply, rule, *arrays.values(), form="chunkwise", **kw)
+
+
 def test_non_finite_modulator_and_auxiliary_state():
     q, k, v = good()
     m = np.ones((B, H, T))

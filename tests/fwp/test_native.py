@@ -135,6 +135,40 @@ def test_kernel_reads_and_writes_the_state_in_the_callers_layout(monkeypatch, ki
     np.testing.assert_array_equal(outs[1][1], outs[0][1])
 
 
+@pytest.mark.parametrize("kind", ["delta", "gated_delta", "hebbian", "per_key"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_screen_records_the_largest_inputs(monkeypatch, kind, dtype):
+    """``screen`` receives each head's largest ``|entry|`` of Q, K and V exactly, and NaN or
+    infinity where one is (the check of apply's inputs, made by the loops)."""
+    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    rng = np.random.default_rng(3)
+    N, n, C, d_k, d_v = 3, 4, 8, 16, 12
+    Q, K = (rng.normal(size=(N, n, C, d_k)).astype(dtype) for _ in range(2))
+    V = rng.normal(size=(N, n, C, d_v)).astype(dtype)
+    b = rng.uniform(0, 1, (N, n, C)).astype(dtype)
+    gates = {"gated_delta": (N, n, C), "per_key": (N, n, C, d_k)}
+    a = rng.uniform(0.9, 1, gates[kind]).astype(dtype) if kind in gates else None
+
+    def screen():
+        found = np.zeros((N, 3), dtype)
+        ST, Y = np.zeros((N, d_k, d_v), dtype), np.empty_like(V)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if kind in ("delta", "gated_delta"):
+                native.delta_kernel(dtype)(Q, K, V, b, ST, Y, alpha=a, screen=found)
+            else:
+                native.hebbian_kernel(dtype)(Q, K, V, b, a, ST, Y, screen=found)
+        return found
+
+    largest = np.stack([np.abs(x).reshape(N, -1).max(axis=1) for x in (Q, K, V)], axis=1)
+    np.testing.assert_array_equal(screen(), largest)
+    Q[1, 3, 7, 15], K[2, 0, 0, 0], V[0, 2, 5, 11] = np.nan, -np.inf, np.inf
+    found = screen()
+    assert np.isnan(found[1, 0]) and np.isinf(found[2, 1]) and np.isinf(found[0, 2])
+    found[1, 0] = found[2, 1] = found[0, 2] = 0
+    largest[1, 0] = largest[2, 1] = largest[0, 2] = 0
+    np.testing.assert_array_equal(found, largest)
+
+
 def test_kernel_checks_its_arrays(monkeypatch):
     monkeypatch.setenv("PLASTINET_NATIVE", "1")
     run = native.delta_kernel(np.float64)

@@ -30,6 +30,7 @@ import numpy as np
 from plastinet._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 from plastinet.fwp.forms.native import delta_kernel, hebbian_kernel
+from plastinet.validation import check_finite
 
 __all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse",
            "hebbian_engine", "decayed_hebbian_engine", "gated_delta_engine"]
@@ -121,28 +122,31 @@ def _inverse_of_negated(NL: np.ndarray) -> np.ndarray:
     return inv
 
 
-def hebbian(q, k, v, beta, W0, C):
+def hebbian(q, k, v, beta, W0, C, screen=False):
     """Chunkwise linear attention; see :func:`decayed_hebbian`."""
-    return decayed_hebbian(q, k, v, beta, None, W0, C)
+    return decayed_hebbian(q, k, v, beta, None, W0, C, screen)
 
 
-def decayed_hebbian(q, k, v, beta, alpha, W0, C):
+def decayed_hebbian(q, k, v, beta, alpha, W0, C, screen=False):
     """Chunkwise (decayed) linear attention with scalar or per-key gates (``alpha=None``: none).
 
     Runs the compiled chunk loop of :mod:`.native` (one chunk at a time, heads spread over
     threads) unless ``PLASTINET_NATIVE=0`` or no C compiler is available; then
     :func:`hebbian_engine` or :func:`decayed_hebbian_engine`. Float32 calls below
     :data:`F64_WORK` flops or with one key unit, and heads whose state cancelled, are
-    computed in float64 and rounded, as for :func:`gated_delta`.
+    computed in float64 and rounded, as for :func:`gated_delta`. ``screen``: check ``q``,
+    ``k`` and ``v`` for NaN and infinity (see :func:`_check_screen`).
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
     work = 2.0 * N * T * (2 * d_k * d_v + C * (d_k + d_v))
     args = (q, k, v, beta, alpha, W0, C)
     if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
-        return _in_float64(decayed_hebbian, *args)
+        return _in_float64(decayed_hebbian, *args, screen=screen)
     kernel = hebbian_kernel(q.dtype)
     if kernel is None:
+        if screen:
+            _screen_inputs(q, k, v)
         if alpha is None:
             y, W, peak = hebbian_engine(q, k, v, beta, W0, C)
         else:
@@ -152,16 +156,39 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C):
     ST = np.empty((N, d_k, d_v), dtype=q.dtype)         # the kernel's transposed working state
     W = np.empty((N, d_v, d_k), dtype=q.dtype)          # the final state, written by the kernel
     peak = np.zeros(N, dtype=q.dtype)
+    found = np.zeros((N, 3), dtype=q.dtype) if screen else None
 
-    def run(Q, K, V, b, a, S, Y, P, S0, S1):
-        kernel(Q, K, V, b, a, S, Y, peak=P, W0=S0, W=S1)
+    def run(Q, K, V, b, a, S, Y, P, S0, S1, F):
+        kernel(Q, K, V, b, a, S, Y, peak=P, W0=S0, W=S1, screen=F)
         return ()
 
     chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
     gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
     map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak,
-                    np.ascontiguousarray(W0, dtype=q.dtype), W), work=work)
+                    np.ascontiguousarray(W0, dtype=q.dtype), W, found), work=work)
+    if screen:
+        _check_screen(found, q, k, v)
     return _unless_cancelled(decayed_hebbian, args, y[:, :T], W, peak)
+
+
+def _screen_inputs(q, k, v) -> None:
+    """Raise :class:`~plastinet.errors.NonFiniteError` for the first of ``q``, ``k``, ``v``
+    (in this order) with a NaN or infinite entry, naming it and the entry."""
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        check_finite(x, "fwp.forms.chunkwise", name)
+
+
+def _check_screen(found, q, k, v) -> None:
+    """The inputs' check for NaN and infinity where the compiled chunk loop made it.
+
+    With ``screen=True`` the loops record each head's largest ``|entry|`` of ``q``, ``k`` and
+    ``v`` as they read them (``found (N, 3)``, NaN or infinite where an entry is), which
+    spares the caller a pass over memory per array; only where one is not finite are the
+    arrays searched, to raise as :func:`_screen_inputs` (the caller's ``apply`` then names
+    the entry in its own arrays).
+    """
+    if not np.all(found <= np.finfo(found.dtype).max):
+        _screen_inputs(q, k, v)
 
 
 #: Float32 heads whose final state ends below this fraction of the largest state they had at
@@ -189,11 +216,11 @@ def _unless_cancelled(fn, args, y, W, peak):
     return y, W
 
 
-def _in_float64(fn, *args):
+def _in_float64(fn, *args, screen=False):
     """``fn`` on the float64 copies of ``args`` (arrays or None; the last is ``C``), rounded to
     float32."""
     *arrays, C = args
-    y, W = fn(*(None if x is None else x.astype(np.float64) for x in arrays), C)
+    y, W = fn(*(None if x is None else x.astype(np.float64) for x in arrays), C, screen=screen)
     return y.astype(np.float32), W.astype(np.float32)
 
 
@@ -370,7 +397,7 @@ def _causal(C: int, dtype) -> np.ndarray:
 F64_WORK = 2e7
 
 
-def gated_delta(q, k, v, beta, alpha, W0, C):
+def gated_delta(q, k, v, beta, alpha, W0, C, screen=False):
     """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate.
 
     Heads are spread over threads (each with single-threaded BLAS), see :mod:`plastinet._blas`.
@@ -386,34 +413,40 @@ def gated_delta(q, k, v, beta, alpha, W0, C):
     a rank-1 key space) the state can cancel to much less than the values written into it; the
     recurrent form then stays accurate relative to the small state, while the chunk sums
     of a float32 chunkwise form carry rounding of the size of the values (measured: 8e-4
-    relative to ``max |W|`` with ``d_k = d_v = 1``, T = 170).
+    relative to ``max |W|`` with ``d_k = d_v = 1``, T = 170). ``screen``: as for
+    :func:`decayed_hebbian`.
     """
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
     args = (q, k, v, beta, alpha, W0, C)
     if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
-        return _in_float64(gated_delta, *args)
+        return _in_float64(gated_delta, *args, screen=screen)
     y = np.empty((N, -(-T // C) * C, v.shape[-1]), dtype=q.dtype)      # written by the groups
     peak = np.zeros(N, dtype=q.dtype)
     kernel = delta_kernel(q.dtype)
     if kernel is not None:                  # the compiled chunk loop runs without the GIL
         ST = np.empty((N, d_k, v.shape[-1]), dtype=q.dtype)   # the kernel's transposed state
         W = np.empty((N, v.shape[-1], d_k), dtype=q.dtype)
+        found = np.zeros((N, 3), dtype=q.dtype) if screen else None
 
-        def run(Q, K, V, b, a, S, Y, P, S0, S1):
-            kernel(Q, K, V, b, S, Y, alpha=a, peak=P, W0=S0, W=S1)
+        def run(Q, K, V, b, a, S, Y, P, S0, S1, F):
+            kernel(Q, K, V, b, S, Y, alpha=a, peak=P, W0=S0, W=S1, screen=F)
             return ()
 
         chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
         gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
         map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak,
-                        np.ascontiguousarray(W0, dtype=q.dtype), W), work=work)
+                        np.ascontiguousarray(W0, dtype=q.dtype), W, found), work=work)
+        if screen:
+            _check_screen(found, q, k, v)
         return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)
+    if screen:
+        _screen_inputs(q, k, v)
     W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y, peak), C, work=work,
                    grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
     return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)
 
 
-def delta(q, k, v, beta, W0, C):
+def delta(q, k, v, beta, W0, C, screen=False):
     """Chunkwise delta rule (the gated rule without a gate)."""
-    return gated_delta(q, k, v, beta, None, W0, C)
+    return gated_delta(q, k, v, beta, None, W0, C, screen)

@@ -132,6 +132,17 @@ static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
     memcpy(peak, &m, sizeof m);
 }
 
+/* screen[0..2] <- the largest |entry| of the chunk's q, k and v (nq, nq and nv numbers) and
+ * those before: NaN or infinite where an entry is (see FN(track_peak)), so that the caller's
+ * check of q, k and v for NaN and infinity costs no pass over memory of its own. */
+static void FN(screen_chunk)(REAL *screen, const REAL *q, const REAL *k, const REAL *v,
+                             long long nq, long long nv)
+{
+    FN(track_peak)(screen, q, nq);
+    FN(track_peak)(screen + 1, k, nq);
+    FN(track_peak)(screen + 2, v, nv);
+}
+
 /* sum x_i y_i in double, with four partial sums (no chain of dependent additions) */
 static double FN(dot)(const REAL *x, const REAL *y, long long n)
 {
@@ -160,11 +171,11 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
  * g_C >= RATIO_MIN), Q and K (in the products with S^T) by g, K (in the write) by e, and
  * S^T <- g_C S^T + (K e)^T U. inv and gram (NULL: none), laid out as Q (C <= dk), receive
  * each chunk's T and K K^T (* D) (C x C, at the start of the chunk's rows) for the backward,
- * which then need not form them again. */
+ * which then need not form them again. screen (N x 3; NULL: none): see FN(screen_chunk). */
 int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
               long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
               const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo, REAL *peak,
-              REAL *inv, REAL *gram, const REAL *W0, REAL *W)
+              REAL *inv, REAL *gram, const REAL *W0, REAL *W, REAL *screen)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
     REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 4 * C * dk));
@@ -182,6 +193,7 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             const REAL *a = alpha ? alpha + row : NULL;
             REAL *y = Y ? Y + row * dv : NULL, *u = pseudo ? pseudo + row * dv : U;
             const REAL *qs = q, *ks = k, *kw = k;      /* Q, K in the products with S^T; K written */
+            if (screen) FN(screen_chunk)(screen + 3 * h, q, k, v, C * dk, C * dv);
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
             if (peak) FN(track_peak)(peak + h, S, dk * dv);

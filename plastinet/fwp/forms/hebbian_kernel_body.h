@@ -13,7 +13,8 @@
  * blocks from running products
  * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
  * referred to the step before the block (both <= 1). peak (if not NULL) tracks the largest
- * state at a chunk boundary, as in FN(delta). The same arithmetic as
+ * state at a chunk boundary and screen (if not NULL) the inputs' largest entries, as in
+ * FN(delta). The same arithmetic as
  * chunkwise.decayed_hebbian / hebbian, to rounding. */
 
 #ifndef HB
@@ -90,7 +91,7 @@ static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                 long long dv, long long da, long long every, const REAL *Q, const REAL *K,
                 const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
-                REAL *states, REAL *peak, const REAL *W0, REAL *W)
+                REAL *states, REAL *peak, const REAL *W0, REAL *W, REAL *screen)
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
@@ -108,6 +109,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
             const REAL *a = da ? alpha + row * da : NULL;
             REAL *y = Y ? Y + row * dv : NULL;
+            if (screen) FN(screen_chunk)(screen + 3 * h, q, k, v, C * dk, C * dv);
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
             if (peak) FN(track_peak)(peak + h, S, dk * dv);

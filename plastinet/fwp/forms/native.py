@@ -85,7 +85,7 @@ def _load() -> dict:
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
                     fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
                                 ("delta", "delta_backward", "hebbian", "hebbian_backward"))
-                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (14, 16, 11, 14)):
+                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (15, 16, 12, 14)):
                         fn.restype = ctypes.c_int
                         fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
                     _loaded[name] = (*fns, gemm)
@@ -153,6 +153,9 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     ``C * C`` numbers of the chunk's rows, for :func:`delta_backward_kernel`. ``W0`` and ``W``
     ``(N, d_v, d_k)``, the states in the caller's layout, if given: each head's ``ST`` is first
     read from ``W0`` and its final state written to ``W`` (transposed in cache, per head).
+    ``screen (N, 3)``, if given (zeros on entry), receives each head's largest ``|entry|`` of
+    ``Q``, ``K`` and ``V``, NaN or infinite where one is: the check of the inputs for NaN and
+    infinity, made while the loop reads them.
     """
     functions = _functions(dtype)
     if functions is None:
@@ -161,14 +164,15 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None,
-            peak=None, factors=None, W0=None, W=None) -> None:
+            peak=None, factors=None, W0=None, W=None, screen=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         _call(fwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
                (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v)), (peak, (N,)))
-              + _factor_arrays(factors, (N, n, C, d_k)) + ((W0, (N, d_v, d_k)), (W, (N, d_v, d_k))))
+              + _factor_arrays(factors, (N, n, C, d_k))
+              + ((W0, (N, d_v, d_k)), (W, (N, d_v, d_k)), (screen, (N, 3))))
 
     return run
 
@@ -221,8 +225,8 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
     ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, ceil(n / every), d_k, d_v)``,
     if given, receives the transposed entering states of every ``every``-th chunk (for
-    :func:`hebbian_backward_kernel`); ``peak (N,)``, ``W0`` and ``W`` as for
-    :func:`delta_kernel`. The
+    :func:`hebbian_backward_kernel`); ``peak (N,)``, ``W0``, ``W`` and ``screen (N, 3)`` as
+    for :func:`delta_kernel`. The
     arithmetic is that of :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian`
     without gates).
     """
@@ -233,7 +237,7 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, alpha, ST, Y, states=None, every: int = 1, peak=None, W0=None,
-            W=None) -> None:
+            W=None, screen=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         d_a = _gate_units(alpha, d_k)
@@ -241,7 +245,7 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
                (states, (N, -(-n // every), d_k, d_v)), (peak, (N,)), (W0, (N, d_v, d_k)),
-               (W, (N, d_v, d_k))), "hebbian kernel")
+               (W, (N, d_v, d_k)), (screen, (N, 3))), "hebbian kernel")
 
     return run
 
