@@ -217,27 +217,45 @@ def _input_scale(neuron_code: dict, name: str) -> float:
     return neuron_code[name].input_scale if name in neuron_code else 1.0
 
 
-def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
-    """Per-step draws added to the target after the step's spikes (synapses slot, before per-step rules).
+def _noise_in_update(plan: SimpleNamespace, noise: NoiseCurrent) -> bool:
+    """Whether the draws of a step can be added at the start of the next step's ``groups`` update.
+
+    The numpy engine adds them in the ``synapses`` slot after the step's spikes; the target is
+    next read by the population's update, so adding them there instead gives the same sums
+    (spikes first, then the draws) with one code object fewer per step, unless something
+    reads the target in between: a StateProbe of the population (sampled in the ``end``
+    slot) or a per-step rule of a projection onto it.
+    """
+    net = plan.network
+    if any(isinstance(p, StateProbe) and p.population == noise.population for p in net.probes.values()):
+        return False
+    return not any(p.proj.post.name == noise.population and p.code.continuous for p in plan.projs.values())
+
+
+def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, in_update: bool) -> tuple[str, dict]:
+    """The statement adding one step's draws to the target (scaled as a spike), and its namespace.
 
     ``poisson="replay"`` replays the numpy engine's draws from the run's noise stream (a
     ``TimedArray`` of steps x neurons); ``"brian2"`` draws with Brian2's generator (the same
-    distribution, other draws).
+    distribution, other draws). ``in_update``: the statement opens the next step's update
+    (:func:`_noise_in_update`), so it adds the previous step's draws (none in step 0).
     """
     n = noise.name
     if ctx.poisson == "replay":
         values = ctx.plan.noise_draws[n]
+        if in_update:                           # row k: the draws of step k - 1
+            values = np.concatenate([np.zeros((1, values.shape[1])), values[:-1]])
         ns = {f"draws_{n}": b2.TimedArray(values, dt=ctx.plan.dt * b2.second)}
         draw = f"draws_{n}(t, i)"
-    elif noise.distribution == "uniform":
-        draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
     else:
-        draw, ns = f"(mu_{n} + sd_{n} * randn())", {f"mu_{n}": noise.mean, f"sd_{n}": noise.std}
+        if noise.distribution == "uniform":
+            draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
+        else:
+            draw, ns = f"(mu_{n} + sd_{n} * randn())", {f"mu_{n}": noise.mean, f"sd_{n}": noise.std}
+        if in_update:
+            draw = f"{draw} * int(t_in_timesteps > 0)"
     ns[f"sc_{n}"] = _input_scale(ctx.plan.neuron_code, noise.population)
-    g = ctx.groups[noise.population]
-    g.namespace.update(ns)
-    return g.run_regularly(f"{noise.target} = {noise.target} + sc_{n} * {draw}", when="synapses",
-                           order=_NOISE + rank, clock=ctx.clock, name=f"noise_{n}")
+    return f"{noise.target} = {noise.target} + sc_{n} * {draw}", ns
 
 
 @SOURCES.register(PoissonGroup)
@@ -312,6 +330,18 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
     objects, groups = ctx.objects, ctx.groups
     if poisson == "brian2" or net.noises:
         b2.seed(plan.seed % (2 ** 32))
+    # ---- noise currents (added like spikes delivered in the step)
+    noise_lines: dict[str, list[str]] = {name: [] for name in net.populations}
+    noise_ns: dict[str, dict] = {name: {} for name in net.populations}
+    late: list[tuple[int, NoiseCurrent, str]] = []
+    for rank, noise in enumerate(net.noises.values()):
+        in_update = _noise_in_update(plan, noise)
+        line, ns = _noise(noise, b2, ctx, in_update)
+        noise_ns[noise.population].update(ns)
+        if in_update:
+            noise_lines[noise.population].append(line)
+        else:
+            late.append((rank, noise, line))
     # ---- populations
     for name, pop in net.populations.items():
         if pop.source:
@@ -319,8 +349,9 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
         else:
             code = plan.neuron_code[name]
             g = b2.NeuronGroup(pop.n, code.model, threshold=code.threshold, reset=code.reset,
-                               clock=clock, namespace=dict(code.namespace), name=f"pop_{name}")
-            g.run_regularly(code.update, when="groups", clock=clock, name=f"pop_{name}_update")
+                               clock=clock, namespace={**code.namespace, **noise_ns[name]}, name=f"pop_{name}")
+            g.run_regularly("\n".join(noise_lines[name] + [code.update]), when="groups", clock=clock,
+                            name=f"pop_{name}_update")
             # the model has no differential equations (the update above integrates it):
             # Brian2's state updater would run empty code every step
             g.state_updater.active = False
@@ -328,9 +359,9 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
                 setattr(g, var, value)
         objects.append(g)
         groups[name] = g
-    # ---- noise currents (added like spikes delivered in the step)
-    for rank, noise in enumerate(net.noises.values()):
-        objects.append(_noise(noise, b2, ctx, rank))
+    for rank, noise, line in late:      # noise whose target is read before the next update
+        objects.append(groups[noise.population].run_regularly(
+            line, when="synapses", order=_NOISE + rank, clock=clock, name=f"noise_{noise.name}"))
     # ---- modulators
     mgroups: dict[str, Any] = {}
     for rank, (name, mod) in enumerate(net.modulators.items()):
