@@ -58,6 +58,10 @@ class SynapseCode:
     #: synapses integrated up to its time); its names are the synapse's own (``w``, ``mval``, ...)
     on_jump: str = ""
     never: tuple[str, ...] = ()         #: integer "last jump" variables starting at NEVER
+    #: integer variables of the pre / post neurons (``NeuronGroup``) starting at NEVER, named
+    #: with the ``_pre`` / ``_post`` suffix in the code
+    pre_vars: tuple[str, ...] = ()
+    post_vars: tuple[str, ...] = ()
 
 
 def _decay(var: str, last: str, tau: str) -> str:
@@ -177,15 +181,29 @@ def _triplet(rule: TripletSTDP, p: Projected, code: SynapseCode) -> None:
         "w = " + _clip("w + r1v * (A2_plus + A3_plus * o2o)", b)]
 
 
+def _last_spike_on_neurons(rule: DopamineSTDP, p: Projected) -> bool:
+    """Whether the nearest-spike traces can live on the neurons as the step of their last spike.
+
+    With Izhikevich's convention a trace is ``exp(-age / tau)`` of the last spike, a value of
+    the neuron: without delays every synapse of a neuron would hold the same copy. The
+    synapses then read one "last spike" step per pre and post neuron (written by the pathways,
+    so a pre spike is seen by the post pathway of its step and a post spike by the pre
+    pathways of the next steps, as the engine's traces are), instead of two values and two
+    steps per synapse. A trace that never jumped is ``exp(-(t - NEVER) DT / tau)``, which must
+    be exactly 0 (as the engine's zero value times its decay).
+    """
+    undelayed = isinstance(p.proj.delay, float) and p.proj.delay == 0.0
+    return (rule.convention == "nearest" and undelayed and not p.proj.pre.source
+            and all(math.exp(NEVER * p.dt / tau) == 0.0 for tau in (rule.tau_plus, rule.tau_minus)))
+
+
 @RULES.register(DopamineSTDP)
 def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
     for name in ("tau_plus", "tau_minus", "tau_c"):
         check_tau(f"DopamineSTDP ({p.proj.name!r})", name, getattr(rule, name), p.dt)
     tau_n = p.mod_tau
-    code.model += ["c : 1", "tl : integer", "Kp : 1", "Km : 1", "lkp : integer", "lkm : integer",
-                   "midx : integer (constant)", "mval : 1 (linked)", "mlast : integer (linked)",
-                   "w_now : 1"]
-    code.never += ("lkp", "lkm")
+    code.model += ["c : 1", "tl : integer", "midx : integer (constant)", "mval : 1 (linked)",
+                   "mlast : integer (linked)", "w_now : 1"]
     code.linked = ("mval", "mlast")
     # between events dc/dt = -c/tau_c and dw/dt = c (n - b) with n = n0 e^{-t/tau_n}: the
     # closed form over an interval of length dl uses tau_s = tau_c tau_n / (tau_c + tau_n)
@@ -193,20 +211,29 @@ def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
                           tau_minus=rule.tau_minus, tau_c=rule.tau_c, b=rule.b, tau_n=tau_n,
                           tau_s=rule.tau_c * tau_n / (rule.tau_c + tau_n))
     integ = ["dl = (t_in_timesteps - tl) * DT",
-             "n0 = mval * exp(-((tl - mlast) * DT) / tau_n)",
-             "wn = " + _clip("w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -em1(-dl / tau_c))", p.bounded),
-             "cn = c * exp(-dl / tau_c)"]
-    commit = ["w = wn", "c = cn", "tl = t_in_timesteps"]
-    near = rule.convention == "nearest"          # Izhikevich's daspnet.m: a spike resets its trace to 1
-    code.on_pre += integ + commit + p.deliver + [
-        f"kmv = {_decay('Km', 'lkm', 'tau_minus')}", "c = c - A_minus * kmv",
-        "Kp = 1.0" if near else f"Kp = {_decay('Kp', 'lkp', 'tau_plus')} + 1.0", "lkp = t_in_timesteps"]
-    code.on_post += integ + commit + [
-        f"kpv = {_decay('Kp', 'lkp', 'tau_plus')}", "c = c + A_plus * kpv",
-        "Km = 1.0" if near else f"Km = {_decay('Km', 'lkm', 'tau_minus')} + 1.0", "lkm = t_in_timesteps"]
+             "n0 = mval * exp(-((tl - mlast) * DT) / tau_n)"]
+    w_new = _clip("w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -em1(-dl / tau_c))", p.bounded)
+    c_new = "c * exp(-dl / tau_c)"
+    if _last_spike_on_neurons(rule, p):
+        lkp, lkm = f"lkp_{p.proj.name}", f"lkm_{p.proj.name}"
+        code.pre_vars, code.post_vars = (lkp,), (lkm,)
+        kmv, kpv = (f"exp(-((t_in_timesteps - {lkm}_post) * DT) / tau_minus)",
+                    f"exp(-((t_in_timesteps - {lkp}_pre) * DT) / tau_plus)")
+        pre_bump, post_bump = [f"{lkp}_pre = t_in_timesteps"], [f"{lkm}_post = t_in_timesteps"]
+    else:                                   # traces per synapse: value at the last jump and its step
+        code.model += ["Kp : 1", "Km : 1", "lkp : integer", "lkm : integer"]
+        code.never += ("lkp", "lkm")
+        near = rule.convention == "nearest"      # Izhikevich's daspnet.m: a spike resets its trace to 1
+        kmv, kpv = _decay("Km", "lkm", "tau_minus"), _decay("Kp", "lkp", "tau_plus")
+        pre_bump = ["Kp = 1.0" if near else f"Kp = {kpv} + 1.0", "lkp = t_in_timesteps"]
+        post_bump = ["Km = 1.0" if near else f"Km = {kmv} + 1.0", "lkm = t_in_timesteps"]
+    # the pathways: integrate to now (w, then c from its old value), then the spike's own effect
+    code.on_pre += integ + [f"w = {w_new}", f"c = {c_new} - A_minus * {kmv}", "tl = t_in_timesteps"] \
+        + p.deliver + pre_bump
+    code.on_post += integ + [f"w = {w_new}", f"c = {c_new} + A_plus * {kpv}", "tl = t_in_timesteps"] + post_bump
     # integrate every synapse up to now when the modulator jumps in this step
-    code.on_jump = "\n".join(integ + commit)
-    code.w_now = "\n".join(integ + ["w_now = wn"])
+    code.on_jump = "\n".join(integ + [f"w = {w_new}", f"c = {c_new}", "tl = t_in_timesteps"])
+    code.w_now = "\n".join(integ + [f"w_now = {w_new}"])
 
 
 @RULES.register(InhibitorySTDP)

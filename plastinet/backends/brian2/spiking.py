@@ -342,13 +342,18 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             noise_lines[noise.population].append(line)
         else:
             late.append((rank, noise, line))
-    # ---- populations
+    # ---- populations (with the synapses' variables kept per neuron, see SynapseCode.pre_vars)
+    neuron_vars: dict[str, list[str]] = {name: [] for name in net.populations}
+    for p in plan.projs.values():
+        neuron_vars[p.proj.pre.name] += p.code.pre_vars
+        neuron_vars[p.proj.post.name] += p.code.post_vars
     for name, pop in net.populations.items():
         if pop.source:
             g = SOURCES(pop, b2, ctx)
         else:
             code = plan.neuron_code[name]
-            g = b2.NeuronGroup(pop.n, code.model, threshold=code.threshold, reset=code.reset,
+            model = "\n".join([code.model] + [f"{var} : integer" for var in neuron_vars[name]])
+            g = b2.NeuronGroup(pop.n, model, threshold=code.threshold, reset=code.reset,
                                clock=clock, namespace={**code.namespace, **noise_ns[name]}, name=f"pop_{name}")
             g.run_regularly("\n".join(noise_lines[name] + [code.update]), when="groups", clock=clock,
                             name=f"pop_{name}_update")
@@ -357,6 +362,8 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             g.state_updater.active = False
             for var, value in code.init.items():
                 setattr(g, var, value)
+            for var in neuron_vars[name]:
+                setattr(g, var, NEVER)
         objects.append(g)
         groups[name] = g
     for rank, noise, line in late:      # noise whose target is read before the next update
