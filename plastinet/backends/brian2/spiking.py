@@ -201,7 +201,11 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
     sampled, sample_steps = sampled_probes(net, dt)
     mod_sources: dict[str, list[str]] = {m: list(mod.sources) for m, mod in net.modulators.items()
                                          if isinstance(mod, SpikeSignal)}
+    # SpikeSignals that can jump (sources or rewards), modulators whose value rules read every step
+    jumping = {m for m in mod_sources if mod_sources[m] or any(r.modulator == m for r in net.rewards.values())}
+    m_read = {p.proj.rule.modulator for p in projs.values() if "m" in p.code.linked}
     return SimpleNamespace(network=net, dt=dt, seed=seed, streams=streams, sources=srcs, neuron_code=neuron_code,
+                           jumping=jumping, m_read=m_read,
                            projs=projs, sampled=sampled, sample_steps=sample_steps, mod_sources=mod_sources,
                            spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
                            spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
@@ -291,25 +295,36 @@ def _programmed(mod: ProgrammedSignal, b2: Any, ctx: SimpleNamespace, rank: int)
     return g
 
 
+#: a SpikeSignal's decay since its last jump (code of its group)
+MOD_DECAY = "exp(-((t_in_timesteps - mlast) * DT) / tau)"
+
+
 @MODULATORS.register(SpikeSignal)
 def _spike_signal(mod: SpikeSignal, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
-    """``mval`` (value at the last jump, step ``mlast``) jumps by the events counted this step."""
+    """``mval`` (value at the last jump, step ``mlast``) jumps by the events counted this step.
+
+    The group runs code only where something happens: the jump in the steps with events
+    (none for a signal without sources and rewards, which stays at 0), the value ``m`` every
+    step only for rules that read it (probes compute it when they sample).
+    """
     name, srcs = mod.name, ctx.plan.mod_sources[mod.name]
     model = ["mval : 1", "mlast : integer", "mpend : 1", "mnev : 1", "m : 1"]
     model += [f"cnt_{k} : 1" for k in range(len(srcs))]
     amount = "mpend" + "".join(f" + cnt_{k} * inc" for k in range(len(srcs)))
     ns = {"DT": ctx.plan.dt, "tau": mod.tau, "inc": mod.increment}
+    jumps = name in ctx.plan.jumping
     g = b2.NeuronGroup(1, "\n".join(model), clock=ctx.clock, namespace=ns, name=f"mod_{name}",
-                       events={"jump": "mnev > 0"})
-    # the jump event is checked after the step's rewards and source spikes, before the synapses' integration
-    g.set_event_schedule("jump", when="synapses", order=_DOPA_ALL - 1000 + rank)
-    jump = ["ev = int(mnev > 0)",
-            f"mval = ev * (mval * exp(-((t_in_timesteps - mlast) * DT) / tau) + {amount}) + (1 - ev) * mval",
-            "mlast = ev * t_in_timesteps + (1 - ev) * mlast", "mpend = 0.0", "mnev = 0.0"]
-    jump += [f"cnt_{k} = 0.0" for k in range(len(srcs))]
-    g.run_regularly("\n".join(jump), when="synapses", order=_JUMP + rank, clock=ctx.clock, name=f"mod_{name}_jump")
-    g.run_regularly("m = mval * exp(-((t_in_timesteps - mlast) * DT) / tau)", when="synapses",
-                    order=_MVAL + rank, clock=ctx.clock, name=f"mod_{name}_value")
+                       events={"jump": "mnev > 0"} if jumps else None)
+    g.state_updater.active = False                  # no differential equations
+    if jumps:
+        # the jump event is checked after the step's rewards and source spikes, before the synapses' integration
+        g.set_event_schedule("jump", when="synapses", order=_DOPA_ALL - 1000 + rank)
+        jump = [f"mval = mval * {MOD_DECAY} + {amount}", "mlast = t_in_timesteps", "mpend = 0.0", "mnev = 0.0"]
+        jump += [f"cnt_{k} = 0.0" for k in range(len(srcs))]
+        g.run_on_event("jump", "\n".join(jump), when="synapses", order=_JUMP + rank)
+    if name in ctx.plan.m_read:
+        g.run_regularly(f"m = mval * {MOD_DECAY}", when="synapses", order=_MVAL + rank, clock=ctx.clock,
+                        name=f"mod_{name}_value")
     for k, src in enumerate(srcs):
         n = ctx.plan.network.populations[src].n
         s = b2.Synapses(ctx.groups[src], g, on_pre=f"cnt_{k}_post += 1.0\nmnev_post += 1.0", clock=ctx.clock,
@@ -409,7 +424,7 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             s.pre.order = _PRE + rank
         if code.on_post:
             s.post.order = _POST + rank
-        if code.on_jump:
+        if code.on_jump and proj.rule.modulator in plan.jumping:
             objects.append(_on_jump(b2, code, ns, mgroups[proj.rule.modulator], s, rank, clock))
         if code.continuous:
             objects.append(s.run_regularly(code.continuous, when="synapses", order=_CONT + rank, clock=clock,
@@ -443,6 +458,9 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             mon = b2.StateMonitor(syns[probe.projection], var, record=True, when="end", clock=sample_clock,
                                   name=f"probe_{probe.name}")
         else:
+            if isinstance(net.modulators[probe.modulator], SpikeSignal) and probe.modulator not in plan.m_read:
+                objects.append(mgroups[probe.modulator].run_regularly(
+                    f"m = mval * {MOD_DECAY}", when="end", order=-10, clock=sample_clock, name=f"probe_{probe.name}_now"))
             mon = b2.StateMonitor(mgroups[probe.modulator], "m", record=True, when="end", clock=sample_clock,
                                   name=f"probe_{probe.name}")
         state_mons[probe.name] = mon
