@@ -37,6 +37,7 @@ class Projected:
     dt: float                           #: time step (s)
     deliver: list[str]                  #: statements transmitting the (scaled) weight on a pre spike
     mod_tau: float | None = None        #: time constant (s) of the rule's SpikeSignal modulator
+    mod_silent: bool = False            #: that SpikeSignal never jumps (no sources, no rewards): it stays 0
 
     @property
     def bounded(self) -> bool:
@@ -74,7 +75,7 @@ def _clip(expr: str, bounded: bool) -> str:
 
 
 def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, input_scale: float = 1.0,
-                 probed: bool = False) -> SynapseCode:
+                 probed: bool = False, mod_silent: bool = False) -> SynapseCode:
     """The Synapses code of ``proj``: short-term plasticity, transmission, then its rule's builder.
 
     Parameters
@@ -88,6 +89,9 @@ def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, inpu
     input_scale : float
         What a spike of weight ``w`` adds to the target, per unit weight (the post
         population's :attr:`~plastinet.backends.brian2.neurons.NeuronCode.input_scale`).
+    mod_silent : bool
+        Whether the rule's SpikeSignal can never jump (no sources, no rewards), so that it
+        is 0 throughout and its terms drop out of the rule's code.
     probed : bool
         Whether a WeightProbe records the weights. A static projection with one weight for
         every synapse and no probe has no per-synapse ``w``: its spikes add a constant (as a
@@ -123,7 +127,7 @@ def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, inpu
         code.namespace["scale"] = input_scale
         delivered += " * scale"
     deliver = [f"{proj.target}_post += {delivered}"] if proj.target != "none" else []
-    RULES(proj.rule, Projected(proj, dt, deliver, mod_tau), code)
+    RULES(proj.rule, Projected(proj, dt, deliver, mod_tau, mod_silent), code)
     return code
 
 
@@ -202,17 +206,20 @@ def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
     for name in ("tau_plus", "tau_minus", "tau_c"):
         check_tau(f"DopamineSTDP ({p.proj.name!r})", name, getattr(rule, name), p.dt)
     tau_n = p.mod_tau
-    code.model += ["c : 1", "tl : integer", "midx : integer (constant)", "mval : 1 (linked)",
-                   "mlast : integer (linked)", "w_now : 1"]
-    code.linked = ("mval", "mlast")
+    code.model += ["c : 1", "tl : integer", "w_now : 1"]
     # between events dc/dt = -c/tau_c and dw/dt = c (n - b) with n = n0 e^{-t/tau_n}: the
     # closed form over an interval of length dl uses tau_s = tau_c tau_n / (tau_c + tau_n)
     code.namespace.update(A_plus=rule.A_plus, A_minus=rule.A_minus, tau_plus=rule.tau_plus,
                           tau_minus=rule.tau_minus, tau_c=rule.tau_c, b=rule.b, tau_n=tau_n,
                           tau_s=rule.tau_c * tau_n / (rule.tau_c + tau_n))
-    integ = ["dl = (t_in_timesteps - tl) * DT",
-             "n0 = mval * exp(-((tl - mlast) * DT) / tau_n)"]
-    w_new = _clip("w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -em1(-dl / tau_c))", p.bounded)
+    integ = ["dl = (t_in_timesteps - tl) * DT"]
+    if p.mod_silent:        # n = 0 throughout: the modulator's term is exactly 0
+        w_new = _clip("w - c * (b * tau_c * -em1(-dl / tau_c))", p.bounded)
+    else:
+        code.model += ["midx : integer (constant)", "mval : 1 (linked)", "mlast : integer (linked)"]
+        code.linked = ("mval", "mlast")
+        integ.append("n0 = mval * exp(-((tl - mlast) * DT) / tau_n)")
+        w_new = _clip("w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -em1(-dl / tau_c))", p.bounded)
     c_new = "c * exp(-dl / tau_c)"
     if _last_spike_on_neurons(rule, p):
         lkp, lkm = f"lkp_{p.proj.name}", f"lkm_{p.proj.name}"

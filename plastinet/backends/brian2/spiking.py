@@ -186,6 +186,10 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
     for name, mod in net.modulators.items():
         if isinstance(mod, SpikeSignal):
             check_tau(f"SpikeSignal {name!r}", "tau", mod.tau, dt)
+    mod_sources: dict[str, list[str]] = {m: list(mod.sources) for m, mod in net.modulators.items()
+                                         if isinstance(mod, SpikeSignal)}
+    # SpikeSignals that can jump (sources or rewards); the others stay 0
+    jumping = {m for m in mod_sources if mod_sources[m] or any(r.modulator == m for r in net.rewards.values())}
     projs = {}
     probed = {p.projection for p in net.probes.values() if isinstance(p, WeightProbe)}
     for name in sorted(net.projections):                # Brian2 sorts by name within a slot
@@ -197,12 +201,11 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
                                       n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all",
                                       code=synapse_code(proj, dt, getattr(mod, "tau", None),
                                                         _input_scale(neuron_code, proj.post.name),
-                                                        probed=name in probed))
+                                                        probed=name in probed,
+                                                        mod_silent=isinstance(mod, SpikeSignal)
+                                                        and mod.name not in jumping))
     sampled, sample_steps = sampled_probes(net, dt)
-    mod_sources: dict[str, list[str]] = {m: list(mod.sources) for m, mod in net.modulators.items()
-                                         if isinstance(mod, SpikeSignal)}
-    # SpikeSignals that can jump (sources or rewards), modulators whose value rules read every step
-    jumping = {m for m in mod_sources if mod_sources[m] or any(r.modulator == m for r in net.rewards.values())}
+    # modulators whose value rules read every step
     m_read = {p.proj.rule.modulator for p in projs.values() if "m" in p.code.linked}
     return SimpleNamespace(network=net, dt=dt, seed=seed, streams=streams, sources=srcs, neuron_code=neuron_code,
                            jumping=jumping, m_read=m_read,
