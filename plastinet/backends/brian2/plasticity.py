@@ -26,6 +26,7 @@ from plastinet.spiking.rules import PES, DopamineSTDP, InhibitorySTDP, Modulated
 __all__ = ["NEVER", "SynapseCode", "Projected", "synapse_code"]
 
 NEVER = -(2 ** 30)        #: "never spiked" step of traces (int32 safe)
+MAX_TABLE = 2 ** 20       #: longest decay table (entries, 8 MB) used instead of an exp per event
 BIG = 1.7976931348623157e308
 
 
@@ -63,6 +64,9 @@ class SynapseCode:
     #: with the ``_pre`` / ``_post`` suffix in the code
     pre_vars: tuple[str, ...] = ()
     post_vars: tuple[str, ...] = ()
+    #: lookup tables by a whole number of steps k (the last value holds beyond), called in the
+    #: code as ``name(k * one_second)`` (a 1 s ``TimedArray``)
+    tables: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _decay(var: str, last: str, tau: str) -> str:
@@ -185,6 +189,19 @@ def _triplet(rule: TripletSTDP, p: Projected, code: SynapseCode) -> None:
         "w = " + _clip("w + r1v * (A2_plus + A3_plus * o2o)", b)]
 
 
+def decay_table(tau: float, dt: float) -> np.ndarray | None:
+    """``exp(-(k dt) / tau)`` for ``k = 0, 1, ...`` up to its first exact 0 (None beyond MAX_TABLE entries).
+
+    The numpy engine's decay of a trace of value 1 after ``k`` steps, bit for bit (the same
+    numpy expression), read by index instead of an ``exp`` per synapse event.
+    """
+    n = int(math.ceil(746.0 * tau / dt)) + 2         # exp(-x) is exactly 0 for x > 745.2
+    if n > MAX_TABLE:
+        return None
+    values = np.exp(-(np.arange(n, dtype=np.int64) * dt) / tau)
+    return values[:int(np.argmax(values == 0.0)) + 1]
+
+
 def _last_spike_on_neurons(rule: DopamineSTDP, p: Projected) -> bool:
     """Whether the nearest-spike traces can live on the neurons as the step of their last spike.
 
@@ -192,13 +209,13 @@ def _last_spike_on_neurons(rule: DopamineSTDP, p: Projected) -> bool:
     the neuron: without delays every synapse of a neuron would hold the same copy. The
     synapses then read one "last spike" step per pre and post neuron (written by the pathways,
     so a pre spike is seen by the post pathway of its step and a post spike by the pre
-    pathways of the next steps, as the engine's traces are), instead of two values and two
-    steps per synapse. A trace that never jumped is ``exp(-(t - NEVER) DT / tau)``, which must
-    be exactly 0 (as the engine's zero value times its decay).
+    pathways of the next steps, as the engine's traces are) and look the decay up in a table
+    (:func:`decay_table`; a trace that never jumped is far past its end, at 0), instead of
+    two values and two steps per synapse and an ``exp`` per event.
     """
     undelayed = isinstance(p.proj.delay, float) and p.proj.delay == 0.0
     return (rule.convention == "nearest" and undelayed and not p.proj.pre.source
-            and all(math.exp(NEVER * p.dt / tau) == 0.0 for tau in (rule.tau_plus, rule.tau_minus)))
+            and all(decay_table(tau, p.dt) is not None for tau in (rule.tau_plus, rule.tau_minus)))
 
 
 @RULES.register(DopamineSTDP)
@@ -224,8 +241,9 @@ def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
     if _last_spike_on_neurons(rule, p):
         lkp, lkm = f"lkp_{p.proj.name}", f"lkm_{p.proj.name}"
         code.pre_vars, code.post_vars = (lkp,), (lkm,)
-        kmv, kpv = (f"exp(-((t_in_timesteps - {lkm}_post) * DT) / tau_minus)",
-                    f"exp(-((t_in_timesteps - {lkp}_pre) * DT) / tau_plus)")
+        code.tables.update(decay_plus=decay_table(rule.tau_plus, p.dt), decay_minus=decay_table(rule.tau_minus, p.dt))
+        kmv = f"decay_minus((t_in_timesteps - {lkm}_post) * one_second)"
+        kpv = f"decay_plus((t_in_timesteps - {lkp}_pre) * one_second)"
         pre_bump, post_bump = [f"{lkp}_pre = t_in_timesteps"], [f"{lkm}_post = t_in_timesteps"]
     else:                                   # traces per synapse: value at the last jump and its step
         code.model += ["Kp : 1", "Km : 1", "lkp : integer", "lkm : integer"]

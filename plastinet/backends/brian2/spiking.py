@@ -399,6 +399,9 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
         ns = dict(code.namespace)
         if "em1(" in code.on_jump:          # DopamineSTDP's closed form
             ns["em1"] = _expm1(b2)
+        for table, values in code.tables.items():
+            ns[table] = b2.TimedArray(values, dt=b2.second)
+            ns["one_second"] = b2.second
         kw: dict[str, Any] = {}
         steps = np.zeros(0, dtype=np.int64) if p.delay_steps is None else p.delay_steps
         uniform_delay = not steps.size or bool(np.all(steps == steps[0]))
