@@ -5,6 +5,7 @@ Run on demand (not part of the test suite)::
     python benchmarks/bench_network.py            # default: a few minutes
     python benchmarks/bench_network.py --quick    # a smoke run (short durations, small networks)
     python benchmarks/bench_network.py --networks a4000 a32000 --duration 2
+    python benchmarks/bench_network.py --networks izhikevich --duration 2 --repeats 3   # busy machine
 
 Networks (docs/benchmarks.md):
 
@@ -17,7 +18,10 @@ Networks (docs/benchmarks.md):
 (b) ``vogels``: Vogels et al. 2011 as Brian2's ``examples/frompapers/Vogels_et_al_2011.py``
     (8,000 E + 2,000 I conductance LIF, p = 0.02, inhibitory STDP on I->E).
 (c) ``izhikevich``: the full Izhikevich 2007 network (1,000 neurons, 100 synapses each,
-    dopamine STDP, thalamic noise), dt = 1 ms.
+    dopamine STDP, thalamic noise, no reward), dt = 1 ms. Two hand-written Brian2 scripts:
+    daspnet.m's simplification (eligibility and weights every 10 ms, kinds ``brian2-<target>``)
+    and plastinet's DopamineSTDP equations in closed form at each synapse event (kinds
+    ``brian2-exact-<target>``); the brian2 backend's ratio is given against both.
 
 Every network is built once as explicit index lists (numpy, fixed seed), so plastinet and
 the hand-written Brian2 scripts simulate the same synapses. Each measurement runs in its own
