@@ -13,6 +13,7 @@ projection has a finite bound.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -64,9 +65,9 @@ class SynapseCode:
     #: with the ``_pre`` / ``_post`` suffix in the code
     pre_vars: tuple[str, ...] = ()
     post_vars: tuple[str, ...] = ()
-    #: lookup tables by a whole number of steps k (the last value holds beyond), called in the
-    #: code as ``name(k * one_second)`` (a 1 s ``TimedArray``)
-    tables: dict[str, np.ndarray] = field(default_factory=dict)
+    #: lookup tables by a whole number of steps k, name -> (function, tau) of
+    #: :func:`step_table`, called in the code as ``name(k * one_second)`` (a 1 s ``TimedArray``)
+    tables: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 def _decay(var: str, last: str, tau: str) -> str:
@@ -189,17 +190,24 @@ def _triplet(rule: TripletSTDP, p: Projected, code: SynapseCode) -> None:
         "w = " + _clip("w + r1v * (A2_plus + A3_plus * o2o)", b)]
 
 
-def decay_table(tau: float, dt: float) -> np.ndarray | None:
-    """``exp(-(k dt) / tau)`` for ``k = 0, 1, ...`` up to its first exact 0 (None beyond MAX_TABLE entries).
+#: x beyond which exp(-x) is exactly 0 and expm1(-x) exactly -1 in double precision
+_FLAT = {"exp": 746.0, "expm1": 40.0}
 
-    The numpy engine's decay of a trace of value 1 after ``k`` steps, bit for bit (the same
-    numpy expression), read by index instead of an ``exp`` per synapse event.
+
+@functools.lru_cache(maxsize=32)
+def step_table(function: str, tau: float, dt: float) -> np.ndarray | None:
+    """``f(-(k dt) / tau)`` (``f``: numpy's ``exp`` or ``expm1``) for ``k = 0, 1, ...`` up to its
+    first exact final value (0, or -1), which holds for every larger ``k``; None if that takes
+    more than MAX_TABLE entries.
+
+    The numpy engine's decay factors after ``k`` steps, bit for bit (the same numpy
+    expression), read by index instead of an ``exp`` per synapse event.
     """
-    n = int(math.ceil(746.0 * tau / dt)) + 2         # exp(-x) is exactly 0 for x > 745.2
+    n = int(math.ceil(_FLAT[function] * tau / dt)) + 2
     if n > MAX_TABLE:
         return None
-    values = np.exp(-(np.arange(n, dtype=np.int64) * dt) / tau)
-    return values[:int(np.argmax(values == 0.0)) + 1]
+    values = getattr(np, function)(-(np.arange(n, dtype=np.int64) * dt) / tau)
+    return values[:int(np.argmax(values == values[-1])) + 1]
 
 
 def _last_spike_on_neurons(rule: DopamineSTDP, p: Projected) -> bool:
@@ -210,12 +218,12 @@ def _last_spike_on_neurons(rule: DopamineSTDP, p: Projected) -> bool:
     synapses then read one "last spike" step per pre and post neuron (written by the pathways,
     so a pre spike is seen by the post pathway of its step and a post spike by the pre
     pathways of the next steps, as the engine's traces are) and look the decay up in a table
-    (:func:`decay_table`; a trace that never jumped is far past its end, at 0), instead of
+    (:func:`step_table`; a trace that never jumped is far past its end, at 0), instead of
     two values and two steps per synapse and an ``exp`` per event.
     """
     undelayed = isinstance(p.proj.delay, float) and p.proj.delay == 0.0
     return (rule.convention == "nearest" and undelayed and not p.proj.pre.source
-            and all(decay_table(tau, p.dt) is not None for tau in (rule.tau_plus, rule.tau_minus)))
+            and all(step_table("exp", tau, p.dt) is not None for tau in (rule.tau_plus, rule.tau_minus)))
 
 
 @RULES.register(DopamineSTDP)
@@ -229,19 +237,28 @@ def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
     code.namespace.update(A_plus=rule.A_plus, A_minus=rule.A_minus, tau_plus=rule.tau_plus,
                           tau_minus=rule.tau_minus, tau_c=rule.tau_c, b=rule.b, tau_n=tau_n,
                           tau_s=rule.tau_c * tau_n / (rule.tau_c + tau_n))
-    integ = ["dl = (t_in_timesteps - tl) * DT"]
+    # the factors of c's decay since the synapse's last update: looked up by its age in steps
+    tabled = all(step_table(f, rule.tau_c, p.dt) is not None for f in ("exp", "expm1"))
+    integ = []
+    if tabled:
+        code.tables.update(exp_c=("exp", rule.tau_c), expm1_c=("expm1", rule.tau_c))
+        integ.append("k = (t_in_timesteps - tl) * one_second")
+        em1_c, c_new = "expm1_c(k)", "c * exp_c(k)"
+    else:
+        em1_c, c_new = "em1(-dl / tau_c)", "c * exp(-dl / tau_c)"
+    if not (tabled and p.mod_silent):
+        integ.append("dl = (t_in_timesteps - tl) * DT")
     if p.mod_silent:        # n = 0 throughout: the modulator's term is exactly 0
-        w_new = _clip("w - c * (b * tau_c * -em1(-dl / tau_c))", p.bounded)
+        w_new = _clip(f"w - c * (b * tau_c * -{em1_c})", p.bounded)
     else:
         code.model += ["midx : integer (constant)", "mval : 1 (linked)", "mlast : integer (linked)"]
         code.linked = ("mval", "mlast")
         integ.append("n0 = mval * exp(-((tl - mlast) * DT) / tau_n)")
-        w_new = _clip("w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -em1(-dl / tau_c))", p.bounded)
-    c_new = "c * exp(-dl / tau_c)"
+        w_new = _clip(f"w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -{em1_c})", p.bounded)
     if _last_spike_on_neurons(rule, p):
         lkp, lkm = f"lkp_{p.proj.name}", f"lkm_{p.proj.name}"
         code.pre_vars, code.post_vars = (lkp,), (lkm,)
-        code.tables.update(decay_plus=decay_table(rule.tau_plus, p.dt), decay_minus=decay_table(rule.tau_minus, p.dt))
+        code.tables.update(decay_plus=("exp", rule.tau_plus), decay_minus=("exp", rule.tau_minus))
         kmv = f"decay_minus((t_in_timesteps - {lkm}_post) * one_second)"
         kpv = f"decay_plus((t_in_timesteps - {lkp}_pre) * one_second)"
         pre_bump, post_bump = [f"{lkp}_pre = t_in_timesteps"], [f"{lkm}_post = t_in_timesteps"]

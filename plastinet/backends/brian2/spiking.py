@@ -38,7 +38,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.backends.brian2 import neurons as _neurons  # noqa: F401  (registers the neuron builders)
-from plastinet.backends.brian2.plasticity import NEVER, synapse_code
+from plastinet.backends.brian2.plasticity import NEVER, step_table, synapse_code
 from plastinet.backends.brian2.registry import MODULATORS, POPULATIONS, RULES, SOURCES
 from plastinet.backends.brian2.session import brian2_run, run_network
 from plastinet.errors import UnsupportedError, ValidationError
@@ -252,8 +252,12 @@ def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, in_update: bool) 
         values = ctx.plan.noise_draws[n]
         if in_update:                           # row k: the draws of step k - 1
             values = np.concatenate([np.zeros((1, values.shape[1])), values[:-1]])
-        ns = {f"draws_{n}": b2.TimedArray(values, dt=ctx.plan.dt * b2.second)}
-        draw = f"draws_{n}(t, i)"
+        if b2.prefs.codegen.target == "numpy" and b2.get_device().__class__.__name__ == "RuntimeDevice":
+            ns = {f"draws_{n}": _row_function(b2, values)}      # the step's row: a view, no index arithmetic
+            draw = f"draws_{n}(t_in_timesteps)"
+        else:
+            ns = {f"draws_{n}": b2.TimedArray(values, dt=ctx.plan.dt * b2.second)}
+            draw = f"draws_{n}(t, i)"
     else:
         if noise.distribution == "uniform":
             draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
@@ -394,13 +398,16 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
         objects.append(mgroups[name])
     # ---- projections (sorted by name: the engine's and our pathway order)
     syns: dict[str, Any] = {}
+    tables: dict[tuple[str, float], Any] = {}         # TimedArrays of step_table, shared by projections
     for rank, (name, p) in enumerate(plan.projs.items()):
         code, proj = p.code, p.proj
         ns = dict(code.namespace)
-        if "em1(" in code.on_jump:          # DopamineSTDP's closed form
+        if "em1(" in "\n".join(code.on_pre + code.on_post + [code.on_jump, code.w_now]):
             ns["em1"] = _expm1(b2)
-        for table, values in code.tables.items():
-            ns[table] = b2.TimedArray(values, dt=b2.second)
+        for table, key in code.tables.items():
+            if key not in tables:
+                tables[key] = b2.TimedArray(step_table(*key, dt), dt=b2.second)
+            ns[table] = tables[key]
             ns["one_second"] = b2.second
         kw: dict[str, Any] = {}
         steps = np.zeros(0, dtype=np.int64) if p.delay_steps is None else p.delay_steps
@@ -548,6 +555,19 @@ def _dopamine_weights_at(s: Any, mg: Any, p: SimpleNamespace, step: int, dt: flo
     if bounded:
         np.clip(w, ns["w_lo"], ns["w_hi"], out=w)
     return w
+
+
+def _row_function(b2: Any, values: np.ndarray) -> Any:
+    """``f(step) = values[step]`` (a row of steps x neurons) for the numpy target.
+
+    Brian2's ``TimedArray`` computes the index from ``t`` with rounding and clipping and
+    gathers the row element by element on every call (three times the cost of drawing the
+    numbers); a group's ``run_regularly`` covers all its neurons in order, so the row itself
+    is the per-neuron value.
+    """
+    f = b2.Function(values.__getitem__, arg_units=[1], return_unit=1, arg_names=["step"])
+    f.implementations.add_implementation("numpy", code=values.__getitem__)
+    return f
 
 
 def _expm1(b2: Any) -> Any:
