@@ -486,7 +486,7 @@ def brian2_izhikevich(duration: float, target: str, workdir: str, seed: int = 0,
     net = b2.Network(*groups.values(), *synapses, *mons)
     result = _brian2_result(b2, target, lambda T: net.run(T * b2.second, namespace={}), synapses, t0,
                             lambda: int(sum(m.num_spikes for m in mons)), duration)
-    result["note"] += ", exact DopamineSTDP (event-driven)" if exact else ", daspnet.m's 10 ms update"
+    result["note"] += ", DopamineSTDP in closed form per event" if exact else ", daspnet.m's 10 ms update"
     return result
 
 
