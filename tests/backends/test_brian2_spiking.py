@@ -102,6 +102,19 @@ def test_unrewarded_izhikevich_network_identical_to_numpy():
     compare_spiking(ref, got, "unrewarded izhikevich network")
 
 
+def test_step_tables_are_the_engines_decay_factors():
+    """The tables the DopamineSTDP lowering reads by age (clipped to their last entry) hold the
+    numpy engine's exp / expm1 of -(age dt) / tau bit for bit, for every age up to never-spiked ones."""
+    from plastinet.backends.brian2.plasticity import NEVER, step_table
+
+    ages = np.r_[np.arange(50_000), np.random.default_rng(0).integers(0, 2 ** 31 + NEVER, 2000), -NEVER]
+    for dt, tau in ((1e-3, -1e-3 / np.log(0.95)), (1e-3, -1e-2 / np.log(0.99)), (1e-4, 0.02)):
+        for function in ("exp", "expm1"):
+            table = step_table(function, tau, dt)
+            want = getattr(np, function)(-(ages * dt) / tau)     # DopamineSTDPState and Trace
+            assert np.array_equal(table[np.minimum(ages, table.size - 1)], want), (function, tau, dt)
+
+
 def test_noise_drawn_by_brian2_with_poisson_brian2():
     from plastinet.experiments.network_protocols import izhikevich2007_network
 
