@@ -252,7 +252,7 @@ def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, in_update: bool) 
         values = ctx.plan.noise_draws[n]
         if in_update:                           # row k: the draws of step k - 1
             values = np.concatenate([np.zeros((1, values.shape[1])), values[:-1]])
-        if b2.prefs.codegen.target == "numpy" and b2.get_device().__class__.__name__ == "RuntimeDevice":
+        if _runtime_numpy(b2):
             ns = {f"draws_{n}": _row_function(b2, values)}      # the step's row: a view, no index arithmetic
             draw = f"draws_{n}(t_in_timesteps)"
         else:
@@ -406,7 +406,7 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             ns["em1"] = _expm1(b2)
         for table, key in code.tables.items():
             if key not in tables:
-                tables[key] = b2.TimedArray(step_table(*key, dt), dt=b2.second)
+                tables[key] = _table_function(b2, step_table(*key, dt))
             ns[table] = tables[key]
             ns["one_second"] = b2.second
         kw: dict[str, Any] = {}
@@ -555,6 +555,29 @@ def _dopamine_weights_at(s: Any, mg: Any, p: SimpleNamespace, step: int, dt: flo
     if bounded:
         np.clip(w, ns["w_lo"], ns["w_hi"], out=w)
     return w
+
+
+def _runtime_numpy(b2: Any) -> bool:
+    return b2.prefs.codegen.target == "numpy" and b2.get_device().__class__.__name__ == "RuntimeDevice"
+
+
+def _table_function(b2: Any, values: np.ndarray) -> Any:
+    """``f(k * one_second) = values[min(k, last)]`` for whole numbers ``k`` (:func:`step_table`).
+
+    A 1 s ``TimedArray`` on compiled targets (its index arithmetic is a few instructions);
+    on the numpy target, where each of its numpy operations costs a call, a function that
+    takes the clipped entries directly.
+    """
+    if not _runtime_numpy(b2):
+        return b2.TimedArray(values, dt=b2.second)
+    last = values.size - 1
+
+    def lookup(k: np.ndarray) -> np.ndarray:
+        return values[np.minimum(k, last).astype(np.intp)]
+
+    f = b2.Function(lookup, arg_units=[b2.second], return_unit=1, arg_names=["k"])
+    f.implementations.add_implementation("numpy", code=lookup)
+    return f
 
 
 def _row_function(b2: Any, values: np.ndarray) -> Any:
