@@ -55,8 +55,16 @@ def test_izhikevich2007_network_replayed_inputs_identical_to_numpy():
 def _unrewarded_izhikevich_network(n_exc=80, n_inh=20, fan_out=10, seed=0):
     """Izhikevich (2007) wiring without reward (``bench_network.py``'s network (c), smaller): a
     dopamine signal with neither sources nor rewards, no delays, thalamic noise on both populations."""
-    from plastinet.spiking import (DopamineSTDP, Izhikevich, Network, NoiseCurrent, Projection, SpikeProbe,
-                                   SpikeSignal, WeightProbe)
+    from plastinet.spiking import (
+        DopamineSTDP,
+        Izhikevich,
+        Network,
+        NoiseCurrent,
+        Projection,
+        SpikeProbe,
+        SpikeSignal,
+        WeightProbe,
+    )
 
     rng = np.random.default_rng(seed)
     s, n_all = 1e-3, n_exc + n_inh
