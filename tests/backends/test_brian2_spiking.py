@@ -52,6 +52,77 @@ def test_izhikevich2007_network_replayed_inputs_identical_to_numpy():
     compare_spiking(ref, got, "izhikevich2007_network")
 
 
+def _unrewarded_izhikevich_network(n_exc=80, n_inh=20, fan_out=10, seed=0):
+    """Izhikevich (2007) wiring without reward (``bench_network.py``'s network (c), smaller): a
+    dopamine signal with neither sources nor rewards, no delays, thalamic noise on both populations."""
+    from plastinet.spiking import (
+        DopamineSTDP,
+        Izhikevich,
+        Network,
+        NoiseCurrent,
+        Projection,
+        SpikeProbe,
+        SpikeSignal,
+        WeightProbe,
+    )
+
+    rng = np.random.default_rng(seed)
+    s, n_all = 1e-3, n_exc + n_inh
+    tau_stdp = -1e-3 / np.log(0.95)
+    rule = DopamineSTDP(A_plus=0.1 * s, A_minus=0.15 * s, tau_plus=tau_stdp, tau_minus=tau_stdp,
+                        tau_c=-1e-2 / np.log(0.99), b=-0.2, modulator="dopamine", convention="nearest")
+    exc = Izhikevich("exc", n_exc, a=20.0, b=200.0, c=-0.065, d=8.0, method="half_steps")
+    inh = Izhikevich("inh", n_inh, a=100.0, b=200.0, c=-0.065, d=2.0, method="half_steps")
+    net = Network(exc, inh)
+    for pop in (exc, inh):
+        net.add(NoiseCurrent(f"thalamus_{pop.name}", population=pop.name, target="I", distribution="uniform",
+                             low=-6.5 * s, high=6.5 * s))
+    net.add(SpikeSignal("dopamine", tau=-1e-3 / np.log(0.995), increment=0.0))
+    pre = np.repeat(np.arange(n_exc), fan_out)
+    tgt = rng.integers(0, n_all, size=pre.size)
+    to_e = tgt < n_exc
+    net.add(Projection("ee", exc, exc, target="I", weight=s, connectivity=(pre[to_e], tgt[to_e]), rule=rule,
+                       w_min=0.0, w_max=4 * s))
+    net.add(Projection("ei", exc, inh, target="I", weight=s, connectivity=(pre[~to_e], tgt[~to_e] - n_exc),
+                       rule=rule, w_min=0.0, w_max=4 * s))
+    net.add(Projection("ie", inh, exc, target="I", weight=-s,
+                       connectivity=(np.repeat(np.arange(n_inh), fan_out), rng.integers(0, n_exc, n_inh * fan_out))))
+    net.add(WeightProbe("w_ee", projection="ee", sample_every=0.25))
+    net.add(SpikeProbe("spikes_exc", population="exc"))
+    net.add(SpikeProbe("spikes_inh", population="inh"))
+    return net
+
+
+def test_unrewarded_izhikevich_network_identical_to_numpy():
+    """A dopamine signal that can never jump is 0: its terms drop out of the DopamineSTDP code
+    (no modulator code runs), and the undelayed nearest-spike traces live on the neurons. Same
+    spikes, same weights as the numpy engine."""
+    from plastinet.backends.brian2.plasticity import synapse_code
+
+    net = _unrewarded_izhikevich_network()
+    code = synapse_code(net.projections["ee"], 1e-3, net.modulators["dopamine"].tau, mod_silent=True)
+    assert code.linked == () and code.pre_vars and code.post_vars, "the lowering lost the paths under test"
+    ref = run(net, 2.0, dt=1e-3, seed=0)
+    got = b2().simulate(net, 2.0, dt=1e-3, seed=0)
+    assert ref.sizes["spike"] > 150, "the network barely fires: the test lost its point"
+    w = ref["w_ee"].values
+    assert np.max(np.abs(w[-1] - w[0])) > 1e-7, "the weights did not move: the test lost its point"
+    compare_spiking(ref, got, "unrewarded izhikevich network")
+
+
+def test_step_tables_are_the_engines_decay_factors():
+    """The tables the DopamineSTDP lowering reads by age (clipped to their last entry) hold the
+    numpy engine's exp / expm1 of -(age dt) / tau bit for bit, for every age up to never-spiked ones."""
+    from plastinet.backends.brian2.plasticity import NEVER, step_table
+
+    ages = np.r_[np.arange(50_000), np.random.default_rng(0).integers(0, 2 ** 31 + NEVER, 2000), -NEVER]
+    for dt, tau in ((1e-3, -1e-3 / np.log(0.95)), (1e-3, -1e-2 / np.log(0.99)), (1e-4, 0.02)):
+        for function in ("exp", "expm1"):
+            table = step_table(function, tau, dt)
+            want = getattr(np, function)(-(ages * dt) / tau)     # DopamineSTDPState and Trace
+            assert np.array_equal(table[np.minimum(ages, table.size - 1)], want), (function, tau, dt)
+
+
 def test_noise_drawn_by_brian2_with_poisson_brian2():
     from plastinet.experiments.network_protocols import izhikevich2007_network
 

@@ -13,6 +13,7 @@ projection has a finite bound.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from plastinet.spiking.rules import PES, DopamineSTDP, InhibitorySTDP, Modulated
 __all__ = ["NEVER", "SynapseCode", "Projected", "synapse_code"]
 
 NEVER = -(2 ** 30)        #: "never spiked" step of traces (int32 safe)
+MAX_TABLE = 2 ** 20       #: longest decay table (entries, 8 MB) used instead of an exp per event
 BIG = 1.7976931348623157e308
 
 
@@ -37,6 +39,7 @@ class Projected:
     dt: float                           #: time step (s)
     deliver: list[str]                  #: statements transmitting the (scaled) weight on a pre spike
     mod_tau: float | None = None        #: time constant (s) of the rule's SpikeSignal modulator
+    mod_silent: bool = False            #: that SpikeSignal never jumps (no sources, no rewards): it stays 0
 
     @property
     def bounded(self) -> bool:
@@ -58,6 +61,13 @@ class SynapseCode:
     #: synapses integrated up to its time); its names are the synapse's own (``w``, ``mval``, ...)
     on_jump: str = ""
     never: tuple[str, ...] = ()         #: integer "last jump" variables starting at NEVER
+    #: integer variables of the pre / post neurons (``NeuronGroup``) starting at NEVER, named
+    #: with the ``_pre`` / ``_post`` suffix in the code
+    pre_vars: tuple[str, ...] = ()
+    post_vars: tuple[str, ...] = ()
+    #: lookup tables by a whole number of steps k, name -> (function, tau) of
+    #: :func:`step_table`, called in the code as ``name(k * one_second)`` (a 1 s ``TimedArray``)
+    tables: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 def _decay(var: str, last: str, tau: str) -> str:
@@ -70,7 +80,7 @@ def _clip(expr: str, bounded: bool) -> str:
 
 
 def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, input_scale: float = 1.0,
-                 probed: bool = False) -> SynapseCode:
+                 probed: bool = False, mod_silent: bool = False) -> SynapseCode:
     """The Synapses code of ``proj``: short-term plasticity, transmission, then its rule's builder.
 
     Parameters
@@ -84,6 +94,9 @@ def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, inpu
     input_scale : float
         What a spike of weight ``w`` adds to the target, per unit weight (the post
         population's :attr:`~plastinet.backends.brian2.neurons.NeuronCode.input_scale`).
+    mod_silent : bool
+        Whether the rule's SpikeSignal can never jump (no sources, no rewards), so that it
+        is 0 throughout and its terms drop out of the rule's code.
     probed : bool
         Whether a WeightProbe records the weights. A static projection with one weight for
         every synapse and no probe has no per-synapse ``w``: its spikes add a constant (as a
@@ -119,7 +132,7 @@ def synapse_code(proj: Projection, dt: float, mod_tau: float | None = None, inpu
         code.namespace["scale"] = input_scale
         delivered += " * scale"
     deliver = [f"{proj.target}_post += {delivered}"] if proj.target != "none" else []
-    RULES(proj.rule, Projected(proj, dt, deliver, mod_tau), code)
+    RULES(proj.rule, Projected(proj, dt, deliver, mod_tau, mod_silent), code)
     return code
 
 
@@ -177,36 +190,92 @@ def _triplet(rule: TripletSTDP, p: Projected, code: SynapseCode) -> None:
         "w = " + _clip("w + r1v * (A2_plus + A3_plus * o2o)", b)]
 
 
+#: x beyond which exp(-x) is exactly 0 and expm1(-x) exactly -1 in double precision
+_FLAT = {"exp": 746.0, "expm1": 40.0}
+
+
+@functools.lru_cache(maxsize=32)
+def step_table(function: str, tau: float, dt: float) -> np.ndarray | None:
+    """``f(-(k dt) / tau)`` (``f``: numpy's ``exp`` or ``expm1``) for ``k = 0, 1, ...`` up to its
+    first exact final value (0, or -1), which holds for every larger ``k``; None if that takes
+    more than MAX_TABLE entries.
+
+    The numpy engine's decay factors after ``k`` steps, bit for bit (the same numpy
+    expression), read by index instead of an ``exp`` per synapse event.
+    """
+    n = int(math.ceil(_FLAT[function] * tau / dt)) + 2
+    if n > MAX_TABLE:
+        return None
+    values = getattr(np, function)(-(np.arange(n, dtype=np.int64) * dt) / tau)
+    return values[:int(np.argmax(values == values[-1])) + 1]
+
+
+def _last_spike_on_neurons(rule: DopamineSTDP, p: Projected) -> bool:
+    """Whether the nearest-spike traces can live on the neurons as the step of their last spike.
+
+    With Izhikevich's convention a trace is ``exp(-age / tau)`` of the last spike, a value of
+    the neuron: without delays every synapse of a neuron would hold the same copy. The
+    synapses then read one "last spike" step per pre and post neuron (written by the pathways,
+    so a pre spike is seen by the post pathway of its step and a post spike by the pre
+    pathways of the next steps, as the engine's traces are) and look the decay up in a table
+    (:func:`step_table`; a trace that never jumped is far past its end, at 0), instead of
+    two values and two steps per synapse and an ``exp`` per event.
+    """
+    undelayed = isinstance(p.proj.delay, float) and p.proj.delay == 0.0
+    return (rule.convention == "nearest" and undelayed and not p.proj.pre.source
+            and all(step_table("exp", tau, p.dt) is not None for tau in (rule.tau_plus, rule.tau_minus)))
+
+
 @RULES.register(DopamineSTDP)
 def _dopamine(rule: DopamineSTDP, p: Projected, code: SynapseCode) -> None:
     for name in ("tau_plus", "tau_minus", "tau_c"):
         check_tau(f"DopamineSTDP ({p.proj.name!r})", name, getattr(rule, name), p.dt)
     tau_n = p.mod_tau
-    code.model += ["c : 1", "tl : integer", "Kp : 1", "Km : 1", "lkp : integer", "lkm : integer",
-                   "midx : integer (constant)", "mval : 1 (linked)", "mlast : integer (linked)",
-                   "w_now : 1"]
-    code.never += ("lkp", "lkm")
-    code.linked = ("mval", "mlast")
+    code.model += ["c : 1", "tl : integer", "w_now : 1"]
     # between events dc/dt = -c/tau_c and dw/dt = c (n - b) with n = n0 e^{-t/tau_n}: the
     # closed form over an interval of length dl uses tau_s = tau_c tau_n / (tau_c + tau_n)
     code.namespace.update(A_plus=rule.A_plus, A_minus=rule.A_minus, tau_plus=rule.tau_plus,
                           tau_minus=rule.tau_minus, tau_c=rule.tau_c, b=rule.b, tau_n=tau_n,
                           tau_s=rule.tau_c * tau_n / (rule.tau_c + tau_n))
-    integ = ["dl = (t_in_timesteps - tl) * DT",
-             "n0 = mval * exp(-((tl - mlast) * DT) / tau_n)",
-             "wn = " + _clip("w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -em1(-dl / tau_c))", p.bounded),
-             "cn = c * exp(-dl / tau_c)"]
-    commit = ["w = wn", "c = cn", "tl = t_in_timesteps"]
-    near = rule.convention == "nearest"          # Izhikevich's daspnet.m: a spike resets its trace to 1
-    code.on_pre += integ + commit + p.deliver + [
-        f"kmv = {_decay('Km', 'lkm', 'tau_minus')}", "c = c - A_minus * kmv",
-        "Kp = 1.0" if near else f"Kp = {_decay('Kp', 'lkp', 'tau_plus')} + 1.0", "lkp = t_in_timesteps"]
-    code.on_post += integ + commit + [
-        f"kpv = {_decay('Kp', 'lkp', 'tau_plus')}", "c = c + A_plus * kpv",
-        "Km = 1.0" if near else f"Km = {_decay('Km', 'lkm', 'tau_minus')} + 1.0", "lkm = t_in_timesteps"]
+    # the factors of c's decay since the synapse's last update: looked up by its age in steps
+    tabled = all(step_table(f, rule.tau_c, p.dt) is not None for f in ("exp", "expm1"))
+    integ = []
+    if tabled:
+        code.tables.update(exp_c=("exp", rule.tau_c), expm1_c=("expm1", rule.tau_c))
+        integ.append("k = (t_in_timesteps - tl) * one_second")
+        em1_c, c_new = "expm1_c(k)", "c * exp_c(k)"
+    else:
+        em1_c, c_new = "em1(-dl / tau_c)", "c * exp(-dl / tau_c)"
+    if not (tabled and p.mod_silent):
+        integ.append("dl = (t_in_timesteps - tl) * DT")
+    if p.mod_silent:        # n = 0 throughout: the modulator's term is exactly 0
+        w_new = _clip(f"w - c * (b * tau_c * -{em1_c})", p.bounded)
+    else:
+        code.model += ["midx : integer (constant)", "mval : 1 (linked)", "mlast : integer (linked)"]
+        code.linked = ("mval", "mlast")
+        integ.append("n0 = mval * exp(-((tl - mlast) * DT) / tau_n)")
+        w_new = _clip(f"w + c * (n0 * tau_s * -em1(-dl / tau_s) - b * tau_c * -{em1_c})", p.bounded)
+    if _last_spike_on_neurons(rule, p):
+        lkp, lkm = f"lkp_{p.proj.name}", f"lkm_{p.proj.name}"
+        code.pre_vars, code.post_vars = (lkp,), (lkm,)
+        code.tables.update(decay_plus=("exp", rule.tau_plus), decay_minus=("exp", rule.tau_minus))
+        kmv = f"decay_minus((t_in_timesteps - {lkm}_post) * one_second)"
+        kpv = f"decay_plus((t_in_timesteps - {lkp}_pre) * one_second)"
+        pre_bump, post_bump = [f"{lkp}_pre = t_in_timesteps"], [f"{lkm}_post = t_in_timesteps"]
+    else:                                   # traces per synapse: value at the last jump and its step
+        code.model += ["Kp : 1", "Km : 1", "lkp : integer", "lkm : integer"]
+        code.never += ("lkp", "lkm")
+        near = rule.convention == "nearest"      # Izhikevich's daspnet.m: a spike resets its trace to 1
+        kmv, kpv = _decay("Km", "lkm", "tau_minus"), _decay("Kp", "lkp", "tau_plus")
+        pre_bump = ["Kp = 1.0" if near else f"Kp = {kpv} + 1.0", "lkp = t_in_timesteps"]
+        post_bump = ["Km = 1.0" if near else f"Km = {kmv} + 1.0", "lkm = t_in_timesteps"]
+    # the pathways: integrate to now (w, then c from its old value), then the spike's own effect
+    code.on_pre += integ + [f"w = {w_new}", f"c = {c_new} - A_minus * {kmv}", "tl = t_in_timesteps"] \
+        + p.deliver + pre_bump
+    code.on_post += integ + [f"w = {w_new}", f"c = {c_new} + A_plus * {kpv}", "tl = t_in_timesteps"] + post_bump
     # integrate every synapse up to now when the modulator jumps in this step
-    code.on_jump = "\n".join(integ + commit)
-    code.w_now = "\n".join(integ + ["w_now = wn"])
+    code.on_jump = "\n".join(integ + [f"w = {w_new}", f"c = {c_new}", "tl = t_in_timesteps"])
+    code.w_now = "\n".join(integ + [f"w_now = {w_new}"])
 
 
 @RULES.register(InhibitorySTDP)

@@ -38,7 +38,7 @@ import numpy as np
 import xarray as xr
 
 from plastinet.backends.brian2 import neurons as _neurons  # noqa: F401  (registers the neuron builders)
-from plastinet.backends.brian2.plasticity import NEVER, synapse_code
+from plastinet.backends.brian2.plasticity import NEVER, step_table, synapse_code
 from plastinet.backends.brian2.registry import MODULATORS, POPULATIONS, RULES, SOURCES
 from plastinet.backends.brian2.session import brian2_run, run_network
 from plastinet.errors import UnsupportedError, ValidationError
@@ -186,6 +186,10 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
     for name, mod in net.modulators.items():
         if isinstance(mod, SpikeSignal):
             check_tau(f"SpikeSignal {name!r}", "tau", mod.tau, dt)
+    mod_sources: dict[str, list[str]] = {m: list(mod.sources) for m, mod in net.modulators.items()
+                                         if isinstance(mod, SpikeSignal)}
+    # SpikeSignals that can jump (sources or rewards); the others stay 0
+    jumping = {m for m in mod_sources if mod_sources[m] or any(r.modulator == m for r in net.rewards.values())}
     projs = {}
     probed = {p.projection for p in net.probes.values() if isinstance(p, WeightProbe)}
     for name in sorted(net.projections):                # Brian2 sorts by name within a slot
@@ -197,11 +201,14 @@ def _plan(net: Network, dt: float, seed: int) -> SimpleNamespace:
                                       n_pre=proj.pre.n, n_post=proj.post.n, dense=proj.connectivity == "all",
                                       code=synapse_code(proj, dt, getattr(mod, "tau", None),
                                                         _input_scale(neuron_code, proj.post.name),
-                                                        probed=name in probed))
+                                                        probed=name in probed,
+                                                        mod_silent=isinstance(mod, SpikeSignal)
+                                                        and mod.name not in jumping))
     sampled, sample_steps = sampled_probes(net, dt)
-    mod_sources: dict[str, list[str]] = {m: list(mod.sources) for m, mod in net.modulators.items()
-                                         if isinstance(mod, SpikeSignal)}
+    # modulators whose value rules read every step
+    m_read = {p.proj.rule.modulator for p in projs.values() if "m" in p.code.linked}
     return SimpleNamespace(network=net, dt=dt, seed=seed, streams=streams, sources=srcs, neuron_code=neuron_code,
+                           jumping=jumping, m_read=m_read,
                            projs=projs, sampled=sampled, sample_steps=sample_steps, mod_sources=mod_sources,
                            spike_pops={p.population for p in net.probes.values() if isinstance(p, SpikeProbe)},
                            spiking_dyn=[n for n, p in net.populations.items() if p.spiking and not p.source])
@@ -217,27 +224,49 @@ def _input_scale(neuron_code: dict, name: str) -> float:
     return neuron_code[name].input_scale if name in neuron_code else 1.0
 
 
-def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
-    """Per-step draws added to the target after the step's spikes (synapses slot, before per-step rules).
+def _noise_in_update(plan: SimpleNamespace, noise: NoiseCurrent) -> bool:
+    """Whether the draws of a step can be added at the start of the next step's ``groups`` update.
+
+    The numpy engine adds them in the ``synapses`` slot after the step's spikes; the target is
+    next read by the population's update, so adding them there instead gives the same sums
+    (spikes first, then the draws) with one code object fewer per step, unless something
+    reads the target in between: a StateProbe of the population (sampled in the ``end``
+    slot) or a per-step rule of a projection onto it.
+    """
+    net = plan.network
+    if any(isinstance(p, StateProbe) and p.population == noise.population for p in net.probes.values()):
+        return False
+    return not any(p.proj.post.name == noise.population and p.code.continuous for p in plan.projs.values())
+
+
+def _noise(noise: NoiseCurrent, b2: Any, ctx: SimpleNamespace, in_update: bool) -> tuple[str, dict]:
+    """The statement adding one step's draws to the target (scaled as a spike), and its namespace.
 
     ``poisson="replay"`` replays the numpy engine's draws from the run's noise stream (a
     ``TimedArray`` of steps x neurons); ``"brian2"`` draws with Brian2's generator (the same
-    distribution, other draws).
+    distribution, other draws). ``in_update``: the statement opens the next step's update
+    (:func:`_noise_in_update`), so it adds the previous step's draws (none in step 0).
     """
     n = noise.name
     if ctx.poisson == "replay":
         values = ctx.plan.noise_draws[n]
-        ns = {f"draws_{n}": b2.TimedArray(values, dt=ctx.plan.dt * b2.second)}
-        draw = f"draws_{n}(t, i)"
-    elif noise.distribution == "uniform":
-        draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
+        if in_update:                           # row k: the draws of step k - 1
+            values = np.concatenate([np.zeros((1, values.shape[1])), values[:-1]])
+        if _runtime_numpy(b2):
+            ns = {f"draws_{n}": _row_function(b2, values)}      # the step's row: a view, no index arithmetic
+            draw = f"draws_{n}(t_in_timesteps)"
+        else:
+            ns = {f"draws_{n}": b2.TimedArray(values, dt=ctx.plan.dt * b2.second)}
+            draw = f"draws_{n}(t, i)"
     else:
-        draw, ns = f"(mu_{n} + sd_{n} * randn())", {f"mu_{n}": noise.mean, f"sd_{n}": noise.std}
+        if noise.distribution == "uniform":
+            draw, ns = f"(lo_{n} + (hi_{n} - lo_{n}) * rand())", {f"lo_{n}": noise.low, f"hi_{n}": noise.high}
+        else:
+            draw, ns = f"(mu_{n} + sd_{n} * randn())", {f"mu_{n}": noise.mean, f"sd_{n}": noise.std}
+        if in_update:
+            draw = f"{draw} * int(t_in_timesteps > 0)"
     ns[f"sc_{n}"] = _input_scale(ctx.plan.neuron_code, noise.population)
-    g = ctx.groups[noise.population]
-    g.namespace.update(ns)
-    return g.run_regularly(f"{noise.target} = {noise.target} + sc_{n} * {draw}", when="synapses",
-                           order=_NOISE + rank, clock=ctx.clock, name=f"noise_{n}")
+    return f"{noise.target} = {noise.target} + sc_{n} * {draw}", ns
 
 
 @SOURCES.register(PoissonGroup)
@@ -273,25 +302,36 @@ def _programmed(mod: ProgrammedSignal, b2: Any, ctx: SimpleNamespace, rank: int)
     return g
 
 
+#: a SpikeSignal's decay since its last jump (code of its group)
+MOD_DECAY = "exp(-((t_in_timesteps - mlast) * DT) / tau)"
+
+
 @MODULATORS.register(SpikeSignal)
 def _spike_signal(mod: SpikeSignal, b2: Any, ctx: SimpleNamespace, rank: int) -> Any:
-    """``mval`` (value at the last jump, step ``mlast``) jumps by the events counted this step."""
+    """``mval`` (value at the last jump, step ``mlast``) jumps by the events counted this step.
+
+    The group runs code only where something happens: the jump in the steps with events
+    (none for a signal without sources and rewards, which stays at 0), the value ``m`` every
+    step only for rules that read it (probes compute it when they sample).
+    """
     name, srcs = mod.name, ctx.plan.mod_sources[mod.name]
     model = ["mval : 1", "mlast : integer", "mpend : 1", "mnev : 1", "m : 1"]
     model += [f"cnt_{k} : 1" for k in range(len(srcs))]
     amount = "mpend" + "".join(f" + cnt_{k} * inc" for k in range(len(srcs)))
     ns = {"DT": ctx.plan.dt, "tau": mod.tau, "inc": mod.increment}
+    jumps = name in ctx.plan.jumping
     g = b2.NeuronGroup(1, "\n".join(model), clock=ctx.clock, namespace=ns, name=f"mod_{name}",
-                       events={"jump": "mnev > 0"})
-    # the jump event is checked after the step's rewards and source spikes, before the synapses' integration
-    g.set_event_schedule("jump", when="synapses", order=_DOPA_ALL - 1000 + rank)
-    jump = ["ev = int(mnev > 0)",
-            f"mval = ev * (mval * exp(-((t_in_timesteps - mlast) * DT) / tau) + {amount}) + (1 - ev) * mval",
-            "mlast = ev * t_in_timesteps + (1 - ev) * mlast", "mpend = 0.0", "mnev = 0.0"]
-    jump += [f"cnt_{k} = 0.0" for k in range(len(srcs))]
-    g.run_regularly("\n".join(jump), when="synapses", order=_JUMP + rank, clock=ctx.clock, name=f"mod_{name}_jump")
-    g.run_regularly("m = mval * exp(-((t_in_timesteps - mlast) * DT) / tau)", when="synapses",
-                    order=_MVAL + rank, clock=ctx.clock, name=f"mod_{name}_value")
+                       events={"jump": "mnev > 0"} if jumps else None)
+    g.state_updater.active = False                  # no differential equations
+    if jumps:
+        # the jump event is checked after the step's rewards and source spikes, before the synapses' integration
+        g.set_event_schedule("jump", when="synapses", order=_DOPA_ALL - 1000 + rank)
+        jump = [f"mval = mval * {MOD_DECAY} + {amount}", "mlast = t_in_timesteps", "mpend = 0.0", "mnev = 0.0"]
+        jump += [f"cnt_{k} = 0.0" for k in range(len(srcs))]
+        g.run_on_event("jump", "\n".join(jump), when="synapses", order=_JUMP + rank)
+    if name in ctx.plan.m_read:
+        g.run_regularly(f"m = mval * {MOD_DECAY}", when="synapses", order=_MVAL + rank, clock=ctx.clock,
+                        name=f"mod_{name}_value")
     for k, src in enumerate(srcs):
         n = ctx.plan.network.populations[src].n
         s = b2.Synapses(ctx.groups[src], g, on_pre=f"cnt_{k}_post += 1.0\nmnev_post += 1.0", clock=ctx.clock,
@@ -312,25 +352,45 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
     objects, groups = ctx.objects, ctx.groups
     if poisson == "brian2" or net.noises:
         b2.seed(plan.seed % (2 ** 32))
-    # ---- populations
+    # ---- noise currents (added like spikes delivered in the step)
+    noise_lines: dict[str, list[str]] = {name: [] for name in net.populations}
+    noise_ns: dict[str, dict] = {name: {} for name in net.populations}
+    late: list[tuple[int, NoiseCurrent, str]] = []
+    for rank, noise in enumerate(net.noises.values()):
+        in_update = _noise_in_update(plan, noise)
+        line, ns = _noise(noise, b2, ctx, in_update)
+        noise_ns[noise.population].update(ns)
+        if in_update:
+            noise_lines[noise.population].append(line)
+        else:
+            late.append((rank, noise, line))
+    # ---- populations (with the synapses' variables kept per neuron, see SynapseCode.pre_vars)
+    neuron_vars: dict[str, list[str]] = {name: [] for name in net.populations}
+    for p in plan.projs.values():
+        neuron_vars[p.proj.pre.name] += p.code.pre_vars
+        neuron_vars[p.proj.post.name] += p.code.post_vars
     for name, pop in net.populations.items():
         if pop.source:
             g = SOURCES(pop, b2, ctx)
         else:
             code = plan.neuron_code[name]
-            g = b2.NeuronGroup(pop.n, code.model, threshold=code.threshold, reset=code.reset,
-                               clock=clock, namespace=dict(code.namespace), name=f"pop_{name}")
-            g.run_regularly(code.update, when="groups", clock=clock, name=f"pop_{name}_update")
+            model = "\n".join([code.model] + [f"{var} : integer" for var in neuron_vars[name]])
+            g = b2.NeuronGroup(pop.n, model, threshold=code.threshold, reset=code.reset,
+                               clock=clock, namespace={**code.namespace, **noise_ns[name]}, name=f"pop_{name}")
+            g.run_regularly("\n".join(noise_lines[name] + [code.update]), when="groups", clock=clock,
+                            name=f"pop_{name}_update")
             # the model has no differential equations (the update above integrates it):
             # Brian2's state updater would run empty code every step
             g.state_updater.active = False
             for var, value in code.init.items():
                 setattr(g, var, value)
+            for var in neuron_vars[name]:
+                setattr(g, var, NEVER)
         objects.append(g)
         groups[name] = g
-    # ---- noise currents (added like spikes delivered in the step)
-    for rank, noise in enumerate(net.noises.values()):
-        objects.append(_noise(noise, b2, ctx, rank))
+    for rank, noise, line in late:      # noise whose target is read before the next update
+        objects.append(groups[noise.population].run_regularly(
+            line, when="synapses", order=_NOISE + rank, clock=clock, name=f"noise_{noise.name}"))
     # ---- modulators
     mgroups: dict[str, Any] = {}
     for rank, (name, mod) in enumerate(net.modulators.items()):
@@ -338,11 +398,17 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
         objects.append(mgroups[name])
     # ---- projections (sorted by name: the engine's and our pathway order)
     syns: dict[str, Any] = {}
+    tables: dict[tuple[str, float], Any] = {}         # TimedArrays of step_table, shared by projections
     for rank, (name, p) in enumerate(plan.projs.items()):
         code, proj = p.code, p.proj
         ns = dict(code.namespace)
-        if "em1(" in code.on_jump:          # DopamineSTDP's closed form
+        if "em1(" in "\n".join(code.on_pre + code.on_post + [code.on_jump, code.w_now]):
             ns["em1"] = _expm1(b2)
+        for table, key in code.tables.items():
+            if key not in tables:
+                tables[key] = _table_function(b2, step_table(*key, dt))
+            ns[table] = tables[key]
+            ns["one_second"] = b2.second
         kw: dict[str, Any] = {}
         steps = np.zeros(0, dtype=np.int64) if p.delay_steps is None else p.delay_steps
         uniform_delay = not steps.size or bool(np.all(steps == steps[0]))
@@ -371,7 +437,7 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             s.pre.order = _PRE + rank
         if code.on_post:
             s.post.order = _POST + rank
-        if code.on_jump:
+        if code.on_jump and proj.rule.modulator in plan.jumping:
             objects.append(_on_jump(b2, code, ns, mgroups[proj.rule.modulator], s, rank, clock))
         if code.continuous:
             objects.append(s.run_regularly(code.continuous, when="synapses", order=_CONT + rank, clock=clock,
@@ -405,6 +471,9 @@ def _build_and_run(b2: Any, plan: SimpleNamespace, n_steps: int, progress: bool,
             mon = b2.StateMonitor(syns[probe.projection], var, record=True, when="end", clock=sample_clock,
                                   name=f"probe_{probe.name}")
         else:
+            if isinstance(net.modulators[probe.modulator], SpikeSignal) and probe.modulator not in plan.m_read:
+                objects.append(mgroups[probe.modulator].run_regularly(
+                    f"m = mval * {MOD_DECAY}", when="end", order=-10, clock=sample_clock, name=f"probe_{probe.name}_now"))
             mon = b2.StateMonitor(mgroups[probe.modulator], "m", record=True, when="end", clock=sample_clock,
                                   name=f"probe_{probe.name}")
         state_mons[probe.name] = mon
@@ -486,6 +555,42 @@ def _dopamine_weights_at(s: Any, mg: Any, p: SimpleNamespace, step: int, dt: flo
     if bounded:
         np.clip(w, ns["w_lo"], ns["w_hi"], out=w)
     return w
+
+
+def _runtime_numpy(b2: Any) -> bool:
+    return b2.prefs.codegen.target == "numpy" and b2.get_device().__class__.__name__ == "RuntimeDevice"
+
+
+def _table_function(b2: Any, values: np.ndarray) -> Any:
+    """``f(k * one_second) = values[min(k, last)]`` for whole numbers ``k`` (:func:`step_table`).
+
+    A 1 s ``TimedArray`` on compiled targets (its index arithmetic is a few instructions);
+    on the numpy target, where each of its numpy operations costs a call, a function that
+    takes the clipped entries directly.
+    """
+    if not _runtime_numpy(b2):
+        return b2.TimedArray(values, dt=b2.second)
+    last = values.size - 1
+
+    def lookup(k: np.ndarray) -> np.ndarray:
+        return values[np.minimum(k, last).astype(np.intp)]
+
+    f = b2.Function(lookup, arg_units=[b2.second], return_unit=1, arg_names=["k"])
+    f.implementations.add_implementation("numpy", code=lookup)
+    return f
+
+
+def _row_function(b2: Any, values: np.ndarray) -> Any:
+    """``f(step) = values[step]`` (a row of steps x neurons) for the numpy target.
+
+    Brian2's ``TimedArray`` computes the index from ``t`` with rounding and clipping and
+    gathers the row element by element on every call (three times the cost of drawing the
+    numbers); a group's ``run_regularly`` covers all its neurons in order, so the row itself
+    is the per-neuron value.
+    """
+    f = b2.Function(values.__getitem__, arg_units=[1], return_unit=1, arg_names=["step"])
+    f.implementations.add_implementation("numpy", code=values.__getitem__)
+    return f
 
 
 def _expm1(b2: Any) -> Any:
