@@ -375,6 +375,11 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
             mm[probe.name] = m
     sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
     weight_probes = [p for p in plan.sampled if isinstance(p, WeightProbe)]
+    # rewards reach NEST through one relay per rewarded signal, built before the run: its generator's spike
+    # times are replaced after each scan (nodes or connections created between runs would make NEST rebuild
+    # its connection infrastructure mid-run)
+    relays = {mod: _relay(nest, vts[mod], dt) for mod in sorted({r.modulator for r in net.rewards.values()})}
+    rewarded: dict[str, list[tuple[int, int]]] = {mod: [] for mod in relays}
     t_loop = time.perf_counter()
     if plan.deliver_steps > 1:            # frozen neurons until the lead-in proper (nothing moves)
         a, b = nest.Create("parrot_neuron", 2)          # NEST's min_delay is one step, so the interval is exact
@@ -428,10 +433,14 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
         for kind, s, name in sorted(stops[stop]):
             if kind == "rewards" and s > scanned:
                 fired = _fired(nest, plan, recorders, nodes, scanned, s, comm)
-                for due, mod, amount in scanner.scan(fired):
-                    if due < n_steps:
-                        _send(nest, vts[mod], np.array([due]), multiplicity(amount, signal_unit(net, mod)), dt, k)
-                        signal_events[mod].append((np.array([due]), amount))
+                earned = [r for r in scanner.scan(fired) if r[0] < n_steps]
+                for due, mod, amount in earned:
+                    rewarded[mod].append((due, multiplicity(amount, signal_unit(net, mod))))
+                    signal_events[mod].append((np.array([due]), amount))
+                for mod in {mod for _, mod, _ in earned}:       # the rewards still to come (NEST stamp > now)
+                    due_steps, mult = np.array(rewarded[mod], dtype=np.int64).reshape(-1, 2).T
+                    ahead = due_steps + k > now
+                    _schedule(relays[mod], due_steps[ahead], mult[ahead], dt, k)
                 scanned = s
             elif kind == "noise":
                 _load_noise(noises, s, min(s + _noise_chunk(noises), n_steps), k, dt)
@@ -515,20 +524,28 @@ def _fired(nest: Any, plan: SimpleNamespace, recorders: dict, nodes: dict, s0: i
     return out
 
 
-def _send(nest: Any, vt: Any, steps: np.ndarray, mult: int | np.ndarray, dt: float, k: int) -> None:
-    """Volume-transmitter spikes at plastinet steps ``steps`` (NEST's dopamine spike at ``s + k + 2``).
+def _relay(nest: Any, vt: Any, dt: float) -> Any:
+    """A spike generator whose spikes reach the volume transmitter ``vt`` (through a parrot).
 
-    NEST connects no device to a volume transmitter: a parrot relays the generator (and its
-    multiplicities), stamped ``s + 1 + k`` like a neuron's spike of step ``s``.
+    NEST connects no device to a volume transmitter: a parrot relays the generator's spikes
+    (and their multiplicities), stamped ``s + 1 + k`` like a neuron's spike of step ``s``, so
+    that NEST's dopamine spike falls at ``s + k + 2`` (:func:`_schedule`).
+    """
+    gen = nest.Create("spike_generator")
+    nest.Connect(_parrots(nest, gen, dt), vt, syn_spec={"delay": dt * MS})
+    return gen
+
+
+def _schedule(gen: Any, steps: np.ndarray, mult: int | np.ndarray, dt: float, k: int) -> None:
+    """Make ``gen`` (:func:`_relay`) send volume-transmitter spikes at plastinet steps ``steps``.
+
+    Replaces the generator's spikes; ``mult``: spikes per event (one per step of ``steps``,
+    or one for all), summed over events of the same step.
     """
     steps, mult = np.asarray(steps), np.broadcast_to(np.asarray(mult, dtype=np.int64), np.shape(steps))
-    if not steps.size:
-        return
     uniq, inv = np.unique(steps, return_inverse=True)
     total = np.bincount(inv, weights=mult).astype(np.int64)
-    gen = nest.Create("spike_generator", params={"spike_times": ((uniq + k) * dt * MS).tolist(),
-                                                 "spike_multiplicities": total.tolist()})
-    nest.Connect(_parrots(nest, gen, dt), vt, syn_spec={"delay": dt * MS})
+    gen.set({"spike_times": ((uniq + k) * dt * MS).tolist(), "spike_multiplicities": total.tolist()})
 
 
 def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps: int
@@ -552,7 +569,8 @@ def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps:
             if src in plan.events:
                 st = plan.events[src][0]
                 st = st[st < n_steps]
-                _send(nest, vt, st, m, dt, k)
+                if st.size:
+                    _schedule(_relay(nest, vt, dt), st, m, dt, k)
                 sent[name].append((st, mod.increment))
             else:
                 for _ in range(m):
