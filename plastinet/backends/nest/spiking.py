@@ -359,10 +359,11 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
     noises = _noise_inputs(nest, plan, nodes)
     if noises and n_steps:
         _load_noise(noises, 0, min(_noise_chunk(noises), n_steps), k, dt)
-    recorders = {}
-    for name in plan.spiking_dyn:          # every spiking population: output, guard, weight read-back
-        recorders[name] = nest.Create("spike_recorder")
-        nest.Connect(nodes[name], recorders[name])
+    recorder = None                        # one for every spiking population: output, guard, weight read-back
+    if plan.spiking_dyn:
+        recorder = nest.Create("spike_recorder")
+        for name in plan.spiking_dyn:
+            nest.Connect(nodes[name], recorder)
     sample_steps = plan.sample_steps
     mm = {}
     for probe in plan.sampled:
@@ -391,13 +392,16 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
         nest.Simulate((k - SHIFT_STEPS) * dt * MS)
         for name in nodes:
             nodes[name].set(frozen=False)
-    nest.Simulate(SHIFT_STEPS * dt * MS)  # the input-free lead-in, then plastinet's initial states
-    for name, nm in plan.models.items():
-        if nm.start is not None:
-            nodes[name].set(nm.start)
+    now = k - SHIFT_STEPS                 # NEST's time (steps)
+    starts = {name: nm.start for name, nm in plan.models.items() if nm.start is not None}
+    if starts:                            # the input-free lead-in, then plastinet's initial states
+        nest.Simulate(SHIFT_STEPS * dt * MS)
+        now = k
+        for name, start in starts.items():
+            nodes[name].set(start)
     # stops (NEST steps; kind, step or sample, probe): reward scans (every chunk), noise refills, the end of
-    # the run (n + k + 2, where dopamine weights are read), the steps delivering the last source spikes, and
-    # weight samples (below)
+    # the run (n + k + 2, where dopamine weights are read, with dopamine synapses only), the steps delivering
+    # the last source spikes, and weight samples (below); without them the run is one nest.Simulate call
     stops: dict[int, set] = {}
     scanner = RewardScanner(net.rewards, plan.streams.rewards, dt) if net.rewards else None
     if scanner is not None:
@@ -406,7 +410,8 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
     if noises:                            # refill the noise generators a step before their next draws
         for s0 in range(_noise_chunk(noises), n_steps, _noise_chunk(noises)):
             stops.setdefault(s0 + k - 1, set()).add(("noise", s0, ""))
-    stops.setdefault(n_steps + k + 2, set()).add(("end", n_steps, ""))
+    if any(isinstance(p.proj.rule, DopamineSTDP) for p in plan.projs.values()):
+        stops.setdefault(n_steps + k + 2, set()).add(("end", n_steps, ""))
     max_delay = max((int(p.steps.max()) for p in plan.projs.values() if p.steps.size), default=0)
     stops.setdefault(n_steps + k + 2 + max_delay, set())
     # weight samples: dopamine synapses (and static ones) are read at s + k + 2, where NEST has brought them
@@ -422,7 +427,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
         else:
             for i, s in enumerate(sample_times):
                 stops.setdefault(s + k + 2, set()).add(("sample", i, probe.name))
-    now, scanned = k, 0
+    scanned = 0
     weight_rows: dict[str, list] = {p.name: [None] * len(sample_times) for p in weight_probes}
     snapshots: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
     dopamine_final: dict[str, np.ndarray] = {}
@@ -432,7 +437,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
             now = stop
         for kind, s, name in sorted(stops[stop]):
             if kind == "rewards" and s > scanned:
-                fired = _fired(nest, plan, recorders, nodes, scanned, s, comm)
+                fired = _fired(nest, plan, recorder, nodes, scanned, s, comm)
                 earned = [r for r in scanner.scan(fired) if r[0] < n_steps]
                 for due, mod, amount in earned:
                     rewarded[mod].append((due, multiplicity(amount, signal_unit(net, mod))))
@@ -453,13 +458,13 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
                 dopamine_final = {pname: _read_weights(nest, plan, plastic, pname, comm) for pname in plastic
                                   if isinstance(plan.projs[pname].proj.rule, DopamineSTDP)}
     loop_time = time.perf_counter() - t_loop
-    fired = _fired(nest, plan, recorders, nodes, 0, n_steps, comm)
+    fired = _fired(nest, plan, recorder, nodes, 0, n_steps, comm)
     for (i, name), conns in snapshots.items():
         upto, pname = sample_times[i], net.probes[name].projection
         before = {pop: (st[st <= upto], ix[st <= upto]) for pop, (st, ix) in fired.items()}
         weight_rows[name][i] = _final_weights(plan.projs[pname], *plastic[pname], before, dt, upto=upto, conns=conns)
     spikes = {pop: [fired[pop]] for pop in plan.spike_pops}
-    counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in recorders}
+    counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in plan.spiking_dyn}
     samples: dict[str, list[np.ndarray]] = {p.name: [] for p in plan.sampled}
     for probe in plan.sampled:
         if isinstance(probe, WeightProbe):
@@ -502,25 +507,30 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
                            counts=counts, loop_time=loop_time)
 
 
-def _fired(nest: Any, plan: SimpleNamespace, recorders: dict, nodes: dict, s0: int, s1: int, comm: Any
+def _fired(nest: Any, plan: SimpleNamespace, recorder: Any, nodes: dict, s0: int, s1: int, comm: Any
            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Spikes (steps, indices, sorted) of every population in plastinet steps ``[s0, s1)``.
 
-    Under MPI each rank records the spikes of the neurons it hosts: those of ``[s0, s1)`` are
-    gathered (``comm``), so that every rank sees them all (and scans rewards alike).
+    ``recorder`` records every spiking neuron population (None: there is none). Under MPI
+    each rank records the spikes of the neurons it hosts: those of ``[s0, s1)`` are gathered
+    (``comm``), so that every rank sees them all (and scans rewards alike).
     """
     out = {}
     for name, (st, ix) in plan.events.items():
         keep = (st >= s0) & (st < s1)
         out[name] = (st[keep], ix[keep])
-    for name, sr in recorders.items():
-        ev = sr.events
-        st = np.rint(np.asarray(ev["times"]) / (plan.dt * MS)).astype(np.int64) - 1 - plan.k
-        ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
-        keep = (st >= s0) & (st < s1)
-        got = gather_arrays(comm, {"st": st[keep], "ix": ix[keep]})
-        order = np.lexsort((got["ix"], got["st"]))
-        out[name] = (got["st"][order], got["ix"][order])
+    if recorder is None:
+        return out
+    ev = recorder.events
+    st = np.rint(np.asarray(ev["times"]) / (plan.dt * MS)).astype(np.int64) - 1 - plan.k
+    keep = (st >= s0) & (st < s1)
+    got = gather_arrays(comm, {"st": st[keep], "ids": np.asarray(ev["senders"], dtype=np.int64)[keep]})
+    order = np.lexsort((got["ids"], got["st"]))
+    st, ids = got["st"][order], got["ids"][order]
+    for name in plan.spiking_dyn:
+        first = int(nodes[name].tolist()[0])
+        mine = (ids >= first) & (ids < first + len(nodes[name]))
+        out[name] = (st[mine], ids[mine] - first)
     return out
 
 
