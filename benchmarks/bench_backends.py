@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_backends.py --quick      # N = 1,000, 2 s, one repeat
     .venv/bin/python benchmarks/bench_backends.py --targets numpy cython --sizes 1000 --repeats 3
     .venv/bin/python benchmarks/bench_backends.py --targets nest --sizes 1000 --network-a 4000
+    .venv/bin/python benchmarks/bench_backends.py --targets nest --structure --sizes 1000 --network-a 1000
 
 The network is Song, Miller & Abbott 2000 as in Brian2's ``examples/synapses/STDP.py`` and
 :func:`plastinet.experiments.protocols.song2000`: ``N`` Poisson inputs at 15 Hz onto one
@@ -61,7 +62,16 @@ once) straight onto the neurons, delays 0.1 ms; the hand-written NEST script of 
 same network as a plastinet spec through the NEST backend, on 1 and 2 threads (same spike
 counts: the same work). Its table adds ``wall`` (the whole call) and its overhead; ``setup`` is
 wall minus loop (building, reading spikes and weights back; the backend also completes NEST's
-pending potentiation of the final weights, which the plain script leaves out).
+pending potentiation of the final weights, which the plain script leaves out). For the NEST
+kinds ``cpu`` is the process CPU time of ``nest.Simulate`` (all threads). Each network ends
+with a ``verdict`` line: the backend's loop over the script's on 1 and 2 threads against the
+1.1x target, the 1 -> 2 thread speed-ups, and whether the load average (before each run) was
+below the number of cores (else the numbers are not conclusive).
+
+``--targets nest --structure`` times nothing: it runs the script and the backend once each and
+prints what NEST holds after the run (kernel settings, nodes by model, connections by synapse
+model, recording devices, spike generators and their spikes, the ``nest.Simulate`` calls), which
+shows whether both ask NEST for the same work regardless of the machine's load.
 """
 
 from __future__ import annotations
@@ -393,14 +403,15 @@ def _time_loop_cpu(brian2) -> dict:
 
 
 def _record_simulate_calls(nest) -> list:
-    """Make ``nest.Simulate`` record each call's biological time (ms) and wall time (s) in the returned list."""
+    """Make ``nest.Simulate`` record each call's biological time (ms), wall time (s) and process CPU time
+    (s, all threads) in the returned list."""
     calls: list = []
     simulate = nest.Simulate
 
     def recorded(t):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         simulate(t)
-        calls.append((float(t), time.perf_counter() - t0))
+        calls.append((float(t), time.perf_counter() - t0, time.process_time() - c0))
 
     types.ModuleType.__setattr__(nest, "Simulate", recorded)       # PyNEST's module refuses plain assignment
     return calls
@@ -458,7 +469,8 @@ def one(job: dict) -> dict:
         import nest
 
         calls = _record_simulate_calls(nest)
-        out = {**run_one(n, duration, seed, threads), "cpu": float("nan"), "simulate_calls": calls}
+        out = run_one(n, duration, seed, threads)
+        out.update(cpu=sum(c[2] for c in calls), simulate_calls=calls)
         if job.get("structure"):
             out["structure"] = nest_structure(nest)
         return out
@@ -528,12 +540,14 @@ def verdict(label: str, res: dict[str, dict]) -> str:
     if any(v is None for v in loop.values()):
         return f"verdict {label}: incomplete (a kind failed)"
     ratio1, ratio2 = loop["nest"] / loop["nest-plain"], loop["nest-2t"] / loop["nest-plain-2t"]
+    cpu1 = res["nest"]["cpu"] / res["nest-plain"]["cpu"]
     loads = [x for k in NEST_KINDS for x in res[k]["loads"]]
     cpus = os.cpu_count() or 1
     quiet = max(loads) < cpus
     return (f"verdict {label}: plastinet-on-NEST loop {ratio1:.2f}x the script on 1 thread, {ratio2:.2f}x on 2 "
-            f"(target <= 1.10x: {'met' if max(ratio1, ratio2) <= 1.10 else 'NOT met'}); 1 -> 2 threads: script "
-            f"{loop['nest-plain'] / loop['nest-plain-2t']:.2f}x faster, plastinet {loop['nest'] / loop['nest-2t']:.2f}x; "
+            f"(target <= 1.10x: {'met' if max(ratio1, ratio2) <= 1.10 else 'NOT met'}; CPU time {cpu1:.2f}x on 1 thread); "
+            f"1 -> 2 threads speed-up: "
+            f"script {loop['nest-plain'] / loop['nest-plain-2t']:.2f}x, plastinet {loop['nest'] / loop['nest-2t']:.2f}x; "
             f"load {min(loads):.1f}-{max(loads):.1f} on {cpus} cpus"
             + ("" if quiet else f" (load >= {cpus} cpus: not conclusive, rerun on a quiet machine)"))
 
@@ -574,8 +588,8 @@ def network_a_table(n_e: int, duration: float, seed: int, repeats: int) -> list[
     """Network (a) on NEST: plastinet's backend against the hand-written script, 1 and 2 threads."""
     print(f"\nnetwork (a) of bench_network.py: {n_e} E + {n_e // 4} I LIF, 1000 sources at 20 Hz, E->E pair STDP; "
           f"{duration:g} s at dt = 0.1 ms; fastest of {repeats} interleaved runs")
-    print(f"{'kind':>13} {'loop s':>8} {'overhead':>9} {'wall s':>8} {'overhead':>9} {'setup':>7} {'spikes':>8} "
-          f"{'w_EE pA':>8} {'load':>9}")
+    print(f"{'kind':>13} {'loop s':>8} {'overhead':>9} {'cpu s':>8} {'overhead':>9} {'wall s':>8} {'overhead':>9} "
+          f"{'setup':>7} {'spikes':>8} {'w_EE pA':>8} {'load':>9}")
     res = measure("nest", n_e, duration, seed, repeats, NEST_KINDS, network="a")
     out = []
     for kind in NEST_KINDS:
@@ -586,8 +600,10 @@ def network_a_table(n_e: int, duration: float, seed: int, repeats: int) -> list[
         base = res.get(BASE.get(kind, ""), {})
         over = f"{100 * (r['loop'] / base['loop'] - 1):+8.1f}%" if "loop" in base else ""
         over_wall = f"{100 * (r['wall'] / base['wall'] - 1):+8.1f}%" if "wall" in base else ""
+        over_cpu = f"{100 * (r['cpu'] / base['cpu'] - 1):+8.1f}%" if "cpu" in base else ""
         load = f"{min(r['loads']):.1f}-{max(r['loads']):.1f}"
-        print(f"{kind:>13} {r['loop']:>8.2f} {over:>9} {r['wall']:>8.2f} {over_wall:>9} {r['setup']:>7.2f} "
+        print(f"{kind:>13} {r['loop']:>8.2f} {over:>9} {r['cpu']:>8.2f} {over_cpu:>9} {r['wall']:>8.2f} {over_wall:>9} "
+              f"{r['setup']:>7.2f} "
               f"{r['spikes']:>8d} {r['w_mean']:>8.2f} {load:>9}", flush=True)
         out.append({"n": n_e, "target": "nest", "network": "a", "kind": kind, **r})
     print(verdict(f"network (a) N_E = {n_e}", res), flush=True)
