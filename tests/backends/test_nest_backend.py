@@ -619,8 +619,8 @@ class _NetworkSizes:
 @pytest.mark.parametrize("delay_min", [0.1, 0.0022])
 def test_rewards_reach_nest_without_changing_the_network_between_runs(monkeypatch, delay_min):
     """Rewards are scanned between NEST runs and sent ahead through a relay built before the first
-    run: no node or connection is created between runs (under MPI that alone changes NEST's dopamine
-    weights, so 2 ranks x 1 thread differed from 1 process; docs/cluster.md)."""
+    run: no node or connection is created between runs (under MPI, rewards sent through nodes created
+    between runs changed NEST's dopamine weights: 2 ranks x 1 thread differed from 1 process; docs/cluster.md)."""
     from plastinet.backends.nest import spiking
 
     sizes = _NetworkSizes(spiking.import_nest())

@@ -91,9 +91,9 @@ SCRIPTS = {"lif_stdp": SCRIPT, "dopamine_rewards": DOPAMINE_SCRIPT, "dopamine_sh
 #: NEST alone (no plastinet): dopamine STDP between LIF neurons driven by fixed trains, 320 synapses of which
 #: 29 are the second of their pair (on a copy of the model, as the backend lowers multapses), rewards sent to
 #: the volume transmitter ahead of time between runs of 49 ms. argv = threads, mode, output file (.npy: the
-#: weights in (source, target, model) order; the spikes next to it). mode "relay": the rewards' generator is
-#: built before the first run and gets new spike times between runs; "create": in addition, a parrot neuron
-#: (connected to nothing) is created between runs whenever a reward is sent.
+#: weights in (source, target, model) order; the spikes next to it). mode "relay": the rewards' generator and
+#: parrot are built before the first run and the generator gets new spike times between runs; "create": each
+#: reward goes through a new generator and parrot, created and connected between runs (the backend's old way).
 NEST_ONLY_SCRIPT = """
 import sys
 
@@ -104,7 +104,7 @@ from mpi4py import MPI
 threads, mode, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 nest.verbosity = nest.VerbosityLevel.ERROR
 nest.ResetKernel()
-nest.SetKernelStatus({"resolution": 1.0, "local_num_threads": threads})
+nest.SetKernelStatus({"resolution": 1.0, "local_num_threads": threads, "rng_seed": 1})
 n = 40
 rng = np.random.default_rng(1)
 neurons = nest.Create("iaf_psc_alpha", n)
@@ -134,10 +134,12 @@ for stop in np.arange(49.0, 2000.0, 49.0).tolist() + [2000.0]:
     nest.Simulate(stop - now)
     now = stop
     due = [t for t in rewards if now < t <= now + 49.0]
-    if due:
+    if due and mode == "relay":
         relay.set(spike_times=due)
-        if mode == "create":
-            nest.Create("parrot_neuron")
+    elif due:                                            # a generator and parrot for these rewards, created now
+        gen, par = nest.Create("spike_generator", params={"spike_times": due}), nest.Create("parrot_neuron")
+        nest.Connect(gen, par)
+        nest.Connect(par, vt)
 rows = []
 for model in ("da", "da_multapse1"):
     conns = nest.GetConnections(synapse_model=model)
@@ -226,11 +228,11 @@ def test_two_ranks_write_the_result_of_one_process_with_two_threads(tmp_path, ne
 
 
 @pytest.mark.parametrize("mode", ["relay", "create"])
-def test_nest_alone_changes_dopamine_weights_under_mpi_when_a_node_is_created_between_runs(tmp_path, mode):
-    """Why the backend builds its reward relays before the first run (docs/cluster.md): in NEST 3.10 a node
-    created between two ``nest.Simulate`` calls (here a parrot connected to nothing) makes 2 ranks x 1 thread
-    give other stdp_dopamine_synapse weights than 1 process x 2 threads in a network with multapses, with the
-    same spikes; without it the weights are equal. If the ``create`` case starts passing, NEST has changed:
+def test_nest_alone_changes_dopamine_weights_under_mpi_when_nodes_are_created_between_runs(tmp_path, mode):
+    """Why the backend builds its reward relays before the first run (docs/cluster.md): in NEST 3.10 rewards
+    sent through a generator and parrot created between two ``nest.Simulate`` calls make 2 ranks x 1 thread
+    give other stdp_dopamine_synapse weights than 1 process x 2 threads, with the same spikes; through a relay
+    built before the first run the weights are equal. If the ``create`` case starts passing, NEST has changed:
     update docs/cluster.md."""
     mpirun = _mpi_setup()
     script = tmp_path / "nest_only.py"

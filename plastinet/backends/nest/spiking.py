@@ -377,8 +377,8 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
     sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
     weight_probes = [p for p in plan.sampled if isinstance(p, WeightProbe)]
     # rewards reach NEST through one relay per rewarded signal, built before the run: its generator's spike
-    # times are replaced after each scan (nodes or connections created between runs would make NEST rebuild
-    # its connection infrastructure mid-run)
+    # times are replaced after each scan (under MPI, rewards sent through nodes created between runs change
+    # NEST's dopamine weights: docs/cluster.md)
     relays = {mod: _relay(nest, vts[mod], dt) for mod in sorted({r.modulator for r in net.rewards.values()})}
     rewarded: dict[str, list[tuple[int, int]]] = {mod: [] for mod in relays}
     t_loop = time.perf_counter()
