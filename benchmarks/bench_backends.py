@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_backends.py --quick      # N = 1,000, 2 s, one repeat
     .venv/bin/python benchmarks/bench_backends.py --targets numpy cython --sizes 1000 --repeats 3
     .venv/bin/python benchmarks/bench_backends.py --targets nest --sizes 1000 --network-a 4000
+    .venv/bin/python benchmarks/bench_backends.py --targets nest --structure --sizes 1000 --network-a 1000
 
 The network is Song, Miller & Abbott 2000 as in Brian2's ``examples/synapses/STDP.py`` and
 :func:`plastinet.experiments.protocols.song2000`: ``N`` Poisson inputs at 15 Hz onto one
@@ -61,7 +62,16 @@ once) straight onto the neurons, delays 0.1 ms; the hand-written NEST script of 
 same network as a plastinet spec through the NEST backend, on 1 and 2 threads (same spike
 counts: the same work). Its table adds ``wall`` (the whole call) and its overhead; ``setup`` is
 wall minus loop (building, reading spikes and weights back; the backend also completes NEST's
-pending potentiation of the final weights, which the plain script leaves out).
+pending potentiation of the final weights, which the plain script leaves out). For the NEST
+kinds ``cpu`` is the process CPU time of ``nest.Simulate`` (all threads). Each network ends
+with a ``verdict`` line: the backend's loop over the script's on 1 and 2 threads against the
+1.1x target, the 1 -> 2 thread speed-ups, and whether the load average (before each run) was
+below the number of cores (else the numbers are not conclusive).
+
+``--targets nest --structure`` times nothing: it runs the script and the backend once each and
+prints what NEST holds after the run (kernel settings, nodes by model, connections by synapse
+model, recording devices, spike generators and their spikes, the ``nest.Simulate`` calls), which
+shows whether both ask NEST for the same work regardless of the machine's load.
 """
 
 from __future__ import annotations
@@ -74,6 +84,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 DT = 1e-4
 RATE = 15.0
@@ -391,6 +402,55 @@ def _time_loop_cpu(brian2) -> dict:
     return stamps
 
 
+def _record_simulate_calls(nest) -> list:
+    """Make ``nest.Simulate`` record each call's biological time (ms), wall time (s) and process CPU time
+    (s, all threads) in the returned list."""
+    calls: list = []
+    simulate = nest.Simulate
+
+    def recorded(t):
+        t0, c0 = time.perf_counter(), time.process_time()
+        simulate(t)
+        calls.append((float(t), time.perf_counter() - t0, time.process_time() - c0))
+
+    types.ModuleType.__setattr__(nest, "Simulate", recorded)       # PyNEST's module refuses plain assignment
+    return calls
+
+
+def nest_structure(nest) -> dict:
+    """What NEST holds after a run: kernel settings, nodes by model, connections by synapse
+    model, recording devices (what they record, events) and spike generators (spikes).
+
+    Read after the timing; it does not depend on the load of the machine, so it shows
+    whether the backend and the script build the same network.
+    """
+    from collections import Counter
+
+    import numpy as np
+
+    ks = nest.GetKernelStatus()
+    kernel = {k: ks[k] for k in ("resolution", "min_delay", "max_delay", "local_num_threads",
+                                 "total_num_virtual_procs", "num_processes", "biological_time", "network_size",
+                                 "num_connections")}
+    nodes = nest.GetNodes()
+    models = [str(m) for m in np.atleast_1d(nodes.get("model"))]
+    conns = nest.GetConnections()
+    syn = Counter(str(m) for m in np.atleast_1d(conns.get("synapse_model"))) if len(conns) else Counter()
+    ids = np.asarray(nodes.tolist())
+    recorders = []
+    for i in ids[np.isin(models, ["spike_recorder", "multimeter"])]:
+        node = nest.NodeCollection([int(i)])
+        st = node.get()
+        recorders.append({"model": st["model"], "record_from": list(st.get("record_from", ["spikes"])),
+                          "interval": st.get("interval"), "sources": len(nest.GetConnections(target=node)),
+                          "events": int(st["n_events"])})
+    gens = ids[np.asarray(models) == "spike_generator"]
+    times = nest.NodeCollection(gens.tolist()).get("spike_times") if gens.size else []
+    times = [times] if gens.size == 1 else times
+    return {"kernel": kernel, "nodes": dict(Counter(models)), "synapses": dict(syn), "recorders": recorders,
+            "generators": int(gens.size), "generator_spikes": int(sum(len(np.atleast_1d(t)) for t in times))}
+
+
 def one(job: dict) -> dict:
     """Run one measurement (inside a fresh process)."""
     import warnings
@@ -405,7 +465,15 @@ def one(job: dict) -> dict:
             run_one = nest_plain_network_a if kind.startswith("nest-plain") else nest_backend_network_a
         else:
             run_one = nest_plain if kind.startswith("nest-plain") else nest_backend
-        return {**run_one(n, duration, seed, threads), "cpu": float("nan")}
+        os.environ.setdefault("PYNEST_QUIET", "1")
+        import nest
+
+        calls = _record_simulate_calls(nest)
+        out = run_one(n, duration, seed, threads)
+        out.update(cpu=sum(c[2] for c in calls), simulate_calls=calls)
+        if job.get("structure"):
+            out["structure"] = nest_structure(nest)
+        return out
     import brian2
 
     if job.get("cache_dir"):
@@ -466,12 +534,62 @@ def measure(target: str, n: int, duration: float, seed: int, repeats: int, kinds
     return out
 
 
+def verdict(label: str, res: dict[str, dict]) -> str:
+    """One line: plastinet-on-NEST against the script (target <= 1.1x the loop) and 1 -> 2 thread scaling."""
+    loop = {k: res.get(k, {}).get("loop") for k in NEST_KINDS}
+    if any(v is None for v in loop.values()):
+        return f"verdict {label}: incomplete (a kind failed)"
+    ratio1, ratio2 = loop["nest"] / loop["nest-plain"], loop["nest-2t"] / loop["nest-plain-2t"]
+    cpu1 = res["nest"]["cpu"] / res["nest-plain"]["cpu"]
+    loads = [x for k in NEST_KINDS for x in res[k]["loads"]]
+    cpus = os.cpu_count() or 1
+    quiet = max(loads) < cpus
+    return (f"verdict {label}: plastinet-on-NEST loop {ratio1:.2f}x the script on 1 thread, {ratio2:.2f}x on 2 "
+            f"(target <= 1.10x: {'met' if max(ratio1, ratio2) <= 1.10 else 'NOT met'}; CPU time {cpu1:.2f}x on 1 thread); "
+            f"1 -> 2 threads speed-up: "
+            f"script {loop['nest-plain'] / loop['nest-plain-2t']:.2f}x, plastinet {loop['nest'] / loop['nest-2t']:.2f}x; "
+            f"load {min(loads):.1f}-{max(loads):.1f} on {cpus} cpus"
+            + ("" if quiet else f" (load >= {cpus} cpus: not conclusive, rerun on a quiet machine)"))
+
+
+def _devices(structure: dict) -> str:
+    return "; ".join(f"{d['model']} of {','.join(d['record_from'])} from {d['sources']} nodes, {d['events']} events"
+                     for d in structure["recorders"]) or "none"
+
+
+def structure_report(label: str, n: int, duration: float, seed: int, network: str) -> dict:
+    """Print what NEST holds after the script's and the backend's run of one network (1 thread)."""
+    got = {kind: spawn({"kind": kind, "target": "nest", "n": n, "duration": duration, "seed": seed,
+                        "network": network, "structure": True}) for kind in ("nest-plain", "nest")}
+    print(f"\nstructure of {label} in NEST after the run: the hand-written script | plastinet's backend (1 thread)")
+    if any("error" in r for r in got.values()):
+        print("  error: " + "; ".join(r["error"] for r in got.values() if "error" in r))
+        return got
+    a, b = got["nest-plain"]["structure"], got["nest"]["structure"]
+    rows = [(f"kernel {k}", a["kernel"][k], b["kernel"][k]) for k in a["kernel"]]
+    rows += [(f"nodes {m}", a["nodes"].get(m, 0), b["nodes"].get(m, 0)) for m in sorted({*a["nodes"], *b["nodes"]})]
+    rows += [(f"synapses {m}", a["synapses"].get(m, 0), b["synapses"].get(m, 0))
+             for m in sorted({*a["synapses"], *b["synapses"]})]
+    rows += [("spike generators", a["generators"], b["generators"]),
+             ("generator spikes", a["generator_spikes"], b["generator_spikes"])]
+    rows.append(("recording devices", _devices(a), _devices(b)))
+    calls = {k: got[k]["simulate_calls"] for k in got}
+    rows.append(("nest.Simulate calls", len(calls["nest-plain"]), len(calls["nest"])))
+    rows.append(("  biological ms each", " ".join(f"{c[0]:g}" for c in calls["nest-plain"]),
+                 " ".join(f"{c[0]:g}" for c in calls["nest"])))
+    rows.append(("  wall s each", " ".join(f"{c[1]:.3f}" for c in calls["nest-plain"]),
+                 " ".join(f"{c[1]:.3f}" for c in calls["nest"])))
+    for name, x, y in rows:
+        print(f"  {name:<40} {str(x):>28} | {str(y):<28}{'' if x == y else '  <- differs'}")
+    return got
+
+
 def network_a_table(n_e: int, duration: float, seed: int, repeats: int) -> list[dict]:
     """Network (a) on NEST: plastinet's backend against the hand-written script, 1 and 2 threads."""
     print(f"\nnetwork (a) of bench_network.py: {n_e} E + {n_e // 4} I LIF, 1000 sources at 20 Hz, E->E pair STDP; "
           f"{duration:g} s at dt = 0.1 ms; fastest of {repeats} interleaved runs")
-    print(f"{'kind':>13} {'loop s':>8} {'overhead':>9} {'wall s':>8} {'overhead':>9} {'setup':>7} {'spikes':>8} "
-          f"{'w_EE pA':>8} {'load':>9}")
+    print(f"{'kind':>13} {'loop s':>8} {'overhead':>9} {'cpu s':>8} {'overhead':>9} {'wall s':>8} {'overhead':>9} "
+          f"{'setup':>7} {'spikes':>8} {'w_EE pA':>8} {'load':>9}")
     res = measure("nest", n_e, duration, seed, repeats, NEST_KINDS, network="a")
     out = []
     for kind in NEST_KINDS:
@@ -482,10 +600,13 @@ def network_a_table(n_e: int, duration: float, seed: int, repeats: int) -> list[
         base = res.get(BASE.get(kind, ""), {})
         over = f"{100 * (r['loop'] / base['loop'] - 1):+8.1f}%" if "loop" in base else ""
         over_wall = f"{100 * (r['wall'] / base['wall'] - 1):+8.1f}%" if "wall" in base else ""
+        over_cpu = f"{100 * (r['cpu'] / base['cpu'] - 1):+8.1f}%" if "cpu" in base else ""
         load = f"{min(r['loads']):.1f}-{max(r['loads']):.1f}"
-        print(f"{kind:>13} {r['loop']:>8.2f} {over:>9} {r['wall']:>8.2f} {over_wall:>9} {r['setup']:>7.2f} "
+        print(f"{kind:>13} {r['loop']:>8.2f} {over:>9} {r['cpu']:>8.2f} {over_cpu:>9} {r['wall']:>8.2f} {over_wall:>9} "
+              f"{r['setup']:>7.2f} "
               f"{r['spikes']:>8d} {r['w_mean']:>8.2f} {load:>9}", flush=True)
         out.append({"n": n_e, "target": "nest", "network": "a", "kind": kind, **r})
+    print(verdict(f"network (a) N_E = {n_e}", res), flush=True)
     return out
 
 
@@ -503,6 +624,10 @@ def main() -> None:
                     help="with --targets nest: N_E of bench_network.py's recurrent network (a) (default 4000, "
                          "--quick 1000)")
     ap.add_argument("--duration-a", type=float, default=None, help="network (a): biological time (s; default 1)")
+    ap.add_argument("--structure", action="store_true",
+                    help="with --targets nest: print what NEST holds after the script's and the backend's run of "
+                         "each network (kernel, nodes, synapses, recorders, generators, nest.Simulate calls) and "
+                         "stop; independent of the machine's load")
     ap.add_argument("--json", help="also write all measurements to this file")
     args = ap.parse_args()
     if args.one:
@@ -511,6 +636,13 @@ def main() -> None:
     sizes = args.sizes or ([1000] if args.quick else [1000, 10000])
     duration = args.duration or (2.0 if args.quick else 10.0)
     repeats = args.repeats or (1 if args.quick else 5)
+    if args.structure:
+        n_e = args.network_a or (1000 if args.quick else 4000)
+        for n in sizes:
+            structure_report(f"Song 2000 N = {n}, {duration:g} s", n, duration, args.seed, "song")
+        structure_report(f"network (a) N_E = {n_e}, {args.duration_a or 1.0:g} s", n_e, args.duration_a or 1.0,
+                         args.seed, "a")
+        return
     import brian2
 
     import plastinet
@@ -551,6 +683,8 @@ def main() -> None:
                       f"{r['setup_cold']:>10.2f} {warm} {r['spikes']:>7d} {r['frac_low']:>6.3f} "
                       f"{r['frac_high']:>6.3f} {load:>9}", flush=True)
                 results.append({"n": n, "target": target, "kind": kind, **r})
+            if target == "nest":
+                print(verdict(f"Song 2000 N = {n}", res), flush=True)
     if "nest" in args.targets:
         results += network_a_table(args.network_a or (1000 if args.quick else 4000),
                                    args.duration_a or (0.2 if args.quick else 1.0), args.seed, repeats)

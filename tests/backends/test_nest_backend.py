@@ -601,6 +601,45 @@ def test_dopamine_stdp_threads_do_not_change_results():
     np.testing.assert_array_equal(a.W.values, b.W.values)
 
 
+class _NetworkSizes:
+    """PyNEST whose ``Simulate`` first records the kernel's node and connection counts."""
+
+    def __init__(self, nest) -> None:
+        self._nest, self.sizes = nest, []
+
+    def __getattr__(self, name: str):
+        return getattr(self._nest, name)
+
+    def Simulate(self, t: float) -> None:  # noqa: N802 (PyNEST's name)
+        status = self._nest.GetKernelStatus()
+        self.sizes.append((status["network_size"], status["num_connections"]))
+        self._nest.Simulate(t)
+
+
+@pytest.mark.parametrize("delay_min", [0.1, 0.0022])
+def test_rewards_reach_nest_without_changing_the_network_between_runs(monkeypatch, delay_min):
+    """Rewards are scanned between NEST runs and sent ahead through a relay built before the first
+    run: no node or connection is created between runs (under MPI, rewards sent through nodes created
+    between runs changed NEST's dopamine weights: 2 ranks x 1 thread differed from 1 process; docs/cluster.md)."""
+    from plastinet.backends.nest import spiking
+
+    sizes = _NetworkSizes(spiking.import_nest())
+    monkeypatch.setattr(spiking, "import_nest", lambda: sizes)
+    net = _dopamine(0.7)
+    net.rewards["rew"] = CoincidenceReward(name="rew", modulator="dopamine", pre="pre", post="post", pre_neuron=0,
+                                           post_neuron=0, window=0.05, delay_min=delay_min, delay_max=0.3,
+                                           amount=1.4)
+    got = get_backend("nest").simulate(net, 2.0, dt=DT, seed=3)
+    assert len(sizes.sizes) > 10 and set(sizes.sizes) == {sizes.sizes[0]}, sizes.sizes
+    ref = run(net, 2.0, dt=DT, seed=3)
+    scale = np.abs(ref.w_syn.values).max()
+    assert np.abs(got.w_syn.values - ref.w_syn.values).max() < 1e-9 * scale
+    assert np.abs(got.W.values - ref.W.values).max() < 1e-9 * scale
+    np.testing.assert_allclose(got.level.values, ref.level.values, rtol=1e-12)
+    del net.rewards["rew"]
+    assert np.abs(ref.level.values - run(net, 2.0, dt=DT, seed=3).level.values).max() > 1.0, "no reward earned"
+
+
 def test_dopamine_events_nest_cannot_count_are_refused():
     """A volume transmitter counts spikes: event sizes must be whole multiples of one size, and rewards
     must be due at least two steps after they are earned (they are sent ahead between runs)."""

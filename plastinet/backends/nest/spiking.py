@@ -359,10 +359,11 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
     noises = _noise_inputs(nest, plan, nodes)
     if noises and n_steps:
         _load_noise(noises, 0, min(_noise_chunk(noises), n_steps), k, dt)
-    recorders = {}
-    for name in plan.spiking_dyn:          # every spiking population: output, guard, weight read-back
-        recorders[name] = nest.Create("spike_recorder")
-        nest.Connect(nodes[name], recorders[name])
+    recorder = None                        # one for every spiking population: output, guard, weight read-back
+    if plan.spiking_dyn:
+        recorder = nest.Create("spike_recorder")
+        for name in plan.spiking_dyn:
+            nest.Connect(nodes[name], recorder)
     sample_steps = plan.sample_steps
     mm = {}
     for probe in plan.sampled:
@@ -375,6 +376,11 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
             mm[probe.name] = m
     sample_times = list(range(0, n_steps, sample_steps)) if sample_steps else []
     weight_probes = [p for p in plan.sampled if isinstance(p, WeightProbe)]
+    # rewards reach NEST through one relay per rewarded signal, built before the run: its generator's spike
+    # times are replaced after each scan (under MPI, rewards sent through nodes created between runs change
+    # NEST's dopamine weights: docs/cluster.md)
+    relays = {mod: _relay(nest, vts[mod], dt) for mod in sorted({r.modulator for r in net.rewards.values()})}
+    rewarded: dict[str, list[tuple[int, int]]] = {mod: [] for mod in relays}
     t_loop = time.perf_counter()
     if plan.deliver_steps > 1:            # frozen neurons until the lead-in proper (nothing moves)
         a, b = nest.Create("parrot_neuron", 2)          # NEST's min_delay is one step, so the interval is exact
@@ -386,13 +392,16 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
         nest.Simulate((k - SHIFT_STEPS) * dt * MS)
         for name in nodes:
             nodes[name].set(frozen=False)
-    nest.Simulate(SHIFT_STEPS * dt * MS)  # the input-free lead-in, then plastinet's initial states
-    for name, nm in plan.models.items():
-        if nm.start is not None:
-            nodes[name].set(nm.start)
+    now = k - SHIFT_STEPS                 # NEST's time (steps)
+    starts = {name: nm.start for name, nm in plan.models.items() if nm.start is not None}
+    if starts:                            # the input-free lead-in, then plastinet's initial states
+        nest.Simulate(SHIFT_STEPS * dt * MS)
+        now = k
+        for name, start in starts.items():
+            nodes[name].set(start)
     # stops (NEST steps; kind, step or sample, probe): reward scans (every chunk), noise refills, the end of
-    # the run (n + k + 2, where dopamine weights are read), the steps delivering the last source spikes, and
-    # weight samples (below)
+    # the run (n + k + 2, where dopamine weights are read, with dopamine synapses only), the steps delivering
+    # the last source spikes, and weight samples (below); without them the run is one nest.Simulate call
     stops: dict[int, set] = {}
     scanner = RewardScanner(net.rewards, plan.streams.rewards, dt) if net.rewards else None
     if scanner is not None:
@@ -401,7 +410,8 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
     if noises:                            # refill the noise generators a step before their next draws
         for s0 in range(_noise_chunk(noises), n_steps, _noise_chunk(noises)):
             stops.setdefault(s0 + k - 1, set()).add(("noise", s0, ""))
-    stops.setdefault(n_steps + k + 2, set()).add(("end", n_steps, ""))
+    if any(isinstance(p.proj.rule, DopamineSTDP) for p in plan.projs.values()):
+        stops.setdefault(n_steps + k + 2, set()).add(("end", n_steps, ""))
     max_delay = max((int(p.steps.max()) for p in plan.projs.values() if p.steps.size), default=0)
     stops.setdefault(n_steps + k + 2 + max_delay, set())
     # weight samples: dopamine synapses (and static ones) are read at s + k + 2, where NEST has brought them
@@ -417,7 +427,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
         else:
             for i, s in enumerate(sample_times):
                 stops.setdefault(s + k + 2, set()).add(("sample", i, probe.name))
-    now, scanned = k, 0
+    scanned = 0
     weight_rows: dict[str, list] = {p.name: [None] * len(sample_times) for p in weight_probes}
     snapshots: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
     dopamine_final: dict[str, np.ndarray] = {}
@@ -427,11 +437,15 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
             now = stop
         for kind, s, name in sorted(stops[stop]):
             if kind == "rewards" and s > scanned:
-                fired = _fired(nest, plan, recorders, nodes, scanned, s, comm)
-                for due, mod, amount in scanner.scan(fired):
-                    if due < n_steps:
-                        _send(nest, vts[mod], np.array([due]), multiplicity(amount, signal_unit(net, mod)), dt, k)
-                        signal_events[mod].append((np.array([due]), amount))
+                fired = _fired(nest, plan, recorder, nodes, scanned, s, comm)
+                earned = [r for r in scanner.scan(fired) if r[0] < n_steps]
+                for due, mod, amount in earned:
+                    rewarded[mod].append((due, multiplicity(amount, signal_unit(net, mod))))
+                    signal_events[mod].append((np.array([due]), amount))
+                for mod in {mod for _, mod, _ in earned}:       # the rewards still to come (NEST stamp > now)
+                    due_steps, mult = np.array(rewarded[mod], dtype=np.int64).reshape(-1, 2).T
+                    ahead = due_steps + k > now
+                    _schedule(relays[mod], due_steps[ahead], mult[ahead], dt, k)
                 scanned = s
             elif kind == "noise":
                 _load_noise(noises, s, min(s + _noise_chunk(noises), n_steps), k, dt)
@@ -444,13 +458,13 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
                 dopamine_final = {pname: _read_weights(nest, plan, plastic, pname, comm) for pname in plastic
                                   if isinstance(plan.projs[pname].proj.rule, DopamineSTDP)}
     loop_time = time.perf_counter() - t_loop
-    fired = _fired(nest, plan, recorders, nodes, 0, n_steps, comm)
+    fired = _fired(nest, plan, recorder, nodes, 0, n_steps, comm)
     for (i, name), conns in snapshots.items():
         upto, pname = sample_times[i], net.probes[name].projection
         before = {pop: (st[st <= upto], ix[st <= upto]) for pop, (st, ix) in fired.items()}
         weight_rows[name][i] = _final_weights(plan.projs[pname], *plastic[pname], before, dt, upto=upto, conns=conns)
     spikes = {pop: [fired[pop]] for pop in plan.spike_pops}
-    counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in recorders}
+    counts = {name: np.bincount(fired[name][1], minlength=net.populations[name].n) for name in plan.spiking_dyn}
     samples: dict[str, list[np.ndarray]] = {p.name: [] for p in plan.sampled}
     for probe in plan.sampled:
         if isinstance(probe, WeightProbe):
@@ -493,42 +507,55 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
                            counts=counts, loop_time=loop_time)
 
 
-def _fired(nest: Any, plan: SimpleNamespace, recorders: dict, nodes: dict, s0: int, s1: int, comm: Any
+def _fired(nest: Any, plan: SimpleNamespace, recorder: Any, nodes: dict, s0: int, s1: int, comm: Any
            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Spikes (steps, indices, sorted) of every population in plastinet steps ``[s0, s1)``.
 
-    Under MPI each rank records the spikes of the neurons it hosts: those of ``[s0, s1)`` are
-    gathered (``comm``), so that every rank sees them all (and scans rewards alike).
+    ``recorder`` records every spiking neuron population (None: there is none). Under MPI
+    each rank records the spikes of the neurons it hosts: those of ``[s0, s1)`` are gathered
+    (``comm``), so that every rank sees them all (and scans rewards alike).
     """
     out = {}
     for name, (st, ix) in plan.events.items():
         keep = (st >= s0) & (st < s1)
         out[name] = (st[keep], ix[keep])
-    for name, sr in recorders.items():
-        ev = sr.events
-        st = np.rint(np.asarray(ev["times"]) / (plan.dt * MS)).astype(np.int64) - 1 - plan.k
-        ix = np.asarray(ev["senders"], dtype=np.int64) - int(nodes[name].tolist()[0])
-        keep = (st >= s0) & (st < s1)
-        got = gather_arrays(comm, {"st": st[keep], "ix": ix[keep]})
-        order = np.lexsort((got["ix"], got["st"]))
-        out[name] = (got["st"][order], got["ix"][order])
+    if recorder is None:
+        return out
+    ev = recorder.events
+    st = np.rint(np.asarray(ev["times"]) / (plan.dt * MS)).astype(np.int64) - 1 - plan.k
+    keep = (st >= s0) & (st < s1)
+    got = gather_arrays(comm, {"st": st[keep], "ids": np.asarray(ev["senders"], dtype=np.int64)[keep]})
+    order = np.lexsort((got["ids"], got["st"]))
+    st, ids = got["st"][order], got["ids"][order]
+    for name in plan.spiking_dyn:
+        first = int(nodes[name].tolist()[0])
+        mine = (ids >= first) & (ids < first + len(nodes[name]))
+        out[name] = (st[mine], ids[mine] - first)
     return out
 
 
-def _send(nest: Any, vt: Any, steps: np.ndarray, mult: int | np.ndarray, dt: float, k: int) -> None:
-    """Volume-transmitter spikes at plastinet steps ``steps`` (NEST's dopamine spike at ``s + k + 2``).
+def _relay(nest: Any, vt: Any, dt: float) -> Any:
+    """A spike generator whose spikes reach the volume transmitter ``vt`` (through a parrot).
 
-    NEST connects no device to a volume transmitter: a parrot relays the generator (and its
-    multiplicities), stamped ``s + 1 + k`` like a neuron's spike of step ``s``.
+    NEST connects no device to a volume transmitter: a parrot relays the generator's spikes
+    (and their multiplicities), stamped ``s + 1 + k`` like a neuron's spike of step ``s``, so
+    that NEST's dopamine spike falls at ``s + k + 2`` (:func:`_schedule`).
+    """
+    gen = nest.Create("spike_generator")
+    nest.Connect(_parrots(nest, gen, dt), vt, syn_spec={"delay": dt * MS})
+    return gen
+
+
+def _schedule(gen: Any, steps: np.ndarray, mult: int | np.ndarray, dt: float, k: int) -> None:
+    """Make ``gen`` (:func:`_relay`) send volume-transmitter spikes at plastinet steps ``steps``.
+
+    Replaces the generator's spikes; ``mult``: spikes per event (one per step of ``steps``,
+    or one for all), summed over events of the same step.
     """
     steps, mult = np.asarray(steps), np.broadcast_to(np.asarray(mult, dtype=np.int64), np.shape(steps))
-    if not steps.size:
-        return
     uniq, inv = np.unique(steps, return_inverse=True)
     total = np.bincount(inv, weights=mult).astype(np.int64)
-    gen = nest.Create("spike_generator", params={"spike_times": ((uniq + k) * dt * MS).tolist(),
-                                                 "spike_multiplicities": total.tolist()})
-    nest.Connect(_parrots(nest, gen, dt), vt, syn_spec={"delay": dt * MS})
+    gen.set({"spike_times": ((uniq + k) * dt * MS).tolist(), "spike_multiplicities": total.tolist()})
 
 
 def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps: int
@@ -552,7 +579,8 @@ def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps:
             if src in plan.events:
                 st = plan.events[src][0]
                 st = st[st < n_steps]
-                _send(nest, vt, st, m, dt, k)
+                if st.size:
+                    _schedule(_relay(nest, vt, dt), st, m, dt, k)
                 sent[name].append((st, mod.increment))
             else:
                 for _ in range(m):
