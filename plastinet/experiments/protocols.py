@@ -29,9 +29,9 @@ from plastinet.results import variable, with_attr_units
 from plastinet.seeds import check_seed
 from plastinet.simulation import check_run_options, simulate
 from plastinet.spiking.network import (
+    LIF,
     CoincidenceReward,
     ConductanceLIF,
-    LIF,
     ModulatorProbe,
     Network,
     PoissonGroup,
