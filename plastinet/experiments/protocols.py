@@ -321,7 +321,7 @@ def izhikevich2007(duration: float = 2000.0, n_inputs: int = 100, rate: float = 
     static ones (current jumps ``w_background``) from Poisson neurons at
     ``background_rate``, which stand in for the recurrent drive; the constant current
     ``i_ext`` (negative: below rest) sets how far below threshold that drive holds the
-    membrane, hence the post rate (about 0.5 Hz). Synapse 0 is the rewarded one: when the
+    membrane, hence the post rate (about 0.45 Hz). Synapse 0 is the rewarded one: when the
     post neuron fires within 20 ms after input 0, dopamine ``+0.5`` is delivered after a
     uniform 1-3 s delay. Synaptic strengths ``s`` follow Izhikevich's values (start 1,
     bounds [0, 4], STDP A+ = 0.1, A- = 0.15, tau = 20 ms, tau_c = 1 s, tau_d = 0.2 s,
