@@ -38,9 +38,9 @@ ATTR_UNITS: dict[str, str] = {
     "rate_exc": "Hz", "rate_inh": "Hz", "rate_exc_before": "Hz", "rate_inh_before": "Hz", "rate_exc_after": "Hz",
     "rate_inh_after": "Hz", "rho0": "Hz", "t_rewarded_max": "s",
     # currents
-    "i_exc_before": "A", "i_inh_before": "A", "i_exc_after": "A", "i_inh_after": "A",
+    "w_unit": "A", "i_exc_before": "A", "i_inh_before": "A", "i_exc_after": "A", "i_inh_after": "A",
     # conductances in units of the leak conductance, weights and their summaries
-    "g_max": "1", "g_unit": "1", "rewarded_final": "1", "others_mean": "1", "others_max": "1",
+    "g_max": "1", "rewarded_final": "1", "others_mean": "1", "others_max": "1", "others_mean_at_max": "1",
     "frac_low": "1", "frac_high": "1", "others_p99": "1", "w_ie_mean": "1", "beta_phi2_max": "1",
     "ei_correlation_before": "1", "ei_correlation_after": "1", "ei_neuron_correlation_before": "1",
     "ei_neuron_correlation_after": "1",

@@ -50,3 +50,23 @@ def izhikevich_fig1_outcome():
     """The check of Izhikevich (2007)'s Fig. 1 outcome on an ``izhikevich2007_network`` hour, shared
     by every backend's slow test."""
     return _izhikevich_fig1_outcome
+
+
+def _izhikevich_reduced_outcome(ds):
+    """The reduced Izhikevich (2007) model (``izhikevich2007`` protocol, one LIF neuron): within the run the
+    rewarded synapse reaches 95 % of the bound s = 4 while the other 99 stay near their start (mean
+    within 0.15 of 1, at most 2 of them as strong), and at the end it is still near the bound and the
+    others' mean near 1."""
+    assert ds.attrs["t_rewarded_max"] <= float(ds.attrs["t_stop"]), ds.attrs["t_rewarded_max"]
+    assert abs(ds.attrs["others_mean_at_max"] - 1.0) < 0.15, ds.attrs["others_mean_at_max"]
+    W = ds["W"].values[:, 0, :]
+    reached = int(np.argmax(W[:, 0] >= 0.95 * 4.0))
+    assert np.sum(W[reached, 1:] >= W[reached, 0]) <= 2
+    assert ds.attrs["rewarded_final"] > 3.5, ds.attrs["rewarded_final"]
+    assert abs(ds.attrs["others_mean"] - 1.0) < 0.2, ds.attrs["others_mean"]
+
+
+@pytest.fixture
+def izhikevich_reduced_outcome():
+    """The outcome check of the reduced ``izhikevich2007`` protocol, shared by every backend's slow test."""
+    return _izhikevich_reduced_outcome

@@ -62,7 +62,7 @@ def song():
 
 
 def izhikevich():
-    ds = P.izhikevich2007(duration=400.0, seed=0)
+    ds = P.izhikevich2007(seed=0)
     W = ds.W.values[:, 0, :]
     fig, ax = plt.subplots(1, 2, figsize=(8, 3))
     ax[0].plot(ds.time, W[:, 1:], color="0.8", lw=0.5)
@@ -75,7 +75,8 @@ def izhikevich():
     ax[1].set(xlabel="final s (1)", ylabel="synapses (1)", title="final strengths")
     save(fig, "spiking_izhikevich2007.png")
     print(f"izhikevich: rewarded={ds.attrs['rewarded_final']:.2f} others mean={ds.attrs['others_mean']:.2f} "
-          f"max={ds.attrs['others_max']:.2f} post rate={ds.attrs['post_rate']:.2f} Hz")
+          f"max={ds.attrs['others_max']:.2f} post rate={ds.attrs['post_rate']:.2f} Hz; rewarded >= 3.8 at "
+          f"{ds.attrs['t_rewarded_max']:.0f} s, others' mean then {ds.attrs['others_mean_at_max']:.2f}")
 
 
 def fwp():

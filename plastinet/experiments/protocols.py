@@ -29,6 +29,7 @@ from plastinet.results import variable, with_attr_units
 from plastinet.seeds import check_seed
 from plastinet.simulation import check_run_options, simulate
 from plastinet.spiking.network import (
+    LIF,
     CoincidenceReward,
     ConductanceLIF,
     ModulatorProbe,
@@ -63,7 +64,8 @@ SONG_REGULATED_FRACTION = 0.2
 #: numbers (SI), unit strings (``"10 ms"``) or quantities, alone or in lists, for these.
 UNITS = {"delta_t": "s", "duration": "s", "dt": "s", "t0": "s", "sample_every": "s", "phase": "s",
          "tau": "s", "segment": "s", "tail": "s", "warmup": "s", "tau_n": "s", "rate": "Hz", "frequency": "Hz",
-         "frequencies": "Hz", "r_pre": "Hz", "r_post": "Hz", "background_rate": "Hz", "rates": "Hz", "rho0": "Hz"}
+         "frequencies": "Hz", "r_pre": "Hz", "r_post": "Hz", "background_rate": "Hz", "rates": "Hz", "rho0": "Hz",
+         "w_unit": "A", "w_background": "A", "i_ext": "A"}
 
 
 def protocol(func: Any) -> Any:
@@ -304,33 +306,62 @@ def song2000(n_inputs: int = 1000, duration: float = 100.0, rate: float = 15.0, 
 
 
 @protocol
-def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1.0,
-                   g_unit: float = 0.03, n_background: int = 200, background_rate: float = 10.0,
-                   g_background: float = 0.025, dt: float = 5e-4, seed: int = 0,
+def izhikevich2007(duration: float = 2000.0, n_inputs: int = 100, rate: float = 1.0,
+                   w_unit: float = 35e-12, n_background: int = 100, background_rate: float = 10.0,
+                   w_background: float = 40e-12, i_ext: float = -100e-12, dt: float = 5e-4, seed: int = 0,
                    sample_every: float = 1.0, progress: bool = False, backend: Any = None,
                    run_options: Mapping[str, Any] | None = None) -> xr.Dataset:
     """Izhikevich 2007 distal reward, reduced: ``n_inputs`` Poisson inputs onto one neuron.
 
     Reduction (documented in ``docs/spiking.md``): instead of 1000 recurrently coupled
-    Izhikevich neurons, one conductance LIF (Song 2000 parameters, exponential Euler)
-    receives ``n_inputs`` plastic excitatory synapses from Poisson neurons at ``rate``
-    and ``n_background`` static ones (conductance ``g_background``) from Poisson neurons
-    at ``background_rate``, which stand in for the recurrent drive and set the post rate.
-    Synapse 0 is the rewarded one: when the post neuron fires within 20 ms after input 0,
-    dopamine ``+0.5`` is delivered after a uniform 1-3 s delay. Synaptic strengths
-    ``s`` follow Izhikevich's values (start 1, bounds [0, 4], STDP A+ = 0.1, A- = 0.15,
-    tau = 20 ms, tau_c = 1 s, tau_d = 0.2 s, tonic dopamine 0.002); the conductance is
-    ``g_unit * s``. His update "every 10 ms: s += (0.002 + d) c" is the continuous
-    ``ds/dt = c (d + 0.002) / 10 ms``, i.e. NEST's ``stdp_dopamine_synapse`` with
-    ``n = d / 10 ms`` (increment 50 /s per reward) and ``b = -0.2 /s`` (NEST's per-ms units:
-    ``b = -2e-4 /ms``). The STDP traces are all-to-all (:class:`DopamineSTDP`); Izhikevich's
-    ``daspnet.m`` resets them at each spike (nearest-spike pairing).
+    Izhikevich neurons, one current-based :class:`LIF` (tau_m = 20 ms, rest -70 mV,
+    threshold -50 mV, reset -60 mV, r_m = 100 MOhm, exponential currents tau_e = 5 ms,
+    t_ref = 2 ms; integrated exactly, as NEST's ``iaf_psc_exp``) receives ``n_inputs``
+    plastic excitatory synapses from Poisson neurons at ``rate`` and ``n_background``
+    static ones (current jumps ``w_background``) from Poisson neurons at
+    ``background_rate``, which stand in for the recurrent drive; the constant current
+    ``i_ext`` (negative: below rest) sets how far below threshold that drive holds the
+    membrane, hence the post rate (about 0.45 Hz). Synapse 0 is the rewarded one: when the
+    post neuron fires within 20 ms after input 0, dopamine ``+0.5`` is delivered after a
+    uniform 1-3 s delay. Synaptic strengths ``s`` follow Izhikevich's values (start 1,
+    bounds [0, 4], STDP A+ = 0.1, A- = 0.15, tau = 20 ms, tau_c = 1 s, tau_d = 0.2 s,
+    tonic dopamine 0.002); the synaptic current jump is ``w_unit * s``. His update "every
+    10 ms: s += (0.002 + d) c" is the continuous ``ds/dt = c (d + 0.002) / 10 ms``, i.e.
+    NEST's ``stdp_dopamine_synapse`` with ``n = d / 10 ms`` (increment 50 /s per reward)
+    and ``b = -0.2 /s`` (NEST's per-ms units: ``b = -2e-4 /ms``). The STDP traces are
+    all-to-all (:class:`DopamineSTDP`); Izhikevich's ``daspnet.m`` resets them at each
+    spike (nearest-spike pairing).
+
+    Parameters
+    ----------
+    duration : float
+        Biological time (s).
+    n_inputs : int
+        Plastic inputs (synapse 0 is rewarded).
+    rate, background_rate : float
+        Poisson rates of the plastic and background inputs (Hz).
+    w_unit : float
+        Current jump of strength ``s = 1`` (A).
+    n_background : int
+        Static background inputs.
+    w_background : float
+        Current jump of a background spike (A).
+    i_ext : float
+        Constant current into the neuron (A).
+    dt : float
+        Time step (s).
+    seed : int
+    sample_every : float
+        Sampling interval of ``W`` and the dopamine level (s).
 
     Returns
     -------
     xarray.Dataset
-        ``W(time, W_post, W_pre)`` in units of ``s`` (divided by ``g_unit``), ``dopamine``,
-        final weights, spikes; attrs ``n_rewards``, ``rewarded_final``, ``others_mean``.
+        ``W(time, W_post, W_pre)`` in units of ``s`` (divided by ``w_unit``), ``dopamine_level``,
+        final weights, spikes; attrs ``rewarded_final``, ``others_mean``, ``others_max`` (final
+        ``s``), ``t_rewarded_max`` (first sample with the rewarded ``s >= 0.95 x 4``, NaN if
+        none), ``others_mean_at_max`` (the others' mean ``s`` then), ``post_rate`` (Hz) and
+        ``w_unit`` (A).
 
     Raises
     ------
@@ -343,32 +374,35 @@ def izhikevich2007(duration: float = 400.0, n_inputs: int = 100, rate: float = 1
                          f"expected an integer >= {least}: synapse 0 is rewarded and compared with the others")
     net = Network()
     inp = net.add(PoissonGroup(name="inputs", n=n_inputs, rate=rate))
-    post = net.add(ConductanceLIF(name="post", n=1, tau_m=0.01, E_l=-0.074, v_thresh=-0.054,
-                                  v_reset=-0.060, E_e=0.0, tau_e=0.005, t_ref=0.002,
-                                  method="exponential_euler"))
+    post = net.add(LIF(name="post", n=1, tau_m=0.02, v_rest=-0.070, v_thresh=-0.050, v_reset=-0.060, r_m=1e8,
+                       tau_e=0.005, t_ref=0.002, i_ext=i_ext))
     bg = net.add(PoissonGroup(name="background", n=n_background, rate=background_rate))
-    net.add(Projection(name="bg", pre=bg, post=post, target="g_e", weight=g_background))
+    net.add(Projection(name="bg", pre=bg, post=post, target="I_e", weight=w_background))
     net.add(SpikeSignal(name="dopamine", tau=0.2, increment=0.0))
     net.add(CoincidenceReward(name="reward", modulator="dopamine", pre="inputs", post="post",
                               pre_neuron=0, post_neuron=0, window=0.02, delay_min=1.0,
                               delay_max=3.0, amount=0.5 / 0.01))
-    rule = DopamineSTDP(A_plus=0.1 * g_unit, A_minus=0.15 * g_unit, tau_plus=0.02, tau_minus=0.02,
+    rule = DopamineSTDP(A_plus=0.1 * w_unit, A_minus=0.15 * w_unit, tau_plus=0.02, tau_minus=0.02,
                         tau_c=1.0, b=-0.002 / 0.01, modulator="dopamine")
-    net.add(Projection(name="syn", pre=inp, post=post, target="g_e", weight=g_unit, w_min=0.0,
-                       w_max=4 * g_unit, rule=rule))
+    net.add(Projection(name="syn", pre=inp, post=post, target="I_e", weight=w_unit, w_min=0.0,
+                       w_max=4 * w_unit, rule=rule))
     net.add(SpikeProbe(name="spikes", population="post"))
     net.add(SpikeProbe(name="in0", population="inputs"))
     net.add(WeightProbe(name="W", projection="syn", sample_every=sample_every))
     net.add(ModulatorProbe(name="dopamine_level", modulator="dopamine", sample_every=sample_every))
     ds = simulate(net, duration, backend=backend, dt=dt, seed=seed, progress=progress, chunk_steps=1024,
                   **_options(run_options))
-    ds["W"] = ds["W"] / g_unit
+    ds["W"] = ds["W"] / w_unit
     ds["W"].attrs.update(units="1", long_name="synaptic strength s (Izhikevich units)")
-    w = ds["w_syn"].values / g_unit
+    w = ds["w_syn"].values / w_unit
     pops = ds["spike_population"].values
+    traj = ds["W"].values[:, 0, :]
+    near_max = np.flatnonzero(traj[:, 0] >= 0.95 * 4.0)
     ds.attrs.update({"rewarded_final": float(w[0]), "others_mean": float(w[1:].mean()),
                      "others_max": float(w[1:].max()),
-                     "post_rate": float(np.sum(pops == "post") / duration), "g_unit": g_unit})
+                     "t_rewarded_max": float(ds["time"].values[near_max[0]]) if near_max.size else float("nan"),
+                     "others_mean_at_max": float(traj[near_max[0], 1:].mean()) if near_max.size else float("nan"),
+                     "post_rate": float(np.sum(pops == "post") / duration), "w_unit": w_unit})
     return ds
 
 

@@ -38,8 +38,8 @@ __all__ = ["SpikingProtocolKind", "Protocol", "PROTOCOLS"]
 #: SI unit of protocol arguments by name (others are dimensionless).
 UNITS = P.UNITS
 _SKIP = ("progress", "chunk_steps", "rule", "backend", "run_options")
-#: Dimensionless protocol arguments that must be >= 0 (conductance scales, learning rates).
-NON_NEGATIVE = ("g_max", "g_unit", "g_background", "eta", "beta")
+#: Protocol arguments that must be >= 0 (conductance and current scales, learning rates).
+NON_NEGATIVE = ("g_max", "w_unit", "w_background", "eta", "beta")
 #: Protocol arguments that are lists.
 LISTS = ("delta_t", "frequencies", "neurons", "rates")
 
@@ -49,11 +49,11 @@ def _parameter(name: str, default: Any, least: int = 1) -> tuple[Parameter, bool
 
     Units come from :data:`UNITS`; times and rates must be >= 0 (durations and time
     constants > 0) except the signed timing differences ``delta_t``; the arguments in
-    :data:`NON_NEGATIVE` must be >= 0 (``g_max`` and ``g_unit`` > 0); counts are >= ``least``
+    :data:`NON_NEGATIVE` must be >= 0 (``g_max`` and ``w_unit`` > 0); counts are >= ``least``
     (1, or the protocol's own minimum from :data:`plastinet.experiments.protocols.MIN_COUNTS`).
     """
     unit = UNITS.get(name, "1")
-    positive = name in ("duration", "dt", "tau", "segment", "phase", "sample_every", "g_max", "g_unit")
+    positive = name in ("duration", "dt", "tau", "segment", "phase", "sample_every", "g_max", "w_unit")
     low = 0.0 if (unit in ("s", "Hz") and name not in ("delta_t", "t0")) or name in NON_NEGATIVE else None
     if isinstance(default, bool):
         return Parameter(default, choices=(False, True)), False

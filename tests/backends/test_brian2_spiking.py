@@ -33,9 +33,10 @@ def test_song2000_replayed_inputs_identical_to_numpy():
 
 
 def test_izhikevich2007_replayed_inputs_identical_to_numpy():
-    # short: the reward machinery (coincidences, delays, dopamine jumps) must already act
-    ref = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5)
-    got = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5, backend=b2())
+    # short: the reward machinery (coincidences, delays, dopamine jumps) must already act (seed 7: a reward
+    # earned at 0.8 s, delivered at 3.06 s; NEST's test runs the same 8 s)
+    ref = P.izhikevich2007(duration=8.0, seed=7, sample_every=0.5)
+    got = P.izhikevich2007(duration=8.0, seed=7, sample_every=0.5, backend=b2())
     assert np.max(ref["dopamine_level"].values) > 0, "no reward was delivered: the test lost its point"
     compare_spiking(ref, got, "izhikevich2007")
     assert got.attrs["rewarded_final"] == pytest.approx(ref.attrs["rewarded_final"], rel=1e-9)
@@ -216,8 +217,8 @@ def test_coincidence_rewards_on_cpp_standalone_identical_to_numpy():
     ref = run(_rewards_network(), 0.8, dt=1e-3, seed=5)
     got = b2("cpp_standalone").simulate(_rewards_network(), 0.8, dt=1e-3, seed=5)
     _same_rewards(ref, got)
-    ref = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5)
-    got = P.izhikevich2007(duration=8.0, seed=0, sample_every=0.5, backend=b2("cpp_standalone"))
+    ref = P.izhikevich2007(duration=8.0, seed=7, sample_every=0.5)
+    got = P.izhikevich2007(duration=8.0, seed=7, sample_every=0.5, backend=b2("cpp_standalone"))
     assert np.max(ref["dopamine_level"].values) > 0, "no reward was delivered: the test lost its point"
     compare_spiking(ref, got, "izhikevich2007")
     assert got.attrs["rewarded_final"] == ref.attrs["rewarded_final"]
@@ -289,23 +290,12 @@ def test_song2000_statistics_agree_100s():
 
 
 @pytest.mark.slow
-def test_izhikevich2007_same_outcome_400s():
-    # replayed inputs: the same run, reward for reward, over 400 s
-    ref = P.izhikevich2007(duration=400.0, seed=0)
-    same = P.izhikevich2007(duration=400.0, seed=0, backend=b2("cython"))
-    compare_spiking(ref, same, "izhikevich2007 400 s")
+def test_izhikevich2007_same_outcome(izhikevich_reduced_outcome):
+    # replayed inputs: the same run, reward for reward, over the model's 2000 s
+    ref = P.izhikevich2007(seed=0)
+    same = P.izhikevich2007(seed=0, backend=b2("cython"))
+    compare_spiking(ref, same, "izhikevich2007 2000 s")
     assert same.attrs["rewarded_final"] == pytest.approx(ref.attrs["rewarded_final"], rel=1e-9)
-    # Brian2's own Poisson inputs: the outcome of one seed varies a lot (rewarded synapse
-    # 1.7-3.7 on numpy for seeds 0-2), so compare three seeds per backend: the rewarded
-    # synapse ends above the others' mean in every run, clearly above on average, and the
-    # others stay near their start (1) without runaway
-    outcome = {}
-    for name, backend in (("numpy", "numpy"), ("brian2", b2("cython", "brian2"))):
-        runs = [P.izhikevich2007(duration=400.0, seed=s, backend=backend) for s in (0, 1, 2)]
-        rewarded = np.array([ds.attrs["rewarded_final"] for ds in runs])
-        others = np.array([ds.attrs["others_mean"] for ds in runs])
-        assert np.all(rewarded > others), (name, rewarded, others)
-        assert rewarded.mean() > 2.0 * others.mean(), (name, rewarded, others)
-        assert np.all((others > 0.7) & (others < 1.6)), (name, others)
-        outcome[name] = rewarded.mean()
-    assert abs(outcome["brian2"] - outcome["numpy"]) < 1.0, outcome
+    izhikevich_reduced_outcome(same)
+    # Brian2's own Poisson inputs (other spikes): the same outcome
+    izhikevich_reduced_outcome(P.izhikevich2007(seed=0, backend=b2("cython", "brian2")))

@@ -216,12 +216,12 @@ def test_conductance_lif_agrees_to_the_integration_error():
 
 @pytest.mark.slow
 def test_conductance_lif_rate_converges_to_nest():
-    """The reduced Izhikevich 2007 neuron (ConductanceLIF, 100 inputs at 1 Hz, 200 background at 10 Hz)
-    on frozen trains on the 0.5 ms grid, 40 neurons for 5 s: NEST's iaf_cond_exp is dt-independent
-    (125 spikes at 0.5 and 0.1 ms, as a 5 us RK4 integration of the same equations), so the lowering
-    is exact; plastinet's exponential Euler holds each step's conductance at its start value (a
-    step mean too large by dt / tau_e / (1 - exp(-dt / tau_e)), 5 % at 0.5 ms) and converges to it
-    from above: 325 spikes at 0.5 ms, 150 at 0.1 ms, 126 at 0.02 ms (measured)."""
+    """A conductance LIF firing on fluctuations (Song 2000 parameters, 100 inputs at 1 Hz, 200 background at
+    10 Hz: the former reduced Izhikevich 2007 neuron) on frozen trains on the 0.5 ms grid, 40 neurons for 5 s:
+    NEST's iaf_cond_exp is dt-independent (125 spikes at 0.5 and 0.1 ms, as a 5 us RK4 integration of the
+    same equations), so the lowering is exact; plastinet's exponential Euler holds each step's conductance at
+    its start value (a step mean too large by dt / tau_e / (1 - exp(-dt / tau_e)), 5 % at 0.5 ms) and
+    converges to it from above: 325 spikes at 0.5 ms, 150 at 0.1 ms, 126 at 0.02 ms (measured)."""
     grid, m, duration = 5e-4, 40, 5.0
     rng = np.random.default_rng(1)
     net = Network()
@@ -239,7 +239,7 @@ def test_conductance_lif_rate_converges_to_nest():
 
     nest = count("nest", 5e-4)
     assert nest > 60 and count("nest", 1e-4) == pytest.approx(nest, rel=0.02)
-    assert count("numpy", 5e-4) > 2 * nest                       # the error at the old model dt
+    assert count("numpy", 5e-4) > 2 * nest                       # exponential Euler's error at 0.5 ms
     assert count("numpy", 1e-4) == pytest.approx(nest, rel=0.25)
     assert count("numpy", 2e-5) == pytest.approx(nest, rel=0.05)
 
@@ -582,6 +582,36 @@ def test_izhikevich2007_network_short_run_agrees_with_numpy_at_rate_level():
     assert np.abs(dw_ref).max() > 0.5                                 # the weights moved
     assert np.corrcoef(dw_ref, dw_got)[0, 1] > 0.95
     assert got.attrs["others_mean"] == pytest.approx(ref.attrs["others_mean"], abs=1e-3)
+
+
+def test_izhikevich2007_reduced_short_run_as_on_numpy():
+    """The reduced Izhikevich 2007 model (one LIF as iaf_psc_exp, exact on both) for 8 s, seed 7 (input 0
+    then the neuron 2 ms later at 0.8 s: a reward, delivered at 3.06 s): the same spikes and the same rewards as on numpy; the weights
+    differ only by the listed pairing conventions (NEST pairs a Poisson input's spike with a post spike 2
+    steps = 1 ms later: the rewarded synapse's change is e^(-1 ms / 20 ms) = 0.95 of numpy's)."""
+    import plastinet.experiments.protocols as P
+
+    kw = dict(duration=8.0, seed=7, sample_every=0.5)
+    ref = P.izhikevich2007(**kw)
+    got = P.izhikevich2007(backend="nest", **kw)
+    assert ref.dopamine_level.values.max() > 0, "no reward was delivered: the test lost its point"
+    for name in ("spike_time", "spike_neuron", "spike_population"):
+        np.testing.assert_array_equal(got[name].values, ref[name].values)
+    np.testing.assert_allclose(got.dopamine_level.values, ref.dopamine_level.values, rtol=1e-12)
+    assert "2D + 2 steps later" in got.attrs["nest_conventions"]
+    dw_ref, dw_got = ref.w_syn.values.ravel() / 35e-12 - 1.0, got.w_syn.values.ravel() / 35e-12 - 1.0
+    assert dw_ref[0] > 0.05                                          # the reward moved the rewarded synapse
+    assert dw_got[0] / dw_ref[0] == pytest.approx(np.exp(-1e-3 / 0.02), rel=0.02)
+    assert np.corrcoef(dw_ref, dw_got)[0, 1] > 0.99
+
+
+@pytest.mark.slow
+def test_izhikevich2007_reduced_outcome_on_nest(izhikevich_reduced_outcome):
+    """The reduced Izhikevich 2007 model over its 2000 s on NEST: the outcome of the numpy engine's slow test
+    (the rewarded synapse reaches the bound, the others stay near their start)."""
+    import plastinet.experiments.protocols as P
+
+    izhikevich_reduced_outcome(P.izhikevich2007(backend="nest", seed=0))
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ def test_from_fwp_rejects_negative_features():
 
 
 @pytest.mark.slow
-def test_izhikevich_rewarded_synapse_grows():
-    ds = P.izhikevich2007(duration=400.0, seed=0)
-    assert ds.attrs["rewarded_final"] > 3.6
-    assert 0.7 < ds.attrs["others_mean"] < 1.4
+@pytest.mark.parametrize("seed", range(5))
+def test_izhikevich_rewarded_synapse_reaches_the_bound_for_every_seed(seed, izhikevich_reduced_outcome):
+    # the reduced model's outcome does not depend on the particular spikes: every seed, the model's duration
+    izhikevich_reduced_outcome(P.izhikevich2007(seed=seed))
