@@ -206,8 +206,8 @@ plt.show()
 #
 # A cold Cython compile of a small network takes tens of seconds and is cached afterwards;
 # `cpp_standalone` builds the whole simulation as one C++ program in its own directory (so
-# several may run in parallel) and cannot run Python-side callbacks such as the delayed
-# rewards of `izhikevich2007_distal_reward` (the backend refuses it with that reason). Set
+# several may run in parallel); it runs every feature of the spiking spec, the delayed rewards
+# of `izhikevich2007_distal_reward` included (they are generated code on every target). Set
 # `TARGET` in the parameters cell to try a compiled target here.
 
 # %%
