@@ -202,6 +202,21 @@ def step_table(function: str, tau: float, dt: float) -> np.ndarray | None:
 
     The numpy engine's decay factors after ``k`` steps, bit for bit (the same numpy
     expression), read by index instead of an ``exp`` per synapse event.
+
+    Parameters
+    ----------
+    function : {"exp", "expm1"}
+        The numpy function applied to ``-(k dt) / tau``.
+    tau : float
+        Time constant (s).
+    dt : float
+        Time step (s).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The factors for ``k = 0 .. len - 1`` (dimensionless), or None when the table would
+        exceed ``MAX_TABLE`` entries.
     """
     n = int(math.ceil(_FLAT[function] * tau / dt)) + 2
     if n > MAX_TABLE:

@@ -21,7 +21,7 @@ import numpy as np
 from plastinet.spiking.network import LIF, AdEx, ConductanceLIF, Izhikevich, PoissonGroup, Population, SpikeGenerator
 from plastinet.spiking.rules import DopamineSTDP, InhibitorySTDP, PairSTDP, TripletSTDP, TsodyksMarkram
 
-__all__ = ["SHIFT_STEPS", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", "register_neuron",
+__all__ = ["SHIFT_STEPS", "parrots", "NeuronModel", "SynapseModel", "NEURONS", "SYNAPSES", "register_neuron",
            "register_synapse", "neuron_model", "synapse_model"]
 
 #: NEST runs this many input-free steps before plastinet's step 0 (more, frozen, when dopamine weights are read).
@@ -288,3 +288,9 @@ def is_source(pop: Population) -> bool:
 def parrot_times(steps: np.ndarray, dt: float, offset_steps: int) -> np.ndarray:
     """Spike-generator times (ms) that make a parrot relay spike ``offset_steps`` after ``steps``."""
     return (steps + offset_steps).astype(np.float64) * dt * MS
+
+
+def parrots(nest: Any, gens: Any, dt: float) -> Any:
+    par = nest.Create("parrot_neuron", len(gens))
+    nest.Connect(gens, par, "one_to_one", syn_spec={"delay": dt * MS})
+    return par

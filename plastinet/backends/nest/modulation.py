@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from plastinet.backends.nest.lowering import MS, SynapseModel
+from plastinet.backends.nest.lowering import MS, SynapseModel, parrots
 from plastinet.spiking.network import CoincidenceReward, Network, SpikeSignal
 
-__all__ = ["modulation_problem", "signal_unit", "dopamine_params", "RewardScanner", "signal_levels"]
+__all__ = ["modulation_problem", "signal_unit", "dopamine_params", "RewardScanner", "signal_levels", "reward_relay", "schedule_spikes"]
 
 #: Largest multiplicity of one event (a signal whose event sizes differ more is refused).
 MAX_MULTIPLICITY = 10_000
@@ -136,3 +136,27 @@ def signal_levels(events: list[tuple[np.ndarray, float]], tau: float, dt: float,
             i += 1
         out.append(val * math.exp(-((s - last) * dt) / tau))
     return np.asarray(out)
+
+
+def reward_relay(nest: Any, vt: Any, dt: float) -> Any:
+    """A spike generator whose spikes reach the volume transmitter ``vt`` (through a parrot).
+
+    NEST connects no device to a volume transmitter: a parrot relays the generator's spikes
+    (and their multiplicities), stamped ``s + 1 + k`` like a neuron's spike of step ``s``, so
+    that NEST's dopamine spike falls at ``s + k + 2`` (:func:`schedule_spikes`).
+    """
+    gen = nest.Create("spike_generator")
+    nest.Connect(parrots(nest, gen, dt), vt, syn_spec={"delay": dt * MS})
+    return gen
+
+
+def schedule_spikes(gen: Any, steps: np.ndarray, mult: int | np.ndarray, dt: float, k: int) -> None:
+    """Make ``gen`` (:func:`reward_relay`) send volume-transmitter spikes at plastinet steps ``steps``.
+
+    Replaces the generator's spikes; ``mult``: spikes per event (one per step of ``steps``,
+    or one for all), summed over events of the same step.
+    """
+    steps, mult = np.asarray(steps), np.broadcast_to(np.asarray(mult, dtype=np.int64), np.shape(steps))
+    uniq, inv = np.unique(steps, return_inverse=True)
+    total = np.bincount(inv, weights=mult).astype(np.int64)
+    gen.set({"spike_times": ((uniq + k) * dt * MS).tolist(), "spike_multiplicities": total.tolist()})

@@ -34,6 +34,7 @@ from plastinet.backends.nest.lowering import (
     is_source,
     neuron_model,
     parrot_times,
+    parrots,
     rule_problem,
     synapse_model,
     tsodyks_params,
@@ -43,6 +44,8 @@ from plastinet.backends.nest.modulation import (
     dopamine_params,
     modulation_problem,
     multiplicity,
+    reward_relay,
+    schedule_spikes,
     signal_levels,
     signal_unit,
 )
@@ -259,12 +262,6 @@ def _generators(nest: Any, steps: np.ndarray, idx: np.ndarray, n: int, dt: float
     return gens
 
 
-def _parrots(nest: Any, gens: Any, dt: float) -> Any:
-    par = nest.Create("parrot_neuron", len(gens))
-    nest.Connect(gens, par, "one_to_one", syn_spec={"delay": dt * MS})
-    return par
-
-
 def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int, comm: Any) -> SimpleNamespace:
     """Build the network in NEST, run it and read it back (``comm``: every MPI rank's part gathered)."""
     k, dt, net = plan.k, plan.dt, plan.network
@@ -287,8 +284,8 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
             pre_events = (pre_events[0][keep], pre_events[1][keep])
         if proj.target == "none":             # injected trains: parrots on both sides, plasticity only
             d0 = int(D[0]) if D.size else 0
-            pre_nodes = _parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k + 1 + d0), dt)
-            post_nodes = _parrots(nest, _generators(nest, *events[post], proj.post.n, dt, k), dt)
+            pre_nodes = parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k + 1 + d0), dt)
+            post_nodes = parrots(nest, _generators(nest, *events[post], proj.post.n, dt, k), dt)
             factor, receptor, d_nest, lag = 1.0, 1, np.ones_like(D), -D
         else:
             nm = plan.models[post]
@@ -314,7 +311,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
                         shared_gens[pre] = _generators(nest, *pre_events, proj.pre.n, dt, k)
                     pre_nodes = shared_gens[pre]
                 else:
-                    pre_nodes = _parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k - 1), dt)
+                    pre_nodes = parrots(nest, _generators(nest, *pre_events, proj.pre.n, dt, k - 1), dt)
                 d_nest = D + 1 + nm.input_steps
                 lag = d_nest + 1
             else:                             # neuron stamp (s + 1 + k) dt: delay D, at least NEST's one step
@@ -379,7 +376,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
     # rewards reach NEST through one relay per rewarded signal, built before the run: its generator's spike
     # times are replaced after each scan (under MPI, rewards sent through nodes created between runs change
     # NEST's dopamine weights: docs/cluster.md)
-    relays = {mod: _relay(nest, vts[mod], dt) for mod in sorted({r.modulator for r in net.rewards.values()})}
+    relays = {mod: reward_relay(nest, vts[mod], dt) for mod in sorted({r.modulator for r in net.rewards.values()})}
     rewarded: dict[str, list[tuple[int, int]]] = {mod: [] for mod in relays}
     t_loop = time.perf_counter()
     if plan.deliver_steps > 1:            # frozen neurons until the lead-in proper (nothing moves)
@@ -445,7 +442,7 @@ def _build_and_run(nest: Any, plan: SimpleNamespace, n_steps: int, threads: int,
                 for mod in {mod for _, mod, _ in earned}:       # the rewards still to come (NEST stamp > now)
                     due_steps, mult = np.array(rewarded[mod], dtype=np.int64).reshape(-1, 2).T
                     ahead = due_steps + k > now
-                    _schedule(relays[mod], due_steps[ahead], mult[ahead], dt, k)
+                    schedule_spikes(relays[mod], due_steps[ahead], mult[ahead], dt, k)
                 scanned = s
             elif kind == "noise":
                 _load_noise(noises, s, min(s + _noise_chunk(noises), n_steps), k, dt)
@@ -534,30 +531,6 @@ def _fired(nest: Any, plan: SimpleNamespace, recorder: Any, nodes: dict, s0: int
     return out
 
 
-def _relay(nest: Any, vt: Any, dt: float) -> Any:
-    """A spike generator whose spikes reach the volume transmitter ``vt`` (through a parrot).
-
-    NEST connects no device to a volume transmitter: a parrot relays the generator's spikes
-    (and their multiplicities), stamped ``s + 1 + k`` like a neuron's spike of step ``s``, so
-    that NEST's dopamine spike falls at ``s + k + 2`` (:func:`_schedule`).
-    """
-    gen = nest.Create("spike_generator")
-    nest.Connect(_parrots(nest, gen, dt), vt, syn_spec={"delay": dt * MS})
-    return gen
-
-
-def _schedule(gen: Any, steps: np.ndarray, mult: int | np.ndarray, dt: float, k: int) -> None:
-    """Make ``gen`` (:func:`_relay`) send volume-transmitter spikes at plastinet steps ``steps``.
-
-    Replaces the generator's spikes; ``mult``: spikes per event (one per step of ``steps``,
-    or one for all), summed over events of the same step.
-    """
-    steps, mult = np.asarray(steps), np.broadcast_to(np.asarray(mult, dtype=np.int64), np.shape(steps))
-    uniq, inv = np.unique(steps, return_inverse=True)
-    total = np.bincount(inv, weights=mult).astype(np.int64)
-    gen.set({"spike_times": ((uniq + k) * dt * MS).tolist(), "spike_multiplicities": total.tolist()})
-
-
 def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps: int
                          ) -> tuple[dict[str, Any], dict[str, list]]:
     """One volume transmitter per SpikeSignal, fed with its source populations' spikes.
@@ -580,7 +553,7 @@ def _volume_transmitters(nest: Any, plan: SimpleNamespace, nodes: dict, n_steps:
                 st = plan.events[src][0]
                 st = st[st < n_steps]
                 if st.size:
-                    _schedule(_relay(nest, vt, dt), st, m, dt, k)
+                    schedule_spikes(reward_relay(nest, vt, dt), st, m, dt, k)
                 sent[name].append((st, mod.increment))
             else:
                 for _ in range(m):
