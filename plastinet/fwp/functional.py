@@ -103,9 +103,9 @@ def _gate(value: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], rule: 
 def _screened_by_loop(rule: Rule, form: str) -> bool:
     """Whether :func:`apply` leaves the NaN/Inf check of ``q``, ``k``, ``v`` to the chunk loops.
 
-    The chunkwise engines check the arrays as they read them (``screen=True``, in the
-    compiled loops without a pass over memory of their own); they see ``phi(q)`` and
-    ``phi(k)``, so only where the feature map passes its input through unchanged.
+    The chunkwise engines check the arrays as they read them (``LoopChecks(inputs=True)``,
+    in the compiled loops without a pass over memory of their own); they see ``phi(q)``
+    and ``phi(k)``, so only where the feature map passes its input through unchanged.
     """
     phi = rule.phi
     return form == "chunkwise" and phi.kind == "identity" and phi.normalize is None
@@ -125,7 +125,7 @@ def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any =
     Used by :func:`apply` and by the gradient code, so that both accept exactly the same
     inputs. See :func:`apply` for the parameters. ``loop_screen``: leave the NaN/Inf check
     of ``q``, ``k`` and ``v`` to the engine where :func:`_screened_by_loop` allows it (the
-    caller then runs it with ``screen=True``); an error in the other inputs is still
+    caller then runs it with ``LoopChecks(inputs=True)``); an error in the other inputs is still
     reported after a non-finite ``q``, ``k`` or ``v``, as without.
     """
     rule = _coerce_rule(rule)
@@ -262,16 +262,17 @@ def _warn_expanding(p: Prepared) -> None:
             UnstableUpdateWarning, stacklevel=3)
 
 
-def run_form(p: Prepared, form: str, chunk_size: int, screen: bool = False) -> tuple[np.ndarray, State]:
+def run_form(p: Prepared, form: str, chunk_size: int,
+             checks: chunkwise.LoopChecks | None = None) -> tuple[np.ndarray, State]:
     """Dispatch prepared inputs to an engine; returns merged ``y (N, T, d_v)`` and state.
 
-    ``screen`` (chunkwise form only): the engine checks ``q``, ``k``, ``v`` for NaN and
-    infinity (raising :class:`NonFiniteError`).
+    ``checks`` (chunkwise form only): what the chunk loops are to check and report (see
+    :class:`~plastinet.fwp.forms.chunkwise.LoopChecks`).
     """
     rule, q, k, v, beta, alpha = p.rule, p.q, p.k, p.v, p.beta, p.alpha
     W0 = p.state.W
     engine = {"recurrent": recurrent, "parallel": parallel, "chunkwise": chunkwise}[form]
-    extra = (chunk_size, screen) if form == "chunkwise" else ()
+    extra = (chunk_size, checks) if form == "chunkwise" else ()
     z = None
     E = None
     if isinstance(rule, Hebbian):
@@ -280,6 +281,8 @@ def run_form(p: Prepared, form: str, chunk_size: int, screen: bool = False) -> t
             zs = p.state.normalizer[:, None, :] + np.cumsum(k, axis=1)
             y = y / ((zs * q).sum(axis=-1, keepdims=True) + rule.eps)
             z = zs[:, -1]
+            if checks is not None:               # the loops did not see the normalised read-outs
+                checks.outputs_finite = False
     elif isinstance(rule, DecayedHebbian):
         y, W = engine.decayed_hebbian(q, k, v, beta, alpha, W0, *extra)
     elif isinstance(rule, Delta):
@@ -409,16 +412,18 @@ def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: 
     p = prepare(rule, q, k, v, beta=beta, alpha=alpha, modulator=modulator,
                 initial_state=initial_state, form=form, loop_screen=True)
     B, H, T = p.shape
-    screen = _screened_by_loop(p.rule, form)
+    checks = chunkwise.LoopChecks(inputs=_screened_by_loop(p.rule, form)) if form == "chunkwise" else None
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            y, state = run_form(p, form, min(int(chunk_size), T), screen)   # no padding beyond T
+            y, state = run_form(p, form, min(int(chunk_size), T), checks)   # no padding beyond T
     except NonFiniteError:             # found by the chunk loop: name the entry as prepare does
         _check_inputs(*(x.reshape(B, H, T, -1) for x in (p.q, p.k, p.v)))
         raise
-    if isinstance(p.rule, (Delta, GatedDelta)):
+    # where the chunk loops recorded them, the gain and finite outputs spare a pass over memory
+    if isinstance(p.rule, (Delta, GatedDelta)) and not (checks is not None and checks.gain <= 2.0):
         _warn_expanding(p)
-    _check_output(p, y, state, form, on_numerical)
+    if checks is None or not checks.outputs_finite:
+        _check_output(p, y, state, form, on_numerical)
     y = y.reshape(B, H, T, -1)
     full = State(*(None if s is None else s.reshape((B, H) + s.shape[1:]) for s in state))
     return (y, full) if return_state else (y, full.W)

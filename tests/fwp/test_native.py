@@ -137,9 +137,10 @@ def test_kernel_reads_and_writes_the_state_in_the_callers_layout(monkeypatch, ki
 
 @pytest.mark.parametrize("kind", ["delta", "gated_delta", "hebbian", "per_key"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_kernel_screen_records_the_largest_inputs(monkeypatch, kind, dtype):
-    """``screen`` receives each head's largest ``|entry|`` of Q, K and V exactly, and NaN or
-    infinity where one is (the check of apply's inputs, made by the loops)."""
+def test_kernel_screen_records_the_largest_entries_and_gain(monkeypatch, kind, dtype):
+    """``screen`` receives each head's largest ``|entry|`` of Q, K, V, the read-outs and the
+    final state exactly, NaN or infinity where one is (the checks of apply's inputs and
+    outputs, made by the loops), and for the delta rules the largest beta ||k||^2."""
     monkeypatch.setenv("PLASTINET_NATIVE", "1")
     rng = np.random.default_rng(3)
     N, n, C, d_k, d_v = 3, 4, 8, 16, 12
@@ -148,25 +149,72 @@ def test_kernel_screen_records_the_largest_inputs(monkeypatch, kind, dtype):
     b = rng.uniform(0, 1, (N, n, C)).astype(dtype)
     gates = {"gated_delta": (N, n, C), "per_key": (N, n, C, d_k)}
     a = rng.uniform(0.9, 1, gates[kind]).astype(dtype) if kind in gates else None
+    delta = kind in ("delta", "gated_delta")
 
     def screen():
-        found = np.zeros((N, 3), dtype)
+        found = np.zeros((N, native.SCREEN_COLS), dtype)
         ST, Y = np.zeros((N, d_k, d_v), dtype), np.empty_like(V)
         with np.errstate(invalid="ignore", over="ignore"):
-            if kind in ("delta", "gated_delta"):
+            if delta:
                 native.delta_kernel(dtype)(Q, K, V, b, ST, Y, alpha=a, screen=found)
             else:
                 native.hebbian_kernel(dtype)(Q, K, V, b, a, ST, Y, screen=found)
-        return found
+        return found, Y, ST
 
-    largest = np.stack([np.abs(x).reshape(N, -1).max(axis=1) for x in (Q, K, V)], axis=1)
-    np.testing.assert_array_equal(screen(), largest)
+    found, Y, ST = screen()
+    largest = np.stack([np.abs(x).reshape(N, -1).max(axis=1) for x in (Q, K, V, Y, ST)], axis=1)
+    np.testing.assert_array_equal(found[:, :5], largest)
+    gain = (b * np.einsum("hnck,hnck->hnc", K.astype(float), K.astype(float))).reshape(N, -1).max(axis=1)
+    if delta:          # from the diagonal of the chunk's K K^T (* gate ratios), to rounding
+        np.testing.assert_allclose(found[:, 5], gain, rtol=50 * np.finfo(dtype).eps)
+    else:
+        np.testing.assert_array_equal(found[:, 5], 0)
     Q[1, 3, 7, 15], K[2, 0, 0, 0], V[0, 2, 5, 11] = np.nan, -np.inf, np.inf
-    found = screen()
+    found, _, _ = screen()
     assert np.isnan(found[1, 0]) and np.isinf(found[2, 1]) and np.isinf(found[0, 2])
+    assert not np.isfinite(found[:, 3:5]).all(axis=1).any()       # every head's outputs saw it
+    if delta:
+        assert not np.isfinite(found[2, 5])
     found[1, 0] = found[2, 1] = found[0, 2] = 0
     largest[1, 0] = largest[2, 1] = largest[0, 2] = 0
-    np.testing.assert_array_equal(found, largest)
+    np.testing.assert_array_equal(found[:, :3], largest[:, :3])
+
+
+def test_apply_leaves_its_output_checks_to_the_loops(monkeypatch):
+    """A finite, contracting float32 chunkwise run makes no pass of its own over the outputs
+    or keys (the loops' records stand in for them); an expanding key or a read-out that
+    overflows still reaches apply's own checks, which warn or raise as without the loops."""
+    from plastinet.errors import NumericalError, UnstableUpdateWarning
+    from plastinet.fwp import functional
+    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    rng = np.random.default_rng(5)
+    B, H, T, d = 1, 2, 2048, 32
+    k = rng.normal(size=(B, H, T, d)).astype(np.float32)
+    k /= np.linalg.norm(k, axis=-1, keepdims=True)
+    q, v = rng.normal(size=(B, H, T, d)).astype(np.float32), rng.normal(size=(B, H, T, d)).astype(np.float32)
+    beta = rng.uniform(0, 1, (B, H, T)).astype(np.float32)
+    alpha = rng.uniform(0.9, 1, (B, H, T)).astype(np.float32)
+    calls = []
+    monkeypatch.setattr(functional, "_warn_expanding", lambda p: calls.append("gain"))
+    monkeypatch.setattr(functional, "_check_output", lambda *a, **kw: calls.append("outputs"))
+    for rule, kw in ((Delta(), {}), (GatedDelta(), {"alpha": alpha}), (Hebbian(), {}),
+                     (DecayedHebbian(), {"alpha": alpha}), (DecayedHebbian(), {"alpha": alpha[..., None] * np.ones(d, np.float32)})):
+        apply(rule, q, k, v, beta=beta, form="chunkwise", **kw)
+    assert calls == []
+    monkeypatch.undo()
+    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    k2 = k.copy()
+    k2[0, 1, 1000] *= 1.5                                              # beta ||k||^2 = 2.25
+    b2 = beta.copy()
+    b2[0, 1, 1000] = 1.0
+    for rule, kw in ((Delta(), {}), (GatedDelta(), {"alpha": alpha})):
+        with pytest.warns(UnstableUpdateWarning, match="step 1000, batch 0, head 1"):
+            apply(rule, q, k2, v, beta=b2, form="chunkwise", **kw)
+    v2 = v.copy()
+    v2[0, 1, 700:] = 3e38                                              # the read-outs overflow
+    for rule in (Delta(), Hebbian()):
+        with pytest.raises(NumericalError, match="head 1"):
+            apply(rule, q, k, v2, beta=np.ones_like(beta), form="chunkwise")
 
 
 def test_kernel_checks_its_arrays(monkeypatch):

@@ -25,15 +25,45 @@ numpy engines here (:func:`hebbian_engine`, :func:`decayed_hebbian_engine`,
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from plastinet._blas import chunk_grain, map_heads
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
-from plastinet.fwp.forms.native import delta_kernel, hebbian_kernel
+from plastinet.fwp.forms.native import SCREEN_COLS, delta_kernel, hebbian_kernel
 from plastinet.validation import check_finite
 
 __all__ = ["hebbian", "decayed_hebbian", "delta", "gated_delta", "unit_lower_inverse",
-           "hebbian_engine", "decayed_hebbian_engine", "gated_delta_engine"]
+           "hebbian_engine", "decayed_hebbian_engine", "gated_delta_engine", "LoopChecks"]
+
+
+@dataclass
+class LoopChecks:
+    """The checks of one chunkwise call that the compiled chunk loops make as they run.
+
+    The loops record each head's largest ``|entry|`` of the inputs, read-outs and final state
+    and (delta rules) the largest ``beta_t ||k_t||^2`` while the numbers are in cache, so
+    that the caller's checks need no pass over memory of their own. Where the numpy engine
+    runs, nothing is recorded and the caller checks as before.
+
+    Attributes
+    ----------
+    inputs : bool
+        Check ``q``, ``k`` and ``v`` for NaN and infinity (raise
+        :class:`~plastinet.errors.NonFiniteError` naming the entry); set by the caller.
+    outputs_finite : bool
+        Set by the call: True if the loops saw every read-out and the final state finite;
+        False if not, or if they did not see all of them (the caller then checks).
+    gain : float
+        Set by the call (delta rules): the largest ``beta_t ||phi(k_t)||^2`` of the call
+        (dimensionless; ``inf``: not recorded).
+    """
+
+    inputs: bool = False
+    outputs_finite: bool = False
+    gain: float = math.inf
 
 
 def _t(x: np.ndarray) -> np.ndarray:
@@ -122,41 +152,41 @@ def _inverse_of_negated(NL: np.ndarray) -> np.ndarray:
     return inv
 
 
-def hebbian(q, k, v, beta, W0, C, screen=False):
+def hebbian(q, k, v, beta, W0, C, checks=None):
     """Chunkwise linear attention; see :func:`decayed_hebbian`."""
-    return decayed_hebbian(q, k, v, beta, None, W0, C, screen)
+    return decayed_hebbian(q, k, v, beta, None, W0, C, checks)
 
 
-def decayed_hebbian(q, k, v, beta, alpha, W0, C, screen=False):
+def decayed_hebbian(q, k, v, beta, alpha, W0, C, checks=None):
     """Chunkwise (decayed) linear attention with scalar or per-key gates (``alpha=None``: none).
 
     Runs the compiled chunk loop of :mod:`.native` (one chunk at a time, heads spread over
     threads) unless ``PLASTINET_NATIVE=0`` or no C compiler is available; then
     :func:`hebbian_engine` or :func:`decayed_hebbian_engine`. Float32 calls below
     :data:`F64_WORK` flops or with one key unit, and heads whose state cancelled, are
-    computed in float64 and rounded, as for :func:`gated_delta`. ``screen``: check ``q``,
-    ``k`` and ``v`` for NaN and infinity (see :func:`_check_screen`).
+    computed in float64 and rounded, as for :func:`gated_delta`. ``checks``: a
+    :class:`LoopChecks` (None: none), see :func:`_record_checks`.
     """
     N, T, d_k = q.shape
     d_v = v.shape[-1]
     work = 2.0 * N * T * (2 * d_k * d_v + C * (d_k + d_v))
     args = (q, k, v, beta, alpha, W0, C)
     if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
-        return _in_float64(decayed_hebbian, *args, screen=screen)
+        return _in_float64(decayed_hebbian, *args, checks=checks)
     kernel = hebbian_kernel(q.dtype)
     if kernel is None:
-        if screen:
+        if checks is not None and checks.inputs:
             _screen_inputs(q, k, v)
         if alpha is None:
             y, W, peak = hebbian_engine(q, k, v, beta, W0, C)
         else:
             y, W, peak = decayed_hebbian_engine(q, k, v, beta, alpha, W0, C)
-        return _unless_cancelled(decayed_hebbian, args, y, W, peak)
+        return _unless_cancelled(decayed_hebbian, args, y, W, peak)[:2]
     y = np.empty((N, -(-T // C) * C, d_v), dtype=q.dtype)
     ST = np.empty((N, d_k, d_v), dtype=q.dtype)         # the kernel's transposed working state
     W = np.empty((N, d_v, d_k), dtype=q.dtype)          # the final state, written by the kernel
     peak = np.zeros(N, dtype=q.dtype)
-    found = np.zeros((N, 3), dtype=q.dtype) if screen else None
+    found = np.zeros((N, SCREEN_COLS), dtype=q.dtype)
 
     def run(Q, K, V, b, a, S, Y, P, S0, S1, F):
         kernel(Q, K, V, b, a, S, Y, peak=P, W0=S0, W=S1, screen=F)
@@ -166,9 +196,8 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C, screen=False):
     gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
     map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak,
                     np.ascontiguousarray(W0, dtype=q.dtype), W, found), work=work)
-    if screen:
-        _check_screen(found, q, k, v)
-    return _unless_cancelled(decayed_hebbian, args, y[:, :T], W, peak)
+    return _record_checks(checks, found, q, k, v, *_unless_cancelled(
+        decayed_hebbian, args, y[:, :T], W, peak, found[:, _SCREEN_W]), gain=False)
 
 
 def _screen_inputs(q, k, v) -> None:
@@ -178,17 +207,30 @@ def _screen_inputs(q, k, v) -> None:
         check_finite(x, "fwp.forms.chunkwise", name)
 
 
-def _check_screen(found, q, k, v) -> None:
-    """The inputs' check for NaN and infinity where the compiled chunk loop made it.
+#: columns of the compiled loops' checks (``found``, see delta_kernel_body.h): the largest
+#: ``|entry|`` of q, k, v (0-2), of the read-outs, of the final state, and the largest gain
+_SCREEN_INPUTS, _SCREEN_Y, _SCREEN_W, _SCREEN_GAIN = slice(0, 3), 3, 4, 5
 
-    With ``screen=True`` the loops record each head's largest ``|entry|`` of ``q``, ``k`` and
-    ``v`` as they read them (``found (N, 3)``, NaN or infinite where an entry is), which
-    spares the caller a pass over memory per array; only where one is not finite are the
-    arrays searched, to raise as :func:`_screen_inputs` (the caller's ``apply`` then names
-    the entry in its own arrays).
+
+def _record_checks(checks, found, q, k, v, y, W, redone: bool, gain: bool):
+    """Report the compiled loops' checks ``found (N, SCREEN_COLS)`` in ``checks``; return ``(y, W)``.
+
+    The loops record each head's largest ``|entry|`` of ``q``, ``k`` and ``v`` (NaN or
+    infinite where an entry is), which spares the caller a pass over memory per array; only
+    where one is not finite are the arrays searched, to raise as :func:`_screen_inputs` (the
+    caller's ``apply`` then names the entry in its own arrays). Likewise the read-outs and
+    final state: ``checks.outputs_finite`` unless heads were ``redone`` in float64 (which the
+    loops did not see); ``gain``: record the largest ``beta ||k||^2`` (the delta rules).
     """
-    if not np.all(found <= np.finfo(found.dtype).max):
+    if checks is None:
+        return y, W
+    if checks.inputs and not np.all(found[:, _SCREEN_INPUTS] <= np.finfo(found.dtype).max):
         _screen_inputs(q, k, v)
+    checks.outputs_finite = not redone and bool(np.all(found[:, _SCREEN_Y:_SCREEN_W + 1]
+                                                       <= np.finfo(found.dtype).max))
+    if gain:
+        checks.gain = float(found[:, _SCREEN_GAIN].max())
+    return y, W
 
 
 #: Float32 heads whose final state ends below this fraction of the largest state they had at
@@ -196,8 +238,9 @@ def _check_screen(found, q, k, v) -> None:
 CANCELLATION = 0.05
 
 
-def _unless_cancelled(fn, args, y, W, peak):
-    """``(y, W)``, with the float32 heads whose state cancelled recomputed by ``fn`` in float64.
+def _unless_cancelled(fn, args, y, W, peak, final=None):
+    """``(y, W, redone)``, with the float32 heads whose state cancelled recomputed by ``fn`` in
+    float64 (``redone``: whether any was).
 
     A float32 chunkwise form carries rounding of the size of the states it passes through
     (chunk sums; for the delta rules also the pseudo-values); where the final state ends much
@@ -205,22 +248,29 @@ def _unless_cancelled(fn, args, y, W, peak):
     large relative to it (measured: 2e-4 of ``max |W|`` for a delta rule whose state fell to
     1e-3 of the values written, 1e-2 for the Hebbian rules, whose writes can cancel exactly).
     Such heads (``max |W| < CANCELLATION * peak``) are recomputed in float64 and rounded.
+    ``final``: each head's ``max |W|`` where the caller has it (None: taken from ``W``).
     """
     if y.dtype != np.float32:
-        return y, W
-    small = np.flatnonzero(np.abs(W).max(axis=(1, 2)) < CANCELLATION * peak)
+        return y, W, False
+    if final is None:
+        final = np.abs(W).max(axis=(1, 2))
+    small = np.flatnonzero(final < CANCELLATION * peak)
     if small.size:
         *arrays, C = args
         y = np.array(y)
         y[small], W[small] = _in_float64(fn, *(None if x is None else x[small] for x in arrays), C)
-    return y, W
+    return y, W, bool(small.size)
 
 
-def _in_float64(fn, *args, screen=False):
+def _in_float64(fn, *args, checks=None):
     """``fn`` on the float64 copies of ``args`` (arrays or None; the last is ``C``), rounded to
-    float32."""
+    float32. ``checks``: its input check is made and the gain recorded (the rounded outputs
+    are not seen)."""
     *arrays, C = args
-    y, W = fn(*(None if x is None else x.astype(np.float64) for x in arrays), C, screen=screen)
+    inner = None if checks is None else LoopChecks(inputs=checks.inputs)
+    y, W = fn(*(None if x is None else x.astype(np.float64) for x in arrays), C, inner)
+    if checks is not None:
+        checks.gain = inner.gain
     return y.astype(np.float32), W.astype(np.float32)
 
 
@@ -397,7 +447,7 @@ def _causal(C: int, dtype) -> np.ndarray:
 F64_WORK = 2e7
 
 
-def gated_delta(q, k, v, beta, alpha, W0, C, screen=False):
+def gated_delta(q, k, v, beta, alpha, W0, C, checks=None):
     """Chunkwise (gated) delta rule in the WY/UT representation; ``alpha=None``: no gate.
 
     Heads are spread over threads (each with single-threaded BLAS), see :mod:`plastinet._blas`.
@@ -413,21 +463,21 @@ def gated_delta(q, k, v, beta, alpha, W0, C, screen=False):
     a rank-1 key space) the state can cancel to much less than the values written into it; the
     recurrent form then stays accurate relative to the small state, while the chunk sums
     of a float32 chunkwise form carry rounding of the size of the values (measured: 8e-4
-    relative to ``max |W|`` with ``d_k = d_v = 1``, T = 170). ``screen``: as for
-    :func:`decayed_hebbian`.
+    relative to ``max |W|`` with ``d_k = d_v = 1``, T = 170). ``checks``: as for
+    :func:`decayed_hebbian` (the compiled loops also record the largest gain).
     """
     N, T, d_k = q.shape
     work = 2.0 * N * T * (3 * d_k * v.shape[-1] + 4 * C * (d_k + v.shape[-1]))
     args = (q, k, v, beta, alpha, W0, C)
     if q.dtype == np.float32 and (work < F64_WORK or d_k == 1):
-        return _in_float64(gated_delta, *args, screen=screen)
+        return _in_float64(gated_delta, *args, checks=checks)
     y = np.empty((N, -(-T // C) * C, v.shape[-1]), dtype=q.dtype)      # written by the groups
     peak = np.zeros(N, dtype=q.dtype)
     kernel = delta_kernel(q.dtype)
     if kernel is not None:                  # the compiled chunk loop runs without the GIL
         ST = np.empty((N, d_k, v.shape[-1]), dtype=q.dtype)   # the kernel's transposed state
         W = np.empty((N, v.shape[-1], d_k), dtype=q.dtype)
-        found = np.zeros((N, 3), dtype=q.dtype) if screen else None
+        found = np.zeros((N, SCREEN_COLS), dtype=q.dtype)
 
         def run(Q, K, V, b, a, S, Y, P, S0, S1, F):
             kernel(Q, K, V, b, S, Y, alpha=a, peak=P, W0=S0, W=S1, screen=F)
@@ -437,16 +487,15 @@ def gated_delta(q, k, v, beta, alpha, W0, C, screen=False):
         gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
         map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak,
                         np.ascontiguousarray(W0, dtype=q.dtype), W, found), work=work)
-        if screen:
-            _check_screen(found, q, k, v)
-        return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)
-    if screen:
+        return _record_checks(checks, found, q, k, v, *_unless_cancelled(
+            gated_delta, args, y[:, :T], W, peak, found[:, _SCREEN_W]), gain=True)
+    if checks is not None and checks.inputs:
         _screen_inputs(q, k, v)
     W, = map_heads(gated_delta_engine, (q, k, v, beta, alpha, W0, y, peak), C, work=work,
                    grain=chunk_grain(C, d_k, v.shape[-1], q.dtype))
-    return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)
+    return _unless_cancelled(gated_delta, args, y[:, :T], W, peak)[:2]
 
 
-def delta(q, k, v, beta, W0, C, screen=False):
+def delta(q, k, v, beta, W0, C, checks=None):
     """Chunkwise delta rule (the gated rule without a gate)."""
-    return gated_delta(q, k, v, beta, None, W0, C, screen)
+    return gated_delta(q, k, v, beta, None, W0, C, checks)

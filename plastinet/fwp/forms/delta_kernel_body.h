@@ -132,9 +132,13 @@ static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
     memcpy(peak, &m, sizeof m);
 }
 
-/* screen[0..2] <- the largest |entry| of the chunk's q, k and v (nq, nq and nv numbers) and
- * those before: NaN or infinite where an entry is (see FN(track_peak)), so that the caller's
- * check of q, k and v for NaN and infinity costs no pass over memory of its own. */
+/* The checks the loops make while they read the inputs and write the outputs, in a row of
+ * SCREEN_COLS numbers per head (zeros on entry; see FN(track_peak): NaN or infinite where an
+ * entry is), so that the caller's checks cost no pass over memory of their own:
+ * [0..2] the largest |entry| of q, k and v, [3] of the read-outs, [4] of the final state,
+ * [5] the largest beta_t ||k_t||^2 (the delta rules: their expansion check; else 0); the
+ * columns are named in delta_kernel.c. Here: [0..2] from the chunk's q, k and v (nq, nq and
+ * nv numbers). */
 static void FN(screen_chunk)(REAL *screen, const REAL *q, const REAL *k, const REAL *v,
                              long long nq, long long nv)
 {
@@ -171,7 +175,8 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
  * g_C >= RATIO_MIN), Q and K (in the products with S^T) by g, K (in the write) by e, and
  * S^T <- g_C S^T + (K e)^T U. inv and gram (NULL: none), laid out as Q (C <= dk), receive
  * each chunk's T and K K^T (* D) (C x C, at the start of the chunk's rows) for the backward,
- * which then need not form them again. screen (N x 3; NULL: none): see FN(screen_chunk). */
+ * which then need not form them again. screen (N x SCREEN_COLS; NULL: none): see
+ * FN(screen_chunk). */
 int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
               long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
               const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo, REAL *peak,
@@ -193,7 +198,8 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             const REAL *a = alpha ? alpha + row : NULL;
             REAL *y = Y ? Y + row * dv : NULL, *u = pseudo ? pseudo + row * dv : U;
             const REAL *qs = q, *ks = k, *kw = k;      /* Q, K in the products with S^T; K written */
-            if (screen) FN(screen_chunk)(screen + 3 * h, q, k, v, C * dk, C * dv);
+            REAL *sc = screen ? screen + SCREEN_COLS * h : NULL;
+            if (sc) FN(screen_chunk)(sc, q, k, v, C * dk, C * dv);
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
             if (peak) FN(track_peak)(peak + h, S, dk * dv);
@@ -229,6 +235,10 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
                 }
             }
             if (gram) memcpy(gram + row * dk, KK, sizeof(REAL) * C * C);
+            for (long long i = 0; sc && i < C; ++i) {   /* beta ||k||^2: the diagonal of K K^T (* D) */
+                REAL g = b[i] * KK[i * C + i];
+                sc[SCREEN_GAIN] = g > sc[SCREEN_GAIN] || g != g ? g : sc[SCREEN_GAIN];
+            }
             FN(ut_inverse)(C, KK, b, Tm, inv ? inv + row * dk : NULL, TB);
             if (y) {
                 for (long long i = 0; i < C; ++i)                        /* causal mask */
@@ -239,10 +249,12 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             FN(mm)(gemm, 0, FULL, C, dv, dk, -1, ks, dk, S, dv, 1, X, dv);
             FN(lower_times)(gemm, C, dv, TB, X, 0, u);
             if (y) FN(lower_times)(gemm, C, dv, A, u, 1, y);
+            if (sc && y) FN(track_peak)(sc + SCREEN_Y, y, C * dv);
             FN(mm)(gemm, 1, FULL, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
                  S, dv);
         }
         if (peak) FN(track_peak)(peak + h, S, dk * dv);
+        if (screen) FN(track_peak)(screen + SCREEN_COLS * h + SCREEN_W, S, dk * dv);
         if (W) FN(transpose)(dk, dv, S, W + h * dv * dk);
     }
     free(A);

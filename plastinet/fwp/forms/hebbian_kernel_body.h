@@ -13,8 +13,8 @@
  * blocks from running products
  * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
  * referred to the step before the block (both <= 1). peak (if not NULL) tracks the largest
- * state at a chunk boundary and screen (if not NULL) the inputs' largest entries, as in
- * FN(delta). The same arithmetic as
+ * state at a chunk boundary and screen (if not NULL) the inputs', read-outs' and final
+ * state's largest entries, as in FN(delta) (the gain column stays 0). The same arithmetic as
  * chunkwise.decayed_hebbian / hebbian, to rounding. */
 
 #ifndef HB
@@ -109,7 +109,8 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
             const REAL *a = da ? alpha + row * da : NULL;
             REAL *y = Y ? Y + row * dv : NULL;
-            if (screen) FN(screen_chunk)(screen + 3 * h, q, k, v, C * dk, C * dv);
+            REAL *sc = screen ? screen + SCREEN_COLS * h : NULL;
+            if (sc) FN(screen_chunk)(sc, q, k, v, C * dk, C * dv);
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
             if (peak) FN(track_peak)(peak + h, S, dk * dv);
@@ -123,6 +124,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                         for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                     FN(mm)(gemm, 0, FULL, C, dv, dk, 1, q, dk, S, dv, 0, y, dv);
                     FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
+                    if (sc) FN(track_peak)(sc + SCREEN_Y, y, C * dv);
                 }
                 FN(mm)(gemm, 1, FULL, dk, dv, C, 1, k, dk, Vb, dv, 1, S, dv);
                 continue;
@@ -143,6 +145,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                             for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                         FN(mm)(gemm, 0, FULL, C, dv, dk, 1, qf, dk, S, dv, 0, y, dv);
                         FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
+                        if (sc) FN(track_peak)(sc + SCREEN_Y, y, C * dv);
                     }
                     FN(mm)(gemm, 1, FULL, dk, dv, C, 1, Ke, dk, Vb, dv, 1, S, dv);
                     continue;
@@ -203,6 +206,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                 }
                 FN(mm)(gemm, 0, FULL, C, dv, dk, 1, Qg, dk, S, dv, 0, y, dv);
                 FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
+                if (sc) FN(track_peak)(sc + SCREEN_Y, y, C * dv);
             }
             if (da == 1) {
                 FN(mm)(gemm, 1, FULL, dk, dv, C, 1, Ke, dk, Vb, dv,
@@ -216,6 +220,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
             }
         }
         if (peak) FN(track_peak)(peak + h, S, dk * dv);
+        if (screen) FN(track_peak)(screen + SCREEN_COLS * h + SCREEN_W, S, dk * dv);
         if (W) FN(transpose)(dk, dv, S, W + h * dv * dk);
     }
     free(buf);

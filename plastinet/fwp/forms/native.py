@@ -43,7 +43,7 @@ from plastinet._native import compile_library
 from plastinet._native import native_enabled as _enabled
 
 __all__ = ["delta_kernel", "delta_backward_kernel", "hebbian_kernel", "hebbian_backward_kernel",
-           "native_status", "SOURCE", "BODIES"]
+           "native_status", "SOURCE", "BODIES", "SCREEN_COLS"]
 
 SOURCE = Path(__file__).with_name("delta_kernel.c")
 #: the headers SOURCE includes: the bodies (twice, float and double) and the small products
@@ -53,6 +53,8 @@ BODIES = tuple(Path(__file__).with_name(name) for name in ("delta_kernel_body.h"
 _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "long long"),
                  ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))   # {}: s or d
 _FLAGS = (["-O3", "-march=native"], ["-O3"])
+#: numbers per head of the forward loops' checks (``screen``; SCREEN_COLS of delta_kernel.c)
+SCREEN_COLS = 6
 
 _lock = threading.Lock()
 _loaded: dict | None = None          # {"f32"/"f64": (*kernels, gemm)}, {} on failure
@@ -153,9 +155,11 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     ``C * C`` numbers of the chunk's rows, for :func:`delta_backward_kernel`. ``W0`` and ``W``
     ``(N, d_v, d_k)``, the states in the caller's layout, if given: each head's ``ST`` is first
     read from ``W0`` and its final state written to ``W`` (transposed in cache, per head).
-    ``screen (N, 3)``, if given (zeros on entry), receives each head's largest ``|entry|`` of
-    ``Q``, ``K`` and ``V``, NaN or infinite where one is: the check of the inputs for NaN and
-    infinity, made while the loop reads them.
+    ``screen (N, SCREEN_COLS)``, if given (zeros on entry), receives each head's largest
+    ``|entry|`` of ``Q``, ``K``, ``V``, the read-outs and the final state, NaN or infinite
+    where one is, and the largest ``beta_t ||k_t||^2``: the checks of the inputs and outputs
+    for NaN and infinity and of the update's expansion, made while the loop has the numbers
+    in cache.
     """
     functions = _functions(dtype)
     if functions is None:
@@ -172,7 +176,7 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
                (alpha, (N, n, C)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
                (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v)), (peak, (N,)))
               + _factor_arrays(factors, (N, n, C, d_k))
-              + ((W0, (N, d_v, d_k)), (W, (N, d_v, d_k)), (screen, (N, 3))))
+              + ((W0, (N, d_v, d_k)), (W, (N, d_v, d_k)), (screen, (N, SCREEN_COLS))))
 
     return run
 
@@ -225,8 +229,8 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     transposed states ``ST (N, d_k, d_v)`` (updated in place) and the read-outs
     ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, ceil(n / every), d_k, d_v)``,
     if given, receives the transposed entering states of every ``every``-th chunk (for
-    :func:`hebbian_backward_kernel`); ``peak (N,)``, ``W0``, ``W`` and ``screen (N, 3)`` as
-    for :func:`delta_kernel`. The
+    :func:`hebbian_backward_kernel`); ``peak (N,)``, ``W0``, ``W`` and ``screen (N, SCREEN_COLS)`` as
+    for :func:`delta_kernel` (its gain column stays 0). The
     arithmetic is that of :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian`
     without gates).
     """
@@ -245,7 +249,7 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
                (states, (N, -(-n // every), d_k, d_v)), (peak, (N,)), (W0, (N, d_v, d_k)),
-               (W, (N, d_v, d_k)), (screen, (N, 3))), "hebbian kernel")
+               (W, (N, d_v, d_k)), (screen, (N, SCREEN_COLS))), "hebbian kernel")
 
     return run
 
