@@ -4,9 +4,11 @@
  * A chunk's products are small (e.g. 64 x 128 times 128 x 128); OpenBLAS copies ("packs")
  * both operands of every call into its own layout first, which took about 40 % of the BLAS
  * time of the chunk loops (perf, d = 128, C = 64). Here the operands are read where they
- * lie: C is computed in tiles of 6 rows x 16 columns held in twelve AVX registers, each the
- * sum over p of a broadcast A[i, p] times the row strip B[p, j..j+15] (a strip of B stays in
- * L1 while all row tiles pass it). The triangular products skip the tiles above the
+ * lie: C is computed in tiles of up to 6 rows x 16 columns held in up to twelve AVX registers,
+ * each the sum over p of a broadcast A[i, p] times the row strip B[p, j..j+15] (a strip of B
+ * stays in L1 while all row tiles pass it). The m rows are cut into ceil(m / 6) tiles of
+ * nearly equal height (m = 32: 5 or 6 rows, not five of 6 and one of 2): a tile of fewer than
+ * 4 rows has too few accumulators to hide the latency of its multiply-adds. The triangular products skip the tiles above the
  * diagonal or stop the sum at the diagonal, so that they cost about their triangular share.
  */
 #include <immintrin.h>
@@ -87,10 +89,12 @@ static void small_sgemm(int ta, int shape, long long m, long long n, long long k
                         const float *A, long long lda, const float *B, long long ldb,
                         float beta, float *C, long long ldc)
 {
+    long long tiles = (m + 5) / 6;           /* row tiles of 5 or 6 rows where m >= 20 */
     for (long long j = 0; j < n; j += 16) {
         int nv = n - j >= 16 ? 2 : 1;
-        for (long long i = 0; i < m; i += 6) {
-            int mr = m - i >= 6 ? 6 : (int)(m - i);
+        for (long long t = 0; t < tiles; ++t) {
+            long long i = t * m / tiles;
+            int mr = (int)((t + 1) * m / tiles - i);
             long long p0 = 0, p1 = k;                  /* the sum runs over p0 <= p < p1 */
             if (shape == LOWER_OUT && j >= i + mr) continue;
             if (shape == LOWER_A && i + mr < k) p1 = i + mr;
