@@ -195,7 +195,7 @@ def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *ex
     if groups <= 1:
         with single_threaded_blas():
             return fn(*arrays, *extra)
-    bounds = np.linspace(0, N, groups + 1).round().astype(int)
+    bounds = [g * N // groups for g in range(groups + 1)]
     parts = [[None if a is None else a[s:e] for a in arrays] for s, e in zip(bounds[:-1], bounds[1:])]
     with single_threaded_blas():
         pool = _get_pool(groups - 1)

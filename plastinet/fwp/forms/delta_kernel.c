@@ -60,6 +60,7 @@ enum { FULL = 0, LOWER_OUT = 1, LOWER_A = 2, UPPER_A = 3 };
 #define FN(name) name##_f32
 #ifdef HAVE_SMALL_GEMM
 #define SMALL_GEMM small_sgemm
+#define SMALL_GEMM_ROWS small_sgemm_rows
 #endif
 #include "delta_kernel_body.h"
 #include "hebbian_kernel_body.h"
@@ -67,6 +68,7 @@ enum { FULL = 0, LOWER_OUT = 1, LOWER_A = 2, UPPER_A = 3 };
 #undef UREAL
 #undef FN
 #undef SMALL_GEMM
+#undef SMALL_GEMM_ROWS
 
 #define REAL double
 #define UREAL uint64_t

@@ -132,6 +132,29 @@ static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
     memcpy(peak, &m, sizeof m);
 }
 
+/* The state update of a chunk, S^T <- diag(rb) S^T + K^T U (rb NULL: r S^T + K^T U; S^T
+ * dk x dv, K C x dk, U C x dv), and peak (NULL: none) raised to the largest |entry| of the new
+ * state as FN(track_peak) does: in the product's stores where small_gemm.h forms it, else by
+ * a pass of its own. */
+static void FN(write_state)(FN(gemm_t) gemm, long long C, long long dk, long long dv,
+                            const REAL *K, const REAL *U, REAL r, const REAL *rb, REAL *S,
+                            REAL *peak)
+{
+#ifdef SMALL_GEMM_ROWS
+    if (dv % 8 == 0) {
+        uint32_t bits = 0;
+        if (peak) memcpy(&bits, peak, sizeof bits);
+        SMALL_GEMM_ROWS(1, FULL, dk, dv, C, 1, K, dk, U, dv, r, S, dv, rb, &bits);
+        if (peak) memcpy(peak, &bits, sizeof bits);
+        return;
+    }
+#endif
+    for (long long c = 0; rb && c < dk; ++c)
+        for (long long i = 0; i < dv; ++i) S[c * dv + i] *= rb[c];
+    gemm(ROW_MAJOR, TRANS, NO_TRANS, dk, dv, C, 1, K, dk, U, dv, rb ? 1 : r, S, dv);
+    if (peak) FN(track_peak)(peak, S, dk * dv);
+}
+
 /* The checks the loops make while they read the inputs and write the outputs, in a row of
  * SCREEN_COLS numbers per head (zeros on entry; see FN(track_peak): NaN or infinite where an
  * entry is), so that the caller's checks cost no pass over memory of their own:
@@ -192,7 +215,8 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
         if (W0) FN(transpose)(dv, dk, W0 + h * dv * dk, S);
-        for (long long j = 0; j < n; ++j) {
+        if (peak) FN(track_peak)(peak + h, S, dk * dv);   /* the entering state; the others: */
+        for (long long j = 0; j < n; ++j) {                /* as FN(write_state) forms them */
             long long row = (h * n + j) * C;
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
             const REAL *a = alpha ? alpha + row : NULL;
@@ -202,7 +226,6 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             if (sc) FN(screen_chunk)(sc, q, k, v, C * dk, C * dv);
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
-            if (peak) FN(track_peak)(peak + h, S, dk * dv);
             if (a) {
                 FN(scalar_gates)(C, a, G, E);
                 for (long long i = 0; i < C; ++i) {
@@ -250,10 +273,9 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             FN(lower_times)(gemm, C, dv, TB, X, 0, u);
             if (y) FN(lower_times)(gemm, C, dv, A, u, 1, y);
             if (sc && y) FN(track_peak)(sc + SCREEN_Y, y, C * dv);
-            FN(mm)(gemm, 1, FULL, dk, dv, C, 1, kw, dk, u, dv, a ? (REAL)G[C - 1] : 1,
-                 S, dv);
+            FN(write_state)(gemm, C, dk, dv, kw, u, a ? (REAL)G[C - 1] : 1, NULL, S,
+                            peak ? peak + h : NULL);
         }
-        if (peak) FN(track_peak)(peak + h, S, dk * dv);
         if (screen) FN(track_peak)(screen + SCREEN_COLS * h + SCREEN_W, S, dk * dv);
         if (W) FN(transpose)(dk, dv, S, W + h * dv * dk);
     }

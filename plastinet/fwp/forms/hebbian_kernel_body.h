@@ -54,9 +54,10 @@ static void FN(gate_products)(long long C, long long dk, long long w, const REAL
 /* Per-key gates of one chunk: G inclusive products (G's last row is g_C; the earlier rows
  * only if Qh is not NULL), inv = 1 / g_C, from the chunk end the exclusive products e_t (a
  * running row in E) with Ke = K * e and, if Qh is not NULL, Qh = Q * G / g_C (= Q / e,
- * both factors referred to the chunk end). */
+ * both factors referred to the chunk end) and Qg = Q * G. */
 static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *q,
-                          const REAL *k, double *G, double *inv, double *E, REAL *Qh, REAL *Ke)
+                          const REAL *k, double *G, double *inv, double *E, REAL *Qh, REAL *Qg,
+                          REAL *Ke)
 {
     double *last = G + (C - 1) * dk;
     if (Qh) {
@@ -84,8 +85,11 @@ static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *
     }
     if (Qh)
         for (long long i = 0; i < C; ++i)
-            for (long long c = 0; c < dk; ++c)
-                Qh[i * dk + c] = (REAL)(q[i * dk + c] * (G[i * dk + c] * inv[c]));
+            for (long long c = 0; c < dk; ++c) {
+                double g = G[i * dk + c];
+                Qh[i * dk + c] = (REAL)(q[i * dk + c] * (g * inv[c]));
+                Qg[i * dk + c] = (REAL)(q[i * dk + c] * g);
+            }
 }
 
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
@@ -95,16 +99,17 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
-    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk));
+    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk + dk));
     double *G = malloc(sizeof(double) * (2 * C * w + dk));
     if (!buf || !G) { free(buf); free(G); return 1; }
     REAL *A = buf, *Vb = A + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
-    REAL *qf = Ke + C * dk, *kf = qf + C * dk;
+    REAL *qf = Ke + C * dk, *kf = qf + C * dk, *gc = kf + C * dk;   /* gc: g_C per key */
     double *E = G + C * w, *r = E + C * w;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
         if (W0) FN(transpose)(dv, dk, W0 + h * dv * dk, S);
-        for (long long j = 0; j < n; ++j) {
+        if (peak) FN(track_peak)(peak + h, S, dk * dv);   /* the entering state; the others: */
+        for (long long j = 0; j < n; ++j) {                /* as FN(write_state) forms them */
             long long row = (h * n + j) * C;
             const REAL *q = Q + row * dk, *k = K + row * dk, *v = V + row * dv, *b = beta + row;
             const REAL *a = da ? alpha + row * da : NULL;
@@ -113,7 +118,6 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
             if (sc) FN(screen_chunk)(sc, q, k, v, C * dk, C * dv);
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
-            if (peak) FN(track_peak)(peak + h, S, dk * dv);
             for (long long i = 0; i < C; ++i)
                 for (long long c = 0; c < dv; ++c) Vb[i * dv + c] = b[i] * v[i * dv + c];
             if (!a) {
@@ -126,28 +130,25 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                     FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
                     if (sc) FN(track_peak)(sc + SCREEN_Y, y, C * dv);
                 }
-                FN(mm)(gemm, 1, FULL, dk, dv, C, 1, k, dk, Vb, dv, 1, S, dv);
+                FN(write_state)(gemm, C, dk, dv, k, Vb, 1, NULL, S, peak ? peak + h : NULL);
                 continue;
             }
             if (da > 1) {
-                FN(key_gates)(C, dk, a, q, k, G, r, E, y ? qf : NULL, Ke);
+                FN(key_gates)(C, dk, a, q, k, G, r, E, y ? qf : NULL, Qg, Ke);
+                for (long long c = 0; c < dk; ++c) gc[c] = (REAL)G[(C - 1) * w + c];
                 if (FN(min_last)(G + (C - 1) * w, w) >= RATIO_MIN) {
-                    /* the chunk's gates decay by at most RATIO_MIN: with S^T scaled by g_C
-                     * first, Y = (Q g / g_C)(g_C S^T) + A V' and A = (Q g / g_C)(K e)^T */
-                    for (long long c = 0; c < dk; ++c) {
-                        REAL gc = (REAL)G[(C - 1) * w + c];
-                        for (long long i = 0; i < dv; ++i) S[c * dv + i] *= gc;
-                    }
+                    /* the chunk's gates decay by at most RATIO_MIN: Y = (Q g) S^T + A V' with
+                     * A = (Q g / g_C)(K e)^T, and S^T <- diag(g_C) S^T + (K e)^T V' */
                     if (y) {
                         FN(transpose)(C, dk, Ke, kf);                  /* kf = (K e)^T */
                         FN(lower_xyt)(gemm, C, dk, 1, qf, kf, A);
                         for (long long i = 0; i < C; ++i)
                             for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
-                        FN(mm)(gemm, 0, FULL, C, dv, dk, 1, qf, dk, S, dv, 0, y, dv);
+                        FN(mm)(gemm, 0, FULL, C, dv, dk, 1, Qg, dk, S, dv, 0, y, dv);
                         FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
                         if (sc) FN(track_peak)(sc + SCREEN_Y, y, C * dv);
                     }
-                    FN(mm)(gemm, 1, FULL, dk, dv, C, 1, Ke, dk, Vb, dv, 1, S, dv);
+                    FN(write_state)(gemm, C, dk, dv, Ke, Vb, 1, gc, S, peak ? peak + h : NULL);
                     continue;
                 }
             }
@@ -208,18 +209,9 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                 FN(lower_times)(gemm, C, dv, A, Vb, 1, y);
                 if (sc) FN(track_peak)(sc + SCREEN_Y, y, C * dv);
             }
-            if (da == 1) {
-                FN(mm)(gemm, 1, FULL, dk, dv, C, 1, Ke, dk, Vb, dv,
-                     (REAL)G[C - 1], S, dv);
-            } else {
-                for (long long c = 0; c < dk; ++c) {
-                    REAL gc = (REAL)G[(C - 1) * w + c];
-                    for (long long i = 0; i < dv; ++i) S[c * dv + i] *= gc;
-                }
-                FN(mm)(gemm, 1, FULL, dk, dv, C, 1, Ke, dk, Vb, dv, 1, S, dv);
-            }
+            FN(write_state)(gemm, C, dk, dv, Ke, Vb, da == 1 ? (REAL)G[C - 1] : 1,
+                            da == 1 ? NULL : gc, S, peak ? peak + h : NULL);
         }
-        if (peak) FN(track_peak)(peak + h, S, dk * dv);
         if (screen) FN(track_peak)(screen + SCREEN_COLS * h + SCREEN_W, S, dk * dv);
         if (W) FN(transpose)(dk, dv, S, W + h * dv * dk);
     }
@@ -283,7 +275,7 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                         ke = Ke;
                         gc = (REAL)G[C - 1];
                     } else if (da) {
-                        FN(key_gates)(C, dk, alpha + r0 * da, NULL, ki, G, inv, E, NULL, Ke);
+                        FN(key_gates)(C, dk, alpha + r0 * da, NULL, ki, G, inv, E, NULL, NULL, Ke);
                         ke = Ke;
                         for (long long c = 0; c < dk; ++c) {
                             REAL g = (REAL)G[(C - 1) * w + c];

@@ -8,7 +8,10 @@
  * each the sum over p of a broadcast A[i, p] times the row strip B[p, j..j+15] (a strip of B
  * stays in L1 while all row tiles pass it). The m rows are cut into ceil(m / 6) tiles of
  * nearly equal height (m = 32: 5 or 6 rows, not five of 6 and one of 2): a tile of fewer than
- * 4 rows has too few accumulators to hide the latency of its multiply-adds. The triangular products skip the tiles above the
+ * 4 rows has too few accumulators to hide the latency of its multiply-adds. The stores can
+ * scale each row of C by a factor of its own and note the largest entry written (the
+ * chunk loops' state update, which then needs no pass of its own over the state). The
+ * triangular products skip the tiles above the
  * diagonal or stop the sum at the diagonal, so that they cost about their triangular share.
  */
 #include <immintrin.h>
@@ -17,8 +20,11 @@
 
 /* One tile of MR (<= 6) rows and NV (1 or 2) vectors of 8 columns:
  * C = alpha sum_{p < k} a(i, p) B[p, :] + beta C (beta == 0: C not read), with
- * a(i, p) = A[i lda + p], or A[p lda + i] if TA. The accumulators are named variables (an
- * array of them is kept in memory by gcc 12). */
+ * a(i, p) = A[i lda + p], or A[p lda + i] if TA; with PK, pk is raised to the largest
+ * |entry| written (as bits, see small_sgemm_rows) and, if rb is not NULL, row r of C scaled
+ * by rb[r] instead of beta. The accumulators are named variables (an array of them is kept
+ * in memory by gcc 12); PK is a constant, so that the other products' stores stay as they
+ * were. */
 #define TILE_DECL(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
 #define TILE_STEP(r)                                                                         \
     if (MR > r) {                                                                            \
@@ -30,7 +36,13 @@
     {                                                                                        \
         float *c = C + r * ldc + 8 * s;                                                      \
         __m256 x = _mm256_mul_ps(al, c##r##s);                                               \
-        if (beta != 0.0f) x = _mm256_fmadd_ps(be, _mm256_loadu_ps(c), x);                    \
+        if (PK && rb)                                                                        \
+            x = _mm256_fmadd_ps(_mm256_set1_ps(rb[r]), _mm256_loadu_ps(c), x);               \
+        else if (beta != 0.0f)                                                               \
+            x = _mm256_fmadd_ps(be, _mm256_loadu_ps(c), x);                                  \
+        if (PK)                                                                              \
+            *pk = _mm256_max_epu32(*pk, _mm256_and_si256(_mm256_castps_si256(x),             \
+                                                         _mm256_set1_epi32(0x7fffffff)));    \
         _mm256_storeu_ps(c, x);                                                              \
     }
 #define TILE_STORE(r)                                                                        \
@@ -40,8 +52,10 @@
     }
 
 static inline __attribute__((always_inline)) void
-small_tile(const int MR, const int NV, const int TA, long long k, const float *A, long long lda,
-           const float *B, long long ldb, float alpha, float beta, float *C, long long ldc)
+small_tile(const int MR, const int NV, const int TA, const int PK, long long k, const float *A,
+           long long lda,
+           const float *B, long long ldb, float alpha, float beta, float *C, long long ldc,
+           const float *rb, __m256i *pk)
 {
     TILE_DECL(0) TILE_DECL(1) TILE_DECL(2) TILE_DECL(3) TILE_DECL(4) TILE_DECL(5)
     for (long long p = 0; p < k; ++p) {
@@ -56,18 +70,21 @@ small_tile(const int MR, const int NV, const int TA, long long k, const float *A
 
 #define SMALL_TILE_CASE(mr)                                                                  \
     case mr:                                                                                 \
-        if (nv == 2) {                                                                       \
-            if (ta) small_tile(mr, 2, 1, k, A, lda, B, ldb, alpha, beta, C, ldc);            \
-            else small_tile(mr, 2, 0, k, A, lda, B, ldb, alpha, beta, C, ldc);               \
+        if (pk) {                                              /* the state update: ta */   \
+            if (nv == 2) small_tile(mr, 2, 1, 1, k, A, lda, B, ldb, alpha, beta, C, ldc, rb, pk); \
+            else small_tile(mr, 1, 1, 1, k, A, lda, B, ldb, alpha, beta, C, ldc, rb, pk);      \
+        } else if (nv == 2) {                                                                \
+            if (ta) small_tile(mr, 2, 1, 0, k, A, lda, B, ldb, alpha, beta, C, ldc, rb, pk); \
+            else small_tile(mr, 2, 0, 0, k, A, lda, B, ldb, alpha, beta, C, ldc, rb, pk);    \
         } else {                                                                             \
-            if (ta) small_tile(mr, 1, 1, k, A, lda, B, ldb, alpha, beta, C, ldc);            \
-            else small_tile(mr, 1, 0, k, A, lda, B, ldb, alpha, beta, C, ldc);               \
+            if (ta) small_tile(mr, 1, 1, 0, k, A, lda, B, ldb, alpha, beta, C, ldc, rb, pk); \
+            else small_tile(mr, 1, 0, 0, k, A, lda, B, ldb, alpha, beta, C, ldc, rb, pk);    \
         }                                                                                    \
         break;
 
 static void small_tile_any(int mr, int nv, int ta, long long k, const float *A, long long lda,
                            const float *B, long long ldb, float alpha, float beta, float *C,
-                           long long ldc)
+                           long long ldc, const float *rb, __m256i *pk)
 {
     switch (mr) {
         SMALL_TILE_CASE(1)
@@ -84,12 +101,17 @@ static void small_tile_any(int mr, int nv, int ta, long long k, const float *A, 
  * tiles that meet the lower triangle of C (j <= i) are formed, the others left as they were;
  * LOWER_A: op(A) is lower triangular (zero above the diagonal), the sum for rows i stops at
  * p = i (the last row of the tile); UPPER_A: op(A) is upper triangular, the sum starts at
- * p = i (the first row of the tile). beta == 0: C is not read. */
-static void small_sgemm(int ta, int shape, long long m, long long n, long long k, float alpha,
-                        const float *A, long long lda, const float *B, long long ldb,
-                        float beta, float *C, long long ldc)
+ * p = i (the first row of the tile). beta == 0: C is not read. peak (NULL: none; with ta
+ * only): raised to the largest |entry| of the C written, compared by its bits as an
+ * unsigned integer (sign cleared; NaN largest), which spares the caller a pass over C; then
+ * rb (NULL: none) scales row i of C by rb[i] instead of beta. */
+static void small_sgemm_rows(int ta, int shape, long long m, long long n, long long k,
+                             float alpha, const float *A, long long lda, const float *B,
+                             long long ldb, float beta, float *C, long long ldc,
+                             const float *rb, uint32_t *peak)
 {
     long long tiles = (m + 5) / 6;           /* row tiles of 5 or 6 rows where m >= 20 */
+    __m256i top = _mm256_setzero_si256(), *pk = peak ? &top : NULL;
     for (long long j = 0; j < n; j += 16) {
         int nv = n - j >= 16 ? 2 : 1;
         for (long long t = 0; t < tiles; ++t) {
@@ -100,9 +122,22 @@ static void small_sgemm(int ta, int shape, long long m, long long n, long long k
             if (shape == LOWER_A && i + mr < k) p1 = i + mr;
             if (shape == UPPER_A) p0 = i < k ? i : k;
             small_tile_any(mr, nv, ta, p1 - p0, ta ? A + p0 * lda + i : A + i * lda + p0, lda,
-                           B + p0 * ldb + j, ldb, alpha, beta, C + i * ldc + j, ldc);
+                           B + p0 * ldb + j, ldb, alpha, beta, C + i * ldc + j, ldc,
+                           rb ? rb + i : NULL, pk);
         }
     }
+    if (peak) {
+        uint32_t lanes[8];
+        _mm256_storeu_si256((__m256i *)lanes, top);
+        for (int l = 0; l < 8; ++l) *peak = lanes[l] > *peak ? lanes[l] : *peak;
+    }
+}
+
+static void small_sgemm(int ta, int shape, long long m, long long n, long long k, float alpha,
+                        const float *A, long long lda, const float *B, long long ldb,
+                        float beta, float *C, long long ldc)
+{
+    small_sgemm_rows(ta, shape, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
 }
 
 /* xt (cols x rows) = x^T for x (rows x cols), rows and cols multiples of 8: by 8 x 8 blocks
