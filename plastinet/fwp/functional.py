@@ -66,6 +66,7 @@ class Prepared(NamedTuple):
     state: State                      # merged (N, ...)
     q_cache: tuple
     k_cache: tuple
+    unchecked_alpha: np.ndarray | None = None   # as given, range not yet checked (see prepare)
 
 
 def _coerce_rule(rule: Any) -> Rule:
@@ -80,8 +81,12 @@ def _coerce_rule(rule: Any) -> Rule:
 
 def _gate(value: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], rule: Rule,
           low: float, high: float, labels: tuple[str, ...], default: float | None,
-          per_key: int | None = None) -> np.ndarray:
-    """Validate a per-step gate (beta, alpha, modulator), or fill it with ``default``."""
+          per_key: int | None = None, check_values: bool = True) -> np.ndarray:
+    """Validate a per-step gate (beta, alpha, modulator), or fill it with ``default``.
+
+    ``check_values=False``: only its type and shape (the caller checks the values later
+    with :func:`_check_gate_values`).
+    """
     if value is None:
         return np.full(shape, default, dtype=dtype)
     arr = float_array(value, _OBJ, name, dtype)
@@ -89,6 +94,13 @@ def _gate(value: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], rule: 
         check_shape(arr, shape + (per_key,), _OBJ, name, labels + ("d_phi",))
     else:
         check_shape(arr, shape, _OBJ, name, labels)
+    if check_values:
+        _check_gate_values(arr, name, rule, low, high)
+    return arr
+
+
+def _check_gate_values(arr: np.ndarray, name: str, rule: Rule, low: float, high: float) -> None:
+    """Require the entries of gate ``arr`` to be finite and lie in ``[low, high]``."""
     if low == -np.inf and high == np.inf:
         check_finite(arr, _OBJ, name)
     else:                                  # also rejects non-finite entries, in the same pass
@@ -97,7 +109,6 @@ def _gate(value: Any, name: str, dtype: np.dtype, shape: tuple[int, ...], rule: 
         except RangeError as err:
             raise RangeError(_OBJ, name, arr, f"{type(rule).__name__} allows {name} in "
                              f"[{low:g}, {high:g}]; {err.allowed.split('; ')[-1]}") from None
-    return arr
 
 
 def _screened_by_loop(rule: Rule, form: str) -> bool:
@@ -126,7 +137,9 @@ def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any =
     inputs. See :func:`apply` for the parameters. ``loop_screen``: leave the NaN/Inf check
     of ``q``, ``k`` and ``v`` to the engine where :func:`_screened_by_loop` allows it (the
     caller then runs it with ``LoopChecks(inputs=True)``); an error in the other inputs is still
-    reported after a non-finite ``q``, ``k`` or ``v``, as without.
+    reported after a non-finite ``q``, ``k`` or ``v``, as without. With ``loop_screen`` and
+    the chunkwise form, the values of a given ``alpha`` are left to the chunk loops too
+    (``unchecked_alpha``; the caller checks them unless the loops did: see :func:`apply`).
     """
     rule = _coerce_rule(rule)
     if form not in FORMS:
@@ -147,14 +160,17 @@ def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any =
         name, arr = ("v", v) if min(B, H, T, d_k) > 0 else ("q", q)
         raise ShapeError(_OBJ, name, arr, f"all sizes must be >= 1, got q {q.shape} and v {v.shape}")
     in_loop = loop_screen and _screened_by_loop(rule, form)
+    defer_alpha = loop_screen and form == "chunkwise" and alpha is not None
     if not in_loop:
         _check_inputs(q, k, v)
+    gates = (rule, beta, alpha, modulator, initial_state, dtype, B, H, T, d_k, d_v)
     try:
-        beta_arr, alpha_arr, mod_arr, state = _gates_and_state(rule, beta, alpha, modulator,
-                                                               initial_state, dtype, B, H, T, d_k, d_v)
+        beta_arr, alpha_arr, mod_arr, state = _gates_and_state(*gates, defer_alpha=defer_alpha)
     except ValidationError:
         if in_loop:                    # a non-finite q, k or v is reported first, as without
             _check_inputs(q, k, v)
+        if defer_alpha:                # the first error in the order of the arguments
+            _gates_and_state(*gates)
         raise
     phi = rule.phi
     d_phi = phi.out_dim(d_k)
@@ -162,14 +178,17 @@ def prepare(rule: Any, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: Any =
     kf, k_cache = phi.forward(k)
     N = B * H
     merged = State(*(None if s is None else s.reshape((N,) + s.shape[2:]) for s in state))
+    unchecked = alpha_arr.reshape(np.shape(alpha)) if defer_alpha and alpha_arr is not None else None
     return Prepared(rule, (B, H, T), qf.reshape(N, T, d_phi), kf.reshape(N, T, d_phi),
                     v.reshape(N, T, d_v), beta_arr.reshape(N, T), alpha_arr, mod_arr, merged,
-                    q_cache, k_cache)
+                    q_cache, k_cache, unchecked)
 
 
 def _gates_and_state(rule: Rule, beta: Any, alpha: Any, modulator: Any, initial_state: Any,
-                     dtype: np.dtype, B: int, H: int, T: int, d_k: int, d_v: int) -> tuple:
-    """The validated ``beta``, ``alpha``, ``modulator`` and initial state of :func:`prepare`."""
+                     dtype: np.dtype, B: int, H: int, T: int, d_k: int, d_v: int,
+                     defer_alpha: bool = False) -> tuple:
+    """The validated ``beta``, ``alpha``, ``modulator`` and initial state of :func:`prepare`
+    (``defer_alpha``: the values of ``alpha`` not yet checked)."""
     phi = rule.phi
     d_phi = phi.out_dim(d_k)
     labels = ("B", "H", "T")
@@ -182,7 +201,7 @@ def _gates_and_state(rule: Rule, beta: Any, alpha: Any, modulator: Any, initial_
                                   "pass alpha (B, H, T) or construct the rule with decay=...")
         per_key = d_phi if isinstance(rule, DecayedHebbian) else None
         alpha_arr = _gate(alpha, "alpha", dtype, (B, H, T), rule, 0.0, 1.0, labels,
-                          decay, per_key=per_key)
+                          decay, per_key=per_key, check_values=not defer_alpha)
         alpha_arr = alpha_arr.reshape(B * H, T, -1)
     elif alpha is not None:
         raise UnsupportedError(_OBJ, "alpha", alpha, f"{type(rule).__name__} has no decay gate; "
@@ -419,7 +438,10 @@ def apply(rule: Rule | str, q: Any, k: Any, v: Any, *, beta: Any = None, alpha: 
     except NonFiniteError:             # found by the chunk loop: name the entry as prepare does
         _check_inputs(*(x.reshape(B, H, T, -1) for x in (p.q, p.k, p.v)))
         raise
-    # where the chunk loops recorded them, the gain and finite outputs spare a pass over memory
+    # where the chunk loops recorded them, the gates, gain and finite outputs spare a pass over
+    # memory each
+    if p.unchecked_alpha is not None and not checks.gates_ok:
+        _check_gate_values(p.unchecked_alpha, "alpha", p.rule, 0.0, 1.0)
     if isinstance(p.rule, (Delta, GatedDelta)) and not (checks is not None and checks.gain <= 2.0):
         _warn_expanding(p)
     if checks is None or not checks.outputs_finite:

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from fwp_helpers import L2, unit_rows
+from fwp_helpers import L2, max_abs, unit_rows
 
 from plastinet.errors import (
     DTypeError,
@@ -443,3 +443,37 @@ def test_no_warning_for_rules_without_the_delta_update(recwarn):
         apply(rule, q * 1e-3 if isinstance(rule, Oja) else q, q * 1e-3 if isinstance(rule, Oja) else q,
               np.ones((1, 1, 5, 2)))
     assert count(recwarn.list) == 0
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+@pytest.mark.parametrize("case", ["GatedDelta", "DecayedHebbian", "DecayedHebbian/key"])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, -0.25, 1.5])
+def test_gates_out_of_range_found_after_the_chunk_loops(monkeypatch, bad, case, native):
+    """The chunkwise form leaves the check of the decay gates' values to its chunk loops: the
+    same error as the other forms, naming the same entry, in float32 and float64; still after
+    a non-finite q (an earlier argument) and before an initial state of the wrong shape (a
+    later one); gates of -0 are accepted."""
+    from plastinet.fwp.forms import chunkwise
+    rule, gates = CHUNKWISE[case]
+    monkeypatch.setenv("PLASTINET_NATIVE", native)
+    monkeypatch.setattr(chunkwise, "F64_WORK", 0.0)        # float32 loops even at this size
+    rng = np.random.default_rng(6)
+    for dtype in (np.float32, np.float64):
+        shape = (1, 2, 300, 16)
+        q, k, v = (rng.normal(size=shape).astype(dtype) * 0.2 for _ in range(3))
+        beta = rng.uniform(0, 1, shape[:3]).astype(dtype)
+        alpha = rng.uniform(0.9, 1, shape[:3] + ((16,) if gates == "per_key" else ())).astype(dtype)
+        alpha[(0, 1, 250) + (3,) * (alpha.ndim - 3)] = bad
+        expected = type(raises_naming(ValidationError, "alpha", apply, rule, q, k, v, beta=beta, alpha=alpha))
+        err = raises_naming(expected, "alpha", apply, rule, q, k, v, beta=beta, alpha=alpha,
+                            form="chunkwise", chunk_size=32)
+        assert str(err) == str(raises_naming(expected, "alpha", apply, rule, q, k, v, beta=beta, alpha=alpha))
+        q_bad = q.copy()
+        q_bad[0, 0, 5, 0] = np.nan
+        raises_naming(NonFiniteError, "q", apply, rule, q_bad, k, v, beta=beta, alpha=alpha, form="chunkwise")
+        raises_naming(expected, "alpha", apply, rule, q, k, v, beta=beta, alpha=alpha, form="chunkwise",
+                      initial_state=np.zeros((1, 2, 3, 3), dtype))
+        alpha[(0, 1, 250) + (3,) * (alpha.ndim - 3)] = -0.0
+        y, W = apply(rule, q, k, v, beta=beta, alpha=alpha, form="chunkwise", chunk_size=32)
+        y_ref, W_ref = apply(rule, q, k, v, beta=beta, alpha=alpha)
+        assert max_abs(y, y_ref) < 1e-4 and max_abs(W, W_ref) < 1e-4

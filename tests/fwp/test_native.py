@@ -140,7 +140,8 @@ def test_kernel_reads_and_writes_the_state_in_the_callers_layout(monkeypatch, ki
 def test_kernel_screen_records_the_largest_entries_and_gain(monkeypatch, kind, dtype):
     """``screen`` receives each head's largest ``|entry|`` of Q, K, V, the read-outs and the
     final state exactly, NaN or infinity where one is (the checks of apply's inputs and
-    outputs, made by the loops), and for the delta rules the largest beta ||k||^2."""
+    outputs, made by the loops), for the delta rules the largest beta ||k||^2, and the
+    largest gate by its bits."""
     monkeypatch.setenv("PLASTINET_NATIVE", "1")
     rng = np.random.default_rng(3)
     N, n, C, d_k, d_v = 3, 4, 8, 16, 12
@@ -169,6 +170,15 @@ def test_kernel_screen_records_the_largest_entries_and_gain(monkeypatch, kind, d
         np.testing.assert_allclose(found[:, 5], gain, rtol=50 * np.finfo(dtype).eps)
     else:
         np.testing.assert_array_equal(found[:, 5], 0)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    top = found[:, 6].copy().view(bits)             # the largest gate by its bits (sign kept)
+    if a is None:
+        np.testing.assert_array_equal(top, 0)
+    else:
+        np.testing.assert_array_equal(top, a.reshape(N, -1).view(bits).max(axis=1))
+        a[1, 2, 3] = -a[1, 2, 3]                     # a negative gate: above every valid one
+        assert screen()[0][1, 6].view(bits) > np.array(1, dtype).view(bits)
+        a[1, 2, 3] = -a[1, 2, 3]
     Q[1, 3, 7, 15], K[2, 0, 0, 0], V[0, 2, 5, 11] = np.nan, -np.inf, np.inf
     found, _, _ = screen()
     assert np.isnan(found[1, 0]) and np.isinf(found[2, 1]) and np.isinf(found[0, 2])

@@ -59,11 +59,15 @@ class LoopChecks:
     gain : float
         Set by the call (delta rules): the largest ``beta_t ||phi(k_t)||^2`` of the call
         (dimensionless; ``inf``: not recorded).
+    gates_ok : bool
+        Set by the call: True if the loops saw every decay gate ``alpha`` in ``[+0, 1]``
+        (False: some is not, or not seen; the caller then checks them).
     """
 
     inputs: bool = False
     outputs_finite: bool = False
     gain: float = math.inf
+    gates_ok: bool = False
 
 
 def _t(x: np.ndarray) -> np.ndarray:
@@ -208,8 +212,11 @@ def _screen_inputs(q, k, v) -> None:
 
 
 #: columns of the compiled loops' checks (``found``, see delta_kernel_body.h): the largest
-#: ``|entry|`` of q, k, v (0-2), of the read-outs, of the final state, and the largest gain
-_SCREEN_INPUTS, _SCREEN_Y, _SCREEN_W, _SCREEN_GAIN = slice(0, 3), 3, 4, 5
+#: ``|entry|`` of q, k, v (0-2), of the read-outs, of the final state, the largest gain and
+#: the largest gate by its bits
+_SCREEN_INPUTS, _SCREEN_Y, _SCREEN_W, _SCREEN_GAIN, _SCREEN_GATE = slice(0, 3), 3, 4, 5, 6
+#: unsigned integer of the size of each float dtype (the gate column's bits)
+_BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
 
 
 def _record_checks(checks, found, q, k, v, y, W, redone: bool, gain: bool):
@@ -220,7 +227,9 @@ def _record_checks(checks, found, q, k, v, y, W, redone: bool, gain: bool):
     where one is not finite are the arrays searched, to raise as :func:`_screen_inputs` (the
     caller's ``apply`` then names the entry in its own arrays). Likewise the read-outs and
     final state: ``checks.outputs_finite`` unless heads were ``redone`` in float64 (which the
-    loops did not see); ``gain``: record the largest ``beta ||k||^2`` (the delta rules).
+    loops did not see); ``gain``: record the largest ``beta ||k||^2`` (the delta rules). The
+    gates lie in ``[+0, 1]`` if the largest of their bit patterns (sign included, see
+    ``FN(track_bits)``) is at most that of 1 (a ``-0`` fails this and is left to the caller).
     """
     if checks is None:
         return y, W
@@ -230,6 +239,9 @@ def _record_checks(checks, found, q, k, v, y, W, redone: bool, gain: bool):
                                                        <= np.finfo(found.dtype).max))
     if gain:
         checks.gain = float(found[:, _SCREEN_GAIN].max())
+    bits = _BITS[found.dtype]
+    top = np.ascontiguousarray(found[:, _SCREEN_GATE]).view(bits).max()
+    checks.gates_ok = bool(top <= np.array(1, found.dtype).view(bits))
     return y, W
 
 
@@ -264,13 +276,13 @@ def _unless_cancelled(fn, args, y, W, peak, final=None):
 
 def _in_float64(fn, *args, checks=None):
     """``fn`` on the float64 copies of ``args`` (arrays or None; the last is ``C``), rounded to
-    float32. ``checks``: its input check is made and the gain recorded (the rounded outputs
-    are not seen)."""
+    float32. ``checks``: its input check is made and the gain and gates recorded (the rounded
+    outputs are not seen)."""
     *arrays, C = args
     inner = None if checks is None else LoopChecks(inputs=checks.inputs)
     y, W = fn(*(None if x is None else x.astype(np.float64) for x in arrays), C, inner)
     if checks is not None:
-        checks.gain = inner.gain
+        checks.gain, checks.gates_ok = inner.gain, inner.gates_ok
     return y.astype(np.float32), W.astype(np.float32)
 
 

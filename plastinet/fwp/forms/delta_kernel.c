@@ -33,8 +33,8 @@ typedef BLAS_INT bint;
 enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
 /* the loops' checks: numbers per head (native.SCREEN_COLS) and their columns, see
  * FN(screen_chunk) */
-#define SCREEN_COLS 6
-enum { SCREEN_Y = 3, SCREEN_W = 4, SCREEN_GAIN = 5 };
+#define SCREEN_COLS 7
+enum { SCREEN_Y = 3, SCREEN_W = 4, SCREEN_GAIN = 5, SCREEN_GATE = 6 };
 /* Gates whose product over a chunk stays >= RATIO_MIN form the decayed products
  * sum_j x_tj y_tauj g_t / g_tau as one product (x g)(y / g)^T: each term is then rounded like
  * the direct one (factors within 1e12 of 1: no under- or overflow); below it, running

@@ -116,20 +116,27 @@ static void FN(lower_times)(FN(gemm_t) gemm, long long C, long long dv, const RE
     gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, C - h, dv, C, 1, L + h * C, C, Z, dv, beta, Y + h * dv, dv);
 }
 
-/* peak[0] <- max(peak[0], max |x|) over n numbers: the largest state (entry) at a chunk
- * boundary, against which the caller judges a final state that cancelled (chunkwise.py).
- * |x| is compared by its bits as an unsigned integer (sign bit cleared), whose order is that
- * of the absolute values, so that the maximum vectorises (a NaN compares largest). */
-static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
+/* top[0] <- the largest of top[0] and the n numbers x, all compared by their bits (masked by
+ * mask) as unsigned integers, whose order is that of the numbers >= +0 (so that the maximum
+ * vectorises; negative numbers and NaN compare above every such number, NaN above infinity). */
+static void FN(track_bits)(REAL *top, const REAL *x, long long n, UREAL mask)
 {
     UREAL m, b;
-    memcpy(&m, peak, sizeof m);
+    memcpy(&m, top, sizeof m);
     for (long long i = 0; i < n; ++i) {
         memcpy(&b, x + i, sizeof b);
-        b &= ~(UREAL)0 >> 1;
+        b &= mask;
         m = b > m ? b : m;
     }
-    memcpy(peak, &m, sizeof m);
+    memcpy(top, &m, sizeof m);
+}
+
+/* peak[0] <- max(peak[0], max |x|) over n numbers (FN(track_bits) without the sign bit: NaN
+ * compares largest): e.g. the largest state (entry) at a chunk boundary, against which the
+ * caller judges a final state that cancelled (chunkwise.py). */
+static void FN(track_peak)(REAL *peak, const REAL *x, long long n)
+{
+    FN(track_bits)(peak, x, n, ~(UREAL)0 >> 1);
 }
 
 /* The state update of a chunk, S^T <- diag(rb) S^T + K^T U (rb NULL: r S^T + K^T U; S^T
@@ -159,9 +166,10 @@ static void FN(write_state)(FN(gemm_t) gemm, long long C, long long dk, long lon
  * SCREEN_COLS numbers per head (zeros on entry; see FN(track_peak): NaN or infinite where an
  * entry is), so that the caller's checks cost no pass over memory of their own:
  * [0..2] the largest |entry| of q, k and v, [3] of the read-outs, [4] of the final state,
- * [5] the largest beta_t ||k_t||^2 (the delta rules: their expansion check; else 0); the
- * columns are named in delta_kernel.c. Here: [0..2] from the chunk's q, k and v (nq, nq and
- * nv numbers). */
+ * [5] the largest beta_t ||k_t||^2 (the delta rules: their expansion check; else 0), [6] the
+ * largest gate by its bits with the sign (FN(track_bits): above 1 if a gate is outside
+ * [+0, 1] or NaN; 0 without gates); the columns are named in delta_kernel.c. Here: [0..2]
+ * from the chunk's q, k and v (nq, nq and nv numbers). */
 static void FN(screen_chunk)(REAL *screen, const REAL *q, const REAL *k, const REAL *v,
                              long long nq, long long nv)
 {
@@ -227,6 +235,7 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
             if (a) {
+                if (sc) FN(track_bits)(sc + SCREEN_GATE, a, C, ~(UREAL)0);
                 FN(scalar_gates)(C, a, G, E);
                 for (long long i = 0; i < C; ++i) {
                     REAL gi = (REAL)G[i], ei = (REAL)E[i];

@@ -14,7 +14,7 @@
  * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
  * referred to the step before the block (both <= 1). peak (if not NULL) tracks the largest
  * state at a chunk boundary and screen (if not NULL) the inputs', read-outs' and final
- * state's largest entries, as in FN(delta) (the gain column stays 0). The same arithmetic as
+ * state's largest entries and the largest gate, as in FN(delta) (the gain column stays 0). The same arithmetic as
  * chunkwise.decayed_hebbian / hebbian, to rounding. */
 
 #ifndef HB
@@ -116,6 +116,7 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
             REAL *y = Y ? Y + row * dv : NULL;
             REAL *sc = screen ? screen + SCREEN_COLS * h : NULL;
             if (sc) FN(screen_chunk)(sc, q, k, v, C * dk, C * dv);
+            if (sc && a) FN(track_bits)(sc + SCREEN_GATE, a, C * da, ~(UREAL)0);
             if (states && j % every == 0)
                 memcpy(states + (h * ns + j / every) * dk * dv, S, sizeof(REAL) * dk * dv);
             for (long long i = 0; i < C; ++i)

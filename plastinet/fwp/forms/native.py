@@ -54,7 +54,7 @@ _GEMM_SYMBOLS = (("scipy_cblas_{}gemm64_", "long long"), ("cblas_{}gemm64_", "lo
                  ("scipy_cblas_{}gemm", "int"), ("cblas_{}gemm", "int"))   # {}: s or d
 _FLAGS = (["-O3", "-march=native"], ["-O3"])
 #: numbers per head of the forward loops' checks (``screen``; SCREEN_COLS of delta_kernel.c)
-SCREEN_COLS = 6
+SCREEN_COLS = 7
 
 _lock = threading.Lock()
 _loaded: dict | None = None          # {"f32"/"f64": (*kernels, gemm)}, {} on failure
@@ -157,9 +157,10 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     read from ``W0`` and its final state written to ``W`` (transposed in cache, per head).
     ``screen (N, SCREEN_COLS)``, if given (zeros on entry), receives each head's largest
     ``|entry|`` of ``Q``, ``K``, ``V``, the read-outs and the final state, NaN or infinite
-    where one is, and the largest ``beta_t ||k_t||^2``: the checks of the inputs and outputs
-    for NaN and infinity and of the update's expansion, made while the loop has the numbers
-    in cache.
+    where one is, the largest ``beta_t ||k_t||^2`` and the largest gate by its bits with the
+    sign (above 1 if a gate lies outside ``[+0, 1]`` or is NaN): the checks of the inputs,
+    gates and outputs and of the update's expansion, made while the loop has the numbers in
+    cache.
     """
     functions = _functions(dtype)
     if functions is None:
