@@ -100,9 +100,10 @@ RULES = {"Delta": (DELTA, None), "GatedDelta": (GatedDelta(), "scalar"), "Hebbia
 #: Range of the benchmark's decay gates, uniform per step (and per key unit)
 GATES = (0.9, 1.0)
 #: Tokens per runner and round of the all-rules tables: at least ``ROUND_TOKENS // T``
-#: rounds per row, so that short calls (3 ms at T = 512) get as many chances at a quiet
-#: moment of a shared machine as the GEMM they are compared with (about 2 s of rounds per row)
-ROUND_TOKENS = 16384
+#: rounds per row (8 at T = 8192, 128 at T = 512), so that every call gets several chances
+#: at a quiet moment of a shared machine, whose speed here changes by 10-40 % in phases of
+#: seconds (the GEMM it is compared with takes its best of 7 + 3 per row); about 5 s per row
+ROUND_TOKENS = 65536
 
 
 def rule_rounds(T: int, repeats: int) -> int:
