@@ -52,15 +52,13 @@ static void FN(gate_products)(long long C, long long dk, long long w, const REAL
 }
 
 /* Per-key gates of one chunk: G inclusive products (G's last row is g_C; the earlier rows
- * only if Qh is not NULL), inv = 1 / g_C, from the chunk end the exclusive products e_t (a
- * running row in E) with Ke = K * e and, if Qh is not NULL, Qh = Q * G / g_C (= Q / e,
- * both factors referred to the chunk end) and Qg = Q * G. */
+ * only if Qg is not NULL), inv = 1 / g_C, from the chunk end the exclusive products e_t (a
+ * running row in E) with Ke = K * e and, if Qg is not NULL, Qg = Q * G. */
 static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *q,
-                          const REAL *k, double *G, double *inv, double *E, REAL *Qh, REAL *Qg,
-                          REAL *Ke)
+                          const REAL *k, double *G, double *inv, double *E, REAL *Qg, REAL *Ke)
 {
     double *last = G + (C - 1) * dk;
-    if (Qh) {
+    if (Qg) {
         for (long long c = 0; c < dk; ++c) G[c] = a[c];
         for (long long i = 1; i < C; ++i)
             for (long long c = 0; c < dk; ++c) G[i * dk + c] = G[(i - 1) * dk + c] * a[i * dk + c];
@@ -83,13 +81,9 @@ static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *
                 Ke[i * dk + c] = (REAL)(k[i * dk + c] * e);
             }
     }
-    if (Qh)
+    if (Qg)
         for (long long i = 0; i < C; ++i)
-            for (long long c = 0; c < dk; ++c) {
-                double g = G[i * dk + c];
-                Qh[i * dk + c] = (REAL)(q[i * dk + c] * (g * inv[c]));
-                Qg[i * dk + c] = (REAL)(q[i * dk + c] * g);
-            }
+            for (long long c = 0; c < dk; ++c) Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[i * dk + c]);
 }
 
 int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
@@ -135,14 +129,18 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
                 continue;
             }
             if (da > 1) {
-                FN(key_gates)(C, dk, a, q, k, G, r, E, y ? qf : NULL, Qg, Ke);
+                FN(key_gates)(C, dk, a, q, k, G, r, E, y ? Qg : NULL, Ke);
                 for (long long c = 0; c < dk; ++c) gc[c] = (REAL)G[(C - 1) * w + c];
                 if (FN(min_last)(G + (C - 1) * w, w) >= RATIO_MIN) {
                     /* the chunk's gates decay by at most RATIO_MIN: Y = (Q g) S^T + A V' with
-                     * A = (Q g / g_C)(K e)^T, and S^T <- diag(g_C) S^T + (K e)^T V' */
+                     * A = (Q g)(K e / g_C)^T, and S^T <- diag(g_C) S^T + (K e)^T V' */
                     if (y) {
-                        FN(transpose)(C, dk, Ke, kf);                  /* kf = (K e)^T */
-                        FN(lower_xyt)(gemm, C, dk, 1, qf, kf, A);
+                        FN(transpose)(C, dk, Ke, kf);                  /* kf = (K e / g_C)^T */
+                        for (long long c = 0; c < dk; ++c) {
+                            REAL ic = (REAL)r[c];
+                            for (long long i = 0; i < C; ++i) kf[c * C + i] *= ic;
+                        }
+                        FN(lower_xyt)(gemm, C, dk, 1, Qg, kf, A);
                         for (long long i = 0; i < C; ++i)
                             for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
                         FN(mm)(gemm, 0, FULL, C, dv, dk, 1, Qg, dk, S, dv, 0, y, dv);
@@ -266,7 +264,7 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                     long long r0 = (h * n + i) * C;
                     REAL *next = group + (i - j0 + 1) * dk * dv;
                     const REAL *ki = K + r0 * dk, *ke = ki;
-                    REAL gc = 1;
+                    REAL gc = 1, *rows = NULL;
                     memcpy(next, next - dk * dv, sizeof(REAL) * dk * dv);
                     for (long long t = 0; t < C; ++t)
                         for (long long c = 0; c < dv; ++c)
@@ -276,14 +274,13 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                         ke = Ke;
                         gc = (REAL)G[C - 1];
                     } else if (da) {
-                        FN(key_gates)(C, dk, alpha + r0 * da, NULL, ki, G, inv, E, NULL, NULL, Ke);
+                        FN(key_gates)(C, dk, alpha + r0 * da, NULL, ki, G, inv, E, NULL, Ke);
                         ke = Ke;
-                        for (long long c = 0; c < dk; ++c) {
-                            REAL g = (REAL)G[(C - 1) * w + c];
-                            for (long long x = 0; x < dv; ++x) next[c * dv + x] *= g;
-                        }
+                        rows = X;                                   /* g_C per key */
+                        for (long long c = 0; c < dk; ++c) rows[c] = (REAL)G[(C - 1) * w + c];
                     }
-                    FN(mm)(gemm, 1, FULL, dk, dv, C, 1, ke, dk, Vb, dv, gc, next, dv);
+                    /* as the forward writes it */
+                    FN(write_state)(gemm, C, dk, dv, ke, Vb, gc, rows, next, NULL);
                 }
             }
             const REAL *dy = dY + row * dv, *S = group + (j % every) * dk * dv;
