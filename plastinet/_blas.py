@@ -5,8 +5,9 @@ at a time). OpenBLAS splits even those over its thread pool, and the synchronisa
 more than the product, badly so when another process occupies a core. The engines therefore
 run their products with one BLAS thread (:func:`single_threaded_blas`) and spread groups of
 heads over a small pool of Python threads instead (:func:`map_heads`; numpy releases the GIL
-inside matrix products; ``PLASTINET_NUM_THREADS`` sets their number, see :func:`n_workers`).
-Both are pure performance measures: results do not depend on them.
+inside matrix products; ``PLASTINET_NUM_THREADS`` sets their number, see :func:`n_workers`);
+the compiled forward chunk loops start threads of their own for their groups, as many as
+:func:`head_threads` says. Both are pure performance measures: results do not depend on them.
 
 The BLAS thread count is changed through the OpenBLAS library that numpy (and scipy) load;
 if no OpenBLAS is found (another BLAS), :func:`single_threaded_blas` does nothing. The count
@@ -30,7 +31,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["single_threaded_blas", "map_heads", "chunk_grain", "n_workers", "openblas_cores"]
+__all__ = ["single_threaded_blas", "map_heads", "head_threads", "chunk_grain", "n_workers",
+           "openblas_cores"]
 
 _PREFIXES = ("scipy_openblas_{}64_", "scipy_openblas_{}", "openblas_{}64_", "openblas_{}")
 _controls: list[tuple[Callable[[int], None], Callable[[], int]]] | None = None
@@ -178,6 +180,12 @@ def chunk_grain(C: int, d_k: int, d_v: int, dtype) -> float:
     return 2.0 * C * d_k * d_v * np.dtype(dtype).itemsize / 4 + 2.0 * C ** 3 / 3
 
 
+def head_threads(N: int, work: float, grain: float = float("inf")) -> int:
+    """How many threads ``N`` heads are spread over: :func:`n_workers` (at most ``N``) where
+    ``work`` and ``grain`` (see :func:`map_heads`) make threads pay off, else 1."""
+    return min(n_workers(), N) if work >= MIN_WORK and grain >= MIN_GRAIN else 1
+
+
 def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *extra,
               work: float, grain: float = float("inf")) -> tuple:
     """``fn(*arrays, *extra)`` with the arrays' leading (head) axis split over threads.
@@ -191,7 +199,7 @@ def map_heads(fn: Callable[..., tuple], arrays: Sequence[np.ndarray | None], *ex
     ``PLASTINET_NUM_THREADS`` caps their number.
     """
     N = next(a for a in arrays if a is not None).shape[0]
-    groups = min(n_workers(), N) if work >= MIN_WORK and grain >= MIN_GRAIN else 1
+    groups = head_threads(N, work, grain)
     if groups <= 1:
         with single_threaded_blas():
             return fn(*arrays, *extra)

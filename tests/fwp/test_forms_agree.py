@@ -242,13 +242,11 @@ def test_float32_cancellation_case_agrees():
 
 
 def test_float32_arithmetic_is_used_for_large_calls(monkeypatch):
-    from plastinet import _blas
     from plastinet.fwp.forms import chunkwise
 
     seen = []
-    real = _blas.map_heads
-    monkeypatch.setattr(chunkwise, "map_heads", lambda fn, arrays, *a, **kw:
-                        seen.append(arrays[0].dtype) or real(fn, arrays, *a, **kw))
+    real = chunkwise.delta_kernel                   # asked for the loop of the call's dtype
+    monkeypatch.setattr(chunkwise, "delta_kernel", lambda dtype: seen.append(np.dtype(dtype)) or real(dtype))
     rule = Delta(feature_map=L2)
     for T, d_k, expected in [(64, 4, np.float64), (4096, 16, np.float32), (4096, 1, np.float64)]:
         (q, k, v), kw = make_case(rule, 1, 2, T, d_k, 8, np.float32, seed=T)

@@ -227,6 +227,37 @@ def test_apply_leaves_its_output_checks_to_the_loops(monkeypatch):
             apply(rule, q, k, v2, beta=np.ones_like(beta), form="chunkwise")
 
 
+@pytest.mark.parametrize("kind", ["delta", "gated_delta", "hebbian", "per_key"])
+def test_kernel_threads_split_heads_without_changing_a_bit(monkeypatch, kind):
+    """The forward loops run their heads in ``threads`` groups on threads of their own (more
+    threads than heads: one head each); every output is the same to the bit."""
+    monkeypatch.setenv("PLASTINET_NATIVE", "1")
+    rng = np.random.default_rng(8)
+    N, n, C, d_k, d_v = 3, 5, 8, 16, 8
+    Q, K = (rng.normal(size=(N, n, C, d_k)).astype(np.float32) for _ in range(2))
+    V = rng.normal(size=(N, n, C, d_v)).astype(np.float32)
+    b = rng.uniform(0, 1, (N, n, C)).astype(np.float32)
+    gates = {"gated_delta": (N, n, C), "hebbian": None, "per_key": (N, n, C, d_k)}
+    a = rng.uniform(0.9, 1, gates[kind]).astype(np.float32) if gates.get(kind) else None
+    W0 = rng.normal(size=(N, d_v, d_k)).astype(np.float32)
+    outs = []
+    for threads in (1, 2, 5):
+        Y, ST, W = np.empty_like(V), np.empty((N, d_k, d_v), np.float32), np.empty_like(W0)
+        peak, found = np.zeros(N, np.float32), np.zeros((N, native.SCREEN_COLS), np.float32)
+        if kind in ("delta", "gated_delta"):
+            native.delta_kernel(np.float32)(Q, K, V, b, ST, Y, alpha=a, peak=peak, W0=W0, W=W,
+                                            screen=found, threads=threads)
+        else:
+            native.hebbian_kernel(np.float32)(Q, K, V, b, a, ST, Y, peak=peak, W0=W0, W=W,
+                                              screen=found, threads=threads)
+        outs.append((Y, W, peak, found))
+    for other in outs[1:]:
+        for x, y in zip(outs[0], other):
+            np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="threads"):
+        native.delta_kernel(np.float32)(Q, K, V, b, ST, Y, threads=0)
+
+
 def test_kernel_checks_its_arrays(monkeypatch):
     monkeypatch.setenv("PLASTINET_NATIVE", "1")
     run = native.delta_kernel(np.float64)

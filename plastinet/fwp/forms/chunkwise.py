@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plastinet._blas import chunk_grain, map_heads
+from plastinet._blas import chunk_grain, head_threads, map_heads, single_threaded_blas
 from plastinet.fwp.forms.decay import cumulative_log_decay, decay_ratio, decayed_scores
 from plastinet.fwp.forms.native import SCREEN_COLS, delta_kernel, hebbian_kernel
 from plastinet.validation import check_finite
@@ -191,15 +191,12 @@ def decayed_hebbian(q, k, v, beta, alpha, W0, C, checks=None):
     W = np.empty((N, d_v, d_k), dtype=q.dtype)          # the final state, written by the kernel
     peak = np.zeros(N, dtype=q.dtype)
     found = np.zeros((N, SCREEN_COLS), dtype=q.dtype)
-
-    def run(Q, K, V, b, a, S, Y, P, S0, S1, F):
-        kernel(Q, K, V, b, a, S, Y, peak=P, W0=S0, W=S1, screen=F)
-        return ()
-
     chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
     gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha, C, fill=1.0))
-    map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak,
-                    np.ascontiguousarray(W0, dtype=q.dtype), W, found), work=work)
+    with single_threaded_blas():           # the loops' own threads (their BLAS products: one each)
+        kernel(*chunks, gates, ST, y.reshape(chunks[2].shape), peak=peak,
+               W0=np.ascontiguousarray(W0, dtype=q.dtype), W=W, screen=found,
+               threads=head_threads(N, work))
     return _record_checks(checks, found, q, k, v, *_unless_cancelled(
         decayed_hebbian, args, y[:, :T], W, peak, found[:, _SCREEN_W]), gain=False)
 
@@ -490,15 +487,12 @@ def gated_delta(q, k, v, beta, alpha, W0, C, checks=None):
         ST = np.empty((N, d_k, v.shape[-1]), dtype=q.dtype)   # the kernel's transposed state
         W = np.empty((N, v.shape[-1], d_k), dtype=q.dtype)
         found = np.zeros((N, SCREEN_COLS), dtype=q.dtype)
-
-        def run(Q, K, V, b, a, S, Y, P, S0, S1, F):
-            kernel(Q, K, V, b, S, Y, alpha=a, peak=P, W0=S0, W=S1, screen=F)
-            return ()
-
         chunks = [np.ascontiguousarray(_chunk(x, C)) for x in (q, k, v, beta)]
         gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
-        map_heads(run, (*chunks, gates, ST, y.reshape(chunks[2].shape), peak,
-                        np.ascontiguousarray(W0, dtype=q.dtype), W, found), work=work)
+        with single_threaded_blas():       # the loops' own threads (their BLAS products: one each)
+            kernel(*chunks, ST, y.reshape(chunks[2].shape), alpha=gates, peak=peak,
+                   W0=np.ascontiguousarray(W0, dtype=q.dtype), W=W, screen=found,
+                   threads=head_threads(N, work))
         return _record_checks(checks, found, q, k, v, *_unless_cancelled(
             gated_delta, args, y[:, :T], W, peak, found[:, _SCREEN_W]), gain=True)
     if checks is not None and checks.inputs:

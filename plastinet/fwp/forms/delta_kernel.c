@@ -22,6 +22,7 @@
  * numpy's own BLAS. Where the compiler targets AVX2 and FMA, the float products whose columns
  * come in multiples of 8 run instead in small_gemm.h (cache-resident, no packing).
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,52 @@ enum { FULL = 0, LOWER_OUT = 1, LOWER_A = 2, UPPER_A = 3 };
 #if defined(__AVX2__) && defined(__FMA__)
 #include "small_gemm.h"
 #endif
+
+/* The forward loops' heads on threads of their own: heads [0, N) in `threads` contiguous
+ * groups (as equal as they divide), the first on the calling thread, the others on threads
+ * started here and joined before return (none outlives the call); fn(args, h0, h1) runs
+ * heads [h0, h1) and returns its status (0: done). A group whose thread cannot be started
+ * runs on the calling thread. Heads are independent, so the results do not depend on the
+ * grouping. Returns the first nonzero status, else 0. */
+#define MAX_THREADS 64
+/* p + h0 * per where p is not NULL: the start of head h0's part of an array (in the groups) */
+#define HEAD(p, per) ((p) ? (p) + h0 * (per) : NULL)
+typedef int (*heads_fn)(void *args, long long h0, long long h1);
+struct heads_job {
+    heads_fn fn;
+    void *args;
+    long long h0, h1;
+    int status;
+};
+
+static void *heads_job_run(void *p)
+{
+    struct heads_job *job = p;
+    job->status = job->fn(job->args, job->h0, job->h1);
+    return NULL;
+}
+
+static int run_heads(heads_fn fn, void *args, long long N, long long threads)
+{
+    struct heads_job jobs[MAX_THREADS];
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS];
+    long long g = threads < 1 ? 1 : threads > N ? N : threads;
+    if (g > MAX_THREADS) g = MAX_THREADS;
+    if (g < 1) g = 1;
+    for (long long t = 0; t < g; ++t) {
+        jobs[t] = (struct heads_job){fn, args, t * N / g, (t + 1) * N / g, 0};
+        started[t] = t > 0 && pthread_create(&ids[t], NULL, heads_job_run, &jobs[t]) == 0;
+    }
+    heads_job_run(&jobs[0]);
+    int status = jobs[0].status;
+    for (long long t = 1; t < g; ++t) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else heads_job_run(&jobs[t]);
+        if (!status) status = jobs[t].status;
+    }
+    return status;
+}
 
 #define REAL float
 #define UREAL uint32_t

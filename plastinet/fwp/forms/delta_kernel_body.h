@@ -208,10 +208,11 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
  * each chunk's T and K K^T (* D) (C x C, at the start of the chunk's rows) for the backward,
  * which then need not form them again. screen (N x SCREEN_COLS; NULL: none): see
  * FN(screen_chunk). */
-int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk, long long dv,
-              long long every, const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
-              const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *pseudo, REAL *peak,
-              REAL *inv, REAL *gram, const REAL *W0, REAL *W, REAL *screen)
+static int FN(delta_heads)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
+                           long long dv, long long every, const REAL *Q, const REAL *K,
+                           const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
+                           REAL *states, REAL *pseudo, REAL *peak, REAL *inv, REAL *gram,
+                           const REAL *W0, REAL *W, REAL *screen)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
     REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 4 * C * dk));
@@ -291,6 +292,39 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
     free(A);
     free(Tm);
     return 0;
+}
+
+/* the arguments of FN(delta), for its groups of heads (FN(delta_group)) */
+struct FN(delta_args) {
+    FN(gemm_t) gemm;
+    long long n, C, dk, dv, every;
+    const REAL *Q, *K, *V, *beta, *alpha, *W0;
+    REAL *ST, *Y, *states, *pseudo, *peak, *inv, *gram, *W, *screen;
+};
+
+static int FN(delta_group)(void *p, long long h0, long long h1)
+{
+    struct FN(delta_args) *a = p;
+    long long n = a->n, C = a->C, dk = a->dk, dv = a->dv, ns = (n + a->every - 1) / a->every;
+    return FN(delta_heads)(a->gemm, h1 - h0, n, C, dk, dv, a->every, HEAD(a->Q, n * C * dk),
+                           HEAD(a->K, n * C * dk), HEAD(a->V, n * C * dv), HEAD(a->beta, n * C),
+                           HEAD(a->alpha, n * C), HEAD(a->ST, dk * dv), HEAD(a->Y, n * C * dv),
+                           HEAD(a->states, ns * dk * dv), HEAD(a->pseudo, n * C * dv),
+                           HEAD(a->peak, 1), HEAD(a->inv, n * C * dk), HEAD(a->gram, n * C * dk),
+                           HEAD(a->W0, dv * dk), HEAD(a->W, dv * dk),
+                           HEAD(a->screen, SCREEN_COLS));
+}
+
+/* The forward pass of N heads (see FN(delta_heads)) on `threads` threads (see run_heads). */
+int FN(delta)(FN(gemm_t) gemm, long long threads, long long N, long long n, long long C,
+              long long dk, long long dv, long long every, const REAL *Q, const REAL *K,
+              const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y, REAL *states,
+              REAL *pseudo, REAL *peak, REAL *inv, REAL *gram, const REAL *W0, REAL *W,
+              REAL *screen)
+{
+    struct FN(delta_args) args = {gemm, n, C, dk, dv, every, Q, K, V, beta, alpha, W0,
+                                  ST, Y, states, pseudo, peak, inv, gram, W, screen};
+    return run_heads(FN(delta_group), &args, N, threads);
 }
 
 /* Reverse sweep. In: states (entering S^T of every `every`-th chunk, as the forward kept

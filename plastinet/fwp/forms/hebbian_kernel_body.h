@@ -86,10 +86,11 @@ static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *
             for (long long c = 0; c < dk; ++c) Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[i * dk + c]);
 }
 
-int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
-                long long dv, long long da, long long every, const REAL *Q, const REAL *K,
-                const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
-                REAL *states, REAL *peak, const REAL *W0, REAL *W, REAL *screen)
+static int FN(hebbian_heads)(FN(gemm_t) gemm, long long N, long long n, long long C,
+                             long long dk, long long dv, long long da, long long every,
+                             const REAL *Q, const REAL *K, const REAL *V, const REAL *beta,
+                             const REAL *alpha, REAL *ST, REAL *Y, REAL *states, REAL *peak,
+                             const REAL *W0, REAL *W, REAL *screen)
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
@@ -217,6 +218,38 @@ int FN(hebbian)(FN(gemm_t) gemm, long long N, long long n, long long C, long lon
     free(buf);
     free(G);
     return 0;
+}
+
+/* the arguments of FN(hebbian), for its groups of heads (FN(hebbian_group)) */
+struct FN(hebbian_args) {
+    FN(gemm_t) gemm;
+    long long n, C, dk, dv, da, every;
+    const REAL *Q, *K, *V, *beta, *alpha, *W0;
+    REAL *ST, *Y, *states, *peak, *W, *screen;
+};
+
+static int FN(hebbian_group)(void *p, long long h0, long long h1)
+{
+    struct FN(hebbian_args) *a = p;
+    long long n = a->n, C = a->C, dk = a->dk, dv = a->dv, ns = (n + a->every - 1) / a->every;
+    return FN(hebbian_heads)(a->gemm, h1 - h0, n, C, dk, dv, a->da, a->every,
+                             HEAD(a->Q, n * C * dk), HEAD(a->K, n * C * dk),
+                             HEAD(a->V, n * C * dv), HEAD(a->beta, n * C),
+                             HEAD(a->alpha, n * C * a->da), HEAD(a->ST, dk * dv),
+                             HEAD(a->Y, n * C * dv), HEAD(a->states, ns * dk * dv),
+                             HEAD(a->peak, 1), HEAD(a->W0, dv * dk), HEAD(a->W, dv * dk),
+                             HEAD(a->screen, SCREEN_COLS));
+}
+
+/* The forward pass of N heads (see FN(hebbian_heads)) on `threads` threads (see run_heads). */
+int FN(hebbian)(FN(gemm_t) gemm, long long threads, long long N, long long n, long long C,
+                long long dk, long long dv, long long da, long long every, const REAL *Q,
+                const REAL *K, const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST,
+                REAL *Y, REAL *states, REAL *peak, const REAL *W0, REAL *W, REAL *screen)
+{
+    struct FN(hebbian_args) args = {gemm, n, C, dk, dv, da, every, Q, K, V, beta, alpha, W0,
+                                    ST, Y, states, peak, W, screen};
+    return run_heads(FN(hebbian_group), &args, N, threads);
 }
 
 /* Reverse sweep of the Hebbian rules. In: states (entering S^T of every `every`-th chunk, from

@@ -6,7 +6,9 @@ memory traffic and Python time that holds the GIL, so that its two head threads 
 1.5-1.9x one thread. ``delta_kernel.c`` does the same arithmetic one chunk at a time while
 the chunk is in cache: two BLAS products for ``Q K^T`` and ``K K^T``, the UT inverse by
 forward substitution in double precision (as the numpy engine forms it), and four BLAS
-products for the pseudo-values, read-outs and state; it runs without the GIL.
+products for the pseudo-values, read-outs and state; it runs without the GIL, and the
+forward loops spread their heads over threads they start themselves (``threads``; built
+with ``-pthread``).
 
 The products call numpy's own BLAS (the ``cblas_?gemm`` of the OpenBLAS numpy loads; its
 thread count is managed by :mod:`plastinet._blas`), so no BLAS is linked at build time;
@@ -73,7 +75,7 @@ def _find_gemm() -> tuple[int, int, str]:
 
 def _compile(int_type: str) -> Path:
     """Compile :data:`SOURCE` (once per key) and return the shared library's path."""
-    return compile_library(SOURCE, BODIES, _FLAGS, [f"-DBLAS_INT={int_type}"])
+    return compile_library(SOURCE, BODIES, _FLAGS, [f"-DBLAS_INT={int_type}", "-pthread"])
 
 
 def _load() -> dict:
@@ -87,7 +89,7 @@ def _load() -> dict:
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
                     fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
                                 ("delta", "delta_backward", "hebbian", "hebbian_backward"))
-                    for fn, sizes, pointers in zip(fns, (6, 6, 7, 7), (15, 16, 12, 14)):
+                    for fn, sizes, pointers in zip(fns, (7, 6, 8, 7), (15, 16, 12, 14)):
                         fn.restype = ctypes.c_int
                         fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
                     _loaded[name] = (*fns, gemm)
@@ -131,6 +133,12 @@ def _call(fn, gemm, dtype: np.dtype, dims: tuple[int, ...], arrays,
     return status
 
 
+def _threads(threads: int) -> int:
+    if not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"kernel: threads must be a positive integer, got {threads!r}")
+    return int(threads)
+
+
 def _every(every: int) -> int:
     if not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"delta kernel: every must be a positive integer, got {every!r}")
@@ -160,7 +168,9 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     where one is, the largest ``beta_t ||k_t||^2`` and the largest gate by its bits with the
     sign (above 1 if a gate lies outside ``[+0, 1]`` or is NaN): the checks of the inputs,
     gates and outputs and of the update's expansion, made while the loop has the numbers in
-    cache.
+    cache. ``threads``: the heads are split into that many contiguous groups, each on a
+    thread of its own started by the call (the first on the calling thread; none outlives
+    the call), with the same results for any number.
     """
     functions = _functions(dtype)
     if functions is None:
@@ -169,10 +179,10 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None,
-            peak=None, factors=None, W0=None, W=None, screen=None) -> None:
+            peak=None, factors=None, W0=None, W=None, screen=None, threads: int = 1) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
-        _call(fwd, gemm, dtype, (N, n, C, d_k, d_v, _every(every)),
+        _call(fwd, gemm, dtype, (_threads(threads), N, n, C, d_k, d_v, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
                (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v)), (peak, (N,)))
@@ -231,7 +241,7 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     ``Y (N, n, C, d_v)`` (written; None: not formed); ``states (N, ceil(n / every), d_k, d_v)``,
     if given, receives the transposed entering states of every ``every``-th chunk (for
     :func:`hebbian_backward_kernel`); ``peak (N,)``, ``W0``, ``W`` and ``screen (N, SCREEN_COLS)`` as
-    for :func:`delta_kernel` (its gain column stays 0). The
+    for :func:`delta_kernel` (its gain column stays 0), and ``threads`` as there. The
     arithmetic is that of :func:`.chunkwise.decayed_hebbian` (:func:`.chunkwise.hebbian`
     without gates).
     """
@@ -242,11 +252,11 @@ def hebbian_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, alpha, ST, Y, states=None, every: int = 1, peak=None, W0=None,
-            W=None, screen=None) -> None:
+            W=None, screen=None, threads: int = 1) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         d_a = _gate_units(alpha, d_k)
-        _call(heb, gemm, dtype, (N, n, C, d_k, d_v, d_a, _every(every)),
+        _call(heb, gemm, dtype, (_threads(threads), N, n, C, d_k, d_v, d_a, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C, d_a)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
                (states, (N, -(-n // every), d_k, d_v)), (peak, (N,)), (W0, (N, d_v, d_k)),
