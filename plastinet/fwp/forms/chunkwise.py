@@ -212,8 +212,10 @@ def _screen_inputs(q, k, v) -> None:
 #: ``|entry|`` of q, k, v (0-2), of the read-outs, of the final state, the largest gain and
 #: the largest gate by its bits
 _SCREEN_INPUTS, _SCREEN_Y, _SCREEN_W, _SCREEN_GAIN, _SCREEN_GATE = slice(0, 3), 3, 4, 5, 6
-#: unsigned integer of the size of each float dtype (the gate column's bits)
-_BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+#: per float dtype: the unsigned integer of its size (the columns' bit patterns), and the bit
+#: patterns of its largest finite number and of 1
+_BITS = {np.dtype(t): (u, int(np.array(np.finfo(t).max, t).view(u)), int(np.array(1, t).view(u)))
+         for t, u in ((np.float32, np.uint32), (np.float64, np.uint64))}
 
 
 def _record_checks(checks, found, q, k, v, y, W, redone: bool, gain: bool):
@@ -230,15 +232,14 @@ def _record_checks(checks, found, q, k, v, y, W, redone: bool, gain: bool):
     """
     if checks is None:
         return y, W
-    if checks.inputs and not np.all(found[:, _SCREEN_INPUTS] <= np.finfo(found.dtype).max):
+    bits, finite, one = _BITS[found.dtype]
+    top = found.view(bits).max(axis=0).tolist()        # the columns' largest bit patterns
+    if checks.inputs and max(top[_SCREEN_INPUTS]) > finite:
         _screen_inputs(q, k, v)
-    checks.outputs_finite = not redone and bool(np.all(found[:, _SCREEN_Y:_SCREEN_W + 1]
-                                                       <= np.finfo(found.dtype).max))
+    checks.outputs_finite = not redone and max(top[_SCREEN_Y], top[_SCREEN_W]) <= finite
     if gain:
         checks.gain = float(found[:, _SCREEN_GAIN].max())
-    bits = _BITS[found.dtype]
-    top = np.ascontiguousarray(found[:, _SCREEN_GATE]).view(bits).max()
-    checks.gates_ok = bool(top <= np.array(1, found.dtype).view(bits))
+    checks.gates_ok = top[_SCREEN_GATE] <= one
     return y, W
 
 
