@@ -255,9 +255,19 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
  * dST = dW^T (the cotangent of the final state, transposed; on return the cotangent of the
  * initial state). Out: dQ, dK, dB. The states of a group of `every` chunks are rebuilt from
  * its first, S^T_{j+1} = g_C S^T_j + (K_j e)^T U_j, by the forward's own product (same
- * rounding). With gates (alpha not NULL) the products of the forward carry the gate factors
- * (D on K K^T, Q K^T and their cotangents, g on Q and on W_y = T diag(beta g) K, e on K in
- * the write, g_C on the state). Their own gradient dAlpha (N, n, C) follows from dQ and dV:
+ * rounding). Per chunk, with S the entering state (d_v x d_k; S^T is kept), dS' the
+ * cotangent of the exit state, attn = tril(Q K^T * D) and the chunk's T:
+ *   dU = attn^T dY + (K e) dS'^T,  dK_e = U dS'^T,  Dv = d(beta V) = T^T dU,  dV = beta Dv,
+ *   dQ = g dY S + (d attn) K,  d attn = tril(dY U^T) * D,
+ *   NK = -d(beta g K) = T^T (dU S) = Dv S,
+ *   dM = -d(strict lower part of T^-1) = strict_tril(Dv U^T),
+ *   dS = g_C dS' + (Q g)^T dY - (K g)^T dV.
+ * The solves' terms are formed from the forward's pseudo-values U = U_y - W_y S^T
+ * (U_y = T diag(beta) V, W_y = T diag(beta g) K), so that neither U_y nor W_y is formed:
+ * Dv U_y^T - NK W_y^T = Dv U^T, and W_y^T dU = (K g)^T diag(beta) T^T dU = (K g)^T dV.
+ * With gates (alpha not NULL) the products of the forward carry the gate factors (D on
+ * K K^T, Q K^T and their cotangents, g on Q and K in the products with S^T, e on K in the
+ * write, g_C on the state). Their own gradient dAlpha (N, n, C) follows from dQ and dV:
  * W_t e^{-L_t} is a delta rule fed v_t e^{-L_t} and read out as y_t = e^{L_t} (..) q_t, so
  * d log a_t = sum_{s >= t} (q_s dq_s - v_s dv_s) + <dW, W_T>, carried in double across
  * chunks in carry (N; in: <dW, W_T>), as for the Hebbian rules. inv and gram (NULL: formed
@@ -274,13 +284,13 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
     long long ns = (n + every - 1) / every;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
     long long mx = C > dk ? (C > dv ? C : dv) : (dk > dv ? dk : dv);
-    REAL *buf = malloc(sizeof(REAL) * (7 * C * C + 3 * C * dv + 5 * C * dk + mx * mx));
+    REAL *buf = malloc(sizeof(REAL) * (6 * C * C + 3 * C * dv + dv * dk + 5 * C * dk + mx * mx));
     double *Tm = malloc(sizeof(double) * (C * C + 3 * C));
     if (!buf || !Tm || !group) { free(buf); free(Tm); free(group); return 1; }
     REAL *KK = buf, *A = KK + C * C, *dA = A + C * C, *dM = dA + C * C, *Tf = dM + C * C;
-    REAL *TB = Tf + C * C, *Dm = TB + C * C, *Uy = Dm + C * C, *dU = Uy + C * dv;
-    REAL *Dv = dU + C * dv, *Wy = Dv + C * dv, *NK = Wy + C * dk, *dUS = NK + C * dk;
-    REAL *Qg = dUS + C * dk, *Kg = Qg + C * dk, *Tt = Kg + C * dk;   /* Tt: see FN(mm_bt) */
+    REAL *Dm = Tf + C * C, *dU = Dm + C * C, *Dv = dU + C * dv, *Ut = Dv + C * dv;
+    REAL *Sw = Ut + C * dv, *NK = Sw + dv * dk, *Qg = NK + C * dk, *Kg = Qg + C * dk;
+    REAL *Ke = Kg + C * dk, *Kr = Ke + C * dk, *Tt = Kr + C * dk;    /* Tt: see FN(mm_bt) */
     double *G = Tm + C * C, *E = G + C, *Gi = E + C;
     for (long long h = 0; h < N; ++h) {
         REAL *dS = dST + h * dk * dv;
@@ -318,19 +328,19 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                     for (long long c = 0; c < dk; ++c) {
                         Qg[i * dk + c] = q[i * dk + c] * gi;
                         Kg[i * dk + c] = k[i * dk + c] * gi;
-                        NK[i * dk + c] = k[i * dk + c] * ei;               /* K e, until NK is used */
+                        Ke[i * dk + c] = k[i * dk + c] * ei;
                     }
                 }
-                qs = Qg, ks = Kg, kw = NK;
+                qs = Qg, ks = Kg, kw = Ke;
             }
             if (a && G[C - 1] >= RATIO_MIN) {   /* (K g)(K / g)^T, (Q g)(K / g)^T; D = g_i / g_c */
                 for (long long i = 0; i < C; ++i) {
                     REAL r = (REAL)(1.0 / G[i]);
                     Gi[i] = 1.0 / G[i];
-                    for (long long c = 0; c < dk; ++c) dUS[i * dk + c] = k[i * dk + c] * r;
+                    for (long long c = 0; c < dk; ++c) Kr[i * dk + c] = k[i * dk + c] * r;
                 }
-                if (!gram) FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Kg, dk, dUS, 0, KK, C, Tt);
-                FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Qg, dk, dUS, 0, A, C, Tt);
+                if (!gram) FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Kg, dk, Kr, 0, KK, C, Tt);
+                FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Qg, dk, Kr, 0, A, C, Tt);
                 for (long long i = 0; i < C; ++i)
                     for (long long c = 0; c <= i; ++c) Dm[i * C + c] = (REAL)(G[i] * Gi[c]);
             } else {
@@ -351,22 +361,22 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             if (gram) {                    /* K K^T (* D) and T as the forward recorded them */
                 memcpy(KK, gram + row * dk, sizeof(REAL) * C * C);
                 memcpy(Tf, inv + row * dk, sizeof(REAL) * C * C);
-                for (long long i = 0; i < C; ++i)
-                    for (long long c = 0; c < C; ++c) TB[i * C + c] = Tf[i * C + c] * b[c];
             } else
-                FN(ut_inverse)(C, KK, b, Tm, Tf, TB);
-            FN(mm)(gemm, 0, LOWER_A, C, dv, C, 1, TB, C, v, dv, 0, Uy, dv);
-            FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, TB, C, ks, dk, 0, Wy, dk);
-            /* dU = attn^T dY + K_e dS';  dK_e = U dS'^T;  dS = g_C dS' + (Q g)^T dY - W_y^T dU */
+                FN(ut_inverse)(C, KK, b, Tm, Tf, dM);          /* dM: T diag(beta), unused */
+            /* dU, dK_e (dS' = the incoming dS), Dv; dS <- g_C dS' + (Q g)^T dY */
             FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, A, C, dy, dv, 0, dU, dv);
             FN(mm)(gemm, 0, FULL, C, dv, dk, 1, kw, dk, dS, dv, 1, dU, dv);
             FN(mm_bt)(gemm, FULL, C, dk, dv, 1, u, dv, dS, 0, dke, dk, Tt);
+            FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
             FN(mm)(gemm, 1, FULL, dk, dv, C, 1, qs, dk, dy, dv, a ? (REAL)G[C - 1] : 1,
                  dS, dv);
-            FN(mm)(gemm, 1, FULL, dk, dv, C, -1, Wy, dk, dU, dv, 1, dS, dv);
-            /* through the read-out Y = attn U + Q g S^T: dQ = g dY S, d attn = tril(dY U^T) D */
-            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, dy, dv, S, 0, dq, dk, Tt);
-            FN(mm_bt)(gemm, LOWER_OUT, C, C, dv, 1, dy, dv, u, 0, dA, C, Tt);
+            /* dY S and NK = Dv S (Sw = S, transposed once); dY U^T and dM = Dv U^T (lower) */
+            FN(transpose)(dk, dv, S, Sw);
+            FN(mm)(gemm, 0, FULL, C, dk, dv, 1, dy, dv, Sw, dk, 0, dq, dk);
+            FN(mm)(gemm, 0, FULL, C, dk, dv, 1, Dv, dv, Sw, dk, 0, NK, dk);
+            FN(transpose)(C, dv, u, Ut);
+            FN(lower_xyt)(gemm, C, dv, 1, dy, Ut, dA);
+            FN(lower_xyt)(gemm, C, dv, 1, Dv, Ut, dM);
             for (long long i = 0; i < C; ++i) {
                 if (a) {
                     REAL gi = (REAL)G[i], ei = (REAL)E[i];
@@ -378,12 +388,6 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                 }
                 for (long long c = i + 1; c < C; ++c) dA[i * C + c] = 0;
             }
-            /* through the solves: d(beta V) = T^T dU, -d(beta g K) = T^T (dU S) */
-            FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
-            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, dU, dv, S, 0, dUS, dk, Tt);
-            FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, Tf, C, dUS, dk, 0, NK, dk);
-            FN(mm_bt)(gemm, LOWER_OUT, C, C, dv, 1, Dv, dv, Uy, 0, dM, C, Tt);
-            FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, -1, NK, dk, Wy, 1, dM, C, Tt);
             for (long long i = 0; i < C; ++i) {
                 double gi = a ? G[i] : 1.0;
                 double s = FN(dot)(Dv + i * dv, v + i * dv, dv)
@@ -396,6 +400,7 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                 for (long long c = 0; c < dk; ++c)
                     dke[i * dk + c] -= (REAL)(b[i] * gi) * NK[i * dk + c];
             }
+            FN(mm)(gemm, 1, FULL, dk, dv, C, -1, ks, dk, u, dv, 1, dS, dv);  /* - (K g)^T dV */
             for (long long i = 0; i < C; ++i)        /* dKK + dKK^T, dKK = diag(beta) dM (* D) */
                 for (long long c = 0; c < C; ++c) {
                     REAL x = b[i] * dM[i * C + c], y = b[c] * dM[c * C + i];
