@@ -259,11 +259,12 @@ int FN(delta)(FN(gemm_t) gemm, long long N, long long n, long long C, long long 
  * its first, S^T_{j+1} = g_C S^T_j + (K_j e)^T U_j, by the forward's own product (same
  * rounding). Per chunk, with S the entering state (d_v x d_k; S^T is kept), dS' the
  * cotangent of the exit state, attn = tril(Q K^T * D), the chunk's T and B = diag(beta):
- *   dU = attn^T dY + (K e) dS'^T,  dK_e = U dS'^T,  Dv = d(B V) = T^T dU,  dV = B Dv,
+ *   dU = attn^T dY + (K e) dS'^T,  dK_e = U dS',  Dv = d(B V) = T^T dU,  dV = B Dv,
  *   dQ = g dY S + (d attn) K,  d attn = tril(dY U^T) * D,  NK = -d(B g K) = T^T (dU S) = Dv S,
- *   M = -strict_tril(Dv U^T) * D  (the cotangent of strict_tril(B K K^T * D), times B^-1 D),
+ *   M = -strict_tril(Dv U^T) * D  (the cotangent of strict_tril(B K K^T * D), times D: that
+ *       of K K^T is B M),
  *   dK = e dK_e - B g NK + B M K + M^T B K + (d attn)^T Q,
- *   dB = Dv . V - g NK . K + K . (M K),  dS = g_C dS' + (Q g)^T dY - (K g)^T dV.
+ *   dB = Dv . V - g NK . K + K . (M K),  dS^T = g_C dS'^T + (Q g)^T dY - (K g)^T dV.
  * The solves' terms come from the forward's pseudo-values U = U_y - W_y S^T (U_y = T B V,
  * W_y = T B diag(g) K), so that neither U_y nor W_y is formed: Dv U_y^T - NK W_y^T = Dv U^T,
  * W_y^T dU = (K g)^T dV; and K K^T * D is not formed either: M's terms are products with K.

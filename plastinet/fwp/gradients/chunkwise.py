@@ -215,11 +215,7 @@ def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dal
     # _states_in; the state of every chunk where C >= d_v: no rebuilding): one call per head;
     # else those of every STATE_EVERY-th chunk in an array of their own, one call for all
     # heads (one per head with reuse)
-    every = -(-d_v // C)
-    ns = -(-n // every)
-    inside = ns * d_v <= n * C
-    if not inside:
-        every, ns = STATE_EVERY, -(-n // STATE_EVERY)
+    every, ns, inside = _kept_states(n, C, d_v)
     states = None if inside else np.empty((N, ns, d_k, d_v), dtype=dt)
     heads = [slice(h, h + 1) for h in range(N)] if inside or reuse else [slice(0, N)]
     ST = np.array(_t(W0), dtype=dt, order="C")
@@ -246,6 +242,18 @@ def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dal
                *(() if alpha is None else ((dalpha, dA),)))
     np.copyto(dW0, _t(dST))
     return (np.ones(N, dtype=bool),)
+
+
+def _kept_states(n: int, C: int, d_v: int) -> tuple[int, int, bool]:
+    """``(every, ns, inside)`` of the compiled backwards' kept states for ``n`` chunks: the
+    state of every ``ceil(d_v / C)``-th chunk (``ns`` of them) in the buffer of the ``q``
+    gradient (``inside``, see :func:`_states_in`) where they fit, else of every
+    :data:`STATE_EVERY`-th chunk in an array of their own."""
+    every = -(-d_v // C)
+    ns = -(-n // every)
+    if ns * d_v <= n * C:
+        return every, ns, True
+    return STATE_EVERY, -(-n // STATE_EVERY), False
 
 
 def _states_in(grad: np.ndarray, ns: int, d_v: int) -> np.ndarray:
@@ -427,11 +435,7 @@ def _gated_delta_compiled(Q, K, V, b, dY, alpha, W0, dW, dq, dk, dV, dB, dW0, da
     inputs = [np.ascontiguousarray(x) for x in (Q, K, V, b)]
     dYc = np.ascontiguousarray(dY)
     gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
-    every = -(-d_v // C)
-    ns = -(-n // every)
-    inside = ns * d_v <= n * C
-    if not inside:
-        every, ns = STATE_EVERY, -(-n // STATE_EVERY)
+    every, ns, inside = _kept_states(n, C, d_v)
     states = None if inside else np.empty((N, ns, d_k, d_v), dtype=dt)
     ST = np.array(_t(W0), dtype=dt, order="C")
     dST = np.array(_t(dW), dtype=dt, order="C")
