@@ -370,16 +370,15 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
             FN(mm)(gemm, 1, FULL, dk, dv, C, 1, qs, dk, dy, dv, a ? (REAL)G[C - 1] : 1,
                  dS, dv);
-            /* dY S and NK = Dv S (Sw = S, transposed once); dY U^T and Dv U^T (lower) */
+            /* dY S and NK = Dv S (Sw = S, transposed once); dY U^T and -Dv U^T (lower) */
             FN(transpose)(dk, dv, S, Sw);
             FN(mm)(gemm, 0, FULL, C, dk, dv, 1, dy, dv, Sw, dk, 0, dq, dk);
             FN(mm)(gemm, 0, FULL, C, dk, dv, 1, Dv, dv, Sw, dk, 0, NK, dk);
             FN(transpose)(C, dv, u, Ut);
             FN(lower_xyt)(gemm, C, dv, 1, dy, Ut, dA);
-            FN(lower_xyt)(gemm, C, dv, 1, Dv, Ut, dM);
+            FN(lower_xyt)(gemm, C, dv, -1, Dv, Ut, dM);
             for (long long i = 0; i < C; ++i) {
-                REAL *ai = dA + i * C, *mi = dM + i * C;
-                for (long long c = 0; c < i; ++c) mi[c] = -mi[c];      /* M = -strict_tril(..) D */
+                REAL *ai = dA + i * C, *mi = dM + i * C;             /* M = -strict_tril(..) D */
                 if (a) {
                     REAL gr = (REAL)G[i], er = (REAL)E[i];
                     for (long long c = 0; c <= i; ++c) ai[c] *= Dm[i * C + c];
