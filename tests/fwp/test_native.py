@@ -263,15 +263,23 @@ def test_compiled_backward_keeps_the_states_that_fit(monkeypatch, name, d_v, chu
         assert rel_err(grads["1"][key], grads["0"][key]) < 1e-11, key
 
 
-@pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian_per_key", "delta", "gated_delta"])
+@pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian_per_key", "delta", "gated_delta",
+                                  "delta/identity", "gated_delta/identity"])
 def test_compiled_backward_states_in_their_own_array(monkeypatch, name):
     # states of d_v = 40 numbers per key do not fit into the q gradient of one group of
-    # chunks (STATE_EVERY * C = 8 * 4 < 40): the kernel keeps them in an array of their own
+    # chunks (STATE_EVERY * C = 8 * 4 < 40): the kernel keeps them in an array of their own;
+    # for all heads in one call where q and k are the caller's (the identity map: unit keys
+    # given), one head at a time where their gradients are written over the mapped q and k
     from plastinet.fwp.gradients import chunkwise as backward
 
     monkeypatch.setattr(backward, "STATE_EVERY", 8)
-    rule, per_key = RULES[name]
+    base, _, identity = name.partition("/")
+    rule, per_key = RULES[base]
+    if identity:
+        rule = type(rule)()
     (q, k, v), kw = make_case(rule, 1, 3, 203, 12, 40, np.float64, seed=31, per_key=per_key)
+    if identity:
+        q, k = (x / np.linalg.norm(x, axis=-1, keepdims=True) for x in (q, k))
     if "alpha" in kw:
         kw["alpha"] = np.random.default_rng(2).uniform(0.9, 1.0, kw["alpha"].shape)
     dy = np.random.default_rng(6).standard_normal(v.shape)
