@@ -297,22 +297,21 @@ def test_without_a_compiler_the_numpy_engine_is_used_and_it_says_why(monkeypatch
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
-@pytest.mark.parametrize("every", [1, 3, 4])
 @pytest.mark.parametrize("chunk", [32, 30, 16])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, every, name):
-    # ragged groups of kept states (34 chunks of 30 steps), every state kept, ragged tail;
-    # C = 16 <= d_k = 24: the delta rules' backward reads the chunks' T and K K^T that the
-    # forward recorded in the buffers of dk and dq (C > d_k: it forms them again)
+def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, name):
+    # ragged tail (34 chunks of 30 steps); d_v = 40 > C: the state of every 2nd (C = 32, 30)
+    # or 3rd chunk (C = 16; a ragged last group) kept, the others rebuilt; C = 16 <= d_k = 24:
+    # the delta rules' backward reads the chunks' T that the forward recorded in the buffer
+    # of dk (C > d_k: it forms them again)
     from plastinet.fwp.gradients import chunkwise as backward
 
-    monkeypatch.setattr(backward, "STATE_EVERY", every)
     rule, per_key = RULES[name]
     kernel = "delta_backward_kernel" if isinstance(rule, (Delta, GatedDelta)) else "hebbian_backward_kernel"
     calls = []
     real = getattr(native, kernel)
     monkeypatch.setattr(backward, kernel, lambda dt: calls.append(dt) or real(dt))
-    (q, k, v), kw = make_case(rule, 1, 3, 1000 + 13, 24, 16, dtype, seed=8, per_key=per_key)
+    (q, k, v), kw = make_case(rule, 1, 3, 1000 + 13, 24, 40, dtype, seed=8, per_key=per_key)
     if "alpha" in kw:
         kw["alpha"] = np.random.default_rng(7).uniform(0.9, 1.0, kw["alpha"].shape).astype(dtype)
     dy = np.random.default_rng(9).standard_normal(v.shape).astype(dtype)
@@ -327,10 +326,10 @@ def test_compiled_backward_gives_the_numpy_gradients(monkeypatch, dtype, chunk, 
         assert rel_err(grads["1"][key], grads["0"][key]) < tol, key
 
 
-@pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian", "decayed_hebbian_per_key"])
+@pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("d_v, chunk", [(40, 16), (16, 16), (20, 8)])
-def test_hebbian_backward_keeps_the_states_that_fit(monkeypatch, name, d_v, chunk):
-    # the Hebbian backward keeps the state of every ceil(d_v / C)-th chunk in the buffer of
+def test_compiled_backward_keeps_the_states_that_fit(monkeypatch, name, d_v, chunk):
+    # the compiled backward keeps the state of every ceil(d_v / C)-th chunk in the buffer of
     # the q gradient: every 3rd (40 / 16; 64 chunks, a ragged last group), every one
     # (16 / 16: no rebuilding), every 3rd with a padded last chunk (20 / 8; 127 chunks)
     from plastinet.fwp.gradients import chunkwise as backward
@@ -353,15 +352,23 @@ def test_hebbian_backward_keeps_the_states_that_fit(monkeypatch, name, d_v, chun
         assert rel_err(grads["1"][key], grads["0"][key]) < 1e-11, key
 
 
-@pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian_per_key"])
-def test_hebbian_backward_states_in_their_own_array(monkeypatch, name):
+@pytest.mark.parametrize("name", ["hebbian", "decayed_hebbian_per_key", "delta", "gated_delta",
+                                  "delta/identity", "gated_delta/identity"])
+def test_compiled_backward_states_in_their_own_array(monkeypatch, name):
     # states of d_v = 40 numbers per key do not fit into the q gradient of one group of
-    # chunks (STATE_EVERY * C = 8 * 4 < 40): the kernel keeps them in an array of their own
+    # chunks (STATE_EVERY * C = 8 * 4 < 40): the kernel keeps them in an array of their own;
+    # for all heads in one call where q and k are the caller's (the identity map: unit keys
+    # given), one head at a time where their gradients are written over the mapped q and k
     from plastinet.fwp.gradients import chunkwise as backward
 
     monkeypatch.setattr(backward, "STATE_EVERY", 8)
-    rule, per_key = RULES[name]
+    base, _, identity = name.partition("/")
+    rule, per_key = RULES[base]
+    if identity:
+        rule = type(rule)()
     (q, k, v), kw = make_case(rule, 1, 3, 203, 12, 40, np.float64, seed=31, per_key=per_key)
+    if identity:
+        q, k = (x / np.linalg.norm(x, axis=-1, keepdims=True) for x in (q, k))
     if "alpha" in kw:
         kw["alpha"] = np.random.default_rng(2).uniform(0.9, 1.0, kw["alpha"].shape)
     dy = np.random.default_rng(6).standard_normal(v.shape)

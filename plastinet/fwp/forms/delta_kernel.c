@@ -15,8 +15,8 @@
  * the caller's layout of the state), if not NULL: S^T is read from W0 at each head's start and
  * the final state written to W at its end (transposed in cache; both forward kernels).
  *
- * Backward: the reverse scan of plastinet/fwp/gradients/chunkwise.py (_gated_delta_heads
- * without a gate), per chunk from the last: see delta_kernel_body.h.
+ * Backward: the gradients of the reverse scan of plastinet/fwp/gradients/chunkwise.py
+ * (_gated_delta_heads), with fewer products, per chunk from the last: see delta_kernel_body.h.
  *
  * BLAS is the caller's cblas_?gemm (BLAS_INT: its integer type), so that the products run in
  * numpy's own BLAS. Where the compiler targets AVX2 and FMA, the float products whose columns

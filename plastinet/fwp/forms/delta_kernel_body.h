@@ -178,15 +178,18 @@ static void FN(screen_chunk)(REAL *screen, const REAL *q, const REAL *k, const R
     FN(track_peak)(screen + 2, v, nv);
 }
 
-/* sum x_i y_i in double, with four partial sums (no chain of dependent additions) */
+/* sum x_i y_i in double, with sixteen partial sums: four independent chains of vectors of
+ * four doubles, so that the additions' latency does not bound the loop */
 static double FN(dot)(const REAL *x, const REAL *y, long long n)
 {
-    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    double s[16] = {0.0};
     long long i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; ++j) s[j] += (double)x[i + j] * y[i + j];
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; ++j) s[j] += (double)x[i + j] * y[i + j];
     for (; i < n; ++i) s[0] += (double)x[i] * y[i];
-    return (s[0] + s[1]) + (s[2] + s[3]);
+    for (int w = 8; w > 0; w /= 2)
+        for (int j = 0; j < w; ++j) s[j] += s[j + w];
+    return s[0];
 }
 
 /* Inclusive gate products from the chunk start, G_t = prod_{s<=t} a_s, and exclusive ones to
@@ -204,15 +207,14 @@ static void FN(scalar_gates)(long long C, const REAL *a, double *G, double *E)
  * factors <= 1, in double) and D[t][tau] = prod_{s=tau+1..t} a_s, K K^T and Q K^T are
  * multiplied by D (formed as (K g)(K e)^T / g_C and (Q g)(K e)^T / g_C where
  * g_C >= RATIO_MIN), Q and K (in the products with S^T) by g, K (in the write) by e, and
- * S^T <- g_C S^T + (K e)^T U. inv and gram (NULL: none), laid out as Q (C <= dk), receive
- * each chunk's T and K K^T (* D) (C x C, at the start of the chunk's rows) for the backward,
- * which then need not form them again. screen (N x SCREEN_COLS; NULL: none): see
- * FN(screen_chunk). */
+ * S^T <- g_C S^T + (K e)^T U. inv (NULL: none), laid out as Q (C <= dk), receives each
+ * chunk's T (C x C, at the start of the chunk's rows) for the backward, which then need not
+ * form it again. screen (N x SCREEN_COLS; NULL: none): see FN(screen_chunk). */
 static int FN(delta_heads)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                            long long dv, long long every, const REAL *Q, const REAL *K,
                            const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y,
-                           REAL *states, REAL *pseudo, REAL *peak, REAL *inv, REAL *gram,
-                           const REAL *W0, REAL *W, REAL *screen)
+                           REAL *states, REAL *pseudo, REAL *peak, REAL *inv, const REAL *W0,
+                           REAL *W, REAL *screen)
 {
     long long ns = (n + every - 1) / every;                 /* states kept per head */
     REAL *A = malloc(sizeof(REAL) * (3 * C * C + 2 * C * dv + 4 * C * dk));
@@ -267,7 +269,6 @@ static int FN(delta_heads)(FN(gemm_t) gemm, long long N, long long n, long long 
                     }
                 }
             }
-            if (gram) memcpy(gram + row * dk, KK, sizeof(REAL) * C * C);
             for (long long i = 0; sc && i < C; ++i) {   /* beta ||k||^2: the diagonal of K K^T (* D) */
                 REAL g = b[i] * KK[i * C + i];
                 sc[SCREEN_GAIN] = g > sc[SCREEN_GAIN] || g != g ? g : sc[SCREEN_GAIN];
@@ -299,7 +300,7 @@ struct FN(delta_args) {
     FN(gemm_t) gemm;
     long long n, C, dk, dv, every;
     const REAL *Q, *K, *V, *beta, *alpha, *W0;
-    REAL *ST, *Y, *states, *pseudo, *peak, *inv, *gram, *W, *screen;
+    REAL *ST, *Y, *states, *pseudo, *peak, *inv, *W, *screen;
 };
 
 static int FN(delta_group)(void *p, long long h0, long long h1)
@@ -310,20 +311,18 @@ static int FN(delta_group)(void *p, long long h0, long long h1)
                            HEAD(a->K, n * C * dk), HEAD(a->V, n * C * dv), HEAD(a->beta, n * C),
                            HEAD(a->alpha, n * C), HEAD(a->ST, dk * dv), HEAD(a->Y, n * C * dv),
                            HEAD(a->states, ns * dk * dv), HEAD(a->pseudo, n * C * dv),
-                           HEAD(a->peak, 1), HEAD(a->inv, n * C * dk), HEAD(a->gram, n * C * dk),
-                           HEAD(a->W0, dv * dk), HEAD(a->W, dv * dk),
-                           HEAD(a->screen, SCREEN_COLS));
+                           HEAD(a->peak, 1), HEAD(a->inv, n * C * dk), HEAD(a->W0, dv * dk),
+                           HEAD(a->W, dv * dk), HEAD(a->screen, SCREEN_COLS));
 }
 
 /* The forward pass of N heads (see FN(delta_heads)) on `threads` threads (see run_heads). */
 int FN(delta)(FN(gemm_t) gemm, long long threads, long long N, long long n, long long C,
               long long dk, long long dv, long long every, const REAL *Q, const REAL *K,
               const REAL *V, const REAL *beta, const REAL *alpha, REAL *ST, REAL *Y, REAL *states,
-              REAL *pseudo, REAL *peak, REAL *inv, REAL *gram, const REAL *W0, REAL *W,
-              REAL *screen)
+              REAL *pseudo, REAL *peak, REAL *inv, const REAL *W0, REAL *W, REAL *screen)
 {
     struct FN(delta_args) args = {gemm, n, C, dk, dv, every, Q, K, V, beta, alpha, W0,
-                                  ST, Y, states, pseudo, peak, inv, gram, W, screen};
+                                  ST, Y, states, pseudo, peak, inv, W, screen};
     return run_heads(FN(delta_group), &args, N, threads);
 }
 
@@ -332,32 +331,41 @@ int FN(delta)(FN(gemm_t) gemm, long long threads, long long N, long long n, long
  * dST = dW^T (the cotangent of the final state, transposed; on return the cotangent of the
  * initial state). Out: dQ, dK, dB. The states of a group of `every` chunks are rebuilt from
  * its first, S^T_{j+1} = g_C S^T_j + (K_j e)^T U_j, by the forward's own product (same
- * rounding). With gates (alpha not NULL) the products of the forward carry the gate factors
- * (D on K K^T, Q K^T and their cotangents, g on Q and on W_y = T diag(beta g) K, e on K in
- * the write, g_C on the state). Their own gradient dAlpha (N, n, C) follows from dQ and dV:
+ * rounding). Per chunk, with S the entering state (d_v x d_k; S^T is kept), dS' the
+ * cotangent of the exit state, attn = tril(Q K^T * D), the chunk's T and B = diag(beta):
+ *   dU = attn^T dY + (K e) dS'^T,  dK_e = U dS',  Dv = d(B V) = T^T dU,  dV = B Dv,
+ *   dQ = g dY S + (d attn) K,  d attn = tril(dY U^T) * D,  NK = -d(B g K) = T^T (dU S) = Dv S,
+ *   M = -strict_tril(Dv U^T) * D  (the cotangent of strict_tril(B K K^T * D), times D: that
+ *       of K K^T is B M),
+ *   dK = e dK_e - B g NK + B M K + M^T B K + (d attn)^T Q,
+ *   dB = Dv . V - g NK . K + K . (M K),  dS^T = g_C dS'^T + (Q g)^T dY - (K g)^T dV.
+ * The solves' terms come from the forward's pseudo-values U = U_y - W_y S^T (U_y = T B V,
+ * W_y = T B diag(g) K), so that neither U_y nor W_y is formed: Dv U_y^T - NK W_y^T = Dv U^T,
+ * W_y^T dU = (K g)^T dV; and K K^T * D is not formed either: M's terms are products with K.
+ * With gates (alpha not NULL) the products of the forward carry the gate factors (D on
+ * K K^T, Q K^T and their cotangents, g on Q and K in the products with S^T, e on K in the
+ * write, g_C on the state). Their own gradient dAlpha (N, n, C) follows from dQ and dV:
  * W_t e^{-L_t} is a delta rule fed v_t e^{-L_t} and read out as y_t = e^{L_t} (..) q_t, so
  * d log a_t = sum_{s >= t} (q_s dq_s - v_s dv_s) + <dW, W_T>, carried in double across
- * chunks in carry (N; in: <dW, W_T>), as for the Hebbian rules. inv and gram (NULL: formed
- * here): T and K K^T (* D) of every chunk as FN(delta) recorded them, in buffers laid out as
- * dQ and dK (they are dK and dQ themselves: chunk j's matrices are copied out before chunk
- * j's gradients are written). */
+ * chunks in carry (N; in: <dW, W_T>), as for the Hebbian rules. inv (NULL: formed here):
+ * the T of every chunk as FN(delta) recorded it, in a buffer laid out as dK (it may be dK
+ * itself: chunk j's T is copied out before chunk j's gradients are written). */
 int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, long long dk,
                        long long dv, long long every, const REAL *Q, const REAL *K,
                        const REAL *V, const REAL *beta, const REAL *alpha, const REAL *dY,
                        const REAL *states, REAL *pseudo, REAL *dST, REAL *dQ, REAL *dK,
-                       REAL *dB, double *carry, REAL *dAlpha, const REAL *inv,
-                       const REAL *gram)
+                       REAL *dB, double *carry, REAL *dAlpha, const REAL *inv)
 {
     long long ns = (n + every - 1) / every;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
     long long mx = C > dk ? (C > dv ? C : dv) : (dk > dv ? dk : dv);
-    REAL *buf = malloc(sizeof(REAL) * (7 * C * C + 3 * C * dv + 5 * C * dk + mx * mx));
+    REAL *buf = malloc(sizeof(REAL) * (6 * C * C + 3 * C * dv + dv * dk + 5 * C * dk + mx * mx));
     double *Tm = malloc(sizeof(double) * (C * C + 3 * C));
     if (!buf || !Tm || !group) { free(buf); free(Tm); free(group); return 1; }
     REAL *KK = buf, *A = KK + C * C, *dA = A + C * C, *dM = dA + C * C, *Tf = dM + C * C;
-    REAL *TB = Tf + C * C, *Dm = TB + C * C, *Uy = Dm + C * C, *dU = Uy + C * dv;
-    REAL *Dv = dU + C * dv, *Wy = Dv + C * dv, *NK = Wy + C * dk, *dUS = NK + C * dk;
-    REAL *Qg = dUS + C * dk, *Kg = Qg + C * dk, *Tt = Kg + C * dk;   /* Tt: see FN(mm_bt) */
+    REAL *Dm = Tf + C * C, *dU = Dm + C * C, *Dv = dU + C * dv, *Ut = Dv + C * dv;
+    REAL *Sw = Ut + C * dv, *NK = Sw + dv * dk, *Qg = NK + C * dk, *Kg = Qg + C * dk;
+    REAL *Ke = Kg + C * dk, *Kr = Ke + C * dk, *Tt = Kr + C * dk;    /* Tt: see FN(mm_bt) */
     double *G = Tm + C * C, *E = G + C, *Gi = E + C;
     for (long long h = 0; h < N; ++h) {
         REAL *dS = dST + h * dk * dv;
@@ -395,29 +403,29 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
                     for (long long c = 0; c < dk; ++c) {
                         Qg[i * dk + c] = q[i * dk + c] * gi;
                         Kg[i * dk + c] = k[i * dk + c] * gi;
-                        NK[i * dk + c] = k[i * dk + c] * ei;               /* K e, until NK is used */
+                        Ke[i * dk + c] = k[i * dk + c] * ei;
                     }
                 }
-                qs = Qg, ks = Kg, kw = NK;
+                qs = Qg, ks = Kg, kw = Ke;
             }
             if (a && G[C - 1] >= RATIO_MIN) {   /* (K g)(K / g)^T, (Q g)(K / g)^T; D = g_i / g_c */
                 for (long long i = 0; i < C; ++i) {
                     REAL r = (REAL)(1.0 / G[i]);
                     Gi[i] = 1.0 / G[i];
-                    for (long long c = 0; c < dk; ++c) dUS[i * dk + c] = k[i * dk + c] * r;
+                    for (long long c = 0; c < dk; ++c) Kr[i * dk + c] = k[i * dk + c] * r;
                 }
-                if (!gram) FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Kg, dk, dUS, 0, KK, C, Tt);
-                FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Qg, dk, dUS, 0, A, C, Tt);
+                if (!inv) FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Kg, dk, Kr, 0, KK, C, Tt);
+                FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, Qg, dk, Kr, 0, A, C, Tt);
                 for (long long i = 0; i < C; ++i)
                     for (long long c = 0; c <= i; ++c) Dm[i * C + c] = (REAL)(G[i] * Gi[c]);
             } else {
-                if (!gram) FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, k, dk, k, 0, KK, C, Tt);
+                if (!inv) FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, k, dk, k, 0, KK, C, Tt);
                 FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, 1, q, dk, k, 0, A, C, Tt);
                 for (long long i = 0; a && i < C; ++i) {
                     double d = 1.0;                    /* prod a over (c, i], c = i, i-1, .. */
                     for (long long c = i; c >= 0; --c) {
                         Dm[i * C + c] = (REAL)d;
-                        if (!gram) KK[i * C + c] = (REAL)(KK[i * C + c] * d);
+                        if (!inv) KK[i * C + c] = (REAL)(KK[i * C + c] * d);
                         A[i * C + c] = (REAL)(A[i * C + c] * d);
                         d *= a[c];
                     }
@@ -425,66 +433,54 @@ int FN(delta_backward)(FN(gemm_t) gemm, long long N, long long n, long long C, l
             }
             for (long long i = 0; i < C; ++i)                            /* attn = tril(QK^T D) */
                 for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
-            if (gram) {                    /* K K^T (* D) and T as the forward recorded them */
-                memcpy(KK, gram + row * dk, sizeof(REAL) * C * C);
+            if (inv)                                   /* T as the forward recorded it */
                 memcpy(Tf, inv + row * dk, sizeof(REAL) * C * C);
-                for (long long i = 0; i < C; ++i)
-                    for (long long c = 0; c < C; ++c) TB[i * C + c] = Tf[i * C + c] * b[c];
-            } else
-                FN(ut_inverse)(C, KK, b, Tm, Tf, TB);
-            FN(mm)(gemm, 0, LOWER_A, C, dv, C, 1, TB, C, v, dv, 0, Uy, dv);
-            FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, TB, C, ks, dk, 0, Wy, dk);
-            /* dU = attn^T dY + K_e dS';  dK_e = U dS'^T;  dS = g_C dS' + (Q g)^T dY - W_y^T dU */
+            else
+                FN(ut_inverse)(C, KK, b, Tm, Tf, dM);          /* dM: T diag(beta), unused */
+            /* dU, dK_e (dS' = the incoming dS), Dv; dS <- g_C dS' + (Q g)^T dY */
             FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, A, C, dy, dv, 0, dU, dv);
             FN(mm)(gemm, 0, FULL, C, dv, dk, 1, kw, dk, dS, dv, 1, dU, dv);
             FN(mm_bt)(gemm, FULL, C, dk, dv, 1, u, dv, dS, 0, dke, dk, Tt);
+            FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
             FN(mm)(gemm, 1, FULL, dk, dv, C, 1, qs, dk, dy, dv, a ? (REAL)G[C - 1] : 1,
                  dS, dv);
-            FN(mm)(gemm, 1, FULL, dk, dv, C, -1, Wy, dk, dU, dv, 1, dS, dv);
-            /* through the read-out Y = attn U + Q g S^T: dQ = g dY S, d attn = tril(dY U^T) D */
-            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, dy, dv, S, 0, dq, dk, Tt);
-            FN(mm_bt)(gemm, LOWER_OUT, C, C, dv, 1, dy, dv, u, 0, dA, C, Tt);
+            /* dY S and NK = Dv S (Sw = S, transposed once); dY U^T and -Dv U^T (lower) */
+            FN(transpose)(dk, dv, S, Sw);
+            FN(mm)(gemm, 0, FULL, C, dk, dv, 1, dy, dv, Sw, dk, 0, dq, dk);
+            FN(mm)(gemm, 0, FULL, C, dk, dv, 1, Dv, dv, Sw, dk, 0, NK, dk);
+            FN(transpose)(C, dv, u, Ut);
+            FN(lower_xyt)(gemm, C, dv, 1, dy, Ut, dA);
+            FN(lower_xyt)(gemm, C, dv, -1, Dv, Ut, dM);
             for (long long i = 0; i < C; ++i) {
+                REAL *ai = dA + i * C, *mi = dM + i * C;             /* M = -strict_tril(..) D */
                 if (a) {
-                    REAL gi = (REAL)G[i], ei = (REAL)E[i];
-                    for (long long c = 0; c <= i; ++c) dA[i * C + c] *= Dm[i * C + c];
+                    REAL gr = (REAL)G[i], er = (REAL)E[i];
+                    for (long long c = 0; c <= i; ++c) ai[c] *= Dm[i * C + c];
+                    for (long long c = 0; c < i; ++c) mi[c] *= Dm[i * C + c];
                     for (long long c = 0; c < dk; ++c) {
-                        dq[i * dk + c] *= gi;
-                        dke[i * dk + c] *= ei;
+                        dq[i * dk + c] *= gr;
+                        dke[i * dk + c] *= er;
                     }
                 }
-                for (long long c = i + 1; c < C; ++c) dA[i * C + c] = 0;
-            }
-            /* through the solves: d(beta V) = T^T dU, -d(beta g K) = T^T (dU S) */
-            FN(mm)(gemm, 1, UPPER_A, C, dv, C, 1, Tf, C, dU, dv, 0, Dv, dv);
-            FN(mm_bt)(gemm, FULL, C, dk, dv, 1, dU, dv, S, 0, dUS, dk, Tt);
-            FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, Tf, C, dUS, dk, 0, NK, dk);
-            FN(mm_bt)(gemm, LOWER_OUT, C, C, dv, 1, Dv, dv, Uy, 0, dM, C, Tt);
-            FN(mm_bt)(gemm, LOWER_OUT, C, C, dk, -1, NK, dk, Wy, 1, dM, C, Tt);
-            for (long long i = 0; i < C; ++i) {
-                double gi = a ? G[i] : 1.0;
-                double s = FN(dot)(Dv + i * dv, v + i * dv, dv)
-                           - gi * FN(dot)(NK + i * dk, k + i * dk, dk);
-                for (long long c = 0; c < C; ++c)                        /* d(strict lower part) */
-                    dM[i * C + c] = c < i ? -dM[i * C + c] : 0;
-                s += FN(dot)(dM + i * C, KK + i * C, i);
-                db[i] = (REAL)s;
+                for (long long c = i + 1; c < C; ++c) ai[c] = 0;
+                for (long long c = i; c < C; ++c) mi[c] = 0;
                 for (long long c = 0; c < dv; ++c) u[i * dv + c] = b[i] * Dv[i * dv + c];   /* dV */
-                for (long long c = 0; c < dk; ++c)
-                    dke[i * dk + c] -= (REAL)(b[i] * gi) * NK[i * dk + c];
+                for (long long c = 0; c < dk; ++c) Kr[i * dk + c] = b[i] * k[i * dk + c];  /* B K */
             }
-            for (long long i = 0; i < C; ++i)        /* dKK + dKK^T, dKK = diag(beta) dM (* D) */
-                for (long long c = 0; c < C; ++c) {
-                    REAL x = b[i] * dM[i * C + c], y = b[c] * dM[c * C + i];
-                    if (a) {
-                        if (c < i) x *= Dm[i * C + c];
-                        if (i < c) y *= Dm[c * C + i];
-                    }
-                    KK[i * C + c] = x + y;
+            FN(mm)(gemm, 1, FULL, dk, dv, C, -1, ks, dk, u, dv, 1, dS, dv);  /* - (K g)^T dV */
+            /* M K (in Kg), NK <- M K - g NK: dK += B NK + M^T B K, dB = Dv . V + K . NK */
+            FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, dM, C, k, dk, 0, Kg, dk);
+            for (long long i = 0; i < C; ++i) {
+                REAL gi = a ? (REAL)G[i] : 1, *ni = NK + i * dk;
+                for (long long c = 0; c < dk; ++c) {
+                    ni[c] = Kg[i * dk + c] - gi * ni[c];
+                    dke[i * dk + c] += b[i] * ni[c];
                 }
-            FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
-            FN(mm)(gemm, 0, FULL, C, dk, C, 1, KK, C, k, dk, 1, dke, dk);
+                db[i] = (REAL)(FN(dot)(Dv + i * dv, v + i * dv, dv) + FN(dot)(k + i * dk, ni, dk));
+            }
+            FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, dM, C, Kr, dk, 1, dke, dk);
             FN(mm)(gemm, 1, UPPER_A, C, dk, C, 1, dA, C, q, dk, 1, dke, dk);
+            FN(mm)(gemm, 0, LOWER_A, C, dk, C, 1, dA, C, k, dk, 1, dq, dk);
             for (long long t = C - 1; a && t >= 0; --t) {  /* sum_{s >= t} (q_s dq_s - v_s dv_s) */
                 carry[h] += FN(dot)(q + t * dk, dq + t * dk, dk) - FN(dot)(v + t * dv, u + t * dv, dv);
                 dAlpha[row + t] = (REAL)(carry[h] / a[t]);

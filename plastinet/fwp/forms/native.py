@@ -89,7 +89,7 @@ def _load() -> dict:
                 for name, gemm in (("f32", sgemm), ("f64", dgemm)):
                     fns = tuple(getattr(lib, f"{fn}_{name}") for fn in
                                 ("delta", "delta_backward", "hebbian", "hebbian_backward"))
-                    for fn, sizes, pointers in zip(fns, (7, 6, 8, 7), (15, 16, 12, 14)):
+                    for fn, sizes, pointers in zip(fns, (7, 6, 8, 7), (14, 15, 12, 14)):
                         fn.restype = ctypes.c_int
                         fn.argtypes = [ctypes.c_void_p] + [ctypes.c_longlong] * sizes + [ctypes.c_void_p] * pointers
                     _loaded[name] = (*fns, gemm)
@@ -157,10 +157,9 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     (N, ceil(n / every), d_k, d_v)`` and ``pseudo (N, n, C, d_v)``, if given, receive the
     transposed entering states of every ``every``-th chunk and all pseudo-values (for
     :func:`delta_backward_kernel`); ``peak (N,)``, if given, is raised to the largest ``|entry|``
-    of a state at a chunk boundary (entering states and the final one). ``factors``, a pair
-    ``(inv, gram)`` of arrays shaped as ``Q`` (needs ``C <= d_k``), receives each chunk's
-    ``C x C`` matrices ``T`` and ``K K^T`` (times the decay ratios with gates) in the first
-    ``C * C`` numbers of the chunk's rows, for :func:`delta_backward_kernel`. ``W0`` and ``W``
+    of a state at a chunk boundary (entering states and the final one). ``inv``, an array
+    shaped as ``Q`` (needs ``C <= d_k``), receives each chunk's ``C x C`` matrix ``T`` in the
+    first ``C * C`` numbers of the chunk's rows, for :func:`delta_backward_kernel`. ``W0`` and ``W``
     ``(N, d_v, d_k)``, the states in the caller's layout, if given: each head's ``ST`` is first
     read from ``W0`` and its final state written to ``W`` (transposed in cache, per head).
     ``screen (N, SCREEN_COLS)``, if given (zeros on entry), receives each head's largest
@@ -179,14 +178,14 @@ def delta_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, ST, Y, states=None, pseudo=None, every: int = 1, alpha=None,
-            peak=None, factors=None, W0=None, W=None, screen=None, threads: int = 1) -> None:
+            peak=None, inv=None, W0=None, W=None, screen=None, threads: int = 1) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         _call(fwd, gemm, dtype, (_threads(threads), N, n, C, d_k, d_v, _every(every)),
               ((Q, (N, n, C, d_k)), (K, (N, n, C, d_k)), (V, (N, n, C, d_v)), (beta, (N, n, C)),
                (alpha, (N, n, C)), (ST, (N, d_k, d_v)), (Y, (N, n, C, d_v)),
                (states, (N, -(-n // every), d_k, d_v)), (pseudo, (N, n, C, d_v)), (peak, (N,)))
-              + _factor_arrays(factors, (N, n, C, d_k))
+              + (_inv_array(inv, (N, n, C, d_k)),)
               + ((W0, (N, d_v, d_k)), (W, (N, d_v, d_k)), (screen, (N, SCREEN_COLS))))
 
     return run
@@ -196,7 +195,7 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     """The compiled reverse sweep of the chunkwise delta rule's backward, or None (use numpy).
 
     The returned ``run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every, alpha=None,
-    carry=None, dalpha=None)`` takes the
+    carry=None, dalpha=None, inv=None)`` takes the
     chunked inputs as :func:`delta_kernel`, the read-out cotangents ``dY (N, n, C, d_v)``, the
     states (of every ``every``-th chunk; the others are rebuilt from them and the
     pseudo-values) and pseudo-values the forward kernel recorded (``pseudo`` is
@@ -205,9 +204,9 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     ``dQ, dK (N, n, C, d_k)`` and ``dB (N, n, C)``. ``alpha (N, n, C)``: the gates of the
     gated delta rule (None: the plain delta rule); then ``carry (N,)`` (float64, in:
     ``<dW, W_T>``) and ``dalpha (N, n, C)`` (written: the gates' gradient, see
-    ``delta_kernel_body.h``) are needed. ``factors``: the pair :func:`delta_kernel` filled
-    (None: the backward forms them again); it may be ``(dK, dQ)`` themselves (each chunk's
-    matrices are read before its gradients are written). The arithmetic is that of
+    ``delta_kernel_body.h``) are needed. ``inv``: the array :func:`delta_kernel` filled
+    (None: the backward forms each chunk's ``T`` again); it may be ``dK`` itself (each
+    chunk's ``T`` is read before its gradients are written). The arithmetic is that of
     :func:`plastinet.fwp.gradients.chunkwise.gated_delta`.
     """
     functions = _functions(dtype)
@@ -217,7 +216,7 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
     dtype = np.dtype(dtype)
 
     def run(Q, K, V, beta, dY, states, pseudo, dST, dQ, dK, dB, every: int, alpha=None,
-            carry=None, dalpha=None, factors=None) -> None:
+            carry=None, dalpha=None, inv=None) -> None:
         N, n, C, d_k = Q.shape
         d_v = V.shape[-1]
         qk, cv = (N, n, C, d_k), (N, n, C, d_v)
@@ -226,7 +225,7 @@ def delta_backward_kernel(dtype: np.dtype) -> Callable[..., None] | None:
               ((Q, qk), (K, qk), (V, cv), (beta, (N, n, C)), (alpha, (N, n, C)), (dY, cv),
                (states, (N, -(-n // every), d_k, d_v)),
                (pseudo, cv), (dST, (N, d_k, d_v)), (dQ, qk), (dK, qk), (dB, (N, n, C))) +
-              _gate_arrays(carry, dalpha, (N,), (N, n, C)) + _factor_arrays(factors, qk))
+              _gate_arrays(carry, dalpha, (N,), (N, n, C)) + (_inv_array(inv, qk),))
 
     return run
 
@@ -276,14 +275,12 @@ def _gate_arrays(carry, dalpha, carry_shape, dalpha_shape) -> tuple:
     return (carry, carry_shape, np.dtype(np.float64)), (dalpha, dalpha_shape)
 
 
-def _factor_arrays(factors, shape) -> tuple:
-    """The ``_call`` entries of the pair ``(inv, gram)`` of the delta kernels (or of None)."""
-    if factors is None:
-        return (None, shape), (None, shape)
-    if shape[2] > shape[3]:
-        raise ValueError(f"delta kernel: the chunk's factors need C <= d_k, got C = {shape[2]}, "
+def _inv_array(inv, shape) -> tuple:
+    """The ``_call`` entry of the delta kernels' ``inv`` (each chunk's ``T``; or of None)."""
+    if inv is not None and shape[2] > shape[3]:
+        raise ValueError(f"delta kernel: the chunk's T needs C <= d_k, got C = {shape[2]}, "
                          f"d_k = {shape[3]}")
-    return tuple((x, shape) for x in factors)
+    return inv, shape
 
 
 def _gate_units(alpha, d_k: int) -> int:

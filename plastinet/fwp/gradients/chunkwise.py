@@ -12,10 +12,11 @@ forward engine; for the Hebbian rules for all chunks at once (as the forward doe
 
 By default the compiled reverse sweeps of :mod:`plastinet.fwp.forms.native` run instead
 (every rule; per-key gates only where a chunk's decay stays above ``1e-12``), one chunk at a
-time with the entering states of every chunk (Hebbian rules, where they fit in the buffer of
-the ``q`` gradient) or of every :data:`STATE_EVERY`-th chunk kept; they form the
-gates' gradient from the gradients of ``q`` and ``k`` (Hebbian rules) or ``q`` and ``v``
-(gated delta rule), see :func:`_hebbian_compiled`. The numpy sweeps here are the reference
+time with the entering states of every ``ceil(d_v / C)``-th chunk kept in the buffer of the
+``q`` gradient (every chunk for ``C >= d_v``; see :func:`_states_in`), or of every
+:data:`STATE_EVERY`-th chunk where they do not fit there; they form the gates' gradient
+from the gradients of ``q`` and ``k`` (Hebbian rules) or ``q`` and ``v`` (gated delta
+rule), see :func:`_hebbian_compiled`. The numpy sweeps here are the reference
 and the fallback.
 
 Decay gates enter through their within-chunk cumulative logarithm ``L_t``: the gradient is
@@ -43,10 +44,11 @@ __all__ = ["hebbian", "decayed_hebbian", "gated_delta", "MIN_GATE", "SEGMENT"]
 MIN_GATE = 1e-3
 
 
-#: The compiled backward of the delta rule keeps the entering state of every this many chunks
-#: (a quarter of the memory of all of them) and rebuilds the others from the pseudo-values,
-#: one ``K^T U`` product per chunk; so do the Hebbian rules where the kept states do not fit
-#: in the buffer of the ``q`` gradient (see :func:`_states_in`).
+#: Where the kept states do not fit in the buffer of the ``q`` gradient (see
+#: :func:`_states_in`), the compiled backwards keep the entering state of every this many
+#: chunks in an array of its own (a quarter of the memory of all of them) and rebuild the
+#: others, one ``K^T V`` (Hebbian) or ``K^T U`` (delta rules: from the pseudo-values)
+#: product per chunk.
 STATE_EVERY = 4
 
 
@@ -213,11 +215,7 @@ def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dal
     # _states_in; the state of every chunk where C >= d_v: no rebuilding): one call per head;
     # else those of every STATE_EVERY-th chunk in an array of their own, one call for all
     # heads (one per head with reuse)
-    every = -(-d_v // C)
-    ns = -(-n // every)
-    inside = ns * d_v <= n * C
-    if not inside:
-        every, ns = STATE_EVERY, -(-n // STATE_EVERY)
+    every, ns, inside = _kept_states(n, C, d_v)
     states = None if inside else np.empty((N, ns, d_k, d_v), dtype=dt)
     heads = [slice(h, h + 1) for h in range(N)] if inside or reuse else [slice(0, N)]
     ST = np.array(_t(W0), dtype=dt, order="C")
@@ -246,6 +244,18 @@ def _hebbian_heads(q, k, v, beta, alpha, W0, dy, dW, dq, dk, dv, dbeta, dW0, dal
     return (np.ones(N, dtype=bool),)
 
 
+def _kept_states(n: int, C: int, d_v: int) -> tuple[int, int, bool]:
+    """``(every, ns, inside)`` of the compiled backwards' kept states for ``n`` chunks: the
+    state of every ``ceil(d_v / C)``-th chunk (``ns`` of them) in the buffer of the ``q``
+    gradient (``inside``, see :func:`_states_in`) where they fit, else of every
+    :data:`STATE_EVERY`-th chunk in an array of their own."""
+    every = -(-d_v // C)
+    ns = -(-n // every)
+    if ns * d_v <= n * C:
+        return every, ns, True
+    return STATE_EVERY, -(-n // STATE_EVERY), False
+
+
 def _states_in(grad: np.ndarray, ns: int, d_v: int) -> np.ndarray:
     """The ``ns`` kept states ``(1, ns, d_k, d_v)`` of one head, laid over the start of its
     chunked gradient buffer ``grad (1, n, C, d_k)`` (C-contiguous).
@@ -256,7 +266,8 @@ def _states_in(grad: np.ndarray, ns: int, d_v: int) -> np.ndarray:
     numbers, before chunk ``(i + 1) e`` starts, when ``e C >= d_v``: no state is overwritten
     before it is used. This saves the states' memory; with ``e = ceil(d_v / C)`` (1 for
     ``C >= d_v``) it also spares the sweep the rebuilding of the states in between (one
-    ``K^T V`` product for ``e - 1`` of every ``e`` chunks).
+    ``K^T V``, or ``K^T U`` for the delta rules, product for ``e - 1`` of every ``e``
+    chunks).
     """
     d_k = grad.shape[-1]
     return grad.reshape(-1)[:ns * d_k * d_v].reshape(1, ns, d_k, d_v)
@@ -406,13 +417,16 @@ def _gated_delta_compiled(Q, K, V, b, dY, alpha, W0, dW, dq, dk, dV, dB, dW0, da
                           forward, backward, reuse):
     """The compiled chunk loops of :func:`_gated_delta_heads` on its chunked arrays.
 
-    The forward kernel recomputes the entering states of every :data:`STATE_EVERY`-th chunk
-    and all pseudo-values (into ``dV``, which the reverse kernel overwrites with the value
-    gradients); each chunk's ``T`` and ``K K^T (* D)`` are kept in the buffers of the ``k``
-    and ``q`` gradients where they fit (``C <= d_k``). Without ``reuse``, one call of each
-    kernel for the group. With ``reuse`` (``dq, dk`` are ``q, k``), one head at a time: its
-    ``q`` and ``k`` gradients are formed in two head-sized buffers and then copied over its
-    ``q`` and ``k``, which the sweep no longer reads.
+    The forward kernel recomputes all pseudo-values (into ``dV``, which the reverse kernel
+    overwrites with the value gradients), each chunk's ``T`` in the buffer of the ``k``
+    gradient where it fits (``C <= d_k``), and the entering states as for the Hebbian rules:
+    those of every ``ceil(d_v / C)``-th chunk (every chunk for ``C >= d_v``: the reverse
+    sweep rebuilds none) in the buffer of the ``q`` gradient (see :func:`_states_in`), one
+    call of each kernel per head; where they do not fit there, those of every
+    :data:`STATE_EVERY`-th chunk in an array of their own, one call for all heads (one per
+    head with ``reuse``). With ``reuse`` (``dq, dk`` are ``q, k``), each head's ``q`` and
+    ``k`` gradients are formed in two head-sized buffers and then copied over its ``q`` and
+    ``k``, which the sweep no longer reads.
     """
     N, n, _, d_k = Q.shape
     d_v = V.shape[-1]
@@ -421,7 +435,8 @@ def _gated_delta_compiled(Q, K, V, b, dY, alpha, W0, dW, dq, dk, dV, dB, dW0, da
     inputs = [np.ascontiguousarray(x) for x in (Q, K, V, b)]
     dYc = np.ascontiguousarray(dY)
     gates = None if alpha is None else np.ascontiguousarray(_chunk(alpha[..., 0], C, fill=1.0))
-    states = np.empty((N, -(-n // STATE_EVERY), d_k, d_v), dtype=dt)
+    every, ns, inside = _kept_states(n, C, d_v)
+    states = None if inside else np.empty((N, ns, d_k, d_v), dtype=dt)
     ST = np.array(_t(W0), dtype=dt, order="C")
     dST = np.array(_t(dW), dtype=dt, order="C")
     carry = dA = None
@@ -430,21 +445,21 @@ def _gated_delta_compiled(Q, K, V, b, dY, alpha, W0, dW, dq, dk, dV, dB, dW0, da
         dA = _chunk_out(dalpha[..., 0], C)
     if reuse:
         scratch = np.empty((2, 1, n, C, d_k), dtype=dt)
-        heads = [slice(h, h + 1) for h in range(N)]
     else:
         dQ, dK = _chunk_out(dq, C), _chunk_out(dk, C)
-        heads = [slice(0, N)]
+    heads = [slice(h, h + 1) for h in range(N)] if inside or reuse else [slice(0, N)]
     for h in heads:
-        gq, gk = scratch if reuse else (dQ, dK)
-        factors = (gk, gq) if C <= d_k else None
+        gq, gk = scratch if reuse else (dQ[h], dK[h])
+        kept = _states_in(gq, ns, d_v) if inside else states[h]
+        inv = gk if C <= d_k else None
         a = None if gates is None else gates[h]
-        forward(*(x[h] for x in inputs), ST[h], None, states=states[h], pseudo=dV[h],
-                every=STATE_EVERY, alpha=a, factors=factors)
+        forward(*(x[h] for x in inputs), ST[h], None, states=kept, pseudo=dV[h], every=every,
+                alpha=a, inv=inv)
         if alpha is not None:
             carry[h] = np.einsum("nij,nji->n", dW[h], ST[h], dtype=np.float64)   # <dW, W_T>
-        backward(*(x[h] for x in inputs), dYc[h], states[h], dV[h], dST[h], gq, gk, dB[h],
-                 STATE_EVERY, alpha=a, carry=None if carry is None else carry[h],
-                 dalpha=None if dA is None else dA[h], factors=factors)
+        backward(*(x[h] for x in inputs), dYc[h], kept, dV[h], dST[h], gq, gk, dB[h], every,
+                 alpha=a, carry=None if carry is None else carry[h],
+                 dalpha=None if dA is None else dA[h], inv=inv)
         if reuse:
             np.copyto(dq[h], _unchunk(gq, T))
             np.copyto(dk[h], _unchunk(gk, T))
