@@ -3,7 +3,8 @@
  *
  * For each head and chunk of C steps with entering state S^T (d_k x d_v, row-major), gates
  * a_t (da = 0: none, 1: scalar, d_k: per key), inclusive products g_t = prod_{s<=t} a_s and
- * exclusive products to the chunk end e_t = prod_{s>t} a_s (double, products of factors
+ * exclusive products to the chunk end e_t = prod_{s>t} a_s (double; per-key gates where no
+ * unit decays below RATIO_MIN in the loop's precision, see FN(key_gates); products of factors
  * <= 1: no overflow, exact zeros), V' = diag(beta) V:
  *   Y = (Q * g) S^T + A V',   S^T <- g_C * S^T + (K * e)^T V',
  * with A[t][tau] = sum_j Q_tj K_tauj prod_{s=tau+1..t} a_sj (tau <= t, else 0). With gates
@@ -14,8 +15,8 @@
  * of the gates, the earlier columns as one product (Q * r_q)(K * r_k)^T with both factors
  * referred to the step before the block (both <= 1). peak (if not NULL) tracks the largest
  * state at a chunk boundary and screen (if not NULL) the inputs', read-outs' and final
- * state's largest entries and the largest gate, as in FN(delta) (the gain column stays 0). The same arithmetic as
- * chunkwise.decayed_hebbian / hebbian, to rounding. */
+ * state's largest entries and the largest gate, as in FN(delta) (the gain column stays 0).
+ * The same arithmetic as chunkwise.decayed_hebbian / hebbian, to rounding. */
 
 #ifndef HB
 #define HB 16
@@ -51,39 +52,49 @@ static void FN(gate_products)(long long C, long long dk, long long w, const REAL
         }
 }
 
-/* Per-key gates of one chunk: G inclusive products (G's last row is g_C; the earlier rows
- * only if Qg is not NULL), inv = 1 / g_C, from the chunk end the exclusive products e_t (a
- * running row in E) with Ke = K * e and, if Qg is not NULL, Qg = Q * G. */
+/* Per-key gates of one chunk, in the precision of the loop (products of at most C factors
+ * <= 1: no overflow, at most C roundings each): gc = g_C, the product of the chunk's gates per
+ * key, inv = 1 / g_C, from the chunk end the exclusive products e_t (a running row in E) with
+ * Ke = K * e and, if Qg is not NULL, the inclusive products g_t (a running row in G) with
+ * Qg = Q * g. G, gc, inv and E hold dk numbers each. */
 static void FN(key_gates)(long long C, long long dk, const REAL *a, const REAL *q,
-                          const REAL *k, double *G, double *inv, double *E, REAL *Qg, REAL *Ke)
+                          const REAL *k, REAL *G, REAL *gc, REAL *inv, REAL *E, REAL *Qg,
+                          REAL *Ke)
 {
-    double *last = G + (C - 1) * dk;
     if (Qg) {
-        for (long long c = 0; c < dk; ++c) G[c] = a[c];
+        for (long long c = 0; c < dk; ++c) {
+            G[c] = a[c];
+            Qg[c] = q[c] * G[c];
+        }
         for (long long i = 1; i < C; ++i)
-            for (long long c = 0; c < dk; ++c) G[i * dk + c] = G[(i - 1) * dk + c] * a[i * dk + c];
-    } else {                                            /* the same products, only the last */
-        for (long long c = 0; c < dk; ++c) last[c] = a[c];
+            for (long long c = 0; c < dk; ++c) {
+                G[c] *= a[i * dk + c];
+                Qg[i * dk + c] = q[i * dk + c] * G[c];
+            }
+        memcpy(gc, G, sizeof(REAL) * dk);
+    } else {
+        memcpy(gc, a, sizeof(REAL) * dk);
         for (long long i = 1; i < C; ++i)
-            for (long long c = 0; c < dk; ++c) last[c] *= a[i * dk + c];
+            for (long long c = 0; c < dk; ++c) gc[c] *= a[i * dk + c];
     }
     for (long long c = 0; c < dk; ++c) {
-        inv[c] = 1.0 / last[c];
-        E[c] = 1.0;
+        inv[c] = 1 / gc[c];
+        E[c] = 1;
     }
-    for (long long i = C - 1; i >= 0; --i) {
-        if (i == C - 1)
-            for (long long c = 0; c < dk; ++c) Ke[i * dk + c] = k[i * dk + c];
-        else
-            for (long long c = 0; c < dk; ++c) {
-                double e = E[c] * a[(i + 1) * dk + c];
-                E[c] = e;
-                Ke[i * dk + c] = (REAL)(k[i * dk + c] * e);
-            }
-    }
-    if (Qg)
-        for (long long i = 0; i < C; ++i)
-            for (long long c = 0; c < dk; ++c) Qg[i * dk + c] = (REAL)(q[i * dk + c] * G[i * dk + c]);
+    memcpy(Ke + (C - 1) * dk, k + (C - 1) * dk, sizeof(REAL) * dk);
+    for (long long i = C - 2; i >= 0; --i)
+        for (long long c = 0; c < dk; ++c) {
+            E[c] *= a[(i + 1) * dk + c];
+            Ke[i * dk + c] = k[i * dk + c] * E[c];
+        }
+}
+
+/* the smallest of x[0..n) */
+static REAL FN(smallest)(const REAL *x, long long n)
+{
+    REAL m = x[0];
+    for (long long c = 1; c < n; ++c) m = x[c] < m ? x[c] : m;
+    return m;
 }
 
 static int FN(hebbian_heads)(FN(gemm_t) gemm, long long N, long long n, long long C,
@@ -94,11 +105,12 @@ static int FN(hebbian_heads)(FN(gemm_t) gemm, long long N, long long n, long lon
 {
     long long ns = (n + every - 1) / every;
     long long w = da > 0 ? da : 1;
-    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk + dk));
+    REAL *buf = malloc(sizeof(REAL) * (C * C + C * dv + 4 * C * dk + 4 * dk));
     double *G = malloc(sizeof(double) * (2 * C * w + dk));
     if (!buf || !G) { free(buf); free(G); return 1; }
     REAL *A = buf, *Vb = A + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
-    REAL *qf = Ke + C * dk, *kf = qf + C * dk, *gc = kf + C * dk;   /* gc: g_C per key */
+    REAL *qf = Ke + C * dk, *kf = qf + C * dk;
+    REAL *gc = kf + C * dk, *gi = gc + dk, *Gr = gi + dk, *Er = Gr + dk;   /* see FN(key_gates) */
     double *E = G + C * w, *r = E + C * w;
     for (long long h = 0; h < N; ++h) {
         REAL *S = ST + h * dk * dv;
@@ -130,17 +142,14 @@ static int FN(hebbian_heads)(FN(gemm_t) gemm, long long N, long long n, long lon
                 continue;
             }
             if (da > 1) {
-                FN(key_gates)(C, dk, a, q, k, G, r, E, y ? Qg : NULL, Ke);
-                for (long long c = 0; c < dk; ++c) gc[c] = (REAL)G[(C - 1) * w + c];
-                if (FN(min_last)(G + (C - 1) * w, w) >= RATIO_MIN) {
+                FN(key_gates)(C, dk, a, q, k, Gr, gc, gi, Er, y ? Qg : NULL, Ke);
+                if (FN(smallest)(gc, dk) >= RATIO_MIN) {
                     /* the chunk's gates decay by at most RATIO_MIN: Y = (Q g) S^T + A V' with
                      * A = (Q g)(K e / g_C)^T, and S^T <- diag(g_C) S^T + (K e)^T V' */
                     if (y) {
                         FN(transpose)(C, dk, Ke, kf);                  /* kf = (K e / g_C)^T */
-                        for (long long c = 0; c < dk; ++c) {
-                            REAL ic = (REAL)r[c];
-                            for (long long i = 0; i < C; ++i) kf[c * C + i] *= ic;
-                        }
+                        for (long long c = 0; c < dk; ++c)
+                            for (long long i = 0; i < C; ++i) kf[c * C + i] *= gi[c];
                         FN(lower_xyt)(gemm, C, dk, 1, Qg, kf, A);
                         for (long long i = 0; i < C; ++i)
                             for (long long c = i + 1; c < C; ++c) A[i * C + c] = 0;
@@ -277,12 +286,13 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
     long long w = da > 0 ? da : 1;
     REAL *group = malloc(sizeof(REAL) * every * dk * dv);
     long long mx = C > dk ? (C > dv ? C : dv) : (dk > dv ? dk : dv);
-    REAL *buf = malloc(sizeof(REAL) * (2 * C * C + C * dv + 4 * C * dk + mx * mx));
+    REAL *buf = malloc(sizeof(REAL) * (2 * C * C + C * dv + 4 * C * dk + mx * mx + 3 * dk));
     double *G = malloc(sizeof(double) * (2 * C * w + dk));
     int status = 0;
     if (!buf || !G || !group) { free(buf); free(G); free(group); return 1; }
     REAL *A = buf, *dA = A + C * C, *Vb = dA + C * C, *Qg = Vb + C * dv, *Ke = Qg + C * dk;
     REAL *Kf = Ke + C * dk, *X = Kf + C * dk, *Tt = X + C * dk;      /* Tt: see FN(mm_bt) */
+    REAL *key_gc = Tt + mx * mx, *gi = key_gc + dk, *Er = gi + dk;    /* see FN(key_gates) */
     double *E = G + C * w, *inv = E + C * w;
     for (long long h = 0; h < N && !status; ++h) {
         REAL *L = dST + h * dk * dv;
@@ -307,10 +317,10 @@ int FN(hebbian_backward)(FN(gemm_t) gemm, long long N, long long n, long long C,
                         ke = Ke;
                         gc = (REAL)G[C - 1];
                     } else if (da) {
-                        FN(key_gates)(C, dk, alpha + r0 * da, NULL, ki, G, inv, E, NULL, Ke);
+                        FN(key_gates)(C, dk, alpha + r0 * da, NULL, ki, NULL, key_gc, gi, Er, NULL,
+                                      Ke);
                         ke = Ke;
-                        rows = X;                                   /* g_C per key */
-                        for (long long c = 0; c < dk; ++c) rows[c] = (REAL)G[(C - 1) * w + c];
+                        rows = key_gc;
                     }
                     /* as the forward writes it */
                     FN(write_state)(gemm, C, dk, dv, ke, Vb, gc, rows, next, NULL);
