@@ -13,7 +13,7 @@ Hebbian) in float32 (B=1, H=4, d_k=d_v=64, chunk 64, L2-normalised keys and quer
 * peak traced memory (``tracemalloc``: every numpy buffer allocated during the call, minus
   the memory already allocated before it; inputs excluded) of ``apply`` and of ``vjp``.
 
-Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 5] [--rule delta hebbian ...] [--chunk 64]``.
+Usage: ``python benchmarks/bench_train.py [--T 2048 8192] [--repeat 10] [--rule delta hebbian ...] [--chunk 64]``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _peak(fn) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--T", type=int, nargs="+", default=[2048, 8192])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--rule", choices=sorted(RULES), nargs="+", default=list(RULES))
     parser.add_argument("--chunk", type=int, default=64, help="chunk size (default 64, as apply)")
     args = parser.parse_args()
