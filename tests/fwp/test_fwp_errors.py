@@ -171,6 +171,15 @@ CHUNKWISE = {"Delta": (Delta(), None), "GatedDelta": (GatedDelta(), "scalar"), "
              "DecayedHebbian": (DecayedHebbian(), "scalar"), "DecayedHebbian/key": (DecayedHebbian(), "per_key")}
 
 
+def _chunk_loops(monkeypatch, case: str, native: str):
+    """``(rule, gates)`` of ``CHUNKWISE[case]``, with the compiled (``native="1"``) or numpy
+    chunk loops and float32 arithmetic for float32 inputs even at the tests' small sizes."""
+    from plastinet.fwp.forms import chunkwise
+    monkeypatch.setenv("PLASTINET_NATIVE", native)
+    monkeypatch.setattr(chunkwise, "F64_WORK", 0.0)
+    return CHUNKWISE[case]
+
+
 @pytest.mark.parametrize("native", ["1", "0"])
 @pytest.mark.parametrize("case", sorted(CHUNKWISE))
 @pytest.mark.parametrize("name", ["q", "k", "v"])
@@ -178,10 +187,7 @@ def test_non_finite_inputs_found_by_the_chunk_loops(monkeypatch, name, case, nat
     """The chunkwise form leaves the check of q, k, v to its chunk loops (the compiled ones make
     it while reading them): the same error naming the first bad entry, in float32 and float64,
     and still reported before a learning rate out of range, as by the other forms."""
-    from plastinet.fwp.forms import chunkwise
-    rule, gates = CHUNKWISE[case]
-    monkeypatch.setenv("PLASTINET_NATIVE", native)
-    monkeypatch.setattr(chunkwise, "F64_WORK", 0.0)        # float32 loops even at this size
+    rule, gates = _chunk_loops(monkeypatch, case, native)
     rng = np.random.default_rng(4)
     for dtype in (np.float32, np.float64):
         shape = (1, 2, 300, 16)
@@ -453,10 +459,7 @@ def test_gates_out_of_range_found_after_the_chunk_loops(monkeypatch, bad, case, 
     same error as the other forms, naming the same entry, in float32 and float64; still after
     a non-finite q (an earlier argument) and before an initial state of the wrong shape (a
     later one); gates of -0 are accepted."""
-    from plastinet.fwp.forms import chunkwise
-    rule, gates = CHUNKWISE[case]
-    monkeypatch.setenv("PLASTINET_NATIVE", native)
-    monkeypatch.setattr(chunkwise, "F64_WORK", 0.0)        # float32 loops even at this size
+    rule, gates = _chunk_loops(monkeypatch, case, native)
     rng = np.random.default_rng(6)
     for dtype in (np.float32, np.float64):
         shape = (1, 2, 300, 16)
