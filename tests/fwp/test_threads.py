@@ -60,6 +60,16 @@ def test_small_products_stay_in_one_thread(monkeypatch):
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[0], 2 * x)
 
 
+def test_head_threads_uses_the_workers_only_where_they_pay_off(monkeypatch):
+    monkeypatch.setenv("PLASTINET_NUM_THREADS", "3")
+    assert blas.head_threads(8, blas.MIN_WORK) == 3                       # as many as allowed
+    assert blas.head_threads(2, blas.MIN_WORK) == 2                       # at most one per head
+    assert blas.head_threads(8, blas.MIN_WORK / 2) == 1                   # too little work
+    assert blas.head_threads(8, blas.MIN_WORK, grain=blas.MIN_GRAIN / 2) == 1   # too fine a grain
+    monkeypatch.setenv("PLASTINET_NUM_THREADS", "1")
+    assert blas.head_threads(8, 1e12) == 1
+
+
 def test_chunk_grain_counts_products_and_the_inverse():
     # the measured boundary: float32 d = 48, C = 32 stays in one thread; d = 64 with C = 32,
     # and C = 64 from d = 16 on (where the C^3 inverse dominates), split
