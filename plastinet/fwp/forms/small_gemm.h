@@ -53,9 +53,8 @@
 
 static inline __attribute__((always_inline)) void
 small_tile(const int MR, const int NV, const int TA, const int PK, long long k, const float *A,
-           long long lda,
-           const float *B, long long ldb, float alpha, float beta, float *C, long long ldc,
-           const float *rb, __m256i *pk)
+           long long lda, const float *B, long long ldb, float alpha, float beta, float *C,
+           long long ldc, const float *rb, __m256i *pk)
 {
     TILE_DECL(0) TILE_DECL(1) TILE_DECL(2) TILE_DECL(3) TILE_DECL(4) TILE_DECL(5)
     for (long long p = 0; p < k; ++p) {
